@@ -1,0 +1,98 @@
+#include "gannet/core/allocator.h"
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <new>
+#include <vector>
+
+namespace gannet {
+
+namespace {
+constexpr size_t kAlign = 64;
+
+struct Cache {
+  std::mutex mu;
+  std::multimap<size_t, void*> free_blocks;  // rounded size -> block
+  size_t cached = 0, in_use = 0, peak = 0;
+  ~Cache() {
+    for (auto& kv : free_blocks) std::free(kv.second);
+  }
+};
+
+Cache& cache() {
+  static Cache* c = new Cache();  // never destroyed: tensors may outlive static destructors
+  return *c;
+}
+
+size_t round_size(size_t bytes) {
+  if (bytes == 0) bytes = 1;
+  size_t page = bytes >= (1u << 20) ? 4096 : kAlign;
+  return (bytes + page - 1) / page * page;
+}
+}  // namespace
+
+void* host_alloc(size_t bytes) {
+  size_t n = round_size(bytes);
+#ifdef GANNET_NO_ALLOC_CACHE
+  {  // sanitizer builds: every block fresh, so use-after-free is caught
+    Cache& c0 = cache();
+    std::lock_guard<std::mutex> lock(c0.mu);
+    c0.in_use += n;
+    if (c0.in_use > c0.peak) c0.peak = c0.in_use;
+  }
+  void* q = std::aligned_alloc(kAlign, n);
+  if (!q) throw std::bad_alloc();
+  return q;
+#endif
+  Cache& c = cache();
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    auto it = c.free_blocks.find(n);
+    if (it != c.free_blocks.end()) {
+      void* p = it->second;
+      c.free_blocks.erase(it);
+      c.cached -= n;
+      c.in_use += n;
+      if (c.in_use > c.peak) c.peak = c.in_use;
+      return p;
+    }
+  }
+  void* p = std::aligned_alloc(kAlign, n);
+  if (!p) {
+    host_release_cached();
+    p = std::aligned_alloc(kAlign, n);
+    if (!p) throw std::bad_alloc();
+  }
+  std::lock_guard<std::mutex> lock(c.mu);
+  c.in_use += n;
+  if (c.in_use > c.peak) c.peak = c.in_use;
+  return p;
+}
+
+void host_free(void* p, size_t bytes) {
+  if (!p) return;
+  size_t n = round_size(bytes);
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  c.in_use -= n;
+#ifdef GANNET_NO_ALLOC_CACHE
+  std::free(p);
+  return;
+#endif
+  c.free_blocks.emplace(n, p);
+  c.cached += n;
+}
+
+void host_release_cached() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  for (auto& kv : c.free_blocks) std::free(kv.second);
+  c.free_blocks.clear();
+  c.cached = 0;
+}
+
+size_t host_bytes_in_use() { return cache().in_use; }
+size_t host_bytes_peak() { return cache().peak; }
+
+}  // namespace gannet

@@ -1,0 +1,16 @@
+// 64-byte aligned host memory with a cache of freed blocks, so that a training step that
+// allocates the same activation sizes each time stops calling malloc after the first step.
+#pragma once
+#include <cstddef>
+
+namespace gannet {
+
+void* host_alloc(size_t bytes);
+void host_free(void* p, size_t bytes);
+// Returns cached blocks to the system.
+void host_release_cached();
+// Bytes currently handed out (not counting the cache), and the peak since start.
+size_t host_bytes_in_use();
+size_t host_bytes_peak();
+
+}  // namespace gannet

@@ -1,0 +1,14 @@
+// Which vector instruction sets this CPU has, read once; kernels use it to pick their path.
+#pragma once
+
+namespace gannet {
+
+enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
+
+// The best ISA the CPU supports, lowered by GANNET_ISA=avx2|scalar in the environment (for tests
+// and comparisons).
+Isa best_isa();
+const char* isa_name(Isa isa);
+bool cpu_has(Isa isa);
+
+}  // namespace gannet
