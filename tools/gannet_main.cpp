@@ -1,1 +1,31 @@
-int main(){return 0;}
+// The gannet command line: a thin shell over the library. Errors become one line on stderr and a
+// non-zero exit.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "gannet/cli/data_command.h"
+#include "gannet/cli/eval_command.h"
+#include "gannet/cli/train_command.h"
+#include "gannet/core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"gannet: train, compress and serve transformer models on CPU"};
+  app.require_subcommand(1);
+  gannet::cli::add_data_commands(app);
+  gannet::cli::add_train_command(app);
+  gannet::cli::add_eval_command(app);
+  gannet::cli::add_generate_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const gannet::Error& e) {
+    std::fprintf(stderr, "gannet: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gannet: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

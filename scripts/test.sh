@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh machine: install packages, build, run the unit tests, then
+# build again with AddressSanitizer + UndefinedBehaviorSanitizer and run them once more.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+start=$(date +%s)
+scripts/build.sh build
+(cd build && ctest --output-on-failure -j 2 --timeout 900)
+scripts/build.sh build-asan -DGANNET_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+(cd build-asan && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j 2 --timeout 1800)
+echo "all tests passed in $(( $(date +%s) - start )) s"

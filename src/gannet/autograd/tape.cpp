@@ -1,0 +1,40 @@
+#include "gannet/autograd/tape.h"
+
+namespace gannet::autograd {
+
+void Tape::record(std::function<void()> backward_fn) { fns_.push_back(std::move(backward_fn)); }
+
+void Tape::backward(const Var& loss) {
+  GANNET_CHECK(loss.defined() && loss.value().numel() == 1, "backward needs a single-element loss, got ",
+               loss.defined() ? loss.value().describe() : "undefined");
+  GANNET_CHECK(loss.requires_grad(), "backward: the loss does not depend on anything that needs a gradient");
+  bool acc;
+  Tensor& g = grad_for(loss, acc);
+  if (acc) g.f32()[0] += 1.f;
+  else g.f32()[0] = 1.f;
+  for (size_t i = fns_.size(); i-- > 0;) {
+    fns_[i]();
+    fns_[i] = nullptr;  // free what the closure held as soon as it has run
+  }
+  fns_.clear();
+}
+
+Tape& tape() {
+  thread_local Tape t;
+  return t;
+}
+
+static thread_local bool g_grad_enabled = true;
+
+bool grad_enabled() { return g_grad_enabled; }
+NoGrad::NoGrad() : prev_(g_grad_enabled) { g_grad_enabled = false; }
+NoGrad::~NoGrad() { g_grad_enabled = prev_; }
+
+Tensor& grad_for(const Var& v, bool& accumulate) {
+  Tensor& g = v.grad();
+  accumulate = g.defined();
+  if (!accumulate) g = Tensor::empty(v.shape(), DType::f32);
+  return g;
+}
+
+}  // namespace gannet::autograd

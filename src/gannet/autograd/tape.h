@@ -1,0 +1,45 @@
+// The reverse-mode tape: each op that touches a Var needing a gradient records a closure that
+// computes its inputs' gradients; backward() replays them in reverse order.
+#pragma once
+#include <functional>
+#include <vector>
+
+#include "gannet/autograd/variable.h"
+
+namespace gannet::autograd {
+
+class Tape {
+ public:
+  void record(std::function<void()> backward_fn);
+  // Seeds d(loss)/d(loss) = 1 (loss must be a single element), runs every recorded closure in
+  // reverse, then clears the tape. Parameter gradients accumulate across calls.
+  void backward(const Var& loss);
+  void clear() { fns_.clear(); }
+  size_t size() const { return fns_.size(); }
+
+ private:
+  std::vector<std::function<void()>> fns_;
+};
+
+// The tape ops record onto: one per thread.
+Tape& tape();
+
+// Whether ops record at all; off inside a NoGrad scope (evaluation, generation).
+bool grad_enabled();
+class NoGrad {
+ public:
+  NoGrad();
+  ~NoGrad();
+  NoGrad(const NoGrad&) = delete;
+  NoGrad& operator=(const NoGrad&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// Gradient buffer of v for an op's backward to write into. If v has no gradient yet, one is
+// allocated (uninitialized) and `accumulate` is false: the op may overwrite it. Otherwise the op
+// must add to it.
+Tensor& grad_for(const Var& v, bool& accumulate);
+
+}  // namespace gannet::autograd

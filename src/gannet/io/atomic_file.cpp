@@ -1,0 +1,158 @@
+#include "gannet/io/atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <streambuf>
+#include <vector>
+
+#include "gannet/core/error.h"
+
+namespace gannet::io {
+namespace {
+
+std::string errno_str(int err) { return std::strerror(err); }
+
+// Writes all n bytes to fd; returns 0 or the errno of the failure.
+int write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+// An output streambuf over a POSIX file descriptor, remembering the first write error.
+class FdBuf : public std::streambuf {
+ public:
+  explicit FdBuf(int fd) : fd_(fd), buf_(1 << 16) { setp(buf_.data(), buf_.data() + buf_.size()); }
+  int error() const { return err_; }
+  bool flush_buffer() {
+    if (err_) return false;
+    size_t n = (size_t)(pptr() - pbase());
+    if (n) err_ = write_all(fd_, pbase(), n);
+    setp(buf_.data(), buf_.data() + buf_.size());
+    return err_ == 0;
+  }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (!flush_buffer()) return traits_type::eof();
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(c);
+      pbump(1);
+    }
+    return traits_type::not_eof(c);
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    if (err_) return 0;
+    if ((size_t)n <= (size_t)(epptr() - pptr())) {
+      std::memcpy(pptr(), s, (size_t)n);
+      pbump((int)n);
+      return n;
+    }
+    if (!flush_buffer()) return 0;
+    if ((size_t)n < buf_.size()) {
+      std::memcpy(pptr(), s, (size_t)n);
+      pbump((int)n);
+      return n;
+    }
+    err_ = write_all(fd_, s, (size_t)n);  // large block: write it directly
+    return err_ ? 0 : n;
+  }
+  int sync() override { return flush_buffer() ? 0 : -1; }
+
+ private:
+  int fd_;
+  std::vector<char> buf_;
+  int err_ = 0;
+};
+
+std::string dir_of(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& writer) {
+  GANNET_CHECK(!path.empty(), "write_file_atomic: empty path");
+  const std::string tmp = path + ".tmp." + std::to_string((long)::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) fail(str("cannot write ", path, ": ", errno_str(errno)));
+
+  auto abandon = [&](const std::string& why) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    fail(str("cannot write ", path, ": ", why));
+  };
+
+  std::string why;
+  try {
+    FdBuf buf(fd);
+    std::ostream os(&buf);
+    writer(os);
+    os.flush();
+    if (!buf.flush_buffer() || buf.error()) {
+      why = errno_str(buf.error());
+    } else if (!os) {
+      why = "stream error";
+    }
+  } catch (const std::exception& e) {
+    why = e.what();
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  if (!why.empty()) abandon(why);
+  if (::fsync(fd) != 0) abandon(str("fsync: ", errno_str(errno)));
+  int rc = ::close(fd);
+  fd = -1;
+  if (rc != 0) abandon(str("close: ", errno_str(errno)));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) abandon(str("rename: ", errno_str(errno)));
+  // Make the rename itself durable; failure here does not undo a completed write.
+  int dfd = ::open(dir_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+void write_file_atomic(const std::string& path, const std::string& contents) {
+  write_file_atomic(path, [&](std::ostream& os) { os.write(contents.data(), (std::streamsize)contents.size()); });
+}
+
+std::string read_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(str("cannot open ", path, ": ", errno_str(errno)));
+  std::string out;
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) out.reserve((size_t)st.st_size);
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      fail(str("cannot read ", path, ": ", errno_str(err)));
+    }
+    if (n == 0) break;
+    out.append(buf, (size_t)n);
+  }
+  ::close(fd);
+  return out;
+}
+
+}  // namespace gannet::io

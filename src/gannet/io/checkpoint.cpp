@@ -1,0 +1,99 @@
+#include "gannet/io/checkpoint.h"
+
+#include <cstring>
+
+#include "gannet/io/model_config.h"
+#include "gannet/io/safetensors.h"
+
+namespace gannet::io {
+
+namespace {
+constexpr const char* kFormat = "gannet-checkpoint-1";
+
+std::string rng_to_string(const std::array<uint64_t, 4>& s) {
+  return str(s[0], ",", s[1], ",", s[2], ",", s[3]);
+}
+
+std::array<uint64_t, 4> rng_from_string(const std::string& text, const std::string& path) {
+  std::array<uint64_t, 4> s{};
+  size_t pos = 0;
+  for (int i = 0; i < 4; ++i) {
+    size_t next = text.find(',', pos);
+    std::string part = text.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
+    try {
+      s[i] = std::stoull(part);
+    } catch (...) {
+      fail(str(path, ": bad rng state '", text, "' in checkpoint metadata"));
+    }
+    pos = next == std::string::npos ? text.size() : next + 1;
+  }
+  return s;
+}
+
+const std::string& meta(const SafeTensors& f, const std::string& key) {
+  auto it = f.metadata().find(key);
+  GANNET_CHECK(it != f.metadata().end(), f.path(), ": not a gannet checkpoint (no '", key, "' in its metadata)");
+  return it->second;
+}
+
+models::GptConfig config_of(const SafeTensors& f) {
+  const std::string& text = meta(f, "model_config");
+  return read_gpt_config(JsonReader(parse_json_text(text, f.path() + " model_config"), "model_config"));
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, const models::Gpt& model, optim::AdamW* optimizer,
+                     const TrainState& state) {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  const auto& params = model.parameters();
+  for (const auto& p : params) tensors.emplace_back(p.name, p.var.value());
+  std::map<std::string, std::string> metadata = {
+      {"format", kFormat},
+      {"model_config", gpt_config_to_json(model.config()).dump()},
+      {"step", std::to_string(state.step)},
+      {"rng", rng_to_string(state.rng)},
+  };
+  if (!state.train_config.empty()) metadata["train_config"] = state.train_config;
+  if (optimizer) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      tensors.emplace_back("optim.m." + params[i].name, optimizer->first_moments()[i]);
+      tensors.emplace_back("optim.v." + params[i].name, optimizer->second_moments()[i]);
+    }
+    metadata["optim_step"] = std::to_string(optimizer->step_count());
+  }
+  save_safetensors(path, tensors, metadata);
+}
+
+models::GptConfig read_checkpoint_config(const std::string& path) { return config_of(SafeTensors::open(path)); }
+
+void load_checkpoint(const std::string& path, models::Gpt& model, optim::AdamW* optimizer, TrainState* state) {
+  SafeTensors f = SafeTensors::open(path);
+  models::GptConfig stored = config_of(f);
+  GANNET_CHECK(stored == model.config(), path, ": checkpoint model config ", gpt_config_to_json(stored).dump(),
+               " does not match the requested model ", gpt_config_to_json(model.config()).dump());
+  const auto& params = model.parameters();
+  for (const auto& p : params) {
+    Tensor t = f.get(p.name, DType::f32, p.var.shape());
+    p.var.value().copy_from(t);
+  }
+  if (optimizer) {
+    GANNET_CHECK(f.metadata().count("optim_step"), path, ": holds no optimizer state (a model file, not a training checkpoint)");
+    for (size_t i = 0; i < params.size(); ++i) {
+      optimizer->first_moments()[i].copy_from(f.get("optim.m." + params[i].name, DType::f32, params[i].var.shape()));
+      optimizer->second_moments()[i].copy_from(f.get("optim.v." + params[i].name, DType::f32, params[i].var.shape()));
+    }
+    optimizer->set_step_count(std::stoll(meta(f, "optim_step")));
+  }
+  if (state) {
+    try {
+      state->step = std::stoll(meta(f, "step"));
+    } catch (const std::logic_error&) {
+      fail(str(path, ": bad step in checkpoint metadata"));
+    }
+    state->rng = rng_from_string(meta(f, "rng"), path);
+    auto it = f.metadata().find("train_config");
+    state->train_config = it == f.metadata().end() ? "" : it->second;
+  }
+}
+
+}  // namespace gannet::io

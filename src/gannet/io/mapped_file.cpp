@@ -1,0 +1,51 @@
+#include "gannet/io/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "gannet/core/error.h"
+
+namespace gannet::io {
+
+std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(str("cannot open ", path, ": ", std::strerror(errno)));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    fail(str("cannot stat ", path, ": ", std::strerror(err)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(str("cannot map ", path, ": not a regular file"));
+  }
+  std::shared_ptr<MappedFile> m(new MappedFile());
+  m->path_ = path;
+  m->size_ = (size_t)st.st_size;
+  if (m->size_ > 0) {
+    // Private and writable: pages are shared with the page cache until written, and a write
+    // never reaches the file (which was opened read-only).
+    void* p = ::mmap(nullptr, m->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      int err = errno;
+      ::close(fd);
+      m->size_ = 0;
+      fail(str("cannot map ", path, ": ", std::strerror(err)));
+    }
+    m->data_ = static_cast<uint8_t*>(p);
+  }
+  ::close(fd);  // the mapping stays valid without the descriptor
+  return m;
+}
+
+MappedFile::~MappedFile() {
+  if (data_) ::munmap(data_, size_);
+}
+
+}  // namespace gannet::io

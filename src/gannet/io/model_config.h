@@ -1,0 +1,15 @@
+// Model configs to and from JSON (the "model" block of a training config, and the metadata of
+// checkpoints).
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include "gannet/io/json_config.h"
+#include "gannet/models/gpt.h"
+
+namespace gannet::io {
+
+// Reads the keys of GptConfig (unknown keys are left for the caller's finish()).
+models::GptConfig read_gpt_config(const JsonReader& r);
+nlohmann::json gpt_config_to_json(const models::GptConfig& c);
+
+}  // namespace gannet::io

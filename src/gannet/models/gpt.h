@@ -1,0 +1,49 @@
+// GPT in the GPT-2 layout: learned token and position embeddings, pre-LN blocks, final LayerNorm,
+// LM head tied to the token embedding.
+#pragma once
+#include <vector>
+
+#include "gannet/nn/block.h"
+
+namespace gannet::models {
+
+struct GptConfig {
+  int64_t vocab_size = 8192;
+  int64_t n_ctx = 256;  // longest sequence (rows of the position table)
+  int64_t n_layer = 6;
+  int64_t n_head = 6;
+  int64_t n_embd = 384;
+  float layernorm_eps = 1e-5f;
+
+  void validate() const;
+  bool operator==(const GptConfig&) const = default;
+};
+
+class Gpt {
+ public:
+  explicit Gpt(const GptConfig& config);
+  const GptConfig& config() const { return config_; }
+
+  // GPT-2 initialization from a seed.
+  void init(uint64_t seed);
+  // Final hidden states [B*T, C] for tokens [B, T] (i32).
+  nn::Var hidden(const Tensor& tokens) const;
+  // Logits [B*T, vocab].
+  nn::Var logits(const Tensor& tokens) const;
+  // Mean next-token cross-entropy; targets [B, T] i32 (-1 = ignore).
+  nn::Var loss(const Tensor& tokens, const Tensor& targets) const;
+
+  // Parameters by name, in a fixed order (wte, wpe, h.0..., ln_f).
+  const nn::ParameterList& parameters() const { return params_; }
+  // Forward FLOPs per token at sequence length T (matrix products and attention), for benchmarks.
+  double flops_per_token(int64_t T) const;
+
+ private:
+  GptConfig config_;
+  nn::Var wte_, wpe_;
+  std::vector<nn::Block> h_;
+  nn::LayerNorm ln_f_;
+  nn::ParameterList params_;
+};
+
+}  // namespace gannet::models

@@ -1,0 +1,40 @@
+// The pre-LN transformer block (GPT-2 layout): x + attn(ln_1(x)), then x + mlp(ln_2(x)).
+#pragma once
+#include "gannet/nn/layernorm.h"
+#include "gannet/nn/linear.h"
+
+namespace gannet::nn {
+
+// Multi-head self-attention with fused QKV projection (c_attn) and output projection (c_proj).
+struct Attention {
+  Linear c_attn, c_proj;
+  int64_t n_head = 1;
+  Attention() = default;
+  Attention(int64_t n_embd, int64_t n_head);
+  // x [B*T, C]; key_mask optional u8 [B, T]
+  Var forward(const Var& x, int64_t B, int64_t T, bool causal, const Tensor& key_mask) const;
+  void collect(const std::string& prefix, ParameterList& out) const;
+};
+
+// Two-layer perceptron with a 4x hidden width and GELU.
+struct Mlp {
+  Linear c_fc, c_proj;
+  Mlp() = default;
+  explicit Mlp(int64_t n_embd);
+  Var forward(const Var& x) const;
+  void collect(const std::string& prefix, ParameterList& out) const;
+};
+
+struct Block {
+  LayerNorm ln_1, ln_2;
+  Attention attn;
+  Mlp mlp;
+  Block() = default;
+  Block(int64_t n_embd, int64_t n_head, float eps);
+  Var forward(const Var& x, int64_t B, int64_t T, bool causal, const Tensor& key_mask) const;
+  void collect(const std::string& prefix, ParameterList& out) const;
+  // GPT-2 initialization: N(0, 0.02), residual projections scaled by 1/sqrt(2 * n_layer).
+  void init(Rng& rng, int64_t n_layer);
+};
+
+}  // namespace gannet::nn

@@ -1,0 +1,16 @@
+// Linear layer y = x W^T + b, weight stored [out, in] (PyTorch's layout).
+#pragma once
+#include "gannet/nn/parameter.h"
+
+namespace gannet::nn {
+
+struct Linear {
+  Var weight, bias;  // bias undefined when the layer has none
+  Linear() = default;
+  Linear(int64_t in, int64_t out, bool with_bias = true);
+  Var forward(const Var& x) const;
+  void collect(const std::string& prefix, ParameterList& out) const;
+  void init(Rng& rng, float std);
+};
+
+}  // namespace gannet::nn

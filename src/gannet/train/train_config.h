@@ -1,0 +1,36 @@
+// The training config (JSON). Keys follow DeepSpeed's where it has one for the same thing:
+// train_batch_size, train_micro_batch_size_per_gpu, gradient_accumulation_steps,
+// gradient_clipping, optimizer {type, params}, scheduler {type, params}. Unknown keys are errors.
+#pragma once
+#include <string>
+
+#include "gannet/models/gpt.h"
+#include "gannet/optim/adamw.h"
+#include "gannet/optim/schedule.h"
+
+namespace gannet::train {
+
+struct TrainConfig {
+  models::GptConfig model;
+  std::string data_dir = "data/brown";  // holds train.tok, val.tok (from `gannet data prepare`)
+  int64_t seq_len = 0;                  // 0: the model's n_ctx
+  int64_t micro_batch = 8;              // train_micro_batch_size_per_gpu
+  int64_t grad_accum = 1;               // gradient_accumulation_steps
+  int64_t steps = 1000;                 // train_steps: optimizer updates
+  float grad_clip = 1.0f;               // gradient_clipping (0: off)
+  optim::AdamWOptions adamw;
+  optim::CosineSchedule schedule;       // scheduler WarmupCosineLR
+  int64_t eval_interval = 100;          // steps between validations (0: only at the end)
+  int64_t eval_batches = 20;            // validation batches (of micro_batch windows) per validation
+  int64_t checkpoint_interval = 0;      // steps between checkpoints (0: only at the end)
+  std::string out_dir = "runs/default"; // checkpoint.safetensors, metrics.jsonl
+  uint64_t seed = 1234;
+  int threads = 0;                      // 0: all cores
+  std::string text;                     // the config as given, stored in checkpoints
+};
+
+TrainConfig read_train_config(const std::string& path);
+// The same from JSON text; `name` stands for the file in messages.
+TrainConfig parse_train_config(const std::string& text, const std::string& name);
+
+}  // namespace gannet::train

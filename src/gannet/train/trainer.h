@@ -1,0 +1,31 @@
+// The training loop: batches from the token file, forward/backward, clipping, AdamW, warmup +
+// cosine schedule, periodic validation, a JSONL metrics log, atomic checkpoints, exact resume,
+// and a checkpoint on Ctrl-C.
+#pragma once
+#include <string>
+
+#include "gannet/train/train_config.h"
+
+namespace gannet::train {
+
+struct TrainOptions {
+  bool resume = false;      // continue from <out_dir>/checkpoint.safetensors
+  bool progress = true;     // draw the progress bar
+  int64_t stop_after = -1;  // stop (with a checkpoint) after this many steps; -1: run to the end
+};
+
+struct TrainResult {
+  int64_t steps_done = 0;
+  double final_train_loss = 0;
+  double val_loss = 0, val_perplexity = 0;
+  double tokens_per_second = 0;
+  bool interrupted = false;  // stopped by SIGINT/SIGTERM; a checkpoint was written
+  std::string checkpoint;
+};
+
+TrainResult run_training(const TrainConfig& config, const TrainOptions& options);
+
+// Path of the checkpoint a run writes and --resume reads.
+std::string checkpoint_path(const TrainConfig& config);
+
+}  // namespace gannet::train
