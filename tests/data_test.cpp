@@ -248,7 +248,10 @@ std::string small_text() {
   std::string s;
   for (int line = 0; line < 400; ++line) {
     int n = 4 + (int)g.next(10);
-    for (int i = 0; i < n; ++i) s += (i ? " " : "") + g.word();
+    for (int i = 0; i < n; ++i) {
+      if (i) s += ' ';
+      s += g.word();
+    }
     s += g.next(4) == 0 ? ", 1961.\n" : ".\n";
   }
   return s;
