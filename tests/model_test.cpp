@@ -171,3 +171,44 @@ TEST(Encoder, LearnsToClassify) {
   }
   EXPECT_LT(last, 0.1f);
 }
+
+TEST(Encoder, GradientsMatchFiniteDifferences) {
+  // Through the tape: embedding, bidirectional masked attention, masked mean pooling, the head.
+  models::EncoderConfig c;
+  c.vocab_size = 12;
+  c.n_ctx = 6;
+  c.n_layer = 1;
+  c.n_head = 2;
+  c.n_embd = 8;
+  c.num_classes = 3;
+  models::Encoder m(c);
+  m.init(5);
+  Rng rng(1);
+  for (const auto& p : m.parameters()) nn::init_normal(p.var, rng, 0.3f);  // larger weights: larger gradients
+  Tensor tokens = random_tokens(2, 6, 12, 4);
+  Tensor mask = Tensor::empty({2, 6}, DType::u8);
+  for (int i = 0; i < 12; ++i) mask.data<uint8_t>()[i] = i < 6 ? 1 : (i % 6) < 4;
+  Tensor labels = Tensor::empty({2}, DType::i32);
+  labels.data<int32_t>()[0] = 2;
+  labels.data<int32_t>()[1] = 0;
+  nn::zero_grad(m.parameters());
+  autograd::tape().backward(m.loss(tokens, mask, labels));
+  autograd::NoGrad ng;
+  int checked = 0;
+  for (const auto& p : m.parameters()) {
+    float* w = p.var.value().f32();
+    const float* g = p.var.grad().f32();
+    for (int64_t i = 0; i < p.var.value().numel(); i += 7) {
+      const float h = 1e-2f, keep = w[i];
+      w[i] = keep + h;
+      double up = m.loss(tokens, mask, labels).value().f32()[0];
+      w[i] = keep - h;
+      double down = m.loss(tokens, mask, labels).value().f32()[0];
+      w[i] = keep;
+      double fd = (up - down) / (2 * h);
+      ASSERT_NEAR(g[i], fd, 2e-3 + 0.03 * std::fabs(fd)) << p.name << "[" << i << "]";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 100);
+}
