@@ -4,7 +4,7 @@
 #pragma once
 #include <vector>
 
-#include "gannet/nn/block.h"
+#include "gannet/nn/transformer.h"
 
 namespace gannet::models {
 
@@ -34,11 +34,9 @@ class Encoder {
 
  private:
   EncoderConfig config_;
-  nn::Var wte_, wpe_;
-  std::vector<nn::Block> h_;
-  nn::LayerNorm ln_f_;
-  nn::Linear head_;
   nn::ParameterList params_;
+  nn::Transformer trunk_;
+  nn::Linear head_;
 };
 
 }  // namespace gannet::models

@@ -13,37 +13,19 @@ void GptConfig::validate() const {
 
 Gpt::Gpt(const GptConfig& config) : config_(config) {
   config_.validate();
-  const int64_t C = config_.n_embd;
-  wte_ = nn::make_param({config_.vocab_size, C});
-  wpe_ = nn::make_param({config_.n_ctx, C});
-  params_.push_back({"wte.weight", wte_, true});
-  params_.push_back({"wpe.weight", wpe_, true});
-  h_.reserve(config_.n_layer);
-  for (int64_t i = 0; i < config_.n_layer; ++i) {
-    h_.emplace_back(C, config_.n_head, config_.layernorm_eps);
-    h_.back().collect("h." + std::to_string(i), params_);
-  }
-  ln_f_ = nn::LayerNorm(C, config_.layernorm_eps);
-  ln_f_.collect("ln_f", params_);
+  trunk_ = nn::Transformer({config_.vocab_size, config_.n_ctx, config_.n_layer, config_.n_head, config_.n_embd,
+                            config_.layernorm_eps},
+                           params_);
 }
 
 void Gpt::init(uint64_t seed) {
   Rng rng(seed);
-  nn::init_normal(wte_, rng, 0.02f);
-  nn::init_normal(wpe_, rng, 0.01f);
-  for (auto& b : h_) b.init(rng, config_.n_layer);
+  trunk_.init(rng);
 }
 
-nn::Var Gpt::hidden(const Tensor& tokens) const {
-  GANNET_CHECK(tokens.ndim() == 2, "gpt: tokens must be [B, T], got ", tokens.describe());
-  const int64_t B = tokens.dim(0), T = tokens.dim(1);
-  GANNET_CHECK(T <= config_.n_ctx, "gpt: sequence of ", T, " tokens is longer than n_ctx ", config_.n_ctx);
-  nn::Var x = autograd::embedding(tokens, wte_, wpe_);
-  for (const auto& b : h_) x = b.forward(x, B, T, /*causal=*/true, Tensor());
-  return ln_f_.forward(x);
-}
+nn::Var Gpt::hidden(const Tensor& tokens) const { return trunk_.forward(tokens, /*causal=*/true, Tensor()); }
 
-nn::Var Gpt::logits(const Tensor& tokens) const { return autograd::linear(hidden(tokens), wte_, nn::Var()); }
+nn::Var Gpt::logits(const Tensor& tokens) const { return autograd::linear(hidden(tokens), trunk_.token_embedding(), nn::Var()); }
 
 nn::Var Gpt::loss(const Tensor& tokens, const Tensor& targets) const {
   GANNET_CHECK(targets.shape() == tokens.shape(), "gpt: targets ", targets.describe(), " do not match tokens ",

@@ -3,7 +3,7 @@
 #pragma once
 #include <vector>
 
-#include "gannet/nn/block.h"
+#include "gannet/nn/transformer.h"
 
 namespace gannet::models {
 
@@ -40,10 +40,8 @@ class Gpt {
 
  private:
   GptConfig config_;
-  nn::Var wte_, wpe_;
-  std::vector<nn::Block> h_;
-  nn::LayerNorm ln_f_;
   nn::ParameterList params_;
+  nn::Transformer trunk_;
 };
 
 }  // namespace gannet::models

@@ -1,0 +1,36 @@
+#include "gannet/nn/transformer.h"
+
+#include "gannet/autograd/ops.h"
+
+namespace gannet::nn {
+
+Transformer::Transformer(const TransformerConfig& c, ParameterList& params) : c_(c) {
+  wte_ = make_param({c.vocab_size, c.n_embd});
+  wpe_ = make_param({c.n_ctx, c.n_embd});
+  params.push_back({"wte.weight", wte_, true});
+  params.push_back({"wpe.weight", wpe_, true});
+  h_.reserve(c.n_layer);
+  for (int64_t i = 0; i < c.n_layer; ++i) {
+    h_.emplace_back(c.n_embd, c.n_head, c.layernorm_eps);
+    h_.back().collect("h." + std::to_string(i), params);
+  }
+  ln_f_ = LayerNorm(c.n_embd, c.layernorm_eps);
+  ln_f_.collect("ln_f", params);
+}
+
+void Transformer::init(Rng& rng) {
+  init_normal(wte_, rng, 0.02f);
+  init_normal(wpe_, rng, 0.01f);
+  for (auto& b : h_) b.init(rng, c_.n_layer);
+}
+
+Var Transformer::forward(const Tensor& tokens, bool causal, const Tensor& key_mask) const {
+  GANNET_CHECK(tokens.ndim() == 2, "transformer: tokens must be [B, T], got ", tokens.describe());
+  const int64_t B = tokens.dim(0), T = tokens.dim(1);
+  GANNET_CHECK(T <= c_.n_ctx, "transformer: sequence of ", T, " tokens is longer than n_ctx ", c_.n_ctx);
+  Var x = autograd::embedding(tokens, wte_, wpe_);
+  for (const auto& b : h_) x = b.forward(x, B, T, causal, key_mask);
+  return ln_f_.forward(x);
+}
+
+}  // namespace gannet::nn

@@ -1,0 +1,33 @@
+// The shared trunk of GPT and the encoder: token + position embeddings, a stack of pre-LN
+// blocks, and a final LayerNorm. Parameter names follow GPT-2 (wte, wpe, h.<i>..., ln_f).
+#pragma once
+#include <vector>
+
+#include "gannet/nn/block.h"
+
+namespace gannet::nn {
+
+struct TransformerConfig {
+  int64_t vocab_size, n_ctx, n_layer, n_head, n_embd;
+  float layernorm_eps;
+};
+
+class Transformer {
+ public:
+  Transformer() = default;
+  // Creates the parameters and appends them to `params`, in checkpoint order.
+  Transformer(const TransformerConfig& c, ParameterList& params);
+  // GPT-2 initialization.
+  void init(Rng& rng);
+  // Final hidden states [B*T, C] for tokens [B, T] (i32); key_mask optional u8 [B, T].
+  Var forward(const Tensor& tokens, bool causal, const Tensor& key_mask) const;
+  const Var& token_embedding() const { return wte_; }
+
+ private:
+  TransformerConfig c_{};
+  Var wte_, wpe_;
+  std::vector<Block> h_;
+  LayerNorm ln_f_;
+};
+
+}  // namespace gannet::nn
