@@ -1,4 +1,4 @@
-#include "gannet/io/atomic_file.h"
+#include "gannet/core/atomic_file.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -7,10 +7,9 @@
 #include <stdexcept>
 
 #include "gannet/core/error.h"
-#include "gannet/io/mapped_file.h"
+#include "gannet/core/mapped_file.h"
 
 using namespace gannet;
-using namespace gannet::io;
 namespace fs = std::filesystem;
 
 namespace {

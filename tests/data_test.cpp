@@ -23,7 +23,7 @@
 #include "gannet/data/prepare.h"
 #include "gannet/data/token_file.h"
 #include "gannet/data/tokenizer.h"
-#include "gannet/io/atomic_file.h"
+#include "gannet/core/atomic_file.h"
 
 using namespace gannet;
 using namespace gannet::data;
@@ -70,7 +70,7 @@ void write(const std::string& path, const std::string& s) {
   f << s;
 }
 
-std::string slurp(const std::string& path) { return io::read_file(path); }
+std::string slurp(const std::string& path) { return read_file(path); }
 
 std::string what_of(const std::function<void()>& f) {
   try {

@@ -7,7 +7,7 @@
 #include <functional>
 
 #include "gannet/core/error.h"
-#include "gannet/io/atomic_file.h"
+#include "gannet/core/atomic_file.h"
 
 using namespace gannet;
 using namespace gannet::io;

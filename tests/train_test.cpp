@@ -14,7 +14,7 @@
 
 #include "gannet/core/rng.h"
 #include "gannet/data/token_file.h"
-#include "gannet/io/atomic_file.h"
+#include "gannet/core/atomic_file.h"
 #include "gannet/io/checkpoint.h"
 #include "gannet/io/safetensors.h"
 #include "gannet/train/trainer.h"
@@ -115,9 +115,9 @@ TEST(Train, CheckpointRejectsAnotherModel) {
     EXPECT_NE(std::string(e.what()).find("does not match"), std::string::npos) << e.what();
   }
   // Truncated checkpoint: a clear error naming the file.
-  std::string bytes = io::read_file(ckpt);
+  std::string bytes = read_file(ckpt);
   std::string cut = (dir / "cut.safetensors").string();
-  io::write_file_atomic(cut, bytes.substr(0, bytes.size() / 2));
+  write_file_atomic(cut, bytes.substr(0, bytes.size() / 2));
   models::Gpt same(cfg.model);
   try {
     io::load_checkpoint(cut, same, nullptr, nullptr);
@@ -144,23 +144,23 @@ TEST(Train, ConfigErrorsAreOneLine) {
 TEST(Train, CliErrorsAndNothingOverwritten) {
   fs::path dir = fresh_dir("cli");
   write_data(dir);
-  io::write_file_atomic((dir / "ok.json").string(), config_text(dir, dir / "out", 2));
+  write_file_atomic((dir / "ok.json").string(), config_text(dir, dir / "out", 2));
   CliRun ok = run_gannet("train --no-progress --sample-prompt '' --config " + (dir / "ok.json").string());
   ASSERT_EQ(ok.status, 0) << ok.err;
   std::string ckpt = (dir / "out" / "checkpoint.safetensors").string();
-  std::string before = io::read_file(ckpt);
+  std::string before = read_file(ckpt);
 
   // A config whose model does not match the checkpoint: --resume fails, the checkpoint stays.
   std::string bigger = config_text(dir, dir / "out", 4);
   bigger.replace(bigger.find("\"n_embd\": 16"), 12, "\"n_embd\": 32");
-  io::write_file_atomic((dir / "bigger.json").string(), bigger);
+  write_file_atomic((dir / "bigger.json").string(), bigger);
   CliRun r = run_gannet("train --no-progress --resume --config " + (dir / "bigger.json").string());
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("does not match"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_EQ(io::read_file(ckpt), before);
+  EXPECT_EQ(read_file(ckpt), before);
 
-  io::write_file_atomic((dir / "bad.json").string(), "{\"model\": ");
+  write_file_atomic((dir / "bad.json").string(), "{\"model\": ");
   r = run_gannet("train --config " + (dir / "bad.json").string());
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("parse error"), std::string::npos) << r.err;
@@ -174,11 +174,11 @@ TEST(Train, CliErrorsAndNothingOverwritten) {
   r = run_gannet("train --no-progress --config " + (dir / "ok.json").string());
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("gannet data prepare"), std::string::npos) << r.err;
-  EXPECT_EQ(io::read_file(ckpt), before);
+  EXPECT_EQ(read_file(ckpt), before);
 
   // A corrupt token file.
   write_data(dir);
-  io::write_file_atomic((dir / "val.tok").string(), "GNTOK001 garbage");
+  write_file_atomic((dir / "val.tok").string(), "GNTOK001 garbage");
   r = run_gannet("eval -m " + ckpt + " -d " + (dir / "val.tok").string());
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("val.tok"), std::string::npos) << r.err;
@@ -187,7 +187,7 @@ TEST(Train, CliErrorsAndNothingOverwritten) {
 TEST(Train, InterruptWritesACheckpoint) {
   fs::path dir = fresh_dir("sigint");
   write_data(dir);
-  io::write_file_atomic((dir / "long.json").string(),
+  write_file_atomic((dir / "long.json").string(),
                         config_text(dir, dir / "out", 100000, R"(, "seed": 5)"));
   pid_t pid = fork();
   ASSERT_GE(pid, 0);

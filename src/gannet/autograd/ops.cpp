@@ -36,6 +36,31 @@ void deposit_grad(const Var& v, const Tensor& fresh) {
   }
 }
 
+// v's gradient for a backward kernel that adds into it: zeroed first if v had none yet.
+Tensor& sum_target(const Var& v) {
+  bool accumulate;
+  Tensor& g = grad_for(v, accumulate);
+  if (!accumulate) g.zero();
+  return g;
+}
+
+// Where an op whose backward kernel overwrites its output puts v's gradient: straight into v's
+// gradient buffer when v has none yet, otherwise into scratch that add_overwritten_grad adds on.
+struct OverwriteTarget {
+  Tensor buffer;
+  bool scratch;
+};
+
+OverwriteTarget overwrite_target(const Var& v) {
+  OverwriteTarget t{Tensor::empty(v.shape()), !v.requires_grad() || v.grad().defined()};
+  if (!t.scratch) v.grad() = t.buffer;
+  return t;
+}
+
+void add_overwritten_grad(const Var& v, const OverwriteTarget& t) {
+  if (t.scratch && v.requires_grad()) k::add_inplace(v.grad().f32(), t.buffer.f32(), t.buffer.numel());
+}
+
 void check_f32_2d(const Tensor& t, const char* op, const char* what) {
   GANNET_CHECK(t.dtype() == DType::f32 && t.ndim() == 2, op, ": ", what, " must be a 2-D f32 tensor, got ",
                t.describe());
@@ -70,9 +95,7 @@ Var linear(const Var& x, const Var& w, const Var& b) {
       k::gemm(true, false, out, in, N, 1.f, dY.f32(), out, x.value().f32(), in, acc ? 1.f : 0.f, dW.f32(), in);
     }
     if (b.defined() && b.requires_grad()) {
-      bool acc;
-      Tensor& dB = grad_for(b, acc);
-      if (!acc) dB.zero();
+      Tensor& dB = sum_target(b);
       k::bias_grad(dY.f32(), dB.f32(), N, out);
     }
   });
@@ -98,18 +121,12 @@ Var layernorm(const Var& x, const Var& gamma, const Var& beta, float eps) {
   tape().record([x, gamma, beta, y, mean, rstd, N, C]() {
     const Tensor& dY = y.grad();
     if (!dY.defined()) return;
-    bool acc_g, acc_b;
-    Tensor& dG = grad_for(gamma, acc_g);
-    if (!acc_g) dG.zero();
-    Tensor& dB = grad_for(beta, acc_b);
-    if (!acc_b) dB.zero();
-    // The kernel overwrites dX: write straight into x's gradient when it has none yet.
-    bool direct = x.requires_grad() && !x.grad().defined();
-    Tensor dX = Tensor::empty({N, C});
-    if (direct) x.grad() = dX;
-    k::layernorm_backward(x.value().f32(), gamma.value().f32(), mean.f32(), rstd.f32(), dY.f32(), dX.f32(),
+    Tensor& dG = sum_target(gamma);
+    Tensor& dB = sum_target(beta);
+    OverwriteTarget dX = overwrite_target(x);
+    k::layernorm_backward(x.value().f32(), gamma.value().f32(), mean.f32(), rstd.f32(), dY.f32(), dX.buffer.f32(),
                           dG.f32(), dB.f32(), N, C);
-    if (!direct && x.requires_grad()) k::add_inplace(x.grad().f32(), dX.f32(), N * C);
+    add_overwritten_grad(x, dX);
   });
   return y;
 }
@@ -184,11 +201,10 @@ Var attention(const Var& qkv, int64_t B, int64_t T, int64_t n_head, bool causal,
     const Tensor& dY = y.grad();
     if (!dY.defined()) return;
     const uint8_t* m = key_mask.defined() ? key_mask.data<uint8_t>() : nullptr;
-    bool acc = qkv.grad().defined();
-    Tensor d = acc ? Tensor::empty(qkv.shape()) : (qkv.grad() = Tensor::empty(qkv.shape()));
-    k::attention_backward(qkv.value().f32(), y.value().f32(), dY.f32(), lse.f32(), d.f32(), B, T, C, n_head,
+    OverwriteTarget d = overwrite_target(qkv);
+    k::attention_backward(qkv.value().f32(), y.value().f32(), dY.f32(), lse.f32(), d.buffer.f32(), B, T, C, n_head,
                           causal, m);
-    if (acc) k::add_inplace(qkv.grad().f32(), d.f32(), d.numel());
+    add_overwritten_grad(qkv, d);
   });
   return y;
 }
@@ -212,14 +228,10 @@ Var embedding(const Tensor& tokens, const Var& wte, const Var& wpe) {
   tape().record([tokens, wte, wpe, y, B, T, C]() {
     const Tensor& dY = y.grad();
     if (!dY.defined()) return;
-    bool acc;
-    Tensor& dE = grad_for(wte, acc);
-    if (!acc) dE.zero();
+    Tensor& dE = sum_target(wte);
     float* dP = nullptr;
     if (wpe.defined() && wpe.requires_grad()) {
-      Tensor& g = grad_for(wpe, acc);
-      if (!acc) g.zero();
-      dP = g.f32();
+      dP = sum_target(wpe).f32();
     }
     k::embedding_backward(tokens.data<int32_t>(), dY.f32(), dE.f32(), dP, B, T, C);
   });
@@ -282,9 +294,7 @@ Var masked_mean_pool(const Var& x, int64_t B, int64_t T, const Tensor& mask) {
   tape().record([x, y, mask, counts, B, T, C]() {
     const Tensor& dY = y.grad();
     if (!dY.defined()) return;
-    bool acc;
-    Tensor& dX = grad_for(x, acc);
-    if (!acc) dX.zero();
+    Tensor& dX = sum_target(x);
     const uint8_t* mm = mask.data<uint8_t>();
     for (int64_t b = 0; b < B; ++b) {
       float n = counts.f32()[b];

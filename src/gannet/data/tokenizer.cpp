@@ -10,7 +10,7 @@
 #include <unordered_map>
 
 #include "gannet/core/error.h"
-#include "gannet/io/atomic_file.h"
+#include "gannet/core/atomic_file.h"
 
 namespace gannet::data {
 
@@ -76,8 +76,8 @@ void Tokenizer::train_bpe(const std::string& text_file, const std::string& model
   GANNET_CHECK(st.ok(), "tokenizer training on ", text_file, " produced a bad model: ", one_line(st.ToString()));
   std::ostringstream vocab;
   for (int i = 0; i < sp.GetPieceSize(); ++i) vocab << sp.IdToPiece(i) << '\t' << sp.GetScore(i) << '\n';
-  io::write_file_atomic(model_prefix + ".vocab", vocab.str());
-  io::write_file_atomic(model_prefix + ".model", proto);  // last: the model marks completion
+  write_file_atomic(model_prefix + ".vocab", vocab.str());
+  write_file_atomic(model_prefix + ".model", proto);  // last: the model marks completion
 }
 
 std::vector<int32_t> Tokenizer::encode(const std::string& text) const {

@@ -1,7 +1,5 @@
 #include "gannet/data/window_sampler.h"
 
-#include <vector>
-
 namespace gannet::data {
 
 WindowSampler::WindowSampler(const TokenFile& file, int64_t seq_len, uint64_t seed)
@@ -11,23 +9,20 @@ WindowSampler::WindowSampler(const TokenFile& file, int64_t seq_len, uint64_t se
                seq_len + 1);
 }
 
-static void split_window(const int32_t* w, int64_t T, int32_t* tokens, int32_t* targets) {
-  for (int64_t t = 0; t < T; ++t) {
-    tokens[t] = w[t];
-    targets[t] = w[t + 1];
-  }
+// Inputs are the window's first T tokens, targets the T tokens after them.
+static void read_window(const TokenFile& file, int64_t start, int64_t T, int32_t* tokens, int32_t* targets) {
+  file.read(start, T, tokens);
+  file.read(start + 1, T, targets);
 }
 
 void WindowSampler::next(Tensor& tokens, Tensor& targets) {
   const int64_t B = tokens.dim(0), T = seq_len_;
   check_shape(tokens, {B, T}, "sampler tokens");
   check_shape(targets, {B, T}, "sampler targets");
-  std::vector<int32_t> w(T + 1);
   const uint64_t starts = (uint64_t)(file_->size() - T);  // window [s, s+T] must fit
   for (int64_t b = 0; b < B; ++b) {
     int64_t s = (int64_t)rng_.below(starts);
-    file_->read(s, T + 1, w.data());
-    split_window(w.data(), T, tokens.data<int32_t>() + b * T, targets.data<int32_t>() + b * T);
+    read_window(*file_, s, T, tokens.data<int32_t>() + b * T, targets.data<int32_t>() + b * T);
   }
 }
 
@@ -37,7 +32,6 @@ int64_t eval_window_count(const TokenFile& file, int64_t seq_len) {
 
 int64_t eval_windows(const TokenFile& file, int64_t seq_len, int64_t first, Tensor& tokens, Tensor& targets) {
   const int64_t B = tokens.dim(0), T = seq_len, total = eval_window_count(file, seq_len);
-  std::vector<int32_t> w(T + 1);
   int64_t rows = 0;
   for (int64_t b = 0; b < B; ++b) {
     int32_t* tk = tokens.data<int32_t>() + b * T;
@@ -46,8 +40,7 @@ int64_t eval_windows(const TokenFile& file, int64_t seq_len, int64_t first, Tens
       for (int64_t t = 0; t < T; ++t) tk[t] = 0, tg[t] = -1;
       continue;
     }
-    file.read((first + b) * T, T + 1, w.data());
-    split_window(w.data(), T, tk, tg);
+    read_window(file, (first + b) * T, T, tk, tg);
     ++rows;
   }
   return rows;

@@ -1,6 +1,5 @@
 #include "gannet/io/checkpoint.h"
 
-#include <cstring>
 
 #include "gannet/io/model_config.h"
 #include "gannet/io/safetensors.h"

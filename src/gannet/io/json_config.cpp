@@ -5,7 +5,7 @@
 #include <set>
 
 #include "gannet/core/error.h"
-#include "gannet/io/atomic_file.h"
+#include "gannet/core/atomic_file.h"
 
 namespace gannet::io {
 

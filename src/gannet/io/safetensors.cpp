@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "gannet/io/atomic_file.h"
-#include "gannet/io/mapped_file.h"
+#include "gannet/core/atomic_file.h"
+#include "gannet/core/mapped_file.h"
 
 namespace gannet::io {
 

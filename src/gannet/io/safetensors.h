@@ -11,9 +11,11 @@
 
 #include "gannet/core/tensor.h"
 
-namespace gannet::io {
-
+namespace gannet {
 class MappedFile;
+}
+
+namespace gannet::io {
 
 // dtype names in safetensors: F32, BF16, F16, I8, U8, I32, I64. Packed i4 has no safetensors
 // name (it is stored as U8 with a metadata entry); safetensors_dtype_name(i4) throws.

@@ -1,12 +1,12 @@
 #include "gannet/train/train_config.h"
 
-#include "gannet/io/atomic_file.h"
+#include "gannet/core/atomic_file.h"
 #include "gannet/io/json_config.h"
 #include "gannet/io/model_config.h"
 
 namespace gannet::train {
 
-TrainConfig read_train_config(const std::string& path) { return parse_train_config(io::read_file(path), path); }
+TrainConfig read_train_config(const std::string& path) { return parse_train_config(read_file(path), path); }
 
 TrainConfig parse_train_config(const std::string& text, const std::string& name) {
   TrainConfig c;

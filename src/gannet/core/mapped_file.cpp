@@ -1,4 +1,4 @@
-#include "gannet/io/mapped_file.h"
+#include "gannet/core/mapped_file.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -10,7 +10,7 @@
 
 #include "gannet/core/error.h"
 
-namespace gannet::io {
+namespace gannet {
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -48,4 +48,4 @@ MappedFile::~MappedFile() {
   if (data_) ::munmap(data_, size_);
 }
 
-}  // namespace gannet::io
+}  // namespace gannet

@@ -1,4 +1,4 @@
-#include "gannet/io/atomic_file.h"
+#include "gannet/core/atomic_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,7 +11,7 @@
 
 #include "gannet/core/error.h"
 
-namespace gannet::io {
+namespace gannet {
 namespace {
 
 std::string errno_str(int err) { return std::strerror(err); }
@@ -155,4 +155,4 @@ std::string read_file(const std::string& path) {
   return out;
 }
 
-}  // namespace gannet::io
+}  // namespace gannet

@@ -6,7 +6,7 @@
 #include <ostream>
 #include <string>
 
-namespace gannet::io {
+namespace gannet {
 
 // Writes `path` atomically: `writer` fills a stream backed by `path + ".tmp.<pid>"` (same
 // directory), which is then flushed, fsynced and renamed over `path`. On any failure (the writer
@@ -18,4 +18,4 @@ void write_file_atomic(const std::string& path, const std::string& contents);
 // The whole file as bytes. Throws gannet::Error ("cannot open X: No such file or directory").
 std::string read_file(const std::string& path);
 
-}  // namespace gannet::io
+}  // namespace gannet

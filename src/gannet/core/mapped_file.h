@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-namespace gannet::io {
+namespace gannet {
 
 class MappedFile {
  public:
@@ -31,4 +31,4 @@ class MappedFile {
   size_t size_ = 0;
 };
 
-}  // namespace gannet::io
+}  // namespace gannet
