@@ -62,6 +62,11 @@ class Tensor {
     return static_cast<T*>(raw());
   }
   float* f32() const { return data<float>(); }
+  // The raw 16-bit patterns of a bf16 or f16 tensor.
+  uint16_t* half_bits() const {
+    GANNET_CHECK(dtype_ == DType::bf16 || dtype_ == DType::f16, "tensor ", describe(), " is not bf16 or f16");
+    return static_cast<uint16_t*>(raw());
+  }
 
   // Same storage, another shape with the same element count.
   Tensor view(const Shape& shape) const;
