@@ -56,8 +56,9 @@ void check(int64_t ldx, int64_t M, int64_t N, int64_t K, int64_t ldy) {
 // Splits [0, N) into one contiguous range per thread (multiples of 16 rows, so that each thread
 // streams its own block of W) and runs body(begin, end) on each.
 template <class Body>
-void over_threads(int64_t N, Body body) {
-  if (omp_in_parallel() || N < 64) return body(int64_t(0), N);
+void over_threads(int64_t M, int64_t N, int64_t K, Body body) {
+  // Small products are not worth waking the other threads for.
+  if (omp_in_parallel() || N < 64 || M * N * K < (int64_t(1) << 16)) return body(int64_t(0), N);
 #pragma omp parallel
   {
     int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
@@ -72,7 +73,7 @@ void skinny_matmul(const float* X, int64_t ldx, int64_t M, const float* W, int64
                    const float* bias, float* Y, int64_t ldy, Epilogue e) {
   check(ldx, M, N, K, ldy);
   if (M == 0) return;
-  over_threads(N, [&](int64_t b, int64_t end) {
+  over_threads(M, N, K, [&](int64_t b, int64_t end) {
     switch (best_isa()) {
       case Isa::avx512: return avx512::skinny_matmul_range(X, ldx, M, W, K, bias, Y, ldy, e, b, end);
       case Isa::avx2: return avx2::skinny_matmul_range(X, ldx, M, W, K, bias, Y, ldy, e, b, end);
@@ -85,7 +86,7 @@ void skinny_matmul_bf16(const float* X, int64_t ldx, int64_t M, const uint16_t* 
                         const float* bias, float* Y, int64_t ldy, Epilogue e) {
   check(ldx, M, N, K, ldy);
   if (M == 0) return;
-  over_threads(N, [&](int64_t b, int64_t end) {
+  over_threads(M, N, K, [&](int64_t b, int64_t end) {
     switch (best_isa()) {
       case Isa::avx512: return avx512::skinny_matmul_bf16_range(X, ldx, M, W, K, bias, Y, ldy, e, b, end);
       case Isa::avx2: return avx2::skinny_matmul_bf16_range(X, ldx, M, W, K, bias, Y, ldy, e, b, end);

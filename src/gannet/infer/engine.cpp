@@ -1,0 +1,379 @@
+#include "gannet/infer/engine.h"
+
+#include <omp.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "gannet/core/dtype.h"
+#include "gannet/core/error.h"
+#include "gannet/infer/kv_cache.h"
+#include "gannet/infer/linear_weight.h"
+#include "gannet/kernels/bias.h"
+#include "gannet/kernels/cached_attention.h"
+#include "gannet/kernels/layernorm.h"
+
+namespace gannet::infer {
+
+const char* weight_format_name(WeightFormat f) { return f == WeightFormat::bf16 ? "bf16" : "f32"; }
+
+WeightFormat parse_weight_format(const std::string& name) {
+  if (name == "f32") return WeightFormat::f32;
+  if (name == "bf16") return WeightFormat::bf16;
+  fail(str("unknown weight format '", name, "' (f32, bf16)"));
+}
+
+namespace {
+
+// Rows of one pass at most: a long prompt is processed in pieces of this many tokens.
+constexpr int64_t kMaxPieceRows = 512;
+
+// The prepared weights live in one block of 2 MiB-aligned memory with transparent huge pages, so
+// that streaming them in a decode step does not miss the TLB every 4 KiB.
+class Arena {
+ public:
+  explicit Arena(size_t bytes) {
+    constexpr size_t kHuge = size_t(2) << 20;
+    size_ = std::max(kHuge, (bytes + kHuge - 1) / kHuge * kHuge);
+    void* p = std::aligned_alloc(kHuge, size_);
+    GANNET_CHECK(p != nullptr, "engine: cannot allocate ", size_ >> 20, " MiB for the weights");
+    madvise(p, size_, MADV_HUGEPAGE);
+    owner_ = std::shared_ptr<void>(p, &std::free);
+  }
+  Tensor take(const Shape& shape, DType dtype) {
+    size_t bytes = (dtype_bytes(dtype, shape_numel(shape)) + 63) / 64 * 64;
+    GANNET_CHECK(used_ + bytes <= size_, "engine: weight arena overflow");
+    Tensor t = Tensor::wrap(static_cast<char*>(owner_.get()) + used_, shape, dtype, owner_);
+    used_ += bytes;
+    return t;
+  }
+
+ private:
+  std::shared_ptr<void> owner_;
+  size_t size_ = 0, used_ = 0;
+};
+
+size_t padded_bytes(DType t, int64_t n) { return (dtype_bytes(t, n) + 63) / 64 * 64; }
+
+// Reads any f32/bf16 tensor as f32 values.
+std::vector<float> to_f32(const Tensor& t) {
+  std::vector<float> v(t.numel());
+  if (t.dtype() == DType::f32) {
+    std::memcpy(v.data(), t.raw(), t.nbytes());
+  } else {
+    GANNET_CHECK(t.dtype() == DType::bf16, "engine: weight ", t.describe(), " must be f32 or bf16");
+    const uint16_t* p = t.half_bits();
+    for (size_t i = 0; i < v.size(); ++i) v[i] = bf16_to_f32(p[i]);
+  }
+  return v;
+}
+
+// Copies f32 values into `dst` (f32 or bf16, rounded to nearest even).
+void store_as(const std::vector<float>& src, Tensor& dst) {
+  if (dst.dtype() == DType::f32) {
+    std::memcpy(dst.raw(), src.data(), src.size() * sizeof(float));
+  } else {
+    uint16_t* p = dst.half_bits();
+    for (size_t i = 0; i < src.size(); ++i) p[i] = f32_to_bf16(src[i]);
+  }
+}
+
+struct Layer {
+  LinearWeight qkv, proj, fc, out;  // ln_1 folded into qkv, ln_2 into fc
+};
+
+// One row of a pass: a token at a position of a sequence.
+struct Row {
+  int64_t seq, pos;
+  int32_t token;
+};
+
+}  // namespace
+
+struct Engine::Impl {
+  models::GptConfig cfg;
+  EngineOptions opt;
+  int64_t C = 0, H = 0, D = 0, ctx = 0;
+  DType wtype = DType::f32;
+  Tensor wte;             // [V, C]: embedding and tied LM head, in the weight format
+  Tensor wpe;             // [ctx, C] f32
+  Tensor lnf_g, lnf_b;    // [C] f32
+  std::vector<Layer> layers;
+  LinearWeight head;      // views wte
+  KvCache cache;
+  // Work buffers, sized for the largest pass.
+  int64_t max_rows = 0;
+  std::vector<float> x, xn, qkv, att, hid, scratch, attn_scores, ones, zeros_;
+
+  Impl(const io::GptWeights& w, const EngineOptions& o);
+  void check_chunks(std::span<const Chunk> chunks) const;
+  // Runs rows through the model, appending to the cache; writes the logits of rows
+  // out_rows[i] to logits + i * V.
+  void pass(const std::vector<Row>& rows, const std::vector<int64_t>& out_rows, float* logits);
+  void prepare_scratch(int64_t M);
+  // Appends one chunk (in pieces of at most kMaxPieceRows rows); writes the logits of its last
+  // token, or of all its tokens.
+  void run_chunk(const Chunk& c, bool all_logits, float* logits);
+  std::vector<float> logit_rows;  // decode logits before they go to their chunk's place
+};
+
+namespace {
+int64_t context_of(const io::GptWeights& w, const EngineOptions& o) {
+  GANNET_CHECK(o.max_sequences >= 1, "engine: max_sequences must be >= 1, got ", o.max_sequences);
+  GANNET_CHECK(o.max_context >= 0, "engine: max_context must be >= 0, got ", o.max_context);
+  GANNET_CHECK(o.max_context <= w.config.n_ctx, "engine: context ", o.max_context,
+               " is longer than the model's n_ctx ", w.config.n_ctx);
+  return o.max_context > 0 ? o.max_context : w.config.n_ctx;
+}
+}  // namespace
+
+Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
+    : cfg(w.config),
+      opt(o),
+      C(w.config.n_embd),
+      H(w.config.n_head),
+      D(w.config.n_embd / w.config.n_head),
+      ctx(context_of(w, o)),
+      wtype(o.weights == WeightFormat::bf16 ? DType::bf16 : DType::f32),
+      cache(w.config.n_layer, o.max_sequences, w.config.n_head, w.config.n_embd / w.config.n_head, ctx) {
+  cfg.validate();
+  const int64_t V = cfg.vocab_size, L = cfg.n_layer;
+  // One arena for everything the kernels stream.
+  size_t bytes = padded_bytes(wtype, V * C) + padded_bytes(DType::f32, ctx * C) + 2 * padded_bytes(DType::f32, C);
+  for (int64_t l = 0; l < L; ++l)
+    bytes += padded_bytes(wtype, 12 * C * C) + padded_bytes(DType::f32, 3 * C) + 2 * padded_bytes(DType::f32, C) +
+             padded_bytes(DType::f32, 4 * C);
+  Arena arena(bytes);
+
+  auto copy = [&](const std::string& name, const Shape& shape, DType as) {
+    Tensor t = arena.take(shape, as);
+    std::vector<float> v = to_f32(w.at(name, shape));
+    if (shape[0] > t.dim(0)) v.resize(shape_numel(t.shape()));
+    store_as(v, t);
+    return t;
+  };
+  wte = copy("wte.weight", {V, C}, wtype);
+  {
+    std::vector<float> v = to_f32(w.at("wpe.weight", {cfg.n_ctx, C}));
+    wpe = arena.take({ctx, C}, DType::f32);
+    std::memcpy(wpe.raw(), v.data(), ctx * C * sizeof(float));
+  }
+  lnf_g = copy("ln_f.weight", {C}, DType::f32);
+  lnf_b = copy("ln_f.bias", {C}, DType::f32);
+  head = LinearWeight(wte, Tensor());
+
+  // A LayerNorm's scale and shift folded into the Linear that follows it:
+  //   W' = W diag(gamma),  b' = b + W beta,
+  // so that at run time only the normalization itself remains.
+  auto folded = [&](const std::string& p, const std::string& ln, int64_t out) {
+    std::vector<float> W = to_f32(w.at(p + ".weight", {out, C}));
+    std::vector<float> b = to_f32(w.at(p + ".bias", {out}));
+    std::vector<float> g = to_f32(w.at(ln + ".weight", {C}));
+    std::vector<float> be = to_f32(w.at(ln + ".bias", {C}));
+    std::vector<float> bias(out);
+    for (int64_t n = 0; n < out; ++n) {
+      double s = b[n];
+      float* row = W.data() + n * C;
+      for (int64_t k = 0; k < C; ++k) {
+        s += (double)row[k] * be[k];
+        row[k] *= g[k];
+      }
+      bias[n] = (float)s;
+    }
+    Tensor wt = arena.take({out, C}, wtype), bt = arena.take({out}, DType::f32);
+    store_as(W, wt);
+    store_as(bias, bt);
+    return LinearWeight(wt, bt);
+  };
+  auto plain = [&](const std::string& p, int64_t out, int64_t in) {
+    return LinearWeight(copy(p + ".weight", {out, in}, wtype), copy(p + ".bias", {out}, DType::f32));
+  };
+  layers.resize(L);
+  for (int64_t l = 0; l < L; ++l) {
+    std::string h = "h." + std::to_string(l);
+    layers[l].qkv = folded(h + ".attn.c_attn", h + ".ln_1", 3 * C);
+    layers[l].proj = plain(h + ".attn.c_proj", C, C);
+    layers[l].fc = folded(h + ".mlp.c_fc", h + ".ln_2", 4 * C);
+    layers[l].out = plain(h + ".mlp.c_proj", C, 4 * C);
+  }
+
+  max_rows = std::max<int64_t>(kMaxPieceRows, opt.max_sequences);
+  x.resize(max_rows * C);
+  xn.resize(max_rows * C);
+  qkv.resize(max_rows * 3 * C);
+  att.resize(max_rows * C);
+  hid.resize(max_rows * 4 * C);
+  ones.assign(C, 1.f);
+  zeros_.assign(C, 0.f);
+  prepare_scratch(max_rows);
+  logit_rows.resize(std::min<int64_t>(opt.max_sequences, LinearWeight::kSkinnyMaxRows) * V);
+}
+
+void Engine::Impl::prepare_scratch(int64_t M) {
+  int64_t need = 0;
+  for (const Layer& l : layers)
+    for (const LinearWeight* lw : {&l.qkv, &l.proj, &l.fc, &l.out}) need = std::max(need, lw->scratch_floats(M));
+  need = std::max(need, head.scratch_floats(M));
+  if ((int64_t)scratch.size() < need) scratch.resize(need);
+  int64_t threads = std::max(omp_get_max_threads(), omp_get_num_procs());
+  if ((int64_t)attn_scores.size() < threads * ctx) attn_scores.resize(threads * ctx);
+}
+
+void Engine::Impl::check_chunks(std::span<const Chunk> chunks) const {
+  std::vector<char> seen(opt.max_sequences, 0);
+  for (const Chunk& c : chunks) {
+    GANNET_CHECK(c.seq >= 0 && c.seq < opt.max_sequences, "engine: sequence ", c.seq, " out of range [0, ",
+                 opt.max_sequences, ")");
+    GANNET_CHECK(!seen[c.seq], "engine: sequence ", c.seq, " appears twice in one forward call");
+    seen[c.seq] = 1;
+    GANNET_CHECK(!c.tokens.empty(), "engine: empty chunk for sequence ", c.seq);
+    GANNET_CHECK(cache.length(c.seq) + (int64_t)c.tokens.size() <= ctx, "engine: sequence ", c.seq, " would hold ",
+                 cache.length(c.seq) + (int64_t)c.tokens.size(), " tokens, more than the context ", ctx);
+    for (int32_t t : c.tokens)
+      GANNET_CHECK(t >= 0 && t < cfg.vocab_size, "engine: token id ", t, " outside the vocabulary [0, ",
+                   cfg.vocab_size, ")");
+  }
+}
+
+void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& out_rows, float* logits) {
+  const int64_t n = (int64_t)rs.size(), V = cfg.vocab_size;
+  prepare_scratch(std::max<int64_t>(n, (int64_t)out_rows.size()));
+  float* X = x.data();
+  // Embeddings.
+#pragma omp parallel for schedule(static) if (n > 8)
+  for (int64_t i = 0; i < n; ++i) {
+    float* xi = X + i * C;
+    const float* pe = wpe.f32() + rs[i].pos * C;
+    if (wtype == DType::f32) {
+      const float* te = wte.f32() + (int64_t)rs[i].token * C;
+      for (int64_t c = 0; c < C; ++c) xi[c] = te[c] + pe[c];
+    } else {
+      const uint16_t* te = wte.half_bits() + (int64_t)rs[i].token * C;
+      for (int64_t c = 0; c < C; ++c) xi[c] = bf16_to_f32(te[c]) + pe[c];
+    }
+  }
+  const float eps = cfg.layernorm_eps, scale = 1.f / std::sqrt((float)D);
+  for (int64_t l = 0; l < cfg.n_layer; ++l) {
+    const Layer& L = layers[l];
+    kernels::layernorm_forward(X, ones.data(), zeros_.data(), xn.data(), nullptr, nullptr, n, C, eps);
+    L.qkv.apply(xn.data(), C, n, qkv.data(), 3 * C, kernels::Epilogue::store, scratch.data());
+    // New keys and values into the cache, then each row attends over its sequence's prefix.
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t h = 0; h < H; ++h) {
+        const float* q = qkv.data() + i * 3 * C;
+        cache.store(rs[i].seq, l, h, rs[i].pos, q + C + h * D, q + 2 * C + h * D);
+      }
+#pragma omp parallel for schedule(dynamic, 4) if (n * H > 1 && n * H * (rs.back().pos + 1) * D > 32768)
+    for (int64_t ih = 0; ih < n * H; ++ih) {
+      int64_t i = ih / H, h = ih % H;
+      float* sc = attn_scores.data() + omp_get_thread_num() * ctx;
+      kernels::attend_cached(qkv.data() + i * 3 * C + h * D, cache.keys(rs[i].seq, l, h), ctx,
+                             cache.values(rs[i].seq, l, h), D, rs[i].pos + 1, D, scale, sc,
+                             att.data() + i * C + h * D);
+    }
+    L.proj.apply(att.data(), C, n, X, C, kernels::Epilogue::accumulate, scratch.data());
+    kernels::layernorm_forward(X, ones.data(), zeros_.data(), xn.data(), nullptr, nullptr, n, C, eps);
+    L.fc.apply(xn.data(), C, n, hid.data(), 4 * C, kernels::Epilogue::gelu, scratch.data());
+    L.out.apply(hid.data(), 4 * C, n, X, C, kernels::Epilogue::accumulate, scratch.data());
+  }
+  // Final LayerNorm of the rows whose logits are wanted, then the tied LM head.
+  const int64_t m = (int64_t)out_rows.size();
+  for (int64_t j = 0; j < m; ++j)
+    kernels::layernorm_forward(X + out_rows[j] * C, lnf_g.f32(), lnf_b.f32(), xn.data() + j * C, nullptr, nullptr,
+                               1, C, eps);
+  if (m > 0) head.apply(xn.data(), C, m, logits, V, kernels::Epilogue::store, scratch.data());
+}
+
+Engine::Engine(const io::GptWeights& weights, const EngineOptions& options)
+    : impl_(std::make_unique<Impl>(weights, options)) {}
+Engine::~Engine() = default;
+
+const models::GptConfig& Engine::config() const { return impl_->cfg; }
+const EngineOptions& Engine::options() const { return impl_->opt; }
+int64_t Engine::max_context() const { return impl_->ctx; }
+
+int64_t Engine::length(int64_t seq) const {
+  GANNET_CHECK(seq >= 0 && seq < max_sequences(), "engine: sequence ", seq, " out of range");
+  return impl_->cache.length(seq);
+}
+
+void Engine::reset(int64_t seq) {
+  GANNET_CHECK(seq >= 0 && seq < max_sequences(), "engine: sequence ", seq, " out of range");
+  impl_->cache.set_length(seq, 0);
+}
+
+void Engine::Impl::run_chunk(const Chunk& c, bool all_logits, float* logits) {
+  const int64_t n = (int64_t)c.tokens.size(), start = cache.length(c.seq), V = cfg.vocab_size;
+  std::vector<Row> rs;
+  std::vector<int64_t> outs;
+  for (int64_t b = 0; b < n; b += kMaxPieceRows) {
+    const int64_t e = std::min(n, b + kMaxPieceRows);
+    rs.clear();
+    outs.clear();
+    for (int64_t i = b; i < e; ++i) rs.push_back({c.seq, start + i, c.tokens[i]});
+    if (all_logits) {
+      for (int64_t i = b; i < e; ++i) outs.push_back(i - b);
+    } else if (e == n) {
+      outs.push_back(e - 1 - b);
+    }
+    pass(rs, outs, all_logits ? logits + b * V : logits);
+    cache.set_length(c.seq, start + e);
+  }
+}
+
+void Engine::forward(std::span<const Chunk> chunks, float* logits) {
+  Impl& m = *impl_;
+  m.check_chunks(chunks);
+  const int64_t V = vocab_size();
+  // Single-token chunks (decode steps) run together, each row computed on its own; longer chunks
+  // run one at a time, in pieces, so that no sequence's result depends on the rest of the call.
+  std::vector<int64_t> decode;
+  for (size_t i = 0; i < chunks.size(); ++i)
+    if (chunks[i].tokens.size() == 1) decode.push_back((int64_t)i);
+  for (size_t b = 0; b < decode.size(); b += LinearWeight::kSkinnyMaxRows) {
+    const size_t e = std::min(decode.size(), b + (size_t)LinearWeight::kSkinnyMaxRows);
+    std::vector<Row> rows;
+    std::vector<int64_t> outs;
+    for (size_t j = b; j < e; ++j) {
+      const Chunk& c = chunks[decode[j]];
+      rows.push_back({c.seq, m.cache.length(c.seq), c.tokens[0]});
+      outs.push_back((int64_t)(j - b));
+    }
+    if ((int64_t)m.logit_rows.size() < (int64_t)outs.size() * V) m.logit_rows.resize(outs.size() * V);
+    m.pass(rows, outs, m.logit_rows.data());
+    for (size_t j = b; j < e; ++j) {
+      const Chunk& c = chunks[decode[j]];
+      std::memcpy(logits + decode[j] * V, m.logit_rows.data() + (j - b) * V, V * sizeof(float));
+      m.cache.set_length(c.seq, m.cache.length(c.seq) + 1);
+    }
+  }
+  for (size_t i = 0; i < chunks.size(); ++i)
+    if (chunks[i].tokens.size() > 1) m.run_chunk(chunks[i], false, logits + i * V);
+}
+
+void Engine::forward_all(const Chunk& chunk, float* logits) {
+  impl_->check_chunks(std::span<const Chunk>(&chunk, 1));
+  impl_->run_chunk(chunk, true, logits);
+}
+
+int64_t Engine::weight_bytes_per_step() const {
+  const Impl& m = *impl_;
+  int64_t bytes = m.head.weight_bytes() + 2 * m.C * 4;
+  for (const Layer& l : m.layers)
+    for (const LinearWeight* lw : {&l.qkv, &l.proj, &l.fc, &l.out})
+      bytes += lw->weight_bytes() + lw->out_features() * 4;
+  return bytes;
+}
+
+double Engine::flops_per_token(int64_t pos, bool with_head) const {
+  const models::GptConfig& c = config();
+  const double C = (double)c.n_embd;
+  double per_layer = 2.0 * 12.0 * C * C + 4.0 * (double)(pos + 1) * C;  // products + QK^T and PV
+  return (double)c.n_layer * per_layer + (with_head ? 2.0 * C * (double)c.vocab_size : 0.0);
+}
+
+}  // namespace gannet::infer

@@ -1,0 +1,78 @@
+// The inference engine: a GPT's weights prepared once at load (layout and precision chosen for the
+// kernels), a preallocated KV cache for a fixed number of sequences, a prefill path on GEMMs and
+// a decode path of fused, memory-bandwidth-bound matrix-vector products. No autograd, and no
+// allocation per token: every buffer is sized at construction for max_sequences x max_context.
+//
+// A "sequence" is a slot of the KV cache. forward() appends tokens to slots and returns the logits
+// of each chunk's last token, so one call can prefill one prompt, decode one token for each of
+// several sequences (continuous batching), or both. A sequence's results do not depend on what
+// else is in the call: decode rows are computed independently (bitwise equal to decoding alone).
+//
+// Not thread-safe: one caller at a time (the server's scheduler thread).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "gannet/io/gpt_weights.h"
+#include "gannet/models/gpt.h"
+
+namespace gannet::infer {
+
+enum class WeightFormat { f32, bf16 };
+const char* weight_format_name(WeightFormat f);
+// "f32" / "bf16"; throws gannet::Error on anything else.
+WeightFormat parse_weight_format(const std::string& name);
+
+struct EngineOptions {
+  WeightFormat weights = WeightFormat::f32;
+  int64_t max_sequences = 1;  // KV-cache slots
+  int64_t max_context = 0;    // tokens per slot; 0 = the model's n_ctx (and never more than it)
+};
+
+// Tokens to append to one sequence.
+struct Chunk {
+  int64_t seq = 0;
+  std::span<const int32_t> tokens;
+};
+
+class Engine {
+ public:
+  // Prepares the weights (copies or converts them; the source may be released afterwards).
+  Engine(const io::GptWeights& weights, const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const models::GptConfig& config() const;
+  const EngineOptions& options() const;
+  int64_t vocab_size() const { return config().vocab_size; }
+  int64_t max_sequences() const { return options().max_sequences; }
+  int64_t max_context() const;
+
+  // Tokens held in the cache of sequence `seq`.
+  int64_t length(int64_t seq) const;
+  // Empties sequence `seq` (its cache is reused by the next forward).
+  void reset(int64_t seq);
+
+  // Appends each chunk's tokens to its sequence and writes the logits of the chunk's last token to
+  // logits + i * vocab_size() (logits: [chunks.size(), vocab]). Chunks must name distinct
+  // sequences, be non-empty and fit: length(seq) + tokens.size() <= max_context(); otherwise
+  // gannet::Error is thrown and no cache is changed. Token ids are checked against the vocabulary.
+  void forward(std::span<const Chunk> chunks, float* logits);
+  // As forward() for one chunk, writing the logits of every token ([tokens.size(), vocab]).
+  void forward_all(const Chunk& chunk, float* logits);
+
+  // Bytes of weights one decode step reads (all layer matrices and the LM head; the embedding rows
+  // of the new tokens are negligible): the numerator of the memory-bandwidth bound.
+  int64_t weight_bytes_per_step() const;
+  // Forward FLOPs (matrix products and attention) to process one token at position `pos`, without
+  // the LM head when !with_head: the numerator of the FLOP bound.
+  double flops_per_token(int64_t pos, bool with_head) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gannet::infer

@@ -1,0 +1,41 @@
+// A Linear layer's weight as the inference engine holds it: [out, in] in the format chosen at load
+// (f32, or bf16 widened in registers), with its f32 bias. apply() picks the kernel by the number
+// of activation rows: few rows (decode) go to the bandwidth-bound skinny kernel, many rows
+// (prefill) to the GEMM. This is the seam where quantized formats plug in.
+#pragma once
+#include <cstdint>
+
+#include "gannet/core/tensor.h"
+#include "gannet/kernels/skinny_matmul.h"
+
+namespace gannet::infer {
+
+class LinearWeight {
+ public:
+  // Up to this many rows use the skinny kernel. Decode batches must stay at or below it, so that
+  // a row's result never depends on the batch (the GEMM's blocking may depend on M).
+  static constexpr int64_t kSkinnyMaxRows = 32;
+  // Rows of W widened at a time for a bf16 GEMM (the f32 scratch apply() needs: this x in).
+  static constexpr int64_t kWidenRows = 256;
+
+  LinearWeight() = default;
+  // weight: [out, in] f32 or bf16 (raw bits); bias: [out] f32 or undefined (no bias).
+  LinearWeight(Tensor weight, Tensor bias);
+
+  int64_t out_features() const { return weight_.dim(0); }
+  int64_t in_features() const { return weight_.dim(1); }
+  DType dtype() const { return weight_.dtype(); }
+  const Tensor& weight() const { return weight_; }
+  int64_t weight_bytes() const { return (int64_t)weight_.nbytes(); }
+  // Floats of scratch apply() needs for M rows (0 for the f32 and the skinny paths).
+  int64_t scratch_floats(int64_t M) const;
+
+  // Y[m, :] = epilogue(X[m, :] W^T + b) for m < M. Y must not alias X.
+  void apply(const float* X, int64_t ldx, int64_t M, float* Y, int64_t ldy, kernels::Epilogue e,
+             float* scratch) const;
+
+ private:
+  Tensor weight_, bias_;
+};
+
+}  // namespace gannet::infer
