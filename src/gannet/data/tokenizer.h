@@ -11,13 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "gannet/data/text_tokenizer.h"
+
 namespace sentencepiece {
 class SentencePieceProcessor;
 }
 
 namespace gannet::data {
 
-class Tokenizer {
+class Tokenizer : public TextTokenizer {
  public:
   // Loads `model_path` (a SentencePiece .model file). Throws gannet::Error naming the file.
   static Tokenizer load(const std::string& model_path);
@@ -27,14 +29,14 @@ class Tokenizer {
   // Deterministic: the same file and vocab_size give a byte-identical model.
   static void train_bpe(const std::string& text_file, const std::string& model_prefix, int vocab_size);
 
-  std::vector<int32_t> encode(const std::string& text) const;
+  std::vector<int32_t> encode(const std::string& text) const override;
   // Throws gannet::Error on an id outside [0, vocab_size()).
-  std::string decode(const std::vector<int32_t>& ids) const;
+  std::string decode(const std::vector<int32_t>& ids) const override;
   // The piece of one id, e.g. "▁the" or "<0x0A>".
   std::string piece(int32_t id) const;
 
-  int vocab_size() const;
-  int eos_id() const;
+  int vocab_size() const override;
+  int eos_id() const override;
   int bos_id() const;
   int unk_id() const;
   // The <0x0A> piece, or -1 for a model without byte fallback (then newlines are encoded as
