@@ -26,23 +26,6 @@ static double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Best of square and training-shaped sgemm, median of 5 each: the machine's fp32 GEMM peak.
-static double gemm_peak_gflops() {
-  double best = 0;
-  for (int64_t n : {1024, 2048}) {
-    std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
-    std::vector<double> t;
-    for (int r = 0; r < 6; ++r) {
-      auto t0 = Clock::now();
-      kernels::gemm(false, true, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
-      t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-    }
-    t.erase(t.begin());
-    best = std::max(best, 2.0 * n * n * n / median(t) / 1e9);
-  }
-  return best;
-}
-
 int main(int argc, char** argv) {
   CLI::App app{"gannet training benchmark (GPT, fp32, AdamW)"};
   int64_t layers = 6, dim = 384, heads = 6, seq = 256, batch = 8, vocab = 8192;
@@ -94,7 +77,7 @@ int main(int argc, char** argv) {
     double med = median(times);
     double tps = (double)(batch * seq) / med;
     double gflops = 3.0 * model.flops_per_token(seq) * tps / 1e9;  // forward + backward = 3x forward
-    double peak = gemm_peak_gflops();
+    double peak = kernels::measure_gemm_peak_gflops();
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     std::printf("gannet params %ld tokens/s %.0f step_ms %.0f peak_rss_mib %.0f loss %.3f\n",

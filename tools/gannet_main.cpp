@@ -4,8 +4,10 @@
 #include <cstdio>
 #include <exception>
 
+#include "gannet/cli/bench_command.h"
 #include "gannet/cli/data_command.h"
 #include "gannet/cli/eval_command.h"
+#include "gannet/cli/init_command.h"
 #include "gannet/cli/train_command.h"
 #include "gannet/core/error.h"
 
@@ -16,6 +18,8 @@ int main(int argc, char** argv) {
   gannet::cli::add_train_command(app);
   gannet::cli::add_eval_command(app);
   gannet::cli::add_generate_command(app);
+  gannet::cli::add_init_command(app);
+  gannet::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,7 +3,10 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <climits>
+#include <vector>
 
 #include "gannet/core/error.h"
 
@@ -115,5 +118,22 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
 }
 
 }  // namespace ref
+
+double measure_gemm_peak_gflops() {
+  double best = 0;
+  for (int64_t n : {1024, 2048}) {
+    std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
+    std::vector<double> t;
+    for (int r = 0; r < 6; ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      gemm(false, true, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
+      t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    t.erase(t.begin());  // the first run warms up
+    std::sort(t.begin(), t.end());
+    best = std::max(best, 2.0 * n * n * n / t[t.size() / 2] / 1e9);
+  }
+  return best;
+}
 
 }  // namespace gannet::kernels

@@ -20,6 +20,10 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                   int64_t ldc, int64_t batch, int64_t strideA, int64_t strideB, int64_t strideC);
 
+// The machine's fp32 GEMM peak in GFLOP/s as the current threads reach it: best of square
+// products (n = 1024, 2048), median of 5 runs each. Benchmarks measure it beside their figure.
+double measure_gemm_peak_gflops();
+
 // Sets the thread count of both OpenMP (omp_set_num_threads) and OpenBLAS; n >= 1.
 void set_num_threads(int n);
 // The OpenMP thread count a parallel region started now would get (omp_get_max_threads).

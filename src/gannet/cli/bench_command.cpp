@@ -1,0 +1,148 @@
+#include "gannet/cli/bench_command.h"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "gannet/core/rng.h"
+#include "gannet/infer/engine.h"
+#include "gannet/io/gpt_weights.h"
+#include "gannet/kernels/gemm.h"
+#include "gannet/kernels/memory_bandwidth.h"
+
+namespace gannet::cli {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+struct BenchArgs {
+  std::string model;
+  std::vector<std::string> weights = {"f32"};
+  std::vector<int64_t> prompts = {128, 512};
+  int64_t gen = 128;
+  std::vector<int64_t> batches = {1};
+  int reps = 5;
+  int threads = 0;
+};
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<int32_t> t(n);
+  for (auto& x : t) x = (int32_t)rng.below(vocab);
+  return t;
+}
+
+// Seconds to process a prompt of n tokens into an empty sequence.
+double time_prompt(infer::Engine& e, int64_t n, uint64_t seed) {
+  std::vector<int32_t> toks = random_tokens(n, e.vocab_size(), seed);
+  std::vector<float> logits(e.vocab_size());
+  e.reset(0);
+  infer::Chunk c{0, toks};
+  auto t0 = Clock::now();
+  e.forward(std::span<const infer::Chunk>(&c, 1), logits.data());
+  return seconds_since(t0);
+}
+
+// Seconds for n decode steps of B sequences, each started with one token.
+double time_generation(infer::Engine& e, int64_t n, int64_t B, uint64_t seed) {
+  const int64_t V = e.vocab_size();
+  std::vector<int32_t> toks = random_tokens((n + 1) * B, V, seed);
+  std::vector<float> logits(B * V);
+  std::vector<infer::Chunk> chunks(B);
+  for (int64_t b = 0; b < B; ++b) {
+    e.reset(b);
+    chunks[b] = {b, std::span<const int32_t>(toks).subspan(b, 1)};
+  }
+  e.forward(chunks, logits.data());
+  auto t0 = Clock::now();
+  for (int64_t i = 1; i <= n; ++i) {
+    for (int64_t b = 0; b < B; ++b) chunks[b].tokens = std::span<const int32_t>(toks).subspan(i * B + b, 1);
+    e.forward(chunks, logits.data());
+  }
+  return seconds_since(t0);
+}
+
+void run(const BenchArgs& a) {
+  if (a.threads > 0) kernels::set_num_threads(a.threads);
+  io::GptWeights w = io::read_gpt_weights(a.model);
+  const models::GptConfig& c = w.config;
+  int64_t need_ctx = a.gen + 1;
+  for (int64_t p : a.prompts) need_ctx = std::max(need_ctx, p);
+  GANNET_CHECK(need_ctx <= c.n_ctx, "bench: a test needs ", need_ctx, " tokens of context, the model has ", c.n_ctx);
+  int64_t max_batch = *std::max_element(a.batches.begin(), a.batches.end());
+
+  std::printf("model %s: %ld layers, d %ld, %ld heads, vocabulary %ld, context %ld; %d threads\n", a.model.c_str(),
+              (long)c.n_layer, (long)c.n_embd, (long)c.n_head, (long)c.vocab_size, (long)c.n_ctx,
+              kernels::num_threads());
+  std::printf("measuring the machine's limits now ...\n");
+  std::fflush(stdout);
+  const double bw = kernels::measure_read_bandwidth();
+  const double peak = kernels::measure_gemm_peak_gflops();
+  std::printf("memory read bandwidth %.1f GB/s, fp32 GEMM peak %.1f GFLOP/s (medians)\n\n", bw, peak);
+  std::printf("%-7s %-9s %12s %12s %9s   %s\n", "weights", "test", "tokens/s", "bound", "of bound", "bound from");
+  std::fflush(stdout);
+
+  std::vector<std::pair<std::string, double>> tg1;  // single-sequence generation speed per format
+  for (const std::string& name : a.weights) {
+    infer::EngineOptions o;
+    o.weights = infer::parse_weight_format(name);
+    o.max_sequences = max_batch;
+    o.max_context = need_ctx;
+    infer::Engine e(w, o);
+    for (int64_t p : a.prompts) {
+      time_prompt(e, p, 1);  // warm-up
+      std::vector<double> t;
+      for (int r = 0; r < a.reps; ++r) t.push_back(time_prompt(e, p, 2 + r));
+      double tps = p / median(t);
+      double flops = e.flops_per_token(0, true) - e.flops_per_token(0, false);  // the head, once
+      for (int64_t i = 0; i < p; ++i) flops += e.flops_per_token(i, false);
+      double bound = peak * 1e9 / (flops / p);
+      std::printf("%-7s %-9s %12.1f %12.1f %8.1f%%   %.2f GFLOP/token at %.0f GFLOP/s\n", name.c_str(),
+                  ("pp" + std::to_string(p)).c_str(), tps, bound, 100 * tps / bound, flops / p / 1e9, peak);
+      std::fflush(stdout);
+    }
+    for (int64_t B : a.batches) {
+      time_generation(e, std::min<int64_t>(a.gen, 16), B, 1);  // warm-up
+      std::vector<double> t;
+      for (int r = 0; r < a.reps; ++r) t.push_back(time_generation(e, a.gen, B, 2 + r));
+      double tps = a.gen * B / median(t);
+      double bound = B * bw * 1e9 / e.weight_bytes_per_step();
+      std::string test = "tg" + std::to_string(a.gen) + (B > 1 ? "x" + std::to_string(B) : "");
+      std::printf("%-7s %-9s %12.1f %12.1f %8.1f%%   %.1f MB of weights per step at %.1f GB/s\n", name.c_str(),
+                  test.c_str(), tps, bound, 100 * tps / bound, e.weight_bytes_per_step() / 1e6, bw);
+      std::fflush(stdout);
+      if (B == 1) tg1.emplace_back(name, tps);
+    }
+  }
+  for (size_t i = 1; i < tg1.size(); ++i)
+    std::printf("\ngeneration %s / %s: %.2fx\n", tg1[i].first.c_str(), tg1[0].first.c_str(),
+                tg1[i].second / tg1[0].second);
+}
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand("bench", "Prompt and generation speed of the inference engine beside the machine's bounds");
+  cmd->add_option("--model,-m", a->model, "gannet model/checkpoint (.safetensors) or HF GPT-2 directory")->required();
+  cmd->add_option("--weights,-w", a->weights, "weight formats to test: f32, bf16 (comma-separated)")
+      ->delimiter(',')->capture_default_str()->check(CLI::IsMember({"f32", "bf16"}));
+  cmd->add_option("--prompt,-p", a->prompts, "prompt lengths (comma-separated; ppN tests)")
+      ->delimiter(',')->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--gen,-n", a->gen, "tokens to generate (tgN test)")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--batch,-b", a->batches, "sequences decoded together in the generation test (comma-separated)")
+      ->delimiter(',')->capture_default_str()->check(CLI::Range(1, 256));
+  cmd->add_option("--reps,-r", a->reps, "repetitions; the median is reported")->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--threads,-t", a->threads, "threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->callback([a]() { run(*a); });
+}
+
+}  // namespace gannet::cli
