@@ -149,6 +149,7 @@ class Scheduler {
   SchedulerStats stats() const;
   const Engine& engine() const { return engine_; }
   const data::TextTokenizer& tokenizer() const { return tokenizer_; }
+  const SchedulerOptions& options() const { return options_; }
   // The longest max_tokens accepted for a prompt of `prompt_tokens`.
   int64_t max_tokens_for(int64_t prompt_tokens) const;
 

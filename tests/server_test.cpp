@@ -1,0 +1,509 @@
+// The HTTP server over real sockets on 127.0.0.1, with a tiny random GPT and a tiny GPT-2 BPE
+// vocabulary: OpenAI completion and SSE shapes, concurrent clients getting their solo answers,
+// cancellation by disconnect, malformed input, limits, tokenize, metrics, health, shutdown.
+#include "gannet/infer/server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "gannet/core/error.h"
+#include "gannet/data/text_tokenizer.h"
+#include "gannet/models/gpt.h"
+
+using namespace gannet;
+using namespace gannet::infer;
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+// GPT-2's printable stand-in for a byte in vocab.json (bytes_to_unicode).
+std::string byte_symbol(unsigned char b) {
+  auto printable = [](int x) { return (x >= '!' && x <= '~') || (x >= 0xA1 && x <= 0xAC) || x >= 0xAE; };
+  char32_t cp = b;
+  if (!printable(b)) {
+    int k = 0;
+    for (int x = 0; x < b; ++x) k += !printable(x);
+    cp = 256 + k;
+  }
+  std::string s;
+  if (cp < 0x80) {
+    s += (char)cp;
+  } else {
+    s += (char)(0xC0 | (cp >> 6));
+    s += (char)(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+std::string symbols(const std::string& bytes) {
+  std::string s;
+  for (unsigned char b : bytes) s += byte_symbol(b);
+  return s;
+}
+
+// A GPT-2 BPE vocabulary: the 256 bytes, a few merges, <|endoftext|> last.
+void write_vocab(const fs::path& dir) {
+  const std::vector<std::pair<std::string, std::string>> merges = {
+      {" ", "t"}, {"h", "e"}, {" t", "he"}, {"i", "n"}, {" ", "a"}, {"e", "r"}, {"o", "n"}, {" ", "w"}, {"o", "r"}};
+  json vocab = json::object();
+  for (int b = 0; b < 256; ++b) vocab[byte_symbol((unsigned char)b)] = b;
+  std::string text = "#version: 0.2\n";
+  for (size_t r = 0; r < merges.size(); ++r) {
+    vocab[symbols(merges[r].first + merges[r].second)] = 256 + (int)r;
+    text += symbols(merges[r].first) + " " + symbols(merges[r].second) + "\n";
+  }
+  vocab["<|endoftext|>"] = 256 + (int)merges.size();
+  std::ofstream(dir / "vocab.json") << vocab.dump();
+  std::ofstream(dir / "merges.txt") << text;
+}
+
+// The real tokenizer, with a delay per decode (the scheduler decodes after every token) that
+// makes generations slow enough to be cancelled mid-way.
+class SlowTokenizer : public data::TextTokenizer {
+ public:
+  explicit SlowTokenizer(std::unique_ptr<data::TextTokenizer> inner) : inner_(std::move(inner)) {}
+  std::vector<int32_t> encode(const std::string& text) const override { return inner_->encode(text); }
+  std::string decode(const std::vector<int32_t>& ids) const override {
+    if (int ms = delay_ms.load()) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return inner_->decode(ids);
+  }
+  int vocab_size() const override { return inner_->vocab_size(); }
+  int eos_id() const override { return inner_->eos_id(); }
+  std::atomic<int> delay_ms{0};
+
+ private:
+  std::unique_ptr<data::TextTokenizer> inner_;
+};
+
+io::GptWeights tiny_weights(int64_t vocab, int64_t n_ctx) {
+  models::GptConfig c;
+  c.vocab_size = vocab;
+  c.n_ctx = n_ctx;
+  c.n_layer = 2;
+  c.n_head = 2;
+  c.n_embd = 32;
+  models::Gpt m(c);
+  m.init(11);
+  io::GptWeights w;
+  w.config = c;
+  for (const auto& p : m.parameters()) {  // scaled up, so that the text depends on prompt and seed
+    Tensor t = p.var.value();
+    float scale = p.name == "wte.weight" ? 10.0f : p.name == "wpe.weight" ? 20.0f : 1.0f;
+    if (p.name.find("mlp") != std::string::npos && p.name.find("weight") != std::string::npos) scale = 10.0f;
+    for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] *= scale;
+    w.tensors[p.name] = t;
+  }
+  return w;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void start(int64_t slots = 3, int64_t max_queued = 16, int64_t max_tokens_limit = 0) {
+    dir_ = fs::temp_directory_path() / ("gannet_server_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+    write_vocab(dir_);
+    tok_ = std::make_unique<SlowTokenizer>(data::load_text_tokenizer(dir_.string()));
+    weights_ = tiny_weights(tok_->vocab_size(), 128);
+    engine_ = std::make_unique<Engine>(weights_, EngineOptions{WeightFormat::f32, slots, 0});
+    SchedulerOptions so;
+    so.max_queued = max_queued;
+    so.max_tokens_limit = max_tokens_limit;
+    sched_ = std::make_unique<Scheduler>(*engine_, *tok_, so);
+    ServerOptions o;
+    o.port = 0;
+    o.model_name = "tiny";
+    o.http_threads = 16;
+    server_ = std::make_unique<Server>(*sched_, o);
+    port_ = server_->bind();
+    serve_thread_ = std::thread([this] { server_->serve(); });
+  }
+  void TearDown() override {
+    if (server_) server_->stop();
+    if (serve_thread_.joinable()) serve_thread_.join();
+    server_.reset();
+    sched_.reset();
+    engine_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  struct Reply {
+    int status = -1;
+    json body;
+    std::string raw;
+    std::string content_type;
+  };
+  Reply request(const std::string& method, const std::string& path, const std::string& body = "") {
+    httplib::Client cli("127.0.0.1", port_);
+    cli.set_read_timeout(60, 0);
+    httplib::Result r = method == "GET" ? cli.Get(path.c_str()) : cli.Post(path.c_str(), body, "application/json");
+    Reply reply;
+    if (!r) return reply;
+    reply.status = r->status;
+    reply.raw = r->body;
+    reply.content_type = r->get_header_value("Content-Type");
+    reply.body = json::parse(r->body, nullptr, false);
+    return reply;
+  }
+  Reply post(const std::string& path, const json& body) { return request("POST", path, body.dump()); }
+
+  // The completion text of a non-streamed request (asserting success).
+  std::string complete(const json& body) {
+    Reply r = post("/v1/completions", body);
+    EXPECT_EQ(r.status, 200) << r.raw;
+    return r.body.is_object() && r.body.contains("choices") ? r.body["choices"][0]["text"].get<std::string>()
+                                                             : "<error>";
+  }
+
+  // The `data:` payloads of an SSE body, in order (comments skipped).
+  static std::vector<std::string> sse_events(const std::string& raw) {
+    std::vector<std::string> events;
+    size_t pos = 0;
+    while (pos < raw.size()) {
+      size_t end = raw.find("\n\n", pos);
+      if (end == std::string::npos) end = raw.size();
+      std::string e = raw.substr(pos, end - pos);
+      pos = end + 2;
+      if (e.empty() || e[0] == ':') continue;
+      EXPECT_EQ(e.rfind("data: ", 0), 0u) << e;
+      events.push_back(e.substr(6));
+    }
+    return events;
+  }
+
+  std::string metric(const std::string& name) {
+    Reply r = request("GET", "/metrics");
+    size_t at = r.raw.find("\n" + name + " ");
+    if (at == std::string::npos) return "";
+    size_t start = at + name.size() + 2, end = r.raw.find('\n', start);
+    return r.raw.substr(start, end - start);
+  }
+
+  fs::path dir_;
+  std::unique_ptr<SlowTokenizer> tok_;
+  io::GptWeights weights_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Scheduler> sched_;
+  std::unique_ptr<Server> server_;
+  std::thread serve_thread_;
+  int port_ = 0;
+};
+
+json completion(const std::string& prompt, int max_tokens, uint64_t seed, double temperature) {
+  return {{"model", "tiny"}, {"prompt", prompt},           {"max_tokens", max_tokens},
+          {"seed", seed},    {"temperature", temperature}, {"ignore_eos", true}};
+}
+
+}  // namespace
+
+TEST_F(ServerTest, CompletionShapeAndUsage) {
+  start();
+  json body = completion("Hello the world", 12, 1, 0.0);
+  Reply r = post("/v1/completions", body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.content_type, "application/json");
+  const json& j = r.body;
+  EXPECT_EQ(j["object"], "text_completion");
+  EXPECT_EQ(j["model"], "tiny");
+  EXPECT_EQ(j["id"].get<std::string>().rfind("cmpl-", 0), 0u);
+  EXPECT_TRUE(j["created"].is_number_integer());
+  ASSERT_EQ(j["choices"].size(), 1u);
+  EXPECT_EQ(j["choices"][0]["index"], 0);
+  EXPECT_TRUE(j["choices"][0]["logprobs"].is_null());
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+  const int64_t n_prompt = (int64_t)tok_->encode("Hello the world").size();
+  EXPECT_EQ(j["usage"]["prompt_tokens"], n_prompt);
+  EXPECT_EQ(j["usage"]["completion_tokens"], 12);
+  EXPECT_EQ(j["usage"]["total_tokens"], n_prompt + 12);
+
+  // The same as the scheduler gives directly; token-id prompts (flat or nested) mean the same.
+  GenerationRequest g;
+  g.prompt = tok_->encode("Hello the world");
+  g.max_tokens = 12;
+  g.sampling.temperature = 0;
+  g.sampling.seed = 1;
+  g.ignore_eos = true;
+  // (Random bytes are not always UTF-8: JSON carries U+FFFD for those.)
+  const std::string direct = sched_->submit(g)->wait().text;
+  EXPECT_EQ(j["choices"][0]["text"], json::parse(json(direct).dump(-1, ' ', false, json::error_handler_t::replace)));
+  body["prompt"] = g.prompt;
+  EXPECT_EQ(complete(body), j["choices"][0]["text"]);
+  body["prompt"] = json::array({g.prompt});
+  EXPECT_EQ(complete(body), j["choices"][0]["text"]);
+  // OpenAI's neutral values of unsupported options are accepted.
+  body.update({{"n", 1}, {"logprobs", nullptr}, {"echo", false}, {"user", "me"}, {"frequency_penalty", 0},
+               {"presence_penalty", 0.0}, {"stop", nullptr}, {"best_of", 1}, {"logit_bias", json::object()}});
+  EXPECT_EQ(complete(body), j["choices"][0]["text"]);
+}
+
+TEST_F(ServerTest, ConcurrentClientsGetTheirSoloAnswers) {
+  start(3);
+  std::vector<json> bodies;
+  const char* prompts[] = {"the cat", "in the", "Hello", "or on", "water", "a", "winter", "the other"};
+  for (int i = 0; i < 8; ++i) {
+    json b = completion(prompts[i], 10 + i, 100 + i, i % 2 ? 0.8 : 0.0);
+    if (i == 3) b["top_p"] = 0.9;
+    if (i == 5) b["top_k"] = 20, b["repetition_penalty"] = 1.2;
+    bodies.push_back(b);
+  }
+  std::vector<std::string> solo;
+  for (const json& b : bodies) solo.push_back(complete(b));
+  std::vector<std::string> together(bodies.size());
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < bodies.size(); ++i)
+    clients.emplace_back([&, i] {
+      httplib::Client cli("127.0.0.1", port_);
+      cli.set_read_timeout(60, 0);
+      auto r = cli.Post("/v1/completions", bodies[i].dump(), "application/json");
+      if (r && r->status == 200) together[i] = json::parse(r->body)["choices"][0]["text"];
+    });
+  for (auto& t : clients) t.join();
+  for (size_t i = 0; i < bodies.size(); ++i) EXPECT_EQ(together[i], solo[i]) << "client " << i;
+  // A different seed gives a different sampled text.
+  json other = bodies[1];
+  other["seed"] = 999;
+  EXPECT_NE(complete(other), solo[1]);
+}
+
+TEST_F(ServerTest, StreamingSendsServerSentEvents) {
+  start();
+  json body = completion("streaming the text", 20, 5, 0.9);
+  const std::string whole = complete(body);
+  body["stream"] = true;
+  body["stream_options"] = {{"include_usage", true}};
+  Reply r = post("/v1/completions", body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.content_type, "text/event-stream");
+  std::vector<std::string> events = sse_events(r.raw);
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events.back(), "[DONE]");
+  std::string text;
+  json finish, usage;
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    json e = json::parse(events[i]);
+    EXPECT_EQ(e["object"], "text_completion");
+    EXPECT_EQ(e["model"], "tiny");
+    if (e["choices"].empty()) {  // include_usage: the last chunk before [DONE]
+      EXPECT_EQ(i + 2, events.size());
+      usage = e["usage"];
+      continue;
+    }
+    text += e["choices"][0]["text"].get<std::string>();
+    if (!e["choices"][0]["finish_reason"].is_null()) finish = e["choices"][0]["finish_reason"];
+  }
+  EXPECT_EQ(text, whole);
+  EXPECT_EQ(finish, "length");
+  EXPECT_EQ(usage["completion_tokens"], 20);
+  EXPECT_EQ(usage["prompt_tokens"], tok_->encode("streaming the text").size());
+
+  // A stop string ends the stream before it.
+  const std::string stop = whole.substr(whole.size() / 2, 2);
+  body["stop"] = json::array({stop});
+  body.erase("stream_options");
+  events = sse_events(post("/v1/completions", body).raw);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back(), "[DONE]");
+  text.clear();
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    json e = json::parse(events[i]);
+    text += e["choices"][0]["text"].get<std::string>();
+    if (!e["choices"][0]["finish_reason"].is_null()) finish = e["choices"][0]["finish_reason"];
+  }
+  EXPECT_EQ(text, whole.substr(0, whole.find(stop)));
+  EXPECT_EQ(finish, "stop");
+}
+
+TEST_F(ServerTest, ClientDisconnectCancelsTheStream) {
+  start(1);
+  tok_->delay_ms = 10;  // about 10 ms per token: 100 tokens would take a second
+  json body = completion("cancel the stream", 100, 3, 0.8);
+  body["stream"] = true;
+  const std::string payload = body.dump();
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((uint16_t)port_);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, (sockaddr*)&addr, sizeof(addr)), 0);
+  std::string req = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    "Content-Length: " + std::to_string(payload.size()) + "\r\n\r\n" + payload;
+  ASSERT_EQ(::send(fd, req.data(), req.size(), 0), (ssize_t)req.size());
+  std::string got;
+  char buf[4096];
+  while (got.find("data: ") == std::string::npos) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    ASSERT_GT(n, 0);
+    got.append(buf, (size_t)n);
+  }
+  ::close(fd);  // gone after the first chunk
+
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (sched_->stats().finished_cancelled == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  SchedulerStats s = sched_->stats();
+  EXPECT_EQ(s.finished_cancelled, 1u);
+  EXPECT_LT(s.generated_tokens, 50u);  // stopped soon after the disconnect
+  EXPECT_EQ(s.requests_active, 0);
+  EXPECT_EQ(metric("gannet_requests_finished_total{reason=\"cancelled\"}"), "1");
+  // The one slot is free: the next request runs.
+  tok_->delay_ms = 0;
+  EXPECT_EQ(complete(completion("next", 5, 1, 0.0)).empty(), false);
+}
+
+TEST_F(ServerTest, MalformedRequestsAre400) {
+  start();
+  auto expect_400 = [&](const std::string& body, const std::string& words, const std::string& path = "/v1/completions") {
+    Reply r = request("POST", path, body);
+    EXPECT_EQ(r.status, 400) << body << " -> " << r.raw;
+    ASSERT_TRUE(r.body.is_object() && r.body.contains("error")) << r.raw;
+    EXPECT_EQ(r.body["error"]["type"], "invalid_request_error");
+    std::string message = r.body["error"]["message"];
+    EXPECT_NE(message.find(words), std::string::npos) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos);
+  };
+  expect_400("{bad json", "invalid JSON");
+  expect_400("", "invalid JSON");
+  expect_400("[1, 2]", "must be a JSON object");
+  expect_400(R"({"max_tokens": 5})", "'prompt' is required");
+  expect_400(R"({"prompt": 5})", "'prompt' must be a string");
+  expect_400(R"({"prompt": ["a", "b"]})", "2 prompts");
+  expect_400(R"({"prompt": [1, -2]})", "out of range");
+  expect_400(R"({"prompt": [1, 100000]})", "outside the vocabulary");
+  expect_400(R"({"prompt": "hi", "temperature": "hot"})", "'temperature' must be a number");
+  expect_400(R"({"prompt": "hi", "temperature": -1})", "temperature");
+  expect_400(R"({"prompt": "hi", "max_tokens": 1.5})", "'max_tokens' must be an integer");
+  expect_400(R"({"prompt": "hi", "max_tokens": 0})", "max_tokens");
+  expect_400(R"({"prompt": "hi", "top_p": 0})", "top_p");
+  expect_400(R"({"prompt": "hi", "top_k": true})", "'top_k' must be an integer");
+  expect_400(R"({"prompt": "hi", "stream": "yes"})", "'stream' must be a boolean");
+  expect_400(R"({"prompt": "hi", "stop": 7})", "'stop' must be a string");
+  expect_400(R"({"prompt": "hi", "stop": ["ok", 7]})", "'stop' must be a string");
+  expect_400(R"({"prompt": "hi", "seed": -3})", "'seed'");
+  expect_400(R"({"prompt": "hi", "foo": 1})", "unknown field 'foo'");
+  expect_400(R"({"prompt": "hi", "n": 2})", "'n'");
+  expect_400(R"({"prompt": "hi", "logprobs": 2})", "'logprobs' is not supported");
+  expect_400(R"({"prompt": "hi", "echo": true})", "'echo' is not supported");
+  expect_400(R"({"prompt": "hi", "frequency_penalty": 0.5})", "'frequency_penalty' is not supported");
+  expect_400(R"({"prompt": "hi", "presence_penalty": 1})", "'presence_penalty' is not supported");
+  expect_400(R"({"prompt": "hi", "stream_options": {"include_usage": true}})", "stream");
+  expect_400(R"({"content": 5})", "'content' must be a string", "/tokenize");
+  expect_400(R"({"text": "x"})", "unknown field 'text'", "/tokenize");
+  expect_400(R"({"tokens": [1, 99999]})", "outside the vocabulary", "/detokenize");
+  expect_400(R"({"tokens": "1 2"})", "'tokens' must be an array", "/detokenize");
+
+  Reply missing = request("GET", "/v1/nothing");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_TRUE(missing.body.contains("error")) << missing.raw;
+  // Still serving after all that.
+  EXPECT_EQ(request("GET", "/health").status, 200);
+}
+
+TEST_F(ServerTest, LimitsAre400And429) {
+  start(1, 1, 30);
+  // Context 128: a 120-token prompt leaves 8.
+  const std::string long_prompt(120, 'x');
+  ASSERT_EQ(tok_->encode(long_prompt).size(), 120u);
+  Reply r = post("/v1/completions", completion(long_prompt, 9, 0, 0.0));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.raw.find("longer than the context of 128"), std::string::npos) << r.raw;
+  EXPECT_EQ(post("/v1/completions", completion(long_prompt, 8, 0, 0.0)).status, 200);
+  r = post("/v1/completions", completion(std::string(200, 'x'), 1, 0, 0.0));
+  EXPECT_EQ(r.status, 400);
+  r = post("/v1/completions", completion("hi", 31, 0, 0.0));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.raw.find("limit of 30"), std::string::npos) << r.raw;
+
+  // One slot busy, one request queued: the next is refused with 429.
+  tok_->delay_ms = 10;
+  std::thread busy([&] { post("/v1/completions", completion("busy", 30, 0, 0.0)); });
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (sched_->stats().requests_active == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  std::thread queued([&] { post("/v1/completions", completion("queued", 2, 0, 0.0)); });
+  while (sched_->stats().requests_queued == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  r = post("/v1/completions", completion("refused", 2, 0, 0.0));
+  EXPECT_EQ(r.status, 429) << r.raw;
+  EXPECT_EQ(r.body["error"]["type"], "server_overloaded");
+  busy.join();
+  queued.join();
+  EXPECT_EQ(metric("gannet_requests_rejected_total"), "1");
+}
+
+TEST_F(ServerTest, TokenizeRoundTrip) {
+  start();
+  const std::string text = "the other winter in Caf\xC3\xA9 <|endoftext|> \xE2\x82\xAC 12";
+  Reply t = post("/tokenize", {{"content", text}});
+  ASSERT_EQ(t.status, 200) << t.raw;
+  std::vector<int32_t> ids = t.body["tokens"];
+  EXPECT_EQ(ids, tok_->encode(text));
+  EXPECT_LT(ids.size(), text.size());  // merges applied
+  Reply d = post("/detokenize", {{"tokens", ids}});
+  ASSERT_EQ(d.status, 200) << d.raw;
+  EXPECT_EQ(d.body["content"], text);
+}
+
+TEST_F(ServerTest, HealthModelsAndMetrics) {
+  start(2);
+  Reply h = request("GET", "/health");
+  EXPECT_EQ(h.status, 200);
+  EXPECT_EQ(h.body["status"], "ok");
+  Reply m = request("GET", "/v1/models");
+  EXPECT_EQ(m.status, 200);
+  EXPECT_EQ(m.body["object"], "list");
+  EXPECT_EQ(m.body["data"][0]["id"], "tiny");
+  EXPECT_EQ(m.body["data"][0]["object"], "model");
+
+  complete(completion("count me", 7, 0, 0.0));
+  complete(completion("and me", 3, 0, 0.5));
+  Reply metrics = request("GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_EQ(metrics.content_type.rfind("text/plain", 0), 0u);
+  for (const char* line : {"# TYPE gannet_requests_total counter", "# TYPE gannet_time_to_first_token_seconds histogram",
+                           "gannet_time_to_first_token_seconds_bucket{le=\"+Inf\"} 2",
+                           "gannet_time_to_first_token_seconds_count 2", "gannet_time_per_output_token_seconds_count 8",
+                           "gannet_slots 2", "gannet_requests_active 0", "gannet_requests_queued 0"})
+    EXPECT_NE(metrics.raw.find(line), std::string::npos) << line << "\n" << metrics.raw;
+  EXPECT_EQ(metric("gannet_requests_total"), "2");
+  EXPECT_EQ(metric("gannet_generated_tokens_total"), "10");
+  EXPECT_EQ(metric("gannet_prompt_tokens_total"),
+            std::to_string(tok_->encode("count me").size() + tok_->encode("and me").size()));
+  EXPECT_EQ(metric("gannet_requests_finished_total{reason=\"length\"}"), "2");
+}
+
+TEST_F(ServerTest, ShutdownEndsStreamsAndServe) {
+  start(1);
+  tok_->delay_ms = 10;
+  json body = completion("shut down", 100, 0, 0.0);
+  body["stream"] = true;
+  Reply streamed;
+  std::thread client([&] { streamed = post("/v1/completions", body); });
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (sched_->stats().generated_tokens < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  server_->stop(0ms);  // cancels the running generation
+  serve_thread_.join();
+  client.join();
+  std::vector<std::string> events = sse_events(streamed.raw);
+  ASSERT_GE(events.size(), 2u) << streamed.raw;
+  EXPECT_EQ(events.back(), "[DONE]");
+  EXPECT_EQ(json::parse(events[events.size() - 2])["choices"][0]["finish_reason"], "cancelled");
+  // Nothing listens any more.
+  httplib::Client cli("127.0.0.1", port_);
+  cli.set_connection_timeout(1, 0);
+  EXPECT_FALSE(cli.Get("/health"));
+}
