@@ -36,9 +36,15 @@ int main(int argc, char** argv) {
     std::vector<std::vector<uint16_t>> wb;
     int64_t bytes = 0;
     for (auto s : shapes) {
-      if (bf16) wb.emplace_back(s.N * s.K, f32_to_bf16(0.01f));
-      else wf.emplace_back(s.N * s.K, 0.01f);
-      bytes += s.N * s.K * (bf16 ? 2 : 4);
+      if (bf16) {
+        std::vector<float> w(s.N * s.K, 0.01f);
+        wb.emplace_back(kernels::packed_bf16_size(s.N, s.K));
+        kernels::pack_bf16(w.data(), s.N, s.K, wb.back().data());
+        bytes += wb.back().size() * 2;
+      } else {
+        wf.emplace_back(s.N * s.K, 0.01f);
+        bytes += s.N * s.K * 4;
+      }
     }
     std::vector<float> x(rows * 3072, 1.f), y(rows * 50257);
     std::vector<double> t;

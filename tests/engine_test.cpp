@@ -166,10 +166,11 @@ TEST(Engine, Bf16WeightsStayCloseToF32) {
     ref += want[i] * want[i];
   }
   EXPECT_LT(std::sqrt(err / ref), 2e-2);  // bf16 keeps 8 bits of mantissa
-  // The matrices are read at half the bytes; biases and LayerNorm stay f32.
+  // The matrices are read at half the bytes (plus the packing's padding of n_embd 24 to 32);
+  // biases and LayerNorm stay f32.
   double ratio = (double)e.weight_bytes_per_step() / infer::Engine(weights_of(m), {}).weight_bytes_per_step();
   EXPECT_GT(ratio, 0.5);
-  EXPECT_LT(ratio, 0.56);
+  EXPECT_LT(ratio, 0.7);
 }
 
 TEST(Engine, RejectsBadCalls) {

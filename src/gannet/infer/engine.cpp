@@ -16,6 +16,7 @@
 #include "gannet/kernels/bias.h"
 #include "gannet/kernels/cached_attention.h"
 #include "gannet/kernels/layernorm.h"
+#include "gannet/kernels/skinny_matmul.h"
 
 namespace gannet::infer {
 
@@ -72,16 +73,6 @@ std::vector<float> to_f32(const Tensor& t) {
   return v;
 }
 
-// Copies f32 values into `dst` (f32 or bf16, rounded to nearest even).
-void store_as(const std::vector<float>& src, Tensor& dst) {
-  if (dst.dtype() == DType::f32) {
-    std::memcpy(dst.raw(), src.data(), src.size() * sizeof(float));
-  } else {
-    uint16_t* p = dst.half_bits();
-    for (size_t i = 0; i < src.size(); ++i) p[i] = f32_to_bf16(src[i]);
-  }
-}
-
 struct Layer {
   LinearWeight qkv, proj, fc, out;  // ln_1 folded into qkv, ln_2 into fc
 };
@@ -99,7 +90,7 @@ struct Engine::Impl {
   EngineOptions opt;
   int64_t C = 0, H = 0, D = 0, ctx = 0;
   DType wtype = DType::f32;
-  Tensor wte;             // [V, C]: embedding and tied LM head, in the weight format
+  Tensor wte;             // [V, C]: embedding and tied LM head, in the weight format (bf16 packed)
   Tensor wpe;             // [ctx, C] f32
   Tensor lnf_g, lnf_b;    // [C] f32
   std::vector<Layer> layers;
@@ -143,28 +134,42 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
   cfg.validate();
   const int64_t V = cfg.vocab_size, L = cfg.n_layer;
   // One arena for everything the kernels stream.
-  size_t bytes = padded_bytes(wtype, V * C) + padded_bytes(DType::f32, ctx * C) + 2 * padded_bytes(DType::f32, C);
+  auto matrix_bytes = [&](int64_t out, int64_t in) {
+    return wtype == DType::f32 ? padded_bytes(DType::f32, out * in)
+                               : padded_bytes(DType::bf16, kernels::packed_bf16_size(out, in));
+  };
+  size_t bytes = matrix_bytes(V, C) + padded_bytes(DType::f32, ctx * C) + 2 * padded_bytes(DType::f32, C);
   for (int64_t l = 0; l < L; ++l)
-    bytes += padded_bytes(wtype, 12 * C * C) + padded_bytes(DType::f32, 3 * C) + 2 * padded_bytes(DType::f32, C) +
-             padded_bytes(DType::f32, 4 * C);
+    bytes += matrix_bytes(3 * C, C) + matrix_bytes(C, C) + matrix_bytes(4 * C, C) + matrix_bytes(C, 4 * C) +
+             padded_bytes(DType::f32, 3 * C) + 2 * padded_bytes(DType::f32, C) + padded_bytes(DType::f32, 4 * C);
   Arena arena(bytes);
 
-  auto copy = [&](const std::string& name, const Shape& shape, DType as) {
-    Tensor t = arena.take(shape, as);
-    std::vector<float> v = to_f32(w.at(name, shape));
-    if (shape[0] > t.dim(0)) v.resize(shape_numel(t.shape()));
-    store_as(v, t);
+  // A matrix in the engine's format: f32 row-major, or bf16 packed for the decode kernel.
+  auto matrix = [&](const std::vector<float>& values, int64_t out, int64_t in) {
+    if (wtype == DType::f32) {
+      Tensor t = arena.take({out, in}, DType::f32);
+      std::memcpy(t.raw(), values.data(), values.size() * sizeof(float));
+      return t;
+    }
+    Tensor t = arena.take({kernels::packed_bf16_size(out, in)}, DType::bf16);
+    kernels::pack_bf16(values.data(), out, in, t.half_bits());
     return t;
   };
-  wte = copy("wte.weight", {V, C}, wtype);
+  auto vector = [&](const std::string& name, int64_t n) {
+    std::vector<float> v = to_f32(w.at(name, {n}));
+    Tensor t = arena.take({n}, DType::f32);
+    std::memcpy(t.raw(), v.data(), n * sizeof(float));
+    return t;
+  };
+  wte = matrix(to_f32(w.at("wte.weight", {V, C})), V, C);
   {
     std::vector<float> v = to_f32(w.at("wpe.weight", {cfg.n_ctx, C}));
     wpe = arena.take({ctx, C}, DType::f32);
     std::memcpy(wpe.raw(), v.data(), ctx * C * sizeof(float));
   }
-  lnf_g = copy("ln_f.weight", {C}, DType::f32);
-  lnf_b = copy("ln_f.bias", {C}, DType::f32);
-  head = LinearWeight(wte, Tensor());
+  lnf_g = vector("ln_f.weight", C);
+  lnf_b = vector("ln_f.bias", C);
+  head = LinearWeight(wte, V, C, Tensor());
 
   // A LayerNorm's scale and shift folded into the Linear that follows it:
   //   W' = W diag(gamma),  b' = b + W beta,
@@ -174,7 +179,7 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
     std::vector<float> b = to_f32(w.at(p + ".bias", {out}));
     std::vector<float> g = to_f32(w.at(ln + ".weight", {C}));
     std::vector<float> be = to_f32(w.at(ln + ".bias", {C}));
-    std::vector<float> bias(out);
+    Tensor bt = arena.take({out}, DType::f32);
     for (int64_t n = 0; n < out; ++n) {
       double s = b[n];
       float* row = W.data() + n * C;
@@ -182,15 +187,12 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
         s += (double)row[k] * be[k];
         row[k] *= g[k];
       }
-      bias[n] = (float)s;
+      bt.f32()[n] = (float)s;
     }
-    Tensor wt = arena.take({out, C}, wtype), bt = arena.take({out}, DType::f32);
-    store_as(W, wt);
-    store_as(bias, bt);
-    return LinearWeight(wt, bt);
+    return LinearWeight(matrix(W, out, C), out, C, bt);
   };
   auto plain = [&](const std::string& p, int64_t out, int64_t in) {
-    return LinearWeight(copy(p + ".weight", {out, in}, wtype), copy(p + ".bias", {out}, DType::f32));
+    return LinearWeight(matrix(to_f32(w.at(p + ".weight", {out, in})), out, in), out, in, vector(p + ".bias", out));
   };
   layers.resize(L);
   for (int64_t l = 0; l < L; ++l) {
@@ -252,8 +254,8 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
       const float* te = wte.f32() + (int64_t)rs[i].token * C;
       for (int64_t c = 0; c < C; ++c) xi[c] = te[c] + pe[c];
     } else {
-      const uint16_t* te = wte.half_bits() + (int64_t)rs[i].token * C;
-      for (int64_t c = 0; c < C; ++c) xi[c] = bf16_to_f32(te[c]) + pe[c];
+      kernels::unpack_bf16_rows(wte.half_bits(), cfg.vocab_size, C, rs[i].token, 1, xi);
+      for (int64_t c = 0; c < C; ++c) xi[c] += pe[c];
     }
   }
   const float eps = cfg.layernorm_eps, scale = 1.f / std::sqrt((float)D);

@@ -9,11 +9,12 @@
 
 namespace gannet::infer {
 
-LinearWeight::LinearWeight(Tensor weight, Tensor bias) : weight_(std::move(weight)), bias_(std::move(bias)) {
-  GANNET_CHECK(weight_.ndim() == 2, "LinearWeight: weight must be 2-D, got ", weight_.describe());
-  GANNET_CHECK(weight_.dtype() == DType::f32 || weight_.dtype() == DType::bf16,
-               "LinearWeight: weight dtype ", dtype_name(weight_.dtype()), " is not supported (f32, bf16)");
-  if (bias_.defined()) check_shape(bias_, {weight_.dim(0)}, "LinearWeight bias");
+LinearWeight::LinearWeight(Tensor weight, int64_t out, int64_t in, Tensor bias)
+    : weight_(std::move(weight)), bias_(std::move(bias)), out_(out), in_(in) {
+  if (weight_.dtype() == DType::f32) check_shape(weight_, {out, in}, "LinearWeight f32 weight");
+  else if (weight_.dtype() == DType::bf16) check_shape(weight_, {kernels::packed_bf16_size(out, in)}, "LinearWeight packed bf16 weight");
+  else fail(str("LinearWeight: weight dtype ", dtype_name(weight_.dtype()), " is not supported (f32, bf16)"));
+  if (bias_.defined()) check_shape(bias_, {out}, "LinearWeight bias");
 }
 
 int64_t LinearWeight::scratch_floats(int64_t M) const {
@@ -35,11 +36,9 @@ void LinearWeight::apply(const float* X, int64_t ldx, int64_t M, float* Y, int64
     kernels::gemm(false, true, M, N, K, 1.f, X, ldx, weight_.f32(), K, beta, Y, ldy);
   } else {
     GANNET_CHECK(scratch != nullptr, "LinearWeight::apply: bf16 GEMM needs scratch");
-    const uint16_t* w = weight_.half_bits();
     for (int64_t n0 = 0; n0 < N; n0 += kWidenRows) {
       int64_t rows = std::min(kWidenRows, N - n0);
-#pragma omp parallel for schedule(static)
-      for (int64_t i = 0; i < rows * K; ++i) scratch[i] = bf16_to_f32(w[n0 * K + i]);
+      kernels::unpack_bf16_rows(weight_.half_bits(), N, K, n0, rows, scratch);
       kernels::gemm(false, true, M, rows, K, 1.f, X, ldx, scratch, K, beta, Y + n0, ldy);
     }
   }

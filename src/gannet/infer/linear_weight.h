@@ -19,11 +19,12 @@ class LinearWeight {
   static constexpr int64_t kWidenRows = 256;
 
   LinearWeight() = default;
-  // weight: [out, in] f32 or bf16 (raw bits); bias: [out] f32 or undefined (no bias).
-  LinearWeight(Tensor weight, Tensor bias);
+  // weight: f32 [out, in] row-major, or bf16 packed by kernels::pack_bf16 (1-D, of
+  // kernels::packed_bf16_size(out, in) elements); bias: [out] f32 or undefined (no bias).
+  LinearWeight(Tensor weight, int64_t out, int64_t in, Tensor bias);
 
-  int64_t out_features() const { return weight_.dim(0); }
-  int64_t in_features() const { return weight_.dim(1); }
+  int64_t out_features() const { return out_; }
+  int64_t in_features() const { return in_; }
   DType dtype() const { return weight_.dtype(); }
   const Tensor& weight() const { return weight_; }
   int64_t weight_bytes() const { return (int64_t)weight_.nbytes(); }
@@ -36,6 +37,7 @@ class LinearWeight {
 
  private:
   Tensor weight_, bias_;
+  int64_t out_ = 0, in_ = 0;
 };
 
 }  // namespace gannet::infer
