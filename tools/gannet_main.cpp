@@ -7,7 +7,9 @@
 #include "gannet/cli/bench_command.h"
 #include "gannet/cli/data_command.h"
 #include "gannet/cli/eval_command.h"
+#include "gannet/cli/generate_command.h"
 #include "gannet/cli/init_command.h"
+#include "gannet/cli/serve_command.h"
 #include "gannet/cli/train_command.h"
 #include "gannet/core/error.h"
 
@@ -18,6 +20,7 @@ int main(int argc, char** argv) {
   gannet::cli::add_train_command(app);
   gannet::cli::add_eval_command(app);
   gannet::cli::add_generate_command(app);
+  gannet::cli::add_serve_command(app);
   gannet::cli::add_init_command(app);
   gannet::cli::add_bench_command(app);
   try {

@@ -1,4 +1,4 @@
-// `gannet eval` (loss and perplexity on a token file) and `gannet generate` (sampling from a prompt).
+// `gannet eval`: loss and perplexity on a token file.
 #pragma once
 
 namespace CLI {
@@ -8,6 +8,5 @@ class App;
 namespace gannet::cli {
 
 void add_eval_command(CLI::App& app);
-void add_generate_command(CLI::App& app);
 
 }  // namespace gannet::cli

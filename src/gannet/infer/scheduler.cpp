@@ -85,7 +85,13 @@ struct Scheduler::Sequence {
   std::unique_ptr<Sampler> sampler;
   int64_t slot = -1;
   int32_t pending = -1;           // sampled, not yet in the cache
-  std::vector<int32_t> text_ids;  // generated tokens except end-of-text
+  // The last prompt tokens, then the generated ones except end-of-text. Decoding the completion
+  // after a little of the prompt keeps what depends on the preceding token (SentencePiece drops
+  // the space of a text's first word); `lead` is the decoded prompt part, cut off again.
+  std::vector<int32_t> text_ids;
+  std::string lead;
+  size_t lead_tokens = 0;
+  bool lead_decoded = false;
   std::string streamed;           // text handed to the stream so far
   Clock::time_point submitted, last_token;
   GenerationResult result;
@@ -118,9 +124,9 @@ std::shared_ptr<Generation> Scheduler::submit(GenerationRequest request) {
   const int64_t n_prompt = (int64_t)request.prompt.size();
   const int64_t context = engine_.max_context();
   GANNET_CHECK(n_prompt > 0, "the prompt is empty");
+  const int64_t vocab = tokenizer_.vocab_size();  // <= the model's; tokens past it are never sampled
   for (int32_t id : request.prompt)
-    GANNET_CHECK(id >= 0 && id < engine_.vocab_size(), "prompt token ", id, " is outside the vocabulary of ",
-                 engine_.vocab_size());
+    GANNET_CHECK(id >= 0 && id < vocab, "prompt token ", id, " is outside the vocabulary of ", vocab);
   GANNET_CHECK(n_prompt < context, "the prompt has ", n_prompt, " tokens; the context holds ", context,
                " (prompt and completion together)");
   GANNET_CHECK(request.max_tokens >= 1, "max_tokens must be >= 1, got ", request.max_tokens);
@@ -134,7 +140,7 @@ std::shared_ptr<Generation> Scheduler::submit(GenerationRequest request) {
   for (const std::string& s : request.stop) GANNET_CHECK(!s.empty(), "stop strings must not be empty");
 
   auto seq = std::make_unique<Sequence>();
-  seq->sampler = std::make_unique<Sampler>(request.sampling, engine_.vocab_size(), request.prompt);
+  seq->sampler = std::make_unique<Sampler>(request.sampling, vocab, request.prompt);
   seq->req = std::move(request);
   seq->submitted = Clock::now();
   seq->result.prompt_tokens = n_prompt;
@@ -233,8 +239,12 @@ void Scheduler::admit(std::unique_ptr<Sequence> owned) {
     stats_.prompt_tokens += seq.req.prompt.size();
     stats_.prefill_seconds += seq.result.prefill_s;
   }
-  int32_t token = seq.sampler->sample(std::span<const float>(logits_.data(), (size_t)engine_.vocab_size()));
-  if (accept_token(seq, token)) finish(seq, seq.result.finish_reason);
+  try {
+    int32_t token = seq.sampler->sample(std::span<const float>(logits_.data(), (size_t)tokenizer_.vocab_size()));
+    if (accept_token(seq, token)) finish(seq, seq.result.finish_reason);
+  } catch (const std::exception& e) {  // e.g. a token the tokenizer cannot decode
+    finish(seq, "error", e.what());
+  }
 }
 
 void Scheduler::decode_step() {
@@ -254,11 +264,16 @@ void Scheduler::decode_step() {
     return;
   }
   const int64_t vocab = engine_.vocab_size();
-  std::vector<Sequence*> done;
+  std::vector<std::pair<Sequence*, std::string>> done;  // and the error, if any
   for (size_t i = 0; i < batch.size(); ++i) {
     Sequence& seq = *batch[i];
-    int32_t token = seq.sampler->sample(std::span<const float>(logits_.data() + i * vocab, (size_t)vocab));
-    if (accept_token(seq, token)) done.push_back(&seq);
+    try {
+      int32_t token =
+          seq.sampler->sample(std::span<const float>(logits_.data() + i * vocab, (size_t)tokenizer_.vocab_size()));
+      if (accept_token(seq, token)) done.emplace_back(&seq, "");
+    } catch (const std::exception& e) {
+      done.emplace_back(&seq, e.what());
+    }
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -266,7 +281,12 @@ void Scheduler::decode_step() {
     stats_.decode_rows += batch.size();
     stats_.decode_seconds += seconds_between(start, Clock::now());
   }
-  for (Sequence* seq : done) finish(*seq, seq->result.finish_reason);
+  for (auto& [seq, error] : done) {
+    if (error.empty())
+      finish(*seq, seq->result.finish_reason);
+    else
+      finish(*seq, "error", error);
+  }
 }
 
 bool Scheduler::accept_token(Sequence& seq, int32_t token) {
@@ -290,8 +310,19 @@ bool Scheduler::accept_token(Sequence& seq, int32_t token) {
     r.finish_reason = "stop";
     return true;
   }
+  if (!seq.lead_decoded) {
+    seq.lead_tokens = std::min<size_t>(seq.req.prompt.size(), 4);
+    seq.text_ids.assign(seq.req.prompt.end() - seq.lead_tokens, seq.req.prompt.end());
+    seq.lead = tokenizer_.decode(seq.text_ids);
+    seq.lead_decoded = true;
+  }
   seq.text_ids.push_back(token);
   std::string text = tokenizer_.decode(seq.text_ids);
+  if (text.compare(0, seq.lead.size(), seq.lead) == 0) {
+    text.erase(0, seq.lead.size());
+  } else {  // the tokenizer joined the two differently: decode the completion alone
+    text = tokenizer_.decode(std::vector<int32_t>(seq.text_ids.begin() + seq.lead_tokens, seq.text_ids.end()));
+  }
   size_t cut = std::string::npos;
   for (const std::string& s : seq.req.stop) cut = std::min(cut, text.find(s));
   if (cut != std::string::npos) {

@@ -130,16 +130,17 @@ struct SchedulerStats {
 class Scheduler {
  public:
   // The engine and the tokenizer must outlive the scheduler; the engine is used only by the
-  // scheduler's thread from now on. The tokenizer decodes text for stop strings and streaming.
+  // scheduler's thread from now on. The tokenizer decodes text for stop strings and streaming; its
+  // vocabulary may be smaller than the model's (padded) one, and only its tokens are sampled.
   Scheduler(Engine& engine, const data::TextTokenizer& tokenizer, const SchedulerOptions& options = {});
   ~Scheduler();  // stop(0)
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Validates and queues a request. Throws gannet::Error for an invalid request (empty prompt, a
-  // token outside the vocabulary, bad sampling values, max_tokens < 1 or over the limit, prompt +
-  // max_tokens longer than the context, empty stop strings), Overloaded when max_queued requests
-  // already wait, ShuttingDown after stop() began.
+  // token outside the tokenizer's vocabulary, bad sampling values, max_tokens < 1 or over the
+  // limit, prompt + max_tokens longer than the context, empty stop strings), Overloaded when
+  // max_queued requests already wait, ShuttingDown after stop() began.
   std::shared_ptr<Generation> submit(GenerationRequest request);
 
   // Refuses new requests, lets queued and running ones finish for up to `grace`, cancels what is
