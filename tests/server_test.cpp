@@ -7,10 +7,14 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -18,6 +22,7 @@
 
 #include "gannet/core/error.h"
 #include "gannet/data/text_tokenizer.h"
+#include "gannet/io/checkpoint.h"
 #include "gannet/models/gpt.h"
 
 using namespace gannet;
@@ -506,4 +511,121 @@ TEST_F(ServerTest, ShutdownEndsStreamsAndServe) {
   httplib::Client cli("127.0.0.1", port_);
   cli.set_connection_timeout(1, 0);
   EXPECT_FALSE(cli.Get("/health"));
+}
+
+// ---- The CLI: gannet generate and gannet serve as processes ----
+
+namespace {
+
+struct CliDir {
+  CliDir() {
+    path = fs::temp_directory_path() / ("gannet_cli_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(path);
+    write_vocab(path);
+    models::GptConfig c;
+    c.vocab_size = 266;  // 256 bytes, 9 merges, <|endoftext|>
+    c.n_ctx = 64;
+    c.n_layer = 1;
+    c.n_head = 2;
+    c.n_embd = 16;
+    models::Gpt m(c);
+    m.init(5);
+    model = (path / "model.safetensors").string();
+    io::save_checkpoint(model, m, nullptr, io::TrainState{});
+  }
+  ~CliDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  fs::path path;
+  std::string model;
+};
+
+std::string read_text(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+struct CliRun {
+  int status;
+  std::string out, err;
+};
+
+CliRun run_gannet(const CliDir& d, const std::string& args) {
+  const fs::path out = d.path / "out.txt", err = d.path / "err.txt";
+  std::string cmd = std::string(GANNET_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string();
+  int rc = std::system(cmd.c_str());
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, read_text(out), read_text(err)};
+}
+
+}  // namespace
+
+TEST(ServerCli, GenerateStreamsTextAndSpeeds) {
+  CliDir d;
+  const std::string base = "generate -m " + d.model + " --tokenizer " + d.path.string() + " -t 1 ";
+  CliRun r = run_gannet(d, base + "-p 'the winter' -n 6 --temperature 0 --ignore-eos");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("the winter", 0), 0u) << r.out;
+  EXPECT_NE(r.err.find("prompt: " + std::to_string(data::load_text_tokenizer(d.path.string())->encode("the winter").size()) +
+                       " tokens"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("generation: 6 tokens"), std::string::npos) << r.err;
+  // Same seed, same text; sampling options are accepted.
+  const std::string sampled = base + "-p 'in the' -n 8 --temperature 0.9 --top-k 20 --top-p 0.9 --repeat-penalty 1.1 "
+                                     "--seed 4 --ignore-eos --stop zz --stop yy";
+  CliRun a = run_gannet(d, sampled), b = run_gannet(d, sampled);
+  ASSERT_EQ(a.status, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+
+  CliRun bad = run_gannet(d, base + "-p x --temperature -1");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("temperature must be >= 0"), std::string::npos) << bad.err;
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+  bad = run_gannet(d, base + "-p x -n 80");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("longer than the model's context of 64"), std::string::npos) << bad.err;
+  EXPECT_NE(run_gannet(d, base + "-p x --weights int8").status, 0);
+}
+
+TEST(ServerCli, ServeAnswersThenStopsOnSigterm) {
+  CliDir d;
+  const fs::path err = d.path / "serve.err";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (!freopen(err.c_str(), "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
+    execl(GANNET_BINARY, GANNET_BINARY, "serve", "-m", d.model.c_str(), "--tokenizer", d.path.c_str(), "--port", "0",
+          "--parallel", "2", "--threads", "1", "--model-name", "cli-model", (char*)nullptr);
+    _exit(127);
+  }
+  int port = 0;
+  const std::string marker = "listening on http://127.0.0.1:";
+  for (int i = 0; i < 3000 && port == 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+    std::string text = read_text(err);
+    size_t at = text.find(marker);
+    if (at != std::string::npos && text.find('\n', at) != std::string::npos) port = std::atoi(text.c_str() + at + marker.size());
+  }
+  ASSERT_GT(port, 0) << read_text(err);
+  httplib::Client cli("127.0.0.1", port);
+  cli.set_read_timeout(30, 0);
+  auto health = cli.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto r = cli.Post("/v1/completions", R"({"prompt": "the", "max_tokens": 4, "ignore_eos": true, "model": "x"})",
+                    "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  EXPECT_EQ(j["model"], "cli-model");
+  EXPECT_EQ(j["usage"]["completion_tokens"], 4);
+
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << read_text(err);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_text(err);
+  EXPECT_NE(read_text(err).find("shutting down"), std::string::npos);
 }
