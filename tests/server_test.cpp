@@ -426,6 +426,16 @@ TEST_F(ServerTest, LimitsAre400And429) {
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.raw.find("longer than the context of 128"), std::string::npos) << r.raw;
   EXPECT_EQ(post("/v1/completions", completion(long_prompt, 8, 0, 0.0)).status, 200);
+  // Without max_tokens: OpenAI's 16, or what fits.
+  r = post("/v1/completions", {{"prompt", long_prompt}, {"ignore_eos", true}});
+  EXPECT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["usage"]["completion_tokens"], 8);
+  r = post("/v1/completions", {{"prompt", "hi"}, {"ignore_eos", true}});
+  EXPECT_EQ(r.body["usage"]["completion_tokens"], 16);
+  // An empty prompt is <|endoftext|>.
+  r = post("/v1/completions", {{"prompt", json::array()}, {"max_tokens", 2}});
+  EXPECT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["usage"]["prompt_tokens"], 1);
   r = post("/v1/completions", completion(std::string(200, 'x'), 1, 0, 0.0));
   EXPECT_EQ(r.status, 400);
   r = post("/v1/completions", completion("hi", 31, 0, 0.0));

@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <ctime>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -100,7 +101,7 @@ bool all_integers(const json& v) {
 std::vector<int32_t> parse_prompt(const json& v, const data::TextTokenizer& tok) {
   if (v.is_string()) return tok.encode(v.get<std::string>());
   GANNET_CHECK(v.is_array(), "field 'prompt' must be a string or an array of token ids, got ", v.type_name());
-  if (!v.empty() && all_integers(v)) return token_array(v, "prompt");
+  if (all_integers(v)) return token_array(v, "prompt");  // [] too: an empty prompt
   GANNET_CHECK(v.size() == 1, "field 'prompt': ", v.size(),
                " prompts in one request are not supported; send one prompt per request");
   const json& one = v[0];
@@ -111,6 +112,7 @@ std::vector<int32_t> parse_prompt(const json& v, const data::TextTokenizer& tok)
 
 struct CompletionRequest {
   GenerationRequest gen;
+  bool max_tokens_given = false;
   bool stream = false;
   bool include_usage = false;
 };
@@ -125,7 +127,7 @@ CompletionRequest parse_completion(const json& body, const data::TextTokenizer& 
       g.prompt = parse_prompt(v, tok);
       has_prompt = true;
     } else if (key == "max_tokens") {
-      if (!v.is_null()) g.max_tokens = integer_field(v, key);
+      if (!v.is_null()) g.max_tokens = integer_field(v, key), c.max_tokens_given = true;
     } else if (key == "temperature") {
       if (!v.is_null()) g.sampling.temperature = float_field(v, key);
     } else if (key == "top_p") {
@@ -291,6 +293,8 @@ struct Server::Impl {
   void completions(const httplib::Request& req, httplib::Response& res) {
     CompletionRequest c = parse_completion(parse_body(req), scheduler.tokenizer(), random_seed());
     if (stopping) throw ShuttingDown("the server is shutting down");
+    if (!c.max_tokens_given)  // OpenAI's default of 16, or what the context has room for
+      c.gen.max_tokens = std::max<int64_t>(1, std::min<int64_t>(16, scheduler.max_tokens_for((int64_t)c.gen.prompt.size())));
     std::shared_ptr<Generation> gen = scheduler.submit(std::move(c.gen));
     const std::string id = str("cmpl-", gen->id());
     if (!c.stream) {

@@ -12,8 +12,8 @@
 //   prompt             a string, an array of token ids, or an array holding one of those (batches
 //                      of several prompts are refused); an empty prompt becomes the end-of-text token
 //                      when the tokenizer has one
-//   max_tokens         default 16; prompt + max_tokens must fit the context, and max_tokens the
-//                      server's --max-tokens-limit
+//   max_tokens         default 16 (fewer when the context has no room for 16); prompt + max_tokens
+//                      must fit the context, and max_tokens the server's --max-tokens-limit
 //   temperature (1), top_p (1), top_k (0 = off), repetition_penalty (1 = off), seed (random when
 //   absent), stop (a string or an array of strings), stream (false), ignore_eos (false)
 //   model, user                    accepted and ignored (one model per server)
