@@ -105,7 +105,9 @@ io::GptWeights tiny_weights(int64_t n_ctx = 64) {
 
 struct Fixture {
   explicit Fixture(int64_t slots, SchedulerOptions so = {}, int eos = 256, int64_t n_ctx = 64)
-      : weights(tiny_weights(n_ctx)), engine(weights, EngineOptions{WeightFormat::f32, slots, 0}), tok(eos),
+      : weights(tiny_weights(n_ctx)),
+        engine(weights, EngineOptions{WeightFormat::f32, slots, 0}),
+        tok(eos),
         sched(engine, tok, so) {}
   io::GptWeights weights;
   Engine engine;

@@ -170,7 +170,7 @@ class ServerTest : public ::testing::Test {
     Reply r = post("/v1/completions", body);
     EXPECT_EQ(r.status, 200) << r.raw;
     return r.body.is_object() && r.body.contains("choices") ? r.body["choices"][0]["text"].get<std::string>()
-                                                             : "<error>";
+                                                            : "<error>";
   }
 
   // The `data:` payloads of an SSE body, in order (comments skipped).
@@ -249,8 +249,15 @@ TEST_F(ServerTest, CompletionShapeAndUsage) {
   body["prompt"] = json::array({g.prompt});
   EXPECT_EQ(complete(body), j["choices"][0]["text"]);
   // OpenAI's neutral values of unsupported options are accepted.
-  body.update({{"n", 1}, {"logprobs", nullptr}, {"echo", false}, {"user", "me"}, {"frequency_penalty", 0},
-               {"presence_penalty", 0.0}, {"stop", nullptr}, {"best_of", 1}, {"logit_bias", json::object()}});
+  body.update({{"n", 1},
+               {"logprobs", nullptr},
+               {"echo", false},
+               {"user", "me"},
+               {"frequency_penalty", 0},
+               {"presence_penalty", 0.0},
+               {"stop", nullptr},
+               {"best_of", 1},
+               {"logit_bias", json::object()}});
   EXPECT_EQ(complete(body), j["choices"][0]["text"]);
 }
 
@@ -344,8 +351,10 @@ TEST_F(ServerTest, ClientDisconnectCancelsTheStream) {
   addr.sin_port = htons((uint16_t)port_);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(::connect(fd, (sockaddr*)&addr, sizeof(addr)), 0);
-  std::string req = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                    "Content-Length: " + std::to_string(payload.size()) + "\r\n\r\n" + payload;
+  std::string req =
+      "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(payload.size()) + "\r\n\r\n" + payload;
   ASSERT_EQ(::send(fd, req.data(), req.size(), 0), (ssize_t)req.size());
   std::string got;
   char buf[4096];
@@ -371,7 +380,8 @@ TEST_F(ServerTest, ClientDisconnectCancelsTheStream) {
 
 TEST_F(ServerTest, MalformedRequestsAre400) {
   start();
-  auto expect_400 = [&](const std::string& body, const std::string& words, const std::string& path = "/v1/completions") {
+  auto expect_400 = [&](const std::string& body, const std::string& words,
+                        const std::string& path = "/v1/completions") {
     Reply r = request("POST", path, body);
     EXPECT_EQ(r.status, 400) << body << " -> " << r.raw;
     ASSERT_TRUE(r.body.is_object() && r.body.contains("error")) << r.raw;
@@ -488,10 +498,11 @@ TEST_F(ServerTest, HealthModelsAndMetrics) {
   Reply metrics = request("GET", "/metrics");
   EXPECT_EQ(metrics.status, 200);
   EXPECT_EQ(metrics.content_type.rfind("text/plain", 0), 0u);
-  for (const char* line : {"# TYPE gannet_requests_total counter", "# TYPE gannet_time_to_first_token_seconds histogram",
-                           "gannet_time_to_first_token_seconds_bucket{le=\"+Inf\"} 2",
-                           "gannet_time_to_first_token_seconds_count 2", "gannet_time_per_output_token_seconds_count 8",
-                           "gannet_slots 2", "gannet_requests_active 0", "gannet_requests_queued 0"})
+  for (const char* line :
+       {"# TYPE gannet_requests_total counter", "# TYPE gannet_time_to_first_token_seconds histogram",
+        "gannet_time_to_first_token_seconds_bucket{le=\"+Inf\"} 2", "gannet_time_to_first_token_seconds_count 2",
+        "gannet_time_per_output_token_seconds_count 8", "gannet_slots 2", "gannet_requests_active 0",
+        "gannet_requests_queued 0"})
     EXPECT_NE(metrics.raw.find(line), std::string::npos) << line << "\n" << metrics.raw;
   EXPECT_EQ(metric("gannet_requests_total"), "2");
   EXPECT_EQ(metric("gannet_generated_tokens_total"), "10");
@@ -577,14 +588,16 @@ TEST(ServerCli, GenerateStreamsTextAndSpeeds) {
   CliRun r = run_gannet(d, base + "-p 'the winter' -n 6 --temperature 0 --ignore-eos");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out.rfind("the winter", 0), 0u) << r.out;
-  EXPECT_NE(r.err.find("prompt: " + std::to_string(data::load_text_tokenizer(d.path.string())->encode("the winter").size()) +
-                       " tokens"),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find("prompt: " + std::to_string(data::load_text_tokenizer(d.path.string())->encode("the winter").size()) +
+                 " tokens"),
+      std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("generation: 6 tokens"), std::string::npos) << r.err;
   // Same seed, same text; sampling options are accepted.
-  const std::string sampled = base + "-p 'in the' -n 8 --temperature 0.9 --top-k 20 --top-p 0.9 --repeat-penalty 1.1 "
-                                     "--seed 4 --ignore-eos --stop zz --stop yy";
+  const std::string sampled = base +
+                              "-p 'in the' -n 8 --temperature 0.9 --top-k 20 --top-p 0.9 --repeat-penalty 1.1 "
+                              "--seed 4 --ignore-eos --stop zz --stop yy";
   CliRun a = run_gannet(d, sampled), b = run_gannet(d, sampled);
   ASSERT_EQ(a.status, 0) << a.err;
   EXPECT_EQ(a.out, b.out);
@@ -616,7 +629,8 @@ TEST(ServerCli, ServeAnswersThenStopsOnSigterm) {
     std::this_thread::sleep_for(10ms);
     std::string text = read_text(err);
     size_t at = text.find(marker);
-    if (at != std::string::npos && text.find('\n', at) != std::string::npos) port = std::atoi(text.c_str() + at + marker.size());
+    if (at != std::string::npos && text.find('\n', at) != std::string::npos)
+      port = std::atoi(text.c_str() + at + marker.size());
   }
   ASSERT_GT(port, 0) << read_text(err);
   httplib::Client cli("127.0.0.1", port);

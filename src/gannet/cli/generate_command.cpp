@@ -27,7 +27,8 @@ namespace {
 struct GenerateArgs {
   std::string model, tokenizer, prompt, weights = "f32";
   int64_t max_tokens = 64;
-  infer::SamplingParams sampling{.temperature = 0.8f, .top_k = 40, .top_p = 1.0f, .repetition_penalty = 1.0f, .seed = 1};
+  infer::SamplingParams sampling{
+      .temperature = 0.8f, .top_k = 40, .top_p = 1.0f, .repetition_penalty = 1.0f, .seed = 1};
   std::vector<std::string> stop;
   bool ignore_eos = false;
   int threads = 0;
@@ -83,8 +84,8 @@ void run(const GenerateArgs& a) {
   if (res.completion_tokens > 1 && decode_s > 0)
     std::snprintf(gen_speed, sizeof(gen_speed), "%.1f", (res.completion_tokens - 1) / decode_s);
   std::fprintf(stderr, "prompt: %ld tokens, %.1f tokens/s; generation: %ld tokens, %s tokens/s; finish: %s\n",
-               (long)res.prompt_tokens, res.prompt_tokens / std::max(res.prefill_s, 1e-9),
-               (long)res.completion_tokens, gen_speed, res.finish_reason.c_str());
+               (long)res.prompt_tokens, res.prompt_tokens / std::max(res.prefill_s, 1e-9), (long)res.completion_tokens,
+               gen_speed, res.finish_reason.c_str());
 }
 
 }  // namespace
@@ -92,7 +93,8 @@ void run(const GenerateArgs& a) {
 void add_generate_command(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
   CLI::App* cmd = app.add_subcommand("generate", "Continue a prompt with the inference engine, streaming the text");
-  cmd->add_option("--model,-m", a->model, "model: gannet .safetensors model or checkpoint, or a Hugging Face GPT-2 directory")
+  cmd->add_option("--model,-m", a->model,
+                  "model: gannet .safetensors model or checkpoint, or a Hugging Face GPT-2 directory")
       ->required()
       ->check(CLI::ExistingPath);
   cmd->add_option("--tokenizer", a->tokenizer,

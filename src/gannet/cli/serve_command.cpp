@@ -122,10 +122,12 @@ void run(const ServeArgs& a) {
 
 void add_serve_command(CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "serve", "OpenAI-compatible HTTP server: /v1/completions (with streaming), /v1/models, /tokenize, "
-               "/detokenize, /health, /metrics");
-  cmd->add_option("--model,-m", a->model, "model: gannet .safetensors model or checkpoint, or a Hugging Face GPT-2 directory")
+  CLI::App* cmd =
+      app.add_subcommand("serve",
+                         "OpenAI-compatible HTTP server: /v1/completions (with streaming), /v1/models, /tokenize, "
+                         "/detokenize, /health, /metrics");
+  cmd->add_option("--model,-m", a->model,
+                  "model: gannet .safetensors model or checkpoint, or a Hugging Face GPT-2 directory")
       ->required()
       ->check(CLI::ExistingPath);
   cmd->add_option("--tokenizer", a->tokenizer,
@@ -143,8 +145,10 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--max-tokens-limit", a->max_tokens_limit,
                   "largest max_tokens a request may ask for (0 = only the context limits it)")
       ->capture_default_str();
-  cmd->add_option("--max-queued", a->max_queued, "requests waiting for a slot; more get HTTP 429")->capture_default_str();
-  cmd->add_option("--model-name", a->model_name, "name reported by /v1/models and in responses (default: the model file's)");
+  cmd->add_option("--max-queued", a->max_queued, "requests waiting for a slot; more get HTTP 429")
+      ->capture_default_str();
+  cmd->add_option("--model-name", a->model_name,
+                  "name reported by /v1/models and in responses (default: the model file's)");
   cmd->add_option("--shutdown-grace", a->shutdown_grace,
                   "seconds running requests get to finish after SIGINT/SIGTERM before they are cancelled")
       ->capture_default_str();

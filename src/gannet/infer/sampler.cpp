@@ -95,7 +95,8 @@ int64_t Sampler::nucleus(int64_t n, double target) {
 }
 
 int32_t Sampler::sample(std::span<const float> logits) {
-  GANNET_CHECK((int64_t)logits.size() == vocab_, "sampler: got ", logits.size(), " logits for a vocabulary of ", vocab_);
+  GANNET_CHECK((int64_t)logits.size() == vocab_, "sampler: got ", logits.size(), " logits for a vocabulary of ",
+               vocab_);
   scratch_.assign(logits.begin(), logits.end());
   for (int32_t id : seen_ids_) {
     float& v = scratch_[id];

@@ -46,11 +46,11 @@ class Sampler {
   SamplingParams params_;
   int64_t vocab_;
   Rng rng_;
-  std::vector<uint8_t> seen_;     // [vocab] 1 when the token appeared in prompt or output
-  std::vector<int32_t> seen_ids_; // the ids with seen_ set, for a penalty pass proportional to them
-  std::vector<float> scratch_;    // [vocab] penalized logits
-  std::vector<int32_t> order_;    // [vocab] candidate ids
-  std::vector<float> weight_of_;  // [vocab] unnormalized probability, by id (candidates only)
+  std::vector<uint8_t> seen_;      // [vocab] 1 when the token appeared in prompt or output
+  std::vector<int32_t> seen_ids_;  // the ids with seen_ set, for a penalty pass proportional to them
+  std::vector<float> scratch_;     // [vocab] penalized logits
+  std::vector<int32_t> order_;     // [vocab] candidate ids
+  std::vector<float> weight_of_;   // [vocab] unnormalized probability, by id (candidates only)
 };
 
 }  // namespace gannet::infer

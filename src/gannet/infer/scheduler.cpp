@@ -8,7 +8,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
 
 // The length of the longest prefix of `text[0, n)` that ends on a whole UTF-8 character: a lead
 // byte whose continuation bytes have not all arrived is held back. Bytes that cannot become valid
@@ -68,7 +70,8 @@ void Generation::finish(GenerationResult result) {
 
 // ---- Histogram ----
 
-Histogram::Histogram(std::vector<double> upper_bounds) : bounds(std::move(upper_bounds)), counts(bounds.size() + 1, 0) {}
+Histogram::Histogram(std::vector<double> upper_bounds)
+    : bounds(std::move(upper_bounds)), counts(bounds.size() + 1, 0) {}
 
 void Histogram::add(double v) {
   size_t i = std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin();
@@ -84,7 +87,7 @@ struct Scheduler::Sequence {
   GenerationRequest req;
   std::unique_ptr<Sampler> sampler;
   int64_t slot = -1;
-  int32_t pending = -1;           // sampled, not yet in the cache
+  int32_t pending = -1;  // sampled, not yet in the cache
   // The last prompt tokens, then the generated ones except end-of-text. Decoding the completion
   // after a little of the prompt keeps what depends on the preceding token (SentencePiece drops
   // the space of a text's first word); `lead` is the decoded prompt part, cut off again.
@@ -92,7 +95,7 @@ struct Scheduler::Sequence {
   std::string lead;
   size_t lead_tokens = 0;
   bool lead_decoded = false;
-  std::string streamed;           // text handed to the stream so far
+  std::string streamed;  // text handed to the stream so far
   Clock::time_point submitted, last_token;
   GenerationResult result;
 };
@@ -133,8 +136,8 @@ std::shared_ptr<Generation> Scheduler::submit(GenerationRequest request) {
   GANNET_CHECK(options_.max_tokens_limit == 0 || request.max_tokens <= options_.max_tokens_limit, "max_tokens ",
                request.max_tokens, " is over the server's limit of ", options_.max_tokens_limit);
   GANNET_CHECK(n_prompt + request.max_tokens <= context, "the prompt (", n_prompt, " tokens) plus max_tokens (",
-               request.max_tokens, ") is longer than the context of ", context, " tokens; at most ",
-               context - n_prompt, " tokens can follow this prompt");
+               request.max_tokens, ") is longer than the context of ", context, " tokens; at most ", context - n_prompt,
+               " tokens can follow this prompt");
   GANNET_CHECK((int64_t)request.stop.size() <= options_.max_stop_strings, "at most ", options_.max_stop_strings,
                " stop strings, got ", request.stop.size());
   for (const std::string& s : request.stop) GANNET_CHECK(!s.empty(), "stop strings must not be empty");
@@ -368,10 +371,14 @@ void Scheduler::finish(Sequence& seq, const std::string& reason, const std::stri
     seq.gen->push_text(text.substr(seq.streamed.size()));
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (reason == "stop") stats_.finished_stop++;
-    else if (reason == "length") stats_.finished_length++;
-    else if (reason == "cancelled") stats_.finished_cancelled++;
-    else stats_.finished_error++;
+    if (reason == "stop")
+      stats_.finished_stop++;
+    else if (reason == "length")
+      stats_.finished_length++;
+    else if (reason == "cancelled")
+      stats_.finished_cancelled++;
+    else
+      stats_.finished_error++;
     if (seq.slot >= 0) stats_.requests_active--;
   }
   std::shared_ptr<Generation> gen = seq.gen;

@@ -29,11 +29,11 @@ namespace gannet::infer {
 struct GenerationRequest {
   std::vector<int32_t> prompt;  // token ids, non-empty
   SamplingParams sampling;
-  int64_t max_tokens = 16;      // tokens to generate at most (>= 1)
+  int64_t max_tokens = 16;  // tokens to generate at most (>= 1)
   // Generation stops when the text contains one of these (non-empty) strings; the result and the
   // stream end just before it, and no part of it is ever streamed.
   std::vector<std::string> stop;
-  bool ignore_eos = false;      // keep going past the tokenizer's end-of-text token
+  bool ignore_eos = false;  // keep going past the tokenizer's end-of-text token
 };
 
 struct GenerationResult {
@@ -44,9 +44,9 @@ struct GenerationResult {
   std::string finish_reason;
   std::string error;
   int64_t prompt_tokens = 0;
-  int64_t completion_tokens = 0;  // == tokens.size()
-  double queue_s = 0;             // from submit() to the start of the prefill
-  double prefill_s = 0;           // the prompt's forward pass
+  int64_t completion_tokens = 0;     // == tokens.size()
+  double queue_s = 0;                // from submit() to the start of the prefill
+  double prefill_s = 0;              // the prompt's forward pass
   double time_to_first_token_s = 0;  // from submit() to the first token
   double total_s = 0;                // from submit() to the end
 };
@@ -95,8 +95,8 @@ class ShuttingDown : public Error {
 };
 
 struct SchedulerOptions {
-  int64_t max_queued = 64;        // requests waiting for a slot; more are refused (Overloaded)
-  int64_t max_tokens_limit = 0;   // largest max_tokens accepted; 0 = only the context limits it
+  int64_t max_queued = 64;       // requests waiting for a slot; more are refused (Overloaded)
+  int64_t max_tokens_limit = 0;  // largest max_tokens accepted; 0 = only the context limits it
   int64_t max_stop_strings = 16;
 };
 
@@ -113,18 +113,18 @@ struct Histogram {
 
 struct SchedulerStats {
   int64_t slots = 0;
-  int64_t requests_active = 0;   // holding a slot
-  int64_t requests_queued = 0;   // waiting for one
+  int64_t requests_active = 0;  // holding a slot
+  int64_t requests_queued = 0;  // waiting for one
   uint64_t requests_submitted = 0;
   uint64_t requests_rejected = 0;  // queue full or shutting down
   uint64_t finished_stop = 0, finished_length = 0, finished_cancelled = 0, finished_error = 0;
-  uint64_t prompt_tokens = 0;      // prefilled
+  uint64_t prompt_tokens = 0;  // prefilled
   uint64_t generated_tokens = 0;
-  uint64_t decode_steps = 0;       // batched decode calls
-  uint64_t decode_rows = 0;        // sequences in them (decode_rows / decode_steps = mean batch)
+  uint64_t decode_steps = 0;  // batched decode calls
+  uint64_t decode_rows = 0;   // sequences in them (decode_rows / decode_steps = mean batch)
   double prefill_seconds = 0, decode_seconds = 0;
-  Histogram time_to_first_token;   // seconds, from submit to the first token
-  Histogram time_per_output_token; // seconds between consecutive tokens of a sequence
+  Histogram time_to_first_token;    // seconds, from submit to the first token
+  Histogram time_per_output_token;  // seconds between consecutive tokens of a sequence
 };
 
 class Scheduler {

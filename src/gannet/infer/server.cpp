@@ -138,7 +138,8 @@ CompletionRequest parse_completion(const json& body, const data::TextTokenizer& 
       if (!v.is_null()) g.sampling.repetition_penalty = float_field(v, key);
     } else if (key == "seed") {
       if (!v.is_null()) {
-        GANNET_CHECK(v.is_number_integer() && (v.is_number_unsigned() || v.get<int64_t>() >= 0), "field 'seed' must be a non-negative integer, got ", v.dump());
+        GANNET_CHECK(v.is_number_integer() && (v.is_number_unsigned() || v.get<int64_t>() >= 0),
+                     "field 'seed' must be a non-negative integer, got ", v.dump());
         g.sampling.seed = v.get<uint64_t>();
       }
     } else if (key == "stop") {
@@ -155,7 +156,7 @@ CompletionRequest parse_completion(const json& body, const data::TextTokenizer& 
       if (v.is_null()) continue;
       GANNET_CHECK(v.is_object(), "field 'stream_options' must be an object, got ", v.type_name());
       for (const auto& [k2, v2] : v.items()) {
-        GANNET_CHECK(k2 == "include_usage", "field 'stream_options." , k2, "' is not supported");
+        GANNET_CHECK(k2 == "include_usage", "field 'stream_options.", k2, "' is not supported");
         c.include_usage = bool_field(v2, "stream_options.include_usage");
       }
     } else if (key == "ignore_eos") {
@@ -168,7 +169,8 @@ CompletionRequest parse_completion(const json& body, const data::TextTokenizer& 
     } else if (key == "logprobs" || key == "suffix") {
       GANNET_CHECK(v.is_null(), "field '", key, "' is not supported (null only)");
     } else if (key == "logit_bias") {
-      GANNET_CHECK(v.is_null() || (v.is_object() && v.empty()), "field 'logit_bias' is not supported (null or {} only)");
+      GANNET_CHECK(v.is_null() || (v.is_object() && v.empty()),
+                   "field 'logit_bias' is not supported (null or {} only)");
     } else if (key == "echo") {
       GANNET_CHECK(v.is_null() || !bool_field(v, key), "field 'echo' is not supported (false only)");
     } else if (key == "frequency_penalty" || key == "presence_penalty") {
@@ -193,7 +195,8 @@ json usage_json(const GenerationResult& r) {
           {"total_tokens", r.prompt_tokens + r.completion_tokens}};
 }
 
-void prometheus_histogram(std::ostringstream& os, const std::string& name, const std::string& help, const Histogram& h) {
+void prometheus_histogram(std::ostringstream& os, const std::string& name, const std::string& help,
+                          const Histogram& h) {
   os << "# HELP " << name << " " << help << "\n# TYPE " << name << " histogram\n";
   uint64_t cum = 0;
   for (size_t i = 0; i < h.bounds.size(); ++i) {
@@ -215,7 +218,8 @@ std::string metrics_text(const SchedulerStats& s) {
   prometheus_value(os, "gannet_slots", "gauge", "Sequences the engine holds at once.", (double)s.slots);
   prometheus_value(os, "gannet_requests_active", "gauge", "Requests holding a slot.", (double)s.requests_active);
   prometheus_value(os, "gannet_requests_queued", "gauge", "Requests waiting for a slot.", (double)s.requests_queued);
-  prometheus_value(os, "gannet_requests_total", "counter", "Completion requests accepted.", (double)s.requests_submitted);
+  prometheus_value(os, "gannet_requests_total", "counter", "Completion requests accepted.",
+                   (double)s.requests_submitted);
   prometheus_value(os, "gannet_requests_rejected_total", "counter", "Requests refused: queue full or shutting down.",
                    (double)s.requests_rejected);
   os << "# HELP gannet_requests_finished_total Finished requests by reason.\n"
@@ -229,8 +233,8 @@ std::string metrics_text(const SchedulerStats& s) {
   prometheus_value(os, "gannet_prefill_seconds_total", "counter", "Time in prompt forward passes.", s.prefill_seconds);
   prometheus_value(os, "gannet_decode_seconds_total", "counter", "Time in batched decode steps.", s.decode_seconds);
   prometheus_value(os, "gannet_decode_steps_total", "counter", "Batched decode steps.", (double)s.decode_steps);
-  prometheus_value(os, "gannet_decode_rows_total", "counter", "Sequences advanced by decode steps (rows / steps = mean batch).",
-                   (double)s.decode_rows);
+  prometheus_value(os, "gannet_decode_rows_total", "counter",
+                   "Sequences advanced by decode steps (rows / steps = mean batch).", (double)s.decode_rows);
   prometheus_histogram(os, "gannet_time_to_first_token_seconds", "From request to first token (queue and prefill).",
                        s.time_to_first_token);
   prometheus_histogram(os, "gannet_time_per_output_token_seconds", "Between consecutive tokens of a request.",
@@ -287,20 +291,23 @@ struct Server::Impl {
             {"object", "text_completion"},
             {"created", (int64_t)std::time(nullptr)},
             {"model", options.model_name},
-            {"choices", json::array({{{"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason}}})}};
+            {"choices",
+             json::array({{{"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason}}})}};
   }
 
   void completions(const httplib::Request& req, httplib::Response& res) {
     CompletionRequest c = parse_completion(parse_body(req), scheduler.tokenizer(), random_seed());
     if (stopping) throw ShuttingDown("the server is shutting down");
     if (!c.max_tokens_given)  // OpenAI's default of 16, or what the context has room for
-      c.gen.max_tokens = std::max<int64_t>(1, std::min<int64_t>(16, scheduler.max_tokens_for((int64_t)c.gen.prompt.size())));
+      c.gen.max_tokens =
+          std::max<int64_t>(1, std::min<int64_t>(16, scheduler.max_tokens_for((int64_t)c.gen.prompt.size())));
     std::shared_ptr<Generation> gen = scheduler.submit(std::move(c.gen));
     const std::string id = str("cmpl-", gen->id());
     if (!c.stream) {
       const GenerationResult& r = gen->wait();
       if (r.finish_reason == "error") throw HttpError(500, "server_error", "generation failed: " + r.error);
-      if (r.finish_reason == "cancelled") throw HttpError(503, "unavailable", "the server is shutting down; the generation was cancelled");
+      if (r.finish_reason == "cancelled")
+        throw HttpError(503, "unavailable", "the server is shutting down; the generation was cancelled");
       json j = chunk(id, r.text, r.finish_reason);
       j["usage"] = usage_json(r);
       send_json(res, 200, j);
@@ -403,40 +410,42 @@ struct Server::Impl {
       int yes = 1;
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     });
-    http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
-      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-      if (res.status == 404)
-        send_error(res, 404, "not_found_error", str("no route for ", req.method, " ", req.path));
-      else if (res.status == 413)
-        send_error(res, 413, "invalid_request_error", "the request body is too large");
-      else
-        send_error(res, res.status, "invalid_request_error", str("HTTP status ", res.status));
-      return httplib::Server::HandlerResponse::Handled;
-    }));
+    http.set_error_handler(
+        httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+          if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+          if (res.status == 404)
+            send_error(res, 404, "not_found_error", str("no route for ", req.method, " ", req.path));
+          else if (res.status == 413)
+            send_error(res, 413, "invalid_request_error", "the request body is too large");
+          else
+            send_error(res, res.status, "invalid_request_error", str("HTTP status ", res.status));
+          return httplib::Server::HandlerResponse::Handled;
+        }));
     http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
       send_error(res, 500, "server_error", "internal error");
     });
 
-    http.Post("/v1/completions", guarded([this](const httplib::Request& q, httplib::Response& r) { completions(q, r); }));
+    http.Post("/v1/completions",
+              guarded([this](const httplib::Request& q, httplib::Response& r) { completions(q, r); }));
     http.Post("/tokenize", guarded([this](const httplib::Request& q, httplib::Response& r) { tokenize(q, r); }));
     http.Post("/detokenize", guarded([this](const httplib::Request& q, httplib::Response& r) { detokenize(q, r); }));
     http.Get("/v1/models", guarded([this](const httplib::Request&, httplib::Response& r) {
-      send_json(r, 200,
-                {{"object", "list"},
-                 {"data", json::array({{{"id", options.model_name},
-                                        {"object", "model"},
-                                        {"created", (int64_t)started},
-                                        {"owned_by", "gannet"}}})}});
-    }));
+               send_json(r, 200,
+                         {{"object", "list"},
+                          {"data", json::array({{{"id", options.model_name},
+                                                 {"object", "model"},
+                                                 {"created", (int64_t)started},
+                                                 {"owned_by", "gannet"}}})}});
+             }));
     http.Get("/health", guarded([this](const httplib::Request&, httplib::Response& r) {
-      if (stopping)
-        send_json(r, 503, {{"status", "shutting down"}});
-      else
-        send_json(r, 200, {{"status", "ok"}});
-    }));
+               if (stopping)
+                 send_json(r, 503, {{"status", "shutting down"}});
+               else
+                 send_json(r, 200, {{"status", "ok"}});
+             }));
     http.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& r) {
-      r.set_content(metrics_text(scheduler.stats()), "text/plain; version=0.0.4");
-    }));
+               r.set_content(metrics_text(scheduler.stats()), "text/plain; version=0.0.4");
+             }));
   }
 };
 

@@ -40,9 +40,9 @@ namespace gannet::infer {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;                // 0: any free port (see bind())
+  int port = 8080;  // 0: any free port (see bind())
   std::string model_name = "gannet";
-  int http_threads = 0;           // 0: slots + queue + 4, so that every admissible request has one
+  int http_threads = 0;  // 0: slots + queue + 4, so that every admissible request has one
   size_t max_body_bytes = 1 << 20;
 };
 
