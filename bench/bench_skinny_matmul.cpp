@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdio>
 #include <vector>
+#include <cstdlib>
+#include <sys/mman.h>
 
 #include "gannet/core/dtype.h"
 #include "gannet/kernels/gemm.h"
@@ -31,34 +33,34 @@ int main(int argc, char** argv) {
   std::vector<Shape> shapes;
   for (int l = 0; l < 12; ++l) shapes.insert(shapes.end(), {{2304, 768}, {768, 768}, {3072, 768}, {768, 3072}});
   shapes.push_back({50257, 768});
-  for (bool bf16 : {false, true}) {
-    std::vector<std::vector<float>> wf;
-    std::vector<std::vector<uint16_t>> wb;
-    int64_t bytes = 0;
+  for (kernels::PackedType t : {kernels::PackedType::f32, kernels::PackedType::bf16}) {
+    const bool bf16 = t == kernels::PackedType::bf16;
+    // One huge-page arena for all matrices, as the engine holds them.
+    int64_t elems = 0;
+    for (auto s : shapes) elems += (kernels::packed_size(t, s.N, s.K) + 31) / 32 * 32;
+    const size_t bytes = elems * (bf16 ? 2 : 4), huge = size_t(2) << 20;
+    const size_t alloc = (bytes + huge - 1) / huge * huge;
+    char* arena = static_cast<char*>(std::aligned_alloc(huge, alloc));
+    madvise(arena, alloc, MADV_HUGEPAGE);
+    std::vector<kernels::PackedMatrix> mats;
+    size_t off = 0;
     for (auto s : shapes) {
-      if (bf16) {
-        std::vector<float> w(s.N * s.K, 0.01f);
-        wb.emplace_back(kernels::packed_bf16_size(s.N, s.K));
-        kernels::pack_bf16(w.data(), s.N, s.K, wb.back().data());
-        bytes += wb.back().size() * 2;
-      } else {
-        wf.emplace_back(s.N * s.K, 0.01f);
-        bytes += s.N * s.K * 4;
-      }
+      std::vector<float> w(s.N * s.K, 0.01f);
+      kernels::pack_weights(t, w.data(), s.N, s.K, arena + off);
+      mats.push_back({t, arena + off, s.N, s.K});
+      off += (kernels::packed_size(t, s.N, s.K) + 31) / 32 * 32 * (bf16 ? 2 : 4);
     }
     std::vector<float> x(rows * 3072, 1.f), y(rows * 50257);
-    std::vector<double> t;
+    std::vector<double> times;
     for (int r = 0; r < reps; ++r) {
       auto t0 = Clock::now();
-      for (size_t i = 0; i < shapes.size(); ++i) {
-        auto s = shapes[i];
-        if (bf16) kernels::skinny_matmul_bf16(x.data(), s.K, rows, wb[i].data(), s.N, s.K, nullptr, y.data(), s.N, kernels::Epilogue::store);
-        else kernels::skinny_matmul(x.data(), s.K, rows, wf[i].data(), s.N, s.K, nullptr, y.data(), s.N, kernels::Epilogue::store);
-      }
-      t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+      for (const auto& m : mats)
+        kernels::skinny_matmul(x.data(), m.K, rows, m, nullptr, y.data(), m.N, kernels::Epilogue::store);
+      times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
     }
-    std::sort(t.begin(), t.end());
-    double med = t[t.size() / 2];
+    std::free(arena);
+    std::sort(times.begin(), times.end());
+    double med = times[times.size() / 2];
     std::printf("%s weights, %ld rows: %.2f ms per token's matrices, %.1f GB/s = %.1f%% of bandwidth\n",
                 bf16 ? "bf16" : "f32 ", (long)rows, med * 1e3, bytes / med / 1e9, 100 * bytes / med / 1e9 / bw);
   }

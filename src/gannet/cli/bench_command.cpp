@@ -71,6 +71,24 @@ double time_generation(infer::Engine& e, int64_t n, int64_t B, uint64_t seed) {
   return seconds_since(t0);
 }
 
+// A test's figure and its bound, each repetition timed right after the bound was measured again:
+// the bandwidth of these shared machines drifts by tens of percent within minutes.
+struct Measured {
+  double tokens_per_s = 0, bound = 0, fraction = 0;  // medians over repetitions
+};
+
+template <class Rep>
+Measured measure(int reps, Rep rep) {
+  std::vector<double> tps, bound, frac;
+  for (int r = 0; r < reps; ++r) {
+    auto [t, b] = rep(r);
+    tps.push_back(t);
+    bound.push_back(b);
+    frac.push_back(t / b);
+  }
+  return {median(tps), median(bound), median(frac)};
+}
+
 void run(const BenchArgs& a) {
   if (a.threads > 0) kernels::set_num_threads(a.threads);
   io::GptWeights w = io::read_gpt_weights(a.model);
@@ -83,13 +101,12 @@ void run(const BenchArgs& a) {
   std::printf("model %s: %ld layers, d %ld, %ld heads, vocabulary %ld, context %ld; %d threads\n", a.model.c_str(),
               (long)c.n_layer, (long)c.n_embd, (long)c.n_head, (long)c.vocab_size, (long)c.n_ctx,
               kernels::num_threads());
-  std::printf("measuring the machine's limits now ...\n");
-  std::fflush(stdout);
-  const double bw = kernels::measure_read_bandwidth();
-  const double peak = kernels::measure_gemm_peak_gflops();
-  std::printf("memory read bandwidth %.1f GB/s, fp32 GEMM peak %.1f GFLOP/s (medians)\n\n", bw, peak);
+  std::printf("bounds: memory read bandwidth (1 GiB probe, median of 3 passes) and fp32 GEMM rate (n = 1536,\n"
+              "median of 3) measured again before every repetition; figures are medians of %d repetitions\n\n",
+              a.reps);
   std::printf("%-7s %-9s %12s %12s %9s   %s\n", "weights", "test", "tokens/s", "bound", "of bound", "bound from");
   std::fflush(stdout);
+  kernels::ReadBandwidthProbe probe;
 
   std::vector<std::pair<std::string, double>> tg1;  // single-sequence generation speed per format
   for (const std::string& name : a.weights) {
@@ -99,28 +116,32 @@ void run(const BenchArgs& a) {
     o.max_context = need_ctx;
     infer::Engine e(w, o);
     for (int64_t p : a.prompts) {
-      time_prompt(e, p, 1);  // warm-up
-      std::vector<double> t;
-      for (int r = 0; r < a.reps; ++r) t.push_back(time_prompt(e, p, 2 + r));
-      double tps = p / median(t);
       double flops = e.flops_per_token(0, true) - e.flops_per_token(0, false);  // the head, once
       for (int64_t i = 0; i < p; ++i) flops += e.flops_per_token(i, false);
-      double bound = peak * 1e9 / (flops / p);
+      time_prompt(e, p, 1);  // warm-up
+      double peak_seen = 0;
+      Measured m = measure(a.reps, [&](int r) {
+        double peak = kernels::measure_gemm_gflops(1536, 3);
+        peak_seen = std::max(peak_seen, peak);
+        return std::pair<double, double>(p / time_prompt(e, p, 2 + r), peak * 1e9 / (flops / p));
+      });
       std::printf("%-7s %-9s %12.1f %12.1f %8.1f%%   %.2f GFLOP/token at %.0f GFLOP/s\n", name.c_str(),
-                  ("pp" + std::to_string(p)).c_str(), tps, bound, 100 * tps / bound, flops / p / 1e9, peak);
+                  ("pp" + std::to_string(p)).c_str(), m.tokens_per_s, m.bound, 100 * m.fraction, flops / p / 1e9,
+                  m.bound * (flops / p) / 1e9);
       std::fflush(stdout);
     }
     for (int64_t B : a.batches) {
       time_generation(e, std::min<int64_t>(a.gen, 16), B, 1);  // warm-up
-      std::vector<double> t;
-      for (int r = 0; r < a.reps; ++r) t.push_back(time_generation(e, a.gen, B, 2 + r));
-      double tps = a.gen * B / median(t);
-      double bound = B * bw * 1e9 / e.weight_bytes_per_step();
+      const double bytes = (double)e.weight_bytes_per_step();
+      Measured m = measure(a.reps, [&](int r) {
+        double bw = probe.measure(3);
+        return std::pair<double, double>(a.gen * B / time_generation(e, a.gen, B, 2 + r), B * bw * 1e9 / bytes);
+      });
       std::string test = "tg" + std::to_string(a.gen) + (B > 1 ? "x" + std::to_string(B) : "");
       std::printf("%-7s %-9s %12.1f %12.1f %8.1f%%   %.1f MB of weights per step at %.1f GB/s\n", name.c_str(),
-                  test.c_str(), tps, bound, 100 * tps / bound, e.weight_bytes_per_step() / 1e6, bw);
+                  test.c_str(), m.tokens_per_s, m.bound, 100 * m.fraction, bytes / 1e6, m.bound / B * bytes / 1e9);
       std::fflush(stdout);
-      if (B == 1) tg1.emplace_back(name, tps);
+      if (B == 1) tg1.emplace_back(name, m.tokens_per_s);
     }
   }
   for (size_t i = 1; i < tg1.size(); ++i)

@@ -90,7 +90,7 @@ struct Engine::Impl {
   EngineOptions opt;
   int64_t C = 0, H = 0, D = 0, ctx = 0;
   DType wtype = DType::f32;
-  Tensor wte;             // [V, C]: embedding and tied LM head, in the weight format (bf16 packed)
+  Tensor wte;             // [V, C]: embedding and tied LM head, packed in the weight format
   Tensor wpe;             // [ctx, C] f32
   Tensor lnf_g, lnf_b;    // [C] f32
   std::vector<Layer> layers;
@@ -134,25 +134,18 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
   cfg.validate();
   const int64_t V = cfg.vocab_size, L = cfg.n_layer;
   // One arena for everything the kernels stream.
-  auto matrix_bytes = [&](int64_t out, int64_t in) {
-    return wtype == DType::f32 ? padded_bytes(DType::f32, out * in)
-                               : padded_bytes(DType::bf16, kernels::packed_bf16_size(out, in));
-  };
+  const kernels::PackedType ptype = wtype == DType::f32 ? kernels::PackedType::f32 : kernels::PackedType::bf16;
+  auto matrix_bytes = [&](int64_t out, int64_t in) { return padded_bytes(wtype, kernels::packed_size(ptype, out, in)); };
   size_t bytes = matrix_bytes(V, C) + padded_bytes(DType::f32, ctx * C) + 2 * padded_bytes(DType::f32, C);
   for (int64_t l = 0; l < L; ++l)
     bytes += matrix_bytes(3 * C, C) + matrix_bytes(C, C) + matrix_bytes(4 * C, C) + matrix_bytes(C, 4 * C) +
              padded_bytes(DType::f32, 3 * C) + 2 * padded_bytes(DType::f32, C) + padded_bytes(DType::f32, 4 * C);
   Arena arena(bytes);
 
-  // A matrix in the engine's format: f32 row-major, or bf16 packed for the decode kernel.
+  // A matrix in the engine's format, packed for the decode kernel.
   auto matrix = [&](const std::vector<float>& values, int64_t out, int64_t in) {
-    if (wtype == DType::f32) {
-      Tensor t = arena.take({out, in}, DType::f32);
-      std::memcpy(t.raw(), values.data(), values.size() * sizeof(float));
-      return t;
-    }
-    Tensor t = arena.take({kernels::packed_bf16_size(out, in)}, DType::bf16);
-    kernels::pack_bf16(values.data(), out, in, t.half_bits());
+    Tensor t = arena.take({kernels::packed_size(ptype, out, in)}, wtype);
+    kernels::pack_weights(ptype, values.data(), out, in, t.raw());
     return t;
   };
   auto vector = [&](const std::string& name, int64_t n) {
@@ -250,13 +243,8 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
   for (int64_t i = 0; i < n; ++i) {
     float* xi = X + i * C;
     const float* pe = wpe.f32() + rs[i].pos * C;
-    if (wtype == DType::f32) {
-      const float* te = wte.f32() + (int64_t)rs[i].token * C;
-      for (int64_t c = 0; c < C; ++c) xi[c] = te[c] + pe[c];
-    } else {
-      kernels::unpack_bf16_rows(wte.half_bits(), cfg.vocab_size, C, rs[i].token, 1, xi);
-      for (int64_t c = 0; c < C; ++c) xi[c] += pe[c];
-    }
+    kernels::unpack_rows(head.packed(), rs[i].token, 1, xi);
+    for (int64_t c = 0; c < C; ++c) xi[c] += pe[c];
   }
   const float eps = cfg.layernorm_eps, scale = 1.f / std::sqrt((float)D);
   for (int64_t l = 0; l < cfg.n_layer; ++l) {

@@ -119,21 +119,21 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
 
 }  // namespace ref
 
-double measure_gemm_peak_gflops() {
-  double best = 0;
-  for (int64_t n : {1024, 2048}) {
-    std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
-    std::vector<double> t;
-    for (int r = 0; r < 6; ++r) {
-      auto t0 = std::chrono::steady_clock::now();
-      gemm(false, true, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
-      t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    t.erase(t.begin());  // the first run warms up
-    std::sort(t.begin(), t.end());
-    best = std::max(best, 2.0 * n * n * n / t[t.size() / 2] / 1e9);
+double measure_gemm_gflops(int64_t n, int runs) {
+  GANNET_CHECK(n >= 1 && runs >= 1, "measure_gemm_gflops: n and runs must be >= 1");
+  std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
+  std::vector<double> t;
+  for (int r = 0; r <= runs; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    gemm(false, true, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
+    if (r > 0) t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  return best;
+  std::sort(t.begin(), t.end());
+  return 2.0 * n * n * n / t[t.size() / 2] / 1e9;
+}
+
+double measure_gemm_peak_gflops() {
+  return std::max(measure_gemm_gflops(1024, 5), measure_gemm_gflops(2048, 5));
 }
 
 }  // namespace gannet::kernels

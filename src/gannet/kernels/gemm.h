@@ -23,6 +23,8 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
 // The machine's fp32 GEMM peak in GFLOP/s as the current threads reach it: best of square
 // products (n = 1024, 2048), median of 5 runs each. Benchmarks measure it beside their figure.
 double measure_gemm_peak_gflops();
+// GFLOP/s of an n x n x n sgemm, median of `runs` after one warm-up.
+double measure_gemm_gflops(int64_t n, int runs);
 
 // Sets the thread count of both OpenMP (omp_set_num_threads) and OpenBLAS; n >= 1.
 void set_num_threads(int n);

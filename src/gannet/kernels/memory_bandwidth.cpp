@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <memory>
 #include <vector>
 
 #include "gannet/core/dispatch.h"
@@ -24,27 +23,34 @@ float stream_sum(const float* x, int64_t n) {
 
 float stream_sum(const float* x, int64_t n) { GANNET_DISPATCH(stream_sum, x, n); }
 
-double measure_read_bandwidth(size_t bytes, int reps) {
-  GANNET_CHECK(reps >= 1, "measure_read_bandwidth: reps must be >= 1");
-  const int64_t n = (int64_t)(bytes / sizeof(float)) / 64 * 64;
-  GANNET_CHECK(n > 0, "measure_read_bandwidth: buffer of ", bytes, " bytes is too small");
+ReadBandwidthProbe::ReadBandwidthProbe(size_t bytes) {
+  n_ = (int64_t)(bytes / sizeof(float)) / 64 * 64;
+  GANNET_CHECK(n_ > 0, "read bandwidth probe: buffer of ", bytes, " bytes is too small");
   constexpr size_t kAlign = size_t(2) << 20;  // whole huge pages, as the engine's weights use
-  size_t alloc = (n * sizeof(float) + kAlign - 1) / kAlign * kAlign;
-  std::unique_ptr<float, decltype(&std::free)> buf(static_cast<float*>(std::aligned_alloc(kAlign, alloc)),
-                                                   &std::free);
-  GANNET_CHECK(buf != nullptr, "measure_read_bandwidth: cannot allocate ", alloc, " bytes");
-  madvise(buf.get(), alloc, MADV_HUGEPAGE);
-  float* x = buf.get();
-  // Each thread touches the part it will read (first-touch placement), once untimed.
+  alloc_ = (n_ * sizeof(float) + kAlign - 1) / kAlign * kAlign;
+  data_ = static_cast<float*>(std::aligned_alloc(kAlign, alloc_));
+  GANNET_CHECK(data_ != nullptr, "read bandwidth probe: cannot allocate ", alloc_, " bytes");
+  madvise(data_, alloc_, MADV_HUGEPAGE);
+  float* x = data_;
+  const int64_t n = n_;
+  // Each thread touches the part it will read (first-touch placement).
 #pragma omp parallel
   {
     int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
     int64_t b = n * t / nth, e = n * (t + 1) / nth;
     for (int64_t i = b; i < e; ++i) x[i] = 1.f;
   }
+}
+
+ReadBandwidthProbe::~ReadBandwidthProbe() { std::free(data_); }
+
+double ReadBandwidthProbe::measure(int passes) const {
+  GANNET_CHECK(passes >= 1, "read bandwidth probe: passes must be >= 1");
   std::vector<double> rates;
   volatile float sink = 0;
-  for (int r = 0; r < reps; ++r) {
+  const float* x = data_;
+  const int64_t n = n_;
+  for (int r = 0; r < passes; ++r) {
     float total = 0;
     auto t0 = std::chrono::steady_clock::now();
 #pragma omp parallel reduction(+ : total)
@@ -59,6 +65,12 @@ double measure_read_bandwidth(size_t bytes, int reps) {
   }
   std::sort(rates.begin(), rates.end());
   return rates[rates.size() / 2];
+}
+
+double measure_read_bandwidth(size_t bytes, int reps) {
+  ReadBandwidthProbe probe(bytes);
+  probe.measure(1);  // warm-up
+  return probe.measure(reps);
 }
 
 }  // namespace gannet::kernels

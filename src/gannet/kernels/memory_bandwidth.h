@@ -7,8 +7,25 @@
 
 namespace gannet::kernels {
 
-// Median over `reps` passes of bytes read per second (GB/s = 1e9 bytes/s) over a buffer of
-// `bytes` (rounded down to whole vectors), after one untimed pass that touches the pages.
+// A buffer much larger than the caches (huge pages, touched once by the threads that read it), kept
+// so that the bandwidth can be measured again and again beside a benchmark's repetitions: these
+// shared machines' bandwidth drifts by tens of percent within minutes.
+class ReadBandwidthProbe {
+ public:
+  explicit ReadBandwidthProbe(size_t bytes = size_t(1) << 30);
+  ~ReadBandwidthProbe();
+  ReadBandwidthProbe(const ReadBandwidthProbe&) = delete;
+  ReadBandwidthProbe& operator=(const ReadBandwidthProbe&) = delete;
+  // Median over `passes` of bytes read per second, in GB/s (1e9 bytes/s).
+  double measure(int passes = 3) const;
+
+ private:
+  float* data_ = nullptr;
+  int64_t n_ = 0;
+  size_t alloc_ = 0;
+};
+
+// One probe, median of `reps` passes.
 double measure_read_bandwidth(size_t bytes = size_t(1) << 30, int reps = 7);
 
 // Sum of n floats (the timed loop's body; returned so that the reads cannot be optimized away).

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "gannet/core/dispatch.h"
@@ -12,21 +13,94 @@
 
 namespace gannet::kernels {
 
-namespace ref {
 namespace {
-template <class WT>
-float weight(WT w) {
-  if constexpr (sizeof(WT) == 2) return bf16_to_f32(w);
-  else return w;
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// Index of (row n, column k) in the packed layout.
+inline int64_t packed_index(int64_t n, int64_t k, int64_t Kp, int64_t R, int64_t G) {
+  return (n / R) * R * Kp + (k / G) * R * G + (n % R) * G + k % G;
 }
 
-template <class WT>
-void range_f32(const float* X, int64_t ldx, int64_t M, const WT* W, int64_t K, const float* bias, float* Y,
-           int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
+// Where column k of a prepared activation row lives.
+inline int64_t prepared_index(PackedType t, int64_t k) {
+  if (t == PackedType::f32) return k;
+  const int64_t g = k / 32, j = k % 32;
+  return g * 32 + (j % 2) * 16 + j / 2;
+}
+}  // namespace
+
+int64_t packed_block_rows(PackedType t) { return t == PackedType::f32 ? 4 : 8; }
+int64_t packed_group(PackedType t) { return t == PackedType::f32 ? 16 : 32; }
+
+int64_t packed_size(PackedType t, int64_t N, int64_t K) {
+  return round_up(N, packed_block_rows(t)) * round_up(K, packed_group(t));
+}
+
+void pack_weights(PackedType t, const float* W, int64_t N, int64_t K, void* out) {
+  const int64_t R = packed_block_rows(t), G = packed_group(t), Np = round_up(N, R), Kp = round_up(K, G);
+#pragma omp parallel for schedule(static) if (Np * Kp > (1 << 16))
+  for (int64_t n = 0; n < Np; ++n) {
+    for (int64_t k = 0; k < Kp; ++k) {
+      const float v = (n < N && k < K) ? W[n * K + k] : 0.f;
+      const int64_t i = packed_index(n, k, Kp, R, G);
+      if (t == PackedType::f32) static_cast<float*>(out)[i] = v;
+      else static_cast<uint16_t*>(out)[i] = f32_to_bf16(v);
+    }
+  }
+}
+
+void unpack_rows(const PackedMatrix& W, int64_t r0, int64_t rows, float* out) {
+  GANNET_CHECK(r0 >= 0 && rows >= 0 && r0 + rows <= W.N, "unpack_rows: rows [", r0, ", ", r0 + rows,
+               ") outside [0, ", W.N, ")");
+  const int64_t R = packed_block_rows(W.type), G = packed_group(W.type), Kp = round_up(W.K, G), K = W.K;
+  // Row n's groups are G contiguous values each, R * G apart.
+#pragma omp parallel for schedule(static) if (rows * K > (1 << 16))
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t n = r0 + i, first = (n / R) * R * Kp + (n % R) * G;
+    float* o = out + i * K;
+    for (int64_t k0 = 0; k0 < K; k0 += G) {
+      const int64_t count = std::min(G, K - k0), src = first + (k0 / G) * R * G;
+      if (W.type == PackedType::f32) {
+        std::memcpy(o + k0, static_cast<const float*>(W.data) + src, count * sizeof(float));
+      } else {
+        const uint16_t* s = static_cast<const uint16_t*>(W.data) + src;
+        for (int64_t j = 0; j < count; ++j) o[k0 + j] = bf16_to_f32(s[j]);
+      }
+    }
+  }
+}
+
+void prepare_activations(PackedType t, const float* X, int64_t ldx, int64_t M, int64_t K, float* out) {
+  const int64_t G = packed_group(t), Kp = round_up(K, G);
+  for (int64_t m = 0; m < M; ++m) {
+    const float* x = X + m * ldx;
+    float* o = out + m * Kp;
+    if (t == PackedType::f32) {
+      std::memcpy(o, x, K * sizeof(float));
+      std::fill(o + K, o + Kp, 0.f);
+      continue;
+    }
+    const int64_t whole = K / 32 * 32;
+    for (int64_t g = 0; g < whole; g += 32)
+      for (int64_t i = 0; i < 16; ++i) {
+        o[g + i] = x[g + 2 * i];
+        o[g + 16 + i] = x[g + 2 * i + 1];
+      }
+    for (int64_t k = whole; k < Kp; ++k) o[prepared_index(t, k)] = k < K ? x[k] : 0.f;
+  }
+}
+
+namespace ref {
+void skinny_matmul_range(const float* Xp, int64_t M, const PackedMatrix& W, const float* bias, float* Y,
+                         int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
+  const int64_t K = W.K, Kp = round_up(K, packed_group(W.type));
+  std::vector<float> w((n_end - n_begin) * K);
+  unpack_rows(W, n_begin, n_end - n_begin, w.data());
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t n = n_begin; n < n_end; ++n) {
       double s = bias ? bias[n] : 0.0;
-      for (int64_t k = 0; k < K; ++k) s += (double)X[m * ldx + k] * weight(W[n * K + k]);
+      for (int64_t k = 0; k < K; ++k)
+        s += (double)Xp[m * Kp + prepared_index(W.type, k)] * w[(n - n_begin) * K + k];
       float v = (float)s;
       float* y = Y + m * ldy + n;
       if (e == Epilogue::store) *y = v;
@@ -35,117 +109,41 @@ void range_f32(const float* X, int64_t ldx, int64_t M, const WT* W, int64_t K, c
     }
   }
 }
-}  // namespace
-
-void skinny_matmul_range(const float* X, int64_t ldx, int64_t M, const float* W, int64_t K, const float* bias,
-                         float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
-  range_f32(X, ldx, M, W, K, bias, Y, ldy, e, n_begin, n_end);
-}
-void skinny_matmul_bf16_range(const float* Xr, int64_t M, const uint16_t* W, int64_t K, const float* bias,
-                              float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
-  // Undo both reorderings and compute plainly.
-  const int64_t Kp = (K + kBf16Group - 1) / kBf16Group * kBf16Group, N = n_end;
-  std::vector<float> x(M * K), w((n_end - n_begin) * K);
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t k = 0; k < K; ++k) {
-      int64_t g = k / kBf16Group, j = k % kBf16Group;
-      x[m * K + k] = Xr[m * Kp + g * kBf16Group + (j % 2) * 16 + j / 2];
-    }
-  gannet::kernels::unpack_bf16_rows(W, N, K, n_begin, n_end - n_begin, w.data());
-  range_f32(x.data(), K, M, w.data(), K, bias ? bias + n_begin : nullptr, Y + n_begin, ldy, e, 0, n_end - n_begin);
-}
 }  // namespace ref
 
-namespace {
-void check(int64_t ldx, int64_t M, int64_t N, int64_t K, int64_t ldy) {
+void skinny_matmul(const float* X, int64_t ldx, int64_t M, const PackedMatrix& W, const float* bias, float* Y,
+                   int64_t ldy, Epilogue e) {
+  const int64_t N = W.N, K = W.K;
   GANNET_CHECK(M >= 0 && N >= 0 && K >= 0, "skinny_matmul: negative size M=", M, " N=", N, " K=", K);
   GANNET_CHECK(ldx >= K && ldy >= N, "skinny_matmul: ldx=", ldx, " < K=", K, " or ldy=", ldy, " < N=", N);
-}
-
-// Splits [0, N) into one contiguous range per thread (multiples of 16 rows, so that each thread
-// streams its own block of W) and runs body(begin, end) on each.
-template <class Body>
-void over_threads(int64_t M, int64_t N, int64_t K, Body body) {
+  if (M == 0 || N == 0) return;
+  // f32 rows whose length is already a whole number of groups are read in place; otherwise the
+  // prepared copy lives in a buffer kept per thread (it only grows).
+  const int64_t Kp = round_up(K, packed_group(W.type));
+  const float* Xp = X;
+  if (!(W.type == PackedType::f32 && K == Kp && (ldx == K || M == 1))) {
+    thread_local std::vector<float> buf;
+    if ((int64_t)buf.size() < M * Kp) buf.resize(M * Kp);
+    prepare_activations(W.type, X, ldx, M, K, buf.data());
+    Xp = buf.data();
+  }
+  auto body = [&](int64_t b, int64_t end) {
+    switch (best_isa()) {
+      case Isa::avx512: return avx512::skinny_matmul_range(Xp, M, W, bias, Y, ldy, e, b, end);
+      case Isa::avx2: return avx2::skinny_matmul_range(Xp, M, W, bias, Y, ldy, e, b, end);
+      default: return ref::skinny_matmul_range(Xp, M, W, bias, Y, ldy, e, b, end);
+    }
+  };
   // Small products are not worth waking the other threads for.
-  if (omp_in_parallel() || N < 64 || M * N * K < (int64_t(1) << 16)) return body(int64_t(0), N);
+  if (omp_in_parallel() || N < 64 || M * N * K < (int64_t(1) << 16)) return body(0, N);
+  // One contiguous range of rows per thread (whole blocks; 16 rows is a multiple of both), so that
+  // each thread streams its own part of W.
 #pragma omp parallel
   {
-    int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
-    int64_t chunk = ((N + nth - 1) / nth + 15) / 16 * 16;
-    int64_t b = std::min(N, t * chunk), e = std::min(N, b + chunk);
-    if (b < e) body(b, e);
-  }
-}
-}  // namespace
-
-void skinny_matmul(const float* X, int64_t ldx, int64_t M, const float* W, int64_t N, int64_t K,
-                   const float* bias, float* Y, int64_t ldy, Epilogue e) {
-  check(ldx, M, N, K, ldy);
-  if (M == 0) return;
-  over_threads(M, N, K, [&](int64_t b, int64_t end) {
-    switch (best_isa()) {
-      case Isa::avx512: return avx512::skinny_matmul_range(X, ldx, M, W, K, bias, Y, ldy, e, b, end);
-      case Isa::avx2: return avx2::skinny_matmul_range(X, ldx, M, W, K, bias, Y, ldy, e, b, end);
-      default: return ref::skinny_matmul_range(X, ldx, M, W, K, bias, Y, ldy, e, b, end);
-    }
-  });
-}
-
-void skinny_matmul_bf16(const float* X, int64_t ldx, int64_t M, const uint16_t* W, int64_t N, int64_t K,
-                        const float* bias, float* Y, int64_t ldy, Epilogue e) {
-  check(ldx, M, N, K, ldy);
-  if (M == 0) return;
-  // The reordered activations, in a buffer kept per thread (it only grows).
-  thread_local std::vector<float> xr;
-  const int64_t Kp = (K + kBf16Group - 1) / kBf16Group * kBf16Group;
-  if ((int64_t)xr.size() < M * Kp) xr.resize(M * Kp);
-  reorder_activations(X, ldx, M, K, xr.data());
-  const float* Xr = xr.data();
-  over_threads(M, N, K, [&](int64_t b, int64_t end) {
-    switch (best_isa()) {
-      case Isa::avx512: return avx512::skinny_matmul_bf16_range(Xr, M, W, K, bias, Y, ldy, e, b, end);
-      case Isa::avx2: return avx2::skinny_matmul_bf16_range(Xr, M, W, K, bias, Y, ldy, e, b, end);
-      default: return ref::skinny_matmul_bf16_range(Xr, M, W, K, bias, Y, ldy, e, b, end);
-    }
-  });
-}
-
-namespace {
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-// Index of (row n, column k) in the packed layout.
-inline int64_t packed_index(int64_t n, int64_t k, int64_t Kp) {
-  return (n / kBf16BlockRows) * kBf16BlockRows * Kp + (k / kBf16Group) * kBf16BlockRows * kBf16Group +
-         (n % kBf16BlockRows) * kBf16Group + k % kBf16Group;
-}
-}  // namespace
-
-int64_t packed_bf16_size(int64_t N, int64_t K) { return round_up(N, kBf16BlockRows) * round_up(K, kBf16Group); }
-
-void pack_bf16(const float* W, int64_t N, int64_t K, uint16_t* out) {
-  const int64_t Np = round_up(N, kBf16BlockRows), Kp = round_up(K, kBf16Group);
-#pragma omp parallel for schedule(static) if (Np * Kp > (1 << 16))
-  for (int64_t n = 0; n < Np; ++n)
-    for (int64_t k = 0; k < Kp; ++k)
-      out[packed_index(n, k, Kp)] = (n < N && k < K) ? f32_to_bf16(W[n * K + k]) : uint16_t(0);
-}
-
-void unpack_bf16_rows(const uint16_t* packed, int64_t N, int64_t K, int64_t r0, int64_t rows, float* out) {
-  GANNET_CHECK(r0 >= 0 && rows >= 0 && r0 + rows <= N, "unpack_bf16_rows: rows [", r0, ", ", r0 + rows,
-               ") outside [0, ", N, ")");
-  const int64_t Kp = round_up(K, kBf16Group);
-#pragma omp parallel for schedule(static) if (rows * K > (1 << 16))
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t k = 0; k < K; ++k) out[i * K + k] = bf16_to_f32(packed[packed_index(r0 + i, k, Kp)]);
-}
-
-void reorder_activations(const float* X, int64_t ldx, int64_t M, int64_t K, float* out) {
-  const int64_t Kp = round_up(K, kBf16Group);
-  for (int64_t m = 0; m < M; ++m) {
-    float* o = out + m * Kp;
-    for (int64_t k = 0; k < Kp; ++k) {
-      int64_t g = k / kBf16Group, j = k % kBf16Group;
-      o[g * kBf16Group + (j % 2) * 16 + j / 2] = k < K ? X[m * ldx + k] : 0.f;
-    }
+    const int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t chunk = round_up((N + nth - 1) / nth, 16);
+    const int64_t b = std::min(N, t * chunk), end = std::min(N, b + chunk);
+    if (b < end) body(b, end);
   }
 }
 
