@@ -214,7 +214,7 @@ void Engine::Impl::prepare_scratch(int64_t M) {
     for (const LinearWeight* lw : {&l.qkv, &l.proj, &l.fc, &l.out}) need = std::max(need, lw->scratch_floats(M));
   need = std::max(need, head.scratch_floats(M));
   if ((int64_t)scratch.size() < need) scratch.resize(need);
-  int64_t threads = std::max(omp_get_max_threads(), omp_get_num_procs());
+  const int64_t threads = omp_get_max_threads();
   if ((int64_t)attn_scores.size() < threads * ctx) attn_scores.resize(threads * ctx);
 }
 
@@ -247,23 +247,39 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
     for (int64_t c = 0; c < C; ++c) xi[c] += pe[c];
   }
   const float eps = cfg.layernorm_eps, scale = 1.f / std::sqrt((float)D);
+  bool distinct_sequences = true;  // decode passes: one row per sequence
+  for (int64_t i = 1; i < n && distinct_sequences; ++i) distinct_sequences = rs[i].seq != rs[i - 1].seq;
   for (int64_t l = 0; l < cfg.n_layer; ++l) {
     const Layer& L = layers[l];
     kernels::layernorm_forward(X, ones.data(), zeros_.data(), xn.data(), nullptr, nullptr, n, C, eps);
     L.qkv.apply(xn.data(), C, n, qkv.data(), 3 * C, kernels::Epilogue::store, scratch.data());
-    // New keys and values into the cache, then each row attends over its sequence's prefix.
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t h = 0; h < H; ++h) {
-        const float* q = qkv.data() + i * 3 * C;
-        cache.store(rs[i].seq, l, h, rs[i].pos, q + C + h * D, q + 2 * C + h * D);
-      }
-#pragma omp parallel for schedule(dynamic, 4) if (n * H > 1 && n * H * (rs.back().pos + 1) * D > 32768)
-    for (int64_t ih = 0; ih < n * H; ++ih) {
-      int64_t i = ih / H, h = ih % H;
+    // New keys and values into the cache, then each row attends over its sequence's prefix. In a
+    // decode pass every row is its own sequence, so a (row, head) task stores and attends alone.
+    const bool parallel = n * H > 1 && n * H * (rs.back().pos + 1) * D > 32768;
+    auto store = [&](int64_t i, int64_t h) {
+      const float* q = qkv.data() + i * 3 * C;
+      cache.store(rs[i].seq, l, h, rs[i].pos, q + C + h * D, q + 2 * C + h * D);
+    };
+    auto attend = [&](int64_t i, int64_t h) {
       float* sc = attn_scores.data() + omp_get_thread_num() * ctx;
       kernels::attend_cached(qkv.data() + i * 3 * C + h * D, cache.keys(rs[i].seq, l, h), ctx,
                              cache.values(rs[i].seq, l, h), D, rs[i].pos + 1, D, scale, sc,
                              att.data() + i * C + h * D);
+    };
+    if (distinct_sequences) {
+#pragma omp parallel for schedule(static) if (parallel)
+      for (int64_t ih = 0; ih < n * H; ++ih) {
+        store(ih / H, ih % H);
+        attend(ih / H, ih % H);
+      }
+    } else {
+#pragma omp parallel if (parallel)
+      {
+#pragma omp for schedule(static)
+        for (int64_t ih = 0; ih < n * H; ++ih) store(ih / H, ih % H);
+#pragma omp for schedule(dynamic, 4)
+        for (int64_t ih = 0; ih < n * H; ++ih) attend(ih / H, ih % H);
+      }
     }
     L.proj.apply(att.data(), C, n, X, C, kernels::Epilogue::accumulate, scratch.data());
     kernels::layernorm_forward(X, ones.data(), zeros_.data(), xn.data(), nullptr, nullptr, n, C, eps);

@@ -45,6 +45,13 @@ ReadBandwidthProbe::ReadBandwidthProbe(size_t bytes) {
 ReadBandwidthProbe::~ReadBandwidthProbe() { std::free(data_); }
 
 double ReadBandwidthProbe::measure(int passes) const {
+  std::vector<double> r = rates(passes);
+  return r[r.size() / 2];
+}
+
+double ReadBandwidthProbe::measure_best(int passes) const { return rates(passes).back(); }
+
+std::vector<double> ReadBandwidthProbe::rates(int passes) const {
   GANNET_CHECK(passes >= 1, "read bandwidth probe: passes must be >= 1");
   std::vector<double> rates;
   volatile float sink = 0;
@@ -64,7 +71,7 @@ double ReadBandwidthProbe::measure(int passes) const {
     rates.push_back((double)n * sizeof(float) / s / 1e9);
   }
   std::sort(rates.begin(), rates.end());
-  return rates[rates.size() / 2];
+  return rates;
 }
 
 double measure_read_bandwidth(size_t bytes, int reps) {
