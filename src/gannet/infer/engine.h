@@ -8,7 +8,13 @@
 // several sequences (continuous batching), or both. A sequence's results do not depend on what
 // else is in the call: decode rows are computed independently (bitwise equal to decoding alone).
 //
-// Not thread-safe: one caller at a time (the server's scheduler thread).
+// forward(), forward_all() and reset() are for one caller at a time (the server's scheduler
+// thread). config(), options(), vocab_size(), max_sequences() and max_context() never change after
+// construction and may be read from any thread meanwhile.
+//
+// Weights: every matrix is packed for the decode kernel (kernels/skinny_matmul.h) in f32 or bf16;
+// each LayerNorm's scale and shift are folded into the product that follows it (ln_1 into c_attn,
+// ln_2 into c_fc); the LM head is the packed token embedding, whose rows also serve the lookup.
 #pragma once
 #include <cstdint>
 #include <memory>
