@@ -101,7 +101,8 @@ struct Engine::Impl {
   std::vector<float> x, xn, qkv, att, hid, scratch, attn_scores, ones, zeros_;
 
   Impl(const io::GptWeights& w, const EngineOptions& o);
-  void check_chunks(std::span<const Chunk> chunks) const;
+  void check_chunks(std::span<const Chunk> chunks);
+  std::vector<char> seen;  // check_chunks' scratch
   // Runs rows through the model, appending to the cache; writes the logits of rows
   // out_rows[i] to logits + i * V.
   void pass(const std::vector<Row>& rows, const std::vector<int64_t>& out_rows, float* logits);
@@ -110,6 +111,8 @@ struct Engine::Impl {
   // token, or of all its tokens.
   void run_chunk(const Chunk& c, bool all_logits, float* logits);
   std::vector<float> logit_rows;  // decode logits before they go to their chunk's place
+  std::vector<int64_t> decode_chunks, step_outs;
+  std::vector<Row> step_rows;
 };
 
 namespace {
@@ -218,8 +221,8 @@ void Engine::Impl::prepare_scratch(int64_t M) {
   if ((int64_t)attn_scores.size() < threads * ctx) attn_scores.resize(threads * ctx);
 }
 
-void Engine::Impl::check_chunks(std::span<const Chunk> chunks) const {
-  std::vector<char> seen(opt.max_sequences, 0);
+void Engine::Impl::check_chunks(std::span<const Chunk> chunks) {
+  seen.assign(opt.max_sequences, 0);
   for (const Chunk& c : chunks) {
     GANNET_CHECK(c.seq >= 0 && c.seq < opt.max_sequences, "engine: sequence ", c.seq, " out of range [0, ",
                  opt.max_sequences, ")");
@@ -337,13 +340,17 @@ void Engine::forward(std::span<const Chunk> chunks, float* logits) {
   const int64_t V = vocab_size();
   // Single-token chunks (decode steps) run together, each row computed on its own; longer chunks
   // run one at a time, in pieces, so that no sequence's result depends on the rest of the call.
-  std::vector<int64_t> decode;
+  // Reused buffers: a decode step allocates nothing once they have grown.
+  std::vector<int64_t>& decode = m.decode_chunks;
+  std::vector<Row>& rows = m.step_rows;
+  std::vector<int64_t>& outs = m.step_outs;
+  decode.clear();
   for (size_t i = 0; i < chunks.size(); ++i)
     if (chunks[i].tokens.size() == 1) decode.push_back((int64_t)i);
   for (size_t b = 0; b < decode.size(); b += LinearWeight::kSkinnyMaxRows) {
     const size_t e = std::min(decode.size(), b + (size_t)LinearWeight::kSkinnyMaxRows);
-    std::vector<Row> rows;
-    std::vector<int64_t> outs;
+    rows.clear();
+    outs.clear();
     for (size_t j = b; j < e; ++j) {
       const Chunk& c = chunks[decode[j]];
       rows.push_back({c.seq, m.cache.length(c.seq), c.tokens[0]});
