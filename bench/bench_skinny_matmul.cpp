@@ -5,10 +5,9 @@
 #include <chrono>
 #include <cstdio>
 #include <vector>
-#include <cstdlib>
-#include <sys/mman.h>
 
 #include "gannet/core/dtype.h"
+#include "gannet/core/huge_pages.h"
 #include "gannet/kernels/gemm.h"
 #include "gannet/kernels/memory_bandwidth.h"
 #include "gannet/kernels/skinny_matmul.h"
@@ -38,10 +37,9 @@ int main(int argc, char** argv) {
     // One huge-page arena for all matrices, as the engine holds them.
     int64_t elems = 0;
     for (auto s : shapes) elems += (kernels::packed_size(t, s.N, s.K) + 31) / 32 * 32;
-    const size_t bytes = elems * (bf16 ? 2 : 4), huge = size_t(2) << 20;
-    const size_t alloc = (bytes + huge - 1) / huge * huge;
-    char* arena = static_cast<char*>(std::aligned_alloc(huge, alloc));
-    madvise(arena, alloc, MADV_HUGEPAGE);
+    const size_t bytes = elems * (bf16 ? 2 : 4);
+    std::shared_ptr<void> owner = allocate_huge_pages(bytes, "the weights");
+    char* arena = static_cast<char*>(owner.get());
     std::vector<kernels::PackedMatrix> mats;
     size_t off = 0;
     for (auto s : shapes) {
@@ -58,7 +56,6 @@ int main(int argc, char** argv) {
         kernels::skinny_matmul(x.data(), m.K, rows, m, nullptr, y.data(), m.N, kernels::Epilogue::store);
       times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
     }
-    std::free(arena);
     std::sort(times.begin(), times.end());
     double med = times[times.size() / 2];
     std::printf("%s weights, %ld rows: %.2f ms per token's matrices, %.1f GB/s = %.1f%% of bandwidth\n",

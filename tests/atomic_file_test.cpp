@@ -8,8 +8,10 @@
 
 #include "gannet/core/error.h"
 #include "gannet/core/mapped_file.h"
+#include "test_files.h"
 
 using namespace gannet;
+using gannet::testing::message_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -38,16 +40,6 @@ class TempDir {
  private:
   fs::path path_;
 };
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no gannet::Error thrown";
-  return "";
-}
 
 }  // namespace
 

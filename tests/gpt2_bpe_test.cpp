@@ -3,57 +3,26 @@
 #include "gannet/data/gpt2_bpe.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "gannet/core/error.h"
 #include "gannet/core/rng.h"
 #include "gannet/data/text_tokenizer.h"
 #include "gannet/data/tokenizer.h"
+#include "test_files.h"
 
 using namespace gannet;
+using namespace gannet::testing;
 using namespace gannet::data;
 namespace fs = std::filesystem;
 
 namespace {
 
-class Gpt2BpeTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path(::testing::TempDir()) / str("gannet_bpe_", ::getpid(), "_", info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
-};
-
-void write(const std::string& path, const std::string& s) {
-  std::ofstream f(path, std::ios::binary);
-  f << s;
-}
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no gannet::Error thrown";
-  return "";
-}
-
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+class Gpt2BpeTest : public TempDirTest {};
 
 // The test's own statement of GPT-2's byte alphabet: printable bytes are themselves, the others
 // U+0100 + n in byte order (space is U+0120 'Ġ', newline U+010A 'Ċ').

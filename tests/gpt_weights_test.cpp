@@ -2,7 +2,6 @@
 #include "gannet/io/gpt_weights.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <functional>
@@ -11,27 +10,21 @@
 #include "gannet/io/checkpoint.h"
 #include "gannet/io/model_config.h"
 #include "gannet/io/safetensors.h"
+#include "test_files.h"
 
 using namespace gannet;
+using namespace gannet::testing;
 using namespace gannet::io;
 namespace fs = std::filesystem;
 
 namespace {
 
-class GptWeightsTest : public ::testing::Test {
+class GptWeightsTest : public TempDirTest {
  protected:
   void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path(::testing::TempDir()) / str("gannet_gw_", ::getpid(), "_", info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    TempDirTest::SetUp();
     model_.init(5);
   }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
 
   static models::GptConfig tiny() {
     models::GptConfig c;
@@ -60,21 +53,8 @@ class GptWeightsTest : public ::testing::Test {
     save_safetensors(path, tensors, {{"model_config", gpt_config_to_json(model_.config()).dump()}});
   }
 
-  fs::path dir_;
   models::Gpt model_{tiny()};
 };
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no gannet::Error thrown";
-  return "";
-}
-
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 void expect_same_values(const Tensor& a, const Tensor& b, const std::string& what) {
   ASSERT_EQ(a.shape(), b.shape()) << what;

@@ -4,36 +4,27 @@
 #include "gannet/io/hf_gpt2.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "gannet/io/safetensors.h"
+#include "test_files.h"
 
 using namespace gannet;
+using namespace gannet::testing;
 using namespace gannet::io;
 namespace fs = std::filesystem;
 
 namespace {
 
-class HfGpt2Test : public ::testing::Test {
+class HfGpt2Test : public TempDirTest {
  protected:
   void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path(::testing::TempDir()) / str("gannet_hf_", ::getpid(), "_", info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    TempDirTest::SetUp();
     model_.init(11);
   }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
   std::string dir() const { return dir_.string(); }
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
 
   static models::GptConfig tiny() {
     models::GptConfig c;
@@ -46,26 +37,8 @@ class HfGpt2Test : public ::testing::Test {
     return c;
   }
 
-  fs::path dir_;
   models::Gpt model_{tiny()};
 };
-
-void write(const std::string& path, const std::string& s) {
-  std::ofstream f(path, std::ios::binary);
-  f << s;
-}
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no gannet::Error thrown";
-  return "";
-}
-
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 bool is_conv1d(const std::string& name) {
   return name.ends_with("c_attn.weight") || name.ends_with("c_proj.weight") || name.ends_with("c_fc.weight");

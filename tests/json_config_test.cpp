@@ -4,26 +4,17 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <functional>
 
 #include "gannet/core/error.h"
 #include "gannet/core/atomic_file.h"
+#include "test_files.h"
 
 using namespace gannet;
+using gannet::testing::message_of;
 using namespace gannet::io;
 using json = nlohmann::json;
 
 namespace {
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no gannet::Error thrown";
-  return "";
-}
 
 std::string temp_file(const std::string& name) {
   return (std::filesystem::path(::testing::TempDir()) / str("gannet_json_", ::getpid(), "_", name)).string();

@@ -1,35 +1,21 @@
 #include "gannet/io/safetensors.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
-#include <functional>
 
 #include "gannet/core/atomic_file.h"
+#include "test_files.h"
 
 using namespace gannet;
+using namespace gannet::testing;
 using namespace gannet::io;
 namespace fs = std::filesystem;
 
 namespace {
 
-class SafeTensorsTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path(::testing::TempDir()) / str("gannet_st_", ::getpid(), "_", info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
-};
+class SafeTensorsTest : public TempDirTest {};
 
 std::string le64(uint64_t n) {
   std::string s(8, '\0');
@@ -41,16 +27,6 @@ std::string le64(uint64_t n) {
 std::string st_bytes(const std::string& header, const std::string& data) { return le64(header.size()) + header + data; }
 
 std::string raw_bytes(const void* p, size_t n) { return std::string(static_cast<const char*>(p), n); }
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no gannet::Error thrown";
-  return "";
-}
 
 template <class T>
 Tensor make(const Shape& shape, DType dt, int seed) {

@@ -3,24 +3,15 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 
-#include "gannet/data/text_tokenizer.h"
+#include "gannet/cli/model_options.h"
 #include "gannet/infer/engine.h"
 #include "gannet/infer/scheduler.h"
 #include "gannet/io/gpt_weights.h"
 #include "gannet/kernels/gemm.h"
 
 namespace gannet::cli {
-
-namespace fs = std::filesystem;
-
-std::string default_tokenizer_for(const std::string& model) {
-  std::error_code ec;
-  if (fs::is_directory(model, ec) && fs::is_regular_file(fs::path(model) / "vocab.json", ec)) return model;
-  return "data/brown/tokenizer.model";
-}
 
 namespace {
 
@@ -37,8 +28,7 @@ struct GenerateArgs {
 void run(const GenerateArgs& a) {
   if (a.threads > 0) kernels::set_num_threads(a.threads);
   a.sampling.validate();
-  const std::string tok_path = a.tokenizer.empty() ? default_tokenizer_for(a.model) : a.tokenizer;
-  std::unique_ptr<data::TextTokenizer> tok = data::load_text_tokenizer(tok_path);
+  std::unique_ptr<data::TextTokenizer> tok = load_tokenizer_for(a.model, a.tokenizer);
   std::vector<int32_t> prompt = tok->encode(a.prompt);
   if (prompt.empty()) {
     GANNET_CHECK(tok->eos_id() >= 0, "the prompt is empty");
@@ -93,13 +83,7 @@ void run(const GenerateArgs& a) {
 void add_generate_command(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
   CLI::App* cmd = app.add_subcommand("generate", "Continue a prompt with the inference engine, streaming the text");
-  cmd->add_option("--model,-m", a->model,
-                  "model: gannet .safetensors model or checkpoint, or a Hugging Face GPT-2 directory")
-      ->required()
-      ->check(CLI::ExistingPath);
-  cmd->add_option("--tokenizer", a->tokenizer,
-                  "SentencePiece .model, or a directory with GPT-2's vocab.json and merges.txt (default: the model "
-                  "directory for Hugging Face GPT-2, else data/brown/tokenizer.model)");
+  add_model_options(cmd, a->model, a->tokenizer);
   cmd->add_option("--prompt,-p", a->prompt, "text to continue")->required();
   cmd->add_option("--max-tokens,-n", a->max_tokens, "tokens to generate at most")->capture_default_str();
   cmd->add_option("--temperature", a->sampling.temperature, "0 = greedy")->capture_default_str();

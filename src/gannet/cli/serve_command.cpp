@@ -12,8 +12,7 @@
 #include <memory>
 #include <thread>
 
-#include "gannet/cli/generate_command.h"
-#include "gannet/data/text_tokenizer.h"
+#include "gannet/cli/model_options.h"
 #include "gannet/infer/engine.h"
 #include "gannet/infer/scheduler.h"
 #include "gannet/infer/server.h"
@@ -53,8 +52,7 @@ void run(const ServeArgs& a) {
   GANNET_CHECK(a.shutdown_grace >= 0, "--shutdown-grace must be >= 0, got ", a.shutdown_grace);
   GANNET_CHECK(a.port >= 0 && a.port <= 65535, "--port must be in 0..65535, got ", a.port);
 
-  const std::string tok_path = a.tokenizer.empty() ? default_tokenizer_for(a.model) : a.tokenizer;
-  std::unique_ptr<data::TextTokenizer> tok = data::load_text_tokenizer(tok_path);
+  std::unique_ptr<data::TextTokenizer> tok = load_tokenizer_for(a.model, a.tokenizer);
   std::unique_ptr<infer::Engine> engine;
   {
     io::GptWeights w = io::read_gpt_weights(a.model);  // released once the engine has its copy
@@ -126,13 +124,7 @@ void add_serve_command(CLI::App& app) {
       app.add_subcommand("serve",
                          "OpenAI-compatible HTTP server: /v1/completions (with streaming), /v1/models, /tokenize, "
                          "/detokenize, /health, /metrics");
-  cmd->add_option("--model,-m", a->model,
-                  "model: gannet .safetensors model or checkpoint, or a Hugging Face GPT-2 directory")
-      ->required()
-      ->check(CLI::ExistingPath);
-  cmd->add_option("--tokenizer", a->tokenizer,
-                  "SentencePiece .model, or a directory with GPT-2's vocab.json and merges.txt (default: the model "
-                  "directory for Hugging Face GPT-2, else data/brown/tokenizer.model)");
+  add_model_options(cmd, a->model, a->tokenizer);
   cmd->add_option("--host", a->host, "address to listen on")->capture_default_str();
   cmd->add_option("--port", a->port, "port to listen on (0 = any free port)")->capture_default_str();
   cmd->add_option("--parallel", a->parallel, "sequences decoded together (KV-cache slots)")->capture_default_str();

@@ -130,4 +130,20 @@ void check_shape(const Tensor& t, const Shape& expected, const std::string& what
                ", got ", t.describe());
 }
 
+Tensor as_f32(const Tensor& t) {
+  if (t.dtype() == DType::f32) return t;
+  GANNET_CHECK(t.dtype() == DType::bf16 || t.dtype() == DType::f16, "tensor ", t.describe(),
+               " cannot be widened to f32 (bf16 or f16 expected)");
+  Tensor out = Tensor::empty(t.shape());
+  const uint16_t* in = t.half_bits();
+  float* o = out.f32();
+  const int64_t n = t.numel();
+  if (t.dtype() == DType::bf16) {
+    for (int64_t i = 0; i < n; ++i) o[i] = bf16_to_f32(in[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) o[i] = f16_to_f32(in[i]);
+  }
+  return out;
+}
+
 }  // namespace gannet

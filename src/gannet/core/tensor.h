@@ -91,6 +91,10 @@ class Tensor {
   Device device_ = Device::cpu;
 };
 
+// The tensor as f32: t itself when it is f32, a widened copy of a bf16 or f16 tensor; throws for
+// other dtypes.
+Tensor as_f32(const Tensor& t);
+
 // Throws unless t has exactly this shape; `what` names the tensor in the message.
 void check_shape(const Tensor& t, const Shape& expected, const std::string& what);
 

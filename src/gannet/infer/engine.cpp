@@ -1,7 +1,6 @@
 #include "gannet/infer/engine.h"
 
 #include <omp.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +10,7 @@
 
 #include "gannet/core/dtype.h"
 #include "gannet/core/error.h"
+#include "gannet/core/huge_pages.h"
 #include "gannet/infer/kv_cache.h"
 #include "gannet/infer/linear_weight.h"
 #include "gannet/kernels/bias.h"
@@ -33,18 +33,10 @@ namespace {
 // Rows of one pass at most: a long prompt is processed in pieces of this many tokens.
 constexpr int64_t kMaxPieceRows = 512;
 
-// The prepared weights live in one block of 2 MiB-aligned memory with transparent huge pages, so
-// that streaming them in a decode step does not miss the TLB every 4 KiB.
+// The prepared weights live in one block of huge pages (core/huge_pages.h).
 class Arena {
  public:
-  explicit Arena(size_t bytes) {
-    constexpr size_t kHuge = size_t(2) << 20;
-    size_ = std::max(kHuge, (bytes + kHuge - 1) / kHuge * kHuge);
-    void* p = std::aligned_alloc(kHuge, size_);
-    GANNET_CHECK(p != nullptr, "engine: cannot allocate ", size_ >> 20, " MiB for the weights");
-    madvise(p, size_, MADV_HUGEPAGE);
-    owner_ = std::shared_ptr<void>(p, &std::free);
-  }
+  explicit Arena(size_t bytes) : owner_(allocate_huge_pages(bytes, "the weights")), size_(bytes) {}
   Tensor take(const Shape& shape, DType dtype) {
     size_t bytes = (dtype_bytes(dtype, shape_numel(shape)) + 63) / 64 * 64;
     GANNET_CHECK(used_ + bytes <= size_, "engine: weight arena overflow");
@@ -60,17 +52,10 @@ class Arena {
 
 size_t padded_bytes(DType t, int64_t n) { return (dtype_bytes(t, n) + 63) / 64 * 64; }
 
-// Reads any f32/bf16 tensor as f32 values.
+// A weight's values as f32, in a vector the preparation may change.
 std::vector<float> to_f32(const Tensor& t) {
-  std::vector<float> v(t.numel());
-  if (t.dtype() == DType::f32) {
-    std::memcpy(v.data(), t.raw(), t.nbytes());
-  } else {
-    GANNET_CHECK(t.dtype() == DType::bf16, "engine: weight ", t.describe(), " must be f32 or bf16");
-    const uint16_t* p = t.half_bits();
-    for (size_t i = 0; i < v.size(); ++i) v[i] = bf16_to_f32(p[i]);
-  }
-  return v;
+  Tensor f = as_f32(t);
+  return std::vector<float>(f.f32(), f.f32() + f.numel());
 }
 
 struct Layer {

@@ -30,11 +30,12 @@ class KvCache {
 
  private:
   float* base(int64_t seq, int64_t layer, int64_t head) const {
-    return data_.get() + ((seq * n_layer_ + layer) * n_head_ + head) * 2 * plane_;
+    return data_ + ((seq * n_layer_ + layer) * n_head_ + head) * 2 * plane_;
   }
   int64_t n_layer_, n_seq_, n_head_, head_dim_, ctx_, plane_;
   size_t floats_;
-  std::unique_ptr<float, void (*)(void*)> data_;
+  std::shared_ptr<void> owner_;
+  float* data_ = nullptr;
   std::vector<int64_t> length_;
 };
 

@@ -87,14 +87,7 @@ void load_gpt_weights(const GptWeights& weights, models::Gpt& model) {
                gpt_config_to_json(model.config()).dump());
   for (const auto& p : model.parameters()) {
     const Tensor& src = weights.at(p.name, p.var.shape());
-    Tensor dst = p.var.value();
-    if (src.dtype() == DType::f32) {
-      dst.copy_from(src);
-    } else {
-      const auto* in = static_cast<const uint16_t*>(src.raw());
-      float* out = dst.f32();
-      for (int64_t i = 0, n = src.numel(); i < n; ++i) out[i] = bf16_to_f32(in[i]);
-    }
+    p.var.value().copy_from(as_f32(src));
   }
 }
 

@@ -68,16 +68,7 @@ Tensor to_f32(const Tensor& t, const std::string& file, const std::string& name)
   if (t.dtype() == DType::f32) return t;
   GANNET_CHECK(t.dtype() == DType::f16 || t.dtype() == DType::bf16, file, ": tensor '", name, "' is ", t.describe(),
                ", expected F32, F16 or BF16");
-  Tensor out = Tensor::empty(t.shape());
-  const auto* in = static_cast<const uint16_t*>(t.raw());
-  float* o = out.f32();
-  const int64_t n = t.numel();
-  if (t.dtype() == DType::f16) {
-    for (int64_t i = 0; i < n; ++i) o[i] = f16_to_f32(in[i]);
-  } else {
-    for (int64_t i = 0; i < n; ++i) o[i] = bf16_to_f32(in[i]);
-  }
-  return out;
+  return as_f32(t);
 }
 
 // [rows, cols] -> [cols, rows], in cache-sized tiles.

@@ -1,7 +1,6 @@
 #include "gannet/kernels/memory_bandwidth.h"
 
 #include <omp.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,6 +9,7 @@
 
 #include "gannet/core/dispatch.h"
 #include "gannet/core/error.h"
+#include "gannet/core/huge_pages.h"
 
 namespace gannet::kernels {
 
@@ -26,11 +26,8 @@ float stream_sum(const float* x, int64_t n) { GANNET_DISPATCH(stream_sum, x, n);
 ReadBandwidthProbe::ReadBandwidthProbe(size_t bytes) {
   n_ = (int64_t)(bytes / sizeof(float)) / 64 * 64;
   GANNET_CHECK(n_ > 0, "read bandwidth probe: buffer of ", bytes, " bytes is too small");
-  constexpr size_t kAlign = size_t(2) << 20;  // whole huge pages, as the engine's weights use
-  alloc_ = (n_ * sizeof(float) + kAlign - 1) / kAlign * kAlign;
-  data_ = static_cast<float*>(std::aligned_alloc(kAlign, alloc_));
-  GANNET_CHECK(data_ != nullptr, "read bandwidth probe: cannot allocate ", alloc_, " bytes");
-  madvise(data_, alloc_, MADV_HUGEPAGE);
+  owner_ = allocate_huge_pages(n_ * sizeof(float), "the read bandwidth probe");
+  data_ = static_cast<float*>(owner_.get());
   float* x = data_;
   const int64_t n = n_;
   // Each thread touches the part it will read (first-touch placement).
@@ -41,8 +38,6 @@ ReadBandwidthProbe::ReadBandwidthProbe(size_t bytes) {
     for (int64_t i = b; i < e; ++i) x[i] = 1.f;
   }
 }
-
-ReadBandwidthProbe::~ReadBandwidthProbe() { std::free(data_); }
 
 double ReadBandwidthProbe::measure(int passes) const {
   std::vector<double> r = rates(passes);

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace gannet::kernels {
@@ -14,7 +15,6 @@ namespace gannet::kernels {
 class ReadBandwidthProbe {
  public:
   explicit ReadBandwidthProbe(size_t bytes = size_t(1) << 30);
-  ~ReadBandwidthProbe();
   ReadBandwidthProbe(const ReadBandwidthProbe&) = delete;
   ReadBandwidthProbe& operator=(const ReadBandwidthProbe&) = delete;
   // Median over `passes` of bytes read per second, in GB/s (1e9 bytes/s).
@@ -24,9 +24,9 @@ class ReadBandwidthProbe {
 
  private:
   std::vector<double> rates(int passes) const;
+  std::shared_ptr<void> owner_;
   float* data_ = nullptr;
   int64_t n_ = 0;
-  size_t alloc_ = 0;
 };
 
 // One probe, median of `reps` passes.
