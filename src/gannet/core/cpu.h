@@ -10,5 +10,7 @@ enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
 Isa best_isa();
 const char* isa_name(Isa isa);
 bool cpu_has(Isa isa);
+// AVX512-VNNI (vpdpbusd), which the integer kernels' AVX-512 path needs beyond Isa::avx512.
+bool cpu_has_avx512_vnni();
 
 }  // namespace gannet

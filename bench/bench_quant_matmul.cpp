@@ -1,0 +1,201 @@
+// The integer matmul kernels (kernels/quant_matmul.h) at GPT-2 124M's shapes, beside the limits
+// measured in the same run:
+//   decode (1 row): all of one token's matrices (12 layers x 4 + the LM head) from one huge-page
+//     arena, W8A8 / W4A8 / W8A16 / W4A16, as GB/s of packed weights and % of the read-bandwidth
+//     probe measured before and after each repetition (the best of those passes is the bound);
+//   prefill (128, 512 rows): W8A8 GOP/s with the activation quantization included, beside oneDNN's
+//     u8s8s32 integer GEMM and OpenBLAS's sgemm at the same shapes.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <oneapi/dnnl/dnnl.h>
+#include <string>
+#include <vector>
+
+#include "gannet/core/cpu.h"
+#include "gannet/core/huge_pages.h"
+#include "gannet/core/rng.h"
+#include "gannet/kernels/gemm.h"
+#include "gannet/kernels/memory_bandwidth.h"
+#include "gannet/kernels/quant_matmul.h"
+#include "gannet/kernels/quantize_rows.h"
+
+using namespace gannet;
+namespace k = gannet::kernels;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+struct Shape {
+  int64_t N, K;
+};
+const Shape kShapes[] = {{2304, 768}, {768, 768}, {3072, 768}, {768, 3072}, {50257, 768}};
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Random quantized values and scales of one shape (the kernels' speed does not depend on them).
+struct Source {
+  std::vector<int8_t> q, zero;
+  std::vector<float> scale;
+  k::QuantizedWeights w;
+  Source(int bits, Shape s, int64_t group, bool asym) {
+    Rng rng(s.N * 7 + s.K);
+    q.resize(bits == 8 ? s.N * s.K : s.N * s.K / 2);
+    for (auto& v : q) v = (int8_t)rng.next_u64();
+    if (bits == 8)
+      for (auto& v : q) v = v == -128 ? -127 : v;
+    scale.assign(s.N * (s.K / group), 0.01f);
+    if (asym) zero.assign(s.N * (s.K / group), 1);
+    w = {bits, s.N, s.K, group, q.data(), scale.data(), asym ? zero.data() : nullptr};
+  }
+};
+
+struct Scheme {
+  const char* name;
+  int bits;
+  bool a8;
+};
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"integer matmul kernels: decode bandwidth and prefill GOP/s beside oneDNN"};
+  int threads = 2, reps = 9;
+  int64_t group = 64;
+  bool asym = false, skip_decode = false, skip_prefill = false;
+  app.add_option("--threads,-t", threads)->capture_default_str();
+  app.add_option("--reps,-r", reps)->capture_default_str();
+  app.add_option("--group,-g", group, "weight group size (0: per row)")->capture_default_str();
+  app.add_flag("--asym", asym, "asymmetric weights (zero points)");
+  app.add_flag("--no-decode", skip_decode);
+  app.add_flag("--no-prefill", skip_prefill);
+  CLI11_PARSE(app, argc, argv);
+  k::set_num_threads(threads);
+  std::printf("%d threads, ISA %s%s, weights group %ld%s\n", threads, isa_name(best_isa()),
+              cpu_has_avx512_vnni() ? " + VNNI" : "", (long)group, asym ? " asymmetric" : " symmetric");
+  auto group_of = [&](Shape s) { return group > 0 ? group : s.K; };
+
+  if (!skip_decode) {
+    k::ReadBandwidthProbe probe;
+    probe.measure(1);
+    std::vector<Shape> layer;  // one token's matrices, in the engine's order
+    for (int l = 0; l < 12; ++l) layer.insert(layer.end(), {kShapes[0], kShapes[1], kShapes[2], kShapes[3]});
+    layer.push_back(kShapes[4]);
+    std::vector<float> x(3072), y(50257);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = 0.001f * (float)(i % 97) - 0.05f;
+    std::vector<int8_t> xq(3072);
+    float xs = 0;
+    std::printf("\ndecode, 1 row, GPT-2 124M's matrices for one token (12 x 4 + LM head)\n");
+    std::printf("%-6s %9s %9s %9s %9s %8s %10s\n", "scheme", "MB/token", "ms", "GB/s", "probe", "% bound", "tok/s*");
+    for (Scheme sc : {Scheme{"W8A8", 8, true}, Scheme{"W4A8", 4, true}, Scheme{"W8A16", 8, false},
+                      Scheme{"W4A16", 4, false}}) {
+      std::vector<k::QPackedMatrix> mats;
+      int64_t total = 0;
+      std::vector<int64_t> offs;
+      for (Shape s : layer) {
+        offs.push_back(total);
+        total += (k::qpacked_bytes(sc.bits, s.N, s.K, group_of(s), asym) + 4095) / 4096 * 4096;
+      }
+      std::shared_ptr<void> arena = allocate_huge_pages(total, "the packed weights");
+      for (size_t i = 0; i < layer.size(); ++i) {
+        Source src(sc.bits, layer[i], group_of(layer[i]), asym);
+        char* at = static_cast<char*>(arena.get()) + offs[i];
+        k::pack_quantized(src.w, at);
+        mats.push_back(k::qpacked_view(src.w, at));
+      }
+      auto token = [&] {
+        for (const auto& m : mats) {
+          if (sc.a8) {
+            k::quantize_rows(x.data(), m.K, 1, m.K, 0.f, xq.data(), m.K, &xs);
+            k::quant_matmul({xq.data(), m.K, &xs, 1, m.K}, m, nullptr, y.data(), m.N, k::Epilogue::store);
+          } else {
+            k::quant_matmul_f32(x.data(), m.K, 1, m, nullptr, y.data(), m.N, k::Epilogue::store);
+          }
+        }
+      };
+      token();
+      std::vector<double> times, bounds, ratios;
+      for (int r = 0; r < reps; ++r) {
+        const double before = probe.measure_best(2);
+        auto t0 = Clock::now();
+        token();
+        const double t = seconds_since(t0);
+        const double bound = std::max(before, probe.measure_best(2));
+        times.push_back(t);
+        bounds.push_back(bound);
+        ratios.push_back(total / t / 1e9 / bound);
+      }
+      const double t = median(times);
+      std::printf("%-6s %9.1f %9.3f %9.1f %9.1f %7.1f%% %10.1f\n", sc.name, total / 1e6, t * 1e3, total / t / 1e9,
+                  median(bounds), 100 * median(ratios), 1 / t);
+    }
+    std::printf("(* tok/s of the matrices alone; probe: best read-bandwidth pass around each repetition, GB/s;\n"
+                "   %% bound: median over repetitions of GB/s / probe)\n");
+  }
+
+  if (!skip_prefill) {
+    std::printf("\nprefill, W8A8 (quantize_rows + quant_matmul) vs oneDNN u8s8s32 (integer GEMM only) vs sgemm\n");
+    std::printf("%5s %6s %5s %10s %10s %7s %10s %10s %9s %9s\n", "M", "N", "K", "W8A8 GOP/s", "oneDNN", "ratio",
+                "W4A8", "W8A16", "sgemm GF", "W8A8/f32");
+    for (int64_t M : {128, 512}) {
+      for (Shape s : kShapes) {
+        const double ops = 2.0 * M * s.N * s.K;
+        std::vector<float> X(M * s.K), Y(M * s.N);
+        for (size_t i = 0; i < X.size(); ++i) X[i] = 0.01f * (float)((i * 7919) % 201) - 1.f;
+        std::vector<int8_t> q(M * s.K);
+        std::vector<float> sa(M);
+        auto time_it = [&](auto&& fn) {
+          fn();
+          std::vector<double> t;
+          for (int r = 0; r < std::max(5, reps / 2); ++r) {
+            auto t0 = Clock::now();
+            fn();
+            t.push_back(seconds_since(t0));
+          }
+          return ops / median(t) / 1e9;
+        };
+        double gops[2];
+        for (int bits : {8, 4}) {
+          Source src(bits, s, group_of(s), asym);
+          std::shared_ptr<void> buf = allocate_huge_pages(k::qpacked_bytes(src.w), "packed weights");
+          k::pack_quantized(src.w, buf.get());
+          const k::QPackedMatrix W = k::qpacked_view(src.w, buf.get());
+          gops[bits == 8 ? 0 : 1] = time_it([&] {
+            k::quantize_rows(X.data(), s.K, M, s.K, 0.f, q.data(), s.K, sa.data());
+            k::quant_matmul({q.data(), s.K, sa.data(), M, s.K}, W, nullptr, Y.data(), s.N, k::Epilogue::store);
+          });
+        }
+        double a16;
+        {
+          Source src(8, s, group_of(s), asym);
+          std::vector<uint8_t> buf(k::qpacked_bytes(src.w) + 64);
+          void* p = buf.data() + (64 - (uintptr_t)buf.data() % 64) % 64;
+          k::pack_quantized(src.w, p);
+          const k::QPackedMatrix W = k::qpacked_view(src.w, p);
+          a16 = time_it([&] { k::quant_matmul_f32(X.data(), s.K, M, W, nullptr, Y.data(), s.N, k::Epilogue::store); });
+        }
+        // oneDNN: C[M, N] = A[M, K] (u8) * B (B stored [N, K], s8, transposed), int32 out.
+        std::vector<uint8_t> A8(M * s.K, 3);
+        std::vector<int8_t> B8(s.N * s.K, 1);
+        std::vector<int32_t> C32(M * s.N);
+        const int32_t co = 0;
+        const double dnnl = time_it([&] {
+          dnnl_gemm_u8s8s32('N', 'T', 'F', M, s.N, s.K, 1.f, A8.data(), s.K, 0, B8.data(), s.K, 0, 0.f, C32.data(),
+                            s.N, &co);
+        });
+        std::vector<float> Wf(s.N * s.K, 0.01f);
+        const double f32 = time_it([&] {
+          k::gemm(false, true, M, s.N, s.K, 1.f, X.data(), s.K, Wf.data(), s.K, 0.f, Y.data(), s.N);
+        });
+        std::printf("%5ld %6ld %5ld %10.1f %10.1f %6.1f%% %10.1f %10.1f %9.1f %8.2fx\n", (long)M, (long)s.N,
+                    (long)s.K, gops[0], dnnl, 100 * gops[0] / dnnl, gops[1], a16, f32, gops[0] / f32);
+      }
+    }
+    std::printf("(GOP/s = 2 M N K / time, median of repetitions; ratio = W8A8 / oneDNN)\n");
+  }
+  return 0;
+}

@@ -1,0 +1,266 @@
+#include "gannet/kernels/quant_matmul.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "gannet/core/cpu.h"
+#include "gannet/core/error.h"
+#include "gannet/kernels/gelu.h"
+
+namespace gannet::kernels {
+
+namespace {
+constexpr int64_t R = kQBlockRows;
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// The packed layout's strides (see the header).
+struct QLayout {
+  int64_t meta, wbytes, group_stride, block_stride;
+  int bias;  // 128 or 8: what the stored unsigned values are offset by
+  explicit QLayout(const QPackedMatrix& W)
+      : QLayout(W.bits, W.K, W.group, W.asymmetric) {}
+  QLayout(int bits, int64_t K, int64_t group, bool asym)
+      : meta(asym ? 128 : 64),
+        wbytes(bits == 8 ? R * group : R * group / 2),
+        group_stride(meta + wbytes),
+        block_stride(group > 0 ? K / group * group_stride : 0),
+        bias(bits == 8 ? 128 : 8) {}
+};
+
+// The stored unsigned value of (block row r, column c of group g) and the row's offset.
+struct PackedGroup {
+  const uint8_t* base;
+  int bits;
+  float scale(int r) const {
+    float s;
+    std::memcpy(&s, base + 4 * r, 4);
+    return s;
+  }
+  int offset(int r, bool asym, int bias) const {
+    if (!asym) return bias;
+    int32_t o;
+    std::memcpy(&o, base + 64 + 4 * r, 4);
+    return o;
+  }
+  int u(const uint8_t* w, int r, int64_t c) const {
+    if (bits == 8) return w[(c / 4) * 64 + 4 * r + c % 4];
+    const uint8_t byte = w[(c / 8) * 64 + 4 * r + c % 4];
+    return (c % 8) < 4 ? (byte & 0x0F) : (byte >> 4);
+  }
+};
+
+Isa quant_isa() {
+  const Isa isa = best_isa();
+  if (isa == Isa::avx512 && !cpu_has_avx512_vnni()) return Isa::avx2;
+  return isa;
+}
+
+void apply(Epilogue e, float v, float* y) {
+  if (e == Epilogue::store) *y = v;
+  else if (e == Epilogue::accumulate) *y += v;
+  else ref::gelu_forward(&v, y, 1);
+}
+
+// Runs body(n_begin, n_end) over N: on the calling thread inside a parallel region or for small
+// products, else one contiguous range of whole blocks per OpenMP thread (one weight stream each).
+template <class F>
+void split_rows(int64_t N, int64_t work, F&& body) {
+  if (omp_in_parallel() || N <= R || work < (int64_t(1) << 16)) return body(0, N);
+#pragma omp parallel
+  {
+    const int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t chunk = round_up((N + nth - 1) / nth, R);
+    const int64_t b = std::min(N, t * chunk), end = std::min(N, b + chunk);
+    if (b < end) body(b, end);
+  }
+}
+}  // namespace
+
+void check_quant_shape(int bits, int64_t K, int64_t group, const char* what) {
+  GANNET_CHECK(bits == 8 || bits == 4, what, ": ", bits, "-bit weights (the integer kernels take 8 or 4)");
+  GANNET_CHECK(group > 0 && group % 32 == 0, what, ": group size ", group,
+               " is not a positive multiple of 32 (the integer kernels take 32, 64, 128, ... or per-row)");
+  GANNET_CHECK(K > 0 && K % group == 0, what, ": K=", K, " is not a multiple of the group size ", group,
+               " (the quantizer pads K)");
+}
+
+int64_t qpacked_bytes(int bits, int64_t N, int64_t K, int64_t group, bool asymmetric) {
+  check_quant_shape(bits, K, group, "qpacked_bytes");
+  return round_up(N, R) / R * QLayout(bits, K, group, asymmetric).block_stride;
+}
+
+int64_t qpacked_bytes(const QuantizedWeights& w) {
+  return qpacked_bytes(w.bits, w.N, w.K, w.group, w.zero != nullptr);
+}
+
+QPackedMatrix qpacked_view(const QuantizedWeights& w, const void* data) {
+  check_quant_shape(w.bits, w.K, w.group, "qpacked_view");
+  return {w.bits, w.N, w.K, w.group, w.zero != nullptr, data};
+}
+
+void pack_quantized(const QuantizedWeights& w, void* out) {
+  check_quant_shape(w.bits, w.K, w.group, "pack_quantized");
+  GANNET_CHECK(w.N >= 0 && w.q && w.scale, "pack_quantized: missing values or scales");
+  const bool asym = w.zero != nullptr;
+  const QLayout L(w.bits, w.K, w.group, asym);
+  const int64_t blocks = round_up(w.N, R) / R, groups = w.K / w.group;
+  uint8_t* o = static_cast<uint8_t*>(out);
+#pragma omp parallel for schedule(static) if (blocks * L.block_stride > (1 << 20))
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int64_t g = 0; g < groups; ++g) {
+      uint8_t* base = o + b * L.block_stride + g * L.group_stride;
+      uint8_t* wq = base + L.meta;
+      std::memset(wq, 0, L.wbytes);
+      for (int r = 0; r < R; ++r) {
+        const int64_t n = b * R + r;
+        const bool real = n < w.N;
+        const int64_t gi = n * groups + g;
+        const float s = real ? w.scale[gi] : 0.f;
+        const int32_t off = L.bias + (real && asym ? w.zero[gi] : 0);
+        std::memcpy(base + 4 * r, &s, 4);
+        if (asym) std::memcpy(base + 64 + 4 * r, &off, 4);
+        for (int64_t c = 0; c < w.group; ++c) {
+          const int u = (real ? w.value(n, g * w.group + c) : 0) + L.bias;
+          if (w.bits == 8) wq[(c / 4) * 64 + 4 * r + c % 4] = (uint8_t)u;
+          else wq[(c / 8) * 64 + 4 * r + c % 4] |= (uint8_t)((c % 8) < 4 ? u : u << 4);
+        }
+      }
+    }
+  }
+}
+
+void unpack_quantized_rows(const QPackedMatrix& W, int64_t r0, int64_t rows, float* out) {
+  GANNET_CHECK(r0 >= 0 && rows >= 0 && r0 + rows <= W.N, "unpack_quantized_rows: rows [", r0, ", ", r0 + rows,
+               ") outside [0, ", W.N, ")");
+  const QLayout L(W);
+  const int64_t groups = W.K / W.group;
+  const uint8_t* d = static_cast<const uint8_t*>(W.data);
+#pragma omp parallel for schedule(static) if (rows * W.K > (1 << 16))
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t n = r0 + i;
+    const int r = (int)(n % R);
+    for (int64_t g = 0; g < groups; ++g) {
+      const PackedGroup pg{d + (n / R) * L.block_stride + g * L.group_stride, W.bits};
+      const float s = pg.scale(r);
+      const int o = pg.offset(r, W.asymmetric, L.bias);
+      for (int64_t c = 0; c < W.group; ++c) out[i * W.K + g * W.group + c] = s * (float)(pg.u(pg.base + L.meta, r, c) - o);
+    }
+  }
+}
+
+void activation_group_sums(const QuantizedRows& A, int64_t group, int32_t* asum) {
+  const int64_t groups = A.K / group;
+  for (int64_t m = 0; m < A.M; ++m)
+    for (int64_t g = 0; g < groups; ++g) {
+      const int8_t* q = A.q + m * A.ld + g * group;
+      int32_t s = 0;
+      for (int64_t k = 0; k < group; ++k) s += q[k];
+      asum[m * groups + g] = s;
+    }
+}
+
+void activation_group_sums_f32(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t group, float* xsum) {
+  const int64_t groups = K / group;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t g = 0; g < groups; ++g) {
+      const float* x = X + m * ldx + g * group;
+      float p[8] = {};
+      for (int64_t k = 0; k < group; k += 8)
+        for (int j = 0; j < 8; ++j) p[j] += x[k + j];
+      xsum[m * groups + g] = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+    }
+}
+
+namespace ref {
+void quant_matmul_range(const QuantizedRows& A, const int32_t* asum, const QPackedMatrix& W, const float* bias,
+                        float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
+  const QLayout L(W);
+  const int64_t groups = W.K / W.group;
+  const uint8_t* d = static_cast<const uint8_t*>(W.data);
+  for (int64_t m = 0; m < A.M; ++m) {
+    const int8_t* a = A.q + m * A.ld;
+    for (int64_t n = n_begin; n < n_end; ++n) {
+      const int r = (int)(n % R);
+      float acc = 0.f;
+      for (int64_t g = 0; g < groups; ++g) {
+        const PackedGroup pg{d + (n / R) * L.block_stride + g * L.group_stride, W.bits};
+        int64_t dot = 0;  // sum a * u, then the offset correction: sum a * (u - o)
+        for (int64_t c = 0; c < W.group; ++c) dot += (int64_t)a[g * W.group + c] * pg.u(pg.base + L.meta, r, c);
+        dot -= (int64_t)pg.offset(r, W.asymmetric, L.bias) * asum[m * groups + g];
+        acc = std::fma((float)(int32_t)dot, pg.scale(r), acc);
+      }
+      apply(e, std::fma(acc, A.scale[m], bias ? bias[n] : 0.f), Y + m * ldy + n);
+    }
+  }
+}
+
+void quant_matmul_f32_range(const float* X, int64_t ldx, int64_t M, const float* xsum, const QPackedMatrix& W,
+                            const float* bias, float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
+  const QLayout L(W);
+  const int64_t groups = W.K / W.group;
+  const uint8_t* d = static_cast<const uint8_t*>(W.data);
+  for (int64_t m = 0; m < M; ++m) {
+    const float* x = X + m * ldx;
+    for (int64_t n = n_begin; n < n_end; ++n) {
+      const int r = (int)(n % R);
+      float acc = 0.f;
+      for (int64_t g = 0; g < groups; ++g) {
+        const PackedGroup pg{d + (n / R) * L.block_stride + g * L.group_stride, W.bits};
+        float c[4] = {};
+        for (int64_t k = 0; k < W.group; ++k)
+          c[k % 4] = std::fma(x[g * W.group + k], (float)pg.u(pg.base + L.meta, r, k), c[k % 4]);
+        float t = (c[0] + c[1]) + (c[2] + c[3]);
+        t = std::fma(-(float)pg.offset(r, W.asymmetric, L.bias), xsum[m * groups + g], t);
+        acc = std::fma(t, pg.scale(r), acc);
+      }
+      apply(e, acc + (bias ? bias[n] : 0.f), Y + m * ldy + n);
+    }
+  }
+}
+}  // namespace ref
+
+void quant_matmul(const QuantizedRows& A, const QPackedMatrix& W, const float* bias, float* Y, int64_t ldy,
+                  Epilogue e) {
+  check_quant_shape(W.bits, W.K, W.group, "quant_matmul");
+  GANNET_CHECK(A.K == W.K, "quant_matmul: activations have K=", A.K, ", weights K=", W.K);
+  GANNET_CHECK(A.M >= 0 && W.N >= 0 && A.ld >= A.K && ldy >= W.N, "quant_matmul: bad sizes M=", A.M, " N=", W.N,
+               " ld=", A.ld, " ldy=", ldy);
+  if (A.M == 0 || W.N == 0) return;
+  thread_local std::vector<int32_t> asum;
+  const size_t need = A.M * (W.K / W.group);
+  if (asum.size() < need) asum.resize(need);
+  activation_group_sums(A, W.group, asum.data());
+  const int32_t* as = asum.data();  // thread_local: the other threads must not name it
+  const Isa isa = quant_isa();
+  split_rows(W.N, A.M * W.N * W.K, [&](int64_t b, int64_t end) {
+    if (isa == Isa::avx512) avx512::quant_matmul_range(A, as, W, bias, Y, ldy, e, b, end);
+    else if (isa == Isa::avx2) avx2::quant_matmul_range(A, as, W, bias, Y, ldy, e, b, end);
+    else ref::quant_matmul_range(A, as, W, bias, Y, ldy, e, b, end);
+  });
+}
+
+void quant_matmul_f32(const float* X, int64_t ldx, int64_t M, const QPackedMatrix& W, const float* bias, float* Y,
+                      int64_t ldy, Epilogue e) {
+  check_quant_shape(W.bits, W.K, W.group, "quant_matmul_f32");
+  GANNET_CHECK(M >= 0 && W.N >= 0 && ldx >= W.K && ldy >= W.N, "quant_matmul_f32: bad sizes M=", M, " N=", W.N,
+               " K=", W.K, " ldx=", ldx, " ldy=", ldy);
+  if (M == 0 || W.N == 0) return;
+  thread_local std::vector<float> xsum;
+  const size_t need = M * (W.K / W.group);
+  if (xsum.size() < need) xsum.resize(need);
+  activation_group_sums_f32(X, ldx, M, W.K, W.group, xsum.data());
+  const float* xs = xsum.data();  // thread_local: the other threads must not name it
+  const Isa isa = quant_isa();
+  split_rows(W.N, M * W.N * W.K, [&](int64_t b, int64_t end) {
+    if (isa == Isa::avx512) avx512::quant_matmul_f32_range(X, ldx, M, xs, W, bias, Y, ldy, e, b, end);
+    else if (isa == Isa::avx2) avx2::quant_matmul_f32_range(X, ldx, M, xs, W, bias, Y, ldy, e, b, end);
+    else ref::quant_matmul_f32_range(X, ldx, M, xs, W, bias, Y, ldy, e, b, end);
+  });
+}
+
+}  // namespace gannet::kernels

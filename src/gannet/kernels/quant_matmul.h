@@ -1,0 +1,110 @@
+// Integer matmul kernels of ZeroQuant: a group-wise int8/int4 weight matrix (QuantizedWeights,
+// packed once at load) times int8 activations (W8A8, W4A8: VNNI dot products) or f32 activations
+// (W8A16, W4A16: weights widened in registers), with dequantization, bias and the epilogue fused.
+//
+//   Y[m, n] = epilogue(sum_k x[m, k] * W[n, k] + bias[n]),  W[n, k] = s[n, g] * (q[n, k] - z[n, g])
+//
+// One packed layout serves decode (few rows: one sequential stream per thread, at memory
+// bandwidth) and prefill (many rows: each 16-row block of W stays in cache while all activation
+// rows pass over it).
+//
+// Packed layout. Rows in blocks of 16 (N padded with zero weights and zero scales); a block holds
+// its K / group groups one after another; a group is
+//   64 bytes   f32 scales of the 16 rows,
+//   64 bytes   (asymmetric only) int32 offsets of the 16 rows: o = bias + z,
+//   16*group   (int8) chunks of 64 bytes for 4 k's: byte 4r + j = q[r][k0 + j] + 128 (as u8);
+//    8*group   (int4) chunks of 64 bytes for 8 k's: byte 4r + j = (q[r][k0 + j] + 8)
+//              | (q[r][k0 + 4 + j] + 8) << 4.
+// Weights are stored biased to unsigned (bias 128 or 8) because vpdpbusd multiplies u8 by s8: the
+// activations stay signed and one broadcast of 4 activation bytes feeds 64 multiply-adds. The
+// offset returns as a per-(row, group) correction o * sum_group(a) (symmetric: o = bias).
+//
+// Arithmetic, the same in every path (the scalar reference, AVX-512 VNNI, AVX2), so that all of
+// them agree bitwise except for the GELU of the epilogue:
+//   int8 activations: I_g = sum_{k in g} a[m,k] * (q[n,k] - z[n,g]) in int32 (exact);
+//                     acc = fma(float(I_g), s[n,g], acc) for g ascending; y = fma(acc, sa[m], bias[n]).
+//   f32 activations:  four f32 chains c_j = fma(x[m,k], float(u[n,k]), c_j) over the group's k's
+//                     with k % 4 == j, ascending (u: the stored unsigned value);
+//                     t = (c0 + c1) + (c2 + c3); t = fma(-o[n,g], xsum[m,g], t);
+//                     acc = fma(t, s[n,g], acc) for g ascending; y = acc + bias[n].
+// So each output row depends only on its own activation row: bitwise independent of M, of the
+// other rows, of tiling and of the thread count (the engine's batch-invariance contract).
+//
+// Shapes: K % group == 0 and group % 32 == 0 (32, 64, 128, or per-row group == K); anything else
+// throws gannet::Error (the quantizer pads K).
+#pragma once
+#include <cstdint>
+
+#include "gannet/kernels/quantized_weights.h"
+#include "gannet/kernels/skinny_matmul.h"  // Epilogue
+
+namespace gannet::kernels {
+
+constexpr int64_t kQBlockRows = 16;
+
+// A packed quantized matrix (not owning its data).
+struct QPackedMatrix {
+  int bits = 8;
+  int64_t N = 0, K = 0, group = 0;
+  bool asymmetric = false;
+  const void* data = nullptr;  // 64-byte aligned for full speed
+};
+
+// Bytes of the packed form of w (or of a matrix of that shape).
+int64_t qpacked_bytes(int bits, int64_t N, int64_t K, int64_t group, bool asymmetric);
+int64_t qpacked_bytes(const QuantizedWeights& w);
+// Packs w into out (qpacked_bytes(w) bytes, 64-byte aligned). Throws on a shape the kernels do not
+// take or on values outside the bit width.
+void pack_quantized(const QuantizedWeights& w, void* out);
+// The packed matrix of w's shape whose bytes are at data (written by pack_quantized).
+QPackedMatrix qpacked_view(const QuantizedWeights& w, const void* data);
+// Dequantized rows [r0, r0 + rows) as row-major f32 out [rows, K]: s * (q - z), as
+// QuantizedWeights::dequantized computes it.
+void unpack_quantized_rows(const QPackedMatrix& W, int64_t r0, int64_t rows, float* out);
+
+// Activations quantized token-wise to int8 (kernels/quantize_rows.h writes them): row m is
+// sa[m] * q[m, :], q in [-127, 127].
+struct QuantizedRows {
+  const int8_t* q = nullptr;
+  int64_t ld = 0;               // row stride of q in bytes
+  const float* scale = nullptr;  // [M]
+  int64_t M = 0, K = 0;
+};
+
+// W8A8 / W4A8. bias may be nullptr. Runs on the OpenMP threads (N split into contiguous block
+// ranges); called inside a parallel region it runs on the calling thread. Y must not overlap A.
+void quant_matmul(const QuantizedRows& A, const QPackedMatrix& W, const float* bias, float* Y, int64_t ldy,
+                  Epilogue e);
+// W8A16 / W4A16 (weight-only): f32 activations X [M, K] (row stride ldx); same threading.
+void quant_matmul_f32(const float* X, int64_t ldx, int64_t M, const QPackedMatrix& W, const float* bias, float* Y,
+                      int64_t ldy, Epilogue e);
+
+// Throws gannet::Error naming `what` unless the kernels take this shape.
+void check_quant_shape(int bits, int64_t K, int64_t group, const char* what);
+
+// Per-(row, group) sums of the activations, which the kernels' offset correction needs:
+// asum[m * (K / group) + g] = sum_{k in g} q[m, k];  xsum likewise for f32 rows, summed as eight
+// partial sums (k % 8) combined pairwise, so that every path sees the same value.
+void activation_group_sums(const QuantizedRows& A, int64_t group, int32_t* asum);
+void activation_group_sums_f32(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t group, float* xsum);
+
+// The per-ISA bodies: output columns [n_begin, n_end) on the calling thread (n_begin a multiple of
+// kQBlockRows), with the group sums above.
+#define GANNET_QUANT_MATMUL_DECLS                                                                            \
+  void quant_matmul_range(const QuantizedRows& A, const int32_t* asum, const QPackedMatrix& W, const float* bias, \
+                          float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end);                   \
+  void quant_matmul_f32_range(const float* X, int64_t ldx, int64_t M, const float* xsum, const QPackedMatrix& W,  \
+                              const float* bias, float* Y, int64_t ldy, Epilogue e, int64_t n_begin,             \
+                              int64_t n_end);
+namespace ref {
+GANNET_QUANT_MATMUL_DECLS  // scalar, following the arithmetic above literally
+}
+namespace avx2 {
+GANNET_QUANT_MATMUL_DECLS  // vpmaddwd on int16 (no VNNI)
+}
+namespace avx512 {
+GANNET_QUANT_MATMUL_DECLS  // AVX512-VNNI vpdpbusd; needs cpu_has_avx512_vnni()
+}
+#undef GANNET_QUANT_MATMUL_DECLS
+
+}  // namespace gannet::kernels

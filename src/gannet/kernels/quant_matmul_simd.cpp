@@ -1,0 +1,405 @@
+// Vector bodies of quant_matmul (int8 activations) and quant_matmul_f32 (f32 activations);
+// compiled once per ISA (see core/simd.h). The layout and the arithmetic every path follows are in
+// quant_matmul.h.
+//
+// AVX-512: a 16-row block is one register of 16 lanes. int8 activations: one vpdpbusd per 64-byte
+// chunk and activation row (4 activation bytes broadcast against 16 rows x 4 k's); a tile of up
+// to 12 activation rows (8 for int4) shares each weight load, so the block is read from memory
+// once and reused from L1 by the next tiles. f32 activations: a chunk is widened to 4 (int8) or 8
+// (int4: a 16-entry table lookup, vpermps, per nibble) vectors of 16 rows' values and each feeds
+// one FMA per activation row; tiles of up to 4 rows.
+// AVX2 (no VNNI): the same arithmetic, one activation row at a time, vpmaddwd on int16.
+#include <cstring>
+
+#include "gannet/core/simd.h"
+#include "gannet/kernels/gelu.h"
+#include "gannet/kernels/quant_matmul.h"
+
+#if defined(__AVX512F__)
+// Only these functions use VNNI (the dispatcher checks cpu_has_avx512_vnni()); the rest of the
+// AVX-512 library stays runnable on AVX-512 CPUs without it.
+#pragma GCC push_options
+#pragma GCC target("avx512vnni")
+#endif
+
+namespace gannet::kernels::GANNET_ISA {
+using namespace gannet::simd;
+
+namespace {
+constexpr int64_t R = kQBlockRows;
+
+struct Layout {
+  int64_t meta, group_stride, block_stride, groups, G;
+  int bias;
+  explicit Layout(const QPackedMatrix& W)
+      : meta(W.asymmetric ? 128 : 64),
+        group_stride(meta + (W.bits == 8 ? R * W.group : R * W.group / 2)),
+        block_stride(W.K / W.group * group_stride),
+        groups(W.K / W.group),
+        G(W.group),
+        bias(W.bits == 8 ? 128 : 8) {}
+};
+
+inline int32_t load32(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+#if defined(__AVX512F__)
+constexpr int kMaxMtA8 = 12, kMaxMtA8Int4 = 8, kMaxMtA16 = 4;
+
+// out[m] (16 rows' accumulators) for MT activation rows against one block, all groups.
+template <int BITS, bool ASYM, int MT>
+inline void a8_tile(const int8_t* const* a, const int32_t* const* asum, const uint8_t* blk, const Layout& L,
+                    __m512 (&out)[MT]) {
+  // int4 at few rows: low and high nibbles in separate chains (integer sums: any order is exact).
+  constexpr bool kSplit = BITS == 4 && MT <= 4;
+  const __m512i nib = _mm512_set1_epi8(0x0F);
+  for (int m = 0; m < MT; ++m) out[m] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < L.groups; ++g) {
+    const uint8_t* base = blk + g * L.group_stride;
+    const uint8_t* w = base + L.meta;
+    const int64_t k0 = g * L.G;
+    __m512i acc[MT], acc2[MT];
+    if constexpr (ASYM) {
+      const __m512i o = _mm512_loadu_si512(base + 64);
+      for (int m = 0; m < MT; ++m) acc[m] = _mm512_mullo_epi32(o, _mm512_set1_epi32(-asum[m][g]));
+    } else {
+      for (int m = 0; m < MT; ++m) acc[m] = _mm512_set1_epi32(-L.bias * asum[m][g]);
+    }
+    if constexpr (kSplit)
+      for (int m = 0; m < MT; ++m) acc2[m] = _mm512_setzero_si512();
+    if constexpr (BITS == 8) {
+      for (int64_t c = 0; c < L.G / 4; ++c) {
+        const __m512i wv = _mm512_loadu_si512(w + 64 * c);
+        for (int m = 0; m < MT; ++m)
+          acc[m] = _mm512_dpbusd_epi32(acc[m], wv, _mm512_set1_epi32(load32(a[m] + k0 + 4 * c)));
+      }
+    } else {
+      for (int64_t c = 0; c < L.G / 8; ++c) {
+        const __m512i v = _mm512_loadu_si512(w + 64 * c);
+        const __m512i lo = _mm512_and_si512(v, nib), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+        for (int m = 0; m < MT; ++m) {
+          acc[m] = _mm512_dpbusd_epi32(acc[m], lo, _mm512_set1_epi32(load32(a[m] + k0 + 8 * c)));
+          if constexpr (kSplit)
+            acc2[m] = _mm512_dpbusd_epi32(acc2[m], hi, _mm512_set1_epi32(load32(a[m] + k0 + 8 * c + 4)));
+          else
+            acc[m] = _mm512_dpbusd_epi32(acc[m], hi, _mm512_set1_epi32(load32(a[m] + k0 + 8 * c + 4)));
+        }
+      }
+    }
+    const __m512 s = _mm512_loadu_ps(reinterpret_cast<const float*>(base));
+    for (int m = 0; m < MT; ++m) {
+      __m512i d = acc[m];
+      if constexpr (kSplit) d = _mm512_add_epi32(d, acc2[m]);
+      out[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), s, out[m]);
+    }
+  }
+}
+
+// Same for f32 activations: out[m] = sum_g s * ((c0 + c1) + (c2 + c3) - o * xsum).
+template <int BITS, bool ASYM, int MT>
+inline void a16_tile(const float* const* x, const float* const* xsum, const uint8_t* blk, const Layout& L,
+                     __m512 (&out)[MT]) {
+  const __m512i byte = _mm512_set1_epi32(0xFF);
+  const __m512 table = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int m = 0; m < MT; ++m) out[m] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < L.groups; ++g) {
+    const uint8_t* base = blk + g * L.group_stride;
+    const uint8_t* w = base + L.meta;
+    const int64_t k0 = g * L.G;
+    __m512 c[MT][4];
+    for (int m = 0; m < MT; ++m)
+      for (int j = 0; j < 4; ++j) c[m][j] = _mm512_setzero_ps();
+    if constexpr (BITS == 8) {
+      for (int64_t q = 0; q < L.G / 4; ++q) {
+        const __m512i v = _mm512_loadu_si512(w + 64 * q);
+        __m512 f[4];
+        f[0] = _mm512_cvtepi32_ps(_mm512_and_si512(v, byte));
+        f[1] = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(v, 8), byte));
+        f[2] = _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(v, 16), byte));
+        f[3] = _mm512_cvtepi32_ps(_mm512_srli_epi32(v, 24));
+        for (int m = 0; m < MT; ++m) {
+          const float* xp = x[m] + k0 + 4 * q;
+          for (int j = 0; j < 4; ++j) c[m][j] = _mm512_fmadd_ps(_mm512_set1_ps(xp[j]), f[j], c[m][j]);
+        }
+      }
+    } else {
+      for (int64_t q = 0; q < L.G / 8; ++q) {
+        const __m512i v = _mm512_loadu_si512(w + 64 * q);
+        // vpermps reads the low 4 bits of each lane: the nibble at bit 4i, shifted down, is its index.
+        // f[0..3]: low nibbles (k0 + 8q + j), f[4..7]: high nibbles (k0 + 8q + 4 + j).
+        __m512 f[8];
+        f[0] = _mm512_permutexvar_ps(v, table);
+        for (int i = 1; i < 8; ++i) {
+          const int j = i < 4 ? i : i - 4, sh = 8 * j + (i < 4 ? 0 : 4);
+          f[i] = _mm512_permutexvar_ps(_mm512_srli_epi32(v, sh), table);
+        }
+        for (int m = 0; m < MT; ++m) {
+          const float* xp = x[m] + k0 + 8 * q;
+          for (int j = 0; j < 4; ++j) c[m][j] = _mm512_fmadd_ps(_mm512_set1_ps(xp[j]), f[j], c[m][j]);
+          for (int j = 0; j < 4; ++j) c[m][j] = _mm512_fmadd_ps(_mm512_set1_ps(xp[4 + j]), f[4 + j], c[m][j]);
+        }
+      }
+    }
+    const __m512 s = _mm512_loadu_ps(reinterpret_cast<const float*>(base));
+    const __m512 o = ASYM ? _mm512_cvtepi32_ps(_mm512_loadu_si512(base + 64)) : _mm512_set1_ps((float)L.bias);
+    for (int m = 0; m < MT; ++m) {
+      __m512 t = _mm512_add_ps(_mm512_add_ps(c[m][0], c[m][1]), _mm512_add_ps(c[m][2], c[m][3]));
+      t = _mm512_fnmadd_ps(o, _mm512_set1_ps(xsum[m][g]), t);
+      out[m] = _mm512_fmadd_ps(t, s, out[m]);
+    }
+  }
+}
+
+// Writes one tile's 16-row outputs: y = v (or y += v), masked to the valid rows.
+inline void put(float* y, __m512 v, __mmask16 mask, Epilogue e) {
+  if (e == Epilogue::accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y), v);
+  _mm512_mask_storeu_ps(y, mask, v);
+}
+
+#define GANNET_Q_CASE(N, ...) \
+  case N: __VA_ARGS__; break;
+#define GANNET_Q_CASES_4(F) GANNET_Q_CASE(1, F(1)) GANNET_Q_CASE(2, F(2)) GANNET_Q_CASE(3, F(3)) GANNET_Q_CASE(4, F(4))
+#define GANNET_Q_CASES_8(F) \
+  GANNET_Q_CASES_4(F) GANNET_Q_CASE(5, F(5)) GANNET_Q_CASE(6, F(6)) GANNET_Q_CASE(7, F(7)) GANNET_Q_CASE(8, F(8))
+#define GANNET_Q_CASES_12(F) \
+  GANNET_Q_CASES_8(F) GANNET_Q_CASE(9, F(9)) GANNET_Q_CASE(10, F(10)) GANNET_Q_CASE(11, F(11)) GANNET_Q_CASE(12, F(12))
+
+template <int BITS, bool ASYM>
+void a8_range(const QuantizedRows& A, const int32_t* asum, const QPackedMatrix& W, const float* bias, float* Y,
+              int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
+  constexpr int MaxMt = BITS == 8 ? kMaxMtA8 : kMaxMtA8Int4;
+  const Layout L(W);
+  const uint8_t* data = static_cast<const uint8_t*>(W.data);
+  for (int64_t n = n_begin; n < n_end; n += R) {
+    const uint8_t* blk = data + (n / R) * L.block_stride;
+    const int rows = (int)(n_end - n < R ? n_end - n : R);
+    const __mmask16 mask = (__mmask16)((1u << rows) - 1u);
+    const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + n) : _mm512_setzero_ps();
+    for (int64_t m0 = 0; m0 < A.M; m0 += MaxMt) {
+      const int mt = (int)(A.M - m0 < MaxMt ? A.M - m0 : MaxMt);
+      const int8_t* a[MaxMt];
+      const int32_t* s[MaxMt];
+      for (int i = 0; i < mt; ++i) {
+        a[i] = A.q + (m0 + i) * A.ld;
+        s[i] = asum + (m0 + i) * L.groups;
+      }
+      __m512 out[MaxMt];
+#define GANNET_Q_TILE(MT) a8_tile<BITS, ASYM, MT>(a, s, blk, L, reinterpret_cast<__m512(&)[MT]>(out))
+      if constexpr (MaxMt == 12) {
+        switch (mt) { GANNET_Q_CASES_12(GANNET_Q_TILE) }
+      } else {
+        switch (mt) { GANNET_Q_CASES_8(GANNET_Q_TILE) }
+      }
+#undef GANNET_Q_TILE
+      for (int i = 0; i < mt; ++i)
+        put(Y + (m0 + i) * ldy + n, _mm512_fmadd_ps(out[i], _mm512_set1_ps(A.scale[m0 + i]), b), mask, e);
+    }
+  }
+  if (e == Epilogue::gelu)
+    for (int64_t m = 0; m < A.M; ++m) gelu_forward(Y + m * ldy + n_begin, Y + m * ldy + n_begin, n_end - n_begin);
+}
+
+template <int BITS, bool ASYM>
+void a16_range(const float* X, int64_t ldx, int64_t M, const float* xsum, const QPackedMatrix& W, const float* bias,
+               float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
+  constexpr int MaxMt = kMaxMtA16;
+  const Layout L(W);
+  const uint8_t* data = static_cast<const uint8_t*>(W.data);
+  for (int64_t n = n_begin; n < n_end; n += R) {
+    const uint8_t* blk = data + (n / R) * L.block_stride;
+    const int rows = (int)(n_end - n < R ? n_end - n : R);
+    const __mmask16 mask = (__mmask16)((1u << rows) - 1u);
+    const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + n) : _mm512_setzero_ps();
+    for (int64_t m0 = 0; m0 < M; m0 += MaxMt) {
+      const int mt = (int)(M - m0 < MaxMt ? M - m0 : MaxMt);
+      const float* x[MaxMt];
+      const float* s[MaxMt];
+      for (int i = 0; i < mt; ++i) {
+        x[i] = X + (m0 + i) * ldx;
+        s[i] = xsum + (m0 + i) * L.groups;
+      }
+      __m512 out[MaxMt];
+#define GANNET_Q_TILE(MT) a16_tile<BITS, ASYM, MT>(x, s, blk, L, reinterpret_cast<__m512(&)[MT]>(out))
+      switch (mt) { GANNET_Q_CASES_4(GANNET_Q_TILE) }
+#undef GANNET_Q_TILE
+      for (int i = 0; i < mt; ++i) put(Y + (m0 + i) * ldy + n, _mm512_add_ps(out[i], b), mask, e);
+    }
+  }
+  if (e == Epilogue::gelu)
+    for (int64_t m = 0; m < M; ++m) gelu_forward(Y + m * ldy + n_begin, Y + m * ldy + n_begin, n_end - n_begin);
+}
+
+#else  // AVX2
+
+// Writes a block's 16 outputs from two 8-row halves, rows < `rows` only.
+inline void put(float* y, const __m256 (&v)[2], int rows, Epilogue e) {
+  alignas(32) float t[16];
+  _mm256_store_ps(t, v[0]);
+  _mm256_store_ps(t + 8, v[1]);
+  for (int r = 0; r < rows; ++r) {
+    if (e == Epilogue::accumulate) y[r] += t[r];
+    else y[r] = t[r];
+  }
+}
+
+// 32 bytes of one half (8 rows x 4 k's, as u8) times 4 activations (as int16, repeated): pairs of
+// products per row in accL (rows 0-3) and accH (rows 4-7).
+inline void madd_half(__m256i wv, __m256i a16, __m256i& accL, __m256i& accH) {
+  accL = _mm256_add_epi32(accL, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(wv)), a16));
+  accH = _mm256_add_epi32(accH, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_extracti128_si256(wv, 1)), a16));
+}
+
+inline __m256i act16(const int8_t* p) {
+  return _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(load32(p))));
+}
+
+template <int BITS, bool ASYM>
+void a8_range(const QuantizedRows& A, const int32_t* asum, const QPackedMatrix& W, const float* bias, float* Y,
+              int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
+  const Layout L(W);
+  const uint8_t* data = static_cast<const uint8_t*>(W.data);
+  const __m256i nib = _mm256_set1_epi8(0x0F), order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+  for (int64_t n = n_begin; n < n_end; n += R) {
+    const uint8_t* blk = data + (n / R) * L.block_stride;
+    const int rows = (int)(n_end - n < R ? n_end - n : R);
+    alignas(32) float bb[16] = {};
+    for (int r = 0; r < rows && bias; ++r) bb[r] = bias[n + r];
+    for (int64_t m = 0; m < A.M; ++m) {
+      const int8_t* a = A.q + m * A.ld;
+      __m256 out[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+      for (int64_t g = 0; g < L.groups; ++g) {
+        const uint8_t* base = blk + g * L.group_stride;
+        const uint8_t* w = base + L.meta;
+        const int64_t k0 = g * L.G;
+        __m256i accL[2] = {}, accH[2] = {};
+        if constexpr (BITS == 8) {
+          for (int64_t c = 0; c < L.G / 4; ++c) {
+            const __m256i a16 = act16(a + k0 + 4 * c);
+            for (int h = 0; h < 2; ++h)
+              madd_half(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 64 * c + 32 * h)), a16, accL[h],
+                        accH[h]);
+          }
+        } else {
+          for (int64_t c = 0; c < L.G / 8; ++c) {
+            const __m256i alo = act16(a + k0 + 8 * c), ahi = act16(a + k0 + 8 * c + 4);
+            for (int h = 0; h < 2; ++h) {
+              const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 64 * c + 32 * h));
+              madd_half(_mm256_and_si256(v, nib), alo, accL[h], accH[h]);
+              madd_half(_mm256_and_si256(_mm256_srli_epi16(v, 4), nib), ahi, accL[h], accH[h]);
+            }
+          }
+        }
+        for (int h = 0; h < 2; ++h) {
+          // hadd gives rows (0, 1, 4, 5, 2, 3, 6, 7) of the half; put them in order.
+          __m256i d = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(accL[h], accH[h]), order);
+          if constexpr (ASYM)
+            d = _mm256_sub_epi32(d, _mm256_mullo_epi32(
+                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + 64 + 32 * h)),
+                                        _mm256_set1_epi32(asum[m * L.groups + g])));
+          else
+            d = _mm256_sub_epi32(d, _mm256_set1_epi32(L.bias * asum[m * L.groups + g]));
+          out[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_loadu_ps(reinterpret_cast<const float*>(base) + 8 * h),
+                                   out[h]);
+        }
+      }
+      const __m256 sa = _mm256_set1_ps(A.scale[m]);
+      const __m256 v[2] = {_mm256_fmadd_ps(out[0], sa, _mm256_load_ps(bb)),
+                           _mm256_fmadd_ps(out[1], sa, _mm256_load_ps(bb + 8))};
+      put(Y + m * ldy + n, v, rows, e);
+    }
+  }
+  if (e == Epilogue::gelu)
+    for (int64_t m = 0; m < A.M; ++m) gelu_forward(Y + m * ldy + n_begin, Y + m * ldy + n_begin, n_end - n_begin);
+}
+
+template <int BITS, bool ASYM>
+void a16_range(const float* X, int64_t ldx, int64_t M, const float* xsum, const QPackedMatrix& W, const float* bias,
+               float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
+  const Layout L(W);
+  const uint8_t* data = static_cast<const uint8_t*>(W.data);
+  const __m256i byte = _mm256_set1_epi32(0xFF), nib = _mm256_set1_epi32(0x0F);
+  for (int64_t n = n_begin; n < n_end; n += R) {
+    const uint8_t* blk = data + (n / R) * L.block_stride;
+    const int rows = (int)(n_end - n < R ? n_end - n : R);
+    alignas(32) float bb[16] = {};
+    for (int r = 0; r < rows && bias; ++r) bb[r] = bias[n + r];
+    for (int64_t m = 0; m < M; ++m) {
+      const float* x = X + m * ldx;
+      __m256 out[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+      for (int64_t g = 0; g < L.groups; ++g) {
+        const uint8_t* base = blk + g * L.group_stride;
+        const uint8_t* w = base + L.meta;
+        const int64_t k0 = g * L.G;
+        __m256 c[2][4];
+        for (int h = 0; h < 2; ++h)
+          for (int j = 0; j < 4; ++j) c[h][j] = _mm256_setzero_ps();
+        if constexpr (BITS == 8) {
+          for (int64_t q = 0; q < L.G / 4; ++q)
+            for (int h = 0; h < 2; ++h) {
+              const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 64 * q + 32 * h));
+              for (int j = 0; j < 4; ++j) {
+                const __m256 f = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(v, 8 * j), byte));
+                c[h][j] = _mm256_fmadd_ps(_mm256_set1_ps(x[k0 + 4 * q + j]), f, c[h][j]);
+              }
+            }
+        } else {
+          for (int64_t q = 0; q < L.G / 8; ++q)
+            for (int h = 0; h < 2; ++h) {
+              const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 64 * q + 32 * h));
+              for (int i = 0; i < 8; ++i) {  // low nibbles (k's 0-3 of the chunk), then high (4-7)
+                const int j = i % 4, sh = 8 * j + (i < 4 ? 0 : 4);
+                const __m256 f = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(v, sh), nib));
+                c[h][j] = _mm256_fmadd_ps(_mm256_set1_ps(x[k0 + 8 * q + i]), f, c[h][j]);
+              }
+            }
+        }
+        const float* sp = reinterpret_cast<const float*>(base);
+        for (int h = 0; h < 2; ++h) {
+          const __m256 o =
+              ASYM ? _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + 64 + 32 * h)))
+                   : _mm256_set1_ps((float)L.bias);
+          __m256 t = _mm256_add_ps(_mm256_add_ps(c[h][0], c[h][1]), _mm256_add_ps(c[h][2], c[h][3]));
+          t = _mm256_fnmadd_ps(o, _mm256_set1_ps(xsum[m * L.groups + g]), t);
+          out[h] = _mm256_fmadd_ps(t, _mm256_loadu_ps(sp + 8 * h), out[h]);
+        }
+      }
+      const __m256 v[2] = {_mm256_add_ps(out[0], _mm256_load_ps(bb)), _mm256_add_ps(out[1], _mm256_load_ps(bb + 8))};
+      put(Y + m * ldy + n, v, rows, e);
+    }
+  }
+  if (e == Epilogue::gelu)
+    for (int64_t m = 0; m < M; ++m) gelu_forward(Y + m * ldy + n_begin, Y + m * ldy + n_begin, n_end - n_begin);
+}
+#endif
+}  // namespace
+
+void quant_matmul_range(const QuantizedRows& A, const int32_t* asum, const QPackedMatrix& W, const float* bias,
+                        float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
+  if (W.bits == 8) {
+    if (W.asymmetric) a8_range<8, true>(A, asum, W, bias, Y, ldy, e, n_begin, n_end);
+    else a8_range<8, false>(A, asum, W, bias, Y, ldy, e, n_begin, n_end);
+  } else {
+    if (W.asymmetric) a8_range<4, true>(A, asum, W, bias, Y, ldy, e, n_begin, n_end);
+    else a8_range<4, false>(A, asum, W, bias, Y, ldy, e, n_begin, n_end);
+  }
+}
+
+void quant_matmul_f32_range(const float* X, int64_t ldx, int64_t M, const float* xsum, const QPackedMatrix& W,
+                            const float* bias, float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
+  if (W.bits == 8) {
+    if (W.asymmetric) a16_range<8, true>(X, ldx, M, xsum, W, bias, Y, ldy, e, n_begin, n_end);
+    else a16_range<8, false>(X, ldx, M, xsum, W, bias, Y, ldy, e, n_begin, n_end);
+  } else {
+    if (W.asymmetric) a16_range<4, true>(X, ldx, M, xsum, W, bias, Y, ldy, e, n_begin, n_end);
+    else a16_range<4, false>(X, ldx, M, xsum, W, bias, Y, ldy, e, n_begin, n_end);
+  }
+}
+
+}  // namespace gannet::kernels::GANNET_ISA
+
+#if defined(__AVX512F__)
+#pragma GCC pop_options
+#endif

@@ -1,0 +1,57 @@
+// Vector token-wise activation quantization; compiled once per ISA (see core/simd.h). Two passes
+// over each row: the absolute maximum, then scale, clamp, round to nearest even and narrow.
+#include "gannet/core/simd.h"
+#include "gannet/kernels/quantize_rows.h"
+
+namespace gannet::kernels::GANNET_ISA {
+using namespace gannet::simd;
+
+namespace {
+inline vf abs_v(vf v) { return max(v, sub(zero(), v)); }
+
+// rint(clamp(x * inv, +-127)) narrowed to int8: n values (n <= W).
+inline void put_q(int8_t* q, vf x, vf inv, int n) {
+  vf v = min(max(mul(x, inv), set1(-127.f)), set1(127.f));
+#if defined(__AVX512F__)
+  _mm512_mask_cvtsepi32_storeu_epi8(q, tail_mask(n), _mm512_cvtps_epi32(v));
+#else
+  const __m256i i = _mm256_cvtps_epi32(v);
+  const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+  const __m128i p8 = _mm_packs_epi16(p16, p16);
+  if (n == W) {
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(q), p8);
+  } else {
+    alignas(16) int8_t t[16];
+    _mm_store_si128(reinterpret_cast<__m128i*>(t), p8);
+    for (int j = 0; j < n; ++j) q[j] = t[j];
+  }
+#endif
+}
+}  // namespace
+
+void quantize_rows(const float* X, int64_t ldx, int64_t M, int64_t K, float static_scale, int8_t* q, int64_t ldq,
+                   float* scales) {
+  for (int64_t m = 0; m < M; ++m) {
+    const float* x = X + m * ldx;
+    int8_t* qm = q + m * ldq;
+    float scale = static_scale, inv = 0.f;
+    if (static_scale > 0.f) {
+      inv = 1.f / static_scale;
+    } else {
+      vf mx = zero();
+      int64_t k = 0;
+      for (; k + W <= K; k += W) mx = max(mx, abs_v(load(x + k)));
+      if (k < K) mx = max(mx, abs_v(load_partial(x + k, (int)(K - k))));
+      const float amax = reduce_max(mx);
+      scale = amax / 127.f;
+      inv = amax > 0.f ? 127.f / amax : 0.f;
+    }
+    scales[m] = scale;
+    const vf vinv = set1(inv);
+    int64_t k = 0;
+    for (; k + W <= K; k += W) put_q(qm + k, load(x + k), vinv, W);
+    if (k < K) put_q(qm + k, load_partial(x + k, (int)(K - k)), vinv, (int)(K - k));
+  }
+}
+
+}  // namespace gannet::kernels::GANNET_ISA

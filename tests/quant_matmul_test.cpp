@@ -1,0 +1,323 @@
+#include "gannet/kernels/quant_matmul.h"
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "gannet/core/error.h"
+#include "gannet/core/rng.h"
+#include "gannet/kernels/gelu.h"
+#include "gannet/kernels/gemm.h"
+#include "gannet/kernels/quantize_rows.h"
+#include "kernel_test_util.h"
+
+using namespace gannet;
+using namespace gannet::testing;
+namespace k = gannet::kernels;
+
+namespace {
+constexpr k::Epilogue kEpilogues[] = {k::Epilogue::store, k::Epilogue::gelu, k::Epilogue::accumulate};
+
+// A random group-wise quantized matrix and its packed form, owning their storage.
+struct QMatrix {
+  std::vector<int8_t> q, zero;
+  std::vector<float> scale;
+  std::shared_ptr<uint8_t> packed;
+  k::QuantizedWeights w;
+  k::QPackedMatrix p;
+
+  QMatrix(int bits, int64_t N, int64_t K, int64_t group, bool asym, uint64_t seed, float unit_scale = 0.f) {
+    Rng rng(seed);
+    const int lo = bits == 8 ? (asym ? -128 : -127) : (asym ? -8 : -7), hi = bits == 8 ? 127 : 7;
+    auto draw = [&] { return lo + (int)rng.below(hi - lo + 1); };
+    const int64_t groups = K / group;
+    q.assign(bits == 8 ? N * K : N * K / 2, 0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < K; ++c) {
+        const int v = draw();
+        if (bits == 8) q[n * K + c] = (int8_t)v;
+        else q[(n * K + c) / 2] |= (int8_t)((c % 2 == 0) ? (v & 0x0F) : (v & 0x0F) << 4);
+      }
+    scale.resize(N * groups);
+    for (float& s : scale) s = unit_scale > 0.f ? unit_scale : 0.01f + 0.02f * rng.uniform();
+    if (asym) {
+      zero.resize(N * groups);
+      for (int8_t& z : zero) z = (int8_t)draw();
+    }
+    w = {bits, N, K, group, q.data(), scale.data(), asym ? zero.data() : nullptr};
+    const int64_t bytes = k::qpacked_bytes(w);
+    packed.reset(static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), std::free);
+    k::pack_quantized(w, packed.get());
+    p = k::qpacked_view(w, packed.get());
+  }
+};
+
+// Quantized activation rows owning their storage.
+struct QRows {
+  std::vector<int8_t> q;
+  std::vector<float> scale;
+  k::QuantizedRows r;
+  QRows(const std::vector<float>& X, int64_t M, int64_t K, int64_t ld) : q(M * ld), scale(M) {
+    k::quantize_rows(X.data(), K, M, K, 0.f, q.data(), ld, scale.data());
+    r = {q.data(), ld, scale.data(), M, K};
+  }
+};
+
+struct Shape {
+  int bits;
+  bool asym;
+  int64_t group, K;
+};
+
+// Every weight format and group size, with K a few groups long (per-row: group == K).
+std::vector<Shape> shapes() {
+  std::vector<Shape> out;
+  for (int bits : {8, 4})
+    for (bool asym : {false, true}) {
+      for (int64_t g : {32, 64, 128}) out.push_back({bits, asym, g, 3 * g});
+      out.push_back({bits, asym, 160, 160});
+    }
+  return out;
+}
+
+std::string name(const Shape& s, int64_t M, k::Epilogue e) {
+  return str("int", s.bits, s.asym ? " asym" : " sym", " group ", s.group, " K ", s.K, " M ", M, " epilogue ",
+             (int)e);
+}
+
+// Compares a vector path with the reference: bitwise, except GELU (vector vs scalar tanh).
+void expect_same(const std::vector<float>& got, const std::vector<float>& want, k::Epilogue e,
+                 const std::string& what) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (e == k::Epilogue::gelu) ASSERT_NEAR(got[i], want[i], 1e-5f + 1e-5f * std::fabs(want[i])) << what << " at " << i;
+    else ASSERT_EQ(got[i], want[i]) << what << " at " << i;
+  }
+}
+
+using A8Fn = void (*)(const k::QuantizedRows&, const int32_t*, const k::QPackedMatrix&, const float*, float*, int64_t,
+                      k::Epilogue, int64_t, int64_t);
+using A16Fn = void (*)(const float*, int64_t, int64_t, const float*, const k::QPackedMatrix&, const float*, float*,
+                       int64_t, k::Epilogue, int64_t, int64_t);
+
+std::vector<std::pair<Isa, std::pair<A8Fn, A16Fn>>> vector_paths() {
+  std::vector<std::pair<Isa, std::pair<A8Fn, A16Fn>>> out;
+  if (cpu_has(Isa::avx2)) out.push_back({Isa::avx2, {k::avx2::quant_matmul_range, k::avx2::quant_matmul_f32_range}});
+  if (cpu_has_avx512_vnni())
+    out.push_back({Isa::avx512, {k::avx512::quant_matmul_range, k::avx512::quant_matmul_f32_range}});
+  return out;
+}
+}  // namespace
+
+TEST(QuantMatmul, PackedRowsDequantizeLikeTheWeights) {
+  for (const Shape& s : shapes()) {
+    const int64_t N = 37;
+    QMatrix W(s.bits, N, s.K, s.group, s.asym, 11);
+    std::vector<float> rows(5 * s.K);
+    k::unpack_quantized_rows(W.p, 30, 5, rows.data());
+    for (int64_t i = 0; i < 5; ++i)
+      for (int64_t c = 0; c < s.K; ++c) ASSERT_EQ(rows[i * s.K + c], W.w.dequantized(30 + i, c)) << name(s, 0, {});
+    EXPECT_THROW(k::unpack_quantized_rows(W.p, 33, 5, rows.data()), Error);
+  }
+}
+
+TEST(QuantMatmul, VectorPathsMatchTheScalarReference) {
+  const int64_t N = 37;  // two full blocks and a partial one
+  for (const Shape& s : shapes()) {
+    QMatrix W(s.bits, N, s.K, s.group, s.asym, 100 + s.K + s.bits);
+    auto b = random_vec(N, 3);
+    for (int64_t M : {1, 3, 8, 32, 129}) {
+      const int64_t ldx = s.K + 5, ldy = N + 3;
+      auto X = random_vec(M * ldx, 1 + M);
+      QRows A(X, M, s.K, s.K + 4);
+      std::vector<int32_t> asum(M * (s.K / s.group));
+      std::vector<float> xsum(M * (s.K / s.group));
+      k::activation_group_sums(A.r, s.group, asum.data());
+      k::activation_group_sums_f32(X.data(), ldx, M, s.K, s.group, xsum.data());
+      for (k::Epilogue e : kEpilogues) {
+        auto Y0 = random_vec(M * ldy, 4);
+        std::vector<float> want8 = Y0, want16 = Y0;
+        k::ref::quant_matmul_range(A.r, asum.data(), W.p, b.data(), want8.data(), ldy, e, 0, N);
+        k::ref::quant_matmul_f32_range(X.data(), ldx, M, xsum.data(), W.p, b.data(), want16.data(), ldy, e, 0, N);
+        for (auto& [isa, fns] : vector_paths()) {
+          std::vector<float> got8 = Y0, got16 = Y0;
+          fns.first(A.r, asum.data(), W.p, b.data(), got8.data(), ldy, e, 0, N);
+          fns.second(X.data(), ldx, M, xsum.data(), W.p, b.data(), got16.data(), ldy, e, 0, N);
+          expect_same(got8, want8, e, str(isa_name(isa), " A8 ", name(s, M, e)));
+          expect_same(got16, want16, e, str(isa_name(isa), " A16 ", name(s, M, e)));
+          // Ranges that start at a later block and end inside one.
+          std::vector<float> part = Y0;
+          fns.first(A.r, asum.data(), W.p, nullptr, part.data(), ldy, k::Epilogue::store, 16, 21);
+          std::vector<float> part_ref = Y0;
+          k::ref::quant_matmul_range(A.r, asum.data(), W.p, nullptr, part_ref.data(), ldy, k::Epilogue::store, 16, 21);
+          expect_same(part, part_ref, k::Epilogue::store, str(isa_name(isa), " A8 part ", name(s, M, e)));
+        }
+        // The dispatcher (threads, best ISA) gives the same.
+        std::vector<float> got8 = Y0, got16 = Y0;
+        k::quant_matmul(A.r, W.p, b.data(), got8.data(), ldy, e);
+        k::quant_matmul_f32(X.data(), ldx, M, W.p, b.data(), got16.data(), ldy, e);
+        expect_same(got8, want8, e, "quant_matmul " + name(s, M, e));
+        expect_same(got16, want16, e, "quant_matmul_f32 " + name(s, M, e));
+      }
+    }
+  }
+}
+
+// With unit scales the result is the integer sum_k a * (q - z) itself (exact in float below 2^24):
+// computed here from the plain QuantizedWeights, independently of the packed layout.
+TEST(QuantMatmul, IntegerPartIsExact) {
+  const int64_t N = 45, M = 5;
+  for (const Shape& s : shapes()) {
+    QMatrix W(s.bits, N, s.K, s.group, s.asym, 7 + s.group, 1.f);
+    Rng rng(5);
+    std::vector<int8_t> q(M * s.K);
+    for (int8_t& v : q) v = (int8_t)(-127 + (int)rng.below(255));
+    std::vector<float> ones(M, 1.f), Y(M * N);
+    k::quant_matmul({q.data(), s.K, ones.data(), M, s.K}, W.p, nullptr, Y.data(), N, k::Epilogue::store);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        int64_t want = 0;
+        for (int64_t c = 0; c < s.K; ++c) {
+          const int64_t g = n * (s.K / s.group) + c / s.group;
+          want += (int64_t)q[m * s.K + c] * (W.w.value(n, c) - (s.asym ? W.zero[g] : 0));
+        }
+        ASSERT_EQ(Y[m * N + n], (float)want) << name(s, M, k::Epilogue::store) << " row " << m << " col " << n;
+      }
+  }
+}
+
+// The scaled result against double-precision products of the dequantized values.
+TEST(QuantMatmul, CloseToTheDequantizedProduct) {
+  const int64_t N = 70, M = 9;
+  for (const Shape& s : shapes()) {
+    QMatrix W(s.bits, N, s.K, s.group, s.asym, 9 + s.group);
+    auto X = random_vec(M * s.K, 13);
+    auto b = random_vec(N, 14);
+    QRows A(X, M, s.K, s.K);
+    std::vector<float> y8(M * N), y16(M * N);
+    k::quant_matmul(A.r, W.p, b.data(), y8.data(), N, k::Epilogue::store);
+    k::quant_matmul_f32(X.data(), s.K, M, W.p, b.data(), y16.data(), N, k::Epilogue::store);
+    const double umax = s.bits == 8 ? 255 : 15;
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        double want8 = b[n], want16 = b[n], mag8 = 0, mag16 = 0;
+        for (int64_t c = 0; c < s.K; ++c) {
+          const double wd = W.w.dequantized(n, c), sc = W.scale[n * (s.K / s.group) + c / s.group];
+          const double xa = (double)A.scale[m] * A.q[m * s.K + c];
+          want8 += xa * wd;
+          want16 += X[m * s.K + c] * wd;
+          mag8 += std::fabs(xa * wd);
+          mag16 += std::fabs(X[m * s.K + c]) * sc * umax;
+        }
+        // f32 sums over the groups (A8); the offset correction's cancellation (A16).
+        EXPECT_NEAR(y8[m * N + n], want8, 1e-6 + 1e-6 * mag8) << name(s, M, k::Epilogue::store);
+        EXPECT_NEAR(y16[m * N + n], want16, 1e-6 + 2e-6 * mag16) << name(s, M, k::Epilogue::store);
+      }
+  }
+}
+
+TEST(QuantMatmul, RowResultsDoNotDependOnTheBatchOrThreads) {
+  const int64_t N = 517, M = 32;
+  const int saved = k::num_threads();
+  for (const Shape& s : shapes()) {
+    QMatrix W(s.bits, N, s.K, s.group, s.asym, 21);
+    auto X = random_vec(M * s.K, 22);
+    auto b = random_vec(N, 23);
+    QRows A(X, M, s.K, s.K);
+    std::vector<float> all8(M * N), all16(M * N), one(N);
+    k::quant_matmul(A.r, W.p, b.data(), all8.data(), N, k::Epilogue::gelu);
+    k::quant_matmul_f32(X.data(), s.K, M, W.p, b.data(), all16.data(), N, k::Epilogue::gelu);
+    for (int threads : {1, saved, 3}) {
+      k::set_num_threads(threads);
+      for (int64_t m = 0; m < M; m += 5) {
+        const k::QuantizedRows row{A.q.data() + m * s.K, s.K, A.scale.data() + m, 1, s.K};
+        k::quant_matmul(row, W.p, b.data(), one.data(), N, k::Epilogue::gelu);
+        for (int64_t n = 0; n < N; ++n) ASSERT_EQ(one[n], all8[m * N + n]) << name(s, m, {}) << " col " << n;
+        // A batch of 3 rows starting here (another tile shape).
+        if (m + 3 <= M) {
+          std::vector<float> three(3 * N);
+          k::quant_matmul_f32(X.data() + m * s.K, s.K, 3, W.p, b.data(), three.data(), N, k::Epilogue::gelu);
+          for (int64_t n = 0; n < 3 * N; ++n) ASSERT_EQ(three[n], all16[m * N + n]) << name(s, m, {}) << " A16";
+        }
+      }
+    }
+  }
+  k::set_num_threads(saved);
+}
+
+TEST(QuantMatmul, BadShapesThrow) {
+  std::vector<int8_t> q(64 * 96);
+  std::vector<float> s(64 * 3);
+  k::QuantizedWeights w{8, 64, 96, 48, q.data(), s.data(), nullptr};
+  EXPECT_THROW(k::qpacked_bytes(w), Error);  // group not a multiple of 32
+  w.group = 64;
+  EXPECT_THROW(k::qpacked_bytes(w), Error);  // K not a multiple of the group
+  w.group = 16;
+  w.K = 96;
+  EXPECT_THROW(k::qpacked_bytes(w), Error);
+  w.group = 32;
+  w.bits = 3;
+  EXPECT_THROW(k::qpacked_bytes(w), Error);
+  w.bits = 8;
+  std::vector<uint8_t> buf(k::qpacked_bytes(w));
+  EXPECT_THROW(k::pack_quantized({8, 64, 96, 0, q.data(), s.data(), nullptr}, buf.data()), Error);
+  k::pack_quantized(w, buf.data());
+  const auto p = k::qpacked_view(w, buf.data());
+  std::vector<float> Y(2 * 64);
+  std::vector<int8_t> a(2 * 100);
+  std::vector<float> sa(2, 1.f);
+  EXPECT_THROW(k::quant_matmul({a.data(), 100, sa.data(), 2, 100}, p, nullptr, Y.data(), 64, k::Epilogue::store),
+               Error);  // K mismatch
+  EXPECT_THROW(k::quant_matmul({a.data(), 96, sa.data(), 2, 96}, p, nullptr, Y.data(), 32, k::Epilogue::store),
+               Error);  // ldy < N
+  try {
+    k::check_quant_shape(8, 100, 64, "layer 3 mlp.c_fc");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("layer 3 mlp.c_fc"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("K=100"), std::string::npos) << e.what();
+  }
+}
+
+TEST(QuantMatmul, QuantizeRowsMatchesDirectComputation) {
+  for (int64_t K : awkward_sizes()) {
+    if (K > 5000) continue;
+    const int64_t M = 3, ldx = K + 1, ldq = K + 2;
+    auto X = random_vec(M * ldx, 31 + K, 2.f);
+    for (int64_t c = 0; c < K; ++c) X[2 * ldx + c] = 0.f;  // an all-zero row
+    for (float st : {0.f, 0.01f}) {
+      std::vector<int8_t> want(M * ldq, 5), got;
+      std::vector<float> ws(M), gs(M);
+      k::ref::quantize_rows(X.data(), ldx, M, K, st, want.data(), ldq, ws.data());
+      for (int64_t m = 0; m < M; ++m) {
+        float amax = 0.f;
+        for (int64_t c = 0; c < K; ++c) amax = std::max(amax, std::fabs(X[m * ldx + c]));
+        const float scale = st > 0.f ? st : amax / 127.f;
+        EXPECT_EQ(ws[m], scale);
+        for (int64_t c = 0; c < K; ++c) {
+          const float x = X[m * ldx + c];
+          const int q = want[m * ldq + c];
+          ASSERT_LE(std::abs(q), 127);
+          if (scale == 0.f) {
+            ASSERT_EQ(q, 0);
+          } else if (std::fabs(x / scale) < 127.f) {
+            ASSERT_LE(std::fabs(x - scale * q), 0.5f * scale * (1 + 1e-5f)) << "K " << K << " x " << x;
+          } else {
+            ASSERT_EQ(q, x > 0 ? 127 : -127);
+          }
+        }
+        for (int64_t c = K; c < ldq; ++c) ASSERT_EQ(want[m * ldq + c], 5);  // padding untouched
+      }
+      for (Isa isa : vector_isas()) {
+        got.assign(M * ldq, 5);
+        auto fn = isa == Isa::avx512 ? k::avx512::quantize_rows : k::avx2::quantize_rows;
+        fn(X.data(), ldx, M, K, st, got.data(), ldq, gs.data());
+        ASSERT_EQ(got, want) << isa_name(isa) << " K " << K;
+        ASSERT_EQ(gs, ws) << isa_name(isa) << " K " << K;
+      }
+      got.assign(M * ldq, 5);
+      k::quantize_rows(X.data(), ldx, M, K, st, got.data(), ldq, gs.data());
+      ASSERT_EQ(got, want) << "dispatch K " << K;
+    }
+  }
+}
