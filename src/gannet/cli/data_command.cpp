@@ -1,14 +1,17 @@
 #include "gannet/cli/data_command.h"
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <memory>
 
+#include "gannet/data/difficulty.h"
 #include "gannet/data/prepare.h"
+#include "gannet/kernels/gemm.h"
 
 namespace gannet::cli {
 
 void add_data_commands(CLI::App& app) {
-  CLI::App* data = app.add_subcommand("data", "Prepare training data");
+  CLI::App* data = app.add_subcommand("data", "Prepare and analyze training data");
   data->require_subcommand(1);
 
   auto opt = std::make_shared<data::PrepareOptions>();
@@ -26,6 +29,28 @@ void add_data_commands(CLI::App& app) {
       ->check(CLI::ExistingDirectory);
   prep->add_option("--seed", opt->seed, "Seed of the document split")->capture_default_str();
   prep->callback([opt]() { data::prepare_brown(*opt); });
+
+  auto an = std::make_shared<data::AnalyzeOptions>();
+  auto threads = std::make_shared<int>(0);
+  CLI::App* analyze = data->add_subcommand(
+      "analyze", "Per-sample difficulty metrics of a token file (samples: its fixed windows of --seq-len tokens), "
+                 "written as index files for curriculum learning (format: docs/data_efficiency.md)");
+  analyze->add_option("--tokens", an->token_file, "Token file to analyze")->capture_default_str();
+  analyze->add_option("--out", an->out_dir, "Output directory of the index files")->capture_default_str();
+  analyze->add_option("--seq-len", an->seq_len, "Sample length T (must equal the training config's data.seq_len)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  analyze->add_option("--metric", an->metrics, "Metrics to compute (repeatable)")
+      ->capture_default_str()
+      ->check(CLI::IsMember(data::difficulty_metric_names()));
+  analyze->add_option("--eos-id", an->eos_id, "End-of-document token id (for seqlen)")->capture_default_str();
+  analyze->add_option("--threads", *threads, "Threads (0: all cores)")->capture_default_str();
+  analyze->callback([an, threads]() {
+    if (*threads > 0) kernels::set_num_threads(*threads);
+    data::AnalyzeSummary s = data::analyze_difficulty(*an);
+    std::printf("%ld samples of %ld tokens; wrote %zu files to %s\n", (long)s.num_samples, (long)an->seq_len,
+                s.files.size(), an->out_dir.c_str());
+  });
 }
 
 }  // namespace gannet::cli

@@ -1,4 +1,5 @@
-// `gannet data ...` subcommands. Today: `data prepare` (Brown corpus -> tokenizer + token files).
+// `gannet data ...` subcommands. `data prepare` (Brown corpus -> tokenizer + token files) and
+// `data analyze` (per-sample difficulty index files for curriculum learning).
 #pragma once
 
 namespace CLI {
