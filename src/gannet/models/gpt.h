@@ -33,6 +33,9 @@ class Gpt {
   // Mean next-token cross-entropy; targets [B, T] i32 (-1 = ignore).
   nn::Var loss(const Tensor& tokens, const Tensor& targets) const;
 
+  // Random-LTD for the following training forward passes (nullptr: off); see nn/random_ltd.h.
+  void set_random_ltd(const nn::RandomLtdPlan* plan) { trunk_.set_random_ltd(plan); }
+
   // Parameters by name, in a fixed order (wte, wpe, h.0..., ln_f).
   const nn::ParameterList& parameters() const { return params_; }
   // Forward FLOPs per token at sequence length T (matrix products and attention), for benchmarks.

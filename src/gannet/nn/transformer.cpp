@@ -1,6 +1,7 @@
 #include "gannet/nn/transformer.h"
 
 #include "gannet/autograd/ops.h"
+#include "gannet/autograd/tape.h"
 
 namespace gannet::nn {
 
@@ -29,7 +30,19 @@ Var Transformer::forward(const Tensor& tokens, bool causal, const Tensor& key_ma
   const int64_t B = tokens.dim(0), T = tokens.dim(1);
   GANNET_CHECK(T <= c_.n_ctx, "transformer: sequence of ", T, " tokens is longer than n_ctx ", c_.n_ctx);
   Var x = autograd::embedding(tokens, wte_, wpe_);
-  for (const auto& b : h_) x = b.forward(x, B, T, causal, key_mask);
+  const bool drop = ltd_ && autograd::grad_enabled() && ltd_->keep < T;
+  if (drop)
+    GANNET_CHECK(ltd_->layers.size() == h_.size(), "random-LTD plan for ", ltd_->layers.size(), " layers, model has ",
+                 h_.size());
+  Rng rng(drop ? ltd_->seed : 0);
+  for (size_t i = 0; i < h_.size(); ++i) {
+    if (drop && ltd_->layers[i]) {
+      Tensor idx = random_ltd_indices(B, T, ltd_->keep, rng);
+      x = random_ltd_block(h_[i], x, B, T, ltd_->keep, idx, causal, key_mask);
+    } else {
+      x = h_[i].forward(x, B, T, causal, key_mask);
+    }
+  }
   return ln_f_.forward(x);
 }
 

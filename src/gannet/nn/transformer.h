@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "gannet/nn/block.h"
+#include "gannet/nn/random_ltd.h"
 
 namespace gannet::nn {
 
@@ -22,12 +23,16 @@ class Transformer {
   // Final hidden states [B*T, C] for tokens [B, T] (i32); key_mask optional u8 [B, T].
   Var forward(const Tensor& tokens, bool causal, const Tensor& key_mask) const;
   const Var& token_embedding() const { return wte_; }
+  // Token dropping for the following forward passes while grad mode is on (nullptr: none). The
+  // plan must outlive those passes.
+  void set_random_ltd(const RandomLtdPlan* plan) { ltd_ = plan; }
 
  private:
   TransformerConfig c_{};
   Var wte_, wpe_;
   std::vector<Block> h_;
   LayerNorm ln_f_;
+  const RandomLtdPlan* ltd_ = nullptr;
 };
 
 }  // namespace gannet::nn
