@@ -13,3 +13,18 @@ float CosineSchedule::at(int64_t step) const {
 }
 
 }  // namespace gannet::optim
+
+namespace gannet::optim {
+
+float LayerTokenSchedule::at(double x) const {
+  if (x < warmup_layer_tokens) {
+    double f = log_warmup ? std::log1p(x) / std::log1p(warmup_layer_tokens) : x / warmup_layer_tokens;
+    return (float)(max_lr * f);
+  }
+  if (x >= total_layer_tokens) return min_lr;
+  double progress = (x - warmup_layer_tokens) / (total_layer_tokens - warmup_layer_tokens);
+  double cosine = 0.5 * (1.0 + std::cos(M_PI * progress));
+  return (float)(min_lr + (max_lr - min_lr) * cosine);
+}
+
+}  // namespace gannet::optim
