@@ -11,7 +11,8 @@ TrainConfig read_train_config(const std::string& path) { return parse_train_conf
 TrainConfig parse_train_config(const std::string& text, const std::string& name) {
   TrainConfig c;
   c.text = text;
-  io::JsonReader r(io::parse_json_text(text, name), name);
+  const nlohmann::json root = io::parse_json_text(text, name);
+  io::JsonReader r(root, name);
   c.model = io::read_gpt_config(r.child("model"));
 
   io::JsonReader data = r.child("data");
@@ -68,6 +69,9 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   c.checkpoint_interval = ck.get_int("interval", c.checkpoint_interval);
   c.seed = (uint64_t)r.get_int("seed", (int64_t)c.seed);
   c.threads = (int)r.get_int("threads", c.threads);
+  io::JsonReader de = r.child("data_efficiency");  // checks that it is an object
+  c.data_efficiency = read_data_efficiency(de, root.contains("data_efficiency") ? root["data_efficiency"] : nlohmann::json(),
+                                           c.model, c.seq_len, c.seed);
   r.finish();
   return c;
 }

@@ -1,12 +1,14 @@
 // The training config (JSON). Keys follow DeepSpeed's where it has one for the same thing:
 // train_batch_size, train_micro_batch_size_per_gpu, gradient_accumulation_steps,
-// gradient_clipping, optimizer {type, params}, scheduler {type, params}. Unknown keys are errors.
+// gradient_clipping, optimizer {type, params}, scheduler {type, params}, data_efficiency (see
+// train/data_efficiency.h). Unknown keys are errors.
 #pragma once
 #include <string>
 
 #include "gannet/models/gpt.h"
 #include "gannet/optim/adamw.h"
 #include "gannet/optim/schedule.h"
+#include "gannet/train/data_efficiency.h"
 
 namespace gannet::train {
 
@@ -26,6 +28,7 @@ struct TrainConfig {
   std::string out_dir = "runs/default"; // checkpoint.safetensors, metrics.jsonl
   uint64_t seed = 1234;
   int threads = 0;                      // 0: all cores
+  DataEfficiencyConfig data_efficiency; // curriculum, random-LTD, layer-token LR (data_efficiency block)
   std::string text;                     // the config as given, stored in checkpoints
 };
 

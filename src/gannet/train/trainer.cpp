@@ -6,10 +6,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include "gannet/autograd/tape.h"
+#include "gannet/data/curriculum.h"
 #include "gannet/data/token_file.h"
 #include "gannet/data/window_sampler.h"
 #include "gannet/io/checkpoint.h"
@@ -42,6 +44,20 @@ class StopSignals {
   void (*old_term_)(int);
 };
 
+// The last "elapsed_s" and "train_s" logged for `step` in an existing metrics log (0 if none), so
+// that a resumed run's clock continues.
+std::pair<double, double> logged_clock(const std::string& path, int64_t step) {
+  std::pair<double, double> out{0, 0};
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || j.value("step", (int64_t)-1) != step || !j.contains("elapsed_s")) continue;
+    out = {j.value("elapsed_s", 0.0), j.value("train_s", 0.0)};
+  }
+  return out;
+}
+
 std::string fmt(const char* f, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
@@ -69,6 +85,11 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   model.init(cfg.seed);
   optim::AdamW adamw(model.parameters(), cfg.adamw);
   data::WindowSampler sampler(train_file, cfg.seq_len, cfg.seed + 1);
+  const DataEfficiencyConfig& de = cfg.data_efficiency;
+  std::unique_ptr<data::CurriculumSampler> curriculum;
+  if (de.curriculum.enabled)
+    curriculum = std::make_unique<data::CurriculumSampler>(train_file, cfg.seq_len, de.curriculum, de.seed + 1);
+  Rng& data_rng = curriculum ? curriculum->rng() : sampler.rng();
   const std::string ckpt = checkpoint_path(cfg);
   int64_t step = 0;
   if (opt.resume) {
@@ -76,47 +97,93 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     io::TrainState st;
     io::load_checkpoint(ckpt, model, &adamw, &st);
     step = st.step;
-    sampler.rng().set_state(st.rng);
+    data_rng.set_state(st.rng);
     GANNET_CHECK(step <= cfg.steps, ckpt, " is at step ", step, ", past train_steps ", cfg.steps);
   }
   fs::create_directories(cfg.out_dir);
-  std::ofstream metrics((fs::path(cfg.out_dir) / "metrics.jsonl").string(),
-                        opt.resume ? std::ios::app : std::ios::trunc);
-  GANNET_CHECK(metrics.good(), "cannot write ", (fs::path(cfg.out_dir) / "metrics.jsonl").string());
+  const std::string metrics_path = (fs::path(cfg.out_dir) / "metrics.jsonl").string();
+  const auto [elapsed0, train_s0] = opt.resume ? logged_clock(metrics_path, step) : std::pair<double, double>{0, 0};
+  std::ofstream metrics(metrics_path, opt.resume ? std::ios::app : std::ios::trunc);
+  GANNET_CHECK(metrics.good(), "cannot write ", metrics_path);
 
   const int64_t B = cfg.micro_batch, T = cfg.seq_len;
-  const int64_t tokens_per_step = B * T * cfg.grad_accum;
   Tensor tokens = Tensor::empty({B, T}, DType::i32);
   Tensor targets = Tensor::empty({B, T}, DType::i32);
+
+  // What one step processes is a function of the step (curriculum and random-LTD schedules), so
+  // the counts of a resumed run are recomputed rather than stored.
+  const int64_t L = cfg.model.n_layer;
+  const int64_t ltd_layers = de.random_ltd.enabled ? (int64_t)de.random_ltd.layers.size() : 0;
+  nn::RandomLtdPlan ltd_plan;
+  ltd_plan.layers.assign((size_t)L, false);
+  for (int64_t l : de.random_ltd.layers) ltd_plan.layers[(size_t)l] = true;
+  auto rows_at = [&](int64_t s) { return curriculum ? curriculum->rows_at(s, B) : B; };
+  auto len_at = [&](int64_t s) { return curriculum ? curriculum->len_at(s) : T; };
+  auto kept_at = [&](int64_t s) { return ltd_layers ? std::min(de.random_ltd.schedule.at(s), len_at(s)) : len_at(s); };
+  auto step_tokens = [&](int64_t s) { return (double)(cfg.grad_accum * rows_at(s) * len_at(s)); };
+  auto step_layer_tokens = [&](int64_t s) {
+    return (double)(cfg.grad_accum * rows_at(s) * (len_at(s) * (L - ltd_layers) + kept_at(s) * ltd_layers));
+  };
+  double tokens_done = 0, layer_tokens_done = 0;
+  for (int64_t s = 0; s < step; ++s) tokens_done += step_tokens(s), layer_tokens_done += step_layer_tokens(s);
+  optim::LayerTokenSchedule lt_schedule;
+  if (de.layer_token_lr.enabled) {
+    lt_schedule.max_lr = cfg.schedule.max_lr;
+    lt_schedule.min_lr = cfg.schedule.min_lr;
+    lt_schedule.log_warmup = de.layer_token_lr.log_warmup;
+    double total = 0, warmup = 0;
+    for (int64_t s = 0; s < cfg.steps; ++s) {
+      total += step_layer_tokens(s);
+      if (s < cfg.schedule.warmup_steps) warmup = total;
+    }
+    lt_schedule.total_layer_tokens = de.layer_token_lr.total_layer_tokens > 0 ? de.layer_token_lr.total_layer_tokens : total;
+    lt_schedule.warmup_layer_tokens =
+        de.layer_token_lr.warmup_layer_tokens >= 0 ? de.layer_token_lr.warmup_layer_tokens : warmup;
+    GANNET_CHECK(lt_schedule.warmup_layer_tokens <= lt_schedule.total_layer_tokens,
+                 "layer_token_lr_schedule: warmup_layer_tokens ", lt_schedule.warmup_layer_tokens,
+                 " is above total_layer_tokens ", lt_schedule.total_layer_tokens);
+  }
   const auto& params = model.parameters();
   const float accum_scale = 1.f / (float)cfg.grad_accum;
 
   auto save = [&](int64_t at_step) {
     io::TrainState st;
     st.step = at_step;
-    st.rng = sampler.rng().state();
+    st.rng = data_rng.state();
     st.train_config = cfg.text;
     io::save_checkpoint(ckpt, model, &adamw, st);
   };
 
   std::fprintf(stderr, "gannet train: %.2fM parameters, %ld steps of %ld tokens, data %s (%ld train tokens)\n",
-               (double)nn::count_elements(params) / 1e6, (long)cfg.steps, (long)tokens_per_step,
+               (double)nn::count_elements(params) / 1e6, (long)cfg.steps, (long)(B * T * cfg.grad_accum),
                cfg.data_dir.c_str(), (long)train_file.size());
+  if (curriculum || ltd_layers)
+    std::fprintf(stderr, "gannet train: data efficiency:%s%s%s\n", curriculum ? " curriculum" : "",
+                 ltd_layers ? " random-LTD" : "", de.layer_token_lr.enabled ? " layer-token LR" : "");
   StopSignals signals;
   ProgressBar bar(cfg.steps, step);
   TrainResult result;
   auto t_start = std::chrono::steady_clock::now();
-  double ema_tps = 0, last_loss = 0;
+  double ema_tps = 0, last_loss = 0, train_s = train_s0;
+  auto elapsed_now = [&] {
+    return elapsed0 + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  };
   int64_t stop_at = opt.stop_after >= 0 ? std::min(cfg.steps, step + opt.stop_after) : cfg.steps;
 
   while (step < stop_at) {
     auto t0 = std::chrono::steady_clock::now();
-    float lr = cfg.schedule.at(step);
+    const double this_tokens = step_tokens(step), this_layer_tokens = step_layer_tokens(step);
+    float lr = de.layer_token_lr.enabled ? lt_schedule.at(layer_tokens_done + this_layer_tokens) : cfg.schedule.at(step);
     nn::zero_grad(params);
     double loss_sum = 0;
+    ltd_plan.keep = kept_at(step);
     for (int64_t micro = 0; micro < cfg.grad_accum; ++micro) {
-      sampler.next(tokens, targets);
+      if (curriculum) curriculum->next(step, B, tokens, targets);
+      else sampler.next(tokens, targets);
+      ltd_plan.seed = de.seed + 0x9E3779B97F4A7C15ull * (uint64_t)(step * cfg.grad_accum + micro + 1);
+      model.set_random_ltd(ltd_layers ? &ltd_plan : nullptr);
       autograd::Var loss = model.loss(tokens, targets);
+      model.set_random_ltd(nullptr);
       loss_sum += loss.value().f32()[0];
       autograd::tape().backward(loss);
     }
@@ -124,24 +191,41 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     GANNET_CHECK(std::isfinite(loss_sum) && std::isfinite(norm), "training diverged at step ", step,
                  ": loss ", loss_sum / cfg.grad_accum, ", gradient norm ", norm, " (lower the learning rate)");
     adamw.step(lr, accum_scale * optim::clip_factor(norm, cfg.grad_clip));
+    const int64_t done_step = step;
     ++step;
     last_loss = loss_sum / (double)cfg.grad_accum;
     double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    double tps = (double)tokens_per_step / dt;
+    double tps = this_tokens / dt;
     ema_tps = ema_tps == 0 ? tps : 0.9 * ema_tps + 0.1 * tps;
-    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    metrics << nlohmann::json{{"step", step},     {"loss", last_loss}, {"lr", lr},
-                              {"grad_norm", norm}, {"tokens", step * tokens_per_step},
-                              {"tokens_per_s", tps}, {"elapsed_s", elapsed}}
-                   .dump()
-            << "\n";
+    tokens_done += this_tokens;
+    layer_tokens_done += this_layer_tokens;
+    train_s += dt;
+    nlohmann::json line{{"step", step},         {"loss", last_loss},
+                        {"lr", lr},             {"grad_norm", norm},
+                        {"tokens", tokens_done}, {"layer_tokens", layer_tokens_done},
+                        {"tokens_per_s", tps},  {"elapsed_s", elapsed_now()},
+                        {"train_s", train_s}};
+    if (curriculum) {
+      line["seq_len"] = len_at(done_step);
+      nlohmann::json d = nlohmann::json::object();
+      std::vector<int64_t> ds = curriculum->difficulties(done_step);
+      for (size_t m = 0; m < ds.size(); ++m) d[de.curriculum.metrics[m].name] = ds[m];
+      line["difficulty"] = d;
+    }
+    if (ltd_layers) line["kept_tokens"] = kept_at(done_step);
+    metrics << line.dump() << "\n";
     if (opt.progress)
       bar.update(step, "loss " + fmt("%.4f", last_loss) + " | " + fmt("%.0f", ema_tps) + " tok/s | lr " +
                            fmt("%.2e", lr));
     bool last = step == cfg.steps;
     if (!last && cfg.eval_interval > 0 && step % cfg.eval_interval == 0) {
       EvalResult ev = evaluate(model, val_file, T, B, cfg.eval_batches);
-      metrics << nlohmann::json{{"step", step}, {"val_loss", ev.loss}, {"val_ppl", ev.perplexity}}.dump() << "\n";
+      metrics << nlohmann::json{{"step", step},         {"val_loss", ev.loss},
+                                {"val_ppl", ev.perplexity}, {"tokens", tokens_done},
+                                {"layer_tokens", layer_tokens_done}, {"train_s", train_s},
+                                {"elapsed_s", elapsed_now()}}
+                     .dump()
+              << "\n";
       if (opt.progress) bar.message("step " + std::to_string(step) + ": val loss " + fmt("%.4f", ev.loss) +
                                     ", perplexity " + fmt("%.1f", ev.perplexity));
     }
@@ -167,7 +251,15 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     EvalResult ev = evaluate(model, val_file, T, B, 0);
     result.val_loss = ev.loss;
     result.val_perplexity = ev.perplexity;
-    metrics << nlohmann::json{{"step", step}, {"val_loss", ev.loss}, {"val_ppl", ev.perplexity}, {"final", true}}.dump()
+    metrics << nlohmann::json{{"step", step},
+                              {"val_loss", ev.loss},
+                              {"val_ppl", ev.perplexity},
+                              {"final", true},
+                              {"tokens", tokens_done},
+                              {"layer_tokens", layer_tokens_done},
+                              {"train_s", train_s},
+                              {"elapsed_s", elapsed_now()}}
+                   .dump()
             << "\n";
   }
   return result;

@@ -1,6 +1,8 @@
 // The training loop: batches from the token file, forward/backward, clipping, AdamW, warmup +
 // cosine schedule, periodic validation, a JSONL metrics log, atomic checkpoints, exact resume,
-// and a checkpoint on Ctrl-C.
+// and a checkpoint on Ctrl-C. With a data_efficiency block: curriculum batches, random-LTD and the
+// layer-token LR schedule; metrics.jsonl then also logs seq_len, difficulties and kept tokens.
+// Every log line carries tokens, layer_tokens, train_s (training only) and elapsed_s (wall-clock).
 #pragma once
 #include <string>
 
