@@ -143,16 +143,19 @@ void quantize_activations(const float* X, int64_t M, int64_t K, float static_sca
                static_scale, " must be finite and >= 0");
   for (int64_t m = 0; m < M; ++m) {
     const float* x = X + m * K;
-    float s = static_scale;
+    // The same float operations as kernels/quantize_rows.h, so that simulated and real
+    // quantization agree bitwise.
+    float s = static_scale, inv = static_scale > 0.f ? 1.f / static_scale : 0.f;
     if (s == 0.f) {
       float amax = 0.f;
       for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(x[k]));
       s = amax / 127.f;
+      inv = amax > 0.f ? 127.f / amax : 0.f;
     }
     if (scales) scales[m] = s;
     if (!q) continue;
-    const float inv = s > 0.f ? 1.f / s : 0.f;
-    for (int64_t k = 0; k < K; ++k) q[m * K + k] = (int8_t)std::clamp((int)std::nearbyint(x[k] * inv), -127, 127);
+    for (int64_t k = 0; k < K; ++k)
+      q[m * K + k] = (int8_t)std::nearbyint(std::clamp(x[k] * inv, -127.f, 127.f));
   }
 }
 

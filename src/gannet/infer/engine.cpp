@@ -59,7 +59,8 @@ std::vector<float> to_f32(const Tensor& t) {
 }
 
 struct Layer {
-  LinearWeight qkv, proj, fc, out;  // ln_1 folded into qkv, ln_2 into fc
+  LinearWeight qkv, proj, fc, out;  // float: ln_1 folded into qkv, ln_2 into fc
+  Tensor ln1_g, ln1_b, ln2_g, ln2_b;  // what remains of the LayerNorms at run time (ones/zeros when folded)
 };
 
 // One row of a pass: a token at a position of a sequence.
@@ -75,15 +76,15 @@ struct Engine::Impl {
   EngineOptions opt;
   int64_t C = 0, H = 0, D = 0, ctx = 0;
   DType wtype = DType::f32;
-  Tensor wte;             // [V, C]: embedding and tied LM head, packed in the weight format
+  LinearWeight embed;     // wte [V, C]: the token embedding's rows (and the tied LM head)
+  LinearWeight head;      // the LM head: embed, or lm_head.weight when quantized apart
   Tensor wpe;             // [ctx, C] f32
   Tensor lnf_g, lnf_b;    // [C] f32
   std::vector<Layer> layers;
-  LinearWeight head;      // views wte
   KvCache cache;
   // Work buffers, sized for the largest pass.
   int64_t max_rows = 0;
-  std::vector<float> x, xn, qkv, att, hid, scratch, attn_scores, ones, zeros_;
+  std::vector<float> x, xn, qkv, att, hid, scratch, attn_scores;
 
   Impl(const io::GptWeights& w, const EngineOptions& o);
   void check_chunks(std::span<const Chunk> chunks);
@@ -121,28 +122,52 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
       cache(w.config.n_layer, o.max_sequences, w.config.n_head, w.config.n_embd / w.config.n_head, ctx) {
   cfg.validate();
   const int64_t V = cfg.vocab_size, L = cfg.n_layer;
-  // One arena for everything the kernels stream.
+  // One arena for everything the kernels stream. Float matrices take the engine's format; a
+  // quantized model's quantized matrices keep theirs (packed for kernels/quant_matmul.h).
   const kernels::PackedType ptype = wtype == DType::f32 ? kernels::PackedType::f32 : kernels::PackedType::bf16;
-  auto matrix_bytes = [&](int64_t out, int64_t in) { return padded_bytes(wtype, kernels::packed_size(ptype, out, in)); };
-  size_t bytes = matrix_bytes(V, C) + padded_bytes(DType::f32, ctx * C) + 2 * padded_bytes(DType::f32, C);
-  for (int64_t l = 0; l < L; ++l)
-    bytes += matrix_bytes(3 * C, C) + matrix_bytes(C, C) + matrix_bytes(4 * C, C) + matrix_bytes(C, 4 * C) +
-             padded_bytes(DType::f32, 3 * C) + 2 * padded_bytes(DType::f32, C) + padded_bytes(DType::f32, 4 * C);
+  auto matrix_bytes = [&](const std::string& name, int64_t out, int64_t in) -> size_t {
+    if (const io::QuantizedTensor* q = w.find_quantized(name, {out, in}))
+      return padded_bytes(DType::u8, kernels::qpacked_bytes(q->view()));
+    return padded_bytes(wtype, kernels::packed_size(ptype, out, in));
+  };
+  const bool separate_head = w.quantized.count("lm_head.weight") != 0;
+  size_t bytes = matrix_bytes("wte.weight", V, C) + padded_bytes(DType::f32, ctx * C) + 2 * padded_bytes(DType::f32, C);
+  if (separate_head) bytes += matrix_bytes("lm_head.weight", V, C);
+  for (int64_t l = 0; l < L; ++l) {
+    const std::string h = "h." + std::to_string(l);
+    bytes += matrix_bytes(h + ".attn.c_attn.weight", 3 * C, C) + matrix_bytes(h + ".attn.c_proj.weight", C, C) +
+             matrix_bytes(h + ".mlp.c_fc.weight", 4 * C, C) + matrix_bytes(h + ".mlp.c_proj.weight", C, 4 * C) +
+             padded_bytes(DType::f32, 3 * C) + 6 * padded_bytes(DType::f32, C) + padded_bytes(DType::f32, 4 * C);
+  }
   Arena arena(bytes);
 
-  // A matrix in the engine's format, packed for the decode kernel.
-  auto matrix = [&](const std::vector<float>& values, int64_t out, int64_t in) {
-    Tensor t = arena.take({kernels::packed_size(ptype, out, in)}, wtype);
-    kernels::pack_weights(ptype, values.data(), out, in, t.raw());
-    return t;
-  };
   auto vector = [&](const std::string& name, int64_t n) {
     std::vector<float> v = to_f32(w.at(name, {n}));
     Tensor t = arena.take({n}, DType::f32);
     std::memcpy(t.raw(), v.data(), n * sizeof(float));
     return t;
   };
-  wte = matrix(to_f32(w.at("wte.weight", {V, C})), V, C);
+  auto constant = [&](int64_t n, float value) {
+    Tensor t = arena.take({n}, DType::f32);
+    std::fill(t.f32(), t.f32() + n, value);
+    return t;
+  };
+  // A quantized matrix, packed for the integer kernels.
+  auto quantized = [&](const std::string& name, const io::QuantizedTensor& q, Tensor bias) {
+    Tensor t = arena.take({kernels::qpacked_bytes(q.view())}, DType::u8);
+    kernels::pack_quantized(q.view(), t.raw());
+    return LinearWeight(t, q, std::move(bias), w.activation(name));
+  };
+  // A float matrix in the engine's format, packed for the decode kernel.
+  auto matrix = [&](const std::vector<float>& values, int64_t out, int64_t in, Tensor bias) {
+    Tensor t = arena.take({kernels::packed_size(ptype, out, in)}, wtype);
+    kernels::pack_weights(ptype, values.data(), out, in, t.raw());
+    return LinearWeight(t, out, in, std::move(bias));
+  };
+  if (const io::QuantizedTensor* q = w.find_quantized("wte.weight", {V, C})) embed = quantized("wte.weight", *q, Tensor());
+  else embed = matrix(to_f32(w.at("wte.weight", {V, C})), V, C, Tensor());
+  head = embed;
+  if (separate_head) head = quantized("lm_head.weight", *w.find_quantized("lm_head.weight", {V, C}), Tensor());
   {
     std::vector<float> v = to_f32(w.at("wpe.weight", {cfg.n_ctx, C}));
     wpe = arena.take({ctx, C}, DType::f32);
@@ -150,13 +175,22 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
   }
   lnf_g = vector("ln_f.weight", C);
   lnf_b = vector("ln_f.bias", C);
-  head = LinearWeight(wte, V, C, Tensor());
 
-  // A LayerNorm's scale and shift folded into the Linear that follows it:
+  // A LayerNorm's scale and shift folded into the float Linear that follows it:
   //   W' = W diag(gamma),  b' = b + W beta,
-  // so that at run time only the normalization itself remains.
-  auto folded = [&](const std::string& p, const std::string& ln, int64_t out) {
-    std::vector<float> W = to_f32(w.at(p + ".weight", {out, C}));
+  // so that at run time only the normalization itself remains. A quantized Linear keeps its
+  // integers as quantized, so its LayerNorm applies gamma and beta itself (and its output is what
+  // the int8 activation quantization sees, as in ZeroQuant).
+  auto normed = [&](const std::string& p, const std::string& ln, int64_t out, Tensor& gamma, Tensor& beta) {
+    const std::string name = p + ".weight";
+    if (const io::QuantizedTensor* q = w.find_quantized(name, {out, C})) {
+      gamma = vector(ln + ".weight", C);
+      beta = vector(ln + ".bias", C);
+      return quantized(name, *q, vector(p + ".bias", out));
+    }
+    gamma = constant(C, 1.f);
+    beta = constant(C, 0.f);
+    std::vector<float> W = to_f32(w.at(name, {out, C}));
     std::vector<float> b = to_f32(w.at(p + ".bias", {out}));
     std::vector<float> g = to_f32(w.at(ln + ".weight", {C}));
     std::vector<float> be = to_f32(w.at(ln + ".bias", {C}));
@@ -170,18 +204,21 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
       }
       bt.f32()[n] = (float)s;
     }
-    return LinearWeight(matrix(W, out, C), out, C, bt);
+    return matrix(W, out, C, bt);
   };
   auto plain = [&](const std::string& p, int64_t out, int64_t in) {
-    return LinearWeight(matrix(to_f32(w.at(p + ".weight", {out, in})), out, in), out, in, vector(p + ".bias", out));
+    const std::string name = p + ".weight";
+    if (const io::QuantizedTensor* q = w.find_quantized(name, {out, in})) return quantized(name, *q, vector(p + ".bias", out));
+    return matrix(to_f32(w.at(name, {out, in})), out, in, vector(p + ".bias", out));
   };
   layers.resize(L);
   for (int64_t l = 0; l < L; ++l) {
     std::string h = "h." + std::to_string(l);
-    layers[l].qkv = folded(h + ".attn.c_attn", h + ".ln_1", 3 * C);
-    layers[l].proj = plain(h + ".attn.c_proj", C, C);
-    layers[l].fc = folded(h + ".mlp.c_fc", h + ".ln_2", 4 * C);
-    layers[l].out = plain(h + ".mlp.c_proj", C, 4 * C);
+    Layer& y = layers[l];
+    y.qkv = normed(h + ".attn.c_attn", h + ".ln_1", 3 * C, y.ln1_g, y.ln1_b);
+    y.proj = plain(h + ".attn.c_proj", C, C);
+    y.fc = normed(h + ".mlp.c_fc", h + ".ln_2", 4 * C, y.ln2_g, y.ln2_b);
+    y.out = plain(h + ".mlp.c_proj", C, 4 * C);
   }
 
   max_rows = std::max<int64_t>(kMaxPieceRows, opt.max_sequences);
@@ -190,8 +227,6 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
   qkv.resize(max_rows * 3 * C);
   att.resize(max_rows * C);
   hid.resize(max_rows * 4 * C);
-  ones.assign(C, 1.f);
-  zeros_.assign(C, 0.f);
   prepare_scratch(max_rows);
   logit_rows.resize(std::min<int64_t>(opt.max_sequences, LinearWeight::kSkinnyMaxRows) * V);
 }
@@ -231,7 +266,7 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
   for (int64_t i = 0; i < n; ++i) {
     float* xi = X + i * C;
     const float* pe = wpe.f32() + rs[i].pos * C;
-    kernels::unpack_rows(head.packed(), rs[i].token, 1, xi);
+    embed.row(rs[i].token, xi);
     for (int64_t c = 0; c < C; ++c) xi[c] += pe[c];
   }
   const float eps = cfg.layernorm_eps, scale = 1.f / std::sqrt((float)D);
@@ -239,7 +274,7 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
   for (int64_t i = 1; i < n && distinct_sequences; ++i) distinct_sequences = rs[i].seq != rs[i - 1].seq;
   for (int64_t l = 0; l < cfg.n_layer; ++l) {
     const Layer& L = layers[l];
-    kernels::layernorm_forward(X, ones.data(), zeros_.data(), xn.data(), nullptr, nullptr, n, C, eps);
+    kernels::layernorm_forward(X, L.ln1_g.f32(), L.ln1_b.f32(), xn.data(), nullptr, nullptr, n, C, eps);
     L.qkv.apply(xn.data(), C, n, qkv.data(), 3 * C, kernels::Epilogue::store, scratch.data());
     // New keys and values into the cache, then each row attends over its sequence's prefix. In a
     // decode pass every row is its own sequence, so a (row, head) task stores and attends alone.
@@ -270,7 +305,7 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
       }
     }
     L.proj.apply(att.data(), C, n, X, C, kernels::Epilogue::accumulate, scratch.data());
-    kernels::layernorm_forward(X, ones.data(), zeros_.data(), xn.data(), nullptr, nullptr, n, C, eps);
+    kernels::layernorm_forward(X, L.ln2_g.f32(), L.ln2_b.f32(), xn.data(), nullptr, nullptr, n, C, eps);
     L.fc.apply(xn.data(), C, n, hid.data(), 4 * C, kernels::Epilogue::gelu, scratch.data());
     L.out.apply(hid.data(), 4 * C, n, X, C, kernels::Epilogue::accumulate, scratch.data());
   }
@@ -361,6 +396,10 @@ void Engine::forward_all(const Chunk& chunk, float* logits) {
 int64_t Engine::weight_bytes_per_step() const {
   const Impl& m = *impl_;
   int64_t bytes = m.head.weight_bytes() + 2 * m.C * 4;
+  // A quantized layer's LayerNorm reads its gamma and beta (folded ones cost nothing).
+  for (const Layer& l : m.layers)
+    for (const LinearWeight* lw : {&l.qkv, &l.fc})
+      if (lw->quantized()) bytes += 2 * m.C * 4;
   for (const Layer& l : m.layers)
     for (const LinearWeight* lw : {&l.qkv, &l.proj, &l.fc, &l.out})
       bytes += lw->weight_bytes() + lw->out_features() * 4;

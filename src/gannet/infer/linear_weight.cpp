@@ -1,11 +1,14 @@
 #include "gannet/infer/linear_weight.h"
 
 #include <algorithm>
+#include <cstring>
+#include <vector>
 
 #include "gannet/core/dtype.h"
 #include "gannet/kernels/bias.h"
 #include "gannet/kernels/gelu.h"
 #include "gannet/kernels/gemm.h"
+#include "gannet/kernels/quantize_rows.h"
 
 namespace gannet::infer {
 
@@ -23,11 +26,47 @@ LinearWeight::LinearWeight(Tensor weight, int64_t out, int64_t in, Tensor bias)
   if (bias_.defined()) check_shape(bias_, {out}, "LinearWeight bias");
 }
 
+LinearWeight::LinearWeight(Tensor packed, const io::QuantizedTensor& q, Tensor bias, io::ActivationQuant act)
+    : weight_(std::move(packed)), bias_(std::move(bias)), out_(q.rows), in_(q.in), quantized_(true), act_(act) {
+  const kernels::QuantizedWeights view = q.view();
+  GANNET_CHECK(weight_.dtype() == DType::u8 && (int64_t)weight_.nbytes() == kernels::qpacked_bytes(view),
+               "LinearWeight: packed quantized weight of ", weight_.describe(), ", expected ",
+               kernels::qpacked_bytes(view), " bytes");
+  q_ = kernels::qpacked_view(view, weight_.raw());
+  if (bias_.defined()) check_shape(bias_, {out_}, "LinearWeight bias");
+}
+
 kernels::PackedMatrix LinearWeight::packed() const {
+  GANNET_CHECK(!quantized_, "LinearWeight: a quantized weight has no float packing");
   return {packed_type(weight_.dtype()), weight_.raw(), out_, in_};
 }
 
+kernels::QPackedMatrix LinearWeight::qpacked() const {
+  GANNET_CHECK(quantized_, "LinearWeight: not a quantized weight");
+  return q_;
+}
+
+std::string LinearWeight::describe() const {
+  if (!quantized_) return dtype_name(weight_.dtype());
+  return str("int", q_.bits, q_.group == q_.K ? std::string(" per-row") : str(" g", q_.group),
+             q_.asymmetric ? " asym" : "", act_.int8 ? (act_.static_scale > 0 ? " / a8 static" : " / a8") : " / f32");
+}
+
+void LinearWeight::row(int64_t n, float* out) const {
+  if (!quantized_) return kernels::unpack_rows(packed(), n, 1, out);
+  if (q_.K == in_) return kernels::unpack_quantized_rows(q_, n, 1, out);
+  std::vector<float> padded(q_.K);
+  kernels::unpack_quantized_rows(q_, n, 1, padded.data());
+  std::memcpy(out, padded.data(), in_ * sizeof(float));
+}
+
 int64_t LinearWeight::scratch_floats(int64_t M) const {
+  if (quantized_) {
+    // Inputs padded to the packed width (f32), or their int8 form and row scales.
+    const int64_t Kp = q_.K;
+    if (act_.int8) return (M * Kp + 3) / 4 + M + 16;
+    return Kp == in_ ? 0 : M * Kp;
+  }
   if (M <= kSkinnyMaxRows) return 0;
   return std::min(kWidenRows, out_features()) * in_features();
 }
@@ -36,6 +75,25 @@ void LinearWeight::apply(const float* X, int64_t ldx, int64_t M, float* Y, int64
                          float* scratch) const {
   const int64_t N = out_features(), K = in_features();
   const float* b = bias_.defined() ? bias_.f32() : nullptr;
+  if (quantized_) {
+    const int64_t Kp = q_.K;
+    GANNET_CHECK(scratch != nullptr || scratch_floats(M) == 0, "LinearWeight::apply: the quantized path needs scratch");
+    if (act_.int8) {
+      float* scales = scratch;
+      int8_t* q = reinterpret_cast<int8_t*>(scratch + M + 16);
+      kernels::quantize_rows(X, ldx, M, K, act_.static_scale, q, Kp, scales);
+      if (Kp > K)
+        for (int64_t m = 0; m < M; ++m) std::memset(q + m * Kp + K, 0, Kp - K);
+      const kernels::QuantizedRows A{q, Kp, scales, M, Kp};
+      return kernels::quant_matmul(A, q_, b, Y, ldy, e);
+    }
+    if (Kp == K) return kernels::quant_matmul_f32(X, ldx, M, q_, b, Y, ldy, e);
+    for (int64_t m = 0; m < M; ++m) {
+      std::memcpy(scratch + m * Kp, X + m * ldx, K * sizeof(float));
+      std::fill(scratch + m * Kp + K, scratch + (m + 1) * Kp, 0.f);
+    }
+    return kernels::quant_matmul_f32(scratch, Kp, M, q_, b, Y, ldy, e);
+  }
   if (M <= kSkinnyMaxRows) return kernels::skinny_matmul(X, ldx, M, packed(), b, Y, ldy, e);
   // GEMM path: Y (+)= X W^T on unpacked blocks of rows, then bias and GELU over the rows.
   GANNET_CHECK(scratch != nullptr, "LinearWeight::apply: the GEMM path needs scratch");

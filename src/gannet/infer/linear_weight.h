@@ -1,12 +1,17 @@
-// A Linear layer's weight as the inference engine holds it: [out, in] packed for the decode kernel
-// (kernels/skinny_matmul.h) in the format chosen at load (f32, or bf16 widened in registers),
-// with its f32 bias. apply() picks the kernel by the number of activation rows: few rows (decode)
-// go to the bandwidth-bound skinny kernel, many rows (prefill) to the GEMM, which gets the
-// weights unpacked a block of rows at a time. This is the seam where quantized formats plug in.
+// A Linear layer's weight as the inference engine holds it, with its f32 bias, in one of two forms:
+//  - float: [out, in] packed for the decode kernel (kernels/skinny_matmul.h) in f32, or bf16
+//    widened in registers. apply() picks the kernel by the number of activation rows: few rows
+//    (decode) go to the bandwidth-bound skinny kernel, many rows (prefill) to the GEMM, which gets
+//    the weights unpacked a block of rows at a time;
+//  - quantized (ZeroQuant): int8/int4 group-wise, packed by kernels/quant_matmul.h, whose kernels
+//    serve every row count. Inputs are quantized to int8 token-wise or with a static scale (W8A8,
+//    W4A8) or stay f32 (weight-only W8A16, W4A16).
 #pragma once
 #include <cstdint>
 
 #include "gannet/core/tensor.h"
+#include "gannet/io/gpt_weights.h"
+#include "gannet/kernels/quant_matmul.h"
 #include "gannet/kernels/skinny_matmul.h"
 
 namespace gannet::infer {
@@ -23,14 +28,24 @@ class LinearWeight {
   // weight: packed by kernels::pack_weights (1-D f32 or bf16 of kernels::packed_size elements);
   // bias: [out] f32 or undefined (no bias).
   LinearWeight(Tensor weight, int64_t out, int64_t in, Tensor bias);
+  // Quantized: `packed` holds kernels::pack_quantized(q.view()) (u8, kernels::qpacked_bytes bytes);
+  // q gives the shape (its tensors are not kept).
+  LinearWeight(Tensor packed, const io::QuantizedTensor& q, Tensor bias, io::ActivationQuant activations);
+
+  bool quantized() const { return quantized_; }
+  const io::ActivationQuant& activation_quant() const { return act_; }
+  // e.g. "f32", "bf16", "int8 g64 / a8", "int4 g64 / f32"
+  std::string describe() const;
+  // Row n of the weight, dequantized/widened to f32 (in_features() values): the embedding lookup.
+  void row(int64_t n, float* out) const;
 
   int64_t out_features() const { return out_; }
   int64_t in_features() const { return in_; }
-  DType dtype() const { return weight_.dtype(); }
   const Tensor& weight() const { return weight_; }
   int64_t weight_bytes() const { return (int64_t)weight_.nbytes(); }
-  kernels::PackedMatrix packed() const;
-  // Floats of scratch apply() needs for M rows (0 on the skinny path).
+  kernels::PackedMatrix packed() const;     // float form only
+  kernels::QPackedMatrix qpacked() const;   // quantized form only
+  // Floats of scratch apply() needs for M rows.
   int64_t scratch_floats(int64_t M) const;
 
   // Y[m, :] = epilogue(X[m, :] W^T + b) for m < M. Y must not alias X.
@@ -40,6 +55,9 @@ class LinearWeight {
  private:
   Tensor weight_, bias_;
   int64_t out_ = 0, in_ = 0;
+  bool quantized_ = false;
+  kernels::QPackedMatrix q_{};  // shape of the quantized form (data = weight_)
+  io::ActivationQuant act_{};
 };
 
 }  // namespace gannet::infer

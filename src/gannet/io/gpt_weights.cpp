@@ -1,5 +1,7 @@
 #include "gannet/io/gpt_weights.h"
 
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 
 #include "gannet/io/checkpoint.h"
@@ -11,12 +13,33 @@ namespace gannet::io {
 
 const Tensor& GptWeights::at(const std::string& name, const Shape& shape) const {
   auto it = tensors.find(name);
+  GANNET_CHECK(it != tensors.end() || !quantized.count(name), "gpt weights: tensor '", name,
+               "' is quantized (", scheme, "); this path needs it in f32 or bf16");
   GANNET_CHECK(it != tensors.end(), "gpt weights: no tensor '", name, "'");
   const Tensor& t = it->second;
   GANNET_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::bf16, "gpt weights: tensor '", name, "' is ",
                t.describe(), ", expected f32 or bf16");
   check_shape(t, shape, "gpt weights: tensor '" + name + "'");
   return t;
+}
+
+const QuantizedTensor* GptWeights::find_quantized(const std::string& name, const Shape& shape) const {
+  auto it = quantized.find(name);
+  if (it == quantized.end()) return nullptr;
+  GANNET_CHECK(shape.size() == 2 && it->second.rows == shape[0] && it->second.in == shape[1],
+               "gpt weights: quantized tensor '", name, "' is [", it->second.rows, ", ", it->second.in,
+               "], expected ", shape_str(shape));
+  return &it->second;
+}
+
+Tensor GptWeights::dense(const std::string& name, const Shape& shape) const {
+  if (const QuantizedTensor* q = find_quantized(name, shape)) return q->dequantize();
+  return as_f32(at(name, shape));
+}
+
+ActivationQuant GptWeights::activation(const std::string& weight_name) const {
+  auto it = activations.find(weight_name);
+  return it == activations.end() ? ActivationQuant{} : it->second;
 }
 
 std::vector<std::pair<std::string, Shape>> gpt_weight_shapes(const models::GptConfig& c) {
@@ -45,6 +68,73 @@ std::vector<std::pair<std::string, Shape>> gpt_weight_shapes(const models::GptCo
 
 namespace {
 
+constexpr const char* kQuantFormat = "gannet-quant-1";
+
+// The "quantization" metadata of a file: scheme, notes, and per quantized weight its bits, group,
+// widths, symmetry and input quantization.
+nlohmann::json quantization_json(const GptWeights& w) {
+  nlohmann::json weights = nlohmann::json::object();
+  for (const auto& [name, q] : w.quantized) {
+    const ActivationQuant a = w.activation(name);
+    weights[name] = {{"bits", q.bits},       {"group", q.group},
+                     {"in", q.in},           {"padded_in", q.padded_in},
+                     {"symmetric", q.symmetric()}, {"activations", a.int8 ? "int8" : "f32"},
+                     {"activation_scale", a.static_scale}};
+  }
+  return {{"format", kQuantFormat}, {"scheme", w.scheme}, {"notes", w.quantization_notes}, {"weights", weights}};
+}
+
+// Reads the quantized weights a file's metadata lists; `shapes` gives each one's [rows, in].
+void read_quantized(const SafeTensors& file, const std::string& text, const std::map<std::string, Shape>& shapes,
+                    GptWeights& w) {
+  const std::string& path = file.path();
+  const nlohmann::json doc = parse_json_text(text, path + " quantization metadata");
+  GANNET_CHECK(doc.is_object(), path, ": quantization metadata is not a JSON object");
+  JsonReader r(doc, "quantization");
+  const std::string format = r.get_string("format", "");
+  GANNET_CHECK(format == kQuantFormat, path, ": quantization format '", format, "' is not supported (",
+               kQuantFormat, ")");
+  w.scheme = r.get_string("scheme", "");
+  w.quantization_notes = r.get_string("notes", "");
+  GANNET_CHECK(r.has("weights"), path, ": quantization metadata lists no weights");
+  const nlohmann::json& list = doc.at("weights");
+  GANNET_CHECK(list.is_object(), path, ": quantization metadata 'weights' is not an object");
+  JsonReader weights = r.child("weights");
+  for (auto it = list.begin(); it != list.end(); ++it) {
+    const std::string& name = it.key();
+    auto shape = shapes.find(name);
+    GANNET_CHECK(shape != shapes.end(), path, ": quantized tensor '", name, "' is not a weight matrix of this model");
+    JsonReader e = weights.child(name);
+    QuantizedTensor q;
+    q.bits = (int)e.get_int("bits", 0);
+    q.group = e.get_int("group", 0);
+    q.in = e.get_int("in", 0);
+    q.padded_in = e.get_int("padded_in", 0);
+    q.rows = shape->second[0];
+    const bool symmetric = e.get_bool("symmetric", true);
+    const std::string act = e.get_string("activations", "f32");
+    GANNET_CHECK(act == "f32" || act == "int8", path, ": '", name, "' has activations '", act, "' (f32, int8)");
+    const double act_scale = e.get_double("activation_scale", 0.0);
+    GANNET_CHECK(act_scale >= 0.0 && std::isfinite(act_scale), path, ": '", name, "' has activation_scale ",
+                 act_scale);
+    GANNET_CHECK(q.in == shape->second[1], path, ": quantized tensor '", name, "' has input width ", q.in,
+                 ", the model needs ", shape->second[1]);
+    auto part = [&](const std::string& suffix) {
+      GANNET_CHECK(file.has(name + suffix), path, ": tensor '", name + suffix, "' is missing");
+      return file.get(name + suffix);
+    };
+    q.q = part(".q");
+    q.scale = part(".scale");
+    if (!symmetric) q.zero = part(".zero");
+    GANNET_CHECK(symmetric || file.has(name + ".zero"), path, ": '", name, "' is asymmetric without zero points");
+    GANNET_CHECK(!symmetric || !file.has(name + ".zero"), path, ": '", name, "' is symmetric but has zero points");
+    q.validate(path + ": quantized tensor '" + name + "'");
+    w.quantized.emplace(name, std::move(q));
+    if (act == "int8") w.activations[name] = ActivationQuant{true, (float)act_scale};
+  }
+  r.finish();
+}
+
 // A gannet model or checkpoint file: the parameters as stored (f32 or bf16, sharing the mapping).
 GptWeights read_gannet_weights(const std::string& path) {
   GptWeights w;
@@ -56,7 +146,15 @@ GptWeights read_gannet_weights(const std::string& path) {
   }
   SafeTensors file = SafeTensors::open(path);
   const auto shapes = gpt_weight_shapes(w.config);
+  if (auto it = file.metadata().find("quantization"); it != file.metadata().end()) {
+    std::map<std::string, Shape> matrices;
+    for (const auto& [name, shape] : shapes)
+      if (shape.size() == 2 && name != "wpe.weight") matrices.emplace(name, shape);
+    matrices.emplace("lm_head.weight", Shape{w.config.vocab_size, w.config.n_embd});
+    read_quantized(file, it->second, matrices, w);
+  }
   for (const auto& [name, shape] : shapes) {
+    if (w.quantized.count(name)) continue;
     GANNET_CHECK(file.has(name), path, ": tensor '", name, "' is missing (model config ",
                  gpt_config_to_json(w.config).dump(), ")");
     Tensor t = file.get(name);
@@ -65,8 +163,13 @@ GptWeights read_gannet_weights(const std::string& path) {
     check_shape(t, shape, path + ": tensor '" + name + "'");
     w.tensors.emplace(name, std::move(t));
   }
+  auto quantized_part = [&](const std::string& name) {
+    for (const char* suffix : {".q", ".scale", ".zero"})
+      if (name.ends_with(suffix) && w.quantized.count(name.substr(0, name.size() - std::strlen(suffix)))) return true;
+    return false;
+  };
   for (const std::string& name : file.names()) {
-    GANNET_CHECK(w.tensors.count(name) || name.starts_with("optim."), path, ": unknown tensor '", name,
+    GANNET_CHECK(w.tensors.count(name) || quantized_part(name) || name.starts_with("optim."), path, ": unknown tensor '", name,
                  "' (not a weight of a GPT with model config ", gpt_config_to_json(w.config).dump(), ")");
   }
   return w;
@@ -81,13 +184,29 @@ GptWeights read_gpt_weights(const std::string& path) {
   return read_gannet_weights(path);
 }
 
+void write_gpt_weights(const std::string& path, const GptWeights& w) {
+  w.config.validate();
+  std::vector<std::pair<std::string, Tensor>> entries;
+  for (const auto& [name, shape] : gpt_weight_shapes(w.config)) {
+    if (const QuantizedTensor* q = w.find_quantized(name, shape)) q->append_entries(name, entries);
+    else entries.emplace_back(name, w.at(name, shape));
+  }
+  if (const QuantizedTensor* head = w.find_quantized("lm_head.weight", {w.config.vocab_size, w.config.n_embd}))
+    head->append_entries("lm_head.weight", entries);
+  std::map<std::string, std::string> metadata = {{"format", "gannet-checkpoint-1"},
+                                                 {"model_config", gpt_config_to_json(w.config).dump()},
+                                                 {"step", "0"},
+                                                 {"rng", "0,0,0,0"}};
+  if (w.is_quantized()) metadata["quantization"] = quantization_json(w).dump();
+  save_safetensors(path, entries, metadata);
+}
+
 void load_gpt_weights(const GptWeights& weights, models::Gpt& model) {
   GANNET_CHECK(weights.config == model.config(), "load gpt weights: the weights' model config ",
                gpt_config_to_json(weights.config).dump(), " does not match the model's ",
                gpt_config_to_json(model.config()).dump());
   for (const auto& p : model.parameters()) {
-    const Tensor& src = weights.at(p.name, p.var.shape());
-    p.var.value().copy_from(as_f32(src));
+    p.var.value().copy_from(weights.dense(p.name, p.var.shape()));
   }
 }
 

@@ -1,6 +1,8 @@
 // A GPT's weights as the inference engine and the tools read them, whatever file they came from:
 // gannet model/checkpoint files (safetensors with a model_config in the metadata) and Hugging Face
-// GPT-2 checkpoints (a directory with config.json and model.safetensors; io/hf_gpt2.h).
+// GPT-2 checkpoints (a directory with config.json and model.safetensors; io/hf_gpt2.h), and
+// quantized models written by `gannet quantize` (packed integers, io/quantized_tensor.h, with the
+// scheme in the metadata key "quantization").
 #pragma once
 #include <map>
 #include <string>
@@ -8,19 +10,43 @@
 #include <vector>
 
 #include "gannet/core/tensor.h"
+#include "gannet/io/quantized_tensor.h"
 #include "gannet/models/gpt.h"
 
 namespace gannet::io {
+
+// How a Linear's input is quantized at run time: kept in f32 (weight-only schemes, "A16"), or
+// quantized to int8 token-wise (static_scale == 0) or with one calibrated static scale.
+struct ActivationQuant {
+  bool int8 = false;
+  float static_scale = 0.f;
+  bool operator==(const ActivationQuant&) const = default;
+};
 
 struct GptWeights {
   models::GptConfig config;
   // Under gannet's parameter names and layouts (nn::Linear weights [out, in]): "wte.weight",
   // "wpe.weight", "h.{i}.ln_1.weight", "h.{i}.attn.c_attn.weight", ... "ln_f.bias". f32 or bf16.
   // Checkpoint-only tensors (optimizer moments) are not included.
+  // A quantized model holds its quantized weights here instead (same names). The tied
+  // embedding/LM head "wte.weight" may be quantized too; when the LM head is quantized differently
+  // from the embedding, it is stored apart as "lm_head.weight" (quantized) beside "wte.weight".
   std::map<std::string, Tensor> tensors;
+  std::map<std::string, QuantizedTensor> quantized;
+  // The input quantization of each quantized Linear, by weight name (absent: f32 input).
+  std::map<std::string, ActivationQuant> activations;
+  std::string scheme;  // e.g. "w8a8"; empty for a float model
+  // Free-form record of how the model was quantized (options, LKD figures), kept in the file.
+  std::string quantization_notes;
 
-  // The tensor `name`, checked for shape (f32 or bf16); throws naming it when missing or wrong.
+  bool is_quantized() const { return !quantized.empty(); }
+  // The f32/bf16 tensor `name`, checked for shape; throws naming it when missing, quantized or wrong.
   const Tensor& at(const std::string& name, const Shape& shape) const;
+  // The weight `name` in f32 [shape], dequantized if it is quantized.
+  Tensor dense(const std::string& name, const Shape& shape) const;
+  // The quantized weight `name` or nullptr; checks its shape against `shape` when present.
+  const QuantizedTensor* find_quantized(const std::string& name, const Shape& shape) const;
+  ActivationQuant activation(const std::string& weight_name) const;
 };
 
 // The names and shapes of a GPT's weights, in the order of models::Gpt::parameters().
@@ -29,8 +55,12 @@ std::vector<std::pair<std::string, Shape>> gpt_weight_shapes(const models::GptCo
 // Reads a gannet model or checkpoint (.safetensors) or an HF GPT-2 directory.
 GptWeights read_gpt_weights(const std::string& path);
 
-// Copies weights into a training model of the same config (bf16 weights are widened to f32); for
-// tests and fine-tuning. Throws when the configs differ.
+// Writes a gannet model file (safetensors, atomically): float tensors as they are, quantized ones
+// as NAME.q / NAME.scale / NAME.zero, with the model config and the quantization in the metadata.
+void write_gpt_weights(const std::string& path, const GptWeights& weights);
+
+// Copies weights into a training model of the same config (bf16 weights are widened to f32,
+// quantized ones dequantized); for tests, fine-tuning and distillation. Throws when the configs differ.
 void load_gpt_weights(const GptWeights& weights, models::Gpt& model);
 
 }  // namespace gannet::io

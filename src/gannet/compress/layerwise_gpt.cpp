@@ -1,0 +1,39 @@
+#include "gannet/compress/layerwise_gpt.h"
+
+#include "gannet/autograd/ops.h"
+
+namespace gannet::compress {
+
+namespace {
+Var param(const io::GptWeights& w, const std::string& name, const Shape& shape) {
+  return Var(w.dense(name, shape).clone(), /*requires_grad=*/true);
+}
+}  // namespace
+
+LayerwiseGpt::LayerwiseGpt(const io::GptWeights& w) : config_(w.config) {
+  const models::GptConfig& c = config_;
+  c.validate();
+  const int64_t C = c.n_embd;
+  wte_ = param(w, "wte.weight", {c.vocab_size, C});
+  wpe_ = param(w, "wpe.weight", {c.n_ctx, C});
+  head_ = w.quantized.count("lm_head.weight") ? param(w, "lm_head.weight", {c.vocab_size, C}) : wte_;
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    blocks_.emplace_back(C, c.n_head, c.layernorm_eps);
+    for (nn::Parameter& p : block_parameters(l)) p.var.value().copy_from(w.dense(p.name, p.var.shape()));
+  }
+  ln_f_ = nn::LayerNorm(C, c.layernorm_eps);
+  ln_f_.weight.value().copy_from(w.dense("ln_f.weight", {C}));
+  ln_f_.bias.value().copy_from(w.dense("ln_f.bias", {C}));
+}
+
+Var LayerwiseGpt::embed(const Tensor& tokens) const { return autograd::embedding(tokens, wte_, wpe_); }
+
+Var LayerwiseGpt::logits(const Var& hidden) const { return autograd::linear(ln_f_.forward(hidden), head_, Var()); }
+
+nn::ParameterList LayerwiseGpt::block_parameters(int64_t l) const {
+  nn::ParameterList out;
+  blocks_[l].collect(str("h.", l), out);
+  return out;
+}
+
+}  // namespace gannet::compress

@@ -1,0 +1,119 @@
+#include "gannet/compress/quant_scheme.h"
+
+#include "gannet/core/error.h"
+
+namespace gannet::compress {
+
+namespace {
+WeightQuantSpec weight_spec(int bits, const SchemeOptions& o) {
+  WeightQuantSpec s;
+  s.bits = bits;
+  s.group = o.group;
+  s.symmetric = o.symmetric;
+  s.validate();
+  return s;
+}
+
+std::optional<WeightQuantSpec> table_spec(const std::string& what, const std::string& choice, int default_bits,
+                                          const SchemeOptions& o) {
+  if (choice == "default") return weight_spec(default_bits, o);
+  if (choice == "f32") return std::nullopt;
+  if (choice == "int8") return weight_spec(8, o);
+  if (choice == "int4") return weight_spec(4, o);
+  fail(str("unknown ", what, " format '", choice, "' (default, f32, int8, int4)"));
+}
+
+std::string spec_text(const std::optional<WeightQuantSpec>& s) { return s ? s->describe() : "f32"; }
+}  // namespace
+
+std::vector<std::string> scheme_names() { return {"w8a8", "w4a8", "w8a16", "w4a16", "mixed"}; }
+
+QuantScheme scheme_preset(const std::string& name, const SchemeOptions& o) {
+  QuantScheme s;
+  s.name = name;
+  int attn_bits = 0, mlp_bits = 0;
+  bool a8 = false;
+  if (name == "w8a8") attn_bits = mlp_bits = 8, a8 = true;
+  else if (name == "w4a8") attn_bits = mlp_bits = 4, a8 = true;
+  else if (name == "w8a16") attn_bits = mlp_bits = 8;
+  else if (name == "w4a16") attn_bits = mlp_bits = 4;
+  else if (name == "mixed") attn_bits = 8, mlp_bits = 4, a8 = true;
+  else fail(str("unknown quantization scheme '", name, "' (w8a8, w4a8, w8a16, w4a16, mixed)"));
+  s.attention = {weight_spec(attn_bits, o), a8};
+  s.mlp = {weight_spec(mlp_bits, o), a8};
+  const int narrow = std::min(attn_bits, mlp_bits);
+  s.embedding = table_spec("embedding", o.embedding, narrow, o);
+  s.lm_head = table_spec("LM head", o.lm_head, narrow, o);
+  GANNET_CHECK(!s.embedding || s.lm_head, "an f32 LM head with a quantized embedding is not supported (they share "
+               "one tensor): quantize the LM head too, or keep the embedding in f32");
+  GANNET_CHECK(!o.static_activations || a8, "static activation scales need a scheme with int8 activations (",
+               name, " keeps them in f32)");
+  s.static_activations = o.static_activations;
+  return s;
+}
+
+const LinearQuant& QuantScheme::for_layer_weight(const std::string& name) const {
+  if (name.find(".attn.") != std::string::npos) return attention;
+  if (name.find(".mlp.") != std::string::npos) return mlp;
+  fail(str("quantization scheme: '", name, "' is not an attention or MLP weight"));
+}
+
+std::string QuantScheme::describe() const {
+  auto linear = [](const LinearQuant& l) { return str(spec_text(l.weight), l.int8_activations ? " / a8" : " / f32"); };
+  return str(name, ": attention ", linear(attention), ", mlp ", linear(mlp), ", embedding ", spec_text(embedding),
+             ", lm head ", spec_text(lm_head), static_activations ? ", static activation scales" : "");
+}
+
+std::vector<std::string> layer_weight_names(const models::GptConfig& c) {
+  std::vector<std::string> names;
+  for (int64_t i = 0; i < c.n_layer; ++i)
+    for (const char* m : {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"})
+      names.push_back(str("h.", i, ".", m, ".weight"));
+  return names;
+}
+
+io::GptWeights quantize_model(const io::GptWeights& fp, const QuantScheme& s,
+                              const std::map<std::string, float>& act_max) {
+  GANNET_CHECK(!fp.is_quantized(), "quantize: the model is already quantized (", fp.scheme,
+               "); start from a float model");
+  const models::GptConfig& c = fp.config;
+  io::GptWeights out;
+  out.config = c;
+  out.scheme = s.name;
+  std::map<std::string, Shape> matrices;
+  for (const auto& [name, shape] : io::gpt_weight_shapes(c)) {
+    if (shape.size() == 2 && name != "wpe.weight" && name != "wte.weight") matrices.emplace(name, shape);
+    else if (name != "wte.weight") out.tensors.emplace(name, as_f32(fp.at(name, shape)));
+  }
+  auto activation = [&](const std::string& name, bool int8) {
+    if (!int8) return;
+    io::ActivationQuant a{true, 0.f};
+    if (s.static_activations) {
+      auto it = act_max.find(name);
+      GANNET_CHECK(it != act_max.end(), "quantize: no calibration statistics for the input of '", name, "'");
+      a.static_scale = static_scale_from_max_abs(it->second);
+    }
+    out.activations[name] = a;
+  };
+  for (const auto& [name, shape] : matrices) {
+    const LinearQuant& lq = s.for_layer_weight(name);
+    if (!lq.weight) {
+      out.tensors.emplace(name, as_f32(fp.at(name, shape)));
+      continue;
+    }
+    out.quantized.emplace(name, quantize_weights(as_f32(fp.at(name, shape)), *lq.weight));
+    activation(name, lq.int8_activations);
+  }
+  const Shape wte_shape = {c.vocab_size, c.n_embd};
+  const Tensor wte = as_f32(fp.at("wte.weight", wte_shape));
+  if (s.embedding) out.quantized.emplace("wte.weight", quantize_weights(wte, *s.embedding));
+  else out.tensors.emplace("wte.weight", wte);
+  const bool same = (!s.embedding && !s.lm_head) ||
+                    (s.embedding && s.lm_head && s.embedding->describe() == s.lm_head->describe());
+  const std::string head = same ? "wte.weight" : "lm_head.weight";
+  if (!same) out.quantized.emplace(head, quantize_weights(wte, *s.lm_head));
+  if (s.lm_head) activation(head, s.lm_head_int8_activations);
+  return out;
+}
+
+}  // namespace gannet::compress

@@ -1,0 +1,56 @@
+// Which parts of a GPT are quantized how: ZeroQuant's per-module schemes. A scheme names the weight
+// format of the attention products (c_attn, attn.c_proj), of the MLP (c_fc, mlp.c_proj), of the
+// token embedding and of the LM head (tied to the embedding in GPT-2; when the two differ the head
+// is stored apart), and whether the products' inputs are quantized to int8 (A8) or stay f32 (A16).
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gannet/compress/quantizer.h"
+#include "gannet/io/gpt_weights.h"
+
+namespace gannet::compress {
+
+struct LinearQuant {
+  std::optional<WeightQuantSpec> weight;  // nullopt: f32
+  bool int8_activations = false;
+};
+
+struct QuantScheme {
+  std::string name;
+  LinearQuant attention, mlp;
+  std::optional<WeightQuantSpec> embedding, lm_head;
+  bool lm_head_int8_activations = false;
+  // A8 with one calibrated scale per product instead of a scale per token (needs calibration data).
+  bool static_activations = false;
+
+  // The quantization of layer weight `name` ("h.3.mlp.c_fc.weight"), by module.
+  const LinearQuant& for_layer_weight(const std::string& name) const;
+  std::string describe() const;
+};
+
+// Options of the presets (the command line's).
+struct SchemeOptions {
+  int64_t group = 64;  // 0: per row
+  bool symmetric = true;
+  // "default" (the scheme's choice), "f32", "int8" or "int4".
+  std::string embedding = "default", lm_head = "default";
+  bool static_activations = false;
+};
+
+// The named schemes: w8a8, w4a8, w8a16, w4a16, and mixed (W8 attention + W4 MLP, A8 everywhere).
+// By default the embedding and LM head take the scheme's narrowest weight format, weight-only.
+QuantScheme scheme_preset(const std::string& name, const SchemeOptions& options);
+std::vector<std::string> scheme_names();
+
+// Quantizes a float model's weights by plain rounding (LKD refines them afterwards). Static
+// activation scales, when the scheme asks for them, are set from `activation_max_abs` (the largest
+// |input| of each product on calibration data, by weight name; see compress/calibration.h).
+io::GptWeights quantize_model(const io::GptWeights& model, const QuantScheme& scheme,
+                              const std::map<std::string, float>& activation_max_abs = {});
+
+// The names of a GPT's layer products ("h.{i}.attn.c_attn.weight", ...), in model order.
+std::vector<std::string> layer_weight_names(const models::GptConfig& config);
+
+}  // namespace gannet::compress

@@ -1,0 +1,257 @@
+// Quantized models end to end: the quantize step (schemes, embedding/LM head options), the file
+// format (round trip, corrupt files), and the engine on the integer kernels against an
+// independent reference: the same model computed in f32 with the quantization simulated
+// (compress/simulated_quant.h).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "gannet/autograd/tape.h"
+#include "gannet/compress/layerwise_gpt.h"
+#include "gannet/compress/quant_scheme.h"
+#include "gannet/compress/simulated_quant.h"
+#include "gannet/core/rng.h"
+#include "gannet/infer/engine.h"
+#include "gannet/io/safetensors.h"
+#include "test_files.h"
+
+using namespace gannet;
+using namespace gannet::testing;
+namespace c = gannet::compress;
+
+namespace {
+models::GptConfig tiny() {
+  models::GptConfig cfg;
+  cfg.vocab_size = 67;
+  cfg.n_ctx = 48;
+  cfg.n_layer = 2;
+  cfg.n_head = 3;
+  cfg.n_embd = 24;  // not a multiple of the groups: padded
+  return cfg;
+}
+
+io::GptWeights random_weights(uint64_t seed) {
+  models::Gpt m(tiny());
+  m.init(seed);
+  Rng rng(seed + 7);
+  io::GptWeights w;
+  w.config = m.config();
+  for (const auto& p : m.parameters()) {
+    Tensor t = p.var.value().clone();
+    if (p.name.find("ln_") != std::string::npos || p.name.find("bias") != std::string::npos)
+      for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] += 0.2f * rng.normal();
+    w.tensors[p.name] = t;
+  }
+  return w;
+}
+
+std::vector<int32_t> random_ids(int64_t n, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<int32_t> ids(n);
+  for (auto& t : ids) t = (int32_t)rng.below(67);
+  return ids;
+}
+
+// Logits of every position, computed block by block in f32 with the model's recorded input
+// quantization simulated (its weights dequantized).
+std::vector<float> simulated_logits(const io::GptWeights& q, const std::vector<int32_t>& ids) {
+  autograd::NoGrad ng;
+  c::LayerwiseGpt m(q);
+  const int64_t T = (int64_t)ids.size();
+  Tensor tokens = Tensor::empty({1, T}, DType::i32);
+  for (int64_t i = 0; i < T; ++i) tokens.data<int32_t>()[i] = ids[i];
+  autograd::Var x = m.embed(tokens);
+  for (int64_t l = 0; l < q.config.n_layer; ++l)
+    x = c::simulated_block_forward(m.block(l), c::recorded_block_quant(q, l), x, 1, T);
+  Tensor lg = m.logits(x).value();
+  return std::vector<float>(lg.f32(), lg.f32() + lg.numel());
+}
+
+double max_rel_error(const std::vector<float>& got, const std::vector<float>& want) {
+  double worst = 0, scale = 0;
+  for (float v : want) scale = std::max(scale, (double)std::fabs(v));
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, (double)std::fabs(got[i] - want[i]));
+  return worst / scale;
+}
+
+c::SchemeOptions options(int64_t group, bool symmetric) {
+  c::SchemeOptions o;
+  o.group = group;
+  o.symmetric = symmetric;
+  return o;
+}
+}  // namespace
+
+TEST(QuantizedModel, EngineMatchesTheSimulatedReferenceForEveryScheme) {
+  const io::GptWeights fp = random_weights(1);
+  const auto ids = random_ids(40, 3);  // prefill above the decode kernels' row count
+  for (const std::string& scheme : c::scheme_names())
+    for (int64_t group : {0, 32, 64})
+      for (bool sym : {true, false}) {
+        const io::GptWeights q = c::quantize_model(fp, c::scheme_preset(scheme, options(group, sym)));
+        const std::string what = str(scheme, " group ", group, sym ? " sym" : " asym");
+        const auto want = simulated_logits(q, ids);
+        infer::Engine e(q, {});
+        std::vector<float> got(ids.size() * 67);
+        e.forward_all({0, ids}, got.data());
+        // Prefill (integer GEMM path): integer sums are exact; the rest is f32 rounding, which can
+        // move an activation across a rounding boundary now and then.
+        EXPECT_LT(max_rel_error(got, want), 2e-3) << what;
+        // Decode, one token at a time after a prefix.
+        e.reset(0);
+        std::vector<float> one(67);
+        const std::span<const int32_t> all(ids);
+        infer::Chunk first{0, all.subspan(0, 30)};
+        e.forward(std::span<const infer::Chunk>(&first, 1), one.data());
+        for (int64_t i = 30; i < 40; ++i) {
+          infer::Chunk step{0, all.subspan(i, 1)};
+          e.forward(std::span<const infer::Chunk>(&step, 1), one.data());
+          std::vector<float> ref(want.begin() + i * 67, want.begin() + (i + 1) * 67);
+          EXPECT_LT(max_rel_error(one, ref), 2e-3) << what << " decode " << i;
+        }
+      }
+}
+
+TEST(QuantizedModel, QuantizationChangesTheModelLittle) {
+  // Against the float model itself: int8 close, int4 further but still near.
+  const io::GptWeights fp = random_weights(2);
+  const auto ids = random_ids(20, 5);
+  infer::Engine ef(fp, {});
+  std::vector<float> want(20 * 67), got(20 * 67);
+  ef.forward_all({0, ids}, want.data());
+  for (auto [scheme, tol] : std::vector<std::pair<std::string, double>>{{"w8a16", 0.01}, {"w8a8", 0.03}, {"w4a16", 0.15}}) {
+    infer::Engine e(c::quantize_model(fp, c::scheme_preset(scheme, options(32, true))), {});
+    e.forward_all({0, ids}, got.data());
+    EXPECT_LT(max_rel_error(got, want), tol) << scheme;
+  }
+}
+
+TEST(QuantizedModel, BatchedDecodeEqualsSingleDecodeBitwise) {
+  const io::GptWeights q = c::quantize_model(random_weights(3), c::scheme_preset("mixed", options(32, false)));
+  infer::EngineOptions o;
+  o.max_sequences = 3;
+  infer::Engine batched(q, o), single(q, o);
+  std::vector<std::vector<int32_t>> prompts = {random_ids(5, 1), random_ids(9, 2), random_ids(2, 3)};
+  std::vector<float> logits(3 * 67), one(67);
+  for (int64_t s = 0; s < 3; ++s) {
+    infer::Chunk ch{s, prompts[s]};
+    batched.forward(std::span<const infer::Chunk>(&ch, 1), logits.data());
+  }
+  std::vector<int32_t> next = {7, 11, 13};
+  std::vector<infer::Chunk> cs;
+  for (int64_t s = 0; s < 3; ++s) cs.push_back({s, std::span<const int32_t>(&next[s], 1)});
+  batched.forward(cs, logits.data());
+  for (int64_t s = 0; s < 3; ++s) {
+    single.reset(0);
+    infer::Chunk p{0, prompts[s]};
+    single.forward(std::span<const infer::Chunk>(&p, 1), one.data());
+    infer::Chunk d{0, std::span<const int32_t>(&next[s], 1)};
+    single.forward(std::span<const infer::Chunk>(&d, 1), one.data());
+    for (int64_t v = 0; v < 67; ++v) ASSERT_EQ(one[v], logits[s * 67 + v]) << "sequence " << s;
+  }
+}
+
+TEST(QuantizedModel, EmbeddingAndHeadAreConfigurableApart) {
+  const io::GptWeights fp = random_weights(4);
+  c::SchemeOptions o = options(32, true);
+  o.embedding = "int8";
+  o.lm_head = "int4";
+  const io::GptWeights q = c::quantize_model(fp, c::scheme_preset("w8a8", o));
+  EXPECT_EQ(q.quantized.at("wte.weight").bits, 8);
+  EXPECT_EQ(q.quantized.at("lm_head.weight").bits, 4);
+  const auto ids = random_ids(12, 8);
+  infer::Engine e(q, {});
+  std::vector<float> got(12 * 67);
+  e.forward_all({0, ids}, got.data());
+  EXPECT_LT(max_rel_error(got, simulated_logits(q, ids)), 2e-3);
+  o.embedding = "f32";
+  o.lm_head = "f32";
+  const io::GptWeights f = c::quantize_model(fp, c::scheme_preset("w4a16", o));
+  EXPECT_FALSE(f.quantized.count("wte.weight"));
+  o.embedding = "int8";
+  EXPECT_THROW(c::scheme_preset("w8a8", o), Error);  // quantized embedding, f32 head: one tensor
+  o.embedding = "int3";
+  EXPECT_THROW(c::scheme_preset("w8a8", o), Error);
+  EXPECT_THROW(c::scheme_preset("w2a8", options(32, true)), Error);
+}
+
+class QuantizedFile : public TempDirTest {};
+
+TEST_F(QuantizedFile, RoundTripKeepsEveryIntegerAndTheSameLogits) {
+  const io::GptWeights q = c::quantize_model(random_weights(5), c::scheme_preset("mixed", options(32, false)));
+  io::write_gpt_weights(file("m.safetensors"), q);
+  const io::GptWeights r = io::read_gpt_weights(file("m.safetensors"));
+  EXPECT_EQ(r.scheme, "mixed");
+  ASSERT_EQ(r.quantized.size(), q.quantized.size());
+  for (const auto& [name, t] : q.quantized) {
+    const io::QuantizedTensor& u = r.quantized.at(name);
+    EXPECT_EQ(u.bits, t.bits);
+    EXPECT_EQ(u.group, t.group);
+    EXPECT_EQ(u.in, t.in);
+    ASSERT_EQ(u.q.nbytes(), t.q.nbytes());
+    EXPECT_EQ(std::memcmp(u.q.raw(), t.q.raw(), t.q.nbytes()), 0) << name;
+    EXPECT_EQ(std::memcmp(u.scale.raw(), t.scale.raw(), t.scale.nbytes()), 0) << name;
+    EXPECT_EQ(std::memcmp(u.zero.raw(), t.zero.raw(), t.zero.nbytes()), 0) << name;
+    EXPECT_TRUE(r.activation(name) == q.activation(name)) << name;
+  }
+  const auto ids = random_ids(10, 9);
+  infer::Engine a(q, {}), b(r, {});
+  std::vector<float> la(10 * 67), lb(10 * 67);
+  a.forward_all({0, ids}, la.data());
+  b.forward_all({0, ids}, lb.data());
+  EXPECT_EQ(la, lb);
+}
+
+TEST_F(QuantizedFile, CorruptOrMismatchedFilesFailClearly) {
+  const io::GptWeights q = c::quantize_model(random_weights(6), c::scheme_preset("w4a8", options(32, true)));
+  io::write_gpt_weights(file("good.safetensors"), q);
+  const io::SafeTensors good = io::SafeTensors::open(file("good.safetensors"));
+  auto rewrite = [&](const std::string& name, auto change_tensors, auto change_meta) {
+    std::vector<std::pair<std::string, Tensor>> ts;
+    for (const std::string& n : good.names()) ts.emplace_back(n, good.get(n));
+    std::map<std::string, std::string> meta = good.metadata();
+    change_tensors(ts);
+    change_meta(meta);
+    io::save_safetensors(file(name), ts, meta);
+    return file(name);
+  };
+  auto keep = [](auto&) {};
+  // A scale tensor missing.
+  std::string p = rewrite("noscale.safetensors", [](auto& ts) {
+    std::erase_if(ts, [](const auto& e) { return e.first == "h.0.mlp.c_fc.weight.scale"; });
+  }, keep);
+  EXPECT_TRUE(has(message_of([&] { io::read_gpt_weights(p); }), "h.0.mlp.c_fc.weight.scale"));
+  // Integers of the wrong shape.
+  p = rewrite("shape.safetensors", [](auto& ts) {
+    for (auto& e : ts)
+      if (e.first == "h.1.attn.c_proj.weight.q") e.second = Tensor::zeros({24, 8}, DType::u8);
+  }, keep);
+  EXPECT_TRUE(has(message_of([&] { io::read_gpt_weights(p); }), "h.1.attn.c_proj.weight"));
+  // Metadata claiming 8 bits for 4-bit integers.
+  p = rewrite("bits.safetensors", keep, [](auto& meta) {
+    auto j = nlohmann::json::parse(meta["quantization"]);
+    j["weights"]["h.0.attn.c_attn.weight"]["bits"] = 8;
+    meta["quantization"] = j.dump();
+  });
+  EXPECT_TRUE(has(message_of([&] { io::read_gpt_weights(p); }), "h.0.attn.c_attn.weight"));
+  // Unknown metadata keys and unparsable metadata.
+  p = rewrite("key.safetensors", keep, [](auto& meta) {
+    auto j = nlohmann::json::parse(meta["quantization"]);
+    j["weights"]["h.0.attn.c_attn.weight"]["bitz"] = 8;
+    meta["quantization"] = j.dump();
+  });
+  EXPECT_TRUE(has(message_of([&] { io::read_gpt_weights(p); }), "bitz"));
+  p = rewrite("json.safetensors", keep, [](auto& meta) { meta["quantization"] = "{not json"; });
+  EXPECT_THROW(io::read_gpt_weights(p), Error);
+  // A quantized entry for something that is not a weight matrix.
+  p = rewrite("name.safetensors", keep, [](auto& meta) {
+    auto j = nlohmann::json::parse(meta["quantization"]);
+    j["weights"]["ln_f.weight"] = j["weights"]["h.0.attn.c_attn.weight"];
+    meta["quantization"] = j.dump();
+  });
+  EXPECT_TRUE(has(message_of([&] { io::read_gpt_weights(p); }), "ln_f.weight"));
+  // Quantizing an already quantized model.
+  EXPECT_THROW(c::quantize_model(q, c::scheme_preset("w8a8", options(32, true))), Error);
+}
