@@ -192,7 +192,7 @@ TEST(DataEfficiencyConfig, ReadsDeepSpeedKeys) {
 TEST(DataEfficiencyConfig, BadKeysAndValuesAreOneLineErrorsNamingTheKey) {
   auto one_line = [](const std::string& m) { return m.find('\n') == std::string::npos; };
   std::string e = error_of(R"({"enabled": true, "data_routing": {"random_ltd": {"random_ltd_layer": [1]}}})");
-  EXPECT_TRUE(gannet::testing::has(e, "unknown key 'random_ltd_layer' in data_efficiency.data_routing.random_ltd")) << e;
+  EXPECT_TRUE(gannet::testing::has(e, "unknown key 'random_ltd_layer' in c.json.data_efficiency.data_routing.random_ltd")) << e;
   EXPECT_TRUE(one_line(e));
   e = error_of(R"({"data_sampling": {"curriculum_learning": {"curriculum_metrics": {"seqlen_truncate":
       {"min_difficulty": 4, "max_difficulty": 16, "schedule_type": "fixed_cosine",
@@ -210,7 +210,7 @@ TEST(DataEfficiencyConfig, BadKeysAndValuesAreOneLineErrorsNamingTheKey) {
   EXPECT_TRUE(gannet::testing::has(e, "seqlen_truncate takes a value")) << e;
   e = error_of(R"({"data_sampling": {"curriculum_learning": {"curriculum_metrics": {"seqlen_truncate":
       {"min_difficulty": 1, "max_difficulty": 16, "schedule_config": {"total_curriculum_step": 10, "difficulty": 3}}}}}})");
-  EXPECT_TRUE(gannet::testing::has(e, "unknown key 'difficulty' in data_efficiency.data_sampling.curriculum_learning."
+  EXPECT_TRUE(gannet::testing::has(e, "unknown key 'difficulty' in c.json.data_efficiency.data_sampling.curriculum_learning."
                               "curriculum_metrics.seqlen_truncate.schedule_config")) << e;
   e = error_of(R"({"data_routing": {"random_ltd": {"random_ltd_layer_id": [1, 4]}}})");
   EXPECT_TRUE(gannet::testing::has(e, "random_ltd_layer_id[1]: layer 4 is outside [0, n_layer = 4)")) << e;
@@ -223,5 +223,5 @@ TEST(DataEfficiencyConfig, BadKeysAndValuesAreOneLineErrorsNamingTheKey) {
   e = error_of(R"({"data_routing": {"random_ltd": {"layer_token_lr_schedule": {"warmup_type": "cosine"}}}})");
   EXPECT_TRUE(gannet::testing::has(e, "layer_token_lr_schedule.warmup_type: 'cosine' is not supported")) << e;
   e = error_of(R"({"data_sampling": {"num_workers": 2}})");
-  EXPECT_TRUE(gannet::testing::has(e, "unknown key 'num_workers' in data_efficiency.data_sampling")) << e;
+  EXPECT_TRUE(gannet::testing::has(e, "unknown key 'num_workers' in c.json.data_efficiency.data_sampling")) << e;
 }

@@ -156,7 +156,8 @@ TEST_F(DataEfficiencyTrain, BadConfigIsAOneLineErrorFromTheBinary) {
   while (p && fgets(buf, sizeof buf, p)) err += buf;
   int rc = pclose(p);
   EXPECT_NE(WEXITSTATUS(rc), 0);
-  EXPECT_TRUE(gannet::testing::has(err, "unknown key 'seq_per_stepp' in data_efficiency.data_routing.random_ltd."
+  EXPECT_TRUE(gannet::testing::has(err, "unknown key 'seq_per_stepp' in " + file("bad.json") +
+                                            ".data_efficiency.data_routing.random_ltd."
                                 "random_ltd_schedule.schedule_config (did you mean 'seq_per_step'?"))
       << err;
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;

@@ -29,7 +29,7 @@ TEST(Pacing, FixedRootFollowsTheRoot) {
   EXPECT_EQ(p.at(25), 50);  // 0.5 * 99 + 1 = 50.5
   EXPECT_EQ(p.at(64), 80);  // 0.8 * 99 + 1 = 80.2
   EXPECT_EQ(p.at(100), 100);
-  p.root_degree = 3;
+  p.root_degree = 3, p.total_steps = 1000;
   EXPECT_EQ(p.at(27), 30);  // 0.3 * 99 + 1 = 30.7 (cube root of 0.027)
 }
 
