@@ -5,7 +5,9 @@
 #include <memory>
 
 #include "gannet/data/token_file.h"
+#include "gannet/infer/evaluate.h"
 #include "gannet/io/checkpoint.h"
+#include "gannet/io/gpt_weights.h"
 #include "gannet/kernels/gemm.h"
 #include "gannet/train/evaluate.h"
 
@@ -22,6 +24,7 @@ struct EvalArgs {
   std::string model, data;
   int64_t seq_len = 0, batch = 8, max_batches = 0;
   int threads = 0;
+  bool engine = false;
 };
 }  // namespace
 
@@ -34,8 +37,23 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--batch", a->batch, "windows per batch")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--max-batches", a->max_batches, "stop after this many batches (0 = whole file)")->capture_default_str();
   cmd->add_option("--threads,-t", a->threads, "threads (0 = all cores)")->capture_default_str();
+  cmd->add_flag("--engine", a->engine,
+                "run on the inference engine (always so for quantized models, which run on its integer kernels)");
   cmd->callback([a]() {
     if (a->threads > 0) kernels::set_num_threads(a->threads);
+    io::GptWeights w = io::read_gpt_weights(a->model);
+    if (a->engine || w.is_quantized()) {
+      const int64_t T = a->seq_len > 0 ? a->seq_len : w.config.n_ctx;
+      GANNET_CHECK(T <= w.config.n_ctx, "--seq-len ", T, " is longer than the model's n_ctx ", w.config.n_ctx);
+      infer::EngineOptions eo;
+      eo.max_context = T;
+      infer::Engine engine(w, eo);
+      data::TokenFile file = data::TokenFile::open(a->data);
+      infer::TextLoss r = infer::evaluate_text(engine, file, T, a->max_batches * a->batch);
+      std::printf("loss %.4f  perplexity %.2f  (%ld tokens, engine%s%s)\n", r.loss, r.perplexity, (long)r.tokens,
+                  w.is_quantized() ? ", " : "", w.scheme.c_str());
+      return;
+    }
     models::Gpt model = load_model(a->model);
     int64_t T = a->seq_len > 0 ? a->seq_len : model.config().n_ctx;
     GANNET_CHECK(T <= model.config().n_ctx, "--seq-len ", T, " is longer than the model's n_ctx ", model.config().n_ctx);

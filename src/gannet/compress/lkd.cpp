@@ -1,0 +1,167 @@
+#include "gannet/compress/lkd.h"
+
+#include <cmath>
+
+#include "gannet/autograd/ops.h"
+#include "gannet/autograd/tape.h"
+#include "gannet/compress/layerwise_gpt.h"
+#include "gannet/compress/simulated_quant.h"
+#include "gannet/optim/adamw.h"
+
+namespace gannet::compress {
+
+namespace {
+
+// Mean squared error between x and a fixed target; the gradient flows into x.
+Var mse(const Var& x, const Tensor& target) {
+  const Tensor& X = x.value();
+  check_shape(target, X.shape(), "LKD target");
+  const int64_t n = X.numel();
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = (double)X.f32()[i] - target.f32()[i];
+    s += d * d;
+  }
+  Var loss(Tensor::full({1}, (float)(s / (double)n)), autograd::grad_enabled() && x.requires_grad());
+  if (!loss.requires_grad()) return loss;
+  autograd::tape().record([x, loss, target, n]() {
+    const float g = loss.grad().f32()[0] * 2.f / (float)n;
+    bool accumulate;
+    Tensor& dX = autograd::grad_for(x, accumulate);
+    const float* a = x.value().f32();
+    const float* t = target.f32();
+    float* d = dX.f32();
+    for (int64_t i = 0; i < n; ++i) d[i] = (accumulate ? d[i] : 0.f) + g * (a[i] - t[i]);
+  });
+  return loss;
+}
+
+int64_t rows_of(const Tensor& batch) { return batch.dim(0); }
+int64_t cols_of(const Tensor& batch) { return batch.dim(1); }
+
+// The block's quantization: the scheme's weight formats, the activations as the model records them.
+BlockQuant block_quant(const QuantScheme& scheme, const io::GptWeights& quantized, int64_t l) {
+  BlockQuant q = recorded_block_quant(quantized, l);
+  for (size_t i = 0; i < kBlockProducts.size(); ++i)
+    q.weight[i] = scheme.for_layer_weight(str("h.", l, ".", kBlockProducts[i], ".weight")).weight;
+  return q;
+}
+
+void check_batches(const std::vector<Tensor>& batches, const models::GptConfig& c) {
+  GANNET_CHECK(!batches.empty(), "quantize: no calibration batches");
+  for (const Tensor& b : batches) {
+    GANNET_CHECK(b.dtype() == DType::i32 && b.ndim() == 2 && b.dim(1) <= c.n_ctx, "quantize: calibration batch ",
+                 b.describe(), " is not [B, T <= ", c.n_ctx, "] i32");
+    for (int64_t i = 0; i < b.numel(); ++i)
+      GANNET_CHECK(b.data<int32_t>()[i] >= 0 && b.data<int32_t>()[i] < c.vocab_size, "quantize: calibration token ",
+                   b.data<int32_t>()[i], " outside the vocabulary");
+  }
+}
+
+// The inputs of a block's four products, as the float block computes them.
+std::array<Tensor, 4> product_inputs(const nn::Block& b, const Var& x, int64_t B, int64_t T) {
+  Var n1 = b.ln_1.forward(x);
+  Var a = autograd::attention(b.attn.c_attn.forward(n1), B, T, b.attn.n_head, true);
+  Var h = autograd::add(x, b.attn.c_proj.forward(a));
+  Var n2 = b.ln_2.forward(h);
+  Var g = autograd::gelu(b.mlp.c_fc.forward(n2));
+  return {n1.value(), a.value(), n2.value(), g.value()};
+}
+
+float max_abs(const Tensor& t) {
+  float m = 0.f;
+  for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(t.f32()[i]));
+  return m;
+}
+}  // namespace
+
+std::map<std::string, float> calibrate_activations(const io::GptWeights& model, const std::vector<Tensor>& batches) {
+  check_batches(batches, model.config);
+  autograd::NoGrad ng;
+  LayerwiseGpt m(model);
+  std::map<std::string, float> out;
+  for (const Tensor& tokens : batches) {
+    const int64_t B = rows_of(tokens), T = cols_of(tokens);
+    Var x = m.embed(tokens);
+    for (int64_t l = 0; l < model.config.n_layer; ++l) {
+      const auto inputs = product_inputs(m.block(l), x, B, T);
+      for (size_t i = 0; i < kBlockProducts.size(); ++i) {
+        float& v = out[str("h.", l, ".", kBlockProducts[i], ".weight")];
+        v = std::max(v, max_abs(inputs[i]));
+      }
+      x = m.block(l).forward(x, B, T, true, Tensor());
+    }
+  }
+  return out;
+}
+
+QuantizeResult quantize_with_lkd(const io::GptWeights& fp, const QuantScheme& scheme, const std::vector<Tensor>& batches,
+                                 const LkdOptions& o, const std::function<void(int64_t, int64_t, const std::string&)>& progress) {
+  GANNET_CHECK(o.steps >= 0, "LKD: steps must be >= 0, got ", o.steps);
+  GANNET_CHECK(o.lr > 0.f && std::isfinite(o.lr), "LKD: learning rate must be positive, got ", o.lr);
+  QuantizeResult r;
+  const bool need_data = scheme.static_activations || o.steps > 0;
+  if (need_data) check_batches(batches, fp.config);
+  if (scheme.static_activations) r.activation_max_abs = calibrate_activations(fp, batches);
+  // Plain rounding first: it fixes the activation quantization every block's student sees.
+  r.model = quantize_model(fp, scheme, r.activation_max_abs);
+  if (o.steps == 0) return r;
+
+  const int64_t L = fp.config.n_layer;
+  LayerwiseGpt teacher(fp), student(fp);
+  // The teacher's hidden state at the current block's input, per batch.
+  std::vector<Tensor> hidden;
+  {
+    autograd::NoGrad ng;
+    for (const Tensor& b : batches) hidden.push_back(teacher.embed(b).value());
+  }
+  const int64_t total = L * o.steps;
+  for (int64_t l = 0; l < L; ++l) {
+    const BlockQuant q = block_quant(scheme, r.model, l);
+    std::vector<Tensor> target;
+    double before = 0, after = 0;
+    {
+      autograd::NoGrad ng;
+      for (size_t i = 0; i < batches.size(); ++i) {
+        const int64_t B = rows_of(batches[i]), T = cols_of(batches[i]);
+        target.push_back(teacher.block(l).forward(Var(hidden[i]), B, T, true, Tensor()).value());
+        before += mse(simulated_block_forward(student.block(l), q, Var(hidden[i]), B, T), target[i]).value().f32()[0];
+      }
+    }
+    nn::ParameterList params = student.block_parameters(l);
+    optim::AdamWOptions ao;
+    ao.lr = o.lr;
+    ao.weight_decay = 0.f;
+    optim::AdamW opt(params, ao);
+    double running = 0;
+    for (int64_t s = 0; s < o.steps; ++s) {
+      const size_t i = (size_t)(s % (int64_t)batches.size());
+      const int64_t B = rows_of(batches[i]), T = cols_of(batches[i]);
+      nn::zero_grad(params);
+      Var loss = mse(simulated_block_forward(student.block(l), q, Var(hidden[i]), B, T), target[i]);
+      autograd::tape().backward(loss);
+      // Cosine decay over the block's steps.
+      const float lr = o.lr * 0.5f * (1.f + std::cos(3.14159265f * (float)s / (float)o.steps));
+      opt.step(lr);
+      running = s == 0 ? loss.value().f32()[0] : 0.9 * running + 0.1 * loss.value().f32()[0];
+      if (progress) progress(l * o.steps + s + 1, total, str("block ", l, " mse ", running));
+    }
+    {
+      autograd::NoGrad ng;
+      for (size_t i = 0; i < batches.size(); ++i) {
+        const int64_t B = rows_of(batches[i]), T = cols_of(batches[i]);
+        after += mse(simulated_block_forward(student.block(l), q, Var(hidden[i]), B, T), target[i]).value().f32()[0];
+      }
+    }
+    r.layers.push_back({l, before / (double)batches.size(), after / (double)batches.size()});
+    hidden = std::move(target);
+  }
+  // The distilled weights, quantized for real (same scheme, same activation scales).
+  io::GptWeights distilled = fp;
+  for (int64_t l = 0; l < L; ++l)
+    for (const nn::Parameter& p : student.block_parameters(l)) distilled.tensors[p.name] = p.var.value();
+  r.model = quantize_model(distilled, scheme, r.activation_max_abs);
+  return r;
+}
+
+}  // namespace gannet::compress

@@ -1,0 +1,51 @@
+#include "gannet/infer/evaluate.h"
+
+#include <cmath>
+#include <vector>
+
+#include "gannet/core/error.h"
+#include "gannet/data/window_sampler.h"
+
+namespace gannet::infer {
+
+TextLoss evaluate_text(Engine& engine, const data::TokenFile& file, int64_t T, int64_t max_windows,
+                       const std::function<void(int64_t, int64_t)>& progress) {
+  GANNET_CHECK(T >= 1 && T <= engine.max_context(), "evaluate: window of ", T, " tokens does not fit the engine's ",
+               "context of ", engine.max_context());
+  GANNET_CHECK(file.vocab_size() <= engine.vocab_size(), file.path(), " has vocabulary ", file.vocab_size(),
+               ", larger than the model's ", engine.vocab_size());
+  int64_t windows = data::eval_window_count(file, T);
+  GANNET_CHECK(windows > 0, "evaluate: ", file.path(), " holds ", file.size(), " tokens, fewer than one window of ",
+               T + 1);
+  if (max_windows > 0) windows = std::min(windows, max_windows);
+  const int64_t V = engine.vocab_size();
+  Tensor tokens = Tensor::empty({1, T}, DType::i32), targets = Tensor::empty({1, T}, DType::i32);
+  std::vector<float> logits(T * V);
+  double sum = 0;
+  int64_t counted = 0;
+  for (int64_t w = 0; w < windows; ++w) {
+    data::eval_windows(file, T, w, tokens, targets);
+    engine.reset(0);
+    engine.forward_all({0, std::span<const int32_t>(tokens.data<int32_t>(), T)}, logits.data());
+    for (int64_t t = 0; t < T; ++t) {
+      const int32_t y = targets.data<int32_t>()[t];
+      if (y < 0) continue;
+      const float* l = logits.data() + t * V;
+      float mx = l[0];
+      for (int64_t v = 1; v < V; ++v) mx = std::max(mx, l[v]);
+      double z = 0;
+      for (int64_t v = 0; v < V; ++v) z += std::exp((double)(l[v] - mx));
+      sum += std::log(z) + mx - l[y];
+      ++counted;
+    }
+    if (progress) progress(w + 1, windows);
+  }
+  engine.reset(0);
+  TextLoss r;
+  r.tokens = counted;
+  r.loss = sum / (double)counted;
+  r.perplexity = std::exp(r.loss);
+  return r;
+}
+
+}  // namespace gannet::infer
