@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <memory>
 
-#include "gannet/cli/plot_command.h"
 #include "gannet/data/tokenizer.h"
 #include "gannet/io/checkpoint.h"
 #include "gannet/train/sampling.h"
@@ -63,9 +62,6 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--sample-prompt", args->sample_prompt, "prompt of the text sample printed at the end ('' = none)")
       ->capture_default_str();
   cmd->callback([args]() { run(*args); });
-  // `gannet plot` compares training runs; registered here until tools/gannet_main.cpp calls
-  // add_plot_command itself.
-  add_plot_command(app);
 }
 
 }  // namespace gannet::cli
