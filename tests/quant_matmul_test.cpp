@@ -122,7 +122,7 @@ TEST(QuantMatmul, PackedRowsDequantizeLikeTheWeights) {
 }
 
 TEST(QuantMatmul, VectorPathsMatchTheScalarReference) {
-  const int64_t N = 37;  // two full blocks and a partial one
+  const int64_t N = 77;  // four full blocks and a partial one (tiles of 1 and 3 blocks)
   for (const Shape& s : shapes()) {
     QMatrix W(s.bits, N, s.K, s.group, s.asym, 100 + s.K + s.bits);
     auto b = random_vec(N, 3);

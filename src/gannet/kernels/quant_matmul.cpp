@@ -155,6 +155,7 @@ void unpack_quantized_rows(const QPackedMatrix& W, int64_t r0, int64_t rows, flo
 
 void activation_group_sums(const QuantizedRows& A, int64_t group, int32_t* asum) {
   const int64_t groups = A.K / group;
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() && A.M * A.K > (1 << 17))
   for (int64_t m = 0; m < A.M; ++m)
     for (int64_t g = 0; g < groups; ++g) {
       const int8_t* q = A.q + m * A.ld + g * group;
@@ -166,6 +167,7 @@ void activation_group_sums(const QuantizedRows& A, int64_t group, int32_t* asum)
 
 void activation_group_sums_f32(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t group, float* xsum) {
   const int64_t groups = K / group;
+#pragma omp parallel for schedule(static) if (!omp_in_parallel() && M * K > (1 << 16))
   for (int64_t m = 0; m < M; ++m)
     for (int64_t g = 0; g < groups; ++g) {
       const float* x = X + m * ldx + g * group;

@@ -10,6 +10,7 @@
 // one FMA per activation row; tiles of up to 4 rows.
 // AVX2 (no VNNI): the same arithmetic, one activation row at a time, vpmaddwd on int16.
 #include <cstring>
+#include <vector>
 
 #include "gannet/core/simd.h"
 #include "gannet/kernels/gelu.h"
@@ -47,53 +48,100 @@ inline int32_t load32(const int8_t* p) {
 }
 
 #if defined(__AVX512F__)
-constexpr int kMaxMtA8 = 12, kMaxMtA8Int4 = 8, kMaxMtA16 = 4;
+// Tiles: int8 activation rows x blocks of 16 weight rows (accumulators: rows x blocks).
+constexpr int kA8Mt = 12, kA8Nb = 2, kA8Mt4 = 8, kA8Nb4 = 2, kMaxMtA16 = 4;
 
-// out[m] (16 rows' accumulators) for MT activation rows against one block, all groups.
-template <int BITS, bool ASYM, int MT>
-inline void a8_tile(const int8_t* const* a, const int32_t* const* asum, const uint8_t* blk, const Layout& L,
-                    __m512 (&out)[MT]) {
+// acc += u8 w . s8 (4 bytes at p, broadcast), in 16 lanes of 4 products. Written as asm so that
+// the broadcast folds into the instruction and GCC 12 keeps each accumulator in one register (with
+// the intrinsic it copies every accumulator once per step: twice the instructions).
+inline __m512i dpbusd_bcast(__m512i acc, __m512i w, const int32_t* p) {
+  asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*p));
+  return acc;
+}
+
+// Activations of a tile of MT rows as a8_tile reads them: quad (4 k's) c of row m at word
+// c * MT + m, so that every broadcast is at a constant offset from one pointer; the tile's group
+// sums likewise at g * MT + m, pre-multiplied by -bias for symmetric weights.
+inline void pack_tile(const QuantizedRows& A, const int32_t* asum, int64_t groups, int bias, bool asym, int64_t m0,
+                      int mt, int32_t* aq, int32_t* as) {
+  const int64_t quads = A.K / 4;
+  for (int m = 0; m < mt; ++m) {
+    const int8_t* a = A.q + (m0 + m) * A.ld;
+    for (int64_t c = 0; c < quads; ++c) aq[c * mt + m] = load32(a + 4 * c);
+    for (int64_t g = 0; g < groups; ++g) as[g * mt + m] = asym ? -asum[(m0 + m) * groups + g] : -bias * asum[(m0 + m) * groups + g];
+  }
+}
+
+// acc += u8 w . s8 b (b: 4 bytes broadcast to every lane), as asm for the reason above.
+inline __m512i dpbusd(__m512i acc, __m512i w, __m512i b) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(w), "v"(b));
+  return acc;
+}
+
+// out[(nb * MT + m) * 16 + r] for MT activation rows (a tile packed by pack_tile) against NB
+// consecutive blocks (NB * 16 rows of W), all groups. The int32 accumulators stay in registers;
+// the f32 sums over groups live in out (L1).
+template <int BITS, bool ASYM, int NB, int MT>
+inline void a8_tile(const int32_t* aq, const int32_t* as, const uint8_t* blk, const Layout& L, float* out) {
   // int4 at few rows: low and high nibbles in separate chains (integer sums: any order is exact).
-  constexpr bool kSplit = BITS == 4 && MT <= 4;
+  constexpr bool kSplit = BITS == 4 && NB == 1 && MT <= 4;
   const __m512i nib = _mm512_set1_epi8(0x0F);
-  for (int m = 0; m < MT; ++m) out[m] = _mm512_setzero_ps();
-  for (int64_t g = 0; g < L.groups; ++g) {
+  for (int i = 0; i < NB * MT; ++i) _mm512_store_ps(out + 16 * i, _mm512_setzero_ps());
+  for (int64_t g = 0; g < L.groups; ++g, as += MT) {
     const uint8_t* base = blk + g * L.group_stride;
-    const uint8_t* w = base + L.meta;
-    const int64_t k0 = g * L.G;
-    __m512i acc[MT], acc2[MT];
-    if constexpr (ASYM) {
-      const __m512i o = _mm512_loadu_si512(base + 64);
-      for (int m = 0; m < MT; ++m) acc[m] = _mm512_mullo_epi32(o, _mm512_set1_epi32(-asum[m][g]));
-    } else {
-      for (int m = 0; m < MT; ++m) acc[m] = _mm512_set1_epi32(-L.bias * asum[m][g]);
+    __m512i acc[NB][MT], acc2[MT];
+    for (int nb = 0; nb < NB; ++nb) {
+      if constexpr (ASYM) {
+        const __m512i o = _mm512_loadu_si512(base + nb * L.block_stride + 64);
+        for (int m = 0; m < MT; ++m) acc[nb][m] = _mm512_mullo_epi32(o, _mm512_set1_epi32(as[m]));
+      } else {
+        for (int m = 0; m < MT; ++m) acc[nb][m] = _mm512_set1_epi32(as[m]);
+      }
     }
     if constexpr (kSplit)
       for (int m = 0; m < MT; ++m) acc2[m] = _mm512_setzero_si512();
+    const uint8_t* w = base + L.meta;
     if constexpr (BITS == 8) {
-      for (int64_t c = 0; c < L.G / 4; ++c) {
-        const __m512i wv = _mm512_loadu_si512(w + 64 * c);
-        for (int m = 0; m < MT; ++m)
-          acc[m] = _mm512_dpbusd_epi32(acc[m], wv, _mm512_set1_epi32(load32(a[m] + k0 + 4 * c)));
+      for (int64_t c = 0; c < L.G / 4; ++c, aq += MT) {
+        __m512i wv[NB];
+        for (int nb = 0; nb < NB; ++nb) wv[nb] = _mm512_loadu_si512(w + nb * L.block_stride + 64 * c);
+        for (int m = 0; m < MT; ++m) {
+          if constexpr (NB == 1) {
+            acc[0][m] = dpbusd_bcast(acc[0][m], wv[0], aq + m);
+          } else {
+            const __m512i b = _mm512_set1_epi32(aq[m]);
+            for (int nb = 0; nb < NB; ++nb) acc[nb][m] = dpbusd(acc[nb][m], wv[nb], b);
+          }
+        }
       }
     } else {
-      for (int64_t c = 0; c < L.G / 8; ++c) {
-        const __m512i v = _mm512_loadu_si512(w + 64 * c);
-        const __m512i lo = _mm512_and_si512(v, nib), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+      for (int64_t c = 0; c < L.G / 8; ++c, aq += 2 * MT) {
+        __m512i lo[NB], hi[NB];
+        for (int nb = 0; nb < NB; ++nb) {
+          const __m512i v = _mm512_loadu_si512(w + nb * L.block_stride + 64 * c);
+          lo[nb] = _mm512_and_si512(v, nib);
+          hi[nb] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+        }
         for (int m = 0; m < MT; ++m) {
-          acc[m] = _mm512_dpbusd_epi32(acc[m], lo, _mm512_set1_epi32(load32(a[m] + k0 + 8 * c)));
-          if constexpr (kSplit)
-            acc2[m] = _mm512_dpbusd_epi32(acc2[m], hi, _mm512_set1_epi32(load32(a[m] + k0 + 8 * c + 4)));
-          else
-            acc[m] = _mm512_dpbusd_epi32(acc[m], hi, _mm512_set1_epi32(load32(a[m] + k0 + 8 * c + 4)));
+          if constexpr (NB == 1) {
+            acc[0][m] = dpbusd_bcast(acc[0][m], lo[0], aq + m);
+            if constexpr (kSplit) acc2[m] = dpbusd_bcast(acc2[m], hi[0], aq + MT + m);
+            else acc[0][m] = dpbusd_bcast(acc[0][m], hi[0], aq + MT + m);
+          } else {
+            const __m512i bl = _mm512_set1_epi32(aq[m]), bh = _mm512_set1_epi32(aq[MT + m]);
+            for (int nb = 0; nb < NB; ++nb) acc[nb][m] = dpbusd(dpbusd(acc[nb][m], lo[nb], bl), hi[nb], bh);
+          }
         }
       }
     }
-    const __m512 s = _mm512_loadu_ps(reinterpret_cast<const float*>(base));
-    for (int m = 0; m < MT; ++m) {
-      __m512i d = acc[m];
-      if constexpr (kSplit) d = _mm512_add_epi32(d, acc2[m]);
-      out[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), s, out[m]);
+    for (int nb = 0; nb < NB; ++nb) {
+      const __m512 s = _mm512_loadu_ps(reinterpret_cast<const float*>(base + nb * L.block_stride));
+      for (int m = 0; m < MT; ++m) {
+        __m512i d = acc[nb][m];
+        if constexpr (kSplit) d = _mm512_add_epi32(d, acc2[m]);
+        float* o = out + 16 * (nb * MT + m);
+        _mm512_store_ps(o, _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), s, _mm512_load_ps(o)));
+      }
     }
   }
 }
@@ -170,33 +218,58 @@ inline void put(float* y, __m512 v, __mmask16 mask, Epilogue e) {
 template <int BITS, bool ASYM>
 void a8_range(const QuantizedRows& A, const int32_t* asum, const QPackedMatrix& W, const float* bias, float* Y,
               int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
-  constexpr int MaxMt = BITS == 8 ? kMaxMtA8 : kMaxMtA8Int4;
+  constexpr int MaxMt = BITS == 8 ? kA8Mt : kA8Mt4, NbMax = BITS == 8 ? kA8Nb : kA8Nb4;
   const Layout L(W);
   const uint8_t* data = static_cast<const uint8_t*>(W.data);
-  for (int64_t n = n_begin; n < n_end; n += R) {
+  // All rows' tiles packed once per call on this thread (a few percent of the products' time);
+  // the loops below then read each block of W once and pass every tile over it.
+  const int64_t tiles = (A.M + MaxMt - 1) / MaxMt;
+  thread_local std::vector<int32_t> aq_buf, as_buf;
+  if ((int64_t)aq_buf.size() < A.M * A.K / 4) aq_buf.resize(A.M * A.K / 4);
+  if ((int64_t)as_buf.size() < A.M * L.groups) as_buf.resize(A.M * L.groups);
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t m0 = t * MaxMt;
+    const int mt = (int)(A.M - m0 < MaxMt ? A.M - m0 : MaxMt);
+    pack_tile(A, asum, L.groups, L.bias, ASYM, m0, mt, aq_buf.data() + m0 * A.K / 4, as_buf.data() + m0 * L.groups);
+  }
+  alignas(64) float out[NbMax * MaxMt * 16];
+  for (int64_t n = n_begin; n < n_end;) {
     const uint8_t* blk = data + (n / R) * L.block_stride;
-    const int rows = (int)(n_end - n < R ? n_end - n : R);
-    const __mmask16 mask = (__mmask16)((1u << rows) - 1u);
-    const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + n) : _mm512_setzero_ps();
+    // Several rows: NbMax blocks at a time while whole ones remain (each weight load then feeds
+    // more products), then single blocks. Few rows: one block at a time (one sequential stream).
+    const int nbs = A.M > 4 && n_end - n >= NbMax * R ? NbMax : 1;
     for (int64_t m0 = 0; m0 < A.M; m0 += MaxMt) {
       const int mt = (int)(A.M - m0 < MaxMt ? A.M - m0 : MaxMt);
-      const int8_t* a[MaxMt];
-      const int32_t* s[MaxMt];
-      for (int i = 0; i < mt; ++i) {
-        a[i] = A.q + (m0 + i) * A.ld;
-        s[i] = asum + (m0 + i) * L.groups;
-      }
-      __m512 out[MaxMt];
-#define GANNET_Q_TILE(MT) a8_tile<BITS, ASYM, MT>(a, s, blk, L, reinterpret_cast<__m512(&)[MT]>(out))
-      if constexpr (MaxMt == 12) {
-        switch (mt) { GANNET_Q_CASES_12(GANNET_Q_TILE) }
-      } else {
-        switch (mt) { GANNET_Q_CASES_8(GANNET_Q_TILE) }
-      }
+      const int32_t* aq = aq_buf.data() + m0 * A.K / 4;
+      const int32_t* as = as_buf.data() + m0 * L.groups;
+      if (nbs == 1) {
+#define GANNET_Q_TILE(MT) a8_tile<BITS, ASYM, 1, (MT <= MaxMt ? MT : 1)>(aq, as, blk, L, out)
+        if constexpr (MaxMt > 8) {
+          switch (mt) { GANNET_Q_CASES_12(GANNET_Q_TILE) }
+        } else {
+          switch (mt) { GANNET_Q_CASES_8(GANNET_Q_TILE) }
+        }
 #undef GANNET_Q_TILE
-      for (int i = 0; i < mt; ++i)
-        put(Y + (m0 + i) * ldy + n, _mm512_fmadd_ps(out[i], _mm512_set1_ps(A.scale[m0 + i]), b), mask, e);
+      } else {
+#define GANNET_Q_TILE(MT) a8_tile<BITS, ASYM, NbMax, (MT <= MaxMt ? MT : 1)>(aq, as, blk, L, out)
+        if constexpr (MaxMt > 8) {
+          switch (mt) { GANNET_Q_CASES_12(GANNET_Q_TILE) }
+        } else {
+          switch (mt) { GANNET_Q_CASES_8(GANNET_Q_TILE) }
+        }
+#undef GANNET_Q_TILE
+      }
+      for (int nb = 0; nb < nbs; ++nb) {
+        const int64_t n1 = n + nb * R;
+        const int rows = (int)(n_end - n1 < R ? n_end - n1 : R);
+        const __mmask16 mask = (__mmask16)((1u << rows) - 1u);
+        const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + n1) : _mm512_setzero_ps();
+        for (int i = 0; i < mt; ++i)
+          put(Y + (m0 + i) * ldy + n1,
+              _mm512_fmadd_ps(_mm512_load_ps(out + 16 * (nb * mt + i)), _mm512_set1_ps(A.scale[m0 + i]), b), mask, e);
+      }
     }
+    n += nbs * R;
   }
   if (e == Epilogue::gelu)
     for (int64_t m = 0; m < A.M; ++m) gelu_forward(Y + m * ldy + n_begin, Y + m * ldy + n_begin, n_end - n_begin);
