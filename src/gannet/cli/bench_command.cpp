@@ -11,6 +11,7 @@
 #include "gannet/io/gpt_weights.h"
 #include "gannet/kernels/gemm.h"
 #include "gannet/kernels/memory_bandwidth.h"
+#include "gannet/kernels/onednn_int8_gemm.h"
 
 namespace gannet::cli {
 
@@ -18,7 +19,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct BenchArgs {
-  std::string model;
+  std::vector<std::string> models;
   std::vector<std::string> weights = {"f32"};
   std::vector<int64_t> prompts = {128, 512};
   int64_t gen = 128;
@@ -89,82 +90,118 @@ Measured measure(int reps, Rep rep) {
   return {median(tps), median(bound), median(frac)};
 }
 
+// Whether any product of the model quantizes its inputs to int8 (its prompts run on integer GEMMs).
+bool has_int8_activations(const io::GptWeights& w) {
+  for (const auto& [name, a] : w.activations)
+    if (a.int8) return true;
+  return false;
+}
+
 void run(const BenchArgs& a) {
   if (a.threads > 0) kernels::set_num_threads(a.threads);
-  io::GptWeights w = io::read_gpt_weights(a.model);
-  const models::GptConfig& c = w.config;
+  GANNET_CHECK(!a.models.empty(), "bench: no model given");
+  std::vector<io::GptWeights> models;
+  for (const std::string& path : a.models) models.push_back(io::read_gpt_weights(path));
   int64_t need_ctx = a.gen + 1;
   for (int64_t p : a.prompts) need_ctx = std::max(need_ctx, p);
-  GANNET_CHECK(need_ctx <= c.n_ctx, "bench: a test needs ", need_ctx, " tokens of context, the model has ", c.n_ctx);
   int64_t max_batch = *std::max_element(a.batches.begin(), a.batches.end());
-
-  std::printf("model %s: %ld layers, d %ld, %ld heads, vocabulary %ld, context %ld; %d threads\n", a.model.c_str(),
-              (long)c.n_layer, (long)c.n_embd, (long)c.n_head, (long)c.vocab_size, (long)c.n_ctx,
-              kernels::num_threads());
-  std::printf("bounds, measured around every repetition: memory read bandwidth (1 GiB probe, best of 3 passes\n"
-              "before and 3 after) and fp32 GEMM rate (n = 1536, median of 3 before); figures are medians of %d\n"
-              "repetitions\n\n",
-              a.reps);
-  std::printf("%-7s %-9s %12s %12s %9s   %s\n", "weights", "test", "tokens/s", "bound", "of bound", "bound from");
+  for (size_t i = 0; i < models.size(); ++i) {
+    const models::GptConfig& c = models[i].config;
+    GANNET_CHECK(need_ctx <= c.n_ctx, "bench: a test needs ", need_ctx, " tokens of context, ", a.models[i], " has ",
+                 c.n_ctx);
+    std::printf("model %s: %ld layers, d %ld, %ld heads, vocabulary %ld, context %ld%s%s\n", a.models[i].c_str(),
+                (long)c.n_layer, (long)c.n_embd, (long)c.n_head, (long)c.vocab_size, (long)c.n_ctx,
+                models[i].is_quantized() ? "; quantized " : "", models[i].scheme.c_str());
+  }
+  std::printf("%d threads. Bounds, measured around every repetition: memory read bandwidth (1 GiB probe, best of\n"
+              "3 passes before and 3 after) and GEMM rate (n = 1536, median of 3 before: OpenBLAS fp32, or\n"
+              "oneDNN u8s8s32 for models with int8 activations); figures are medians of %d repetitions\n\n",
+              kernels::num_threads(), a.reps);
+  std::printf("%-10s %-9s %12s %12s %9s   %s\n", "weights", "test", "tokens/s", "bound", "of bound", "bound from");
   std::fflush(stdout);
   kernels::ReadBandwidthProbe probe;
 
-  struct Generation {
-    std::string format;
+  struct Result {
+    std::string label, test;
     double tokens_per_s, fraction, bytes;
   };
-  std::vector<Generation> tg1;  // single-sequence generation per format
-  for (const std::string& name : a.weights) {
-    infer::EngineOptions o;
-    o.weights = infer::parse_weight_format(name);
-    o.max_sequences = max_batch;
-    o.max_context = need_ctx;
-    infer::Engine e(w, o);
-    for (int64_t p : a.prompts) {
-      double flops = e.flops_per_token(0, true) - e.flops_per_token(0, false);  // the head, once
-      for (int64_t i = 0; i < p; ++i) flops += e.flops_per_token(i, false);
-      time_prompt(e, p, 1);  // warm-up
-      double peak_seen = 0;
-      Measured m = measure(a.reps, [&](int r) {
-        double peak = kernels::measure_gemm_gflops(1536, 3);
-        peak_seen = std::max(peak_seen, peak);
-        return std::pair<double, double>(p / time_prompt(e, p, 2 + r), peak * 1e9 / (flops / p));
-      });
-      std::printf("%-7s %-9s %12.1f %12.1f %8.1f%%   %.2f GFLOP/token at %.0f GFLOP/s\n", name.c_str(),
-                  ("pp" + std::to_string(p)).c_str(), m.tokens_per_s, m.bound, 100 * m.fraction, flops / p / 1e9,
-                  m.bound * (flops / p) / 1e9);
-      std::fflush(stdout);
-    }
-    for (int64_t B : a.batches) {
-      time_generation(e, std::min<int64_t>(a.gen, 16), B, 1);  // warm-up
-      const double bytes = (double)e.weight_bytes_per_step();
-      Measured m = measure(a.reps, [&](int r) {
-        const double before = probe.measure_best(3);
-        const double tps = a.gen * B / time_generation(e, a.gen, B, 2 + r);
-        const double bw = std::max(before, probe.measure_best(3));
-        return std::pair<double, double>(tps, B * bw * 1e9 / bytes);
-      });
-      std::string test = "tg" + std::to_string(a.gen) + (B > 1 ? "x" + std::to_string(B) : "");
-      std::printf("%-7s %-9s %12.1f %12.1f %8.1f%%   %.1f MB of weights per step at %.1f GB/s\n", name.c_str(),
-                  test.c_str(), m.tokens_per_s, m.bound, 100 * m.fraction, bytes / 1e6, m.bound / B * bytes / 1e9);
-      std::fflush(stdout);
-      if (B == 1) tg1.push_back({name, m.tokens_per_s, m.fraction, bytes});
+  std::vector<Result> results;
+  for (size_t mi = 0; mi < models.size(); ++mi) {
+    const io::GptWeights& w = models[mi];
+    const bool int8_gemm = has_int8_activations(w);
+    for (const std::string& name : a.weights) {
+      infer::EngineOptions o;
+      o.weights = infer::parse_weight_format(name);
+      o.max_sequences = max_batch;
+      o.max_context = need_ctx;
+      infer::Engine e(w, o);
+      // A quantized model is labelled by its scheme (the format applies to its float leftovers).
+      const std::string label = w.is_quantized() ? (name == "f32" ? w.scheme : w.scheme + "+" + name) : name;
+      for (int64_t p : a.prompts) {
+        double flops = e.flops_per_token(0, true) - e.flops_per_token(0, false);  // the head, once
+        for (int64_t i = 0; i < p; ++i) flops += e.flops_per_token(i, false);
+        time_prompt(e, p, 1);  // warm-up
+        Measured m = measure(a.reps, [&](int r) {
+          const double peak = int8_gemm ? kernels::measure_onednn_int8_gops(1536, 3) : kernels::measure_gemm_gflops(1536, 3);
+          return std::pair<double, double>(p / time_prompt(e, p, 2 + r), peak * 1e9 / (flops / p));
+        });
+        const std::string test = "pp" + std::to_string(p);
+        std::printf("%-10s %-9s %12.1f %12.1f %8.1f%%   %.2f GFLOP/token at %.0f G%s/s\n", label.c_str(), test.c_str(),
+                    m.tokens_per_s, m.bound, 100 * m.fraction, flops / p / 1e9, m.bound * (flops / p) / 1e9,
+                    int8_gemm ? "OP (int8)" : "FLOP");
+        std::fflush(stdout);
+        results.push_back({label, test, m.tokens_per_s, m.fraction, 0});
+      }
+      for (int64_t B : a.batches) {
+        time_generation(e, std::min<int64_t>(a.gen, 16), B, 1);  // warm-up
+        const double bytes = (double)e.weight_bytes_per_step();
+        Measured m = measure(a.reps, [&](int r) {
+          const double before = probe.measure_best(3);
+          const double tps = a.gen * B / time_generation(e, a.gen, B, 2 + r);
+          const double bw = std::max(before, probe.measure_best(3));
+          return std::pair<double, double>(tps, B * bw * 1e9 / bytes);
+        });
+        std::string test = "tg" + std::to_string(a.gen) + (B > 1 ? "x" + std::to_string(B) : "");
+        std::printf("%-10s %-9s %12.1f %12.1f %8.1f%%   %.1f MB of weights per step at %.1f GB/s\n", label.c_str(),
+                    test.c_str(), m.tokens_per_s, m.bound, 100 * m.fraction, bytes / 1e6, m.bound / B * bytes / 1e9);
+        std::fflush(stdout);
+        results.push_back({label, test, m.tokens_per_s, m.fraction, bytes});
+      }
     }
   }
-  // The plain ratio moves with the machine's bandwidth between the two tests; the second figure
-  // compares each format's share of the bound measured beside it, times the bytes ratio.
-  for (size_t i = 1; i < tg1.size(); ++i)
-    std::printf("\ngeneration %s / %s: %.2fx (at equal bandwidth: %.2fx)\n", tg1[i].format.c_str(),
-                tg1[0].format.c_str(), tg1[i].tokens_per_s / tg1[0].tokens_per_s,
-                tg1[i].fraction / tg1[0].fraction * tg1[0].bytes / tg1[i].bytes);
+  // Each test against the first entry's. For generation the plain ratio moves with the machine's
+  // bandwidth between the two tests; the second figure compares each one's share of the bound
+  // measured beside it, times the bytes ratio.
+  const std::string first = results.empty() ? "" : results.front().label;
+  bool header = false;
+  for (const Result& r : results) {
+    if (r.label == first) continue;
+    auto base = std::find_if(results.begin(), results.end(),
+                             [&](const Result& b) { return b.label == first && b.test == r.test; });
+    if (base == results.end()) continue;
+    if (!header) std::printf("\n");
+    header = true;
+    if (r.bytes > 0)
+      std::printf("%s %s / %s: %.2fx (at equal bandwidth: %.2fx)\n", r.test.c_str(), r.label.c_str(), first.c_str(),
+                  r.tokens_per_s / base->tokens_per_s, r.fraction / base->fraction * base->bytes / r.bytes);
+    else
+      std::printf("%s %s / %s: %.2fx\n", r.test.c_str(), r.label.c_str(), first.c_str(),
+                  r.tokens_per_s / base->tokens_per_s);
+  }
 }
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Prompt and generation speed of the inference engine beside the machine's bounds");
-  cmd->add_option("--model,-m", a->model, "gannet model/checkpoint (.safetensors) or HF GPT-2 directory")->required();
-  cmd->add_option("--weights,-w", a->weights, "weight formats to test: f32, bf16 (comma-separated)")
+  cmd->add_option("--model,-m", a->models,
+                  "gannet model/checkpoint (.safetensors, float or quantized) or HF GPT-2 directory; several "
+                  "(comma-separated) are compared with the first")
+      ->required()
+      ->delimiter(',');
+  cmd->add_option("--weights,-w", a->weights,
+                  "weight formats to test: f32, bf16 (comma-separated; for a quantized model, the format of "
+                  "its unquantized matrices)")
       ->delimiter(',')->capture_default_str()->check(CLI::IsMember({"f32", "bf16"}));
   cmd->add_option("--prompt,-p", a->prompts, "prompt lengths (comma-separated; ppN tests)")
       ->delimiter(',')->capture_default_str()->check(CLI::PositiveNumber);
