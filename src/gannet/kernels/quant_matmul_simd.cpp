@@ -49,7 +49,7 @@ inline int32_t load32(const int8_t* p) {
 
 #if defined(__AVX512F__)
 // Tiles: int8 activation rows x blocks of 16 weight rows (accumulators: rows x blocks).
-constexpr int kA8Mt = 12, kA8Nb = 2, kA8Mt4 = 8, kA8Nb4 = 2, kMaxMtA16 = 4;
+constexpr int kA8Mt = 6, kA8Nb = 4, kA8Mt4 = 6, kA8Nb4 = 3, kMaxMtA16 = 4;
 
 // acc += u8 w . s8 (4 bytes at p, broadcast), in 16 lanes of 4 products. Written as asm so that
 // the broadcast folds into the instruction and GCC 12 keeps each accumulator in one register (with
