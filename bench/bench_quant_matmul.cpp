@@ -5,12 +5,13 @@
 //     probe measured before and after each repetition (the best of those passes is the bound);
 //   prefill (128, 512 rows): W8A8 GOP/s with the activation quantization included, beside oneDNN's
 //     u8s8s32 integer GEMM and OpenBLAS's sgemm at the same shapes.
+#include <oneapi/dnnl/dnnl.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <oneapi/dnnl/dnnl.h>
 #include <string>
 #include <vector>
 
@@ -96,8 +97,8 @@ int main(int argc, char** argv) {
     float xs = 0;
     std::printf("\ndecode, 1 row, GPT-2 124M's matrices for one token (12 x 4 + LM head)\n");
     std::printf("%-6s %9s %9s %9s %9s %8s %10s\n", "scheme", "MB/token", "ms", "GB/s", "probe", "% bound", "tok/s*");
-    for (Scheme sc : {Scheme{"W8A8", 8, true}, Scheme{"W4A8", 4, true}, Scheme{"W8A16", 8, false},
-                      Scheme{"W4A16", 4, false}}) {
+    for (Scheme sc :
+         {Scheme{"W8A8", 8, true}, Scheme{"W4A8", 4, true}, Scheme{"W8A16", 8, false}, Scheme{"W4A16", 4, false}}) {
       std::vector<k::QPackedMatrix> mats;
       int64_t total = 0;
       std::vector<int64_t> offs;
@@ -112,17 +113,30 @@ int main(int argc, char** argv) {
         k::pack_quantized(src.w, at);
         mats.push_back(k::qpacked_view(src.w, at));
       }
+      // Time per shape (summed over the layers), to tell small-matrix overheads from streaming.
+      std::vector<double> shape_time(5, 0.0);
+      std::vector<int64_t> shape_bytes(5, 0);
+      auto shape_index = [&](const k::QPackedMatrix& m) {
+        for (int i = 0; i < 5; ++i)
+          if (kShapes[i].N == m.N && kShapes[i].K == m.K) return i;
+        return 0;
+      };
+      for (size_t i = 0; i < mats.size(); ++i)
+        shape_bytes[shape_index(mats[i])] += k::qpacked_bytes(sc.bits, mats[i].N, mats[i].K, group_of(layer[i]), asym);
       auto token = [&] {
         for (const auto& m : mats) {
+          auto t0 = Clock::now();
           if (sc.a8) {
             k::quantize_rows(x.data(), m.K, 1, m.K, 0.f, xq.data(), m.K, &xs);
             k::quant_matmul({xq.data(), m.K, &xs, 1, m.K}, m, nullptr, y.data(), m.N, k::Epilogue::store);
           } else {
             k::quant_matmul_f32(x.data(), m.K, 1, m, nullptr, y.data(), m.N, k::Epilogue::store);
           }
+          shape_time[shape_index(m)] += seconds_since(t0);
         }
       };
       token();
+      std::fill(shape_time.begin(), shape_time.end(), 0.0);
       std::vector<double> times, bounds, ratios;
       for (int r = 0; r < reps; ++r) {
         const double before = probe.measure_best(2);
@@ -135,17 +149,21 @@ int main(int argc, char** argv) {
         ratios.push_back(total / t / 1e9 / bound);
       }
       const double t = pick_time(times);
-      std::printf("%-6s %9.1f %9.3f %9.1f %9.1f %7.1f%% %10.1f\n", sc.name, total / 1e6, t * 1e3, total / t / 1e9,
-                  median(bounds), 100 * median(ratios), 1 / t);
+      std::printf("%-6s %9.1f %9.3f %9.1f %9.1f %7.1f%% %10.1f   by shape GB/s:", sc.name, total / 1e6, t * 1e3,
+                  total / t / 1e9, median(bounds), 100 * median(ratios), 1 / t);
+      for (int i = 0; i < 5; ++i) std::printf(" %.1f", shape_bytes[i] / (shape_time[i] / reps) / 1e9);
+      std::printf("\n");
     }
-    std::printf("(* tok/s of the matrices alone; probe: best read-bandwidth pass around each repetition, GB/s;\n"
-                "   %% bound: median over repetitions of GB/s / probe)\n");
+    std::printf(
+        "(* tok/s of the matrices alone; probe: best read-bandwidth pass around each repetition, GB/s;\n"
+        "   %% bound: median over repetitions of GB/s / probe; by shape: mean GB/s of 2304x768, 768x768,\n"
+        "   3072x768, 768x3072 (12 each) and the 50257x768 head)\n");
   }
 
   if (!skip_prefill) {
     std::printf("\nprefill, W8A8 (quantize_rows + quant_matmul) vs oneDNN u8s8s32 (integer GEMM only) vs sgemm\n");
-    std::printf("%5s %6s %5s %10s %10s %7s %10s %10s %9s %9s\n", "M", "N", "K", "W8A8 GOP/s", "oneDNN", "ratio",
-                "W4A8", "W8A16", "sgemm GF", "W8A8/f32");
+    std::printf("%5s %6s %5s %10s %10s %7s %10s %10s %9s %9s\n", "M", "N", "K", "W8A8 GOP/s", "oneDNN", "ratio", "W4A8",
+                "W8A16", "sgemm GF", "W8A8/f32");
     for (int64_t M : only_m > 0 ? std::vector<int64_t>{only_m} : std::vector<int64_t>{128, 512}) {
       for (Shape s : kShapes) {
         const double ops = 2.0 * M * s.N * s.K;
@@ -189,15 +207,14 @@ int main(int argc, char** argv) {
         std::vector<int32_t> C32(M * s.N);
         const int32_t co = 0;
         const double dnnl = time_it([&] {
-          dnnl_gemm_u8s8s32('N', 'T', 'F', M, s.N, s.K, 1.f, A8.data(), s.K, 0, B8.data(), s.K, 0, 0.f, C32.data(),
-                            s.N, &co);
+          dnnl_gemm_u8s8s32('N', 'T', 'F', M, s.N, s.K, 1.f, A8.data(), s.K, 0, B8.data(), s.K, 0, 0.f, C32.data(), s.N,
+                            &co);
         });
         std::vector<float> Wf(s.N * s.K, 0.01f);
-        const double f32 = time_it([&] {
-          k::gemm(false, true, M, s.N, s.K, 1.f, X.data(), s.K, Wf.data(), s.K, 0.f, Y.data(), s.N);
-        });
-        std::printf("%5ld %6ld %5ld %10.1f %10.1f %6.1f%% %10.1f %10.1f %9.1f %8.2fx\n", (long)M, (long)s.N,
-                    (long)s.K, gops[0], dnnl, 100 * gops[0] / dnnl, gops[1], a16, f32, gops[0] / f32);
+        const double f32 =
+            time_it([&] { k::gemm(false, true, M, s.N, s.K, 1.f, X.data(), s.K, Wf.data(), s.K, 0.f, Y.data(), s.N); });
+        std::printf("%5ld %6ld %5ld %10.1f %10.1f %6.1f%% %10.1f %10.1f %9.1f %8.2fx\n", (long)M, (long)s.N, (long)s.K,
+                    gops[0], dnnl, 100 * gops[0] / dnnl, gops[1], a16, f32, gops[0] / f32);
       }
     }
     std::printf("(GOP/s = 2 M N K / time, median of repetitions; ratio = W8A8 / oneDNN)\n");

@@ -35,8 +35,10 @@ struct QMatrix {
     for (int64_t n = 0; n < N; ++n)
       for (int64_t c = 0; c < K; ++c) {
         const int v = draw();
-        if (bits == 8) q[n * K + c] = (int8_t)v;
-        else q[(n * K + c) / 2] |= (int8_t)((c % 2 == 0) ? (v & 0x0F) : (v & 0x0F) << 4);
+        if (bits == 8)
+          q[n * K + c] = (int8_t)v;
+        else
+          q[(n * K + c) / 2] |= (int8_t)((c % 2 == 0) ? (v & 0x0F) : (v & 0x0F) << 4);
       }
     scale.resize(N * groups);
     for (float& s : scale) s = unit_scale > 0.f ? unit_scale : 0.01f + 0.02f * rng.uniform();
@@ -81,8 +83,7 @@ std::vector<Shape> shapes() {
 }
 
 std::string name(const Shape& s, int64_t M, k::Epilogue e) {
-  return str("int", s.bits, s.asym ? " asym" : " sym", " group ", s.group, " K ", s.K, " M ", M, " epilogue ",
-             (int)e);
+  return str("int", s.bits, s.asym ? " asym" : " sym", " group ", s.group, " K ", s.K, " M ", M, " epilogue ", (int)e);
 }
 
 // Compares a vector path with the reference: bitwise, except GELU (vector vs scalar tanh).
@@ -90,8 +91,10 @@ void expect_same(const std::vector<float>& got, const std::vector<float>& want, 
                  const std::string& what) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) {
-    if (e == k::Epilogue::gelu) ASSERT_NEAR(got[i], want[i], 1e-5f + 1e-5f * std::fabs(want[i])) << what << " at " << i;
-    else ASSERT_EQ(got[i], want[i]) << what << " at " << i;
+    if (e == k::Epilogue::gelu)
+      ASSERT_NEAR(got[i], want[i], 1e-5f + 1e-5f * std::fabs(want[i])) << what << " at " << i;
+    else
+      ASSERT_EQ(got[i], want[i]) << what << " at " << i;
   }
 }
 

@@ -22,8 +22,7 @@ int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 struct QLayout {
   int64_t meta, wbytes, group_stride, block_stride;
   int bias;  // 128 or 8: what the stored unsigned values are offset by
-  explicit QLayout(const QPackedMatrix& W)
-      : QLayout(W.bits, W.K, W.group, W.asymmetric) {}
+  explicit QLayout(const QPackedMatrix& W) : QLayout(W.bits, W.K, W.group, W.asymmetric) {}
   QLayout(int bits, int64_t K, int64_t group, bool asym)
       : meta(asym ? 128 : 64),
         wbytes(bits == 8 ? R * group : R * group / 2),
@@ -61,9 +60,12 @@ Isa quant_isa() {
 }
 
 void apply(Epilogue e, float v, float* y) {
-  if (e == Epilogue::store) *y = v;
-  else if (e == Epilogue::accumulate) *y += v;
-  else ref::gelu_forward(&v, y, 1);
+  if (e == Epilogue::store)
+    *y = v;
+  else if (e == Epilogue::accumulate)
+    *y += v;
+  else
+    ref::gelu_forward(&v, y, 1);
 }
 
 // Runs body(n_begin, n_end) over N: on the calling thread inside a parallel region or for small
@@ -94,9 +96,7 @@ int64_t qpacked_bytes(int bits, int64_t N, int64_t K, int64_t group, bool asymme
   return round_up(N, R) / R * QLayout(bits, K, group, asymmetric).block_stride;
 }
 
-int64_t qpacked_bytes(const QuantizedWeights& w) {
-  return qpacked_bytes(w.bits, w.N, w.K, w.group, w.zero != nullptr);
-}
+int64_t qpacked_bytes(const QuantizedWeights& w) { return qpacked_bytes(w.bits, w.N, w.K, w.group, w.zero != nullptr); }
 
 QPackedMatrix qpacked_view(const QuantizedWeights& w, const void* data) {
   check_quant_shape(w.bits, w.K, w.group, "qpacked_view");
@@ -126,8 +126,10 @@ void pack_quantized(const QuantizedWeights& w, void* out) {
         if (asym) std::memcpy(base + 64 + 4 * r, &off, 4);
         for (int64_t c = 0; c < w.group; ++c) {
           const int u = (real ? w.value(n, g * w.group + c) : 0) + L.bias;
-          if (w.bits == 8) wq[(c / 4) * 64 + 4 * r + c % 4] = (uint8_t)u;
-          else wq[(c / 8) * 64 + 4 * r + c % 4] |= (uint8_t)((c % 8) < 4 ? u : u << 4);
+          if (w.bits == 8)
+            wq[(c / 4) * 64 + 4 * r + c % 4] = (uint8_t)u;
+          else
+            wq[(c / 8) * 64 + 4 * r + c % 4] |= (uint8_t)((c % 8) < 4 ? u : u << 4);
         }
       }
     }
@@ -148,7 +150,8 @@ void unpack_quantized_rows(const QPackedMatrix& W, int64_t r0, int64_t rows, flo
       const PackedGroup pg{d + (n / R) * L.block_stride + g * L.group_stride, W.bits};
       const float s = pg.scale(r);
       const int o = pg.offset(r, W.asymmetric, L.bias);
-      for (int64_t c = 0; c < W.group; ++c) out[i * W.K + g * W.group + c] = s * (float)(pg.u(pg.base + L.meta, r, c) - o);
+      for (int64_t c = 0; c < W.group; ++c)
+        out[i * W.K + g * W.group + c] = s * (float)(pg.u(pg.base + L.meta, r, c) - o);
     }
   }
 }
@@ -240,9 +243,12 @@ void quant_matmul(const QuantizedRows& A, const QPackedMatrix& W, const float* b
   const int32_t* as = asum.data();  // thread_local: the other threads must not name it
   const Isa isa = quant_isa();
   split_rows(W.N, A.M * W.N * W.K, [&](int64_t b, int64_t end) {
-    if (isa == Isa::avx512) avx512::quant_matmul_range(A, as, W, bias, Y, ldy, e, b, end);
-    else if (isa == Isa::avx2) avx2::quant_matmul_range(A, as, W, bias, Y, ldy, e, b, end);
-    else ref::quant_matmul_range(A, as, W, bias, Y, ldy, e, b, end);
+    if (isa == Isa::avx512)
+      avx512::quant_matmul_range(A, as, W, bias, Y, ldy, e, b, end);
+    else if (isa == Isa::avx2)
+      avx2::quant_matmul_range(A, as, W, bias, Y, ldy, e, b, end);
+    else
+      ref::quant_matmul_range(A, as, W, bias, Y, ldy, e, b, end);
   });
 }
 
@@ -259,9 +265,12 @@ void quant_matmul_f32(const float* X, int64_t ldx, int64_t M, const QPackedMatri
   const float* xs = xsum.data();  // thread_local: the other threads must not name it
   const Isa isa = quant_isa();
   split_rows(W.N, M * W.N * W.K, [&](int64_t b, int64_t end) {
-    if (isa == Isa::avx512) avx512::quant_matmul_f32_range(X, ldx, M, xs, W, bias, Y, ldy, e, b, end);
-    else if (isa == Isa::avx2) avx2::quant_matmul_f32_range(X, ldx, M, xs, W, bias, Y, ldy, e, b, end);
-    else ref::quant_matmul_f32_range(X, ldx, M, xs, W, bias, Y, ldy, e, b, end);
+    if (isa == Isa::avx512)
+      avx512::quant_matmul_f32_range(X, ldx, M, xs, W, bias, Y, ldy, e, b, end);
+    else if (isa == Isa::avx2)
+      avx2::quant_matmul_f32_range(X, ldx, M, xs, W, bias, Y, ldy, e, b, end);
+    else
+      ref::quant_matmul_f32_range(X, ldx, M, xs, W, bias, Y, ldy, e, b, end);
   });
 }
 

@@ -66,15 +66,14 @@ void unpack_quantized_rows(const QPackedMatrix& W, int64_t r0, int64_t rows, flo
 // sa[m] * q[m, :], q in [-127, 127].
 struct QuantizedRows {
   const int8_t* q = nullptr;
-  int64_t ld = 0;               // row stride of q in bytes
+  int64_t ld = 0;                // row stride of q in bytes
   const float* scale = nullptr;  // [M]
   int64_t M = 0, K = 0;
 };
 
 // W8A8 / W4A8. bias may be nullptr. Runs on the OpenMP threads (N split into contiguous block
 // ranges); called inside a parallel region it runs on the calling thread. Y must not overlap A.
-void quant_matmul(const QuantizedRows& A, const QPackedMatrix& W, const float* bias, float* Y, int64_t ldy,
-                  Epilogue e);
+void quant_matmul(const QuantizedRows& A, const QPackedMatrix& W, const float* bias, float* Y, int64_t ldy, Epilogue e);
 // W8A16 / W4A16 (weight-only): f32 activations X [M, K] (row stride ldx); same threading.
 void quant_matmul_f32(const float* X, int64_t ldx, int64_t M, const QPackedMatrix& W, const float* bias, float* Y,
                       int64_t ldy, Epilogue e);
@@ -90,12 +89,11 @@ void activation_group_sums_f32(const float* X, int64_t ldx, int64_t M, int64_t K
 
 // The per-ISA bodies: output columns [n_begin, n_end) on the calling thread (n_begin a multiple of
 // kQBlockRows), with the group sums above.
-#define GANNET_QUANT_MATMUL_DECLS                                                                            \
+#define GANNET_QUANT_MATMUL_DECLS                                                                                 \
   void quant_matmul_range(const QuantizedRows& A, const int32_t* asum, const QPackedMatrix& W, const float* bias, \
-                          float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end);                   \
+                          float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end);                     \
   void quant_matmul_f32_range(const float* X, int64_t ldx, int64_t M, const float* xsum, const QPackedMatrix& W,  \
-                              const float* bias, float* Y, int64_t ldy, Epilogue e, int64_t n_begin,             \
-                              int64_t n_end);
+                              const float* bias, float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end);
 namespace ref {
 GANNET_QUANT_MATMUL_DECLS  // scalar, following the arithmetic above literally
 }

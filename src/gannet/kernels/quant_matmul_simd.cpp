@@ -3,11 +3,13 @@
 // quant_matmul.h.
 //
 // AVX-512: a 16-row block is one register of 16 lanes. int8 activations: one vpdpbusd per 64-byte
-// chunk and activation row (4 activation bytes broadcast against 16 rows x 4 k's); a tile of up
-// to 12 activation rows (8 for int4) shares each weight load, so the block is read from memory
-// once and reused from L1 by the next tiles. f32 activations: a chunk is widened to 4 (int8) or 8
-// (int4: a 16-entry table lookup, vpermps, per nibble) vectors of 16 rows' values and each feeds
-// one FMA per activation row; tiles of up to 4 rows.
+// chunk and activation row (4 activation bytes broadcast against 16 rows x 4 k's). For prefill a
+// tile is 6 activation rows x 4 blocks (int4: 3 blocks), 24 int32 accumulators: each broadcast
+// feeds 4 products, each weight load 6, and the blocks stay in L1/L2 while all tiles of rows pass
+// over them. Few rows (M <= 4) take one block at a time: one sequential stream per thread.
+// f32 activations: a chunk is widened to 4 (int8) or 8 (int4: a 16-entry table lookup, vpermps,
+// per nibble) vectors of 16 rows' values and each feeds one FMA per activation row; tiles of up to
+// 4 rows.
 // AVX2 (no VNNI): the same arithmetic, one activation row at a time, vpmaddwd on int16.
 #include <cstring>
 #include <vector>
@@ -68,7 +70,8 @@ inline void pack_tile(const QuantizedRows& A, const int32_t* asum, int64_t group
   for (int m = 0; m < mt; ++m) {
     const int8_t* a = A.q + (m0 + m) * A.ld;
     for (int64_t c = 0; c < quads; ++c) aq[c * mt + m] = load32(a + 4 * c);
-    for (int64_t g = 0; g < groups; ++g) as[g * mt + m] = asym ? -asum[(m0 + m) * groups + g] : -bias * asum[(m0 + m) * groups + g];
+    for (int64_t g = 0; g < groups; ++g)
+      as[g * mt + m] = asym ? -asum[(m0 + m) * groups + g] : -bias * asum[(m0 + m) * groups + g];
   }
 }
 
@@ -125,8 +128,10 @@ inline void a8_tile(const int32_t* aq, const int32_t* as, const uint8_t* blk, co
         for (int m = 0; m < MT; ++m) {
           if constexpr (NB == 1) {
             acc[0][m] = dpbusd_bcast(acc[0][m], lo[0], aq + m);
-            if constexpr (kSplit) acc2[m] = dpbusd_bcast(acc2[m], hi[0], aq + MT + m);
-            else acc[0][m] = dpbusd_bcast(acc[0][m], hi[0], aq + MT + m);
+            if constexpr (kSplit)
+              acc2[m] = dpbusd_bcast(acc2[m], hi[0], aq + MT + m);
+            else
+              acc[0][m] = dpbusd_bcast(acc[0][m], hi[0], aq + MT + m);
           } else {
             const __m512i bl = _mm512_set1_epi32(aq[m]), bh = _mm512_set1_epi32(aq[MT + m]);
             for (int nb = 0; nb < NB; ++nb) acc[nb][m] = dpbusd(dpbusd(acc[nb][m], lo[nb], bl), hi[nb], bh);
@@ -208,7 +213,9 @@ inline void put(float* y, __m512 v, __mmask16 mask, Epilogue e) {
 }
 
 #define GANNET_Q_CASE(N, ...) \
-  case N: __VA_ARGS__; break;
+  case N:                     \
+    __VA_ARGS__;              \
+    break;
 #define GANNET_Q_CASES_4(F) GANNET_Q_CASE(1, F(1)) GANNET_Q_CASE(2, F(2)) GANNET_Q_CASE(3, F(3)) GANNET_Q_CASE(4, F(4))
 #define GANNET_Q_CASES_8(F) \
   GANNET_Q_CASES_4(F) GANNET_Q_CASE(5, F(5)) GANNET_Q_CASE(6, F(6)) GANNET_Q_CASE(7, F(7)) GANNET_Q_CASE(8, F(8))
@@ -313,8 +320,10 @@ inline void put(float* y, const __m256 (&v)[2], int rows, Epilogue e) {
   _mm256_store_ps(t, v[0]);
   _mm256_store_ps(t + 8, v[1]);
   for (int r = 0; r < rows; ++r) {
-    if (e == Epilogue::accumulate) y[r] += t[r];
-    else y[r] = t[r];
+    if (e == Epilogue::accumulate)
+      y[r] += t[r];
+    else
+      y[r] = t[r];
   }
 }
 
@@ -369,9 +378,9 @@ void a8_range(const QuantizedRows& A, const int32_t* asum, const QPackedMatrix& 
           // hadd gives rows (0, 1, 4, 5, 2, 3, 6, 7) of the half; put them in order.
           __m256i d = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(accL[h], accH[h]), order);
           if constexpr (ASYM)
-            d = _mm256_sub_epi32(d, _mm256_mullo_epi32(
-                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + 64 + 32 * h)),
-                                        _mm256_set1_epi32(asum[m * L.groups + g])));
+            d = _mm256_sub_epi32(
+                d, _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + 64 + 32 * h)),
+                                      _mm256_set1_epi32(asum[m * L.groups + g])));
           else
             d = _mm256_sub_epi32(d, _mm256_set1_epi32(L.bias * asum[m * L.groups + g]));
           out[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_loadu_ps(reinterpret_cast<const float*>(base) + 8 * h),
@@ -452,22 +461,30 @@ void a16_range(const float* X, int64_t ldx, int64_t M, const float* xsum, const 
 void quant_matmul_range(const QuantizedRows& A, const int32_t* asum, const QPackedMatrix& W, const float* bias,
                         float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
   if (W.bits == 8) {
-    if (W.asymmetric) a8_range<8, true>(A, asum, W, bias, Y, ldy, e, n_begin, n_end);
-    else a8_range<8, false>(A, asum, W, bias, Y, ldy, e, n_begin, n_end);
+    if (W.asymmetric)
+      a8_range<8, true>(A, asum, W, bias, Y, ldy, e, n_begin, n_end);
+    else
+      a8_range<8, false>(A, asum, W, bias, Y, ldy, e, n_begin, n_end);
   } else {
-    if (W.asymmetric) a8_range<4, true>(A, asum, W, bias, Y, ldy, e, n_begin, n_end);
-    else a8_range<4, false>(A, asum, W, bias, Y, ldy, e, n_begin, n_end);
+    if (W.asymmetric)
+      a8_range<4, true>(A, asum, W, bias, Y, ldy, e, n_begin, n_end);
+    else
+      a8_range<4, false>(A, asum, W, bias, Y, ldy, e, n_begin, n_end);
   }
 }
 
 void quant_matmul_f32_range(const float* X, int64_t ldx, int64_t M, const float* xsum, const QPackedMatrix& W,
                             const float* bias, float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
   if (W.bits == 8) {
-    if (W.asymmetric) a16_range<8, true>(X, ldx, M, xsum, W, bias, Y, ldy, e, n_begin, n_end);
-    else a16_range<8, false>(X, ldx, M, xsum, W, bias, Y, ldy, e, n_begin, n_end);
+    if (W.asymmetric)
+      a16_range<8, true>(X, ldx, M, xsum, W, bias, Y, ldy, e, n_begin, n_end);
+    else
+      a16_range<8, false>(X, ldx, M, xsum, W, bias, Y, ldy, e, n_begin, n_end);
   } else {
-    if (W.asymmetric) a16_range<4, true>(X, ldx, M, xsum, W, bias, Y, ldy, e, n_begin, n_end);
-    else a16_range<4, false>(X, ldx, M, xsum, W, bias, Y, ldy, e, n_begin, n_end);
+    if (W.asymmetric)
+      a16_range<4, true>(X, ldx, M, xsum, W, bias, Y, ldy, e, n_begin, n_end);
+    else
+      a16_range<4, false>(X, ldx, M, xsum, W, bias, Y, ldy, e, n_begin, n_end);
   }
 }
 
