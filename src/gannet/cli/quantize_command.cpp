@@ -162,8 +162,10 @@ void add_quantize_command(CLI::App& app) {
     r.model.quantization_notes = notes;
     io::write_gpt_weights(a->out, r.model);
     for (const auto& l : r.layers)
-      std::printf("block %ld: output mse %.3g after plain rounding, %.3g after LKD (%.1f%%)\n", (long)l.layer,
-                  l.mse_before, l.mse_after, 100.0 * (l.mse_after / std::max(l.mse_before, 1e-30) - 1.0));
+      std::printf("%s %.3g after plain rounding, %.3g after LKD (%.1f%%%s)\n",
+                  l.layer >= 0 ? str("block ", l.layer, ": output mse").c_str() : "lm head: kl divergence",
+                  l.mse_before, l.mse_after, 100.0 * (l.mse_after / std::max(l.mse_before, 1e-30) - 1.0),
+                  l.kept_plain ? "; distillation did not help, plain rounding kept" : "");
     // The f32 model file of the same weights (no optimizer state), the size to compare with.
     double f32_mb = 0;
     for (const auto& [name, shape] : io::gpt_weight_shapes(fp.config)) f32_mb += 4.0 * (double)shape_numel(shape) / 1e6;

@@ -24,6 +24,8 @@ class LayerwiseGpt {
   const nn::Block& block(int64_t l) const { return blocks_[l]; }
   // Final LayerNorm and the tied LM head (lm_head.weight when the model has one apart): [B*T, V].
   Var logits(const Var& hidden) const;
+  Var final_norm(const Var& hidden) const { return ln_f_.forward(hidden); }
+  const Var& head() const { return head_; }
   // A block's parameters, named as in the model file ("h.{l}.attn.c_attn.weight", ...).
   nn::ParameterList block_parameters(int64_t l) const;
 

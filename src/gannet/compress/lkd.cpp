@@ -36,6 +36,46 @@ Var mse(const Var& x, const Tensor& target) {
   return loss;
 }
 
+// Row-wise softmax of logits [R, V] into p (double accumulation).
+void softmax_rows(const float* logits, int64_t R, int64_t V, float* p) {
+  for (int64_t r = 0; r < R; ++r) {
+    const float* l = logits + r * V;
+    float* o = p + r * V;
+    float mx = l[0];
+    for (int64_t v = 1; v < V; ++v) mx = std::max(mx, l[v]);
+    double z = 0;
+    for (int64_t v = 0; v < V; ++v) z += (o[v] = std::exp(l[v] - mx));
+    const float inv = (float)(1.0 / z);
+    for (int64_t v = 0; v < V; ++v) o[v] *= inv;
+  }
+}
+
+// KL(teacher || student) per row, averaged over rows, from logits [R, V]; the gradient flows into
+// the student's logits: (p_student - p_teacher) / R.
+Var kl_divergence(const Var& student, const Tensor& teacher) {
+  const Tensor& S = student.value();
+  check_shape(teacher, S.shape(), "LKD head target");
+  const int64_t R = S.dim(0), V = S.dim(1);
+  Tensor ps = Tensor::empty({R, V}), pt = Tensor::empty({R, V});
+  softmax_rows(S.f32(), R, V, ps.f32());
+  softmax_rows(teacher.f32(), R, V, pt.f32());
+  double kl = 0;
+  for (int64_t i = 0; i < R * V; ++i) {
+    const double t = pt.f32()[i];
+    if (t > 0) kl += t * (std::log(t) - std::log(std::max((double)ps.f32()[i], 1e-30)));
+  }
+  Var loss(Tensor::full({1}, (float)(kl / (double)R)), autograd::grad_enabled() && student.requires_grad());
+  if (!loss.requires_grad()) return loss;
+  autograd::tape().record([student, loss, ps, pt, R, V]() {
+    const float g = loss.grad().f32()[0] / (float)R;
+    bool accumulate;
+    Tensor& d = autograd::grad_for(student, accumulate);
+    for (int64_t i = 0; i < R * V; ++i)
+      d.f32()[i] = (accumulate ? d.f32()[i] : 0.f) + g * (ps.f32()[i] - pt.f32()[i]);
+  });
+  return loss;
+}
+
 int64_t rows_of(const Tensor& batch) { return batch.dim(0); }
 int64_t cols_of(const Tensor& batch) { return batch.dim(1); }
 
@@ -95,6 +135,56 @@ std::map<std::string, float> calibrate_activations(const io::GptWeights& model, 
   return out;
 }
 
+namespace {
+// The LM head's stage of LKD: returns the distilled f32 head weight [V, C].
+Tensor distill_head(const LayerwiseGpt& teacher, const WeightQuantSpec& spec, const std::vector<Tensor>& hidden,
+                    const LkdOptions& o, QuantizeResult& r,
+                    const std::function<void(int64_t, int64_t, const std::string&)>& progress, int64_t total) {
+  const int64_t L = teacher.config().n_layer;
+  std::vector<Tensor> normed;
+  {
+    autograd::NoGrad ng;
+    for (const Tensor& h : hidden) normed.push_back(teacher.final_norm(Var(h)).value());
+  }
+  Var w(teacher.head().value().clone(), /*requires_grad=*/true);
+  auto teacher_logits = [&](size_t i) {
+    autograd::NoGrad ng;
+    return autograd::linear(Var(normed[i]), teacher.head(), Var()).value();
+  };
+  auto student_loss = [&](size_t i) {
+    return kl_divergence(autograd::linear(Var(normed[i]), fake_quantize_weight(w, spec), Var()), teacher_logits(i));
+  };
+  auto total_loss = [&]() {
+    autograd::NoGrad ng;
+    double s = 0;
+    for (size_t i = 0; i < normed.size(); ++i) s += student_loss(i).value().f32()[0];
+    return s / (double)normed.size();
+  };
+  const double before = total_loss();
+  nn::ParameterList params = {{"lm_head", w, false}};
+  optim::AdamWOptions ao;
+  ao.lr = o.lr;
+  ao.weight_decay = 0.f;
+  optim::AdamW opt(params, ao);
+  double running = 0;
+  for (int64_t s = 0; s < o.steps; ++s) {
+    nn::zero_grad(params);
+    Var loss = student_loss((size_t)(s % (int64_t)normed.size()));
+    autograd::tape().backward(loss);
+    opt.step(o.lr * 0.5f * (1.f + std::cos(3.14159265f * (float)s / (float)o.steps)));
+    running = s == 0 ? loss.value().f32()[0] : 0.9 * running + 0.1 * loss.value().f32()[0];
+    if (progress) progress(L * o.steps + s + 1, total, str("lm head kl ", running));
+  }
+  const double after = total_loss();
+  if (after >= before) {  // distillation did not help on this data: keep plain rounding
+    r.layers.push_back({-1, before, before, true});
+    return teacher.head().value();
+  }
+  r.layers.push_back({-1, before, after, false});
+  return w.value();
+}
+}  // namespace
+
 QuantizeResult quantize_with_lkd(const io::GptWeights& fp, const QuantScheme& scheme, const std::vector<Tensor>& batches,
                                  const LkdOptions& o, const std::function<void(int64_t, int64_t, const std::string&)>& progress) {
   GANNET_CHECK(o.steps >= 0, "LKD: steps must be >= 0, got ", o.steps);
@@ -115,7 +205,7 @@ QuantizeResult quantize_with_lkd(const io::GptWeights& fp, const QuantScheme& sc
     autograd::NoGrad ng;
     for (const Tensor& b : batches) hidden.push_back(teacher.embed(b).value());
   }
-  const int64_t total = L * o.steps;
+  const int64_t total = (L + (scheme.lm_head ? 1 : 0)) * o.steps;
   for (int64_t l = 0; l < L; ++l) {
     const BlockQuant q = block_quant(scheme, r.model, l);
     std::vector<Tensor> target;
@@ -153,13 +243,23 @@ QuantizeResult quantize_with_lkd(const io::GptWeights& fp, const QuantScheme& sc
         after += mse(simulated_block_forward(student.block(l), q, Var(hidden[i]), B, T), target[i]).value().f32()[0];
       }
     }
-    r.layers.push_back({l, before / (double)batches.size(), after / (double)batches.size()});
+    if (after >= before) {  // distillation did not help on this data: keep plain rounding
+      for (const nn::Parameter& p : student.block_parameters(l))
+        p.var.value().copy_from(fp.dense(p.name, p.var.shape()));
+      after = before;
+    }
+    r.layers.push_back({l, before / (double)batches.size(), after / (double)batches.size(), after == before});
     hidden = std::move(target);
   }
   // The distilled weights, quantized for real (same scheme, same activation scales).
   io::GptWeights distilled = fp;
   for (int64_t l = 0; l < L; ++l)
     for (const nn::Parameter& p : student.block_parameters(l)) distilled.tensors[p.name] = p.var.value();
+  if (scheme.lm_head) {
+    const bool tied = r.model.quantized.count("lm_head.weight") == 0;
+    const Tensor head = distill_head(teacher, *scheme.lm_head, hidden, o, r, progress, total);
+    distilled.tensors[tied ? "wte.weight" : "lm_head.weight"] = head;
+  }
   r.model = quantize_model(distilled, scheme, r.activation_max_abs);
   return r;
 }

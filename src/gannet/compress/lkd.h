@@ -5,6 +5,10 @@
 // (mean squared error). Then its weights are quantized for real, and the next block follows. One
 // block's memory at a time is trained: no end-to-end backward pass.
 //
+// A quantized LM head is distilled last, the same way: its student reproduces the teacher's
+// next-token distribution (KL divergence) from the teacher's final hidden states. A head tied to
+// the embedding in the same format stays tied (the distilled rows serve both).
+//
 // Calibration text is a list of token batches: from a token file, or (ZeroQuant's data-free
 // setting) sequences the float model samples itself (cli/quantize_command.cpp draws them).
 #pragma once
@@ -25,9 +29,11 @@ struct LkdOptions {
 };
 
 struct LkdLayerReport {
-  int64_t layer = 0;
-  double mse_before = 0;  // block output error of plain rounding, over all calibration batches
-  double mse_after = 0;   // after distillation
+  int64_t layer = 0;      // -1: the LM head
+  double mse_before = 0;  // block output error (head: KL divergence) of plain rounding, over all calibration batches
+  double mse_after = 0;   // after distillation (never above mse_before: a layer distillation made
+                          // worse on the calibration data keeps its plain rounding)
+  bool kept_plain = false;
 };
 
 struct QuantizeResult {

@@ -111,7 +111,11 @@ io::GptWeights quantize_model(const io::GptWeights& fp, const QuantScheme& s,
   const bool same = (!s.embedding && !s.lm_head) ||
                     (s.embedding && s.lm_head && s.embedding->describe() == s.lm_head->describe());
   const std::string head = same ? "wte.weight" : "lm_head.weight";
-  if (!same) out.quantized.emplace(head, quantize_weights(wte, *s.lm_head));
+  // A head stored apart may come from its own float weights (LKD distils it; see compress/lkd.h).
+  if (!same) {
+    auto own = fp.tensors.find("lm_head.weight");
+    out.quantized.emplace(head, quantize_weights(own != fp.tensors.end() ? as_f32(own->second) : wte, *s.lm_head));
+  }
   if (s.lm_head) activation(head, s.lm_head_int8_activations);
   return out;
 }
