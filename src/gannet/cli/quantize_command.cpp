@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "gannet/compress/lkd.h"
+#include "gannet/compress/quant_config.h"
 #include "gannet/core/rng.h"
 #include "gannet/data/token_file.h"
 #include "gannet/infer/engine.h"
@@ -18,7 +19,7 @@ namespace gannet::cli {
 
 namespace {
 struct QuantizeArgs {
-  std::string in, out, scheme, calib, embedding = "default", lm_head = "default";
+  std::string in, out, scheme, config, calib, embedding = "default", lm_head = "default";
   int64_t group = 64, lkd_steps = 0, calib_batches = 16, calib_batch = 8, calib_seq_len = 128;
   float lkd_lr = 1e-4f;
   bool asymmetric = false, static_activations = false, data_free = false, no_progress = false;
@@ -88,18 +89,25 @@ void add_quantize_command(CLI::App& app) {
       "quantize", "Quantize a GPT to int8/int4 (ZeroQuant): packed integers, integer kernels, optional LKD");
   cmd->add_option("--in,-i", a->in, "float model: gannet .safetensors or HF GPT-2 directory")->required();
   cmd->add_option("--out,-o", a->out, "quantized model to write (.safetensors)")->required();
-  cmd->add_option("--scheme", a->scheme, "w8a8 | w4a8 | w8a16 | w4a16 | mixed (W8 attention, W4 MLP, A8)")
-      ->required()
-      ->check(CLI::IsMember(compress::scheme_names()));
-  cmd->add_option("--group", a->group, "input columns per weight scale (multiple of 32; 0 = one scale per row)")
-      ->capture_default_str();
-  cmd->add_flag("--asymmetric", a->asymmetric, "asymmetric weights (a zero point per group)");
-  cmd->add_option("--embedding", a->embedding, "token embedding: default (the scheme's narrowest), f32, int8, int4")
-      ->capture_default_str();
-  cmd->add_option("--lm-head", a->lm_head, "LM head: default, f32, int8, int4 (stored apart if it differs)")
-      ->capture_default_str();
-  cmd->add_flag("--static-activations", a->static_activations,
-                "one calibrated int8 scale per product instead of one per token (needs --calib or --data-free)");
+  CLI::Option* scheme_option =
+      cmd->add_option("--scheme", a->scheme, "w8a8 | w4a8 | w8a16 | w4a16 | mixed (W8 attention, W4 MLP, A8)")
+          ->check(CLI::IsMember(compress::scheme_names()));
+  CLI::Option* config = cmd->add_option("--config", a->config,
+                                        "scheme from a JSON file with DeepSpeed's compression_training keys "
+                                        "(docs/quantization.md)")
+                            ->check(CLI::ExistingFile)
+                            ->excludes(scheme_option);
+  std::vector<CLI::Option*> preset_options = {
+      cmd->add_option("--group", a->group, "input columns per weight scale (multiple of 32; 0 = one scale per row)")
+          ->capture_default_str(),
+      cmd->add_flag("--asymmetric", a->asymmetric, "asymmetric weights (a zero point per group)"),
+      cmd->add_option("--embedding", a->embedding, "token embedding: default (the scheme's narrowest), f32, int8, int4")
+          ->capture_default_str(),
+      cmd->add_option("--lm-head", a->lm_head, "LM head: default, f32, int8, int4 (stored apart if it differs)")
+          ->capture_default_str(),
+      cmd->add_flag("--static-activations", a->static_activations,
+                    "one calibrated int8 scale per product instead of one per token (needs --calib or --data-free)")};
+  for (CLI::Option* o : preset_options) config->excludes(o);
   cmd->add_option("--lkd-steps", a->lkd_steps, "layer-by-layer distillation steps per block (0 = plain rounding)")
       ->capture_default_str();
   cmd->add_option("--lkd-lr", a->lkd_lr, "LKD learning rate (cosine-decayed over each block's steps)")
@@ -123,11 +131,13 @@ void add_quantize_command(CLI::App& app) {
     so.embedding = a->embedding;
     so.lm_head = a->lm_head;
     so.static_activations = a->static_activations;
-    const compress::QuantScheme scheme = compress::scheme_preset(a->scheme, so);
+    GANNET_CHECK(!a->scheme.empty() || !a->config.empty(), "give --scheme NAME or --config FILE");
+    const compress::QuantScheme scheme =
+        a->config.empty() ? compress::scheme_preset(a->scheme, so) : compress::read_scheme_config(a->config);
     GANNET_CHECK(!(a->data_free && !a->calib.empty()), "--calib and --data-free exclude each other");
-    const bool need_data = a->lkd_steps > 0 || a->static_activations;
+    const bool need_data = a->lkd_steps > 0 || scheme.static_activations;
     GANNET_CHECK(!need_data || a->data_free || !a->calib.empty(),
-                 a->lkd_steps > 0 ? "--lkd-steps" : "--static-activations", " needs calibration text: --calib FILE or --data-free");
+                 a->lkd_steps > 0 ? "--lkd-steps" : "static activation scales", " need calibration text: --calib FILE or --data-free");
     GANNET_CHECK(need_data || (!a->data_free && a->calib.empty()),
                  "calibration text is only used by --lkd-steps or --static-activations");
     GANNET_CHECK(a->lkd_steps >= 0, "--lkd-steps must be >= 0");

@@ -39,8 +39,7 @@ QuantScheme scheme_preset(const std::string& name, const SchemeOptions& o) {
   else if (name == "w4a16") attn_bits = mlp_bits = 4;
   else if (name == "mixed") attn_bits = 8, mlp_bits = 4, a8 = true;
   else fail(str("unknown quantization scheme '", name, "' (w8a8, w4a8, w8a16, w4a16, mixed)"));
-  s.attention = {weight_spec(attn_bits, o), a8};
-  s.mlp = {weight_spec(mlp_bits, o), a8};
+  s.rules = {{".attn.", {weight_spec(attn_bits, o), a8}}, {".mlp.", {weight_spec(mlp_bits, o), a8}}};
   const int narrow = std::min(attn_bits, mlp_bits);
   s.embedding = table_spec("embedding", o.embedding, narrow, o);
   s.lm_head = table_spec("LM head", o.lm_head, narrow, o);
@@ -52,16 +51,34 @@ QuantScheme scheme_preset(const std::string& name, const SchemeOptions& o) {
   return s;
 }
 
-const LinearQuant& QuantScheme::for_layer_weight(const std::string& name) const {
-  if (name.find(".attn.") != std::string::npos) return attention;
-  if (name.find(".mlp.") != std::string::npos) return mlp;
-  fail(str("quantization scheme: '", name, "' is not an attention or MLP weight"));
+bool ProductRule::matches(const std::string& weight_name) const {
+  return pattern == "*" || weight_name.find(pattern) != std::string::npos;
+}
+
+LinearQuant QuantScheme::for_layer_weight(const std::string& name) const {
+  LinearQuant q;
+  for (const ProductRule& r : rules)
+    if (r.matches(name)) {
+      q = r.quant;
+      break;
+    }
+  for (const std::string& p : int8_activation_patterns)
+    if (ProductRule{p, {}}.matches(name)) {
+      GANNET_CHECK(q.weight, "quantization scheme: int8 activations for '", name, "' (modules '", p,
+                   "'), whose weight stays f32; quantize its weight too");
+      q.int8_activations = true;
+    }
+  return q;
 }
 
 std::string QuantScheme::describe() const {
   auto linear = [](const LinearQuant& l) { return str(spec_text(l.weight), l.int8_activations ? " / a8" : " / f32"); };
-  return str(name, ": attention ", linear(attention), ", mlp ", linear(mlp), ", embedding ", spec_text(embedding),
-             ", lm head ", spec_text(lm_head), static_activations ? ", static activation scales" : "");
+  std::string text = name + ":";
+  for (const ProductRule& r : rules) text += str(" ", r.pattern == "*" ? "all" : r.pattern == ".attn." ? "attention" : r.pattern == ".mlp." ? "mlp" : "'" + r.pattern + "'", " ", linear(r.quant), ",");
+  for (const std::string& p : int8_activation_patterns) text += str(" int8 inputs for '", p, "',");
+  return str(text, " embedding ", spec_text(embedding), ", lm head ", spec_text(lm_head),
+             lm_head_int8_activations ? " / a8" : "",
+             static_activations ? ", static activation scales" : "");
 }
 
 std::vector<std::string> layer_weight_names(const models::GptConfig& c) {

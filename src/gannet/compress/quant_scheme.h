@@ -17,16 +17,28 @@ struct LinearQuant {
   bool int8_activations = false;
 };
 
+// Layer products whose weight name contains `pattern` ("h.3.attn.c_attn.weight" contains ".attn.",
+// "c_fc", "h.3."; "*" matches every product).
+struct ProductRule {
+  std::string pattern;
+  LinearQuant quant;
+  bool matches(const std::string& weight_name) const;
+};
+
 struct QuantScheme {
   std::string name;
-  LinearQuant attention, mlp;
+  // The first rule that matches a layer product decides its quantization; unmatched products stay f32.
+  std::vector<ProductRule> rules;
+  // Products whose inputs are quantized to int8 besides those their rule says (the config form
+  // names weight and activation groups apart); a pattern matching an f32 product is an error.
+  std::vector<std::string> int8_activation_patterns;
   std::optional<WeightQuantSpec> embedding, lm_head;
   bool lm_head_int8_activations = false;
   // A8 with one calibrated scale per product instead of a scale per token (needs calibration data).
   bool static_activations = false;
 
-  // The quantization of layer weight `name` ("h.3.mlp.c_fc.weight"), by module.
-  const LinearQuant& for_layer_weight(const std::string& name) const;
+  // The quantization of layer weight `name` ("h.3.mlp.c_fc.weight"), by the rules.
+  LinearQuant for_layer_weight(const std::string& name) const;
   std::string describe() const;
 };
 
