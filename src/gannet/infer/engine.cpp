@@ -16,6 +16,7 @@
 #include "gannet/kernels/bias.h"
 #include "gannet/kernels/cached_attention.h"
 #include "gannet/kernels/layernorm.h"
+#include "gannet/kernels/layernorm_quantize.h"
 #include "gannet/kernels/skinny_matmul.h"
 
 namespace gannet::infer {
@@ -85,6 +86,12 @@ struct Engine::Impl {
   // Work buffers, sized for the largest pass.
   int64_t max_rows = 0;
   std::vector<float> x, xn, qkv, att, hid, scratch, attn_scores;
+  std::vector<int8_t> xq;      // a LayerNorm's output quantized for an int8-input product
+  std::vector<float> xq_scale;
+  // LayerNorm then the product that reads it; an int8-input quantized product gets its input
+  // quantized by the LayerNorm itself (kernels/layernorm_quantize.h).
+  void norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n, float* y, int64_t ldy,
+                 kernels::Epilogue e);
 
   Impl(const io::GptWeights& w, const EngineOptions& o);
   void check_chunks(std::span<const Chunk> chunks);
@@ -228,6 +235,10 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
   att.resize(max_rows * C);
   hid.resize(max_rows * 4 * C);
   prepare_scratch(max_rows);
+  int64_t widest = C;
+  for (const Layer& l : layers) widest = std::max({widest, l.qkv.packed_in(), l.fc.packed_in()});
+  xq.assign(max_rows * widest, 0);
+  xq_scale.resize(max_rows);
   logit_rows.resize(std::min<int64_t>(opt.max_sequences, LinearWeight::kSkinnyMaxRows) * V);
 }
 
@@ -274,8 +285,7 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
   for (int64_t i = 1; i < n && distinct_sequences; ++i) distinct_sequences = rs[i].seq != rs[i - 1].seq;
   for (int64_t l = 0; l < cfg.n_layer; ++l) {
     const Layer& L = layers[l];
-    kernels::layernorm_forward(X, L.ln1_g.f32(), L.ln1_b.f32(), xn.data(), nullptr, nullptr, n, C, eps);
-    L.qkv.apply(xn.data(), C, n, qkv.data(), 3 * C, kernels::Epilogue::store, scratch.data());
+    norm_then(L.qkv, L.ln1_g, L.ln1_b, n, qkv.data(), 3 * C, kernels::Epilogue::store);
     // New keys and values into the cache, then each row attends over its sequence's prefix. In a
     // decode pass every row is its own sequence, so a (row, head) task stores and attends alone.
     const bool parallel = n * H > 1 && n * H * (rs.back().pos + 1) * D > 32768;
@@ -305,8 +315,7 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
       }
     }
     L.proj.apply(att.data(), C, n, X, C, kernels::Epilogue::accumulate, scratch.data());
-    kernels::layernorm_forward(X, L.ln2_g.f32(), L.ln2_b.f32(), xn.data(), nullptr, nullptr, n, C, eps);
-    L.fc.apply(xn.data(), C, n, hid.data(), 4 * C, kernels::Epilogue::gelu, scratch.data());
+    norm_then(L.fc, L.ln2_g, L.ln2_b, n, hid.data(), 4 * C, kernels::Epilogue::gelu);
     L.out.apply(hid.data(), 4 * C, n, X, C, kernels::Epilogue::accumulate, scratch.data());
   }
   // Final LayerNorm of the rows whose logits are wanted, then the tied LM head.
@@ -315,6 +324,21 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
     kernels::layernorm_forward(X + out_rows[j] * C, lnf_g.f32(), lnf_b.f32(), xn.data() + j * C, nullptr, nullptr,
                                1, C, eps);
   if (m > 0) head.apply(xn.data(), C, m, logits, V, kernels::Epilogue::store, scratch.data());
+}
+
+void Engine::Impl::norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n, float* y,
+                             int64_t ldy, kernels::Epilogue e) {
+  const float eps = cfg.layernorm_eps;
+  if (w.quantized() && w.activation_quant().int8) {
+    const int64_t Kp = w.packed_in();  // padding columns stay zero (xq is zeroed at construction)
+    kernels::layernorm_quantize_rows(x.data(), gamma.f32(), beta.f32(), n, C, eps, w.activation_quant().static_scale,
+                                     xq.data(), Kp, xq_scale.data());
+    if (Kp > C)
+      for (int64_t m = 0; m < n; ++m) std::memset(xq.data() + m * Kp + C, 0, Kp - C);
+    return w.apply_int8({xq.data(), Kp, xq_scale.data(), n, Kp}, y, ldy, e);
+  }
+  kernels::layernorm_forward(x.data(), gamma.f32(), beta.f32(), xn.data(), nullptr, nullptr, n, C, eps);
+  w.apply(xn.data(), C, n, y, ldy, e, scratch.data());
 }
 
 Engine::Engine(const io::GptWeights& weights, const EngineOptions& options)

@@ -60,6 +60,11 @@ void LinearWeight::row(int64_t n, float* out) const {
   std::memcpy(out, padded.data(), in_ * sizeof(float));
 }
 
+void LinearWeight::apply_int8(const kernels::QuantizedRows& A, float* Y, int64_t ldy, kernels::Epilogue e) const {
+  GANNET_CHECK(quantized_ && act_.int8, "LinearWeight::apply_int8: needs a quantized weight with int8 inputs");
+  kernels::quant_matmul(A, q_, bias_.defined() ? bias_.f32() : nullptr, Y, ldy, e);
+}
+
 int64_t LinearWeight::scratch_floats(int64_t M) const {
   if (quantized_) {
     // Inputs padded to the packed width (f32), or their int8 form and row scales.

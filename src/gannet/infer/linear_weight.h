@@ -48,6 +48,12 @@ class LinearWeight {
   // Floats of scratch apply() needs for M rows.
   int64_t scratch_floats(int64_t M) const;
 
+  // Columns of the inputs the quantized kernels read: in_features() rounded up to the group.
+  int64_t packed_in() const { return quantized_ ? q_.K : in_; }
+  // Quantized with int8 inputs only: the product of inputs quantized already by their producer
+  // (A.K == packed_in(), padding columns zero).
+  void apply_int8(const kernels::QuantizedRows& A, float* Y, int64_t ldy, kernels::Epilogue e) const;
+
   // Y[m, :] = epilogue(X[m, :] W^T + b) for m < M. Y must not alias X.
   void apply(const float* X, int64_t ldx, int64_t M, float* Y, int64_t ldy, kernels::Epilogue e,
              float* scratch) const;
