@@ -7,6 +7,7 @@
 #include "gannet/compress/layerwise_gpt.h"
 #include "gannet/compress/simulated_quant.h"
 #include "gannet/optim/adamw.h"
+#include "gannet/optim/schedule.h"
 
 namespace gannet::compress {
 
@@ -136,10 +137,33 @@ std::map<std::string, float> calibrate_activations(const io::GptWeights& model, 
 }
 
 namespace {
+using Progress = std::function<void(int64_t, int64_t, const std::string&)>;
+
+// One LKD stage: `steps` AdamW updates of `params` (no weight decay, the rate cosine-decayed to 0
+// over the stage) on loss_of(batch index), cycling through `batches`; progress is reported as
+// done = first_step + s + 1 of `total`, with the running loss after `label`.
+void distill(const nn::ParameterList& params, const LkdOptions& o, size_t batches,
+             const std::function<Var(size_t)>& loss_of, const Progress& progress, int64_t first_step, int64_t total,
+             const std::string& label) {
+  optim::AdamWOptions ao;
+  ao.lr = o.lr;
+  ao.weight_decay = 0.f;
+  optim::AdamW opt(params, ao);
+  const optim::CosineSchedule lr{o.lr, 0.f, 0, o.steps};
+  double running = 0;
+  for (int64_t s = 0; s < o.steps; ++s) {
+    nn::zero_grad(params);
+    Var loss = loss_of((size_t)(s % (int64_t)batches));
+    autograd::tape().backward(loss);
+    opt.step(lr.at(s));
+    running = s == 0 ? loss.value().f32()[0] : 0.9 * running + 0.1 * loss.value().f32()[0];
+    if (progress) progress(first_step + s + 1, total, str(label, " ", running));
+  }
+}
+
 // The LM head's stage of LKD: returns the distilled f32 head weight [V, C].
 Tensor distill_head(const LayerwiseGpt& teacher, const WeightQuantSpec& spec, const std::vector<Tensor>& hidden,
-                    const LkdOptions& o, QuantizeResult& r,
-                    const std::function<void(int64_t, int64_t, const std::string&)>& progress, int64_t total) {
+                    const LkdOptions& o, QuantizeResult& r, const Progress& progress, int64_t total) {
   const int64_t L = teacher.config().n_layer;
   std::vector<Tensor> normed;
   {
@@ -161,20 +185,7 @@ Tensor distill_head(const LayerwiseGpt& teacher, const WeightQuantSpec& spec, co
     return s / (double)normed.size();
   };
   const double before = total_loss();
-  nn::ParameterList params = {{"lm_head", w, false}};
-  optim::AdamWOptions ao;
-  ao.lr = o.lr;
-  ao.weight_decay = 0.f;
-  optim::AdamW opt(params, ao);
-  double running = 0;
-  for (int64_t s = 0; s < o.steps; ++s) {
-    nn::zero_grad(params);
-    Var loss = student_loss((size_t)(s % (int64_t)normed.size()));
-    autograd::tape().backward(loss);
-    opt.step(o.lr * 0.5f * (1.f + std::cos(3.14159265f * (float)s / (float)o.steps)));
-    running = s == 0 ? loss.value().f32()[0] : 0.9 * running + 0.1 * loss.value().f32()[0];
-    if (progress) progress(L * o.steps + s + 1, total, str("lm head kl ", running));
-  }
+  distill({{"lm_head", w, false}}, o, normed.size(), student_loss, progress, L * o.steps, total, "lm head kl");
   const double after = total_loss();
   if (after >= before) {  // distillation did not help on this data: keep plain rounding
     r.layers.push_back({-1, before, before, true});
@@ -218,24 +229,10 @@ QuantizeResult quantize_with_lkd(const io::GptWeights& fp, const QuantScheme& sc
         before += mse(simulated_block_forward(student.block(l), q, Var(hidden[i]), B, T), target[i]).value().f32()[0];
       }
     }
-    nn::ParameterList params = student.block_parameters(l);
-    optim::AdamWOptions ao;
-    ao.lr = o.lr;
-    ao.weight_decay = 0.f;
-    optim::AdamW opt(params, ao);
-    double running = 0;
-    for (int64_t s = 0; s < o.steps; ++s) {
-      const size_t i = (size_t)(s % (int64_t)batches.size());
-      const int64_t B = rows_of(batches[i]), T = cols_of(batches[i]);
-      nn::zero_grad(params);
-      Var loss = mse(simulated_block_forward(student.block(l), q, Var(hidden[i]), B, T), target[i]);
-      autograd::tape().backward(loss);
-      // Cosine decay over the block's steps.
-      const float lr = o.lr * 0.5f * (1.f + std::cos(3.14159265f * (float)s / (float)o.steps));
-      opt.step(lr);
-      running = s == 0 ? loss.value().f32()[0] : 0.9 * running + 0.1 * loss.value().f32()[0];
-      if (progress) progress(l * o.steps + s + 1, total, str("block ", l, " mse ", running));
-    }
+    distill(student.block_parameters(l), o, batches.size(), [&](size_t i) {
+      return mse(simulated_block_forward(student.block(l), q, Var(hidden[i]), rows_of(batches[i]), cols_of(batches[i])),
+                 target[i]);
+    }, progress, l * o.steps, total, str("block ", l, " mse"));
     {
       autograd::NoGrad ng;
       for (size_t i = 0; i < batches.size(); ++i) {

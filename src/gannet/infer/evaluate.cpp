@@ -1,10 +1,12 @@
 #include "gannet/infer/evaluate.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "gannet/core/error.h"
 #include "gannet/data/window_sampler.h"
+#include "gannet/kernels/cross_entropy.h"
 
 namespace gannet::infer {
 
@@ -27,17 +29,10 @@ TextLoss evaluate_text(Engine& engine, const data::TokenFile& file, int64_t T, i
     data::eval_windows(file, T, w, tokens, targets);
     engine.reset(0);
     engine.forward_all({0, std::span<const int32_t>(tokens.data<int32_t>(), T)}, logits.data());
-    for (int64_t t = 0; t < T; ++t) {
-      const int32_t y = targets.data<int32_t>()[t];
-      if (y < 0) continue;
-      const float* l = logits.data() + t * V;
-      float mx = l[0];
-      for (int64_t v = 1; v < V; ++v) mx = std::max(mx, l[v]);
-      double z = 0;
-      for (int64_t v = 0; v < V; ++v) z += std::exp((double)(l[v] - mx));
-      sum += std::log(z) + mx - l[y];
-      ++counted;
-    }
+    const int32_t* y = targets.data<int32_t>();
+    const int64_t rows = std::count_if(y, y + T, [](int32_t v) { return v != kernels::kIgnoreIndex; });
+    sum += (double)kernels::cross_entropy_forward(logits.data(), y, nullptr, T, V) * (double)rows;
+    counted += rows;
     if (progress) progress(w + 1, windows);
   }
   engine.reset(0);
