@@ -136,7 +136,9 @@ TEST(Lkd, DistillationLowersEveryBlocksError) {
   for (const auto& l : r.layers) {
     EXPECT_GT(l.mse_before, 0.0);
     EXPECT_LE(l.mse_after, l.mse_before) << "layer " << l.layer;
-    if (l.layer >= 0) EXPECT_LT(l.mse_after, 0.8 * l.mse_before) << "block " << l.layer;
+    if (l.layer >= 0) {
+      EXPECT_LT(l.mse_after, 0.8 * l.mse_before) << "block " << l.layer;
+    }
   }
   // The distilled model is a real quantized model the engine runs.
   EXPECT_EQ(r.model.scheme, "w4a8");

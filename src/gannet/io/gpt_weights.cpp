@@ -56,10 +56,24 @@ std::vector<std::pair<std::string, Shape>> gpt_weight_shapes(const models::GptCo
     shapes.push_back({h + "attn.c_proj.bias", {C}});
     shapes.push_back({h + "ln_2.weight", {C}});
     shapes.push_back({h + "ln_2.bias", {C}});
-    shapes.push_back({h + "mlp.c_fc.weight", {4 * C, C}});
-    shapes.push_back({h + "mlp.c_fc.bias", {4 * C}});
-    shapes.push_back({h + "mlp.c_proj.weight", {C, 4 * C}});
-    shapes.push_back({h + "mlp.c_proj.bias", {C}});
+    const int64_t E = c.moe.experts_at(i, c.n_layer);
+    if (E == 0 || c.moe.use_residual) {
+      shapes.push_back({h + "mlp.c_fc.weight", {4 * C, C}});
+      shapes.push_back({h + "mlp.c_fc.bias", {4 * C}});
+      shapes.push_back({h + "mlp.c_proj.weight", {C, 4 * C}});
+      shapes.push_back({h + "mlp.c_proj.bias", {C}});
+    }
+    if (E > 0) {
+      shapes.push_back({h + "moe.gate.weight", {E, C}});
+      shapes.push_back({h + "moe.experts.c_fc.weight", {E, 4 * C, C}});
+      shapes.push_back({h + "moe.experts.c_fc.bias", {E, 4 * C}});
+      shapes.push_back({h + "moe.experts.c_proj.weight", {E, C, 4 * C}});
+      shapes.push_back({h + "moe.experts.c_proj.bias", {E, C}});
+      if (c.moe.use_residual) {
+        shapes.push_back({h + "moe.coefficient.weight", {2, C}});
+        shapes.push_back({h + "moe.coefficient.bias", {2}});
+      }
+    }
   }
   shapes.push_back({"ln_f.weight", {C}});
   shapes.push_back({"ln_f.bias", {C}});

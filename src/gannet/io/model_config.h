@@ -8,6 +8,9 @@
 
 namespace gannet::io {
 
+// Reads an MoE block ("model.moe": DeepSpeed's MoE option names, see nn/moe.h).
+nn::MoeConfig read_moe_config(const JsonReader& r);
+nlohmann::json moe_config_to_json(const nn::MoeConfig& c);
 // Reads the keys of GptConfig (unknown keys are left for the caller's finish()).
 models::GptConfig read_gpt_config(const JsonReader& r);
 nlohmann::json gpt_config_to_json(const models::GptConfig& c);

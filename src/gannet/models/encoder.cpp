@@ -13,7 +13,7 @@ void EncoderConfig::validate() const {
 Encoder::Encoder(const EncoderConfig& config) : config_(config) {
   config_.validate();
   trunk_ = nn::Transformer({config_.vocab_size, config_.n_ctx, config_.n_layer, config_.n_head, config_.n_embd,
-                            config_.layernorm_eps},
+                            config_.layernorm_eps, {}},
                            params_);
   head_ = nn::Linear(config_.n_embd, config_.num_classes);
   head_.collect("head", params_);

@@ -9,12 +9,13 @@ void GptConfig::validate() const {
                "model config: vocab_size, n_ctx, n_layer, n_head and n_embd must be positive");
   GANNET_CHECK(n_embd % n_head == 0, "model config: n_embd ", n_embd, " is not divisible by n_head ", n_head);
   GANNET_CHECK(layernorm_eps > 0.f, "model config: layernorm_eps must be positive");
+  moe.validate(n_layer);
 }
 
 Gpt::Gpt(const GptConfig& config) : config_(config) {
   config_.validate();
   trunk_ = nn::Transformer({config_.vocab_size, config_.n_ctx, config_.n_layer, config_.n_head, config_.n_embd,
-                            config_.layernorm_eps},
+                            config_.layernorm_eps, config_.moe},
                            params_);
 }
 
@@ -23,19 +24,36 @@ void Gpt::init(uint64_t seed) {
   trunk_.init(rng);
 }
 
-nn::Var Gpt::hidden(const Tensor& tokens) const { return trunk_.forward(tokens, /*causal=*/true, Tensor()); }
+nn::Var Gpt::hidden(const Tensor& tokens, nn::MoePass* moe_pass) const {
+  return trunk_.forward(tokens, /*causal=*/true, Tensor(), moe_pass);
+}
 
-nn::Var Gpt::logits(const Tensor& tokens) const { return autograd::linear(hidden(tokens), trunk_.token_embedding(), nn::Var()); }
+nn::Var Gpt::logits(const Tensor& tokens, nn::MoePass* moe_pass) const {
+  return autograd::linear(hidden(tokens, moe_pass), trunk_.token_embedding(), nn::Var());
+}
 
-nn::Var Gpt::loss(const Tensor& tokens, const Tensor& targets) const {
+nn::Var Gpt::loss(const Tensor& tokens, const Tensor& targets, nn::MoePass* moe_pass) const {
   GANNET_CHECK(targets.shape() == tokens.shape(), "gpt: targets ", targets.describe(), " do not match tokens ",
                tokens.describe());
-  return autograd::cross_entropy(logits(tokens), targets.view({targets.numel()}));
+  nn::Var ce = autograd::cross_entropy(logits(tokens, moe_pass), targets.view({targets.numel()}));
+  if (moe_pass && moe_pass->aux_loss.defined()) return autograd::add(ce, moe_pass->aux_loss);
+  return ce;
 }
 
 double Gpt::flops_per_token(int64_t T) const {
   const double C = (double)config_.n_embd, L = (double)config_.n_layer, V = (double)config_.vocab_size;
-  double matmul = 2.0 * (L * 12.0 * C * C + V * C);  // QKV 3C^2, proj C^2, MLP 8C^2; LM head
+  double mlp_macs = 0;  // MLP or MoE multiply-adds per token, summed over blocks
+  for (int64_t i = 0; i < config_.n_layer; ++i) {
+    const int64_t E = config_.moe.experts_at(i, config_.n_layer);
+    if (E == 0) {
+      mlp_macs += 8.0 * C * C;
+      continue;
+    }
+    const double active = config_.moe.router == "expert_choice" ? config_.moe.capacity_factor * (double)config_.moe.k
+                                                                : (double)config_.moe.k;
+    mlp_macs += (double)E * C + active * 8.0 * C * C + (config_.moe.use_residual ? 8.0 * C * C + 2.0 * C : 0.0);
+  }
+  double matmul = 2.0 * (L * 4.0 * C * C + mlp_macs + V * C);  // QKV 3C^2, proj C^2, MLP 8C^2; LM head
   double attn = L * 2.0 * 2.0 * C * (double)T / 2.0;  // QK^T and PV over half the keys (causal)
   return matmul + attn;
 }

@@ -14,6 +14,7 @@ struct GptConfig {
   int64_t n_head = 6;
   int64_t n_embd = 384;
   float layernorm_eps = 1e-5f;
+  nn::MoeConfig moe;  // Mixture-of-Experts blocks (none by default)
 
   void validate() const;
   bool operator==(const GptConfig&) const = default;
@@ -26,19 +27,23 @@ class Gpt {
 
   // GPT-2 initialization from a seed.
   void init(uint64_t seed);
-  // Final hidden states [B*T, C] for tokens [B, T] (i32).
-  nn::Var hidden(const Tensor& tokens) const;
+  // Final hidden states [B*T, C] for tokens [B, T] (i32). MoE blocks report into `moe_pass`
+  // (see nn::Transformer::forward).
+  nn::Var hidden(const Tensor& tokens, nn::MoePass* moe_pass = nullptr) const;
   // Logits [B*T, vocab].
-  nn::Var logits(const Tensor& tokens) const;
-  // Mean next-token cross-entropy; targets [B, T] i32 (-1 = ignore).
-  nn::Var loss(const Tensor& tokens, const Tensor& targets) const;
+  nn::Var logits(const Tensor& tokens, nn::MoePass* moe_pass = nullptr) const;
+  // Mean next-token cross-entropy; targets [B, T] i32 (-1 = ignore). With a `moe_pass` in training
+  // mode, the MoE layers' weighted balance and z-losses are added to it.
+  nn::Var loss(const Tensor& tokens, const Tensor& targets, nn::MoePass* moe_pass = nullptr) const;
 
   // Random-LTD for the following training forward passes (nullptr: off); see nn/random_ltd.h.
   void set_random_ltd(const nn::RandomLtdPlan* plan) { trunk_.set_random_ltd(plan); }
 
   // Parameters by name, in a fixed order (wte, wpe, h.0..., ln_f).
   const nn::ParameterList& parameters() const { return params_; }
-  // Forward FLOPs per token at sequence length T (matrix products and attention), for benchmarks.
+  // Forward FLOPs per token at sequence length T (matrix products and attention), for benchmarks;
+  // an MoE block counts its router and the experts a token is active in (k, or capacity_factor
+  // for expert choice).
   double flops_per_token(int64_t T) const;
 
  private:

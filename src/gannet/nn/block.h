@@ -1,7 +1,10 @@
 // The pre-LN transformer block (GPT-2 layout): x + attn(ln_1(x)), then x + mlp(ln_2(x)).
 #pragma once
 #include "gannet/nn/layernorm.h"
+#include <optional>
+
 #include "gannet/nn/linear.h"
+#include "gannet/nn/moe.h"
 
 namespace gannet::nn {
 
@@ -28,10 +31,17 @@ struct Mlp {
 struct Block {
   LayerNorm ln_1, ln_2;
   Attention attn;
-  Mlp mlp;
+  Mlp mlp;                 // absent (no parameters) in an MoE block without use_residual
+  std::optional<Moe> moe;  // an MoE block: x + moe(ln_2(x)) (mixed with mlp(ln_2(x)) for PR-MoE)
   Block() = default;
   Block(int64_t n_embd, int64_t n_head, float eps);
-  Var forward(const Var& x, int64_t B, int64_t T, bool causal, const Tensor& key_mask) const;
+  // Makes this an MoE block of `experts` experts.
+  void make_moe(const MoeConfig& config, int64_t block_index, int64_t experts);
+  bool has_mlp() const { return !moe || moe->config.use_residual; }
+  // `moe_pass` collects the MoE layer's losses and statistics; nullptr: a local pass, in training
+  // mode when grad mode is on.
+  Var forward(const Var& x, int64_t B, int64_t T, bool causal, const Tensor& key_mask,
+              MoePass* moe_pass = nullptr) const;
   void collect(const std::string& prefix, ParameterList& out) const;
   // GPT-2 initialization: N(0, 0.02), residual projections scaled by 1/sqrt(2 * n_layer).
   void init(Rng& rng, int64_t n_layer);

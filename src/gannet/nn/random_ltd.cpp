@@ -25,7 +25,8 @@ Tensor random_ltd_indices(int64_t B, int64_t T, int64_t keep, Rng& rng) {
 }
 
 Var random_ltd_block(const Block& block, const Var& x, int64_t B, int64_t T, int64_t keep, const Tensor& idx,
-                     bool causal, const Tensor& key_mask) {
+                     bool causal, const Tensor& key_mask,
+                     MoePass* moe_pass) {
   GANNET_CHECK(idx.numel() == B * keep, "random-LTD: ", idx.numel(), " indices for B=", B, " keep=", keep);
   Tensor kept_mask;
   if (key_mask.defined()) {
@@ -35,7 +36,7 @@ Var random_ltd_block(const Block& block, const Var& x, int64_t B, int64_t T, int
     for (int64_t i = 0; i < B * keep; ++i) kept_mask.data<uint8_t>()[i] = key_mask.data<uint8_t>()[idx.data<int32_t>()[i]];
   }
   Var kept = autograd::gather_rows(x, idx);
-  Var out = block.forward(kept, B, keep, causal, kept_mask);
+  Var out = block.forward(kept, B, keep, causal, kept_mask, moe_pass);
   return autograd::scatter_rows(x, out, idx);
 }
 

@@ -26,6 +26,7 @@ Tensor random_ltd_indices(int64_t B, int64_t T, int64_t keep, Rng& rng);
 // The block applied to the rows `idx` (from random_ltd_indices) of x [B*T, C]; other rows pass
 // through. key_mask optional u8 [B, T].
 Var random_ltd_block(const Block& block, const Var& x, int64_t B, int64_t T, int64_t keep, const Tensor& idx,
-                     bool causal, const Tensor& key_mask);
+                     bool causal, const Tensor& key_mask,
+                     MoePass* moe_pass = nullptr);
 
 }  // namespace gannet::nn

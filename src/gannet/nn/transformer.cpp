@@ -13,6 +13,7 @@ Transformer::Transformer(const TransformerConfig& c, ParameterList& params) : c_
   h_.reserve(c.n_layer);
   for (int64_t i = 0; i < c.n_layer; ++i) {
     h_.emplace_back(c.n_embd, c.n_head, c.layernorm_eps);
+    if (int64_t experts = c.moe.experts_at(i, c.n_layer)) h_.back().make_moe(c.moe, i, experts);
     h_.back().collect("h." + std::to_string(i), params);
   }
   ln_f_ = LayerNorm(c.n_embd, c.layernorm_eps);
@@ -25,7 +26,7 @@ void Transformer::init(Rng& rng) {
   for (auto& b : h_) b.init(rng, c_.n_layer);
 }
 
-Var Transformer::forward(const Tensor& tokens, bool causal, const Tensor& key_mask) const {
+Var Transformer::forward(const Tensor& tokens, bool causal, const Tensor& key_mask, MoePass* moe_pass) const {
   GANNET_CHECK(tokens.ndim() == 2, "transformer: tokens must be [B, T], got ", tokens.describe());
   const int64_t B = tokens.dim(0), T = tokens.dim(1);
   GANNET_CHECK(T <= c_.n_ctx, "transformer: sequence of ", T, " tokens is longer than n_ctx ", c_.n_ctx);
@@ -38,9 +39,9 @@ Var Transformer::forward(const Tensor& tokens, bool causal, const Tensor& key_ma
   for (size_t i = 0; i < h_.size(); ++i) {
     if (drop && ltd_->layers[i]) {
       Tensor idx = random_ltd_indices(B, T, ltd_->keep, rng);
-      x = random_ltd_block(h_[i], x, B, T, ltd_->keep, idx, causal, key_mask);
+      x = random_ltd_block(h_[i], x, B, T, ltd_->keep, idx, causal, key_mask, moe_pass);
     } else {
-      x = h_[i].forward(x, B, T, causal, key_mask);
+      x = h_[i].forward(x, B, T, causal, key_mask, moe_pass);
     }
   }
   return ln_f_.forward(x);

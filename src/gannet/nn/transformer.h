@@ -11,6 +11,7 @@ namespace gannet::nn {
 struct TransformerConfig {
   int64_t vocab_size, n_ctx, n_layer, n_head, n_embd;
   float layernorm_eps;
+  MoeConfig moe;  // which blocks are MoE blocks, and their options (empty: all dense)
 };
 
 class Transformer {
@@ -20,8 +21,10 @@ class Transformer {
   Transformer(const TransformerConfig& c, ParameterList& params);
   // GPT-2 initialization.
   void init(Rng& rng);
-  // Final hidden states [B*T, C] for tokens [B, T] (i32); key_mask optional u8 [B, T].
-  Var forward(const Tensor& tokens, bool causal, const Tensor& key_mask) const;
+  // Final hidden states [B*T, C] for tokens [B, T] (i32); key_mask optional u8 [B, T]. MoE blocks
+  // report into `moe_pass` (nullptr: they run as in training when grad mode is on, else as in
+  // evaluation, and their losses are dropped).
+  Var forward(const Tensor& tokens, bool causal, const Tensor& key_mask, MoePass* moe_pass = nullptr) const;
   const Var& token_embedding() const { return wte_; }
   // Token dropping for the following forward passes while grad mode is on (nullptr: none). The
   // plan must outlive those passes.

@@ -58,6 +58,53 @@ std::pair<double, double> logged_clock(const std::string& path, int64_t step) {
   return out;
 }
 
+// Per-MoE-layer statistics of one optimizer step, averaged over its micro-batches, for the
+// metrics log: balance loss, z-loss, dropped fraction, router entropy and expert load (the
+// fraction of routing choices that named each expert, before the capacity limit).
+struct MoeLog {
+  std::vector<nn::MoeLayerStats> sum;
+  double aux = 0;
+  int64_t micro = 0;
+  double last_dropped = 0;
+  void add(const std::vector<nn::MoeLayerStats>& layers, double aux_loss) {
+    if (sum.empty()) sum = layers;
+    else
+      for (size_t i = 0; i < layers.size() && i < sum.size(); ++i) {
+        sum[i].balance_loss += layers[i].balance_loss;
+        sum[i].z_loss += layers[i].z_loss;
+        sum[i].dropped_fraction += layers[i].dropped_fraction;
+        sum[i].entropy += layers[i].entropy;
+        for (size_t e = 0; e < layers[i].demand.size(); ++e) sum[i].demand[e] += layers[i].demand[e];
+      }
+    aux += aux_loss;
+    ++micro;
+  }
+  nlohmann::json take() {
+    nlohmann::json out = nlohmann::json::array();
+    double dropped = 0;
+    for (const nn::MoeLayerStats& s : sum) {
+      int64_t total = 0;
+      for (int64_t d : s.demand) total += d;
+      std::vector<double> load;
+      for (int64_t d : s.demand) load.push_back(total ? (double)d / (double)total : 0.0);
+      const double m = (double)micro;
+      out.push_back({{"block", s.block},
+                     {"balance_loss", s.balance_loss / m},
+                     {"z_loss", s.z_loss / m},
+                     {"dropped", s.dropped_fraction / m},
+                     {"entropy", s.entropy / m},
+                     {"load", load}});
+      dropped += s.dropped_fraction / m;
+    }
+    last_dropped = sum.empty() ? 0.0 : dropped / (double)sum.size();
+    nlohmann::json j{{"aux_loss", micro ? aux / (double)micro : 0.0}, {"layers", out}};
+    sum.clear();
+    aux = 0;
+    micro = 0;
+    return j;
+  }
+};
+
 std::string fmt(const char* f, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
@@ -143,6 +190,8 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
                  "layer_token_lr_schedule: warmup_layer_tokens ", lt_schedule.warmup_layer_tokens,
                  " is above total_layer_tokens ", lt_schedule.total_layer_tokens);
   }
+  const bool moe = cfg.model.moe.enabled();
+  MoeLog moe_log;
   const auto& params = model.parameters();
   const float accum_scale = 1.f / (float)cfg.grad_accum;
 
@@ -182,9 +231,14 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
       else sampler.next(tokens, targets);
       ltd_plan.seed = de.seed + 0x9E3779B97F4A7C15ull * (uint64_t)(step * cfg.grad_accum + micro + 1);
       model.set_random_ltd(ltd_layers ? &ltd_plan : nullptr);
-      autograd::Var loss = model.loss(tokens, targets);
+      nn::MoePass moe_pass;
+      moe_pass.training = true;
+      moe_pass.seed = cfg.seed + 0xD1B54A32D192ED03ull * (uint64_t)(step * cfg.grad_accum + micro + 1);
+      autograd::Var loss = model.loss(tokens, targets, moe ? &moe_pass : nullptr);
       model.set_random_ltd(nullptr);
-      loss_sum += loss.value().f32()[0];
+      const double aux = moe_pass.aux_loss.defined() ? moe_pass.aux_loss.value().f32()[0] : 0.0;
+      loss_sum += loss.value().f32()[0] - aux;  // the language-model loss, comparable with a dense model's
+      if (moe) moe_log.add(moe_pass.layers, aux);
       autograd::tape().backward(loss);
     }
     double norm = optim::global_grad_norm(params, accum_scale);
@@ -213,10 +267,11 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
       line["difficulty"] = d;
     }
     if (ltd_layers) line["kept_tokens"] = kept_at(done_step);
+    if (moe) line["moe"] = moe_log.take();
     metrics << line.dump() << "\n";
     if (opt.progress)
       bar.update(step, "loss " + fmt("%.4f", last_loss) + " | " + fmt("%.0f", ema_tps) + " tok/s | lr " +
-                           fmt("%.2e", lr));
+                           fmt("%.2e", lr) + (moe ? " | dropped " + fmt("%.1f%%", 100 * moe_log.last_dropped) : ""));
     bool last = step == cfg.steps;
     if (!last && cfg.eval_interval > 0 && step % cfg.eval_interval == 0) {
       EvalResult ev = evaluate(model, val_file, T, B, cfg.eval_batches);
