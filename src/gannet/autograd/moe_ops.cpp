@@ -35,6 +35,23 @@ void deposit(const Var& v, const Tensor& fresh) {
   else k::add_inplace(v.grad().f32(), fresh.f32(), fresh.numel());
 }
 
+// Runs fn(e) for every expert with rows. With several experts per thread, the experts run in
+// parallel, each product on one thread (OpenBLAS runs single-threaded inside a parallel region),
+// which suits the experts' short GEMMs better than threading each one; with few experts, one
+// after another on threaded GEMMs.
+template <typename Fn>
+void for_each_expert(const std::vector<int32_t>& offsets, Fn fn) {
+  const int64_t E = (int64_t)offsets.size() - 1;
+  if (E >= 2 * (int64_t)k::num_threads()) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t e = 0; e < E; ++e)
+      if (offsets[(size_t)e + 1] > offsets[(size_t)e]) fn(e, (int64_t)offsets[(size_t)e], (int64_t)(offsets[(size_t)e + 1] - offsets[(size_t)e]));
+  } else {
+    for (int64_t e = 0; e < E; ++e)
+      if (offsets[(size_t)e + 1] > offsets[(size_t)e]) fn(e, (int64_t)offsets[(size_t)e], (int64_t)(offsets[(size_t)e + 1] - offsets[(size_t)e]));
+  }
+}
+
 Var scalar_var(double value, bool requires_grad) {
   Tensor t = Tensor::empty({1});
   t.f32()[0] = (float)value;
@@ -229,21 +246,16 @@ Var expert_mlp(const Var& x, const std::vector<int32_t>& offsets, const Var& w1,
   Var y(Tensor::empty({S, C}), rg);
   const float *X = x.value().f32(), *W1 = w1.value().f32(), *B1 = b1.value().f32(), *W2 = w2.value().f32(),
               *B2 = b2.value().f32();
-  for (int64_t e = 0; e < E; ++e) {
-    const int64_t r0 = offsets[(size_t)e], M = offsets[(size_t)e + 1] - r0;
-    if (M == 0) continue;
+  float* Y = y.value().f32();
+  for_each_expert(offsets, [&](int64_t e, int64_t r0, int64_t M) {
     k::gemm(false, true, M, H, C, 1.f, X + r0 * C, C, W1 + e * H * C, C, 0.f, pre.f32() + r0 * H, H);
     k::add_bias(pre.f32() + r0 * H, B1 + e * H, M, H);
-  }
-  k::gelu_forward(pre.f32(), act.f32(), S * H);
-  for (int64_t e = 0; e < E; ++e) {
-    const int64_t r0 = offsets[(size_t)e], M = offsets[(size_t)e + 1] - r0;
-    if (M == 0) continue;
-    k::gemm(false, true, M, C, H, 1.f, act.f32() + r0 * H, H, W2 + e * C * H, H, 0.f, y.value().f32() + r0 * C, C);
-    k::add_bias(y.value().f32() + r0 * C, B2 + e * C, M, C);
-  }
+    k::gelu_forward(pre.f32() + r0 * H, act.f32() + r0 * H, M * H);
+    k::gemm(false, true, M, C, H, 1.f, act.f32() + r0 * H, H, W2 + e * C * H, H, 0.f, Y + r0 * C, C);
+    k::add_bias(Y + r0 * C, B2 + e * C, M, C);
+  });
   if (!rg) return y;
-  tape().record([x, w1, b1, w2, b2, y, pre, act, offsets, S, C, E, H]() {
+  tape().record([x, w1, b1, w2, b2, y, pre, act, offsets, S, C, H]() {
     const Tensor& dYt = y.grad();
     if (!dYt.defined()) return;
     const float* dY = dYt.f32();
@@ -252,25 +264,19 @@ Var expert_mlp(const Var& x, const std::vector<int32_t>& offsets, const Var& w1,
     float* dW1 = w1.requires_grad() ? accumulate_target(w1).f32() : nullptr;
     float* dB1 = b1.requires_grad() ? accumulate_target(b1).f32() : nullptr;
     Tensor dH = Tensor::empty({S, H});
-    for (int64_t e = 0; e < E; ++e) {
-      const int64_t r0 = offsets[(size_t)e], M = offsets[(size_t)e + 1] - r0;
-      if (M == 0) continue;
-      if (dW2) k::gemm(true, false, C, H, M, 1.f, dY + r0 * C, C, act.f32() + r0 * H, H, 1.f, dW2 + e * C * H, H);
-      if (dB2) k::bias_grad(dY + r0 * C, dB2 + e * C, M, C);
-      k::gemm(false, false, M, H, C, 1.f, dY + r0 * C, C, w2.value().f32() + e * C * H, H, 0.f, dH.f32() + r0 * H, H);
-    }
-    k::gelu_backward(pre.f32(), dH.f32(), dH.f32(), S * H);
     bool acc_x = false;
     float* dX = x.requires_grad() ? grad_for(x, acc_x).f32() : nullptr;
-    for (int64_t e = 0; e < E; ++e) {
-      const int64_t r0 = offsets[(size_t)e], M = offsets[(size_t)e + 1] - r0;
-      if (M == 0) continue;
-      const float* dP = dH.f32() + r0 * H;
+    const float beta_x = acc_x ? 1.f : 0.f;
+    for_each_expert(offsets, [&](int64_t e, int64_t r0, int64_t M) {
+      float* dP = dH.f32() + r0 * H;
+      if (dW2) k::gemm(true, false, C, H, M, 1.f, dY + r0 * C, C, act.f32() + r0 * H, H, 1.f, dW2 + e * C * H, H);
+      if (dB2) k::bias_grad(dY + r0 * C, dB2 + e * C, M, C);
+      k::gemm(false, false, M, H, C, 1.f, dY + r0 * C, C, w2.value().f32() + e * C * H, H, 0.f, dP, H);
+      k::gelu_backward(pre.f32() + r0 * H, dP, dP, M * H);
       if (dW1) k::gemm(true, false, H, C, M, 1.f, dP, H, x.value().f32() + r0 * C, C, 1.f, dW1 + e * H * C, C);
       if (dB1) k::bias_grad(dP, dB1 + e * H, M, H);
-      if (dX)
-        k::gemm(false, false, M, C, H, 1.f, dP, H, w1.value().f32() + e * H * C, C, acc_x ? 1.f : 0.f, dX + r0 * C, C);
-    }
+      if (dX) k::gemm(false, false, M, C, H, 1.f, dP, H, w1.value().f32() + e * H * C, C, beta_x, dX + r0 * C, C);
+    });
   });
   return y;
 }
