@@ -9,6 +9,7 @@
 #include "gannet/cli/eval_command.h"
 #include "gannet/cli/generate_command.h"
 #include "gannet/cli/init_command.h"
+#include "gannet/cli/moe_stats_command.h"
 #include "gannet/cli/plot_command.h"
 #include "gannet/cli/quantize_command.h"
 #include "gannet/cli/serve_command.h"
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
   gannet::cli::add_bench_command(app);
   gannet::cli::add_quantize_command(app);
   gannet::cli::add_plot_command(app);
+  gannet::cli::add_moe_stats_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
