@@ -89,8 +89,13 @@ std::vector<std::string> layer_weight_names(const models::GptConfig& c) {
   return names;
 }
 
+void check_quantizable(const models::GptConfig& c) {
+  GANNET_CHECK(!c.moe.enabled(), "quantize: Mixture-of-Experts models (moe.num_experts set) cannot be quantized yet");
+}
+
 io::GptWeights quantize_model(const io::GptWeights& fp, const QuantScheme& s,
                               const std::map<std::string, float>& act_max) {
+  check_quantizable(fp.config);
   GANNET_CHECK(!fp.is_quantized(), "quantize: the model is already quantized (", fp.scheme,
                "); start from a float model");
   const models::GptConfig& c = fp.config;

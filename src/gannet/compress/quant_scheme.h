@@ -56,6 +56,10 @@ struct SchemeOptions {
 QuantScheme scheme_preset(const std::string& name, const SchemeOptions& options);
 std::vector<std::string> scheme_names();
 
+// Throws unless the model can be quantized: Mixture-of-Experts models cannot yet (neither the
+// quantized file format nor the engine's integer path has expert weights).
+void check_quantizable(const models::GptConfig& config);
+
 // Quantizes a float model's weights by plain rounding (LKD refines them afterwards). Static
 // activation scales, when the scheme asks for them, are set from `activation_max_abs` (the largest
 // |input| of each product on calibration data, by weight name; see compress/calibration.h).
