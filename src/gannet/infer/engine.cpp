@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -17,7 +18,11 @@
 #include "gannet/kernels/cached_attention.h"
 #include "gannet/kernels/layernorm.h"
 #include "gannet/kernels/layernorm_quantize.h"
+#include "gannet/kernels/moe_dispatch.h"
+#include "gannet/kernels/moe_routing.h"
 #include "gannet/kernels/skinny_matmul.h"
+#include "gannet/kernels/softmax.h"
+#include "gannet/kernels/token_gather.h"
 
 namespace gannet::infer {
 
@@ -60,8 +65,18 @@ std::vector<float> to_f32(const Tensor& t) {
 }
 
 struct Layer {
-  LinearWeight qkv, proj, fc, out;  // float: ln_1 folded into qkv, ln_2 into fc
+  // fc, out: the dense MLP; absent in an MoE block without use_residual. Float: ln_1 folded into
+  // qkv, ln_2 into fc (except in an MoE block, see below).
+  LinearWeight qkv, proj, fc, out;
   Tensor ln1_g, ln1_b, ln2_g, ln2_b;  // what remains of the LayerNorms at run time (ones/zeros when folded)
+  // An MoE block (experts > 0) keeps ln_2 unfolded: its output feeds the router, every expert and
+  // (use_residual) the dense MLP and the mixing coefficient.
+  int64_t experts = 0;
+  bool residual = false;                         // PR-MoE: softmax(coef)[0] * moe + softmax(coef)[1] * mlp
+  LinearWeight gate;                             // router [E, C], f32 whatever the format, no bias
+  std::vector<LinearWeight> expert_fc, expert_out;  // per expert: [4C, C] (GELU), [C, 4C]
+  LinearWeight coef;                             // use_residual: [2, C]
+  bool has_mlp() const { return experts == 0 || residual; }
 };
 
 // One row of a pass: a token at a position of a sequence.
@@ -88,6 +103,13 @@ struct Engine::Impl {
   std::vector<float> x, xn, qkv, att, hid, scratch, attn_scores;
   std::vector<int8_t> xq;      // a LayerNorm's output quantized for an int8-input product
   std::vector<float> xq_scale;
+  // MoE blocks' buffers (empty in a dense model): router logits and probabilities [rows, E], the
+  // gate of each slot [rows * k], the slots' inputs and outputs [rows * k, C], the combined expert
+  // output [rows, C]; for PR-MoE the dense MLP's output [rows, C] and the mixing weights [rows, 2].
+  std::vector<float> router_logits, router_probs, slot_gates, moe_in, moe_out, moe_y, dense, mix_logits, mix;
+  kernels::MoeRouting routing;
+  // The MoE half of block L on rows [0, n) of xn (its ln_2 output): X += the block's MoE output.
+  void moe_forward(const Layer& L, int64_t n);
   // LayerNorm then the product that reads it; an int8-input quantized product gets its input
   // quantized by the LayerNorm itself (kernels/layernorm_quantize.h).
   void norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n, float* y, int64_t ldy,
@@ -129,6 +151,12 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
       cache(w.config.n_layer, o.max_sequences, w.config.n_head, w.config.n_embd / w.config.n_head, ctx) {
   cfg.validate();
   const int64_t V = cfg.vocab_size, L = cfg.n_layer;
+  if (cfg.moe.enabled()) {
+    GANNET_CHECK(cfg.moe.router == "top_k", "engine: MoE routing '", cfg.moe.router,
+                 "' is not causal (each expert picks among all tokens of a batch, so a token's output would depend "
+                 "on later tokens and on other sequences); the engine runs top_k routing only");
+    GANNET_CHECK(!w.is_quantized(), "engine: quantized MoE models are not supported (", w.scheme, ")");
+  }
   // One arena for everything the kernels stream. Float matrices take the engine's format; a
   // quantized model's quantized matrices keep theirs (packed for kernels/quant_matmul.h).
   const kernels::PackedType ptype = wtype == DType::f32 ? kernels::PackedType::f32 : kernels::PackedType::bf16;
@@ -142,9 +170,20 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
   if (separate_head) bytes += matrix_bytes("lm_head.weight", V, C);
   for (int64_t l = 0; l < L; ++l) {
     const std::string h = "h." + std::to_string(l);
+    const int64_t E = cfg.moe.experts_at(l, L);
     bytes += matrix_bytes(h + ".attn.c_attn.weight", 3 * C, C) + matrix_bytes(h + ".attn.c_proj.weight", C, C) +
-             matrix_bytes(h + ".mlp.c_fc.weight", 4 * C, C) + matrix_bytes(h + ".mlp.c_proj.weight", C, 4 * C) +
-             padded_bytes(DType::f32, 3 * C) + 6 * padded_bytes(DType::f32, C) + padded_bytes(DType::f32, 4 * C);
+             padded_bytes(DType::f32, 3 * C) + 6 * padded_bytes(DType::f32, C);
+    if (E == 0 || cfg.moe.use_residual)
+      bytes += matrix_bytes(h + ".mlp.c_fc.weight", 4 * C, C) + matrix_bytes(h + ".mlp.c_proj.weight", C, 4 * C) +
+               padded_bytes(DType::f32, 4 * C) + padded_bytes(DType::f32, C);
+    if (E > 0) {
+      bytes += padded_bytes(DType::f32, kernels::packed_size(kernels::PackedType::f32, E, C)) +
+               E * (padded_bytes(wtype, kernels::packed_size(ptype, 4 * C, C)) +
+                    padded_bytes(wtype, kernels::packed_size(ptype, C, 4 * C)) + padded_bytes(DType::f32, 4 * C) +
+                    padded_bytes(DType::f32, C));
+      if (cfg.moe.use_residual)
+        bytes += padded_bytes(wtype, kernels::packed_size(ptype, 2, C)) + padded_bytes(DType::f32, 2);
+    }
   }
   Arena arena(bytes);
 
@@ -165,11 +204,15 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
     kernels::pack_quantized(q.view(), t.raw());
     return LinearWeight(t, q, std::move(bias), w.activation(name));
   };
-  // A float matrix in the engine's format, packed for the decode kernel.
-  auto matrix = [&](const std::vector<float>& values, int64_t out, int64_t in, Tensor bias) {
-    Tensor t = arena.take({kernels::packed_size(ptype, out, in)}, wtype);
-    kernels::pack_weights(ptype, values.data(), out, in, t.raw());
+  // A float matrix packed for the decode kernel, in the engine's format or in f32.
+  auto matrix_as = [&](kernels::PackedType pt, const float* values, int64_t out, int64_t in, Tensor bias) {
+    const DType dt = pt == kernels::PackedType::f32 ? DType::f32 : DType::bf16;
+    Tensor t = arena.take({kernels::packed_size(pt, out, in)}, dt);
+    kernels::pack_weights(pt, values, out, in, t.raw());
     return LinearWeight(t, out, in, std::move(bias));
+  };
+  auto matrix = [&](const std::vector<float>& values, int64_t out, int64_t in, Tensor bias) {
+    return matrix_as(ptype, values.data(), out, in, std::move(bias));
   };
   if (const io::QuantizedTensor* q = w.find_quantized("wte.weight", {V, C})) embed = quantized("wte.weight", *q, Tensor());
   else embed = matrix(to_f32(w.at("wte.weight", {V, C})), V, C, Tensor());
@@ -218,12 +261,46 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
     if (const io::QuantizedTensor* q = w.find_quantized(name, {out, in})) return quantized(name, *q, vector(p + ".bias", out));
     return matrix(to_f32(w.at(name, {out, in})), out, in, vector(p + ".bias", out));
   };
+  // An MoE block: ln_2 kept, the router in f32, one LinearWeight per expert from the slices of
+  // the [E, out, in] tensors.
+  auto moe_block = [&](const std::string& h, int64_t E, Layer& y) {
+    y.experts = E;
+    y.residual = cfg.moe.use_residual;
+    y.ln2_g = vector(h + ".ln_2.weight", C);
+    y.ln2_b = vector(h + ".ln_2.bias", C);
+    if (y.residual) {
+      y.fc = plain(h + ".mlp.c_fc", 4 * C, C);
+      y.out = plain(h + ".mlp.c_proj", C, 4 * C);
+      y.coef = plain(h + ".moe.coefficient", 2, C);
+    }
+    y.gate = matrix_as(kernels::PackedType::f32, to_f32(w.at(h + ".moe.gate.weight", {E, C})).data(), E, C, Tensor());
+    const std::string p = h + ".moe.experts.";
+    const std::vector<float> w1 = to_f32(w.at(p + "c_fc.weight", {E, 4 * C, C}));
+    const std::vector<float> b1 = to_f32(w.at(p + "c_fc.bias", {E, 4 * C}));
+    const std::vector<float> w2 = to_f32(w.at(p + "c_proj.weight", {E, C, 4 * C}));
+    const std::vector<float> b2 = to_f32(w.at(p + "c_proj.bias", {E, C}));
+    auto bias = [&](const std::vector<float>& all, int64_t e, int64_t n) {
+      Tensor t = arena.take({n}, DType::f32);
+      std::memcpy(t.raw(), all.data() + e * n, n * sizeof(float));
+      return t;
+    };
+    for (int64_t e = 0; e < E; ++e) {
+      y.expert_fc.push_back(matrix_as(ptype, w1.data() + e * 4 * C * C, 4 * C, C, bias(b1, e, 4 * C)));
+      y.expert_out.push_back(matrix_as(ptype, w2.data() + e * C * 4 * C, C, 4 * C, bias(b2, e, C)));
+    }
+  };
   layers.resize(L);
+  int64_t max_experts = 0;
   for (int64_t l = 0; l < L; ++l) {
     std::string h = "h." + std::to_string(l);
     Layer& y = layers[l];
     y.qkv = normed(h + ".attn.c_attn", h + ".ln_1", 3 * C, y.ln1_g, y.ln1_b);
     y.proj = plain(h + ".attn.c_proj", C, C);
+    if (const int64_t E = cfg.moe.experts_at(l, L); E > 0) {
+      moe_block(h, E, y);
+      max_experts = std::max(max_experts, E);
+      continue;
+    }
     y.fc = normed(h + ".mlp.c_fc", h + ".ln_2", 4 * C, y.ln2_g, y.ln2_b);
     y.out = plain(h + ".mlp.c_proj", C, 4 * C);
   }
@@ -234,6 +311,20 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
   qkv.resize(max_rows * 3 * C);
   att.resize(max_rows * C);
   hid.resize(max_rows * 4 * C);
+  if (max_experts > 0) {
+    const int64_t k = cfg.moe.k;
+    router_logits.resize(max_rows * max_experts);
+    router_probs.resize(max_rows * max_experts);
+    slot_gates.resize(max_rows * k);
+    moe_in.resize(max_rows * k * C);
+    moe_out.resize(max_rows * k * C);
+    moe_y.resize(max_rows * C);
+    if (cfg.moe.use_residual) {
+      dense.resize(max_rows * C);
+      mix_logits.resize(max_rows * 2);
+      mix.resize(max_rows * 2);
+    }
+  }
   prepare_scratch(max_rows);
   int64_t widest = C;
   for (const Layer& l : layers) widest = std::max({widest, l.qkv.packed_in(), l.fc.packed_in()});
@@ -244,8 +335,13 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
 
 void Engine::Impl::prepare_scratch(int64_t M) {
   int64_t need = 0;
-  for (const Layer& l : layers)
-    for (const LinearWeight* lw : {&l.qkv, &l.proj, &l.fc, &l.out}) need = std::max(need, lw->scratch_floats(M));
+  for (const Layer& l : layers) {
+    for (const LinearWeight* lw : {&l.qkv, &l.proj, &l.fc, &l.out, &l.gate, &l.coef})
+      need = std::max(need, lw->scratch_floats(M));
+    // An expert takes at most M rows of a pass (a token chooses an expert at most once).
+    for (const std::vector<LinearWeight>* ws : {&l.expert_fc, &l.expert_out})
+      for (const LinearWeight& lw : *ws) need = std::max(need, lw.scratch_floats(M));
+  }
   need = std::max(need, head.scratch_floats(M));
   if ((int64_t)scratch.size() < need) scratch.resize(need);
   const int64_t threads = omp_get_max_threads();
@@ -315,6 +411,11 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
       }
     }
     L.proj.apply(att.data(), C, n, X, C, kernels::Epilogue::accumulate, scratch.data());
+    if (L.experts > 0) {
+      kernels::layernorm_forward(X, L.ln2_g.f32(), L.ln2_b.f32(), xn.data(), nullptr, nullptr, n, C, eps);
+      moe_forward(L, n);
+      continue;
+    }
     norm_then(L.fc, L.ln2_g, L.ln2_b, n, hid.data(), 4 * C, kernels::Epilogue::gelu);
     L.out.apply(hid.data(), 4 * C, n, X, C, kernels::Epilogue::accumulate, scratch.data());
   }
@@ -324,6 +425,60 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
     kernels::layernorm_forward(X + out_rows[j] * C, lnf_g.f32(), lnf_b.f32(), xn.data() + j * C, nullptr, nullptr,
                                1, C, eps);
   if (m > 0) head.apply(xn.data(), C, m, logits, V, kernels::Epilogue::store, scratch.data());
+}
+
+void Engine::Impl::moe_forward(const Layer& L, int64_t n) {
+  const int64_t E = L.experts, k = cfg.moe.k;
+  float* X = x.data();
+  const float* Xn = xn.data();
+  // Router in f32, softmax, then top-k without a capacity limit (dropless): every row keeps its k
+  // choices whatever else is in the pass. Slots come grouped by expert (a counting sort).
+  L.gate.apply(Xn, C, n, router_logits.data(), E, kernels::Epilogue::store, scratch.data());
+  kernels::softmax_forward(router_logits.data(), router_probs.data(), n, E);
+  const float* p = router_probs.data();
+  kernels::route_top_k(p, n, E, k, /*capacity=*/-1, nullptr, routing);
+  const int64_t S = routing.slots();
+  const int32_t* off = routing.offsets.data();
+  // Gates: the chosen probabilities, divided by their sum over the token's choices when k > 1
+  // (autograd::moe_router with normalize_gates, summed in the same order).
+  float* g = slot_gates.data();
+  for (int64_t e = 0; e < E; ++e)
+    for (int32_t s = off[e]; s < off[e + 1]; ++s) g[s] = p[routing.slot_token[s] * E + e];
+  if (k > 1)
+    for (int64_t t = 0; t < n; ++t) {
+      const int32_t b = routing.token_offsets[t], end = routing.token_offsets[t + 1];
+      float d = 0;
+      for (int32_t i = b; i < end; ++i) d += g[routing.token_slots[i]];
+      d = std::max(d, FLT_EPSILON);
+      for (int32_t i = b; i < end; ++i) g[routing.token_slots[i]] /= d;
+    }
+  // Each expert's rows, gathered into one contiguous block, through its MLP.
+  kernels::gather_rows(Xn, routing.slot_token.data(), S, C, moe_in.data());
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t r0 = off[e], M = off[e + 1] - r0;
+    if (M == 0) continue;
+    L.expert_fc[e].apply(moe_in.data() + r0 * C, C, M, hid.data(), 4 * C, kernels::Epilogue::gelu, scratch.data());
+    L.expert_out[e].apply(hid.data(), 4 * C, M, moe_out.data() + r0 * C, C, kernels::Epilogue::store, scratch.data());
+  }
+  // Each token's slots, weighted by their gates (in slot order: the token's experts ascending).
+  kernels::combine_rows(moe_out.data(), g, routing.token_offsets.data(), routing.token_slots.data(), n, C, false,
+                        moe_y.data());
+  if (!L.residual) return kernels::add_inplace(X, moe_y.data(), n * C);
+  // PR-MoE: the dense MLP on the same input, mixed with the MoE output by a learned 2-way softmax.
+  L.fc.apply(Xn, C, n, hid.data(), 4 * C, kernels::Epilogue::gelu, scratch.data());
+  L.out.apply(hid.data(), 4 * C, n, dense.data(), C, kernels::Epilogue::store, scratch.data());
+  L.coef.apply(Xn, C, n, mix_logits.data(), 2, kernels::Epilogue::store, scratch.data());
+  kernels::softmax_forward(mix_logits.data(), mix.data(), n, 2);
+#pragma omp parallel for schedule(static) if (n * C >= (1 << 15))
+  for (int64_t t = 0; t < n; ++t) {
+    const float p0 = mix[2 * t], p1 = mix[2 * t + 1];
+    const float *a = moe_y.data() + t * C, *b = dense.data() + t * C;
+    float* xt = X + t * C;
+    for (int64_t c = 0; c < C; ++c) {
+      const float v = p0 * a[c] + p1 * b[c];
+      xt[c] += v;
+    }
+  }
 }
 
 void Engine::Impl::norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n, float* y,
@@ -420,21 +575,36 @@ void Engine::forward_all(const Chunk& chunk, float* logits) {
 int64_t Engine::weight_bytes_per_step() const {
   const Impl& m = *impl_;
   int64_t bytes = m.head.weight_bytes() + 2 * m.C * 4;
-  // A quantized layer's LayerNorm reads its gamma and beta (folded ones cost nothing).
-  for (const Layer& l : m.layers)
+  auto product = [](const LinearWeight& lw) { return lw.weight_bytes() + lw.out_features() * 4; };
+  for (const Layer& l : m.layers) {
+    // A quantized layer's LayerNorm reads its gamma and beta (folded ones cost nothing); so does
+    // an MoE block's ln_2, which stays unfolded.
     for (const LinearWeight* lw : {&l.qkv, &l.fc})
       if (lw->quantized()) bytes += 2 * m.C * 4;
-  for (const Layer& l : m.layers)
-    for (const LinearWeight* lw : {&l.qkv, &l.proj, &l.fc, &l.out})
-      bytes += lw->weight_bytes() + lw->out_features() * 4;
+    bytes += product(l.qkv) + product(l.proj);
+    if (l.has_mlp()) bytes += product(l.fc) + product(l.out);
+    if (l.experts == 0) continue;
+    // The router, and the k experts one token goes to.
+    bytes += 2 * m.C * 4 + l.gate.weight_bytes() + m.cfg.moe.k * (product(l.expert_fc[0]) + product(l.expert_out[0]));
+    if (l.residual) bytes += product(l.coef);
+  }
   return bytes;
 }
 
 double Engine::flops_per_token(int64_t pos, bool with_head) const {
   const models::GptConfig& c = config();
   const double C = (double)c.n_embd;
-  double per_layer = 2.0 * 12.0 * C * C + 4.0 * (double)(pos + 1) * C;  // products + QK^T and PV
-  return (double)c.n_layer * per_layer + (with_head ? 2.0 * C * (double)c.vocab_size : 0.0);
+  double flops = 0;
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    // Products: attention 4C^2, the MLP 8C^2 (an MoE block: the router, k experts, and for
+    // PR-MoE the dense MLP and the mixing coefficient); then QK^T and PV.
+    const double E = (double)c.moe.experts_at(l, c.n_layer);
+    double macs = 4.0 * C * C;
+    if (E == 0) macs += 8.0 * C * C;
+    else macs += E * C + (double)c.moe.k * 8.0 * C * C + (c.moe.use_residual ? 8.0 * C * C + 2.0 * C : 0.0);
+    flops += 2.0 * macs + 4.0 * (double)(pos + 1) * C;
+  }
+  return flops + (with_head ? 2.0 * C * (double)c.vocab_size : 0.0);
 }
 
 }  // namespace gannet::infer

@@ -15,6 +15,21 @@
 // Weights: every matrix is packed for the decode kernel (kernels/skinny_matmul.h) in f32 or bf16;
 // each LayerNorm's scale and shift are folded into the product that follows it (ln_1 into c_attn,
 // ln_2 into c_fc); the LM head is the packed token embedding, whose rows also serve the lookup.
+//
+// Mixture-of-Experts blocks (GPT-MoE, models::GptConfig::moe) run with top_k routing only, and
+// dropless: ln_2 stays unfolded (its output feeds the router, the experts and, for PR-MoE, the
+// dense MLP and the mixing coefficient); the router (kept in f32 whatever the format) gives each
+// row its k experts and gates (normalized over the k when k > 1, as in training); the rows of the
+// pass are grouped by expert (kernels::route_top_k with no capacity) and each expert's block runs
+// through that expert's two products; the outputs are combined by gate into the residual stream.
+// Every row keeps its k experts, so an MoE block's output for a row depends on that row alone:
+// decode rows stay bitwise independent of the rest of the pass (an expert gets at most as many
+// rows as the pass, at most LinearWeight::kSkinnyMaxRows in decode, so every product runs on the
+// skinny kernel, which computes each row alone; routing, gates and the combine are per row). A
+// model trained with drop_tokens (a capacity per expert) may drop tokens in its own evaluation
+// forward; the engine never does, so the two agree only where training dropped nothing.
+// Expert-choice routing is refused (an expert picks among all tokens of a batch: not causal), and
+// so are quantized MoE models. The routing kernel allocates its small index lists per pass.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -70,10 +85,13 @@ class Engine {
   void forward_all(const Chunk& chunk, float* logits);
 
   // Bytes of weights one decode step reads (all layer matrices and the LM head; the embedding rows
-  // of the new tokens are negligible): the numerator of the memory-bandwidth bound.
+  // of the new tokens are negligible): the numerator of the memory-bandwidth bound. An MoE block
+  // counts its router and k experts, what one row reads; a step of several rows reads up to
+  // min(E, rows * k) experts, so for a batch this is the least the step can read.
   int64_t weight_bytes_per_step() const;
   // Forward FLOPs (matrix products and attention) to process one token at position `pos`, without
-  // the LM head when !with_head: the numerator of the FLOP bound.
+  // the LM head when !with_head: the numerator of the FLOP bound. An MoE block counts its router
+  // and k experts (and the dense MLP and coefficient of PR-MoE).
   double flops_per_token(int64_t pos, bool with_head) const;
 
  private:

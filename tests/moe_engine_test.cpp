@@ -1,0 +1,255 @@
+// The inference engine on GPT-MoE models against the training model's forward pass: top-1,
+// top-2 and PR-MoE (use_residual), dropless; prompts, token-by-token decode, batched decode
+// against single decode; what it refuses (expert choice, quantization of MoE models); its counts.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gannet/autograd/tape.h"
+#include "gannet/compress/quant_scheme.h"
+#include "gannet/core/dtype.h"
+#include "gannet/core/rng.h"
+#include "gannet/infer/engine.h"
+#include "gannet/models/gpt.h"
+
+using namespace gannet;
+
+namespace {
+constexpr int64_t kVocab = 64;
+
+struct Variant {
+  const char* name;
+  int64_t k;
+  bool residual;
+};
+
+void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
+
+models::GptConfig moe_config(const Variant& v, int64_t n_ctx = 40) {
+  models::GptConfig c;
+  c.vocab_size = kVocab;
+  c.n_ctx = n_ctx;
+  c.n_layer = 2;
+  c.n_head = 2;
+  c.n_embd = 32;
+  c.moe.num_experts = {4};  // expert_interval 2: block 1 is MoE, block 0 dense
+  c.moe.k = v.k;
+  c.moe.drop_tokens = false;
+  c.moe.use_residual = v.residual;
+  return c;
+}
+
+io::GptWeights weights_of(const models::Gpt& m) {
+  io::GptWeights w;
+  w.config = m.config();
+  for (const auto& p : m.parameters()) w.tensors[p.name] = p.var.value();
+  return w;
+}
+
+std::vector<int32_t> random_ids(int64_t n, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<int32_t> ids(n);
+  for (auto& t : ids) t = (int32_t)rng.below(kVocab);
+  return ids;
+}
+
+Tensor token_tensor(const std::vector<int32_t>& ids) {
+  Tensor t = Tensor::empty({1, (int64_t)ids.size()}, DType::i32);
+  for (size_t i = 0; i < ids.size(); ++i) t.data<int32_t>()[i] = ids[i];
+  return t;
+}
+
+// Logits of the training model for one sequence: [n, V] (grad mode off: no noise, eval capacity).
+std::vector<float> reference_logits(const models::Gpt& m, const std::vector<int32_t>& ids) {
+  autograd::NoGrad ng;
+  Tensor l = m.logits(token_tensor(ids)).value();
+  return std::vector<float>(l.f32(), l.f32() + l.numel());
+}
+
+// Experts of the MoE block that the training model's routing of `ids` uses.
+std::set<int32_t> experts_used(const models::Gpt& m, const std::vector<int32_t>& ids) {
+  autograd::NoGrad ng;
+  nn::MoePass pass;
+  pass.keep_routing = true;
+  m.logits(token_tensor(ids), &pass);
+  std::set<int32_t> used;
+  for (const auto& r : pass.routings)
+    for (int64_t s = 0; s < r->slots(); ++s) used.insert(r->slot_expert(s));
+  return used;
+}
+
+void expect_near(const float* got, const float* want, int64_t n, float tol, const std::string& what) {
+  for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(got[i], want[i], tol * (1.f + std::fabs(want[i]))) << what << " at " << i;
+}
+
+models::Gpt random_model(const models::GptConfig& c, uint64_t seed) {
+  models::Gpt m(c);
+  m.init(seed);
+  // Non-trivial LayerNorm parameters and biases; MoE weights large enough that the router is
+  // decisive and each expert's output matters to the logits; embeddings large enough beside the
+  // biases that tokens differ, and so their routing.
+  Rng rng(seed + 100);
+  for (const auto& p : m.parameters()) {
+    const bool moe = p.name.find(".moe.") != std::string::npos, embedding = p.name.find("wte") != std::string::npos;
+    if (!moe && !embedding && p.name.find("ln_") == std::string::npos && p.name.find("bias") == std::string::npos)
+      continue;
+    const float amount = embedding ? 0.5f : 0.2f;
+    float* v = p.var.value().f32();
+    for (int64_t i = 0; i < p.var.value().numel(); ++i) v[i] += amount * rng.normal();
+  }
+  return m;
+}
+
+class MoeEngine : public ::testing::TestWithParam<Variant> {};
+
+TEST_P(MoeEngine, AllLogitsEqualTheTrainingForward) {
+  models::Gpt m = random_model(moe_config(GetParam()), 1);
+  infer::Engine e(weights_of(m), {});
+  for (int64_t n : {1, 2, 7, 33, 40}) {  // 33 and 40: an expert may get more rows than the decode kernel takes
+    auto ids = random_ids(n, n);
+    auto want = reference_logits(m, ids);
+    std::vector<float> got(n * kVocab);
+    e.reset(0);
+    e.forward_all({0, ids}, got.data());
+    expect_near(got.data(), want.data(), n * kVocab, 1e-4f, "length " + std::to_string(n));
+  }
+  EXPECT_GE(experts_used(m, random_ids(40, 40)).size(), 3u) << "the routing should spread over the experts";
+}
+
+TEST_P(MoeEngine, PrefillThenDecodeEqualsTheFullForward) {
+  models::Gpt m = random_model(moe_config(GetParam()), 2);
+  infer::Engine e(weights_of(m), {});
+  const int64_t n = 30;
+  auto ids = random_ids(n, 9);
+  auto want = reference_logits(m, ids);
+  for (int64_t prefix : {1, 5}) {
+    e.reset(0);
+    std::vector<float> got(kVocab);
+    std::span<const int32_t> all(ids);
+    infer::Chunk first{0, all.subspan(0, prefix)};
+    e.forward(std::span<const infer::Chunk>(&first, 1), got.data());
+    expect_near(got.data(), want.data() + (prefix - 1) * kVocab, kVocab, 1e-4f, "prefill");
+    for (int64_t i = prefix; i < n; ++i) {
+      infer::Chunk step{0, all.subspan(i, 1)};
+      e.forward(std::span<const infer::Chunk>(&step, 1), got.data());
+      expect_near(got.data(), want.data() + i * kVocab, kVocab, 1e-4f, "decode " + std::to_string(i));
+    }
+  }
+}
+
+TEST_P(MoeEngine, BatchedDecodeEqualsSingleDecodeBitwise) {
+  models::Gpt m = random_model(moe_config(GetParam()), 5);
+  const int64_t S = 4;
+  infer::EngineOptions o;
+  o.max_sequences = S;
+  infer::Engine batched(weights_of(m), o), single(weights_of(m), o);
+  std::vector<std::vector<int32_t>> prompts, conts;
+  for (int64_t s = 0; s < S; ++s) {
+    prompts.push_back(random_ids(3 + 4 * s, 10 + s));
+    conts.push_back(random_ids(8, 20 + s));
+  }
+  std::vector<float> logits(S * kVocab), one(kVocab);
+  for (int64_t s = 0; s < S; ++s) {
+    infer::Chunk c{s, prompts[s]};
+    batched.forward(std::span<const infer::Chunk>(&c, 1), logits.data());
+    single.forward(std::span<const infer::Chunk>(&c, 1), one.data());
+  }
+  for (int64_t step = 0; step < 8; ++step) {
+    // Two sequences together on even steps, all four on odd ones, in varying order.
+    std::vector<infer::Chunk> cs;
+    for (int64_t s = 0; s < S; ++s) {
+      const int64_t seq = (s + step) % S;
+      if (step % 2 == 0 && seq >= 2) continue;
+      cs.push_back({seq, std::span<const int32_t>(conts[seq]).subspan(step, 1)});
+    }
+    batched.forward(cs, logits.data());
+    for (size_t i = 0; i < cs.size(); ++i) {
+      single.forward(std::span<const infer::Chunk>(&cs[i], 1), one.data());
+      for (int64_t v = 0; v < kVocab; ++v)
+        ASSERT_EQ(logits[i * kVocab + v], one[v]) << "seq " << cs[i].seq << " step " << step;
+    }
+    if (step % 2 == 0)  // the sequences that sat out catch up, alone in both engines
+      for (int64_t seq = 2; seq < S; ++seq) {
+        infer::Chunk c{seq, std::span<const int32_t>(conts[seq]).subspan(step, 1)};
+        batched.forward(std::span<const infer::Chunk>(&c, 1), one.data());
+        single.forward(std::span<const infer::Chunk>(&c, 1), one.data());
+      }
+  }
+}
+
+TEST_P(MoeEngine, LongPromptRunsInPiecesAndMatches) {
+  models::Gpt m = random_model(moe_config(GetParam(), 600), 3);
+  infer::Engine e(weights_of(m), {});
+  auto ids = random_ids(560, 4);  // longer than one 512-row pass
+  auto want = reference_logits(m, ids);
+  std::vector<float> got(ids.size() * kVocab);
+  e.forward_all({0, ids}, got.data());
+  expect_near(got.data(), want.data(), (int64_t)got.size(), 2e-4f, "long prompt");
+}
+
+TEST_P(MoeEngine, Bf16WeightsStayCloseToF32) {
+  models::Gpt m = random_model(moe_config(GetParam()), 6);
+  infer::EngineOptions o;
+  o.weights = infer::WeightFormat::bf16;
+  infer::Engine e(weights_of(m), o);
+  auto ids = random_ids(20, 7);
+  auto want = reference_logits(m, ids);
+  std::vector<float> got(20 * kVocab);
+  e.forward_all({0, ids}, got.data());
+  double err = 0, ref = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    err += (got[i] - want[i]) * (got[i] - want[i]);
+    ref += want[i] * want[i];
+  }
+  EXPECT_LT(std::sqrt(err / ref), 3e-2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, MoeEngine,
+                         ::testing::Values(Variant{"top1", 1, false}, Variant{"top2", 2, false},
+                                           Variant{"top2_residual", 2, true}, Variant{"top1_residual", 1, true}),
+                         [](const ::testing::TestParamInfo<Variant>& i) { return std::string(i.param.name); });
+
+TEST(MoeEngineRules, RefusesExpertChoiceRouting) {
+  models::GptConfig c = moe_config({"ec", 1, false});
+  c.moe.router = "expert_choice";
+  c.moe.drop_tokens = true;
+  models::Gpt m = random_model(c, 8);
+  try {
+    infer::Engine e(weights_of(m), {});
+    FAIL() << "an expert-choice model was accepted";
+  } catch (const Error& err) {
+    const std::string what = err.what();
+    EXPECT_NE(what.find("expert_choice"), std::string::npos) << what;
+    EXPECT_NE(what.find("not causal"), std::string::npos) << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  }
+}
+
+TEST(MoeEngineRules, QuantizationRefusesMoeModels) {
+  models::Gpt m = random_model(moe_config({"q", 1, false}), 9);
+  const io::GptWeights w = weights_of(m);
+  EXPECT_THROW(compress::check_quantizable(w.config), Error);
+  EXPECT_THROW(compress::quantize_model(w, compress::scheme_preset("w8a16", {})), Error);
+  EXPECT_NO_THROW(compress::check_quantizable(models::GptConfig{}));
+}
+
+TEST(MoeEngineRules, CountsTheRouterAndKExperts) {
+  const int64_t C = 32, H = 4 * C;
+  models::GptConfig c1 = moe_config({"k1", 1, false}), c2 = moe_config({"k2", 2, false});
+  models::Gpt m1 = random_model(c1, 10), m2 = random_model(c2, 10);
+  infer::Engine e1(weights_of(m1), {}), e2(weights_of(m2), {});
+  // One more expert per token: its two f32 matrices (no padding at C = 32) and biases.
+  EXPECT_EQ(e2.weight_bytes_per_step() - e1.weight_bytes_per_step(), (2 * H * C + H + C) * 4);
+  // FLOPs: one dense block and one MoE block (router 4 x C, k experts).
+  const double pos = 9, V = kVocab;
+  const double dense = 2.0 * 12.0 * C * C, attn = 4.0 * (pos + 1) * C;
+  const double moe1 = 2.0 * (4.0 * C * C + 4.0 * C + 8.0 * C * C);
+  EXPECT_DOUBLE_EQ(e1.flops_per_token((int64_t)pos, false), dense + moe1 + 2 * attn);
+  EXPECT_DOUBLE_EQ(e2.flops_per_token((int64_t)pos, true) - e1.flops_per_token((int64_t)pos, true),
+                   2.0 * 8.0 * C * C);
+  EXPECT_DOUBLE_EQ(e1.flops_per_token((int64_t)pos, true) - e1.flops_per_token((int64_t)pos, false), 2.0 * C * V);
+}
+}  // namespace
