@@ -1,5 +1,7 @@
 // 64-byte aligned host memory with a cache of freed blocks, so that a training step that
-// allocates the same activation sizes each time stops calling malloc after the first step.
+// allocates the same activation sizes each time stops calling malloc after the first step. Large
+// sizes are rounded to a geometric grid (an eighth of their power of two), and the cache holds at
+// most the peak bytes in use, so varying sizes cannot make it grow without bound.
 #pragma once
 #include <cstddef>
 
