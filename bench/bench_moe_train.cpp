@@ -7,6 +7,8 @@
 //
 // Batches are windows of a token file (--data, from `gannet data prepare`) so that routing sees
 // real text; --warmup optimizer steps run first so the routers leave their initial imbalance.
+// Dropped tokens skip the experts, so with a capacity factor the MoE does less than its nominal
+// FLOPs; --capacity-factor 0 (dropless) compares exactly equal work at k = 1.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -69,7 +71,8 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch)->capture_default_str();
   app.add_option("--experts", experts, "experts per MoE layer (every other block)")->capture_default_str();
   app.add_option("--k", k, "experts per token")->capture_default_str();
-  app.add_option("--capacity-factor", capacity_factor)->capture_default_str();
+  app.add_option("--capacity-factor", capacity_factor, "0: dropless (every token processed: exactly the dense FLOPs at k = 1)")
+      ->capture_default_str();
   app.add_option("--data", data, "token file the batches come from")->capture_default_str();
   app.add_option("--warmup", warmup, "untimed steps of each model first")->capture_default_str();
   app.add_option("--steps", steps, "timed steps of each model")->capture_default_str();
@@ -84,7 +87,8 @@ int main(int argc, char** argv) {
     models::GptConfig moe = dense;
     moe.moe.num_experts = {experts};
     moe.moe.k = k;
-    moe.moe.capacity_factor = capacity_factor;
+    moe.moe.capacity_factor = capacity_factor > 0 ? capacity_factor : 1.0;
+    moe.moe.drop_tokens = capacity_factor > 0;
     moe.moe.router_z_loss_coeff = 1e-3;
     optim::AdamWOptions o;
     o.lr = 2e-3f;
