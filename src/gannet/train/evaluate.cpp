@@ -22,7 +22,11 @@ EvalResult evaluate(const models::Gpt& model, const data::TokenFile& file, int64
   for (int64_t i = 0; i < n_batches; ++i) {
     int64_t rows = data::eval_windows(file, seq_len, i * batch, tokens, targets);
     if (rows == 0) break;
-    float mean = model.loss(tokens, targets).value().f32()[0];
+    // Only the real windows: padding rows would still be routed by MoE layers and take capacity.
+    const bool full = rows == batch;
+    float mean = model.loss(full ? tokens : tokens.slice(0, rows), full ? targets : targets.slice(0, rows))
+                     .value()
+                     .f32()[0];
     sum += (double)mean * (double)(rows * seq_len);
     counted += rows * seq_len;
   }
