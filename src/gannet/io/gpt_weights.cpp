@@ -26,14 +26,18 @@ const Tensor& GptWeights::at(const std::string& name, const Shape& shape) const 
 const QuantizedTensor* GptWeights::find_quantized(const std::string& name, const Shape& shape) const {
   auto it = quantized.find(name);
   if (it == quantized.end()) return nullptr;
-  GANNET_CHECK(shape.size() == 2 && it->second.rows == shape[0] && it->second.in == shape[1],
-               "gpt weights: quantized tensor '", name, "' is [", it->second.rows, ", ", it->second.in,
-               "], expected ", shape_str(shape));
-  return &it->second;
+  const QuantizedTensor& q = it->second;
+  // [E, out, in] (an MoE expert tensor) is stored as the matrix [E * out, in].
+  const bool fits = (shape.size() == 2 && q.rows == shape[0] && q.in == shape[1]) ||
+                    (shape.size() == 3 && q.rows == shape[0] * shape[1] && q.in == shape[2]);
+  GANNET_CHECK(fits, "gpt weights: quantized tensor '", name, "' is [", q.rows, ", ", q.in, "], expected ",
+               shape_str(shape), shape.size() == 3 ? str(" (stored as [", shape[0] * shape[1], ", ", shape[2], "])")
+                                                   : std::string());
+  return &q;
 }
 
 Tensor GptWeights::dense(const std::string& name, const Shape& shape) const {
-  if (const QuantizedTensor* q = find_quantized(name, shape)) return q->dequantize();
+  if (const QuantizedTensor* q = find_quantized(name, shape)) return q->dequantize().view(shape);
   return as_f32(at(name, shape));
 }
 
@@ -80,6 +84,27 @@ std::vector<std::pair<std::string, Shape>> gpt_weight_shapes(const models::GptCo
   return shapes;
 }
 
+std::vector<std::pair<std::string, Shape>> quantizable_weight_shapes(const models::GptConfig& c) {
+  const int64_t C = c.n_embd;
+  std::vector<std::pair<std::string, Shape>> out = {{"wte.weight", {c.vocab_size, C}}};
+  for (int64_t i = 0; i < c.n_layer; ++i) {
+    const std::string h = "h." + std::to_string(i) + ".";
+    out.push_back({h + "attn.c_attn.weight", {3 * C, C}});
+    out.push_back({h + "attn.c_proj.weight", {C, C}});
+    const int64_t E = c.moe.experts_at(i, c.n_layer);
+    if (E == 0 || c.moe.use_residual) {
+      out.push_back({h + "mlp.c_fc.weight", {4 * C, C}});
+      out.push_back({h + "mlp.c_proj.weight", {C, 4 * C}});
+    }
+    if (E > 0) {
+      out.push_back({h + "moe.experts.c_fc.weight", {E * 4 * C, C}});
+      out.push_back({h + "moe.experts.c_proj.weight", {E * C, 4 * C}});
+    }
+  }
+  out.push_back({"lm_head.weight", {c.vocab_size, C}});
+  return out;
+}
+
 namespace {
 
 constexpr const char* kQuantFormat = "gannet-quant-1";
@@ -117,7 +142,8 @@ void read_quantized(const SafeTensors& file, const std::string& text, const std:
   for (auto it = list.begin(); it != list.end(); ++it) {
     const std::string& name = it.key();
     auto shape = shapes.find(name);
-    GANNET_CHECK(shape != shapes.end(), path, ": quantized tensor '", name, "' is not a weight matrix of this model");
+    GANNET_CHECK(shape != shapes.end(), path, ": quantized tensor '", name,
+                 "' is not a weight matrix this model may store quantized");
     JsonReader e = weights.child(name);
     QuantizedTensor q;
     q.bits = (int)e.get_int("bits", 0);
@@ -162,9 +188,7 @@ GptWeights read_gannet_weights(const std::string& path) {
   const auto shapes = gpt_weight_shapes(w.config);
   if (auto it = file.metadata().find("quantization"); it != file.metadata().end()) {
     std::map<std::string, Shape> matrices;
-    for (const auto& [name, shape] : shapes)
-      if (shape.size() == 2 && name != "wpe.weight") matrices.emplace(name, shape);
-    matrices.emplace("lm_head.weight", Shape{w.config.vocab_size, w.config.n_embd});
+    for (const auto& [name, shape] : quantizable_weight_shapes(w.config)) matrices.emplace(name, shape);
     read_quantized(file, it->second, matrices, w);
   }
   for (const auto& [name, shape] : shapes) {

@@ -44,13 +44,23 @@ struct GptWeights {
   const Tensor& at(const std::string& name, const Shape& shape) const;
   // The weight `name` in f32 [shape], dequantized if it is quantized.
   Tensor dense(const std::string& name, const Shape& shape) const;
-  // The quantized weight `name` or nullptr; checks its shape against `shape` when present.
+  // The quantized weight `name` or nullptr; checks its shape against `shape` when present. A
+  // quantized matrix is 2-D [rows, in]; an MoE expert tensor [E, out, in] is quantized whole as the
+  // matrix [E * out, in] (each expert's rows as its own matrix would be), so for it `shape` may be
+  // either the 2-D [E * out, in] or the model's [E, out, in].
   const QuantizedTensor* find_quantized(const std::string& name, const Shape& shape) const;
   ActivationQuant activation(const std::string& weight_name) const;
 };
 
 // The names and shapes of a GPT's weights, in the order of models::Gpt::parameters().
 std::vector<std::pair<std::string, Shape>> gpt_weight_shapes(const models::GptConfig& config);
+
+// The weights a quantized model may store quantized, each with the [rows, in] of its quantized
+// matrix: the token embedding, every block's products (attn.c_attn, attn.c_proj, mlp.c_fc,
+// mlp.c_proj where the block has a dense MLP, and in an MoE block moe.experts.c_fc [E * 4C, C] and
+// moe.experts.c_proj [E * C, 4C]) and a separate LM head "lm_head.weight". The MoE router
+// (moe.gate), PR-MoE's mixing coefficient, biases, LayerNorms and the position embedding stay f32.
+std::vector<std::pair<std::string, Shape>> quantizable_weight_shapes(const models::GptConfig& config);
 
 // Reads a gannet model or checkpoint (.safetensors) or an HF GPT-2 directory.
 GptWeights read_gpt_weights(const std::string& path);

@@ -20,6 +20,17 @@ int64_t QuantizedTensor::nbytes() const {
   return (int64_t)q.nbytes() + (int64_t)scale.nbytes() + (zero.defined() ? (int64_t)zero.nbytes() : 0);
 }
 
+QuantizedTensor QuantizedTensor::row_slice(int64_t begin, int64_t end) const {
+  GANNET_CHECK(begin >= 0 && begin < end && end <= rows, "quantized tensor: rows [", begin, ", ", end,
+               ") out of range for ", rows, " rows");
+  QuantizedTensor t = *this;
+  t.rows = end - begin;
+  t.q = q.slice(begin, end);
+  t.scale = scale.slice(begin, end);
+  if (zero.defined()) t.zero = zero.slice(begin, end);
+  return t;
+}
+
 void QuantizedTensor::validate(const std::string& what) const {
   GANNET_CHECK(bits == 8 || bits == 4, what, ": ", bits, "-bit weights are not supported (8 or 4)");
   GANNET_CHECK(rows > 0 && in > 0, what, ": empty quantized matrix [", rows, ", ", in, "]");

@@ -6,7 +6,7 @@
 // In a safetensors file a quantized weight "NAME" is stored as "NAME.q" (I8 [N, Kp], or U8
 // [N, Kp / 2] for 4 bits), "NAME.scale" (F32 [N, Kp / group]) and, when asymmetric, "NAME.zero"
 // (I8 [N, Kp / group]); bits, group and the logical K are recorded in the file's metadata
-// (io/quantized_model.h). Any safetensors reader can open such a file.
+// (io/gpt_weights.h). Any safetensors reader can open such a file.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -32,6 +32,10 @@ struct QuantizedTensor {
   int64_t nbytes() const;
   // The dequantized matrix, f32 [rows, in].
   Tensor dequantize() const;
+  // Rows [begin, end) as a quantized matrix of their own, sharing this one's storage (the layout is
+  // row-major, so a row range of the integers, scales and zero points is contiguous): expert e of
+  // an MoE expert tensor stored as one [E * out, in] matrix is row_slice(e * out, (e + 1) * out).
+  QuantizedTensor row_slice(int64_t begin, int64_t end) const;
   // Checks that the tensors agree with bits/rows/in/padded_in/group; throws naming `what`.
   void validate(const std::string& what) const;
 
