@@ -143,7 +143,7 @@ void add_quantize_command(CLI::App& app) {
     GANNET_CHECK(a->lkd_steps >= 0, "--lkd-steps must be >= 0");
 
     const io::GptWeights fp = io::read_gpt_weights(a->in);
-    compress::check_quantizable(fp.config);
+    compress::check_quantizable(fp.config, a->lkd_steps > 0, scheme.static_activations);
     std::printf("%s: %s\n", a->in.c_str(), scheme.describe().c_str());
     const int64_t T = std::min<int64_t>(a->calib_seq_len, fp.config.n_ctx);
     std::vector<Tensor> batches;

@@ -13,6 +13,7 @@ Var param(const io::GptWeights& w, const std::string& name, const Shape& shape) 
 LayerwiseGpt::LayerwiseGpt(const io::GptWeights& w) : config_(w.config) {
   const models::GptConfig& c = config_;
   c.validate();
+  GANNET_CHECK(!c.moe.enabled(), "layer-wise GPT: Mixture-of-Experts blocks are not supported yet (dense blocks only)");
   const int64_t C = c.n_embd;
   wte_ = param(w, "wte.weight", {c.vocab_size, C});
   wpe_ = param(w, "wpe.weight", {c.n_ctx, C});

@@ -14,7 +14,8 @@ using autograd::Var;
 
 class LayerwiseGpt {
  public:
-  // f32 copies of the weights (quantized ones dequantized).
+  // f32 copies of the weights (quantized ones dequantized). Dense models only: throws on a
+  // Mixture-of-Experts model.
   explicit LayerwiseGpt(const io::GptWeights& weights);
   const models::GptConfig& config() const { return config_; }
 

@@ -198,7 +198,7 @@ Tensor distill_head(const LayerwiseGpt& teacher, const WeightQuantSpec& spec, co
 
 QuantizeResult quantize_with_lkd(const io::GptWeights& fp, const QuantScheme& scheme, const std::vector<Tensor>& batches,
                                  const LkdOptions& o, const std::function<void(int64_t, int64_t, const std::string&)>& progress) {
-  check_quantizable(fp.config);
+  check_quantizable(fp.config, o.steps > 0, scheme.static_activations);
   GANNET_CHECK(o.steps >= 0, "LKD: steps must be >= 0, got ", o.steps);
   GANNET_CHECK(o.lr > 0.f && std::isfinite(o.lr), "LKD: learning rate must be positive, got ", o.lr);
   QuantizeResult r;

@@ -14,7 +14,10 @@
 //     "different_groups": {"aq1": {"params": {"bits": 8}, "modules": ["attn", "mlp"]}}}}}
 //
 // Modules are matched as substrings of the weight names ("attn", "mlp", "c_fc", "h.0.", "*" for
-// all); "embedding" and "lm_head" name the token embedding and the LM head. Products no group
+// all); "embedding" and "lm_head" name the token embedding and the LM head. MoE expert tensors
+// ("h.1.moe.experts.c_fc.weight") match by their own names ("experts", "moe", "c_fc") and as the
+// dense MLP they replace ("mlp": DeepSpeed's MoE layer sits in the block's mlp); the router and
+// PR-MoE's coefficient are never quantized (compress/quant_scheme.h). Products no group
 // names stay f32. gannet quantizes after training, so what DeepSpeed uses for quantization-aware
 // training is an error here when set to anything but its post-training value: start_bits other
 // than target_bits, schedule_offset or quantization_period other than 0, quantize_weight_in_forward,

@@ -1,5 +1,7 @@
 #include "gannet/compress/quant_scheme.h"
 
+#include <algorithm>
+
 #include "gannet/core/error.h"
 
 namespace gannet::compress {
@@ -51,8 +53,21 @@ QuantScheme scheme_preset(const std::string& name, const SchemeOptions& o) {
   return s;
 }
 
+namespace {
+// The dense MLP weight an MoE expert weight stands for ("h.3.moe.experts.c_fc.weight" ->
+// "h.3.mlp.c_fc.weight"); empty for any other name.
+std::string dense_counterpart(const std::string& name) {
+  static const std::string experts = ".moe.experts.";
+  const size_t at = name.find(experts);
+  if (at == std::string::npos) return {};
+  return name.substr(0, at) + ".mlp." + name.substr(at + experts.size());
+}
+}  // namespace
+
 bool ProductRule::matches(const std::string& weight_name) const {
-  return pattern == "*" || weight_name.find(pattern) != std::string::npos;
+  if (pattern == "*" || weight_name.find(pattern) != std::string::npos) return true;
+  const std::string dense = dense_counterpart(weight_name);
+  return !dense.empty() && dense.find(pattern) != std::string::npos;
 }
 
 LinearQuant QuantScheme::for_layer_weight(const std::string& name) const {
@@ -83,29 +98,42 @@ std::string QuantScheme::describe() const {
 
 std::vector<std::string> layer_weight_names(const models::GptConfig& c) {
   std::vector<std::string> names;
-  for (int64_t i = 0; i < c.n_layer; ++i)
-    for (const char* m : {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"})
-      names.push_back(str("h.", i, ".", m, ".weight"));
+  for (int64_t i = 0; i < c.n_layer; ++i) {
+    const bool moe = c.moe.experts_at(i, c.n_layer) > 0;
+    for (const char* m : {"attn.c_attn", "attn.c_proj"}) names.push_back(str("h.", i, ".", m, ".weight"));
+    if (!moe || c.moe.use_residual)
+      for (const char* m : {"mlp.c_fc", "mlp.c_proj"}) names.push_back(str("h.", i, ".", m, ".weight"));
+    if (moe)
+      for (const char* m : {"moe.experts.c_fc", "moe.experts.c_proj"}) names.push_back(str("h.", i, ".", m, ".weight"));
+  }
   return names;
 }
 
-void check_quantizable(const models::GptConfig& c) {
-  GANNET_CHECK(!c.moe.enabled(), "quantize: Mixture-of-Experts models (moe.num_experts set) cannot be quantized yet");
+void check_quantizable(const models::GptConfig& c, bool lkd, bool static_activations) {
+  if (!c.moe.enabled()) return;
+  GANNET_CHECK(!lkd, "quantize: LKD (--lkd-steps, --data-free) does not support Mixture-of-Experts blocks yet; "
+               "plain round-to-nearest quantization (without --lkd-steps) works");
+  GANNET_CHECK(!static_activations, "quantize: static activation scales do not support Mixture-of-Experts blocks "
+               "yet (the calibration pass runs dense blocks only); use token-wise activation scales");
 }
 
 io::GptWeights quantize_model(const io::GptWeights& fp, const QuantScheme& s,
                               const std::map<std::string, float>& act_max) {
-  check_quantizable(fp.config);
+  check_quantizable(fp.config, false, s.static_activations);
   GANNET_CHECK(!fp.is_quantized(), "quantize: the model is already quantized (", fp.scheme,
                "); start from a float model");
   const models::GptConfig& c = fp.config;
   io::GptWeights out;
   out.config = c;
   out.scheme = s.name;
+  // The layer products, each with its shape as a matrix (an expert tensor [E, out, in] as [E * out, in]).
   std::map<std::string, Shape> matrices;
+  const std::vector<std::string> products = layer_weight_names(c);
   for (const auto& [name, shape] : io::gpt_weight_shapes(c)) {
-    if (shape.size() == 2 && name != "wpe.weight" && name != "wte.weight") matrices.emplace(name, shape);
-    else if (name != "wte.weight") out.tensors.emplace(name, as_f32(fp.at(name, shape)));
+    if (name == "wte.weight") continue;
+    if (std::find(products.begin(), products.end(), name) == products.end())
+      out.tensors.emplace(name, as_f32(fp.at(name, shape)));
+    else matrices.emplace(name, shape);
   }
   auto activation = [&](const std::string& name, bool int8) {
     if (!int8) return;
@@ -123,7 +151,9 @@ io::GptWeights quantize_model(const io::GptWeights& fp, const QuantScheme& s,
       out.tensors.emplace(name, as_f32(fp.at(name, shape)));
       continue;
     }
-    out.quantized.emplace(name, quantize_weights(as_f32(fp.at(name, shape)), *lq.weight));
+    const Tensor w = as_f32(fp.at(name, shape));
+    const int64_t in = shape.back();
+    out.quantized.emplace(name, quantize_weights(w.view({w.numel() / in, in}), *lq.weight));
     activation(name, lq.int8_activations);
   }
   const Shape wte_shape = {c.vocab_size, c.n_embd};

@@ -18,7 +18,11 @@ struct LinearQuant {
 };
 
 // Layer products whose weight name contains `pattern` ("h.3.attn.c_attn.weight" contains ".attn.",
-// "c_fc", "h.3."; "*" matches every product).
+// "c_fc", "h.3."; "*" matches every product). MoE experts take the rules of the dense MLP they
+// replace: a pattern matches "h.3.moe.experts.c_fc.weight" when it is in that name ("experts",
+// "moe", "c_fc") or in the dense "h.3.mlp.c_fc.weight" (".mlp.", "mlp", "h.3.mlp.c_fc"; as in
+// DeepSpeed, where the MoE layer sits in the block's mlp). The router and PR-MoE's coefficient are
+// not products: they stay f32.
 struct ProductRule {
   std::string pattern;
   LinearQuant quant;
@@ -56,9 +60,11 @@ struct SchemeOptions {
 QuantScheme scheme_preset(const std::string& name, const SchemeOptions& options);
 std::vector<std::string> scheme_names();
 
-// Throws unless the model can be quantized: Mixture-of-Experts models cannot yet (neither the
-// quantized file format nor the engine's integer path has expert weights).
-void check_quantizable(const models::GptConfig& config);
+// Throws unless the model can be quantized this way: a Mixture-of-Experts model quantizes by plain
+// rounding (its experts as the MLP, the router and coefficient in f32), but neither layer-by-layer
+// distillation (`lkd`: --lkd-steps, --data-free) nor static activation scales (their calibration
+// pass) support MoE blocks yet.
+void check_quantizable(const models::GptConfig& config, bool lkd = false, bool static_activations = false);
 
 // Quantizes a float model's weights by plain rounding (LKD refines them afterwards). Static
 // activation scales, when the scheme asks for them, are set from `activation_max_abs` (the largest
@@ -66,7 +72,10 @@ void check_quantizable(const models::GptConfig& config);
 io::GptWeights quantize_model(const io::GptWeights& model, const QuantScheme& scheme,
                               const std::map<std::string, float>& activation_max_abs = {});
 
-// The names of a GPT's layer products ("h.{i}.attn.c_attn.weight", ...), in model order.
+// The names of a GPT's layer products ("h.{i}.attn.c_attn.weight", ...), in model order: per
+// block attn.c_attn, attn.c_proj, mlp.c_fc and mlp.c_proj where the block has a dense MLP, and in
+// an MoE block moe.experts.c_fc and moe.experts.c_proj (each [E, out, in], quantized as one
+// [E * out, in] matrix).
 std::vector<std::string> layer_weight_names(const models::GptConfig& config);
 
 }  // namespace gannet::compress
