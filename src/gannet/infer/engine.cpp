@@ -155,7 +155,6 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
     GANNET_CHECK(cfg.moe.router == "top_k", "engine: MoE routing '", cfg.moe.router,
                  "' is not causal (each expert picks among all tokens of a batch, so a token's output would depend "
                  "on later tokens and on other sequences); the engine runs top_k routing only");
-    GANNET_CHECK(!w.is_quantized(), "engine: quantized MoE models are not supported (", w.scheme, ")");
   }
   // One arena for everything the kernels stream. Float matrices take the engine's format; a
   // quantized model's quantized matrices keep theirs (packed for kernels/quant_matmul.h).
@@ -163,6 +162,13 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
   auto matrix_bytes = [&](const std::string& name, int64_t out, int64_t in) -> size_t {
     if (const io::QuantizedTensor* q = w.find_quantized(name, {out, in}))
       return padded_bytes(DType::u8, kernels::qpacked_bytes(q->view()));
+    return padded_bytes(wtype, kernels::packed_size(ptype, out, in));
+  };
+  // One expert's matrix [out, in] of an expert tensor [E, out, in]; a quantized expert tensor is one
+  // [E * out, in] matrix, and expert e packs its rows [e * out, (e + 1) * out) on their own.
+  auto expert_bytes = [&](const std::string& name, int64_t E, int64_t out, int64_t in) -> size_t {
+    if (const io::QuantizedTensor* q = w.find_quantized(name, {E * out, in}))
+      return padded_bytes(DType::u8, kernels::qpacked_bytes(q->row_slice(0, out).view()));
     return padded_bytes(wtype, kernels::packed_size(ptype, out, in));
   };
   const bool separate_head = w.quantized.count("lm_head.weight") != 0;
@@ -178,8 +184,8 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
                padded_bytes(DType::f32, 4 * C) + padded_bytes(DType::f32, C);
     if (E > 0) {
       bytes += padded_bytes(DType::f32, kernels::packed_size(kernels::PackedType::f32, E, C)) +
-               E * (padded_bytes(wtype, kernels::packed_size(ptype, 4 * C, C)) +
-                    padded_bytes(wtype, kernels::packed_size(ptype, C, 4 * C)) + padded_bytes(DType::f32, 4 * C) +
+               E * (expert_bytes(h + ".moe.experts.c_fc.weight", E, 4 * C, C) +
+                    expert_bytes(h + ".moe.experts.c_proj.weight", E, C, 4 * C) + padded_bytes(DType::f32, 4 * C) +
                     padded_bytes(DType::f32, C));
       if (cfg.moe.use_residual)
         bytes += padded_bytes(wtype, kernels::packed_size(ptype, 2, C)) + padded_bytes(DType::f32, 2);
@@ -262,7 +268,10 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
     return matrix(to_f32(w.at(name, {out, in})), out, in, vector(p + ".bias", out));
   };
   // An MoE block: ln_2 kept, the router in f32, one LinearWeight per expert from the slices of
-  // the [E, out, in] tensors.
+  // the [E, out, in] tensors: float ones packed in the engine's format, quantized ones (stored as
+  // one [E * out, in] matrix) packed from the expert's rows for the integer kernels, with the
+  // tensor's input quantization (int8 inputs are quantized token-wise by LinearWeight::apply from
+  // the gathered ln_2 rows, as for any product whose input is not a folded LayerNorm's output).
   auto moe_block = [&](const std::string& h, int64_t E, Layer& y) {
     y.experts = E;
     y.residual = cfg.moe.use_residual;
@@ -275,19 +284,25 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
     }
     y.gate = matrix_as(kernels::PackedType::f32, to_f32(w.at(h + ".moe.gate.weight", {E, C})).data(), E, C, Tensor());
     const std::string p = h + ".moe.experts.";
-    const std::vector<float> w1 = to_f32(w.at(p + "c_fc.weight", {E, 4 * C, C}));
     const std::vector<float> b1 = to_f32(w.at(p + "c_fc.bias", {E, 4 * C}));
-    const std::vector<float> w2 = to_f32(w.at(p + "c_proj.weight", {E, C, 4 * C}));
     const std::vector<float> b2 = to_f32(w.at(p + "c_proj.bias", {E, C}));
     auto bias = [&](const std::vector<float>& all, int64_t e, int64_t n) {
       Tensor t = arena.take({n}, DType::f32);
       std::memcpy(t.raw(), all.data() + e * n, n * sizeof(float));
       return t;
     };
-    for (int64_t e = 0; e < E; ++e) {
-      y.expert_fc.push_back(matrix_as(ptype, w1.data() + e * 4 * C * C, 4 * C, C, bias(b1, e, 4 * C)));
-      y.expert_out.push_back(matrix_as(ptype, w2.data() + e * C * 4 * C, C, 4 * C, bias(b2, e, C)));
-    }
+    // The E experts' LinearWeights of expert tensor `name` [E, out, in] with biases `b` [E, out].
+    auto experts = [&](const std::string& name, int64_t out, int64_t in, const std::vector<float>& b,
+                       std::vector<LinearWeight>& dst) {
+      if (const io::QuantizedTensor* q = w.find_quantized(name, {E * out, in})) {
+        for (int64_t e = 0; e < E; ++e) dst.push_back(quantized(name, q->row_slice(e * out, (e + 1) * out), bias(b, e, out)));
+        return;
+      }
+      const std::vector<float> all = to_f32(w.at(name, {E, out, in}));
+      for (int64_t e = 0; e < E; ++e) dst.push_back(matrix_as(ptype, all.data() + e * out * in, out, in, bias(b, e, out)));
+    };
+    experts(p + "c_fc.weight", 4 * C, C, b1, y.expert_fc);
+    experts(p + "c_proj.weight", C, 4 * C, b2, y.expert_out);
   };
   layers.resize(L);
   int64_t max_experts = 0;
@@ -579,8 +594,8 @@ int64_t Engine::weight_bytes_per_step() const {
   for (const Layer& l : m.layers) {
     // A quantized layer's LayerNorm reads its gamma and beta (folded ones cost nothing); so does
     // an MoE block's ln_2, which stays unfolded.
-    for (const LinearWeight* lw : {&l.qkv, &l.fc})
-      if (lw->quantized()) bytes += 2 * m.C * 4;
+    if (l.qkv.quantized()) bytes += 2 * m.C * 4;
+    if (l.experts == 0 && l.fc.quantized()) bytes += 2 * m.C * 4;  // an MoE block's ln_2 is counted below
     bytes += product(l.qkv) + product(l.proj);
     if (l.has_mlp()) bytes += product(l.fc) + product(l.out);
     if (l.experts == 0) continue;

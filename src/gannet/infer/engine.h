@@ -28,8 +28,11 @@
 // skinny kernel, which computes each row alone; routing, gates and the combine are per row). A
 // model trained with drop_tokens (a capacity per expert) may drop tokens in its own evaluation
 // forward; the engine never does, so the two agree only where training dropped nothing.
-// Expert-choice routing is refused (an expert picks among all tokens of a batch: not causal), and
-// so are quantized MoE models. The routing kernel allocates its small index lists per pass.
+// Expert-choice routing is refused (an expert picks among all tokens of a batch: not causal). In a
+// quantized MoE model each expert tensor is one quantized [E * out, in] matrix; expert e runs on
+// its rows [e * out, (e + 1) * out), packed for the integer kernels like any quantized product
+// (int8 inputs quantized token-wise from the gathered rows); the router and coefficient stay f32.
+// The routing kernel allocates its small index lists per pass.
 #pragma once
 #include <cstdint>
 #include <memory>
