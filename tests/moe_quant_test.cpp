@@ -519,12 +519,23 @@ TEST_P(MoeQuantEngine, BatchedDecodeEqualsSingleDecodeBitwise) {
   }
 }
 
-TEST_P(MoeQuantEngine, CountsQuantizedExpertsInTheStepBytes) {
+TEST_P(MoeQuantEngine, CountsQuantizedExpertsAndTakesBf16Weights) {
   const io::GptWeights fp = random_weights(moe_config(GetParam()), 6);
   infer::Engine ef(fp, {}), e8(c::quantize_model(fp, c::scheme_preset("w8a16", options())), {}),
       e4(c::quantize_model(fp, c::scheme_preset("w4a16", options())), {});
   EXPECT_LT(e8.weight_bytes_per_step(), ef.weight_bytes_per_step() / 2);
   EXPECT_LT(e4.weight_bytes_per_step(), e8.weight_bytes_per_step());
+  // --weights bf16 with a quantized model: the float matrices left (PR-MoE's coefficient) in bf16,
+  // the router still f32, the experts as quantized.
+  const io::GptWeights q = c::quantize_model(fp, c::scheme_preset("w8a8", options()));
+  infer::EngineOptions o;
+  o.weights = infer::WeightFormat::bf16;
+  infer::Engine a(q, {}), b(q, o);
+  const auto ids = random_ids(12, 7);
+  std::vector<float> la(12 * kVocab), lb(12 * kVocab);
+  a.forward_all({0, ids}, la.data());
+  b.forward_all({0, ids}, lb.data());
+  EXPECT_LT(max_rel_error(lb, la), GetParam().residual ? 1e-2 : 1e-6);
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, MoeQuantEngine, ::testing::ValuesIn(kVariants),
