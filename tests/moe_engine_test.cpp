@@ -228,12 +228,13 @@ TEST(MoeEngineRules, RefusesExpertChoiceRouting) {
   }
 }
 
-TEST(MoeEngineRules, QuantizationRefusesMoeModels) {
+TEST(MoeEngineRules, QuantizationOfMoeModelsIsPlainRoundingOnly) {
   models::Gpt m = random_model(moe_config({"q", 1, false}), 9);
   const io::GptWeights w = weights_of(m);
-  EXPECT_THROW(compress::check_quantizable(w.config), Error);
-  EXPECT_THROW(compress::quantize_model(w, compress::scheme_preset("w8a16", {})), Error);
-  EXPECT_NO_THROW(compress::check_quantizable(models::GptConfig{}));
+  EXPECT_NO_THROW(compress::check_quantizable(w.config));
+  EXPECT_THROW(compress::check_quantizable(w.config, /*lkd=*/true), Error);
+  EXPECT_NO_THROW(compress::quantize_model(w, compress::scheme_preset("w8a16", {})));
+  EXPECT_NO_THROW(compress::check_quantizable(models::GptConfig{}, /*lkd=*/true));
 }
 
 TEST(MoeEngineRules, CountsTheRouterAndKExperts) {
