@@ -3,19 +3,18 @@
 // against single decode; what it refuses (expert choice, quantization of MoE models); its counts.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "engine_test_util.h"
 #include "gannet/autograd/tape.h"
 #include "gannet/compress/quant_scheme.h"
-#include "gannet/core/dtype.h"
-#include "gannet/core/rng.h"
 #include "gannet/infer/engine.h"
 #include "gannet/models/gpt.h"
 
 using namespace gannet;
+using namespace gannet::testing;
 
 namespace {
 constexpr int64_t kVocab = 64;
@@ -29,44 +28,12 @@ struct Variant {
 void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
 
 models::GptConfig moe_config(const Variant& v, int64_t n_ctx = 40) {
-  models::GptConfig c;
-  c.vocab_size = kVocab;
-  c.n_ctx = n_ctx;
-  c.n_layer = 2;
-  c.n_head = 2;
-  c.n_embd = 32;
+  models::GptConfig c = small_config(kVocab, n_ctx, 2, 32);
   c.moe.num_experts = {4};  // expert_interval 2: block 1 is MoE, block 0 dense
   c.moe.k = v.k;
   c.moe.drop_tokens = false;
   c.moe.use_residual = v.residual;
   return c;
-}
-
-io::GptWeights weights_of(const models::Gpt& m) {
-  io::GptWeights w;
-  w.config = m.config();
-  for (const auto& p : m.parameters()) w.tensors[p.name] = p.var.value();
-  return w;
-}
-
-std::vector<int32_t> random_ids(int64_t n, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<int32_t> ids(n);
-  for (auto& t : ids) t = (int32_t)rng.below(kVocab);
-  return ids;
-}
-
-Tensor token_tensor(const std::vector<int32_t>& ids) {
-  Tensor t = Tensor::empty({1, (int64_t)ids.size()}, DType::i32);
-  for (size_t i = 0; i < ids.size(); ++i) t.data<int32_t>()[i] = ids[i];
-  return t;
-}
-
-// Logits of the training model for one sequence: [n, V] (grad mode off: no noise, eval capacity).
-std::vector<float> reference_logits(const models::Gpt& m, const std::vector<int32_t>& ids) {
-  autograd::NoGrad ng;
-  Tensor l = m.logits(token_tensor(ids)).value();
-  return std::vector<float>(l.f32(), l.f32() + l.numel());
 }
 
 // Experts of the MoE block that the training model's routing of `ids` uses.
@@ -81,26 +48,16 @@ std::set<int32_t> experts_used(const models::Gpt& m, const std::vector<int32_t>&
   return used;
 }
 
-void expect_near(const float* got, const float* want, int64_t n, float tol, const std::string& what) {
-  for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(got[i], want[i], tol * (1.f + std::fabs(want[i]))) << what << " at " << i;
-}
-
 models::Gpt random_model(const models::GptConfig& c, uint64_t seed) {
-  models::Gpt m(c);
-  m.init(seed);
   // Non-trivial LayerNorm parameters and biases; MoE weights large enough that the router is
   // decisive and each expert's output matters to the logits; embeddings large enough beside the
   // biases that tokens differ, and so their routing.
-  Rng rng(seed + 100);
-  for (const auto& p : m.parameters()) {
-    const bool moe = p.name.find(".moe.") != std::string::npos, embedding = p.name.find("wte") != std::string::npos;
-    if (!moe && !embedding && p.name.find("ln_") == std::string::npos && p.name.find("bias") == std::string::npos)
-      continue;
-    const float amount = embedding ? 0.5f : 0.2f;
-    float* v = p.var.value().f32();
-    for (int64_t i = 0; i < p.var.value().numel(); ++i) v[i] += amount * rng.normal();
-  }
-  return m;
+  return perturbed_model(c, seed, [](const std::string& name) {
+    const bool moe = name.find(".moe.") != std::string::npos, embedding = name.find("wte") != std::string::npos;
+    if (!moe && !embedding && name.find("ln_") == std::string::npos && name.find("bias") == std::string::npos)
+      return 0.f;
+    return embedding ? 0.5f : 0.2f;
+  });
 }
 
 class MoeEngine : public ::testing::TestWithParam<Variant> {};
@@ -108,82 +65,46 @@ class MoeEngine : public ::testing::TestWithParam<Variant> {};
 TEST_P(MoeEngine, AllLogitsEqualTheTrainingForward) {
   models::Gpt m = random_model(moe_config(GetParam()), 1);
   infer::Engine e(weights_of(m), {});
-  for (int64_t n : {1, 2, 7, 33, 40}) {  // 33 and 40: an expert may get more rows than the decode kernel takes
-    auto ids = random_ids(n, n);
-    auto want = reference_logits(m, ids);
-    std::vector<float> got(n * kVocab);
-    e.reset(0);
-    e.forward_all({0, ids}, got.data());
-    expect_near(got.data(), want.data(), n * kVocab, 1e-4f, "length " + std::to_string(n));
-  }
-  EXPECT_GE(experts_used(m, random_ids(40, 40)).size(), 3u) << "the routing should spread over the experts";
+  // 33 and 40: an expert may get more rows than the decode kernel takes.
+  for (int64_t n : {1, 2, 7, 33, 40}) expect_forward_all_near_reference(e, m, n, kVocab, 1e-4f);
+  EXPECT_GE(experts_used(m, random_ids(40, kVocab, 40)).size(), 3u) << "the routing should spread over the experts";
 }
 
 TEST_P(MoeEngine, PrefillThenDecodeEqualsTheFullForward) {
   models::Gpt m = random_model(moe_config(GetParam()), 2);
   infer::Engine e(weights_of(m), {});
   const int64_t n = 30;
-  auto ids = random_ids(n, 9);
+  auto ids = random_ids(n, kVocab, 9);
   auto want = reference_logits(m, ids);
-  for (int64_t prefix : {1, 5}) {
-    e.reset(0);
-    std::vector<float> got(kVocab);
-    std::span<const int32_t> all(ids);
-    infer::Chunk first{0, all.subspan(0, prefix)};
-    e.forward(std::span<const infer::Chunk>(&first, 1), got.data());
-    expect_near(got.data(), want.data() + (prefix - 1) * kVocab, kVocab, 1e-4f, "prefill");
-    for (int64_t i = prefix; i < n; ++i) {
-      infer::Chunk step{0, all.subspan(i, 1)};
-      e.forward(std::span<const infer::Chunk>(&step, 1), got.data());
-      expect_near(got.data(), want.data() + i * kVocab, kVocab, 1e-4f, "decode " + std::to_string(i));
-    }
-  }
+  for (int64_t prefix : {1, 5}) expect_prefill_then_decode_near(e, ids, want, prefix, kVocab, 1e-4f);
 }
 
 TEST_P(MoeEngine, BatchedDecodeEqualsSingleDecodeBitwise) {
   models::Gpt m = random_model(moe_config(GetParam()), 5);
   const int64_t S = 4;
-  infer::EngineOptions o;
-  o.max_sequences = S;
-  infer::Engine batched(weights_of(m), o), single(weights_of(m), o);
-  std::vector<std::vector<int32_t>> prompts, conts;
-  for (int64_t s = 0; s < S; ++s) {
-    prompts.push_back(random_ids(3 + 4 * s, 10 + s));
-    conts.push_back(random_ids(8, 20 + s));
-  }
-  std::vector<float> logits(S * kVocab), one(kVocab);
-  for (int64_t s = 0; s < S; ++s) {
-    infer::Chunk c{s, prompts[s]};
-    batched.forward(std::span<const infer::Chunk>(&c, 1), logits.data());
-    single.forward(std::span<const infer::Chunk>(&c, 1), one.data());
-  }
-  for (int64_t step = 0; step < 8; ++step) {
-    // Two sequences together on even steps, all four on odd ones, in varying order.
-    std::vector<infer::Chunk> cs;
-    for (int64_t s = 0; s < S; ++s) {
-      const int64_t seq = (s + step) % S;
-      if (step % 2 == 0 && seq >= 2) continue;
-      cs.push_back({seq, std::span<const int32_t>(conts[seq]).subspan(step, 1)});
-    }
-    batched.forward(cs, logits.data());
-    for (size_t i = 0; i < cs.size(); ++i) {
-      single.forward(std::span<const infer::Chunk>(&cs[i], 1), one.data());
-      for (int64_t v = 0; v < kVocab; ++v)
-        ASSERT_EQ(logits[i * kVocab + v], one[v]) << "seq " << cs[i].seq << " step " << step;
-    }
-    if (step % 2 == 0)  // the sequences that sat out catch up, alone in both engines
-      for (int64_t seq = 2; seq < S; ++seq) {
-        infer::Chunk c{seq, std::span<const int32_t>(conts[seq]).subspan(step, 1)};
-        batched.forward(std::span<const infer::Chunk>(&c, 1), one.data());
-        single.forward(std::span<const infer::Chunk>(&c, 1), one.data());
-      }
-  }
+  expect_batched_decode_equals_single_decode_bitwise(
+      weights_of(m), S, 8, kVocab,
+      [&](int64_t step) {  // two sequences together on even steps, all four on odd ones, in varying order
+        std::vector<int64_t> seqs;
+        for (int64_t s = 0; s < S; ++s) {
+          const int64_t seq = (s + step) % S;
+          if (step % 2 == 0 && seq >= 2) continue;
+          seqs.push_back(seq);
+        }
+        return seqs;
+      },
+      [&](int64_t step) {  // the sequences that sat out catch up, alone in both engines
+        std::vector<int64_t> seqs;
+        if (step % 2 == 0)
+          for (int64_t seq = 2; seq < S; ++seq) seqs.push_back(seq);
+        return seqs;
+      });
 }
 
 TEST_P(MoeEngine, LongPromptRunsInPiecesAndMatches) {
   models::Gpt m = random_model(moe_config(GetParam(), 600), 3);
   infer::Engine e(weights_of(m), {});
-  auto ids = random_ids(560, 4);  // longer than one 512-row pass
+  auto ids = random_ids(560, kVocab, 4);  // longer than one 512-row pass
   auto want = reference_logits(m, ids);
   std::vector<float> got(ids.size() * kVocab);
   e.forward_all({0, ids}, got.data());
@@ -195,16 +116,11 @@ TEST_P(MoeEngine, Bf16WeightsStayCloseToF32) {
   infer::EngineOptions o;
   o.weights = infer::WeightFormat::bf16;
   infer::Engine e(weights_of(m), o);
-  auto ids = random_ids(20, 7);
+  auto ids = random_ids(20, kVocab, 7);
   auto want = reference_logits(m, ids);
   std::vector<float> got(20 * kVocab);
   e.forward_all({0, ids}, got.data());
-  double err = 0, ref = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    err += (got[i] - want[i]) * (got[i] - want[i]);
-    ref += want[i] * want[i];
-  }
-  EXPECT_LT(std::sqrt(err / ref), 3e-2);
+  EXPECT_LT(rms_rel_error(got, want), 3e-2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, MoeEngine,

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "engine_test_util.h"
 #include "gannet/compress/lkd.h"
 #include "gannet/compress/quant_config.h"
 #include "gannet/compress/quant_scheme.h"
@@ -43,12 +44,7 @@ void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
 const Variant kVariants[] = {{"k1", 1, 1, false}, {"k2", 2, 2, false}, {"k2_both", 2, 1, false}, {"k1_residual", 1, 1, true}};
 
 models::GptConfig moe_config(const Variant& v) {
-  models::GptConfig cfg;
-  cfg.vocab_size = kVocab;
-  cfg.n_ctx = 48;
-  cfg.n_layer = 2;
-  cfg.n_head = 2;
-  cfg.n_embd = kC;
+  models::GptConfig cfg = small_config(kVocab, 48, 2, kC);
   cfg.moe.num_experts = {kE};
   cfg.moe.expert_interval = v.interval;
   cfg.moe.k = v.k;
@@ -85,20 +81,6 @@ io::GptWeights random_weights(const models::GptConfig& cfg, uint64_t seed) {
   return w;
 }
 
-std::vector<int32_t> random_ids(int64_t n, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<int32_t> ids(n);
-  for (auto& t : ids) t = (int32_t)rng.below(kVocab);
-  return ids;
-}
-
-double max_rel_error(const std::vector<float>& got, const std::vector<float>& want) {
-  double worst = 0, scale = 0;
-  for (float v : want) scale = std::max(scale, (double)std::fabs(v));
-  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, (double)std::fabs(got[i] - want[i]));
-  return worst / scale;
-}
-
 // The median |got - want| over the largest |want|: a rounding difference that moves an activation
 // across a quantization boundary changes a few rows, anything systematic (an input left in f32, a
 // wrong scale) shows in most of them.
@@ -109,13 +91,6 @@ double median_rel_error(const std::vector<float>& got, const std::vector<float>&
   for (size_t i = 0; i < got.size(); ++i) d[i] = std::fabs(got[i] - want[i]);
   std::nth_element(d.begin(), d.begin() + d.size() / 2, d.end());
   return d[d.size() / 2] / scale;
-}
-
-c::SchemeOptions options(int64_t group = 64, bool symmetric = true) {
-  c::SchemeOptions o;
-  o.group = group;
-  o.symmetric = symmetric;
-  return o;
 }
 
 // ---- The independent reference: plain loops in f32 over a float copy of the weights. ----
@@ -425,7 +400,7 @@ class MoeQuantEngine : public ::testing::TestWithParam<Variant> {};
 TEST_P(MoeQuantEngine, TheReferenceMatchesTheFloatEngine) {
   // The reference itself, on the float model: the engine's f32 path was tested against training.
   const io::GptWeights fp = random_weights(moe_config(GetParam()), 11);
-  const auto ids = random_ids(40, 2);
+  const auto ids = random_ids(40, kVocab, 2);
   Reference ref{fp, fp};
   const auto want = ref.logits(ids);
   infer::Engine e(fp, {});
@@ -437,7 +412,7 @@ TEST_P(MoeQuantEngine, TheReferenceMatchesTheFloatEngine) {
 TEST_P(MoeQuantEngine, EngineMatchesTheDequantizedReferenceForEveryScheme) {
   const Variant v = GetParam();
   const io::GptWeights fp = random_weights(moe_config(v), 1);
-  const auto ids = random_ids(40, 3);  // prefill above the decode kernels' row count
+  const auto ids = random_ids(40, kVocab, 3);  // prefill above the decode kernels' row count
   infer::Engine ef(fp, {});
   std::vector<float> fl(ids.size() * kVocab);
   ef.forward_all({0, ids}, fl.data());
@@ -479,16 +454,10 @@ TEST_P(MoeQuantEngine, EngineMatchesTheDequantizedReferenceForEveryScheme) {
       // Near the float model (int4 further than int8).
       EXPECT_LT(max_rel_error(got, fl), scheme[1] == '8' ? 0.06 : 0.3) << what;
       // Decode, one token at a time after a prefix (the skinny row counts).
-      e.reset(0);
-      std::vector<float> one(kVocab);
-      const std::span<const int32_t> all(ids);
-      infer::Chunk first{0, all.subspan(0, 30)};
-      e.forward(std::span<const infer::Chunk>(&first, 1), one.data());
+      const auto rows = prefill_then_decode(e, ids, 30, kVocab);
       for (int64_t i = 30; i < 40; ++i) {
-        infer::Chunk step{0, all.subspan(i, 1)};
-        e.forward(std::span<const infer::Chunk>(&step, 1), one.data());
         std::vector<float> r(want.begin() + i * kVocab, want.begin() + (i + 1) * kVocab);
-        EXPECT_LT(max_rel_error(one, r), 2e-3) << what << " decode " << i;
+        EXPECT_LT(max_rel_error(rows[i - 30 + 1], r), 2e-3) << what << " decode " << i;
       }
     }
 }
@@ -496,27 +465,7 @@ TEST_P(MoeQuantEngine, EngineMatchesTheDequantizedReferenceForEveryScheme) {
 TEST_P(MoeQuantEngine, BatchedDecodeEqualsSingleDecodeBitwise) {
   const io::GptWeights q = c::quantize_model(random_weights(moe_config(GetParam()), 4),
                                              c::scheme_preset("w4a8", options(32, false)));
-  infer::EngineOptions o;
-  o.max_sequences = 3;
-  infer::Engine batched(q, o), single(q, o);
-  std::vector<std::vector<int32_t>> prompts = {random_ids(5, 1), random_ids(9, 2), random_ids(2, 3)};
-  std::vector<float> logits(3 * kVocab), one(kVocab);
-  for (int64_t s = 0; s < 3; ++s) {
-    infer::Chunk ch{s, prompts[s]};
-    batched.forward(std::span<const infer::Chunk>(&ch, 1), logits.data());
-  }
-  std::vector<int32_t> next = {7, 11, 13};
-  std::vector<infer::Chunk> cs;
-  for (int64_t s = 0; s < 3; ++s) cs.push_back({s, std::span<const int32_t>(&next[s], 1)});
-  batched.forward(cs, logits.data());
-  for (int64_t s = 0; s < 3; ++s) {
-    single.reset(0);
-    infer::Chunk p{0, prompts[s]};
-    single.forward(std::span<const infer::Chunk>(&p, 1), one.data());
-    infer::Chunk d{0, std::span<const int32_t>(&next[s], 1)};
-    single.forward(std::span<const infer::Chunk>(&d, 1), one.data());
-    for (int64_t t = 0; t < kVocab; ++t) ASSERT_EQ(one[t], logits[s * kVocab + t]) << "sequence " << s;
-  }
+  expect_batched_step_equals_single_runs_bitwise(q, kVocab);
 }
 
 TEST_P(MoeQuantEngine, CountsQuantizedExpertsAndTakesBf16Weights) {
@@ -531,7 +480,7 @@ TEST_P(MoeQuantEngine, CountsQuantizedExpertsAndTakesBf16Weights) {
   infer::EngineOptions o;
   o.weights = infer::WeightFormat::bf16;
   infer::Engine a(q, {}), b(q, o);
-  const auto ids = random_ids(12, 7);
+  const auto ids = random_ids(12, kVocab, 7);
   std::vector<float> la(12 * kVocab), lb(12 * kVocab);
   a.forward_all({0, ids}, la.data());
   b.forward_all({0, ids}, lb.data());
@@ -568,7 +517,7 @@ TEST_F(MoeQuantFile, RoundTripSizesAndValidation) {
   io::write_gpt_weights(file("f32.safetensors"), fp);
   const auto f32_bytes = std::filesystem::file_size(file("f32.safetensors"));
   const int64_t fc_f32 = kE * 4 * kC * kC * 4, proj_f32 = kE * kC * 4 * kC * 4;
-  const auto ids = random_ids(12, 4);
+  const auto ids = random_ids(12, kVocab, 4);
   for (const std::string& scheme : kSchemes) {
     const io::GptWeights q = c::quantize_model(fp, c::scheme_preset(scheme, options(32)));
     const std::string path = file(scheme + ".safetensors");
@@ -624,13 +573,7 @@ TEST_F(MoeQuantFile, ExpertShapesAreCheckedAgainstTheConfig) {
   io::write_gpt_weights(file("good.safetensors"), q);
   const io::SafeTensors good = io::SafeTensors::open(file("good.safetensors"));
   auto rewrite = [&](const std::string& name, auto change_tensors, auto change_meta) {
-    std::vector<std::pair<std::string, Tensor>> ts;
-    for (const std::string& n : good.names()) ts.emplace_back(n, good.get(n));
-    std::map<std::string, std::string> meta = good.metadata();
-    change_tensors(ts);
-    change_meta(meta);
-    io::save_safetensors(file(name), ts, meta);
-    return file(name);
+    return rewrite_safetensors(good, file(name), change_tensors, change_meta);
   };
   auto keep = [](auto&) {};
   // One expert's rows where all E experts' are expected.
@@ -719,7 +662,7 @@ TEST_F(MoeQuantFile, QuantizeCommandEndToEnd) {
   // The command's file runs on the engine like the library's.
   const io::GptWeights fp = io::read_gpt_weights(file("moe.safetensors"));
   const io::GptWeights lib = c::quantize_model(fp, c::scheme_preset("w4a8", options(32)));
-  const auto ids = random_ids(10, 5);
+  const auto ids = random_ids(10, kVocab, 5);
   infer::Engine a(q, {}), b(lib, {});
   std::vector<float> la(10 * kVocab), lb(10 * kVocab);
   a.forward_all({0, ids}, la.data());
@@ -740,7 +683,7 @@ TEST_F(MoeQuantFile, QuantizeCommandEndToEnd) {
   EXPECT_FALSE(cq.activation("h.0.moe.experts.c_proj.weight").int8);
 
   // LKD (on a token file or data-free) and static activation scales: one-line errors.
-  std::vector<int32_t> toks = random_ids(400, 6);
+  std::vector<int32_t> toks = random_ids(400, kVocab, 6);
   data::write_token_file(file("calib.tok"), toks, (int)kVocab);
   const std::string base = "quantize -i " + file("moe.safetensors") + " -o " + file("l.safetensors") + " --no-progress ";
   one_line_error(run_gannet(base + "--scheme w4a16 --lkd-steps 2 --calib " + file("calib.tok") +

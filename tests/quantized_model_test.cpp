@@ -8,6 +8,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "engine_test_util.h"
 #include "gannet/autograd/tape.h"
 #include "gannet/compress/layerwise_gpt.h"
 #include "gannet/compress/quant_scheme.h"
@@ -23,13 +24,7 @@ namespace c = gannet::compress;
 
 namespace {
 models::GptConfig tiny() {
-  models::GptConfig cfg;
-  cfg.vocab_size = 67;
-  cfg.n_ctx = 48;
-  cfg.n_layer = 2;
-  cfg.n_head = 3;
-  cfg.n_embd = 24;  // not a multiple of the groups: padded
-  return cfg;
+  return small_config(67, 48, 3, 24);  // n_embd 24: not a multiple of the groups, padded
 }
 
 io::GptWeights random_weights(uint64_t seed) {
@@ -47,46 +42,24 @@ io::GptWeights random_weights(uint64_t seed) {
   return w;
 }
 
-std::vector<int32_t> random_ids(int64_t n, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<int32_t> ids(n);
-  for (auto& t : ids) t = (int32_t)rng.below(67);
-  return ids;
-}
-
 // Logits of every position, computed block by block in f32 with the model's recorded input
 // quantization simulated (its weights dequantized).
 std::vector<float> simulated_logits(const io::GptWeights& q, const std::vector<int32_t>& ids) {
   autograd::NoGrad ng;
   c::LayerwiseGpt m(q);
   const int64_t T = (int64_t)ids.size();
-  Tensor tokens = Tensor::empty({1, T}, DType::i32);
-  for (int64_t i = 0; i < T; ++i) tokens.data<int32_t>()[i] = ids[i];
-  autograd::Var x = m.embed(tokens);
+  autograd::Var x = m.embed(token_tensor(ids));
   for (int64_t l = 0; l < q.config.n_layer; ++l)
     x = c::simulated_block_forward(m.block(l), c::recorded_block_quant(q, l), x, 1, T);
   Tensor lg = m.logits(x).value();
   return std::vector<float>(lg.f32(), lg.f32() + lg.numel());
 }
 
-double max_rel_error(const std::vector<float>& got, const std::vector<float>& want) {
-  double worst = 0, scale = 0;
-  for (float v : want) scale = std::max(scale, (double)std::fabs(v));
-  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, (double)std::fabs(got[i] - want[i]));
-  return worst / scale;
-}
-
-c::SchemeOptions options(int64_t group, bool symmetric) {
-  c::SchemeOptions o;
-  o.group = group;
-  o.symmetric = symmetric;
-  return o;
-}
 }  // namespace
 
 TEST(QuantizedModel, EngineMatchesTheSimulatedReferenceForEveryScheme) {
   const io::GptWeights fp = random_weights(1);
-  const auto ids = random_ids(40, 3);  // prefill above the decode kernels' row count
+  const auto ids = random_ids(40, 67, 3);  // prefill above the decode kernels' row count
   for (const std::string& scheme : c::scheme_names())
     for (int64_t group : {0, 32, 64})
       for (bool sym : {true, false}) {
@@ -100,16 +73,10 @@ TEST(QuantizedModel, EngineMatchesTheSimulatedReferenceForEveryScheme) {
         // move an activation across a rounding boundary now and then.
         EXPECT_LT(max_rel_error(got, want), 2e-3) << what;
         // Decode, one token at a time after a prefix.
-        e.reset(0);
-        std::vector<float> one(67);
-        const std::span<const int32_t> all(ids);
-        infer::Chunk first{0, all.subspan(0, 30)};
-        e.forward(std::span<const infer::Chunk>(&first, 1), one.data());
+        const auto rows = prefill_then_decode(e, ids, 30, 67);
         for (int64_t i = 30; i < 40; ++i) {
-          infer::Chunk step{0, all.subspan(i, 1)};
-          e.forward(std::span<const infer::Chunk>(&step, 1), one.data());
           std::vector<float> ref(want.begin() + i * 67, want.begin() + (i + 1) * 67);
-          EXPECT_LT(max_rel_error(one, ref), 2e-3) << what << " decode " << i;
+          EXPECT_LT(max_rel_error(rows[i - 30 + 1], ref), 2e-3) << what << " decode " << i;
         }
       }
 }
@@ -117,7 +84,7 @@ TEST(QuantizedModel, EngineMatchesTheSimulatedReferenceForEveryScheme) {
 TEST(QuantizedModel, QuantizationChangesTheModelLittle) {
   // Against the float model itself: int8 close, int4 further but still near.
   const io::GptWeights fp = random_weights(2);
-  const auto ids = random_ids(20, 5);
+  const auto ids = random_ids(20, 67, 5);
   infer::Engine ef(fp, {});
   std::vector<float> want(20 * 67), got(20 * 67);
   ef.forward_all({0, ids}, want.data());
@@ -130,27 +97,7 @@ TEST(QuantizedModel, QuantizationChangesTheModelLittle) {
 
 TEST(QuantizedModel, BatchedDecodeEqualsSingleDecodeBitwise) {
   const io::GptWeights q = c::quantize_model(random_weights(3), c::scheme_preset("mixed", options(32, false)));
-  infer::EngineOptions o;
-  o.max_sequences = 3;
-  infer::Engine batched(q, o), single(q, o);
-  std::vector<std::vector<int32_t>> prompts = {random_ids(5, 1), random_ids(9, 2), random_ids(2, 3)};
-  std::vector<float> logits(3 * 67), one(67);
-  for (int64_t s = 0; s < 3; ++s) {
-    infer::Chunk ch{s, prompts[s]};
-    batched.forward(std::span<const infer::Chunk>(&ch, 1), logits.data());
-  }
-  std::vector<int32_t> next = {7, 11, 13};
-  std::vector<infer::Chunk> cs;
-  for (int64_t s = 0; s < 3; ++s) cs.push_back({s, std::span<const int32_t>(&next[s], 1)});
-  batched.forward(cs, logits.data());
-  for (int64_t s = 0; s < 3; ++s) {
-    single.reset(0);
-    infer::Chunk p{0, prompts[s]};
-    single.forward(std::span<const infer::Chunk>(&p, 1), one.data());
-    infer::Chunk d{0, std::span<const int32_t>(&next[s], 1)};
-    single.forward(std::span<const infer::Chunk>(&d, 1), one.data());
-    for (int64_t v = 0; v < 67; ++v) ASSERT_EQ(one[v], logits[s * 67 + v]) << "sequence " << s;
-  }
+  expect_batched_step_equals_single_runs_bitwise(q, 67);
 }
 
 TEST(QuantizedModel, EmbeddingAndHeadAreConfigurableApart) {
@@ -161,7 +108,7 @@ TEST(QuantizedModel, EmbeddingAndHeadAreConfigurableApart) {
   const io::GptWeights q = c::quantize_model(fp, c::scheme_preset("w8a8", o));
   EXPECT_EQ(q.quantized.at("wte.weight").bits, 8);
   EXPECT_EQ(q.quantized.at("lm_head.weight").bits, 4);
-  const auto ids = random_ids(12, 8);
+  const auto ids = random_ids(12, 67, 8);
   infer::Engine e(q, {});
   std::vector<float> got(12 * 67);
   e.forward_all({0, ids}, got.data());
@@ -196,7 +143,7 @@ TEST_F(QuantizedFile, RoundTripKeepsEveryIntegerAndTheSameLogits) {
     EXPECT_EQ(std::memcmp(u.zero.raw(), t.zero.raw(), t.zero.nbytes()), 0) << name;
     EXPECT_TRUE(r.activation(name) == q.activation(name)) << name;
   }
-  const auto ids = random_ids(10, 9);
+  const auto ids = random_ids(10, 67, 9);
   infer::Engine a(q, {}), b(r, {});
   std::vector<float> la(10 * 67), lb(10 * 67);
   a.forward_all({0, ids}, la.data());
@@ -209,13 +156,7 @@ TEST_F(QuantizedFile, CorruptOrMismatchedFilesFailClearly) {
   io::write_gpt_weights(file("good.safetensors"), q);
   const io::SafeTensors good = io::SafeTensors::open(file("good.safetensors"));
   auto rewrite = [&](const std::string& name, auto change_tensors, auto change_meta) {
-    std::vector<std::pair<std::string, Tensor>> ts;
-    for (const std::string& n : good.names()) ts.emplace_back(n, good.get(n));
-    std::map<std::string, std::string> meta = good.metadata();
-    change_tensors(ts);
-    change_meta(meta);
-    io::save_safetensors(file(name), ts, meta);
-    return file(name);
+    return rewrite_safetensors(good, file(name), change_tensors, change_meta);
   };
   auto keep = [](auto&) {};
   // A scale tensor missing.

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "engine_test_util.h"
 #include "gannet/core/error.h"
 #include "gannet/data/text_tokenizer.h"
 #include "gannet/io/checkpoint.h"
@@ -93,12 +94,7 @@ class SlowTokenizer : public data::TextTokenizer {
 };
 
 io::GptWeights tiny_weights(int64_t vocab, int64_t n_ctx) {
-  models::GptConfig c;
-  c.vocab_size = vocab;
-  c.n_ctx = n_ctx;
-  c.n_layer = 2;
-  c.n_head = 2;
-  c.n_embd = 32;
+  const models::GptConfig c = gannet::testing::small_config(vocab, n_ctx, 2, 32);
   models::Gpt m(c);
   m.init(11);
   io::GptWeights w;
