@@ -12,6 +12,8 @@
 #include <fstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "gannet/core/rng.h"
 #include "gannet/data/token_file.h"
 #include "gannet/core/atomic_file.h"
@@ -96,6 +98,52 @@ TEST(Train, ResumeEqualsUninterruptedRun) {
   EXPECT_EQ(rb.steps_done, 7);
   EXPECT_EQ(weights_of(ra.checkpoint), weights_of(rb.checkpoint));  // bit for bit
   EXPECT_DOUBLE_EQ(ra.val_loss, rb.val_loss);
+}
+
+TEST(Train, MoeResumeEqualsUninterruptedRunAndLogsRouting) {
+  fs::path dir = fresh_dir("moe");
+  write_data(dir);
+  auto moe_config = [&](const fs::path& out) {
+    std::string text = config_text(dir, out, 6);
+    const std::string model = R"("n_embd": 16})";
+    text.replace(text.find(model), model.size(),
+                 R"("n_embd": 16, "moe": {"num_experts": 4, "k": 2, "capacity_factor": 1.0, "min_capacity": 1,
+                     "noisy_gate_policy": "Jitter", "router_z_loss_coeff": 0.001}})");
+    return train::parse_train_config(text, "moe.json");
+  };
+  train::TrainOptions quiet;
+  quiet.progress = false;
+  train::TrainResult ra = train::run_training(moe_config(dir / "a"), quiet);
+  train::TrainOptions first = quiet, rest = quiet;
+  first.stop_after = 2;
+  rest.resume = true;
+  auto split = moe_config(dir / "b");
+  train::run_training(split, first);
+  train::TrainResult rb = train::run_training(split, rest);
+  EXPECT_EQ(weights_of(ra.checkpoint), weights_of(rb.checkpoint));  // routing noise and RTS resume too
+  EXPECT_DOUBLE_EQ(ra.val_loss, rb.val_loss);
+  // Every step's log line carries the MoE layer's routing statistics.
+  std::ifstream in(dir / "a" / "metrics.jsonl");
+  std::string line;
+  int steps = 0;
+  while (std::getline(in, line)) {
+    nlohmann::json j = nlohmann::json::parse(line);
+    if (!j.contains("loss")) continue;
+    ++steps;
+    ASSERT_TRUE(j.contains("moe")) << line;
+    const auto& l = j["moe"]["layers"].at(0);
+    EXPECT_EQ(l["block"].get<int>(), 1);
+    double load = 0;
+    for (double v : l["load"]) load += v;
+    EXPECT_NEAR(load, 1.0, 1e-9);
+    EXPECT_EQ(l["load"].size(), 4u);
+    EXPECT_GE(l["dropped"].get<double>(), 0.0);
+    EXPECT_LE(l["dropped"].get<double>(), 1.0);
+    EXPECT_GE(l["balance_loss"].get<double>(), 0.5);  // 1 when balanced, up to E / k
+    EXPECT_GT(l["z_loss"].get<double>(), 0.0);
+    EXPECT_GT(j["moe"]["aux_loss"].get<double>(), 0.0);
+  }
+  EXPECT_EQ(steps, 6);
 }
 
 TEST(Train, CheckpointRejectsAnotherModel) {
