@@ -23,6 +23,7 @@
 #include "gannet/models/gpt.h"
 #include "gannet/optim/adamw.h"
 #include "gannet/optim/clip.h"
+#include "gannet/kernels/blas_core.h"
 
 using namespace gannet;
 using Clock = std::chrono::steady_clock;
@@ -59,6 +60,7 @@ struct Trainee {
 }  // namespace
 
 int main(int argc, char** argv) {
+  gannet::kernels::ensure_blas_core(argv);
   CLI::App app{"gannet MoE training-throughput benchmark (dense vs MoE, interleaved steps)"};
   int64_t layers = 4, dim = 256, heads = 4, seq = 128, batch = 16, vocab = 8192, experts = 8, k = 1;
   double capacity_factor = 1.25;

@@ -23,6 +23,7 @@
 #include "gannet/kernels/memory_bandwidth.h"
 #include "gannet/kernels/quant_matmul.h"
 #include "gannet/kernels/quantize_rows.h"
+#include "gannet/kernels/blas_core.h"
 
 using namespace gannet;
 namespace k = gannet::kernels;
@@ -67,6 +68,7 @@ struct Scheme {
 }  // namespace
 
 int main(int argc, char** argv) {
+  gannet::kernels::ensure_blas_core(argv);
   CLI::App app{"integer matmul kernels: decode bandwidth and prefill GOP/s beside oneDNN"};
   int threads = 2, reps = 9;
   int64_t group = 64;

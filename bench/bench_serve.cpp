@@ -25,6 +25,7 @@
 #include "gannet/infer/server.h"
 #include "gannet/io/gpt_weights.h"
 #include "gannet/kernels/gemm.h"
+#include "gannet/kernels/blas_core.h"
 
 using namespace gannet;
 using Clock = std::chrono::steady_clock;
@@ -117,6 +118,7 @@ Phase run_phase(int port, int clients, int requests, int64_t max_tokens) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  gannet::kernels::ensure_blas_core(argv);
   CLI::App app{"gannet serving benchmark: 1 streaming client vs N concurrent ones"};
   std::string model, tokenizer = "data/brown/tokenizer.model", weights = "f32";
   int clients = 8, requests = 2, threads = 2, rounds = 3;

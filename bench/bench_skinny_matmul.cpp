@@ -11,11 +11,13 @@
 #include "gannet/kernels/gemm.h"
 #include "gannet/kernels/memory_bandwidth.h"
 #include "gannet/kernels/skinny_matmul.h"
+#include "gannet/kernels/blas_core.h"
 
 using namespace gannet;
 using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
+  gannet::kernels::ensure_blas_core(argv);
   CLI::App app{"skinny_matmul bandwidth benchmark"};
   int threads = 2, reps = 9;
   int64_t rows = 1;

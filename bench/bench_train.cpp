@@ -17,6 +17,7 @@
 #include "gannet/models/gpt.h"
 #include "gannet/optim/adamw.h"
 #include "gannet/optim/clip.h"
+#include "gannet/kernels/blas_core.h"
 
 using namespace gannet;
 using Clock = std::chrono::steady_clock;
@@ -27,6 +28,7 @@ static double median(std::vector<double> v) {
 }
 
 int main(int argc, char** argv) {
+  gannet::kernels::ensure_blas_core(argv);
   CLI::App app{"gannet training benchmark (GPT, fp32, AdamW)"};
   int64_t layers = 6, dim = 384, heads = 6, seq = 256, batch = 8, vocab = 8192;
   int steps = 10, threads = 2;

@@ -15,8 +15,10 @@
 #include "gannet/cli/serve_command.h"
 #include "gannet/cli/train_command.h"
 #include "gannet/core/error.h"
+#include "gannet/kernels/blas_core.h"
 
 int main(int argc, char** argv) {
+  gannet::kernels::ensure_blas_core(argv);
   CLI::App app{"gannet: train, compress and serve transformer models on CPU"};
   app.require_subcommand(1);
   gannet::cli::add_data_commands(app);

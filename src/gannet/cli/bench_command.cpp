@@ -9,6 +9,7 @@
 #include "gannet/core/rng.h"
 #include "gannet/infer/engine.h"
 #include "gannet/io/gpt_weights.h"
+#include "gannet/kernels/blas_core.h"
 #include "gannet/kernels/gemm.h"
 #include "gannet/kernels/memory_bandwidth.h"
 #include "gannet/kernels/onednn_int8_gemm.h"
@@ -113,10 +114,11 @@ void run(const BenchArgs& a) {
                 (long)c.n_layer, (long)c.n_embd, (long)c.n_head, (long)c.vocab_size, (long)c.n_ctx,
                 models[i].is_quantized() ? "; quantized " : "", models[i].scheme.c_str());
   }
-  std::printf("%d threads. Bounds, measured around every repetition: memory read bandwidth (1 GiB probe, best of\n"
+  std::printf("%d threads, OpenBLAS %s kernels. Bounds, measured around every repetition: memory read\n"
+              "bandwidth (1 GiB probe, best of "
               "3 passes before and 3 after) and GEMM rate (n = 1536, median of 3 before: OpenBLAS fp32, or\n"
               "oneDNN u8s8s32 for models with int8 activations); figures are medians of %d repetitions\n\n",
-              kernels::num_threads(), a.reps);
+              kernels::num_threads(), kernels::blas_core_name(), a.reps);
   std::printf("%-10s %-9s %12s %12s %9s   %s\n", "weights", "test", "tokens/s", "bound", "of bound", "bound from");
   std::fflush(stdout);
   kernels::ReadBandwidthProbe probe;
