@@ -15,6 +15,7 @@
 #include "gannet/cli/serve_command.h"
 #include "gannet/cli/train_command.h"
 #include "gannet/core/error.h"
+#include "gannet/dist/world.h"
 #include "gannet/kernels/blas_core.h"
 
 int main(int argc, char** argv) {
@@ -35,11 +36,10 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
-  } catch (const gannet::Error& e) {
-    std::fprintf(stderr, "gannet: error: %s\n", e.what());
-    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gannet: error: %s\n", e.what());
+    std::fflush(stderr);
+    gannet::dist::abort_world(1);  // under mpirun: the other ranks end too, instead of waiting in a collective
     return 1;
   }
   return 0;

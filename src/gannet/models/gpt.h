@@ -38,6 +38,8 @@ class Gpt {
 
   // Random-LTD for the following training forward passes (nullptr: off); see nn/random_ltd.h.
   void set_random_ltd(const nn::RandomLtdPlan* plan) { trunk_.set_random_ltd(plan); }
+  // See nn::Transformer::set_block_done_hook.
+  void set_block_done_hook(const std::function<void(int64_t)>* hook) { trunk_.set_block_done_hook(hook); }
 
   // Parameters by name, in a fixed order (wte, wpe, h.0..., ln_f).
   const nn::ParameterList& parameters() const { return params_; }

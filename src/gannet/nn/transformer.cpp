@@ -37,6 +37,8 @@ Var Transformer::forward(const Tensor& tokens, bool causal, const Tensor& key_ma
                  h_.size());
   Rng rng(drop ? ltd_->seed : 0);
   for (size_t i = 0; i < h_.size(); ++i) {
+    if (block_done_ && autograd::grad_enabled())
+      autograd::tape().record([hook = block_done_, i] { (*hook)((int64_t)i); });
     if (drop && ltd_->layers[i]) {
       Tensor idx = random_ltd_indices(B, T, ltd_->keep, rng);
       x = random_ltd_block(h_[i], x, B, T, ltd_->keep, idx, causal, key_mask, moe_pass);

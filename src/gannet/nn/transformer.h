@@ -1,6 +1,7 @@
 // The shared trunk of GPT and the encoder: token + position embeddings, a stack of pre-LN
 // blocks, and a final LayerNorm. Parameter names follow GPT-2 (wte, wpe, h.<i>..., ln_f).
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "gannet/nn/block.h"
@@ -29,6 +30,10 @@ class Transformer {
   // Token dropping for the following forward passes while grad mode is on (nullptr: none). The
   // plan must outlive those passes.
   void set_random_ltd(const RandomLtdPlan* plan) { ltd_ = plan; }
+  // Called with i during the backward pass of the following forward passes, as soon as block i's
+  // parameters have their final gradients (a marker recorded on the tape before the block's ops);
+  // data parallelism starts reducing them then. nullptr: none. The function must outlive the passes.
+  void set_block_done_hook(const std::function<void(int64_t)>* hook) { block_done_ = hook; }
 
  private:
   TransformerConfig c_{};
@@ -36,6 +41,7 @@ class Transformer {
   std::vector<Block> h_;
   LayerNorm ln_f_;
   const RandomLtdPlan* ltd_ = nullptr;
+  const std::function<void(int64_t)>* block_done_ = nullptr;
 };
 
 }  // namespace gannet::nn

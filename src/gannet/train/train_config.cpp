@@ -69,6 +69,19 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   c.checkpoint_interval = ck.get_int("interval", c.checkpoint_interval);
   c.seed = (uint64_t)r.get_int("seed", (int64_t)c.seed);
   c.threads = (int)r.get_int("threads", c.threads);
+  io::JsonReader par = r.child("parallel");
+  c.tensor_parallel = (int)par.get_int("tensor", c.tensor_parallel);
+  c.expert_parallel = (int)par.get_int("expert", c.expert_parallel);
+  GANNET_CHECK(c.tensor_parallel >= 1 && c.expert_parallel >= 1, name,
+               ": parallel.tensor and parallel.expert must be positive");
+  GANNET_CHECK(c.tensor_parallel == 1, name, ": parallel.tensor ", c.tensor_parallel,
+               " is not supported yet (tensor parallelism is not built; data parallelism and ZeRO are)");
+  GANNET_CHECK(c.expert_parallel == 1, name, ": parallel.expert ", c.expert_parallel,
+               " is not supported yet (expert parallelism is not built; MoE models train data-parallel)");
+  io::JsonReader zero = r.child("zero_optimization");
+  c.zero_stage = (int)zero.get_int("stage", c.zero_stage);
+  GANNET_CHECK(c.zero_stage >= 0 && c.zero_stage <= 2, name, ": zero_optimization.stage ", c.zero_stage,
+               " is not supported (0, 1 or 2)");
   io::JsonReader de = r.child("data_efficiency");  // checks that it is an object
   c.data_efficiency = read_data_efficiency(de, root.contains("data_efficiency") ? root["data_efficiency"] : nlohmann::json(),
                                            c.model, c.seq_len, c.seed);

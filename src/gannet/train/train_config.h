@@ -1,7 +1,9 @@
 // The training config (JSON). Keys follow DeepSpeed's where it has one for the same thing:
 // train_batch_size, train_micro_batch_size_per_gpu, gradient_accumulation_steps,
 // gradient_clipping, optimizer {type, params}, scheduler {type, params}, data_efficiency (see
-// train/data_efficiency.h). Unknown keys are errors.
+// train/data_efficiency.h), zero_optimization {stage}. The `parallel` block {tensor, expert} is
+// gannet's own: the data-parallel degree is the number of processes (mpirun -np N) divided by the
+// tensor-parallel degree. Unknown keys are errors.
 #pragma once
 #include <string>
 
@@ -29,6 +31,9 @@ struct TrainConfig {
   uint64_t seed = 1234;
   int threads = 0;                      // 0: all cores
   DataEfficiencyConfig data_efficiency; // curriculum, random-LTD, layer-token LR (data_efficiency block)
+  int tensor_parallel = 1;              // parallel.tensor
+  int expert_parallel = 1;              // parallel.expert
+  int zero_stage = 0;                   // zero_optimization.stage: 0, 1 (optimizer state) or 2 (+ gradients)
   std::string text;                     // the config as given, stored in checkpoints
 };
 

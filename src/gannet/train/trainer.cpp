@@ -8,12 +8,17 @@
 #include <fstream>
 #include <memory>
 
+#include <omp.h>
+
 #include <nlohmann/json.hpp>
 
 #include "gannet/autograd/tape.h"
 #include "gannet/data/curriculum.h"
 #include "gannet/data/token_file.h"
 #include "gannet/data/window_sampler.h"
+#include "gannet/dist/data_parallel.h"
+#include "gannet/dist/process_groups.h"
+#include "gannet/dist/world.h"
 #include "gannet/io/checkpoint.h"
 #include "gannet/kernels/gemm.h"
 #include "gannet/optim/clip.h"
@@ -117,7 +122,15 @@ std::string checkpoint_path(const TrainConfig& config) {
 }
 
 TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
+  dist::Communicator& world = dist::world();
+  dist::ProcessGroups groups =
+      dist::ProcessGroups::create(world, dist::ParallelLayout::make(world.size(), cfg.tensor_parallel, cfg.expert_parallel));
+  dist::Communicator& dp_group = *groups.data;
+  const int dp_size = dp_group.size(), dp_rank = dp_group.rank();
+  const bool lead = world.rank() == 0;  // writes the log, the checkpoint and the progress bar
   if (cfg.threads > 0) kernels::set_num_threads(cfg.threads);
+  else if (dist::local_process_count() > 1)  // the cores shared among this machine's processes
+    kernels::set_num_threads(std::max(1, omp_get_num_procs() / dist::local_process_count()));
   namespace fs = std::filesystem;
   const fs::path dir(cfg.data_dir);
   for (const char* f : {"train.tok", "val.tok"})
@@ -130,7 +143,9 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
 
   models::Gpt model(cfg.model);
   model.init(cfg.seed);
-  optim::AdamW adamw(model.parameters(), cfg.adamw);
+  dist::DataParallel dp(model.parameters(), dist::transformer_buckets(model.parameters(), cfg.model.n_layer), dp_group,
+                        cfg.zero_stage, cfg.adamw);
+  const std::function<void(int64_t)> block_done = [&dp](int64_t block) { dp.bucket_ready((int)block); };
   data::WindowSampler sampler(train_file, cfg.seq_len, cfg.seed + 1);
   const DataEfficiencyConfig& de = cfg.data_efficiency;
   std::unique_ptr<data::CurriculumSampler> curriculum;
@@ -142,18 +157,26 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   if (opt.resume) {
     GANNET_CHECK(fs::exists(ckpt), "--resume: no checkpoint at ", ckpt);
     io::TrainState st;
-    io::load_checkpoint(ckpt, model, &adamw, &st);
+    optim::AdamW full(model.parameters(), cfg.adamw);
+    io::load_checkpoint(ckpt, model, &full, &st);
+    dp.load_state(full);
     step = st.step;
     data_rng.set_state(st.rng);
     GANNET_CHECK(step <= cfg.steps, ckpt, " is at step ", step, ", past train_steps ", cfg.steps);
   }
-  fs::create_directories(cfg.out_dir);
   const std::string metrics_path = (fs::path(cfg.out_dir) / "metrics.jsonl").string();
   const auto [elapsed0, train_s0] = opt.resume ? logged_clock(metrics_path, step) : std::pair<double, double>{0, 0};
-  std::ofstream metrics(metrics_path, opt.resume ? std::ios::app : std::ios::trunc);
-  GANNET_CHECK(metrics.good(), "cannot write ", metrics_path);
+  std::ofstream metrics;
+  if (lead) {
+    fs::create_directories(cfg.out_dir);
+    metrics.open(metrics_path, opt.resume ? std::ios::app : std::ios::trunc);
+    GANNET_CHECK(metrics.good(), "cannot write ", metrics_path);
+  }
 
   const int64_t B = cfg.micro_batch, T = cfg.seq_len;
+  // Micro-batches per step over all data-parallel ranks: rank r runs micro-batches m * dp + r, so a
+  // run on N ranks computes what one process computes with N times the gradient accumulation.
+  const int64_t accum = cfg.grad_accum * dp_size;
   Tensor tokens = Tensor::empty({B, T}, DType::i32);
   Tensor targets = Tensor::empty({B, T}, DType::i32);
 
@@ -167,9 +190,9 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   auto rows_at = [&](int64_t s) { return curriculum ? curriculum->rows_at(s, B) : B; };
   auto len_at = [&](int64_t s) { return curriculum ? curriculum->len_at(s) : T; };
   auto kept_at = [&](int64_t s) { return ltd_layers ? std::min(de.random_ltd.schedule.at(s), len_at(s)) : len_at(s); };
-  auto step_tokens = [&](int64_t s) { return (double)(cfg.grad_accum * rows_at(s) * len_at(s)); };
+  auto step_tokens = [&](int64_t s) { return (double)(accum * rows_at(s) * len_at(s)); };
   auto step_layer_tokens = [&](int64_t s) {
-    return (double)(cfg.grad_accum * rows_at(s) * (len_at(s) * (L - ltd_layers) + kept_at(s) * ltd_layers));
+    return (double)(accum * rows_at(s) * (len_at(s) * (L - ltd_layers) + kept_at(s) * ltd_layers));
   };
   double tokens_done = 0, layer_tokens_done = 0;
   for (int64_t s = 0; s < step; ++s) tokens_done += step_tokens(s), layer_tokens_done += step_layer_tokens(s);
@@ -193,23 +216,38 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   const bool moe = cfg.model.moe.enabled();
   MoeLog moe_log;
   const auto& params = model.parameters();
-  const float accum_scale = 1.f / (float)cfg.grad_accum;
+  const float accum_scale = 1.f / (float)accum;
 
-  auto save = [&](int64_t at_step) {
+  auto save = [&](int64_t at_step) {  // collective: every rank hands over its optimizer shard
     io::TrainState st;
     st.step = at_step;
     st.rng = data_rng.state();
     st.train_config = cfg.text;
-    io::save_checkpoint(ckpt, model, &adamw, st);
+    optim::AdamW full(model.parameters(), cfg.adamw);
+    dp.gather_state(full);
+    if (lead) io::save_checkpoint(ckpt, model, &full, st);
+    world.barrier();
+  };
+  // Validation on the lead rank; the others wait for its figures.
+  auto validate = [&](int64_t batches) {
+    EvalResult ev;
+    if (lead) ev = evaluate(model, val_file, T, B, batches);
+    double v[3] = {ev.loss, ev.perplexity, (double)ev.tokens};
+    world.broadcast(v, sizeof v, 0);
+    return EvalResult{v[0], v[1], (int64_t)v[2]};
   };
 
-  std::fprintf(stderr, "gannet train: %.2fM parameters, %ld steps of %ld tokens, data %s (%ld train tokens)\n",
+  if (lead && dp_size > 1)
+    std::fprintf(stderr, "gannet train: %d processes, data parallel %d, ZeRO stage %d (%.1f MB of optimizer state per rank)\n",
+                 world.size(), dp_size, cfg.zero_stage, (double)dp.optimizer_state_bytes() / 1e6);
+  if (lead) std::fprintf(stderr, "gannet train: %.2fM parameters, %ld steps of %ld tokens, data %s (%ld train tokens)\n",
                (double)nn::count_elements(params) / 1e6, (long)cfg.steps, (long)(B * T * cfg.grad_accum),
                cfg.data_dir.c_str(), (long)train_file.size());
-  if (curriculum || ltd_layers)
+  if (lead && (curriculum || ltd_layers))
     std::fprintf(stderr, "gannet train: data efficiency:%s%s%s\n", curriculum ? " curriculum" : "",
                  ltd_layers ? " random-LTD" : "", de.layer_token_lr.enabled ? " layer-token LR" : "");
   StopSignals signals;
+  const bool progress = opt.progress && lead;
   ProgressBar bar(cfg.steps, step);
   TrainResult result;
   auto t_start = std::chrono::steady_clock::now();
@@ -220,34 +258,49 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   int64_t stop_at = opt.stop_after >= 0 ? std::min(cfg.steps, step + opt.stop_after) : cfg.steps;
 
   while (step < stop_at) {
+    dp_group.reset_stats();
     auto t0 = std::chrono::steady_clock::now();
     const double this_tokens = step_tokens(step), this_layer_tokens = step_layer_tokens(step);
     float lr = de.layer_token_lr.enabled ? lt_schedule.at(layer_tokens_done + this_layer_tokens) : cfg.schedule.at(step);
-    nn::zero_grad(params);
     double loss_sum = 0;
     ltd_plan.keep = kept_at(step);
-    for (int64_t micro = 0; micro < cfg.grad_accum; ++micro) {
-      if (curriculum) curriculum->next(step, B, tokens, targets);
-      else sampler.next(tokens, targets);
-      ltd_plan.seed = de.seed + 0x9E3779B97F4A7C15ull * (uint64_t)(step * cfg.grad_accum + micro + 1);
+    for (int64_t local = 0; local < cfg.grad_accum; ++local) {
+      // Every rank draws the micro-batches of all ranks (the data order of one process) and keeps its own.
+      for (int q = 0; q < dp_size; ++q) {
+        if (curriculum) curriculum->next(step, B, tokens, targets);
+        else sampler.next(tokens, targets);
+        if (q == dp_rank) break;
+      }
+      const int64_t micro = local * dp_size + dp_rank;
+      ltd_plan.seed = de.seed + 0x9E3779B97F4A7C15ull * (uint64_t)(step * accum + micro + 1);
       model.set_random_ltd(ltd_layers ? &ltd_plan : nullptr);
       nn::MoePass moe_pass;
       moe_pass.training = true;
-      moe_pass.seed = cfg.seed + 0xD1B54A32D192ED03ull * (uint64_t)(step * cfg.grad_accum + micro + 1);
+      moe_pass.seed = cfg.seed + 0xD1B54A32D192ED03ull * (uint64_t)(step * accum + micro + 1);
+      dp.begin_micro_batch((int)local, (int)cfg.grad_accum);
+      model.set_block_done_hook(&block_done);
       autograd::Var loss = model.loss(tokens, targets, moe ? &moe_pass : nullptr);
       model.set_random_ltd(nullptr);
+      model.set_block_done_hook(nullptr);
       const double aux = moe_pass.aux_loss.defined() ? moe_pass.aux_loss.value().f32()[0] : 0.0;
       loss_sum += loss.value().f32()[0] - aux;  // the language-model loss, comparable with a dense model's
       if (moe) moe_log.add(moe_pass.layers, aux);
       autograd::tape().backward(loss);
+      dp.end_micro_batch();
     }
-    double norm = optim::global_grad_norm(params, accum_scale);
+    // The remaining draws of this step's last round, so every rank's sampler stays in step.
+    for (int q = dp_rank + 1; q < dp_size; ++q) {
+      if (curriculum) curriculum->next(step, B, tokens, targets);
+      else sampler.next(tokens, targets);
+    }
+    dp_group.all_reduce_sum(&loss_sum, 1);
+    double norm = dp.grad_norm(accum_scale);
     GANNET_CHECK(std::isfinite(loss_sum) && std::isfinite(norm), "training diverged at step ", step,
                  ": loss ", loss_sum / cfg.grad_accum, ", gradient norm ", norm, " (lower the learning rate)");
-    adamw.step(lr, accum_scale * optim::clip_factor(norm, cfg.grad_clip));
+    dp.step(lr, accum_scale * optim::clip_factor(norm, cfg.grad_clip));
     const int64_t done_step = step;
     ++step;
-    last_loss = loss_sum / (double)cfg.grad_accum;
+    last_loss = loss_sum / (double)accum;
     double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     double tps = this_tokens / dt;
     ema_tps = ema_tps == 0 ? tps : 0.9 * ema_tps + 0.1 * tps;
@@ -268,45 +321,57 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     }
     if (ltd_layers) line["kept_tokens"] = kept_at(done_step);
     if (moe) line["moe"] = moe_log.take();
-    metrics << line.dump() << "\n";
-    if (opt.progress)
+    if (dp_size > 1) {
+      line["processes"] = world.size();
+      line["optimizer_bytes"] = dp.optimizer_state_bytes();
+      nlohmann::json comm = nlohmann::json::object();
+      for (int c = 0; c < dist::kCollectives; ++c) {
+        const dist::CollectiveStats& st = dp_group.stats((dist::Collective)c);
+        if (st.calls) comm[dist::collective_name((dist::Collective)c)] = {{"calls", st.calls}, {"payload_bytes", st.payload_bytes}, {"wire_bytes", st.wire_bytes}};
+      }
+      line["comm"] = comm;  // this rank's data-parallel traffic in this step
+    }
+    if (lead) metrics << line.dump() << "\n";
+    if (progress)
       bar.update(step, "loss " + fmt("%.4f", last_loss) + " | " + fmt("%.0f", ema_tps) + " tok/s | lr " +
                            fmt("%.2e", lr) + (moe ? " | dropped " + fmt("%.1f%%", 100 * moe_log.last_dropped) : ""));
     bool last = step == cfg.steps;
     if (!last && cfg.eval_interval > 0 && step % cfg.eval_interval == 0) {
-      EvalResult ev = evaluate(model, val_file, T, B, cfg.eval_batches);
-      metrics << nlohmann::json{{"step", step},         {"val_loss", ev.loss},
+      EvalResult ev = validate(cfg.eval_batches);
+      if (lead) metrics << nlohmann::json{{"step", step},         {"val_loss", ev.loss},
                                 {"val_ppl", ev.perplexity}, {"tokens", tokens_done},
                                 {"layer_tokens", layer_tokens_done}, {"train_s", train_s},
                                 {"elapsed_s", elapsed_now()}}
                      .dump()
               << "\n";
-      if (opt.progress) bar.message("step " + std::to_string(step) + ": val loss " + fmt("%.4f", ev.loss) +
+      if (progress) bar.message("step " + std::to_string(step) + ": val loss " + fmt("%.4f", ev.loss) +
                                     ", perplexity " + fmt("%.1f", ev.perplexity));
     }
-    metrics.flush();
+    if (lead) metrics.flush();
     if (!last && cfg.checkpoint_interval > 0 && step % cfg.checkpoint_interval == 0) save(step);
-    if (g_stop_signal) {
+    int64_t stop = g_stop_signal;  // every rank stops after the same step
+    world.all_reduce_max(&stop, 1);
+    if (stop) {
       result.interrupted = true;
       break;
     }
   }
-  if (opt.progress) bar.finish();
+  if (progress) bar.finish();
   save(step);
   result.checkpoint = ckpt;
   result.steps_done = step;
   result.final_train_loss = last_loss;
   result.tokens_per_second = ema_tps;
   if (result.interrupted) {
-    std::fprintf(stderr, "interrupted: checkpoint at step %ld written to %s (continue with --resume)\n", (long)step,
+    if (lead) std::fprintf(stderr, "interrupted: checkpoint at step %ld written to %s (continue with --resume)\n", (long)step,
                  ckpt.c_str());
     return result;
   }
   if (step == cfg.steps) {
-    EvalResult ev = evaluate(model, val_file, T, B, 0);
+    EvalResult ev = validate(0);
     result.val_loss = ev.loss;
     result.val_perplexity = ev.perplexity;
-    metrics << nlohmann::json{{"step", step},
+    if (lead) metrics << nlohmann::json{{"step", step},
                               {"val_loss", ev.loss},
                               {"val_ppl", ev.perplexity},
                               {"final", true},

@@ -1,0 +1,255 @@
+#include "gannet/dist/data_parallel.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "gannet/core/error.h"
+#include "gannet/kernels/adamw.h"
+
+namespace gannet::dist {
+
+DataParallel::DataParallel(const nn::ParameterList& params, const std::vector<int>& bucket_of, Communicator& group,
+                           int zero_stage, const optim::AdamWOptions& adamw)
+    : params_(params), group_(group), stage_(zero_stage), opt_(adamw) {
+  GANNET_CHECK(zero_stage >= 0 && zero_stage <= 2, "zero_optimization.stage ", zero_stage,
+               " is not supported (0, 1 or 2)");
+  GANNET_CHECK(bucket_of.size() == params.size(), "data parallel: ", bucket_of.size(), " bucket ids for ",
+               params.size(), " parameters");
+  int nb = 0;
+  for (int b : bucket_of) {
+    GANNET_CHECK(b >= 0, "data parallel: negative bucket id");
+    nb = std::max(nb, b + 1);
+  }
+  buckets_.resize((size_t)nb);
+  for (size_t i = 0; i < params.size(); ++i) {
+    Bucket& b = buckets_[(size_t)bucket_of[i]];
+    b.params.push_back(i);
+    b.offset.push_back(b.size);
+    b.size += params[i].var.value().numel();
+  }
+  const int N = group.size(), r = group.rank();
+  int64_t largest = 0;
+  for (size_t k = 0; k < buckets_.size(); ++k) {
+    Bucket& b = buckets_[k];
+    GANNET_CHECK(!b.params.empty(), "data parallel: bucket ", k, " holds no parameter");
+    b.chunk = (b.size + N - 1) / N;
+    b.padded = b.chunk * N;
+    largest = std::max(largest, b.padded);
+    const int64_t lo = r * b.chunk, hi = std::min(b.size, lo + b.chunk);
+    for (size_t j = 0; j < b.params.size(); ++j) {
+      const int64_t p_lo = b.offset[j], p_hi = p_lo + params[b.params[j]].var.value().numel();
+      const int64_t s = std::max(lo, p_lo), e = std::min(hi, p_hi);
+      if (s < e) b.owned.push_back({b.params[j], s - p_lo, s - lo, e - s});
+    }
+    if (stage_ >= 1) {
+      b.m = Tensor::zeros({b.chunk});
+      b.v = Tensor::zeros({b.chunk});
+    }
+    if (stage_ == 2) b.grad = Tensor::zeros({b.chunk});
+  }
+  for (int s = 0; s < 2; ++s) {
+    staging_[s] = Tensor::empty({largest});
+    if (stage_ == 2) chunk_out_[s] = Tensor::empty({largest / N});
+  }
+  if (stage_ == 0) full_ = std::make_unique<optim::AdamW>(params_, opt_);
+}
+
+void DataParallel::begin_micro_batch(int micro, int count) {
+  GANNET_CHECK(in_flight_.empty(), "data parallel: a micro-batch began with reductions in flight");
+  GANNET_CHECK(micro >= 0 && micro < count, "data parallel: micro-batch ", micro, " of ", count);
+  first_micro_ = micro == 0;
+  for (Bucket& b : buckets_) b.launched = false;
+  if (stage_ == 2) {
+    for (const auto& p : params_) p.var.grad() = Tensor();  // written fresh by the backward pass
+    reduce_now_ = true;
+  } else {
+    if (first_micro_) nn::zero_grad(params_);
+    reduce_now_ = micro == count - 1;
+  }
+}
+
+void DataParallel::pack(const Bucket& b, float* out) const {
+  for (size_t j = 0; j < b.params.size(); ++j) {
+    const auto& p = params_[b.params[j]];
+    const int64_t n = p.var.value().numel();
+    const Tensor& g = p.var.grad();
+    if (g.defined()) std::memcpy(out + b.offset[j], g.f32(), (size_t)n * 4);
+    else std::memset(out + b.offset[j], 0, (size_t)n * 4);
+  }
+  std::memset(out + b.size, 0, (size_t)(b.padded - b.size) * 4);
+}
+
+void DataParallel::bucket_ready(int b) {
+  GANNET_CHECK(b >= 0 && b < (int)buckets_.size(), "data parallel: no bucket ", b);
+  if (!reduce_now_) return;
+  GANNET_CHECK(!buckets_[(size_t)b].launched, "data parallel: bucket ", b, " reported twice in one backward pass");
+  launch(b);
+}
+
+void DataParallel::launch(int k) {
+  Bucket& b = buckets_[(size_t)k];
+  if (in_flight_.size() == 2) complete_oldest();
+  const int slot = slot_busy_[0] ? 1 : 0;
+  slot_busy_[slot] = true;
+  float* buf = staging_[slot].f32();
+  pack(b, buf);
+  b.launched = true;
+  std::unique_ptr<Request> req;
+  if (stage_ == 2) {
+    req = group_.reduce_scatter_sum_async(buf, chunk_out_[slot].f32(), b.chunk);
+    for (size_t i : b.params) params_[i].var.grad() = Tensor();  // the shard is all this rank keeps
+  } else {
+    req = group_.all_reduce_sum_async(buf, b.padded);
+  }
+  in_flight_.push_back({k, slot, std::move(req)});
+  for (InFlight& f : in_flight_) f.request->test();  // lets the transport progress
+}
+
+void DataParallel::complete_oldest() {
+  InFlight f = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  f.request->wait();
+  Bucket& b = buckets_[(size_t)f.bucket];
+  if (stage_ == 2) {
+    float* acc = b.grad.f32();
+    const float* in = chunk_out_[f.slot].f32();
+    if (first_micro_) std::memcpy(acc, in, (size_t)b.chunk * 4);
+    else
+      for (int64_t i = 0; i < b.chunk; ++i) acc[i] += in[i];
+  } else {
+    const float* in = staging_[f.slot].f32();
+    for (size_t j = 0; j < b.params.size(); ++j) {
+      const auto& p = params_[b.params[j]];
+      std::memcpy(p.var.grad().f32(), in + b.offset[j], (size_t)p.var.value().numel() * 4);
+    }
+  }
+  slot_busy_[f.slot] = false;
+}
+
+void DataParallel::end_micro_batch() {
+  if (reduce_now_)
+    for (size_t k = 0; k < buckets_.size(); ++k)
+      if (!buckets_[k].launched) launch((int)k);
+  while (!in_flight_.empty()) complete_oldest();
+}
+
+double DataParallel::grad_norm(float grad_scale) {
+  double sum = 0;
+  if (stage_ == 2) {
+    for (const Bucket& b : buckets_) sum += kernels::sum_squares(b.grad.f32(), b.chunk);
+    group_.all_reduce_sum(&sum, 1);
+  } else {
+    for (const auto& p : params_) sum += kernels::sum_squares(p.var.grad().f32(), p.var.grad().numel());
+  }
+  return std::sqrt(sum) * (double)grad_scale;
+}
+
+void DataParallel::step(float lr, float grad_scale) {
+  if (stage_ == 0) return full_->step(lr, grad_scale);
+  ++step_;
+  for (Bucket& b : buckets_) {
+    for (const Segment& s : b.owned) {
+      const auto& p = params_[s.param];
+      const float* g = stage_ == 2 ? b.grad.f32() + s.chunk_offset : p.var.grad().f32() + s.param_offset;
+      kernels::adamw_update(p.var.value().f32() + s.param_offset, g, b.m.f32() + s.chunk_offset,
+                            b.v.f32() + s.chunk_offset, s.length, lr, opt_.beta1, opt_.beta2, opt_.eps,
+                            p.decay ? opt_.weight_decay : 0.f, step_, grad_scale);
+    }
+    // Every rank's updated chunk, gathered into the whole bucket, then back into the parameters.
+    float* buf = staging_[0].f32();
+    float* mine = buf + (int64_t)group_.rank() * b.chunk;
+    std::memset(mine, 0, (size_t)b.chunk * 4);
+    for (const Segment& s : b.owned)
+      std::memcpy(mine + s.chunk_offset, params_[s.param].var.value().f32() + s.param_offset, (size_t)s.length * 4);
+    group_.all_gather(mine, buf, b.chunk);
+    for (size_t j = 0; j < b.params.size(); ++j) {
+      const auto& p = params_[b.params[j]];
+      std::memcpy(p.var.value().f32(), buf + b.offset[j], (size_t)p.var.value().numel() * 4);
+    }
+  }
+}
+
+int64_t DataParallel::step_count() const { return stage_ == 0 ? full_->step_count() : step_; }
+
+int64_t DataParallel::optimizer_state_bytes() const {
+  int64_t n = 0;
+  if (stage_ == 0) n = 2 * nn::count_elements(params_);
+  else
+    for (const Bucket& b : buckets_) n += 2 * b.chunk;
+  return n * 4;
+}
+
+int64_t DataParallel::gradient_bytes() const {
+  if (stage_ < 2) return nn::count_elements(params_) * 4;
+  int64_t n = 0;
+  for (const Bucket& b : buckets_) n += b.chunk;
+  return n * 4;
+}
+
+void DataParallel::gather_state(optim::AdamW& full) {
+  GANNET_CHECK(full.first_moments().size() == params_.size(), "data parallel: optimizer over ",
+               full.first_moments().size(), " parameters, expected ", params_.size());
+  if (stage_ == 0) {
+    for (size_t i = 0; i < params_.size(); ++i) {
+      full.first_moments()[i].copy_from(full_->first_moments()[i]);
+      full.second_moments()[i].copy_from(full_->second_moments()[i]);
+    }
+    full.set_step_count(full_->step_count());
+    return;
+  }
+  float* buf = staging_[0].f32();
+  for (Bucket& b : buckets_) {
+    for (int which = 0; which < 2; ++which) {
+      const Tensor& mine = which == 0 ? b.m : b.v;
+      std::vector<Tensor>& out = which == 0 ? full.first_moments() : full.second_moments();
+      group_.all_gather(mine.f32(), buf, b.chunk);
+      for (size_t j = 0; j < b.params.size(); ++j) {
+        Tensor& t = out[b.params[j]];
+        std::memcpy(t.f32(), buf + b.offset[j], (size_t)t.numel() * 4);
+      }
+    }
+  }
+  full.set_step_count(step_);
+}
+
+void DataParallel::load_state(optim::AdamW& full) {
+  GANNET_CHECK(full.first_moments().size() == params_.size(), "data parallel: optimizer over ",
+               full.first_moments().size(), " parameters, expected ", params_.size());
+  if (stage_ == 0) {
+    for (size_t i = 0; i < params_.size(); ++i) {
+      full_->first_moments()[i].copy_from(full.first_moments()[i]);
+      full_->second_moments()[i].copy_from(full.second_moments()[i]);
+    }
+    full_->set_step_count(full.step_count());
+    return;
+  }
+  for (Bucket& b : buckets_) {
+    b.m.zero();
+    b.v.zero();
+    for (const Segment& s : b.owned) {
+      std::memcpy(b.m.f32() + s.chunk_offset, full.first_moments()[s.param].f32() + s.param_offset,
+                  (size_t)s.length * 4);
+      std::memcpy(b.v.f32() + s.chunk_offset, full.second_moments()[s.param].f32() + s.param_offset,
+                  (size_t)s.length * 4);
+    }
+  }
+  step_ = full.step_count();
+}
+
+std::vector<int> transformer_buckets(const nn::ParameterList& params, int64_t n_layer) {
+  std::vector<int> out;
+  for (const auto& p : params) {
+    int b = (int)n_layer;
+    if (p.name.rfind("h.", 0) == 0) {
+      size_t dot = p.name.find('.', 2);
+      b = std::stoi(p.name.substr(2, dot - 2));
+      GANNET_CHECK(b >= 0 && b < n_layer, "data parallel: parameter ", p.name, " names block ", b, " of ", n_layer);
+    }
+    out.push_back(b);
+  }
+  return out;
+}
+
+}  // namespace gannet::dist

@@ -1,0 +1,100 @@
+// Data parallelism over one process group, with ZeRO stages 0, 1 and 2.
+//
+// The parameters are grouped into buckets (a transformer block each, plus one for the rest); the
+// backward pass reports each block as soon as it has finished its gradients (a marker on the tape),
+// and that bucket's reduction starts at once, non-blocking, while the earlier blocks' backward runs.
+//   stage 0: gradients all-reduced (on the last micro-batch of a step); AdamW on every rank.
+//   stage 1: the same all-reduce; each rank keeps AdamW moments only for its shard, updates its
+//            shard of the weights, and the shards are all-gathered.
+//   stage 2: gradients reduce-scattered on every micro-batch into this rank's shard (the full
+//            gradients of a bucket are released as soon as it is reduced); then as stage 1.
+// A bucket of S elements is padded to a multiple of the group size N and split into N equal chunks;
+// rank r owns chunk r of every bucket. At most two buckets are staged in flight, and the optimizer
+// step runs bucket by bucket, so no temporary is larger than the largest bucket.
+#pragma once
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "gannet/core/tensor.h"
+#include "gannet/dist/communicator.h"
+#include "gannet/nn/parameter.h"
+#include "gannet/optim/adamw.h"
+
+namespace gannet::dist {
+
+class DataParallel {
+ public:
+  // bucket_of[i] is parameter i's bucket, numbered from 0 with none left empty. `group` must outlive
+  // this object.
+  DataParallel(const nn::ParameterList& params, const std::vector<int>& bucket_of, Communicator& group,
+               int zero_stage, const optim::AdamWOptions& adamw);
+
+  int zero_stage() const { return stage_; }
+  int buckets() const { return (int)buckets_.size(); }
+
+  // Before micro-batch `micro` (from 0) of a step of `count` micro-batches: stages 0 and 1 zero the
+  // gradients on the first and reduce on the last; stage 2 releases them and reduces on every one.
+  void begin_micro_batch(int micro, int count);
+  // The backward pass has written the final gradients of bucket b (called from the tape).
+  void bucket_ready(int b);
+  // After the backward pass: reduces the buckets not reduced yet and waits for all of them. Stages
+  // 0 and 1 leave in each parameter's gradient the sum over ranks.
+  void end_micro_batch();
+
+  // sqrt(sum of squared reduced gradients) * grad_scale, every parameter counted once.
+  double grad_norm(float grad_scale);
+  // One AdamW update of every parameter (each gradient times grad_scale), identical on every rank.
+  void step(float lr, float grad_scale);
+  int64_t step_count() const;
+
+  // AdamW moments held by this rank, and its gradient storage kept across micro-batches.
+  int64_t optimizer_state_bytes() const;
+  int64_t gradient_bytes() const;
+
+  // For checkpoints (collective): the full moments and step count into `full` (built over the
+  // same parameter list), and back from such an optimizer.
+  void gather_state(optim::AdamW& full);
+  void load_state(optim::AdamW& full);
+
+ private:
+  struct Segment {        // the part of one parameter inside this rank's chunk of a bucket
+    size_t param;
+    int64_t param_offset, chunk_offset, length;
+  };
+  struct Bucket {
+    std::vector<size_t> params;  // in parameter order
+    std::vector<int64_t> offset; // each parameter's offset in the bucket
+    int64_t size = 0, padded = 0, chunk = 0;
+    std::vector<Segment> owned;
+    Tensor m, v, grad;           // this rank's chunk (stages 1 and 2; grad: stage 2)
+    bool launched = false;
+  };
+  struct InFlight {
+    int bucket;
+    int slot;
+    std::unique_ptr<Request> request;
+  };
+
+  void pack(const Bucket& b, float* out) const;   // gradients, zeros where absent
+  void launch(int b);
+  void complete_oldest();
+
+  nn::ParameterList params_;
+  Communicator& group_;
+  int stage_;
+  optim::AdamWOptions opt_;
+  std::unique_ptr<optim::AdamW> full_;  // stage 0
+  std::vector<Bucket> buckets_;
+  Tensor staging_[2], chunk_out_[2];
+  bool slot_busy_[2] = {false, false};
+  std::deque<InFlight> in_flight_;
+  bool reduce_now_ = false, first_micro_ = true;
+  int64_t step_ = 0;
+};
+
+// Buckets for a GPT-style parameter list: parameters named "h.<i>.*" in bucket i, everything else
+// (embeddings, final LayerNorm) in bucket n_layer.
+std::vector<int> transformer_buckets(const nn::ParameterList& params, int64_t n_layer);
+
+}  // namespace gannet::dist
