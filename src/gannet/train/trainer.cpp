@@ -179,6 +179,11 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   const int64_t accum = cfg.grad_accum * dp_size;
   Tensor tokens = Tensor::empty({B, T}, DType::i32);
   Tensor targets = Tensor::empty({B, T}, DType::i32);
+  Tensor other_tokens, other_targets;  // the other data-parallel ranks' micro-batches, drawn and dropped
+  if (dp_size > 1) {
+    other_tokens = Tensor::empty({B, T}, DType::i32);
+    other_targets = Tensor::empty({B, T}, DType::i32);
+  }
 
   // What one step processes is a function of the step (curriculum and random-LTD schedules), so
   // the counts of a resumed run are recomputed rather than stored.
@@ -267,9 +272,10 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     for (int64_t local = 0; local < cfg.grad_accum; ++local) {
       // Every rank draws the micro-batches of all ranks (the data order of one process) and keeps its own.
       for (int q = 0; q < dp_size; ++q) {
-        if (curriculum) curriculum->next(step, B, tokens, targets);
-        else sampler.next(tokens, targets);
-        if (q == dp_rank) break;
+        Tensor& tk = q == dp_rank ? tokens : other_tokens;
+        Tensor& tg = q == dp_rank ? targets : other_targets;
+        if (curriculum) curriculum->next(step, B, tk, tg);
+        else sampler.next(tk, tg);
       }
       const int64_t micro = local * dp_size + dp_rank;
       ltd_plan.seed = de.seed + 0x9E3779B97F4A7C15ull * (uint64_t)(step * accum + micro + 1);
@@ -287,11 +293,6 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
       if (moe) moe_log.add(moe_pass.layers, aux);
       autograd::tape().backward(loss);
       dp.end_micro_batch();
-    }
-    // The remaining draws of this step's last round, so every rank's sampler stays in step.
-    for (int q = dp_rank + 1; q < dp_size; ++q) {
-      if (curriculum) curriculum->next(step, B, tokens, targets);
-      else sampler.next(tokens, targets);
     }
     dp_group.all_reduce_sum(&loss_sum, 1);
     double norm = dp.grad_norm(accum_scale);

@@ -1,0 +1,224 @@
+// Data-parallel training under mpirun against one process: N ranks with gradient accumulation A
+// compute what one process computes with accumulation N x A (the same micro-batches, in the same
+// order). Losses, weights and AdamW moments are compared after several steps for plain data
+// parallelism and ZeRO stages 1 and 2, on 2 and 4 processes; also the bytes each collective moved
+// against the analytical count, the optimizer memory per rank, a checkpoint resumed on another
+// layout, and a rank that dies.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "gannet/core/rng.h"
+#include "gannet/data/token_file.h"
+#include "gannet/io/safetensors.h"
+#include "test_files.h"
+
+using namespace gannet;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kMpiEnv = "env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 ";
+
+class DistTrain : public gannet::testing::TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    Rng rng(11);
+    for (auto [name, n] : {std::pair<const char*, int>{"train.tok", 6000}, {"val.tok", 600}}) {
+      std::vector<int32_t> t(n);
+      for (int i = 0; i < n; ++i) t[i] = rng.uniform() < 0.8f ? (i * 5) % 29 : (int32_t)rng.below(40);
+      data::write_token_file((dir_ / name).string(), t, 40);
+    }
+  }
+
+  // A config for `out`, with micro-batch 4, accumulation `accum`, and `extra` keys.
+  std::string config(const std::string& out, int accum, int steps, const std::string& extra = "") {
+    std::string path = file(out + ".json");
+    gannet::testing::write(path, R"({"model": {"vocab_size": 40, "n_ctx": 16, "n_layer": 3, "n_head": 2, "n_embd": 16},
+      "data": {"dir": ")" + dir_.string() + R"("}, "train_micro_batch_size_per_gpu": 4,
+      "gradient_accumulation_steps": )" + std::to_string(accum) + R"(, "train_steps": )" + std::to_string(steps) + R"(,
+      "optimizer": {"type": "AdamW", "params": {"lr": 1e-2}}, "gradient_clipping": 0.5,
+      "scheduler": {"type": "WarmupCosineLR", "params": {"warmup_num_steps": 2}},
+      "eval": {"interval": 0, "batches": 2}, "checkpoint": {"dir": ")" + file(out) + R"(", "interval": 0},
+      "threads": 1)" + extra + "}");
+    return path;
+  }
+
+  // Runs `gannet train` on np processes (0: without mpirun); the exit status and stderr.
+  std::pair<int, std::string> train(int np, const std::string& cfg, const std::string& flags = "") {
+    std::string cmd = np == 0 ? str("timeout 240 ", GANNET_BINARY)
+                              : str(kMpiEnv, "timeout 240 ", GANNET_MPIRUN, " -np ", np, " --oversubscribe ", GANNET_BINARY);
+    return run(cmd + " train --no-progress --config " + cfg + " " + flags);
+  }
+
+  static std::pair<int, std::string> run(const std::string& cmd) {
+    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+    std::string out;
+    char buf[512];
+    while (p && fgets(buf, sizeof buf, p)) out += buf;
+    int rc = p ? pclose(p) : -1;
+    return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+  }
+
+  std::vector<nlohmann::json> steps_of(const std::string& out) {
+    std::ifstream in(fs::path(file(out)) / "metrics.jsonl");
+    std::vector<nlohmann::json> v;
+    std::string line;
+    while (std::getline(in, line)) {
+      nlohmann::json j = nlohmann::json::parse(line);
+      if (j.contains("loss")) v.push_back(j);
+    }
+    return v;
+  }
+
+  // Largest relative L2 distance ||a - b|| / ||b|| over the tensors of two checkpoints (weights and
+  // AdamW moments).
+  double max_rel_diff(const std::string& a, const std::string& b) {
+    io::SafeTensors fa = io::SafeTensors::open((fs::path(file(a)) / "checkpoint.safetensors").string());
+    io::SafeTensors fb = io::SafeTensors::open((fs::path(file(b)) / "checkpoint.safetensors").string());
+    EXPECT_EQ(fa.names(), fb.names());
+    double worst = 0;
+    for (const auto& n : fb.names()) {
+      Tensor ta = fa.get(n), tb = fb.get(n);
+      EXPECT_EQ(ta.numel(), tb.numel()) << n;
+      double d = 0, ref = 0;
+      for (int64_t i = 0; i < tb.numel() && i < ta.numel(); ++i) {
+        d += std::pow((double)ta.f32()[i] - tb.f32()[i], 2);
+        ref += std::pow((double)tb.f32()[i], 2);
+      }
+      const double rel = std::sqrt(d / std::max(ref, 1e-30));
+      if (rel > worst) std::printf("  %s: relative distance %.3g\n", n.c_str(), rel);
+      worst = std::max(worst, rel);
+    }
+    return worst;
+  }
+};
+
+// Float sums in another order (each rank adds its own micro-batches first, the all-reduce then adds
+// the ranks' sums) move the weights by a few ulps per step; AdamW's normalization magnifies that
+// where a gradient is near zero.
+constexpr double kTolerance = 1e-4;
+
+struct Layout {
+  int np, stage;
+};
+
+class DistTrainLayouts : public DistTrain, public ::testing::WithParamInterface<Layout> {};
+
+TEST_P(DistTrainLayouts, MatchesOneProcess) {
+  const Layout l = GetParam();
+  const int steps = 5, accum = 2;
+  auto [rc1, out1] = train(0, config("one", accum * l.np, steps));
+  ASSERT_EQ(rc1, 0) << out1;
+  auto [rc2, out2] = train(l.np, config("many", accum, steps, str(R"(, "zero_optimization": {"stage": )", l.stage, "}")));
+  ASSERT_EQ(rc2, 0) << out2;
+  auto a = steps_of("one"), b = steps_of("many");
+  ASSERT_EQ(a.size(), (size_t)steps);
+  ASSERT_EQ(b.size(), (size_t)steps);
+  for (int s = 0; s < steps; ++s) {
+    EXPECT_NEAR(b[s]["loss"].get<double>(), a[s]["loss"].get<double>(), 1e-5 * a[s]["loss"].get<double>()) << s;
+    EXPECT_NEAR(b[s]["grad_norm"].get<double>(), a[s]["grad_norm"].get<double>(), 1e-4 * a[s]["grad_norm"].get<double>());
+    EXPECT_EQ(b[s]["tokens"].get<double>(), a[s]["tokens"].get<double>());
+  }
+  EXPECT_LT(max_rel_diff("many", "one"), kTolerance);
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, DistTrainLayouts,
+                         ::testing::Values(Layout{2, 0}, Layout{2, 1}, Layout{2, 2}, Layout{4, 0}, Layout{4, 1},
+                                           Layout{4, 2}),
+                         [](const auto& info) { return str("np", info.param.np, "_zero", info.param.stage); });
+
+TEST_F(DistTrain, BytesPerCollectiveEqualTheAnalyticalCount) {
+  // Parameters: wte 40x16, wpe 16x16, per block 2 LN (4x16) + c_attn 16x48+48 + c_proj 16x16+16 +
+  // c_fc 16x64+64 + mlp c_proj 64x16+16, ln_f 2x16. Buckets: one per block, one for the rest.
+  const int64_t block = 4 * 16 + (16 * 48 + 48) + (16 * 16 + 16) + (16 * 64 + 64) + (64 * 16 + 16);
+  const int64_t rest = 40 * 16 + 16 * 16 + 2 * 16;
+  for (int stage : {0, 2}) {
+    const int N = 4;
+    auto [rc, out] = train(N, config(str("z", stage), 2, 2, str(R"(, "zero_optimization": {"stage": )", stage, "}")));
+    ASSERT_EQ(rc, 0) << out;
+    auto padded = [&](int64_t n) { return (n + N - 1) / N * N; };
+    const int64_t grads = 3 * padded(block) + padded(rest);  // elements reduced per reduction
+    for (const auto& j : steps_of(str("z", stage))) {
+      const auto& c = j["comm"];
+      ASSERT_TRUE(j.contains("comm")) << j.dump();
+      if (stage == 0) {
+        // One all-reduce per bucket on the last micro-batch, plus the loss (8 bytes).
+        EXPECT_EQ(c["all_reduce"]["calls"].get<int64_t>(), 4 + 1);
+        EXPECT_EQ(c["all_reduce"]["payload_bytes"].get<int64_t>(), grads * 4 + 8);
+        EXPECT_EQ(c["all_reduce"]["wire_bytes"].get<int64_t>(), (grads * 4 / N * (N - 1) * 2) + 8 / N * (N - 1) * 2);
+        EXPECT_FALSE(c.contains("reduce_scatter"));
+      } else {
+        // A reduce-scatter per bucket on each of the 2 micro-batches, an all-gather per bucket after
+        // the update, and all-reduces for the loss and the norm.
+        EXPECT_EQ(c["reduce_scatter"]["calls"].get<int64_t>(), 2 * 4);
+        EXPECT_EQ(c["reduce_scatter"]["payload_bytes"].get<int64_t>(), 2 * grads * 4);
+        EXPECT_EQ(c["reduce_scatter"]["wire_bytes"].get<int64_t>(), 2 * grads * 4 / N * (N - 1));
+        EXPECT_EQ(c["all_gather"]["calls"].get<int64_t>(), 4);
+        EXPECT_EQ(c["all_gather"]["payload_bytes"].get<int64_t>(), grads * 4);
+        EXPECT_EQ(c["all_reduce"]["payload_bytes"].get<int64_t>(), 16);
+      }
+      // Optimizer state per rank: all moments with plain data parallelism, a quarter with ZeRO.
+      const int64_t params = 3 * block + rest;
+      EXPECT_EQ(j["optimizer_bytes"].get<int64_t>(), stage == 0 ? 2 * params * 4 : 2 * grads / N * 4);
+    }
+  }
+}
+
+TEST_F(DistTrain, CheckpointResumesOnAnotherLayout) {
+  // 6 steps in one process, against 3 steps on 2 ranks with ZeRO-2 then 3 more on 4 ranks with ZeRO-1.
+  ASSERT_EQ(train(0, config("whole", 4, 6)).first, 0);
+  std::string split2 = config("split", 2, 6, R"(, "zero_optimization": {"stage": 2})");
+  auto [rc, out] = train(2, split2, "--stop-after 3");
+  ASSERT_EQ(rc, 0) << out;
+  std::string split4 = config("split", 1, 6, R"(, "zero_optimization": {"stage": 1})");
+  auto [rc2, out2] = train(4, split4, "--resume");
+  ASSERT_EQ(rc2, 0) << out2;
+  EXPECT_LT(max_rel_diff("split", "whole"), kTolerance);
+  auto a = steps_of("whole"), b = steps_of("split");
+  ASSERT_EQ(b.size(), 6u);
+  EXPECT_NEAR(b[5]["loss"].get<double>(), a[5]["loss"].get<double>(), 1e-5 * a[5]["loss"].get<double>());
+}
+
+TEST_F(DistTrain, UnsupportedLayoutsAreOneLineErrors) {
+  auto [rc, out] = train(0, config("tp", 1, 3, R"(, "parallel": {"tensor": 2})"));
+  EXPECT_EQ(rc, 1);
+  EXPECT_TRUE(gannet::testing::has(out, "parallel.tensor 2 is not supported yet")) << out;
+  auto [rc2, out2] = train(0, config("z3", 1, 3, R"(, "zero_optimization": {"stage": 3})"));
+  EXPECT_EQ(rc2, 1);
+  EXPECT_TRUE(gannet::testing::has(out2, "zero_optimization.stage 3 is not supported")) << out2;
+  auto [rc3, out3] = train(0, config("zk", 1, 3, R"(, "zero_optimization": {"stage": 1, "overlap_comm": true})"));
+  EXPECT_EQ(rc3, 1);
+  EXPECT_TRUE(gannet::testing::has(out3, "unknown key 'overlap_comm'")) << out3;
+}
+
+TEST_F(DistTrain, AnErrorOnEveryRankEndsTheJob) {
+  // The data directory is missing: each rank fails, prints one line, and the job ends.
+  std::string cfg = config("bad", 1, 2);
+  fs::remove(dir_ / "val.tok");
+  auto t0 = std::chrono::steady_clock::now();
+  auto [rc, out] = train(2, cfg);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(rc, 124) << "timed out";
+  EXPECT_TRUE(gannet::testing::has(out, "missing")) << out;
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 60);
+}
+
+TEST_F(DistTrain, DeadRankEndsTheJob) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto [rc, out] = run(str(kMpiEnv, "GANNET_DIST_DIE=1 timeout 120 ", GANNET_MPIRUN, " -np 2 --oversubscribe ",
+                           GANNET_DIST_TEST_BINARY, " --gtest_filter=Death.*"));
+  EXPECT_EQ(rc, 3) << out;  // mpirun ends the job with the dead rank's status
+  EXPECT_NE(rc, 124) << "timed out: the surviving rank hung";
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 60);
+}
+
+}  // namespace
