@@ -18,6 +18,7 @@
 #include "gannet/core/rng.h"
 #include "gannet/data/token_file.h"
 #include "gannet/io/safetensors.h"
+#include "gannet/train/train_config.h"
 #include "test_files.h"
 
 using namespace gannet;
@@ -221,4 +222,14 @@ TEST_F(DistTrain, DeadRankEndsTheJob) {
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 60);
 }
 
+}  // namespace
+
+namespace {
+TEST(DistConfig, DemoZeroConfigIsTheDemoOnTwoProcesses) {
+  train::TrainConfig z = train::read_train_config(std::string(GANNET_TEST_DATA) + "/../../configs/demo_zero.json");
+  train::TrainConfig d = train::read_train_config(std::string(GANNET_TEST_DATA) + "/../../configs/demo.json");
+  EXPECT_EQ(z.zero_stage, 1);
+  EXPECT_EQ(z.model, d.model);
+  EXPECT_EQ(2 * z.micro_batch * z.grad_accum, d.micro_batch * d.grad_accum);  // mpirun -np 2: the demo's batch
+}
 }  // namespace
