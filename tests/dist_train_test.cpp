@@ -43,7 +43,7 @@ class DistTrain : public gannet::testing::TempDirTest {
   // A config for `out`, with micro-batch 4, accumulation `accum`, and `extra` keys.
   std::string config(const std::string& out, int accum, int steps, const std::string& extra = "") {
     std::string path = file(out + ".json");
-    gannet::testing::write(path, R"({"model": {"vocab_size": 40, "n_ctx": 16, "n_layer": 3, "n_head": 2, "n_embd": 16},
+    gannet::testing::write(path, R"({"model": {"vocab_size": 40, "n_ctx": 16, "n_layer": 3, "n_head": 2, "n_embd": 16)" + moe_ + R"(},
       "data": {"dir": ")" + dir_.string() + R"("}, "train_micro_batch_size_per_gpu": 4,
       "gradient_accumulation_steps": )" + std::to_string(accum) + R"(, "train_steps": )" + std::to_string(steps) + R"(,
       "optimizer": {"type": "AdamW", "params": {"lr": 1e-2}}, "gradient_clipping": 0.5,
@@ -51,6 +51,13 @@ class DistTrain : public gannet::testing::TempDirTest {
       "eval": {"interval": 0, "batches": 2}, "checkpoint": {"dir": ")" + file(out) + R"(", "interval": 0},
       "threads": 1)" + extra + "}");
     return path;
+  }
+
+  // A moe block for the model (empty: dense): block 1 of 3 becomes an MoE layer.
+  std::string moe_;
+  void use_moe() {
+    moe_ = R"(, "moe": {"num_experts": 4, "k": 2, "capacity_factor": 1.0, "min_capacity": 1,
+                        "noisy_gate_policy": "Jitter", "router_z_loss_coeff": 0.001})";
   }
 
   // Runs `gannet train` on np processes (0: without mpirun); the exit status and stderr.
@@ -110,16 +117,21 @@ constexpr double kTolerance = 1e-4;
 
 struct Layout {
   int np, stage;
+  bool moe = false;
+  int expert = 1;  // parallel.expert
 };
 
 class DistTrainLayouts : public DistTrain, public ::testing::WithParamInterface<Layout> {};
 
 TEST_P(DistTrainLayouts, MatchesOneProcess) {
   const Layout l = GetParam();
+  if (l.moe) use_moe();
   const int steps = 5, accum = 2;
   auto [rc1, out1] = train(0, config("one", accum * l.np, steps));
   ASSERT_EQ(rc1, 0) << out1;
-  auto [rc2, out2] = train(l.np, config("many", accum, steps, str(R"(, "zero_optimization": {"stage": )", l.stage, "}")));
+  auto [rc2, out2] = train(l.np, config("many", accum, steps,
+                                        str(R"(, "zero_optimization": {"stage": )", l.stage, R"(}, "parallel": {"expert": )",
+                                            l.expert, "}")));
   ASSERT_EQ(rc2, 0) << out2;
   auto a = steps_of("one"), b = steps_of("many");
   ASSERT_EQ(a.size(), (size_t)steps);
@@ -130,12 +142,25 @@ TEST_P(DistTrainLayouts, MatchesOneProcess) {
     EXPECT_EQ(b[s]["tokens"].get<double>(), a[s]["tokens"].get<double>());
   }
   EXPECT_LT(max_rel_diff("many", "one"), kTolerance);
+  if (l.expert > 1)
+    for (const auto& j : b) {
+      // The one MoE layer exchanges rows twice forward and twice backward per micro-batch.
+      ASSERT_TRUE(j.contains("expert_comm")) << j.dump();
+      EXPECT_EQ(j["expert_comm"]["all_to_all"]["calls"].get<int64_t>(), 4 * accum);
+      EXPECT_GT(j["expert_comm"]["all_to_all"]["wire_bytes"].get<int64_t>(), 0);
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, DistTrainLayouts,
                          ::testing::Values(Layout{2, 0}, Layout{2, 1}, Layout{2, 2}, Layout{4, 0}, Layout{4, 1},
-                                           Layout{4, 2}),
-                         [](const auto& info) { return str("np", info.param.np, "_zero", info.param.stage); });
+                                           Layout{4, 2},
+                                           // MoE: data parallel with ZeRO, expert parallel, and both
+                                           Layout{4, 2, true, 1}, Layout{2, 0, true, 2}, Layout{2, 2, true, 2},
+                                           Layout{4, 1, true, 2}, Layout{4, 2, true, 4}),
+                         [](const auto& info) {
+                           return str("np", info.param.np, "_zero", info.param.stage, info.param.moe ? "_moe" : "",
+                                      info.param.expert > 1 ? str("_ep", info.param.expert) : "");
+                         });
 
 TEST_F(DistTrain, BytesPerCollectiveEqualTheAnalyticalCount) {
   // Parameters: wte 40x16, wpe 16x16, per block 2 LN (4x16) + c_attn 16x48+48 + c_proj 16x16+16 +
@@ -189,6 +214,18 @@ TEST_F(DistTrain, CheckpointResumesOnAnotherLayout) {
   EXPECT_NEAR(b[5]["loss"].get<double>(), a[5]["loss"].get<double>(), 1e-5 * a[5]["loss"].get<double>());
 }
 
+TEST_F(DistTrain, ExpertParallelCheckpointResumesInOneProcess) {
+  // 3 steps on 4 ranks (experts over 2 of them, ZeRO-2), then 3 more in one process, against 6 in one.
+  use_moe();
+  ASSERT_EQ(train(0, config("whole", 4, 6)).first, 0);
+  auto [rc, out] = train(4, config("split", 1, 6, R"(, "zero_optimization": {"stage": 2}, "parallel": {"expert": 2})"),
+                         "--stop-after 3");
+  ASSERT_EQ(rc, 0) << out;
+  auto [rc2, out2] = train(0, config("split", 4, 6), "--resume");
+  ASSERT_EQ(rc2, 0) << out2;
+  EXPECT_LT(max_rel_diff("split", "whole"), kTolerance);
+}
+
 TEST_F(DistTrain, UnsupportedLayoutsAreOneLineErrors) {
   auto [rc, out] = train(0, config("tp", 1, 3, R"(, "parallel": {"tensor": 2})"));
   EXPECT_EQ(rc, 1);
@@ -196,6 +233,16 @@ TEST_F(DistTrain, UnsupportedLayoutsAreOneLineErrors) {
   auto [rc2, out2] = train(0, config("z3", 1, 3, R"(, "zero_optimization": {"stage": 3})"));
   EXPECT_EQ(rc2, 1);
   EXPECT_TRUE(gannet::testing::has(out2, "zero_optimization.stage 3 is not supported")) << out2;
+  auto [rc4, out4] = train(2, config("ed", 1, 3, R"(, "parallel": {"expert": 2})"));
+  EXPECT_EQ(rc4, 1);
+  EXPECT_TRUE(gannet::testing::has(out4, "parallel.expert 2 needs a model with a moe block")) << out4;
+  use_moe();
+  auto [rc5, out5] = train(4, config("e4", 1, 3, R"(, "parallel": {"expert": 4})"));
+  EXPECT_EQ(rc5, 0) << out5;  // 4 experts over 4 ranks: one each
+  auto [rc6, out6] = train(2, config("e8", 1, 3, R"(, "parallel": {"expert": 4})"));
+  EXPECT_NE(rc6, 0);
+  EXPECT_TRUE(gannet::testing::has(out6, "is not a multiple of expert 4")) << out6;
+  moe_.clear();
   auto [rc3, out3] = train(0, config("zk", 1, 3, R"(, "zero_optimization": {"stage": 1, "overlap_comm": true})"));
   EXPECT_EQ(rc3, 1);
   EXPECT_TRUE(gannet::testing::has(out3, "unknown key 'overlap_comm'")) << out3;

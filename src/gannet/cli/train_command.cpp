@@ -29,6 +29,7 @@ void run(const TrainArgs& a) {
   opt.stop_after = a.stop_after;
   train::TrainResult r = train::run_training(cfg, opt);
   if (r.interrupted) std::exit(130);
+  if (r.rank != 0) return;  // under mpirun, rank 0 reports for the job
   if (r.steps_done < cfg.steps) {
     std::printf("stopped at step %ld of %ld; checkpoint %s\n", (long)r.steps_done, (long)cfg.steps,
                 r.checkpoint.c_str());

@@ -59,7 +59,13 @@ void Communicator::reduce_scatter_sum(const float* in, float* out, int64_t block
 void Communicator::all_gather(const float* in, float* out, int64_t block) {
   GANNET_CHECK(block >= 0, "all_gather: negative block ", block);
   count(Collective::all_gather, block * size() * 4, ring_bytes(block * size() * 4, size(), 1));
-  if (block) do_all_gather(in, out, block);
+  if (block) do_all_gather(in, out, block, Elem::f32);
+}
+
+void Communicator::all_gather(const int64_t* in, int64_t* out, int64_t block) {
+  GANNET_CHECK(block >= 0, "all_gather: negative block ", block);
+  count(Collective::all_gather, block * size() * 8, ring_bytes(block * size() * 8, size(), 1));
+  if (block) do_all_gather(in, out, block, Elem::i64);
 }
 
 void Communicator::all_to_all(const float* send, const std::vector<int64_t>& send_counts, float* recv,
@@ -112,8 +118,8 @@ void LocalCommunicator::do_reduce_scatter(const float* in, float* out, int64_t b
   if (in != out) std::memmove(out, in, (size_t)block * 4);
 }
 
-void LocalCommunicator::do_all_gather(const float* in, float* out, int64_t block) {
-  if (in != out) std::memmove(out, in, (size_t)block * 4);
+void LocalCommunicator::do_all_gather(const void* in, void* out, int64_t block, Elem e) {
+  if (in != out) std::memmove(out, in, (size_t)(block * elem_bytes(e)));
 }
 
 void LocalCommunicator::do_all_to_all(const float* send, const std::vector<int64_t>& send_counts, float* recv,
@@ -133,7 +139,7 @@ std::unique_ptr<Request> LocalCommunicator::do_reduce_scatter_async(const float*
 }
 
 std::unique_ptr<Request> LocalCommunicator::do_all_gather_async(const float* in, float* out, int64_t block) {
-  do_all_gather(in, out, block);
+  do_all_gather(in, out, block, Elem::f32);
   return std::make_unique<DoneRequest>();
 }
 

@@ -53,6 +53,7 @@ class Communicator {
   void reduce_scatter_sum(const float* in, float* out, int64_t block);
   // out = the concatenation of every rank's `in` (block floats each), in rank order.
   void all_gather(const float* in, float* out, int64_t block);
+  void all_gather(const int64_t* in, int64_t* out, int64_t block);
   // send holds send_counts[r] floats for rank r, in rank order; recv gets recv_counts[r] from rank r.
   // Counts must agree pairwise (what r sends to s is what s expects from r).
   void all_to_all(const float* send, const std::vector<int64_t>& send_counts, float* recv,
@@ -74,9 +75,10 @@ class Communicator {
  protected:
   enum class Elem { f32, f64, i64 };
   enum class Op { sum, max };
+  static int64_t elem_bytes(Elem e) { return e == Elem::f32 ? 4 : 8; }
   virtual void do_all_reduce(void* data, int64_t n, Elem e, Op op) = 0;
   virtual void do_reduce_scatter(const float* in, float* out, int64_t block) = 0;
-  virtual void do_all_gather(const float* in, float* out, int64_t block) = 0;
+  virtual void do_all_gather(const void* in, void* out, int64_t block, Elem e) = 0;
   virtual void do_all_to_all(const float* send, const std::vector<int64_t>& send_counts, float* recv,
                              const std::vector<int64_t>& recv_counts) = 0;
   virtual void do_broadcast(void* data, int64_t bytes, int root) = 0;
@@ -101,7 +103,7 @@ class LocalCommunicator final : public Communicator {
  protected:
   void do_all_reduce(void*, int64_t, Elem, Op) override {}
   void do_reduce_scatter(const float* in, float* out, int64_t block) override;
-  void do_all_gather(const float* in, float* out, int64_t block) override;
+  void do_all_gather(const void* in, void* out, int64_t block, Elem e) override;
   void do_all_to_all(const float* send, const std::vector<int64_t>& send_counts, float* recv,
                      const std::vector<int64_t>& recv_counts) override;
   void do_broadcast(void*, int64_t, int) override {}

@@ -10,9 +10,11 @@
 
 namespace gannet::dist {
 
-DataParallel::DataParallel(const nn::ParameterList& params, const std::vector<int>& bucket_of, Communicator& group,
-                           int zero_stage, const optim::AdamWOptions& adamw)
-    : params_(params), group_(group), stage_(zero_stage), opt_(adamw) {
+DataParallel::DataParallel(const nn::ParameterList& params, const BucketPlan& plan, Communicator& data,
+                           Communicator* expert_data, Communicator* expert, int zero_stage,
+                           const optim::AdamWOptions& adamw)
+    : params_(params), plan_(plan), data_(data), expert_(expert), stage_(zero_stage), opt_(adamw) {
+  const std::vector<int>& bucket_of = plan.bucket_of;
   GANNET_CHECK(zero_stage >= 0 && zero_stage <= 2, "zero_optimization.stage ", zero_stage,
                " is not supported (0, 1 or 2)");
   GANNET_CHECK(bucket_of.size() == params.size(), "data parallel: ", bucket_of.size(), " bucket ids for ",
@@ -23,20 +25,25 @@ DataParallel::DataParallel(const nn::ParameterList& params, const std::vector<in
     nb = std::max(nb, b + 1);
   }
   buckets_.resize((size_t)nb);
+  GANNET_CHECK(plan.expert.size() == (size_t)nb, "data parallel: expert flags for ", plan.expert.size(), " of ", nb,
+               " buckets");
   for (size_t i = 0; i < params.size(); ++i) {
     Bucket& b = buckets_[(size_t)bucket_of[i]];
     b.params.push_back(i);
     b.offset.push_back(b.size);
     b.size += params[i].var.value().numel();
   }
-  const int N = group.size(), r = group.rank();
-  int64_t largest = 0;
+  int64_t largest = 0, largest_chunk = 0;
   for (size_t k = 0; k < buckets_.size(); ++k) {
     Bucket& b = buckets_[k];
     GANNET_CHECK(!b.params.empty(), "data parallel: bucket ", k, " holds no parameter");
+    b.expert = plan.expert[k];
+    b.group = b.expert && expert_data ? expert_data : &data;
+    const int N = b.group->size(), r = b.group->rank();
     b.chunk = (b.size + N - 1) / N;
     b.padded = b.chunk * N;
     largest = std::max(largest, b.padded);
+    largest_chunk = std::max(largest_chunk, b.chunk);
     const int64_t lo = r * b.chunk, hi = std::min(b.size, lo + b.chunk);
     for (size_t j = 0; j < b.params.size(); ++j) {
       const int64_t p_lo = b.offset[j], p_hi = p_lo + params[b.params[j]].var.value().numel();
@@ -51,7 +58,7 @@ DataParallel::DataParallel(const nn::ParameterList& params, const std::vector<in
   }
   for (int s = 0; s < 2; ++s) {
     staging_[s] = Tensor::empty({largest});
-    if (stage_ == 2) chunk_out_[s] = Tensor::empty({largest / N});
+    if (stage_ == 2) chunk_out_[s] = Tensor::empty({largest_chunk});
   }
   if (stage_ == 0) full_ = std::make_unique<optim::AdamW>(params_, opt_);
 }
@@ -88,6 +95,11 @@ void DataParallel::bucket_ready(int b) {
   launch(b);
 }
 
+void DataParallel::block_done(int64_t block) {
+  GANNET_CHECK(block >= 0 && block < (int64_t)plan_.of_block.size(), "data parallel: no block ", block);
+  for (int b : plan_.of_block[(size_t)block]) bucket_ready(b);
+}
+
 void DataParallel::launch(int k) {
   Bucket& b = buckets_[(size_t)k];
   if (in_flight_.size() == 2) complete_oldest();
@@ -98,10 +110,10 @@ void DataParallel::launch(int k) {
   b.launched = true;
   std::unique_ptr<Request> req;
   if (stage_ == 2) {
-    req = group_.reduce_scatter_sum_async(buf, chunk_out_[slot].f32(), b.chunk);
+    req = b.group->reduce_scatter_sum_async(buf, chunk_out_[slot].f32(), b.chunk);
     for (size_t i : b.params) params_[i].var.grad() = Tensor();  // the shard is all this rank keeps
   } else {
-    req = group_.all_reduce_sum_async(buf, b.padded);
+    req = b.group->all_reduce_sum_async(buf, b.padded);
   }
   in_flight_.push_back({k, slot, std::move(req)});
   for (InFlight& f : in_flight_) f.request->test();  // lets the transport progress
@@ -136,14 +148,23 @@ void DataParallel::end_micro_batch() {
 }
 
 double DataParallel::grad_norm(float grad_scale) {
+  // Each element once: stage 2 shards partition the dense weights over the data group and each
+  // expert's over its expert-data group, so one sum over the data group counts everything once.
+  // Otherwise every rank holds all dense gradients and its own experts' in full.
   double sum = 0;
   if (stage_ == 2) {
     for (const Bucket& b : buckets_) sum += kernels::sum_squares(b.grad.f32(), b.chunk);
-    group_.all_reduce_sum(&sum, 1);
-  } else {
-    for (const auto& p : params_) sum += kernels::sum_squares(p.var.grad().f32(), p.var.grad().numel());
+    data_.all_reduce_sum(&sum, 1);
+    return std::sqrt(sum) * (double)grad_scale;
   }
-  return std::sqrt(sum) * (double)grad_scale;
+  double experts = 0;
+  for (const Bucket& b : buckets_)
+    for (size_t i : b.params) {
+      const Tensor& g = params_[i].var.grad();
+      (b.expert ? experts : sum) += kernels::sum_squares(g.f32(), g.numel());
+    }
+  if (expert_) expert_->all_reduce_sum(&experts, 1);
+  return std::sqrt(sum + experts) * (double)grad_scale;
 }
 
 void DataParallel::step(float lr, float grad_scale) {
@@ -159,11 +180,11 @@ void DataParallel::step(float lr, float grad_scale) {
     }
     // Every rank's updated chunk, gathered into the whole bucket, then back into the parameters.
     float* buf = staging_[0].f32();
-    float* mine = buf + (int64_t)group_.rank() * b.chunk;
+    float* mine = buf + (int64_t)b.group->rank() * b.chunk;
     std::memset(mine, 0, (size_t)b.chunk * 4);
     for (const Segment& s : b.owned)
       std::memcpy(mine + s.chunk_offset, params_[s.param].var.value().f32() + s.param_offset, (size_t)s.length * 4);
-    group_.all_gather(mine, buf, b.chunk);
+    b.group->all_gather(mine, buf, b.chunk);
     for (size_t j = 0; j < b.params.size(); ++j) {
       const auto& p = params_[b.params[j]];
       std::memcpy(p.var.value().f32(), buf + b.offset[j], (size_t)p.var.value().numel() * 4);
@@ -204,7 +225,7 @@ void DataParallel::gather_state(optim::AdamW& full) {
     for (int which = 0; which < 2; ++which) {
       const Tensor& mine = which == 0 ? b.m : b.v;
       std::vector<Tensor>& out = which == 0 ? full.first_moments() : full.second_moments();
-      group_.all_gather(mine.f32(), buf, b.chunk);
+      b.group->all_gather(mine.f32(), buf, b.chunk);
       for (size_t j = 0; j < b.params.size(); ++j) {
         Tensor& t = out[b.params[j]];
         std::memcpy(t.f32(), buf + b.offset[j], (size_t)t.numel() * 4);
@@ -238,18 +259,34 @@ void DataParallel::load_state(optim::AdamW& full) {
   step_ = full.step_count();
 }
 
-std::vector<int> transformer_buckets(const nn::ParameterList& params, int64_t n_layer) {
-  std::vector<int> out;
+bool is_expert_parameter(const std::string& name) { return name.find(".moe.experts.") != std::string::npos; }
+
+BucketPlan transformer_buckets(const nn::ParameterList& params, int64_t n_layer) {
+  // Bucket ids: 2i for block i, 2i + 1 for its experts, 2 n_layer for the rest; then renumbered
+  // without the empty ones.
+  std::vector<int> raw;
   for (const auto& p : params) {
-    int b = (int)n_layer;
+    int b = 2 * (int)n_layer;
     if (p.name.rfind("h.", 0) == 0) {
       size_t dot = p.name.find('.', 2);
-      b = std::stoi(p.name.substr(2, dot - 2));
-      GANNET_CHECK(b >= 0 && b < n_layer, "data parallel: parameter ", p.name, " names block ", b, " of ", n_layer);
+      int block = std::stoi(p.name.substr(2, dot - 2));
+      GANNET_CHECK(block >= 0 && block < n_layer, "data parallel: parameter ", p.name, " names block ", block, " of ",
+                   n_layer);
+      b = 2 * block + (is_expert_parameter(p.name) ? 1 : 0);
     }
-    out.push_back(b);
+    raw.push_back(b);
   }
-  return out;
+  std::vector<int> id((size_t)(2 * n_layer + 1), -1);
+  BucketPlan plan;
+  plan.of_block.resize((size_t)n_layer);
+  for (int b = 0; b <= 2 * (int)n_layer; ++b) {
+    if (std::find(raw.begin(), raw.end(), b) == raw.end()) continue;
+    id[(size_t)b] = (int)plan.expert.size();
+    plan.expert.push_back(b < 2 * n_layer && b % 2 == 1);
+    if (b < 2 * n_layer) plan.of_block[(size_t)(b / 2)].push_back(id[(size_t)b]);
+  }
+  for (int b : raw) plan.bucket_of.push_back(id[(size_t)b]);
+  return plan;
 }
 
 }  // namespace gannet::dist

@@ -11,9 +11,13 @@
 // A bucket of S elements is padded to a multiple of the group size N and split into N equal chunks;
 // rank r owns chunk r of every bucket. At most two buckets are staged in flight, and the optimizer
 // step runs bucket by bucket, so no temporary is larger than the largest bucket.
+// With expert parallelism the experts' weights differ between the ranks of an expert-parallel
+// group: their buckets are reduced (and sharded) over the expert-data-parallel group instead, the
+// ranks that hold the same experts.
 #pragma once
 #include <deque>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "gannet/core/tensor.h"
@@ -23,12 +27,27 @@
 
 namespace gannet::dist {
 
+// Which bucket each parameter is reduced in, and which buckets a finished block releases.
+struct BucketPlan {
+  std::vector<int> bucket_of;                // per parameter; buckets numbered from 0, none empty
+  std::vector<bool> expert;                  // per bucket: expert weights (expert-data group)
+  std::vector<std::vector<int>> of_block;    // per transformer block: its buckets
+};
+
+// Buckets for a GPT-style parameter list: block i's parameters ("h.<i>.*") in one bucket and its
+// experts' weights ("h.<i>.moe.experts.*") in another, everything else (embeddings, final
+// LayerNorm) in a last bucket reduced after the backward pass.
+BucketPlan transformer_buckets(const nn::ParameterList& params, int64_t n_layer);
+// Whether a parameter is an expert weight, which expert parallelism spreads over processes.
+bool is_expert_parameter(const std::string& name);
+
 class DataParallel {
  public:
-  // bucket_of[i] is parameter i's bucket, numbered from 0 with none left empty. `group` must outlive
-  // this object.
-  DataParallel(const nn::ParameterList& params, const std::vector<int>& bucket_of, Communicator& group,
-               int zero_stage, const optim::AdamWOptions& adamw);
+  // `data` reduces every bucket but the experts'; `expert_data` (nullptr: `data`) reduces theirs;
+  // `expert` (nullptr: none) is the expert-parallel group, whose ranks hold different experts.
+  // The groups must outlive this object.
+  DataParallel(const nn::ParameterList& params, const BucketPlan& plan, Communicator& data, Communicator* expert_data,
+               Communicator* expert, int zero_stage, const optim::AdamWOptions& adamw);
 
   int zero_stage() const { return stage_; }
   int buckets() const { return (int)buckets_.size(); }
@@ -38,6 +57,8 @@ class DataParallel {
   void begin_micro_batch(int micro, int count);
   // The backward pass has written the final gradients of bucket b (called from the tape).
   void bucket_ready(int b);
+  // The same for every bucket of transformer block i.
+  void block_done(int64_t block);
   // After the backward pass: reduces the buckets not reduced yet and waits for all of them. Stages
   // 0 and 1 leave in each parameter's gradient the sum over ranks.
   void end_micro_batch();
@@ -68,6 +89,8 @@ class DataParallel {
     int64_t size = 0, padded = 0, chunk = 0;
     std::vector<Segment> owned;
     Tensor m, v, grad;           // this rank's chunk (stages 1 and 2; grad: stage 2)
+    Communicator* group = nullptr;
+    bool expert = false;
     bool launched = false;
   };
   struct InFlight {
@@ -81,7 +104,9 @@ class DataParallel {
   void complete_oldest();
 
   nn::ParameterList params_;
-  Communicator& group_;
+  BucketPlan plan_;
+  Communicator& data_;
+  Communicator* expert_;
   int stage_;
   optim::AdamWOptions opt_;
   std::unique_ptr<optim::AdamW> full_;  // stage 0
@@ -92,9 +117,5 @@ class DataParallel {
   bool reduce_now_ = false, first_micro_ = true;
   int64_t step_ = 0;
 };
-
-// Buckets for a GPT-style parameter list: parameters named "h.<i>.*" in bucket i, everything else
-// (embeddings, final LayerNorm) in bucket n_layer.
-std::vector<int> transformer_buckets(const nn::ParameterList& params, int64_t n_layer);
 
 }  // namespace gannet::dist

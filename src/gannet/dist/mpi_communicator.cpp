@@ -73,9 +73,10 @@ void MpiCommunicator::do_reduce_scatter(const float* in, float* out, int64_t blo
         "reduce_scatter");
 }
 
-void MpiCommunicator::do_all_gather(const float* in, float* out, int64_t block) {
+void MpiCommunicator::do_all_gather(const void* in, void* out, int64_t block, Elem e) {
   int n = as_int(block, "all_gather");
-  check(MPI_Allgather(in, n, MPI_FLOAT, out, n, MPI_FLOAT, comm_), "all_gather");
+  MPI_Datatype t = e == Elem::f32 ? MPI_FLOAT : e == Elem::f64 ? MPI_DOUBLE : MPI_INT64_T;
+  check(MPI_Allgather(in, n, t, out, n, t, comm_), "all_gather");
 }
 
 void MpiCommunicator::do_all_to_all(const float* send, const std::vector<int64_t>& send_counts, float* recv,

@@ -24,7 +24,7 @@ class MpiCommunicator final : public Communicator {
  protected:
   void do_all_reduce(void* data, int64_t n, Elem e, Op op) override;
   void do_reduce_scatter(const float* in, float* out, int64_t block) override;
-  void do_all_gather(const float* in, float* out, int64_t block) override;
+  void do_all_gather(const void* in, void* out, int64_t block, Elem e) override;
   void do_all_to_all(const float* send, const std::vector<int64_t>& send_counts, float* recv,
                      const std::vector<int64_t>& recv_counts) override;
   void do_broadcast(void* data, int64_t bytes, int root) override;

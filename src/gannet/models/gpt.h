@@ -41,6 +41,8 @@ class Gpt {
   // See nn::Transformer::set_block_done_hook.
   void set_block_done_hook(const std::function<void(int64_t)>* hook) { trunk_.set_block_done_hook(hook); }
 
+  // The MoE layers, in block order.
+  std::vector<nn::Moe*> moe_layers() { return trunk_.moe_layers(); }
   // Parameters by name, in a fixed order (wte, wpe, h.0..., ln_f).
   const nn::ParameterList& parameters() const { return params_; }
   // Forward FLOPs per token at sequence length T (matrix products and attention), for benchmarks;

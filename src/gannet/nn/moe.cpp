@@ -58,7 +58,8 @@ void MoeConfig::validate(int64_t n_layer) const {
   GANNET_CHECK(router == "top_k" || drop_tokens, "moe.drop_tokens false (dropless) applies to top_k routing only");
   GANNET_CHECK(moe_loss_coeff >= 0 && router_z_loss_coeff >= 0, "moe: loss coefficients must not be negative");
   GANNET_CHECK(ep_size == 1, "moe.ep_size ", ep_size,
-               " needs expert parallelism across processes, which this build does not have yet (use 1)");
+               ": the expert-parallel degree is a property of the run, set it as parallel.expert in the training "
+               "config (moe.ep_size must be 1)");
 }
 
 Moe::Moe(const MoeConfig& c, int64_t blk, int64_t C, int64_t E) : config(c), block(blk), n_embd(C), experts(E) {

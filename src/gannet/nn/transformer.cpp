@@ -20,6 +20,13 @@ Transformer::Transformer(const TransformerConfig& c, ParameterList& params) : c_
   ln_f_.collect("ln_f", params);
 }
 
+std::vector<Moe*> Transformer::moe_layers() {
+  std::vector<Moe*> out;
+  for (Block& b : h_)
+    if (b.moe) out.push_back(&*b.moe);
+  return out;
+}
+
 void Transformer::init(Rng& rng) {
   init_normal(wte_, rng, 0.02f);
   init_normal(wpe_, rng, 0.01f);

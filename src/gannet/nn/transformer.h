@@ -27,6 +27,8 @@ class Transformer {
   // evaluation, and their losses are dropped).
   Var forward(const Tensor& tokens, bool causal, const Tensor& key_mask, MoePass* moe_pass = nullptr) const;
   const Var& token_embedding() const { return wte_; }
+  // The MoE layers, in block order (for expert parallelism to place their experts).
+  std::vector<Moe*> moe_layers();
   // Token dropping for the following forward passes while grad mode is on (nullptr: none). The
   // plan must outlive those passes.
   void set_random_ltd(const RandomLtdPlan* plan) { ltd_ = plan; }

@@ -76,8 +76,6 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
                ": parallel.tensor and parallel.expert must be positive");
   GANNET_CHECK(c.tensor_parallel == 1, name, ": parallel.tensor ", c.tensor_parallel,
                " is not supported yet (tensor parallelism is not built; data parallelism and ZeRO are)");
-  GANNET_CHECK(c.expert_parallel == 1, name, ": parallel.expert ", c.expert_parallel,
-               " is not supported yet (expert parallelism is not built; MoE models train data-parallel)");
   io::JsonReader zero = r.child("zero_optimization");
   c.zero_stage = (int)zero.get_int("stage", c.zero_stage);
   GANNET_CHECK(c.zero_stage >= 0 && c.zero_stage <= 2, name, ": zero_optimization.stage ", c.zero_stage,

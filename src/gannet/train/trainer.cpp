@@ -17,6 +17,7 @@
 #include "gannet/data/token_file.h"
 #include "gannet/data/window_sampler.h"
 #include "gannet/dist/data_parallel.h"
+#include "gannet/dist/expert_placement.h"
 #include "gannet/dist/process_groups.h"
 #include "gannet/dist/world.h"
 #include "gannet/io/checkpoint.h"
@@ -142,10 +143,23 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
                train_file.vocab_size(), ", more than model.vocab_size ", cfg.model.vocab_size);
 
   models::Gpt model(cfg.model);
-  model.init(cfg.seed);
+  model.init(cfg.seed);  // whole on every rank, so that every layout starts from the same weights
+  const bool ep = cfg.expert_parallel > 1;
+  GANNET_CHECK(!ep || cfg.model.moe.enabled(), "parallel.expert ", cfg.expert_parallel,
+               " needs a model with a moe block");
+  std::unique_ptr<dist::ExpertPlacement> placement;
+  if (ep) placement = std::make_unique<dist::ExpertPlacement>(model, *groups.expert);
   dist::DataParallel dp(model.parameters(), dist::transformer_buckets(model.parameters(), cfg.model.n_layer), dp_group,
-                        cfg.zero_stage, cfg.adamw);
-  const std::function<void(int64_t)> block_done = [&dp](int64_t block) { dp.bucket_ready((int)block); };
+                        ep ? groups.expert_data.get() : nullptr, ep ? groups.expert.get() : nullptr, cfg.zero_stage,
+                        cfg.adamw);
+  const std::function<void(int64_t)> block_done = [&dp](int64_t block) { dp.block_done(block); };
+  // The optimizer state of this rank's parameters in whole form (each parameter's full moments),
+  // from and to the checkpoint's form (with expert parallelism, every expert of every layer).
+  auto values_of = [](const nn::ParameterList& ps) {
+    std::vector<Tensor> v;
+    for (const auto& p : ps) v.push_back(p.var.value());
+    return v;
+  };
   data::WindowSampler sampler(train_file, cfg.seq_len, cfg.seed + 1);
   const DataEfficiencyConfig& de = cfg.data_efficiency;
   std::unique_ptr<data::CurriculumSampler> curriculum;
@@ -158,7 +172,18 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     GANNET_CHECK(fs::exists(ckpt), "--resume: no checkpoint at ", ckpt);
     io::TrainState st;
     optim::AdamW full(model.parameters(), cfg.adamw);
-    io::load_checkpoint(ckpt, model, &full, &st);
+    if (placement) {
+      models::Gpt whole(cfg.model);
+      optim::AdamW whole_opt(whole.parameters(), cfg.adamw);
+      io::load_checkpoint(ckpt, whole, &whole_opt, &st);
+      std::vector<Tensor> mine = values_of(model.parameters());
+      placement->slice(values_of(whole.parameters()), mine);
+      placement->slice(whole_opt.first_moments(), full.first_moments());
+      placement->slice(whole_opt.second_moments(), full.second_moments());
+      full.set_step_count(whole_opt.step_count());
+    } else {
+      io::load_checkpoint(ckpt, model, &full, &st);
+    }
     dp.load_state(full);
     step = st.step;
     data_rng.set_state(st.rng);
@@ -230,13 +255,25 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     st.train_config = cfg.text;
     optim::AdamW full(model.parameters(), cfg.adamw);
     dp.gather_state(full);
-    if (lead) io::save_checkpoint(ckpt, model, &full, st);
+    if (placement) {
+      models::Gpt whole(cfg.model);
+      optim::AdamW whole_opt(whole.parameters(), cfg.adamw);
+      std::vector<Tensor> whole_values = values_of(whole.parameters());
+      placement->gather(values_of(model.parameters()), whole_values);
+      placement->gather(full.first_moments(), whole_opt.first_moments());
+      placement->gather(full.second_moments(), whole_opt.second_moments());
+      whole_opt.set_step_count(full.step_count());
+      if (lead) io::save_checkpoint(ckpt, whole, &whole_opt, st);
+    } else if (lead) {
+      io::save_checkpoint(ckpt, model, &full, st);
+    }
     world.barrier();
   };
-  // Validation on the lead rank; the others wait for its figures.
+  // Validation on the lead rank while the others wait for its figures; with expert parallelism
+  // every rank takes part (each holds some of the experts) on the same windows.
   auto validate = [&](int64_t batches) {
     EvalResult ev;
-    if (lead) ev = evaluate(model, val_file, T, B, batches);
+    if (lead || ep) ev = evaluate(model, val_file, T, B, batches);
     double v[3] = {ev.loss, ev.perplexity, (double)ev.tokens};
     world.broadcast(v, sizeof v, 0);
     return EvalResult{v[0], v[1], (int64_t)v[2]};
@@ -264,6 +301,8 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
 
   while (step < stop_at) {
     dp_group.reset_stats();
+    groups.expert->reset_stats();
+    groups.expert_data->reset_stats();
     auto t0 = std::chrono::steady_clock::now();
     const double this_tokens = step_tokens(step), this_layer_tokens = step_layer_tokens(step);
     float lr = de.layer_token_lr.enabled ? lt_schedule.at(layer_tokens_done + this_layer_tokens) : cfg.schedule.at(step);
@@ -325,12 +364,21 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     if (dp_size > 1) {
       line["processes"] = world.size();
       line["optimizer_bytes"] = dp.optimizer_state_bytes();
-      nlohmann::json comm = nlohmann::json::object();
-      for (int c = 0; c < dist::kCollectives; ++c) {
-        const dist::CollectiveStats& st = dp_group.stats((dist::Collective)c);
-        if (st.calls) comm[dist::collective_name((dist::Collective)c)] = {{"calls", st.calls}, {"payload_bytes", st.payload_bytes}, {"wire_bytes", st.wire_bytes}};
+      auto traffic = [](const dist::Communicator& g) {
+        nlohmann::json comm = nlohmann::json::object();
+        for (int c = 0; c < dist::kCollectives; ++c) {
+          const dist::CollectiveStats& st = g.stats((dist::Collective)c);
+          if (st.calls)
+            comm[dist::collective_name((dist::Collective)c)] = {
+                {"calls", st.calls}, {"payload_bytes", st.payload_bytes}, {"wire_bytes", st.wire_bytes}};
+        }
+        return comm;
+      };
+      line["comm"] = traffic(dp_group);  // this rank's traffic in this step, per group
+      if (ep) {
+        line["expert_comm"] = traffic(*groups.expert);
+        if (groups.expert_data->size() > 1) line["expert_data_comm"] = traffic(*groups.expert_data);
       }
-      line["comm"] = comm;  // this rank's data-parallel traffic in this step
     }
     if (lead) metrics << line.dump() << "\n";
     if (progress)
@@ -360,6 +408,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   if (progress) bar.finish();
   save(step);
   result.checkpoint = ckpt;
+  result.rank = world.rank();
   result.steps_done = step;
   result.final_train_loss = last_loss;
   result.tokens_per_second = ema_tps;

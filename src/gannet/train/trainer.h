@@ -23,6 +23,7 @@ struct TrainResult {
   double tokens_per_second = 0;
   bool interrupted = false;  // stopped by SIGINT/SIGTERM; a checkpoint was written
   std::string checkpoint;
+  int rank = 0;  // this process's rank (0 without mpirun); only rank 0 reports
 };
 
 TrainResult run_training(const TrainConfig& config, const TrainOptions& options);
