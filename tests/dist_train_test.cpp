@@ -119,6 +119,7 @@ struct Layout {
   int np, stage;
   bool moe = false;
   int expert = 1;  // parallel.expert
+  int tensor = 1;  // parallel.tensor
 };
 
 class DistTrainLayouts : public DistTrain, public ::testing::WithParamInterface<Layout> {};
@@ -127,11 +128,11 @@ TEST_P(DistTrainLayouts, MatchesOneProcess) {
   const Layout l = GetParam();
   if (l.moe) use_moe();
   const int steps = 5, accum = 2;
-  auto [rc1, out1] = train(0, config("one", accum * l.np, steps));
+  auto [rc1, out1] = train(0, config("one", accum * l.np / l.tensor, steps));  // the data-parallel degree
   ASSERT_EQ(rc1, 0) << out1;
   auto [rc2, out2] = train(l.np, config("many", accum, steps,
                                         str(R"(, "zero_optimization": {"stage": )", l.stage, R"(}, "parallel": {"expert": )",
-                                            l.expert, "}")));
+                                            l.expert, R"(, "tensor": )", l.tensor, "}")));
   ASSERT_EQ(rc2, 0) << out2;
   auto a = steps_of("one"), b = steps_of("many");
   ASSERT_EQ(a.size(), (size_t)steps);
@@ -142,6 +143,14 @@ TEST_P(DistTrainLayouts, MatchesOneProcess) {
     EXPECT_EQ(b[s]["tokens"].get<double>(), a[s]["tokens"].get<double>());
   }
   EXPECT_LT(max_rel_diff("many", "one"), kTolerance);
+  if (l.tensor > 1)
+    for (const auto& j : b) {
+      // Per micro-batch and block: one all-reduce forward and one backward in each half, and one
+      // for the clipping norm of the slices; the validation at the end is not in the step lines.
+      ASSERT_TRUE(j.contains("tensor_comm")) << j.dump();
+      const int64_t halves = l.moe ? 3 * 2 - 1 : 3 * 2;  // block 1's MLP is the MoE layer, not split
+      EXPECT_EQ(j["tensor_comm"]["all_reduce"]["calls"].get<int64_t>(), accum * halves * 2 + 1);
+    }
   if (l.expert > 1)
     for (const auto& j : b) {
       // The one MoE layer exchanges rows twice forward and twice backward per micro-batch.
@@ -156,10 +165,15 @@ INSTANTIATE_TEST_SUITE_P(Layouts, DistTrainLayouts,
                                            Layout{4, 2},
                                            // MoE: data parallel with ZeRO, expert parallel, and both
                                            Layout{4, 2, true, 1}, Layout{2, 0, true, 2}, Layout{2, 2, true, 2},
-                                           Layout{4, 1, true, 2}, Layout{4, 2, true, 4}),
+                                           Layout{4, 1, true, 2}, Layout{4, 2, true, 4},
+                                           // tensor parallel, with data parallelism, and TED (all three)
+                                           Layout{2, 0, false, 1, 2}, Layout{4, 1, false, 1, 2},
+                                           Layout{4, 2, false, 1, 2}, Layout{4, 0, true, 2, 2},
+                                           Layout{4, 2, true, 2, 2}),
                          [](const auto& info) {
                            return str("np", info.param.np, "_zero", info.param.stage, info.param.moe ? "_moe" : "",
-                                      info.param.expert > 1 ? str("_ep", info.param.expert) : "");
+                                      info.param.expert > 1 ? str("_ep", info.param.expert) : "",
+                                      info.param.tensor > 1 ? str("_tp", info.param.tensor) : "");
                          });
 
 TEST_F(DistTrain, BytesPerCollectiveEqualTheAnalyticalCount) {
@@ -190,7 +204,7 @@ TEST_F(DistTrain, BytesPerCollectiveEqualTheAnalyticalCount) {
         EXPECT_EQ(c["reduce_scatter"]["wire_bytes"].get<int64_t>(), 2 * grads * 4 / N * (N - 1));
         EXPECT_EQ(c["all_gather"]["calls"].get<int64_t>(), 4);
         EXPECT_EQ(c["all_gather"]["payload_bytes"].get<int64_t>(), grads * 4);
-        EXPECT_EQ(c["all_reduce"]["payload_bytes"].get<int64_t>(), 16);
+        EXPECT_EQ(c["all_reduce"]["payload_bytes"].get<int64_t>(), 8 + 16);  // loss; norm of slices and the rest
       }
       // Optimizer state per rank: all moments with plain data parallelism, a quarter with ZeRO.
       const int64_t params = 3 * block + rest;
@@ -229,7 +243,10 @@ TEST_F(DistTrain, ExpertParallelCheckpointResumesInOneProcess) {
 TEST_F(DistTrain, UnsupportedLayoutsAreOneLineErrors) {
   auto [rc, out] = train(0, config("tp", 1, 3, R"(, "parallel": {"tensor": 2})"));
   EXPECT_EQ(rc, 1);
-  EXPECT_TRUE(gannet::testing::has(out, "parallel.tensor 2 is not supported yet")) << out;
+  EXPECT_TRUE(gannet::testing::has(out, "1 processes cannot be split into tensor-parallel groups of 2")) << out;
+  auto [rc7, out7] = train(4, config("tp4", 1, 3, R"(, "parallel": {"tensor": 4})"));
+  EXPECT_NE(rc7, 0);
+  EXPECT_TRUE(gannet::testing::has(out7, "n_head 2 is not a multiple of parallel.tensor 4")) << out7;
   auto [rc2, out2] = train(0, config("z3", 1, 3, R"(, "zero_optimization": {"stage": 3})"));
   EXPECT_EQ(rc2, 1);
   EXPECT_TRUE(gannet::testing::has(out2, "zero_optimization.stage 3 is not supported")) << out2;

@@ -154,6 +154,24 @@ Var gelu(const Var& x) {
   return y;
 }
 
+Var add_bias(const Var& x, const Var& b) {
+  check_f32_2d(x.value(), "add_bias", "input");
+  const int64_t N = x.value().dim(0), C = x.value().dim(1);
+  check_shape(b.value(), {C}, "add_bias bias");
+  bool rg = needs_grad({&x, &b});
+  Var y = make_output({N, C}, rg);
+  y.value().copy_from(x.value());
+  k::add_bias(y.value().f32(), b.value().f32(), N, C);
+  if (!rg) return y;
+  tape().record([x, b, y, N, C]() {
+    const Tensor& dY = y.grad();
+    if (!dY.defined()) return;
+    if (b.requires_grad()) k::bias_grad(dY.f32(), sum_target(b).f32(), N, C);
+    if (x.requires_grad()) deposit_grad(x, dY);
+  });
+  return y;
+}
+
 Var add(const Var& a, const Var& b) {
   GANNET_CHECK(a.shape() == b.shape(), "add: shapes differ: ", a.value().describe(), " and ", b.value().describe());
   bool rg = needs_grad({&a, &b});

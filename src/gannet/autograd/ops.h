@@ -15,6 +15,8 @@ Var layernorm(const Var& x, const Var& gamma, const Var& beta, float eps);
 Var gelu(const Var& x);
 // a + b, same shapes.
 Var add(const Var& a, const Var& b);
+// x [N, C] + b [C] on every row (a row-parallel Linear adds its bias after the all-reduce).
+Var add_bias(const Var& x, const Var& b);
 // Multi-head attention on the fused QKV activation.  qkv [B*T, 3C]  ->  [B*T, C].
 // key_mask: optional [B, T] u8 tensor (1 = real token), for the bidirectional encoder.
 Var attention(const Var& qkv, int64_t B, int64_t T, int64_t n_head, bool causal,

@@ -12,8 +12,13 @@ namespace gannet::dist {
 
 DataParallel::DataParallel(const nn::ParameterList& params, const BucketPlan& plan, Communicator& data,
                            Communicator* expert_data, Communicator* expert, int zero_stage,
-                           const optim::AdamWOptions& adamw)
-    : params_(params), plan_(plan), data_(data), expert_(expert), stage_(zero_stage), opt_(adamw) {
+                           const optim::AdamWOptions& adamw, const std::vector<bool>& tensor_sliced,
+                           Communicator* tensor)
+    : params_(params), plan_(plan), data_(data), expert_(expert), tensor_(tensor), tensor_sliced_(tensor_sliced),
+      stage_(zero_stage), opt_(adamw) {
+  if (tensor_sliced_.empty()) tensor_sliced_.assign(params.size(), false);
+  GANNET_CHECK(tensor_sliced_.size() == params.size(), "data parallel: ", tensor_sliced_.size(),
+               " tensor-parallel flags for ", params.size(), " parameters");
   const std::vector<int>& bucket_of = plan.bucket_of;
   GANNET_CHECK(zero_stage >= 0 && zero_stage <= 2, "zero_optimization.stage ", zero_stage,
                " is not supported (0, 1 or 2)");
@@ -31,6 +36,7 @@ DataParallel::DataParallel(const nn::ParameterList& params, const BucketPlan& pl
     Bucket& b = buckets_[(size_t)bucket_of[i]];
     b.params.push_back(i);
     b.offset.push_back(b.size);
+    if (tensor_sliced_[i]) b.sliced_ranges.insert(b.sliced_ranges.end(), {b.size, b.size + params[i].var.value().numel()});
     b.size += params[i].var.value().numel();
   }
   int64_t largest = 0, largest_chunk = 0;
@@ -148,23 +154,38 @@ void DataParallel::end_micro_batch() {
 }
 
 double DataParallel::grad_norm(float grad_scale) {
-  // Each element once: stage 2 shards partition the dense weights over the data group and each
-  // expert's over its expert-data group, so one sum over the data group counts everything once.
-  // Otherwise every rank holds all dense gradients and its own experts' in full.
-  double sum = 0;
-  if (stage_ == 2) {
-    for (const Bucket& b : buckets_) sum += kernels::sum_squares(b.grad.f32(), b.chunk);
-    data_.all_reduce_sum(&sum, 1);
-    return std::sqrt(sum) * (double)grad_scale;
-  }
+  // Each element once. Stage 2 shards partition the dense weights over the data group and each
+  // expert's over its expert-data group, so one sum over the data group counts every element of
+  // this tensor-parallel rank once; otherwise every rank holds all dense gradients and its own
+  // experts' in full, and the expert group adds the other experts. Tensor-parallel slices are then
+  // summed over the tensor group; what every rank of that group holds alike is counted once.
+  double sums[2] = {0, 0};  // [0]: the same on every tensor-parallel rank, [1]: tensor-sliced
   double experts = 0;
-  for (const Bucket& b : buckets_)
+  for (const Bucket& b : buckets_) {
+    if (stage_ == 2) {
+      // This rank's chunk [lo, lo + chunk) of the bucket, split where it meets the sliced ranges.
+      const int64_t lo = (int64_t)b.group->rank() * b.chunk, hi = lo + b.chunk;
+      const float* g = b.grad.f32();
+      double all = kernels::sum_squares(g, b.chunk), sliced = 0;
+      for (size_t j = 0; j < b.sliced_ranges.size(); j += 2) {
+        const int64_t s = std::max(lo, b.sliced_ranges[j]), e = std::min(hi, b.sliced_ranges[j + 1]);
+        if (s < e) sliced += kernels::sum_squares(g + (s - lo), e - s);
+      }
+      sums[0] += all - sliced;
+      sums[1] += sliced;
+      continue;
+    }
     for (size_t i : b.params) {
       const Tensor& g = params_[i].var.grad();
-      (b.expert ? experts : sum) += kernels::sum_squares(g.f32(), g.numel());
+      const double sq = kernels::sum_squares(g.f32(), g.numel());
+      if (b.expert) experts += sq;
+      else sums[tensor_sliced_[i] ? 1 : 0] += sq;
     }
-  if (expert_) expert_->all_reduce_sum(&experts, 1);
-  return std::sqrt(sum + experts) * (double)grad_scale;
+  }
+  if (stage_ == 2) data_.all_reduce_sum(sums, 2);
+  else if (expert_) expert_->all_reduce_sum(&experts, 1);
+  if (tensor_) tensor_->all_reduce_sum(&sums[1], 1);
+  return std::sqrt(sums[0] + sums[1] + experts) * (double)grad_scale;
 }
 
 void DataParallel::step(float lr, float grad_scale) {

@@ -44,10 +44,13 @@ bool is_expert_parameter(const std::string& name);
 class DataParallel {
  public:
   // `data` reduces every bucket but the experts'; `expert_data` (nullptr: `data`) reduces theirs;
-  // `expert` (nullptr: none) is the expert-parallel group, whose ranks hold different experts.
-  // The groups must outlive this object.
+  // `expert` (nullptr: none) is the expert-parallel group, whose ranks hold different experts;
+  // `tensor` (nullptr: none) the tensor-parallel group, whose ranks hold different slices of the
+  // parameters flagged in `tensor_sliced`. These only matter for the clipping norm, which counts
+  // every element once. The groups must outlive this object.
   DataParallel(const nn::ParameterList& params, const BucketPlan& plan, Communicator& data, Communicator* expert_data,
-               Communicator* expert, int zero_stage, const optim::AdamWOptions& adamw);
+               Communicator* expert, int zero_stage, const optim::AdamWOptions& adamw,
+               const std::vector<bool>& tensor_sliced = {}, Communicator* tensor = nullptr);
 
   int zero_stage() const { return stage_; }
   int buckets() const { return (int)buckets_.size(); }
@@ -91,6 +94,7 @@ class DataParallel {
     Tensor m, v, grad;           // this rank's chunk (stages 1 and 2; grad: stage 2)
     Communicator* group = nullptr;
     bool expert = false;
+    std::vector<int64_t> sliced_ranges;  // [begin, end) pairs of the bucket's tensor-sliced elements
     bool launched = false;
   };
   struct InFlight {
@@ -107,6 +111,8 @@ class DataParallel {
   BucketPlan plan_;
   Communicator& data_;
   Communicator* expert_;
+  Communicator* tensor_;
+  std::vector<bool> tensor_sliced_;  // per parameter
   int stage_;
   optim::AdamWOptions opt_;
   std::unique_ptr<optim::AdamW> full_;  // stage 0

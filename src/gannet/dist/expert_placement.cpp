@@ -29,26 +29,16 @@ ExpertPlacement::ExpertPlacement(models::Gpt& model, Communicator& group) : grou
   for (const auto& p : model.parameters()) expert_.push_back(is_expert_parameter(p.name));
 }
 
-void ExpertPlacement::gather(const std::vector<Tensor>& local, std::vector<Tensor>& full) const {
-  GANNET_CHECK(local.size() == expert_.size() && full.size() == expert_.size(), "expert placement: ",
-               local.size(), " and ", full.size(), " tensors for ", expert_.size(), " parameters");
-  for (size_t i = 0; i < local.size(); ++i) {
-    GANNET_CHECK(full[i].numel() == local[i].numel() * (expert_[i] ? group_.size() : 1),
-                 "expert placement: tensor ", i, " is ", full[i].describe(), ", this rank holds ", local[i].describe());
-    if (expert_[i]) group_.all_gather(local[i].f32(), full[i].f32(), local[i].numel());
-    else full[i].copy_from(local[i]);
-  }
+void ExpertPlacement::gather(size_t i, const Tensor& local, Tensor& whole) const {
+  GANNET_CHECK(whole.numel() == local.numel() * group_.size(), "expert placement: tensor ", i, " is ",
+               whole.describe(), ", this rank holds ", local.describe());
+  group_.all_gather(local.f32(), whole.f32(), local.numel());
 }
 
-void ExpertPlacement::slice(const std::vector<Tensor>& full, std::vector<Tensor>& local) const {
-  GANNET_CHECK(local.size() == expert_.size() && full.size() == expert_.size(), "expert placement: ",
-               local.size(), " and ", full.size(), " tensors for ", expert_.size(), " parameters");
-  for (size_t i = 0; i < local.size(); ++i) {
-    GANNET_CHECK(full[i].numel() == local[i].numel() * (expert_[i] ? group_.size() : 1),
-                 "expert placement: tensor ", i, " is ", full[i].describe(), ", this rank holds ", local[i].describe());
-    const int64_t n = local[i].numel(), at = expert_[i] ? group_.rank() * n : 0;
-    std::memcpy(local[i].f32(), full[i].f32() + at, (size_t)n * 4);
-  }
+void ExpertPlacement::slice(size_t i, const Tensor& whole, Tensor& local) const {
+  GANNET_CHECK(whole.numel() == local.numel() * group_.size(), "expert placement: tensor ", i, " is ",
+               whole.describe(), ", this rank holds ", local.describe());
+  std::memcpy(local.f32(), whole.f32() + group_.rank() * local.numel(), (size_t)local.numel() * 4);
 }
 
 }  // namespace gannet::dist

@@ -7,11 +7,12 @@
 #include <vector>
 
 #include "gannet/dist/expert_all_to_all.h"
+#include "gannet/dist/placement.h"
 #include "gannet/models/gpt.h"
 
 namespace gannet::dist {
 
-class ExpertPlacement {
+class ExpertPlacement final : public ParameterPlacement {
  public:
   // Cuts every MoE layer's expert tensors of `model` (initialized whole, so that every layout
   // starts from the same weights) down to this rank's experts and sets the layers' exchanges. Each
@@ -20,11 +21,10 @@ class ExpertPlacement {
   ExpertPlacement(const ExpertPlacement&) = delete;
   ExpertPlacement& operator=(const ExpertPlacement&) = delete;
 
-  // Collective over the group: full[i] = parameter i whole (expert tensors gathered from every
-  // rank, the rest copied); `local` in this model's parameter order, `full` of the whole shapes.
-  void gather(const std::vector<Tensor>& local, std::vector<Tensor>& full) const;
-  // The inverse, without communication: this rank's slices of whole tensors.
-  void slice(const std::vector<Tensor>& full, std::vector<Tensor>& local) const;
+  bool owns(size_t i) const override { return i < expert_.size() && expert_[i]; }
+  // Expert tensors: the ranks' slices are consecutive blocks of experts.
+  void gather(size_t i, const Tensor& local, Tensor& whole) const override;
+  void slice(size_t i, const Tensor& whole, Tensor& local) const override;
 
  private:
   Communicator& group_;

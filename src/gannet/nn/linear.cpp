@@ -8,7 +8,12 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias) : weight(make_param({out
   if (with_bias) bias = make_param({out});
 }
 
-Var Linear::forward(const Var& x) const { return autograd::linear(x, weight, bias); }
+Var Linear::forward(const Var& x) const {
+  if (split == LinearSplit::whole || tp == nullptr) return autograd::linear(x, weight, bias);
+  if (split == LinearSplit::column) return autograd::linear(tp->copy_to_parallel(x), weight, bias);
+  Var partial = tp->reduce_from_parallel(autograd::linear(x, weight, Var()));
+  return bias.defined() ? autograd::add_bias(partial, bias) : partial;
+}
 
 void Linear::collect(const std::string& prefix, ParameterList& out) const {
   out.push_back({prefix + ".weight", weight, true});

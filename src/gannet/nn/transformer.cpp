@@ -27,6 +27,12 @@ std::vector<Moe*> Transformer::moe_layers() {
   return out;
 }
 
+std::vector<Block*> Transformer::blocks() {
+  std::vector<Block*> out;
+  for (Block& b : h_) out.push_back(&b);
+  return out;
+}
+
 void Transformer::init(Rng& rng) {
   init_normal(wte_, rng, 0.02f);
   init_normal(wpe_, rng, 0.01f);

@@ -29,6 +29,8 @@ class Transformer {
   const Var& token_embedding() const { return wte_; }
   // The MoE layers, in block order (for expert parallelism to place their experts).
   std::vector<Moe*> moe_layers();
+  // The blocks, in order (for tensor parallelism to split their products).
+  std::vector<Block*> blocks();
   // Token dropping for the following forward passes while grad mode is on (nullptr: none). The
   // plan must outlive those passes.
   void set_random_ltd(const RandomLtdPlan* plan) { ltd_ = plan; }

@@ -74,8 +74,6 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   c.expert_parallel = (int)par.get_int("expert", c.expert_parallel);
   GANNET_CHECK(c.tensor_parallel >= 1 && c.expert_parallel >= 1, name,
                ": parallel.tensor and parallel.expert must be positive");
-  GANNET_CHECK(c.tensor_parallel == 1, name, ": parallel.tensor ", c.tensor_parallel,
-               " is not supported yet (tensor parallelism is not built; data parallelism and ZeRO are)");
   io::JsonReader zero = r.child("zero_optimization");
   c.zero_stage = (int)zero.get_int("stage", c.zero_stage);
   GANNET_CHECK(c.zero_stage >= 0 && c.zero_stage <= 2, name, ": zero_optimization.stage ", c.zero_stage,

@@ -18,6 +18,7 @@
 #include "gannet/data/window_sampler.h"
 #include "gannet/dist/data_parallel.h"
 #include "gannet/dist/expert_placement.h"
+#include "gannet/dist/tensor_parallel.h"
 #include "gannet/dist/process_groups.h"
 #include "gannet/dist/world.h"
 #include "gannet/io/checkpoint.h"
@@ -147,11 +148,18 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   const bool ep = cfg.expert_parallel > 1;
   GANNET_CHECK(!ep || cfg.model.moe.enabled(), "parallel.expert ", cfg.expert_parallel,
                " needs a model with a moe block");
-  std::unique_ptr<dist::ExpertPlacement> placement;
-  if (ep) placement = std::make_unique<dist::ExpertPlacement>(model, *groups.expert);
+  const bool tp = cfg.tensor_parallel > 1;
+  std::unique_ptr<dist::TensorParallel> tensor_parallel;
+  if (tp) tensor_parallel = std::make_unique<dist::TensorParallel>(model, *groups.tensor);
+  std::unique_ptr<dist::ExpertPlacement> expert_placement;
+  if (ep) expert_placement = std::make_unique<dist::ExpertPlacement>(model, *groups.expert);
+  // What is split over processes, for gathering whole checkpoints (none: every rank holds it all).
+  const std::vector<const dist::ParameterPlacement*> placements = {tensor_parallel.get(), expert_placement.get()};
+  const bool split = tp || ep;
   dist::DataParallel dp(model.parameters(), dist::transformer_buckets(model.parameters(), cfg.model.n_layer), dp_group,
                         ep ? groups.expert_data.get() : nullptr, ep ? groups.expert.get() : nullptr, cfg.zero_stage,
-                        cfg.adamw);
+                        cfg.adamw, tp ? tensor_parallel->sliced() : std::vector<bool>{},
+                        tp ? groups.tensor.get() : nullptr);
   const std::function<void(int64_t)> block_done = [&dp](int64_t block) { dp.block_done(block); };
   // The optimizer state of this rank's parameters in whole form (each parameter's full moments),
   // from and to the checkpoint's form (with expert parallelism, every expert of every layer).
@@ -172,14 +180,14 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     GANNET_CHECK(fs::exists(ckpt), "--resume: no checkpoint at ", ckpt);
     io::TrainState st;
     optim::AdamW full(model.parameters(), cfg.adamw);
-    if (placement) {
+    if (split) {
       models::Gpt whole(cfg.model);
       optim::AdamW whole_opt(whole.parameters(), cfg.adamw);
       io::load_checkpoint(ckpt, whole, &whole_opt, &st);
       std::vector<Tensor> mine = values_of(model.parameters());
-      placement->slice(values_of(whole.parameters()), mine);
-      placement->slice(whole_opt.first_moments(), full.first_moments());
-      placement->slice(whole_opt.second_moments(), full.second_moments());
+      dist::slice_whole(placements, values_of(whole.parameters()), mine);
+      dist::slice_whole(placements, whole_opt.first_moments(), full.first_moments());
+      dist::slice_whole(placements, whole_opt.second_moments(), full.second_moments());
       full.set_step_count(whole_opt.step_count());
     } else {
       io::load_checkpoint(ckpt, model, &full, &st);
@@ -255,13 +263,13 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     st.train_config = cfg.text;
     optim::AdamW full(model.parameters(), cfg.adamw);
     dp.gather_state(full);
-    if (placement) {
+    if (split) {
       models::Gpt whole(cfg.model);
       optim::AdamW whole_opt(whole.parameters(), cfg.adamw);
       std::vector<Tensor> whole_values = values_of(whole.parameters());
-      placement->gather(values_of(model.parameters()), whole_values);
-      placement->gather(full.first_moments(), whole_opt.first_moments());
-      placement->gather(full.second_moments(), whole_opt.second_moments());
+      dist::gather_whole(placements, values_of(model.parameters()), whole_values);
+      dist::gather_whole(placements, full.first_moments(), whole_opt.first_moments());
+      dist::gather_whole(placements, full.second_moments(), whole_opt.second_moments());
       whole_opt.set_step_count(full.step_count());
       if (lead) io::save_checkpoint(ckpt, whole, &whole_opt, st);
     } else if (lead) {
@@ -269,19 +277,22 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     }
     world.barrier();
   };
-  // Validation on the lead rank while the others wait for its figures; with expert parallelism
-  // every rank takes part (each holds some of the experts) on the same windows.
+  // Validation on the lead rank while the others wait for its figures; with tensor or expert
+  // parallelism every rank takes part (each holds part of the model) on the same windows.
   auto validate = [&](int64_t batches) {
     EvalResult ev;
-    if (lead || ep) ev = evaluate(model, val_file, T, B, batches);
+    if (lead || split) ev = evaluate(model, val_file, T, B, batches);
     double v[3] = {ev.loss, ev.perplexity, (double)ev.tokens};
     world.broadcast(v, sizeof v, 0);
     return EvalResult{v[0], v[1], (int64_t)v[2]};
   };
 
-  if (lead && dp_size > 1)
-    std::fprintf(stderr, "gannet train: %d processes, data parallel %d, ZeRO stage %d (%.1f MB of optimizer state per rank)\n",
-                 world.size(), dp_size, cfg.zero_stage, (double)dp.optimizer_state_bytes() / 1e6);
+  if (lead && world.size() > 1)
+    std::fprintf(stderr,
+                 "gannet train: %d processes: tensor %d x data %d (expert %d), ZeRO stage %d, %.1f MB of optimizer "
+                 "state per rank\n",
+                 world.size(), cfg.tensor_parallel, dp_size, cfg.expert_parallel, cfg.zero_stage,
+                 (double)dp.optimizer_state_bytes() / 1e6);
   if (lead) std::fprintf(stderr, "gannet train: %.2fM parameters, %ld steps of %ld tokens, data %s (%ld train tokens)\n",
                (double)nn::count_elements(params) / 1e6, (long)cfg.steps, (long)(B * T * cfg.grad_accum),
                cfg.data_dir.c_str(), (long)train_file.size());
@@ -302,6 +313,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   while (step < stop_at) {
     dp_group.reset_stats();
     groups.expert->reset_stats();
+    groups.tensor->reset_stats();
     groups.expert_data->reset_stats();
     auto t0 = std::chrono::steady_clock::now();
     const double this_tokens = step_tokens(step), this_layer_tokens = step_layer_tokens(step);
@@ -361,7 +373,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     }
     if (ltd_layers) line["kept_tokens"] = kept_at(done_step);
     if (moe) line["moe"] = moe_log.take();
-    if (dp_size > 1) {
+    if (world.size() > 1) {
       line["processes"] = world.size();
       line["optimizer_bytes"] = dp.optimizer_state_bytes();
       auto traffic = [](const dist::Communicator& g) {
@@ -375,6 +387,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
         return comm;
       };
       line["comm"] = traffic(dp_group);  // this rank's traffic in this step, per group
+      if (tp) line["tensor_comm"] = traffic(*groups.tensor);
       if (ep) {
         line["expert_comm"] = traffic(*groups.expert);
         if (groups.expert_data->size() > 1) line["expert_data_comm"] = traffic(*groups.expert_data);

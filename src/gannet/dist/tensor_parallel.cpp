@@ -1,0 +1,151 @@
+#include "gannet/dist/tensor_parallel.h"
+
+#include <cstring>
+
+#include "gannet/autograd/tape.h"
+#include "gannet/core/error.h"
+
+namespace gannet::dist {
+
+namespace {
+using autograd::Var;
+
+void deposit(const Var& v, const Tensor& g) {
+  bool acc;
+  Tensor& dst = autograd::grad_for(v, acc);
+  if (!acc) {
+    dst.copy_from(g);
+    return;
+  }
+  float* d = dst.f32();
+  const float* s = g.f32();
+  for (int64_t i = 0; i < g.numel(); ++i) d[i] += s[i];
+}
+
+// Copies between a whole tensor and rank r's slice of it (to_local: whole -> local).
+void copy_slice(int64_t parts, int64_t rows, int64_t width, nn::LinearSplit split, int r, int t, float* whole,
+                float* local, bool to_local) {
+  if (split == nn::LinearSplit::column) {
+    const int64_t lr = rows / t;
+    for (int64_t p = 0; p < parts; ++p) {
+      float* w = whole + (p * rows + r * lr) * width;
+      float* l = local + p * lr * width;
+      if (to_local) std::memcpy(l, w, (size_t)(lr * width) * 4);
+      else std::memcpy(w, l, (size_t)(lr * width) * 4);
+    }
+  } else {
+    const int64_t lw = width / t;
+    for (int64_t i = 0; i < rows; ++i) {
+      float* w = whole + i * width + r * lw;
+      float* l = local + i * lw;
+      if (to_local) std::memcpy(l, w, (size_t)lw * 4);
+      else std::memcpy(w, l, (size_t)lw * 4);
+    }
+  }
+}
+}  // namespace
+
+TensorParallel::TensorParallel(models::Gpt& model, Communicator& group) : group_(group) {
+  const int t = group.size();
+  const models::GptConfig& c = model.config();
+  GANNET_CHECK(c.n_head % t == 0, "tensor parallelism: n_head ", c.n_head, " is not a multiple of parallel.tensor ", t);
+  const nn::ParameterList& params = model.parameters();
+  specs_.assign(params.size(), Spec{});
+  auto index_of = [&](const Var& v) {
+    for (size_t i = 0; i < params.size(); ++i)
+      if (params[i].var.same(v)) return i;
+    fail("tensor parallelism: a block product is not among the model's parameters");
+  };
+  for (nn::Block* b : model.blocks()) {
+    auto split = [&](nn::Linear& l, nn::LinearSplit how, int64_t parts) {
+      l.split = how;
+      l.tp = this;
+      const int64_t out = l.weight.shape()[0], in = l.weight.shape()[1];
+      if (how == nn::LinearSplit::column) {
+        Spec w{how, parts, out / parts, in};
+        specs_[index_of(l.weight)] = w;
+        cut(l.weight, w);
+        if (l.bias.defined()) {
+          Spec bs{how, parts, out / parts, 1};
+          specs_[index_of(l.bias)] = bs;
+          cut(l.bias, bs);
+        }
+      } else {
+        Spec w{how, 1, out, in};
+        specs_[index_of(l.weight)] = w;
+        cut(l.weight, w);  // the bias stays whole: added once, after the all-reduce
+      }
+    };
+    split(b->attn.c_attn, nn::LinearSplit::column, 3);  // Q, K and V: each rank its heads of each
+    split(b->attn.c_proj, nn::LinearSplit::row, 1);
+    b->attn.n_head = c.n_head / t;
+    if (b->has_mlp()) {
+      split(b->mlp.c_fc, nn::LinearSplit::column, 1);
+      split(b->mlp.c_proj, nn::LinearSplit::row, 1);
+    }
+  }
+}
+
+void TensorParallel::cut(Var& v, const Spec& s) {
+  const int t = group_.size();
+  const Tensor whole = v.value();
+  Shape shape = whole.shape();
+  if (s.split == nn::LinearSplit::column) shape[0] /= t;
+  else shape[1] /= t;
+  GANNET_CHECK((s.split == nn::LinearSplit::column ? s.rows : s.width) % t == 0, "tensor parallelism: ",
+               whole.describe(), " cannot be split ", t, " ways");
+  Tensor mine = Tensor::empty(shape);
+  copy_slice(s.parts, s.rows, s.width, s.split, group_.rank(), t, whole.f32(), mine.f32(), true);
+  v.value() = mine;
+}
+
+std::vector<bool> TensorParallel::sliced() const {
+  std::vector<bool> out;
+  for (size_t i = 0; i < specs_.size(); ++i) out.push_back(owns(i));
+  return out;
+}
+
+void TensorParallel::gather(size_t i, const Tensor& local, Tensor& whole) const {
+  const Spec& s = specs_[i];
+  const int t = group_.size();
+  GANNET_CHECK(whole.numel() == local.numel() * t, "tensor parallelism: tensor ", i, " is ", whole.describe(),
+               ", this rank holds ", local.describe());
+  Tensor all = Tensor::empty({local.numel() * t});
+  group_.all_gather(local.f32(), all.f32(), local.numel());
+  for (int r = 0; r < t; ++r)
+    copy_slice(s.parts, s.rows, s.width, s.split, r, t, whole.f32(), all.f32() + r * local.numel(), false);
+}
+
+void TensorParallel::slice(size_t i, const Tensor& whole, Tensor& local) const {
+  const Spec& s = specs_[i];
+  GANNET_CHECK(whole.numel() == local.numel() * group_.size(), "tensor parallelism: tensor ", i, " is ",
+               whole.describe(), ", this rank holds ", local.describe());
+  copy_slice(s.parts, s.rows, s.width, s.split, group_.rank(), group_.size(), whole.f32(), local.f32(), true);
+}
+
+Var TensorParallel::copy_to_parallel(const Var& x) const {
+  const bool rg = autograd::grad_enabled() && x.requires_grad();
+  Var y(x.value(), rg);  // the same values; a node of its own, so that its gradient is summed first
+  if (rg) {
+    Communicator* g = &group_;
+    autograd::tape().record([g, x, y] {
+      Tensor d = y.grad().defined() ? y.grad().clone() : Tensor::zeros(y.shape());  // every rank takes part
+      g->all_reduce_sum(d.f32(), d.numel());
+      deposit(x, d);
+    });
+  }
+  return y;
+}
+
+Var TensorParallel::reduce_from_parallel(const Var& x) const {
+  const bool rg = autograd::grad_enabled() && x.requires_grad();
+  Var y(x.value().clone(), rg);
+  group_.all_reduce_sum(y.value().f32(), y.value().numel());
+  if (rg)
+    autograd::tape().record([x, y] {
+      if (y.grad().defined()) deposit(x, y.grad());
+    });
+  return y;
+}
+
+}  // namespace gannet::dist
