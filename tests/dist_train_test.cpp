@@ -98,7 +98,13 @@ class DistTrain : public gannet::testing::TempDirTest {
       Tensor ta = fa.get(n), tb = fb.get(n);
       EXPECT_EQ(ta.numel(), tb.numel()) << n;
       double d = 0, ref = 0;
+      // The key bias (the middle third of c_attn.bias) gets no gradient in exact arithmetic (softmax
+      // ignores a shift shared by all keys): its values and moments are rounding noise that AdamW
+      // amplifies, so the comparison leaves it out.
+      const bool qkv_bias = n.size() >= 16 && n.compare(n.size() - 16, 16, "attn.c_attn.bias") == 0;
+      const int64_t C = tb.numel() / 3;
       for (int64_t i = 0; i < tb.numel() && i < ta.numel(); ++i) {
+        if (qkv_bias && i >= C && i < 2 * C) continue;
         d += std::pow((double)ta.f32()[i] - tb.f32()[i], 2);
         ref += std::pow((double)tb.f32()[i], 2);
       }
@@ -112,8 +118,8 @@ class DistTrain : public gannet::testing::TempDirTest {
 
 // Float sums in another order (each rank adds its own micro-batches first, the all-reduce then adds
 // the ranks' sums) move the weights by a few ulps per step; AdamW's normalization magnifies that
-// where a gradient is near zero.
-constexpr double kTolerance = 1e-4;
+// where a gradient is near zero (worst seen: 3.3e-6).
+constexpr double kTolerance = 2e-5;
 
 struct Layout {
   int np, stage;
@@ -236,6 +242,19 @@ TEST_F(DistTrain, ExpertParallelCheckpointResumesInOneProcess) {
                          "--stop-after 3");
   ASSERT_EQ(rc, 0) << out;
   auto [rc2, out2] = train(0, config("split", 4, 6), "--resume");
+  ASSERT_EQ(rc2, 0) << out2;
+  EXPECT_LT(max_rel_diff("split", "whole"), kTolerance);
+}
+
+TEST_F(DistTrain, TedCheckpointResumesOnAnotherLayout) {
+  // 3 steps of TED (tensor 2 x data 2, experts over 2, ZeRO-1), then 3 on tensor 2 alone, against
+  // 6 in one process.
+  use_moe();
+  ASSERT_EQ(train(0, config("whole", 2, 6)).first, 0);
+  auto [rc, out] = train(4, config("split", 1, 6, R"(, "zero_optimization": {"stage": 1}, "parallel": {"tensor": 2, "expert": 2})"),
+                         "--stop-after 3");
+  ASSERT_EQ(rc, 0) << out;
+  auto [rc2, out2] = train(2, config("split", 2, 6, R"(, "parallel": {"tensor": 2})"), "--resume");
   ASSERT_EQ(rc2, 0) << out2;
   EXPECT_LT(max_rel_diff("split", "whole"), kTolerance);
 }
