@@ -293,9 +293,16 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
                  "state per rank\n",
                  world.size(), cfg.tensor_parallel, dp_size, cfg.expert_parallel, cfg.zero_stage,
                  (double)dp.optimizer_state_bytes() / 1e6);
-  if (lead) std::fprintf(stderr, "gannet train: %.2fM parameters, %ld steps of %ld tokens, data %s (%ld train tokens)\n",
-               (double)nn::count_elements(params) / 1e6, (long)cfg.steps, (long)(B * T * cfg.grad_accum),
-               cfg.data_dir.c_str(), (long)train_file.size());
+  if (lead) {
+    double whole = 0;  // the whole model's parameters: slices counted once per holder
+    for (size_t i = 0; i < params.size(); ++i)
+      whole += (double)params[i].var.value().numel() *
+               (tp && tensor_parallel->owns(i) ? cfg.tensor_parallel : ep && expert_placement->owns(i) ? cfg.expert_parallel : 1);
+    std::fprintf(stderr, "gannet train: %.2fM parameters%s, %ld steps of %ld tokens, data %s (%ld train tokens)\n",
+                 whole / 1e6,
+                 split ? str(" (", (double)nn::count_elements(params) / 1e6, "M on this rank)").c_str() : "",
+                 (long)cfg.steps, (long)(B * T * accum), cfg.data_dir.c_str(), (long)train_file.size());
+  }
   if (lead && (curriculum || ltd_layers))
     std::fprintf(stderr, "gannet train: data efficiency:%s%s%s\n", curriculum ? " curriculum" : "",
                  ltd_layers ? " random-LTD" : "", de.layer_token_lr.enabled ? " layer-token LR" : "");
