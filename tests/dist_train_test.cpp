@@ -259,6 +259,36 @@ TEST_F(DistTrain, TedCheckpointResumesOnAnotherLayout) {
   EXPECT_LT(max_rel_diff("split", "whole"), kTolerance);
 }
 
+TEST_F(DistTrain, DuplicateTokenDroppingMatchesOneProcessAndHalvesTheAllToAll) {
+  // Dropless routing without the balance loss (nonlinear in the token fractions, so a mean over
+  // half the tokens is not the mean over all) and without router noise (drawn per row): then each
+  // tensor rank routing half the rows computes what one process computes.
+  moe_ = R"(, "moe": {"num_experts": 4, "k": 2, "drop_tokens": false, "moe_loss_coeff": 0,
+                       "router_z_loss_coeff": 0.001})";
+  const int steps = 4;
+  ASSERT_EQ(train(0, config("one", 4, steps)).first, 0);
+  const std::string ted = R"(, "zero_optimization": {"stage": 2}, "parallel": {"tensor": 2, "expert": 2)";
+  auto [rc, out] = train(4, config("dtd", 2, steps, ted + R"(, "duplicate_token_dropping": true})"));
+  ASSERT_EQ(rc, 0) << out;
+  auto [rc2, out2] = train(4, config("dup", 2, steps, ted + "}"));
+  ASSERT_EQ(rc2, 0) << out2;
+  auto a = steps_of("one"), d = steps_of("dtd"), u = steps_of("dup");
+  ASSERT_EQ(d.size(), (size_t)steps);
+  ASSERT_EQ(u.size(), (size_t)steps);
+  for (int s = 0; s < steps; ++s) {
+    EXPECT_NEAR(d[s]["loss"].get<double>(), a[s]["loss"].get<double>(), 1e-5 * a[s]["loss"].get<double>()) << s;
+    EXPECT_NEAR(d[s]["grad_norm"].get<double>(), a[s]["grad_norm"].get<double>(), 1e-4 * a[s]["grad_norm"].get<double>());
+    // Dropless top-2, summed over the 4 ranks: each routed row goes out and back forward and the
+    // same backward (4 sends); 2 micro-batches of 64 rows on each of the 4 ranks, or with
+    // duplicate-token dropping on half of them; 16 floats a row.
+    const int64_t with = d[s]["all_to_all_bytes_all_ranks"].get<int64_t>();
+    const int64_t without = u[s]["all_to_all_bytes_all_ranks"].get<int64_t>();
+    EXPECT_EQ(without, 2 * 4 * (4 * 64) * 2 * 16 * 4) << s;
+    EXPECT_EQ(2 * with, without) << s;
+  }
+  EXPECT_LT(max_rel_diff("dtd", "one"), kTolerance);
+}
+
 TEST_F(DistTrain, UnsupportedLayoutsAreOneLineErrors) {
   auto [rc, out] = train(0, config("tp", 1, 3, R"(, "parallel": {"tensor": 2})"));
   EXPECT_EQ(rc, 1);

@@ -39,20 +39,40 @@ DataParallel::DataParallel(const nn::ParameterList& params, const BucketPlan& pl
     if (tensor_sliced_[i]) b.sliced_ranges.insert(b.sliced_ranges.end(), {b.size, b.size + params[i].var.value().numel()});
     b.size += params[i].var.value().numel();
   }
-  int64_t largest = 0, largest_chunk = 0;
   for (size_t k = 0; k < buckets_.size(); ++k) {
     Bucket& b = buckets_[k];
     GANNET_CHECK(!b.params.empty(), "data parallel: bucket ", k, " holds no parameter");
     b.expert = plan.expert[k];
     b.group = b.expert && expert_data ? expert_data : &data;
+  }
+  layout_shards();
+}
+
+void DataParallel::reduce_moe_over_tensor_group(Communicator& tensor_data, Communicator& tensor_expert_data) {
+  GANNET_CHECK(step_count() == 0, "data parallel: the MoE reduction groups change before the first step only");
+  for (size_t k = 0; k < buckets_.size(); ++k) {
+    Bucket& b = buckets_[k];
+    if (b.expert) b.group = &tensor_expert_data;
+    else if (plan_.moe_shared[k]) b.group = &tensor_data;
+    else continue;
+    b.world_wide = true;
+  }
+  layout_shards();
+}
+
+void DataParallel::layout_shards() {
+  int64_t largest = 0, largest_chunk = 0;
+  for (size_t k = 0; k < buckets_.size(); ++k) {
+    Bucket& b = buckets_[k];
     const int N = b.group->size(), r = b.group->rank();
+    b.owned.clear();
     b.chunk = (b.size + N - 1) / N;
     b.padded = b.chunk * N;
     largest = std::max(largest, b.padded);
     largest_chunk = std::max(largest_chunk, b.chunk);
     const int64_t lo = r * b.chunk, hi = std::min(b.size, lo + b.chunk);
     for (size_t j = 0; j < b.params.size(); ++j) {
-      const int64_t p_lo = b.offset[j], p_hi = p_lo + params[b.params[j]].var.value().numel();
+      const int64_t p_lo = b.offset[j], p_hi = p_lo + params_[b.params[j]].var.value().numel();
       const int64_t s = std::max(lo, p_lo), e = std::min(hi, p_hi);
       if (s < e) b.owned.push_back({b.params[j], s - p_lo, s - lo, e - s});
     }
@@ -66,7 +86,7 @@ DataParallel::DataParallel(const nn::ParameterList& params, const BucketPlan& pl
     staging_[s] = Tensor::empty({largest});
     if (stage_ == 2) chunk_out_[s] = Tensor::empty({largest_chunk});
   }
-  if (stage_ == 0) full_ = std::make_unique<optim::AdamW>(params_, opt_);
+  if (stage_ == 0 && !full_) full_ = std::make_unique<optim::AdamW>(params_, opt_);
 }
 
 void DataParallel::begin_micro_batch(int micro, int count) {
@@ -171,8 +191,11 @@ double DataParallel::grad_norm(float grad_scale) {
         const int64_t s = std::max(lo, b.sliced_ranges[j]), e = std::min(hi, b.sliced_ranges[j + 1]);
         if (s < e) sliced += kernels::sum_squares(g + (s - lo), e - s);
       }
-      sums[0] += all - sliced;
-      sums[1] += sliced;
+      if (b.world_wide) sums[1] += all;  // shards spread over the tensor ranks too
+      else {
+        sums[0] += all - sliced;
+        sums[1] += sliced;
+      }
       continue;
     }
     for (size_t i : b.params) {
@@ -283,28 +306,30 @@ void DataParallel::load_state(optim::AdamW& full) {
 bool is_expert_parameter(const std::string& name) { return name.find(".moe.experts.") != std::string::npos; }
 
 BucketPlan transformer_buckets(const nn::ParameterList& params, int64_t n_layer) {
-  // Bucket ids: 2i for block i, 2i + 1 for its experts, 2 n_layer for the rest; then renumbered
-  // without the empty ones.
+  // Bucket ids: 3i for block i, 3i + 1 for its experts, 3i + 2 for its router and mixing weights,
+  // 3 n_layer for the rest; then renumbered without the empty ones.
   std::vector<int> raw;
   for (const auto& p : params) {
-    int b = 2 * (int)n_layer;
+    int b = 3 * (int)n_layer;
     if (p.name.rfind("h.", 0) == 0) {
       size_t dot = p.name.find('.', 2);
       int block = std::stoi(p.name.substr(2, dot - 2));
       GANNET_CHECK(block >= 0 && block < n_layer, "data parallel: parameter ", p.name, " names block ", block, " of ",
                    n_layer);
-      b = 2 * block + (is_expert_parameter(p.name) ? 1 : 0);
+      const bool moe = p.name.find(".moe.") != std::string::npos;
+      b = 3 * block + (is_expert_parameter(p.name) ? 1 : moe ? 2 : 0);
     }
     raw.push_back(b);
   }
-  std::vector<int> id((size_t)(2 * n_layer + 1), -1);
+  std::vector<int> id((size_t)(3 * n_layer + 1), -1);
   BucketPlan plan;
   plan.of_block.resize((size_t)n_layer);
-  for (int b = 0; b <= 2 * (int)n_layer; ++b) {
+  for (int b = 0; b <= 3 * (int)n_layer; ++b) {
     if (std::find(raw.begin(), raw.end(), b) == raw.end()) continue;
     id[(size_t)b] = (int)plan.expert.size();
-    plan.expert.push_back(b < 2 * n_layer && b % 2 == 1);
-    if (b < 2 * n_layer) plan.of_block[(size_t)(b / 2)].push_back(id[(size_t)b]);
+    plan.expert.push_back(b < 3 * n_layer && b % 3 == 1);
+    plan.moe_shared.push_back(b < 3 * n_layer && b % 3 == 2);
+    if (b < 3 * n_layer) plan.of_block[(size_t)(b / 3)].push_back(id[(size_t)b]);
   }
   for (int b : raw) plan.bucket_of.push_back(id[(size_t)b]);
   return plan;

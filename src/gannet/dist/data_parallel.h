@@ -31,12 +31,14 @@ namespace gannet::dist {
 struct BucketPlan {
   std::vector<int> bucket_of;                // per parameter; buckets numbered from 0, none empty
   std::vector<bool> expert;                  // per bucket: expert weights (expert-data group)
+  std::vector<bool> moe_shared;              // per bucket: an MoE layer's router and mixing weights
   std::vector<std::vector<int>> of_block;    // per transformer block: its buckets
 };
 
-// Buckets for a GPT-style parameter list: block i's parameters ("h.<i>.*") in one bucket and its
-// experts' weights ("h.<i>.moe.experts.*") in another, everything else (embeddings, final
-// LayerNorm) in a last bucket reduced after the backward pass.
+// Buckets for a GPT-style parameter list: block i's parameters ("h.<i>.*") in one bucket, its
+// experts' weights ("h.<i>.moe.experts.*") in another and its MoE router and mixing weights
+// ("h.<i>.moe.*") in a third, everything else (embeddings, final LayerNorm) in a last bucket
+// reduced after the backward pass.
 BucketPlan transformer_buckets(const nn::ParameterList& params, int64_t n_layer);
 // Whether a parameter is an expert weight, which expert parallelism spreads over processes.
 bool is_expert_parameter(const std::string& name);
@@ -51,6 +53,10 @@ class DataParallel {
   DataParallel(const nn::ParameterList& params, const BucketPlan& plan, Communicator& data, Communicator* expert_data,
                Communicator* expert, int zero_stage, const optim::AdamWOptions& adamw,
                const std::vector<bool>& tensor_sliced = {}, Communicator* tensor = nullptr);
+  // Duplicate-token dropping: each tensor-parallel rank's MoE gradients cover its share of the
+  // tokens only, so the MoE buckets are reduced over wider groups: the router's over `tensor_data`
+  // (every rank), the experts' over `tensor_expert_data`. Call before the first step.
+  void reduce_moe_over_tensor_group(Communicator& tensor_data, Communicator& tensor_expert_data);
 
   int zero_stage() const { return stage_; }
   int buckets() const { return (int)buckets_.size(); }
@@ -94,6 +100,7 @@ class DataParallel {
     Tensor m, v, grad;           // this rank's chunk (stages 1 and 2; grad: stage 2)
     Communicator* group = nullptr;
     bool expert = false;
+    bool world_wide = false;  // sharded over a group that spans the tensor-parallel ranks
     std::vector<int64_t> sliced_ranges;  // [begin, end) pairs of the bucket's tensor-sliced elements
     bool launched = false;
   };
@@ -104,6 +111,7 @@ class DataParallel {
   };
 
   void pack(const Bucket& b, float* out) const;   // gradients, zeros where absent
+  void layout_shards();                           // chunks, owned segments and buffers of the buckets
   void launch(int b);
   void complete_oldest();
 

@@ -47,6 +47,8 @@ ProcessGroups ProcessGroups::create(Communicator& world, const ParallelLayout& l
   g.data = world.split(p.data_group.front(), p.data_rank);
   g.expert = world.split(p.expert_group.front(), p.expert_rank);
   g.expert_data = world.split(p.expert_data_group.front(), p.expert_data_rank);
+  g.tensor_data = world.split(0, world.rank());
+  g.tensor_expert_data = world.split(p.expert_rank, world.rank());
   return g;
 }
 

@@ -33,6 +33,9 @@ struct ProcessGroups {
   ParallelLayout layout;
   RankPlace place;
   std::unique_ptr<Communicator> tensor, data, expert, expert_data;
+  // For duplicate-token dropping, whose MoE gradients are partial per tensor rank: every rank
+  // (tensor x data), and the ranks holding the same experts (tensor x expert-data).
+  std::unique_ptr<Communicator> tensor_data, tensor_expert_data;
   static ProcessGroups create(Communicator& world, const ParallelLayout& layout);
 };
 

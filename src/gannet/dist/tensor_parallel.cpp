@@ -45,7 +45,8 @@ void copy_slice(int64_t parts, int64_t rows, int64_t width, nn::LinearSplit spli
 }
 }  // namespace
 
-TensorParallel::TensorParallel(models::Gpt& model, Communicator& group) : group_(group) {
+TensorParallel::TensorParallel(models::Gpt& model, Communicator& group, bool duplicate_token_dropping)
+    : group_(group) {
   const int t = group.size();
   const models::GptConfig& c = model.config();
   GANNET_CHECK(c.n_head % t == 0, "tensor parallelism: n_head ", c.n_head, " is not a multiple of parallel.tensor ", t);
@@ -79,6 +80,10 @@ TensorParallel::TensorParallel(models::Gpt& model, Communicator& group) : group_
     split(b->attn.c_attn, nn::LinearSplit::column, 3);  // Q, K and V: each rank its heads of each
     split(b->attn.c_proj, nn::LinearSplit::row, 1);
     b->attn.n_head = c.n_head / t;
+    if (duplicate_token_dropping && b->moe) {
+      b->moe_token_split = this;
+      b->moe->aux_scale = 1.0 / t;
+    }
     if (b->has_mlp()) {
       split(b->mlp.c_fc, nn::LinearSplit::column, 1);
       split(b->mlp.c_proj, nn::LinearSplit::row, 1);
@@ -132,6 +137,41 @@ Var TensorParallel::copy_to_parallel(const Var& x) const {
       Tensor d = y.grad().defined() ? y.grad().clone() : Tensor::zeros(y.shape());  // every rank takes part
       g->all_reduce_sum(d.f32(), d.numel());
       deposit(x, d);
+    });
+  }
+  return y;
+}
+
+Var TensorParallel::scatter_rows(const Var& x) const {
+  const int t = group_.size();
+  const int64_t N = x.value().dim(0), C = x.value().numel() / std::max<int64_t>(N, 1);
+  GANNET_CHECK(N % t == 0, "duplicate-token dropping: ", N, " token rows cannot be split over ", t,
+               " tensor-parallel ranks");
+  const int64_t n = N / t;
+  const bool rg = autograd::grad_enabled() && x.requires_grad();
+  Var y(x.value().slice(group_.rank() * n, (group_.rank() + 1) * n).clone(), rg);
+  if (rg) {
+    Communicator* g = &group_;
+    autograd::tape().record([g, x, y, n, C] {
+      Tensor mine = y.grad().defined() ? y.grad() : Tensor::zeros(y.shape());
+      Tensor all = Tensor::empty(x.shape());
+      g->all_gather(mine.f32(), all.f32(), n * C);
+      deposit(x, all);
+    });
+  }
+  return y;
+}
+
+Var TensorParallel::gather_rows(const Var& x) const {
+  const int t = group_.size();
+  const int64_t n = x.value().dim(0), C = x.value().dim(1);
+  const bool rg = autograd::grad_enabled() && x.requires_grad();
+  Var y(Tensor::empty({n * t, C}), rg);
+  group_.all_gather(x.value().f32(), y.value().f32(), n * C);
+  if (rg) {
+    const int r = group_.rank();
+    autograd::tape().record([x, y, n, r] {
+      if (y.grad().defined()) deposit(x, y.grad().slice(r * n, (r + 1) * n).clone());
     });
   }
   return y;

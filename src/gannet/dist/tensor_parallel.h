@@ -19,12 +19,15 @@ class TensorParallel final : public nn::TensorParallelOps, public ParameterPlace
   // Cuts the block products of `model` (initialized whole) to this rank's slices and sets the
   // Linears' splits; n_head and 4 n_embd must be multiples of the group size. `group` and `model`
   // outlive this.
-  TensorParallel(models::Gpt& model, Communicator& group);
+  TensorParallel(models::Gpt& model, Communicator& group, bool duplicate_token_dropping = false);
   TensorParallel(const TensorParallel&) = delete;
   TensorParallel& operator=(const TensorParallel&) = delete;
 
   autograd::Var copy_to_parallel(const autograd::Var& x) const override;
   autograd::Var reduce_from_parallel(const autograd::Var& x) const override;
+  autograd::Var scatter_rows(const autograd::Var& x) const override;
+  autograd::Var gather_rows(const autograd::Var& x) const override;
+  int size() const override { return group_.size(); }
 
   bool owns(size_t i) const override { return i < specs_.size() && specs_[i].split != nn::LinearSplit::whole; }
   void gather(size_t i, const Tensor& local, Tensor& whole) const override;

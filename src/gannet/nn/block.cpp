@@ -48,7 +48,10 @@ Var Block::forward(const Var& x, int64_t B, int64_t T, bool causal, const Tensor
   local.training = autograd::grad_enabled();
   MoePass& pass = moe_pass ? *moe_pass : local;
   Var dense = moe->config.use_residual ? mlp.forward(a) : Var();
-  return autograd::add(h, moe->forward(a, dense, pass));
+  if (!moe_token_split) return autograd::add(h, moe->forward(a, dense, pass));
+  const TensorParallelOps& ts = *moe_token_split;
+  Var mine = moe->forward(ts.scatter_rows(a), dense.defined() ? ts.scatter_rows(dense) : Var(), pass);
+  return autograd::add(h, ts.gather_rows(mine));
 }
 
 void Block::collect(const std::string& prefix, ParameterList& out) const {

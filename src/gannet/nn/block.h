@@ -33,6 +33,9 @@ struct Block {
   Attention attn;
   Mlp mlp;                 // absent (no parameters) in an MoE block without use_residual
   std::optional<Moe> moe;  // an MoE block: x + moe(ln_2(x)) (mixed with mlp(ln_2(x)) for PR-MoE)
+  // Duplicate-token dropping: the MoE layer runs on this tensor-parallel rank's share of the rows
+  // (nullptr: on all of them).
+  const TensorParallelOps* moe_token_split = nullptr;
   Block() = default;
   Block(int64_t n_embd, int64_t n_head, float eps);
   // Makes this an MoE block of `experts` experts.

@@ -147,7 +147,7 @@ Var Moe::forward(const Var& x, const Var& residual, MoePass& pass) const {
     auto add_term = [&](const Var& term, double coef) {
       if (coef == 0 || !term.requires_grad()) return;
       Tensor c = Tensor::empty({1});
-      c.f32()[0] = (float)coef;
+      c.f32()[0] = (float)(coef * aux_scale);
       Var scaled = autograd::multiply_constant(term, c);
       pass.aux_loss = pass.aux_loss.defined() ? autograd::add(pass.aux_loss, scaled) : scaled;
     };

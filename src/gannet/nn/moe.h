@@ -80,6 +80,9 @@ struct Moe {
   Var c_proj_w, c_proj_b;           // experts' second layer [E, C, 4C], [E, C]
   Linear coefficient;               // use_residual: [2, C] mixing logits (the dense MLP is the block's)
   const ExpertExchange* exchange = nullptr;  // nullptr: the single-process identity
+  // Multiplies the auxiliary losses: 1/t when each of t ranks routes 1/t of the tokens, so that their
+  // sum is the mean over all tokens.
+  double aux_scale = 1.0;
 
   Moe() = default;
   Moe(const MoeConfig& config, int64_t block, int64_t n_embd, int64_t experts);

@@ -74,6 +74,9 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   c.expert_parallel = (int)par.get_int("expert", c.expert_parallel);
   GANNET_CHECK(c.tensor_parallel >= 1 && c.expert_parallel >= 1, name,
                ": parallel.tensor and parallel.expert must be positive");
+  c.duplicate_token_dropping = par.get_bool("duplicate_token_dropping", c.duplicate_token_dropping);
+  GANNET_CHECK(!c.duplicate_token_dropping || (c.tensor_parallel > 1 && c.model.moe.enabled()), name,
+               ": parallel.duplicate_token_dropping needs parallel.tensor > 1 and a model with a moe block");
   io::JsonReader zero = r.child("zero_optimization");
   c.zero_stage = (int)zero.get_int("stage", c.zero_stage);
   GANNET_CHECK(c.zero_stage >= 0 && c.zero_stage <= 2, name, ": zero_optimization.stage ", c.zero_stage,

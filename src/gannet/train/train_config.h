@@ -33,6 +33,7 @@ struct TrainConfig {
   DataEfficiencyConfig data_efficiency; // curriculum, random-LTD, layer-token LR (data_efficiency block)
   int tensor_parallel = 1;              // parallel.tensor
   int expert_parallel = 1;              // parallel.expert
+  bool duplicate_token_dropping = false; // parallel.duplicate_token_dropping (TED; tensor > 1, MoE)
   int zero_stage = 0;                   // zero_optimization.stage: 0, 1 (optimizer state) or 2 (+ gradients)
   std::string text;                     // the config as given, stored in checkpoints
 };

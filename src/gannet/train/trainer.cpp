@@ -150,7 +150,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
                " needs a model with a moe block");
   const bool tp = cfg.tensor_parallel > 1;
   std::unique_ptr<dist::TensorParallel> tensor_parallel;
-  if (tp) tensor_parallel = std::make_unique<dist::TensorParallel>(model, *groups.tensor);
+  if (tp) tensor_parallel = std::make_unique<dist::TensorParallel>(model, *groups.tensor, cfg.duplicate_token_dropping);
   std::unique_ptr<dist::ExpertPlacement> expert_placement;
   if (ep) expert_placement = std::make_unique<dist::ExpertPlacement>(model, *groups.expert);
   // What is split over processes, for gathering whole checkpoints (none: every rank holds it all).
@@ -160,6 +160,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
                         ep ? groups.expert_data.get() : nullptr, ep ? groups.expert.get() : nullptr, cfg.zero_stage,
                         cfg.adamw, tp ? tensor_parallel->sliced() : std::vector<bool>{},
                         tp ? groups.tensor.get() : nullptr);
+  if (cfg.duplicate_token_dropping) dp.reduce_moe_over_tensor_group(*groups.tensor_data, *groups.tensor_expert_data);
   const std::function<void(int64_t)> block_done = [&dp](int64_t block) { dp.block_done(block); };
   // The optimizer state of this rank's parameters in whole form (each parameter's full moments),
   // from and to the checkpoint's form (with expert parallelism, every expert of every layer).
@@ -397,6 +398,11 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
       if (tp) line["tensor_comm"] = traffic(*groups.tensor);
       if (ep) {
         line["expert_comm"] = traffic(*groups.expert);
+        // The all-to-all's rows depend on the routing of each rank; the job's sum is what
+        // duplicate-token dropping divides by the tensor-parallel degree.
+        double a2a = (double)groups.expert->stats(dist::Collective::all_to_all).payload_bytes;
+        world.all_reduce_sum(&a2a, 1);
+        line["all_to_all_bytes_all_ranks"] = (int64_t)a2a;
         if (groups.expert_data->size() > 1) line["expert_data_comm"] = traffic(*groups.expert_data);
       }
     }
