@@ -167,11 +167,12 @@ TEST(QuantMatmul, VectorPathsMatchTheScalarReference) {
 }
 
 // Many rows into a Y wider than the TLB covers: the AVX-512 path goes over its range in panels
-// of weights (tile of rows outermost within a panel); the results stay those of the reference.
+// of weights and chunks of rows; the results stay those of the reference.
 TEST(QuantMatmul, PanelledWideProductsMatchTheScalarReference) {
   if (!cpu_has_avx512_vnni()) GTEST_SKIP() << "no AVX-512 VNNI";
-  // Y spans 9.6 MB; the range holds about 1.1 MB (int8) and 0.58 MB (int4) of weights.
-  const int64_t N = 2000, K = 512, M = 40, ldy = 60000;
+  // Y spans 9.6 MB; the range holds about 1.1 MB (int8) and 0.58 MB (int4) of weights; the rows
+  // make 10 chunks (tiles of 6).
+  const int64_t N = 2000, K = 512, M = 60, ldy = 40000;
   for (const Shape s : {Shape{8, false, 64, K}, Shape{4, true, 128, K}}) {
     QMatrix W(s.bits, N, s.K, s.group, s.asym, 7 + s.bits);
     auto b = random_vec(N, 5);
