@@ -166,6 +166,30 @@ TEST(QuantMatmul, VectorPathsMatchTheScalarReference) {
   }
 }
 
+// Many rows into a Y wider than the TLB covers: the AVX-512 path goes over its range in panels
+// of weights and chunks of rows; the results stay those of the reference.
+TEST(QuantMatmul, PanelledWideProductsMatchTheScalarReference) {
+  if (!cpu_has_avx512_vnni()) GTEST_SKIP() << "no AVX-512 VNNI";
+  // Y spans 9.6 MB; the range holds about 1.1 MB (int8) and 0.58 MB (int4) of weights; the rows
+  // make 10 chunks (tiles of 6).
+  const int64_t N = 2000, K = 512, M = 60, ldy = 40000;
+  for (const Shape s : {Shape{8, false, 64, K}, Shape{4, true, 128, K}}) {
+    QMatrix W(s.bits, N, s.K, s.group, s.asym, 7 + s.bits);
+    auto b = random_vec(N, 5);
+    auto X = random_vec(M * s.K, 6);
+    QRows A(X, M, s.K, s.K);
+    std::vector<int32_t> asum(M * (s.K / s.group));
+    k::activation_group_sums(A.r, s.group, asum.data());
+    for (k::Epilogue e : {k::Epilogue::store, k::Epilogue::accumulate}) {
+      auto Y0 = random_vec(M * ldy, 8);
+      std::vector<float> want = Y0, got = Y0;
+      k::ref::quant_matmul_range(A.r, asum.data(), W.p, b.data(), want.data(), ldy, e, 16, N - 3);
+      k::avx512::quant_matmul_range(A.r, asum.data(), W.p, b.data(), got.data(), ldy, e, 16, N - 3);
+      expect_same(got, want, e, "panelled " + name(s, M, e));
+    }
+  }
+}
+
 // With unit scales the result is the integer sum_k a * (q - z) itself (exact in float below 2^24):
 // computed here from the plain QuantizedWeights, independently of the packed layout.
 TEST(QuantMatmul, IntegerPartIsExact) {
