@@ -21,20 +21,6 @@ void check_2d(const Tensor& t, const char* op, const char* what) {
                t.describe());
 }
 
-// v's gradient, zeroed first when v had none: for backward code that adds into it.
-Tensor& accumulate_target(const Var& v) {
-  bool acc;
-  Tensor& g = grad_for(v, acc);
-  if (!acc) g.zero();
-  return g;
-}
-
-// Adds `fresh` to v's gradient, or adopts it when v has none yet.
-void deposit(const Var& v, const Tensor& fresh) {
-  if (!v.grad().defined()) v.grad() = fresh;
-  else k::add_inplace(v.grad().f32(), fresh.f32(), fresh.numel());
-}
-
 // Runs fn(e) for every expert with rows. With several experts per thread, the experts run in
 // parallel, each product on one thread (OpenBLAS runs single-threaded inside a parallel region),
 // which suits the experts' short GEMMs better than threading each one; with few experts, one
@@ -177,7 +163,7 @@ RouterResult moe_router(const Var& logits, const RouterOptions& o) {
       for (int64_t n = 0; n < N; ++n)
         for (int64_t e = 0; e < E; ++e) dL.f32()[n * E + e] += c * lse.f32()[n] * p[n * E + e];
     }
-    deposit(logits, dL);
+    deposit_grad(logits, dL);
   });
   return r;
 }
@@ -217,12 +203,12 @@ Var moe_combine(const Var& y, const Var& gates, RoutingPtr routing) {
     if (y.requires_grad()) {
       Tensor dY = Tensor::empty({S, C});
       k::scaled_gather_rows(dO.f32(), routing->slot_token.data(), gates.value().f32(), S, C, dY.f32());
-      deposit(y, dY);
+      deposit_grad(y, dY);
     }
     if (gates.requires_grad()) {
       Tensor dG = Tensor::empty({S});
       k::gathered_row_dots(dO.f32(), routing->slot_token.data(), y.value().f32(), S, C, dG.f32());
-      deposit(gates, dG);
+      deposit_grad(gates, dG);
     }
   });
   return out;
@@ -259,10 +245,10 @@ Var expert_mlp(const Var& x, const std::vector<int32_t>& offsets, const Var& w1,
     const Tensor& dYt = y.grad();
     if (!dYt.defined()) return;
     const float* dY = dYt.f32();
-    float* dW2 = w2.requires_grad() ? accumulate_target(w2).f32() : nullptr;
-    float* dB2 = b2.requires_grad() ? accumulate_target(b2).f32() : nullptr;
-    float* dW1 = w1.requires_grad() ? accumulate_target(w1).f32() : nullptr;
-    float* dB1 = b1.requires_grad() ? accumulate_target(b1).f32() : nullptr;
+    float* dW2 = w2.requires_grad() ? sum_target(w2).f32() : nullptr;
+    float* dB2 = b2.requires_grad() ? sum_target(b2).f32() : nullptr;
+    float* dW1 = w1.requires_grad() ? sum_target(w1).f32() : nullptr;
+    float* dB1 = b1.requires_grad() ? sum_target(b1).f32() : nullptr;
     Tensor dH = Tensor::empty({S, H});
     bool acc_x = false;
     float* dX = x.requires_grad() ? grad_for(x, acc_x).f32() : nullptr;
@@ -296,7 +282,7 @@ Var multiply_constant(const Var& x, const Tensor& m) {
     if (!dY.defined()) return;
     Tensor dX = Tensor::empty(x.shape());
     for (int64_t i = 0; i < n; ++i) dX.f32()[i] = dY.f32()[i] * m.f32()[i];
-    deposit(x, dX);
+    deposit_grad(x, dX);
   });
   return y;
 }
@@ -329,7 +315,7 @@ Var softmax_mix2(const Var& a, const Var& b, const Var& logits) {
       Tensor d = Tensor::empty({N, C});
       for (int64_t n = 0; n < N; ++n)
         for (int64_t c = 0; c < C; ++c) d.f32()[n * C + c] = dy[n * C + c] * p[2 * n + which];
-      deposit(v, d);
+      deposit_grad(v, d);
     }
     if (logits.requires_grad()) {
       Tensor dP = Tensor::empty({N, 2}), dL = Tensor::empty({N, 2});
@@ -343,7 +329,7 @@ Var softmax_mix2(const Var& a, const Var& b, const Var& logits) {
         dP.f32()[2 * n + 1] = (float)d1;
       }
       k::softmax_backward(p, dP.f32(), dL.f32(), N, 2);
-      deposit(logits, dL);
+      deposit_grad(logits, dL);
     }
   });
   return y;

@@ -26,24 +26,6 @@ Var make_output(const Shape& shape, bool requires_grad) {
   return Var(Tensor::empty(shape), requires_grad);
 }
 
-// Writes a freshly computed gradient `fresh` into v's gradient (adopting or adding it).
-void deposit_grad(const Var& v, const Tensor& fresh) {
-  Tensor& g = v.grad();
-  if (!g.defined()) {
-    g = fresh;
-  } else {
-    k::add_inplace(g.f32(), fresh.f32(), g.numel());
-  }
-}
-
-// v's gradient for a backward kernel that adds into it: zeroed first if v had none yet.
-Tensor& sum_target(const Var& v) {
-  bool accumulate;
-  Tensor& g = grad_for(v, accumulate);
-  if (!accumulate) g.zero();
-  return g;
-}
-
 // Where an op whose backward kernel overwrites its output puts v's gradient: straight into v's
 // gradient buffer when v has none yet, otherwise into scratch that add_overwritten_grad adds on.
 struct OverwriteTarget {

@@ -1,5 +1,7 @@
 #include "gannet/autograd/tape.h"
 
+#include "gannet/kernels/bias.h"
+
 namespace gannet::autograd {
 
 void Tape::record(std::function<void()> backward_fn) { fns_.push_back(std::move(backward_fn)); }
@@ -35,6 +37,19 @@ Tensor& grad_for(const Var& v, bool& accumulate) {
   accumulate = g.defined();
   if (!accumulate) g = Tensor::empty(v.shape(), DType::f32);
   return g;
+}
+
+Tensor& sum_target(const Var& v) {
+  bool accumulate;
+  Tensor& g = grad_for(v, accumulate);
+  if (!accumulate) g.zero();
+  return g;
+}
+
+void deposit_grad(const Var& v, const Tensor& fresh) {
+  Tensor& g = v.grad();
+  if (!g.defined()) g = fresh;
+  else kernels::add_inplace(g.f32(), fresh.f32(), g.numel());
 }
 
 }  // namespace gannet::autograd

@@ -41,5 +41,10 @@ class NoGrad {
 // allocated (uninitialized) and `accumulate` is false: the op may overwrite it. Otherwise the op
 // must add to it.
 Tensor& grad_for(const Var& v, bool& accumulate);
+// v's gradient, zeroed first when v had none: for backward kernels that add into it.
+Tensor& sum_target(const Var& v);
+// Adds a freshly computed gradient to v's, or adopts `fresh` as v's gradient when v has none yet
+// (so nobody may write `fresh` afterwards).
+void deposit_grad(const Var& v, const Tensor& fresh);
 
 }  // namespace gannet::autograd

@@ -71,16 +71,6 @@ Tensor grad_or_zeros(const Var& y) {
   return Tensor::zeros(y.shape());
 }
 
-void deposit(const Var& v, const Tensor& g) {
-  bool acc;
-  Tensor& dst = autograd::grad_for(v, acc);
-  float* d = dst.f32();
-  const float* s = g.f32();
-  if (acc)
-    for (int64_t i = 0; i < g.numel(); ++i) d[i] += s[i];
-  else
-    std::memcpy(d, s, (size_t)g.numel() * 4);
-}
 
 }  // namespace
 
@@ -128,7 +118,7 @@ Var ExpertAllToAll::dispatch(const Var& rows, std::vector<int32_t>& offsets) con
   if (rg) {
     Communicator* g = &group_;
     const int64_t sent = rows.value().dim(0);
-    autograd::tape().record([g, plan, rows, out, sent] { deposit(rows, to_senders(*g, *plan, grad_or_zeros(out), sent)); });
+    autograd::tape().record([g, plan, rows, out, sent] { autograd::deposit_grad(rows, to_senders(*g, *plan, grad_or_zeros(out), sent)); });
   }
   return out;
 }
@@ -144,7 +134,7 @@ Var ExpertAllToAll::combine(const Var& rows) const {
   Var out(to_senders(group_, *plan, rows.value(), sent), rg);
   if (rg) {
     Communicator* g = &group_;
-    autograd::tape().record([g, plan, rows, out] { deposit(rows, to_experts(*g, *plan, grad_or_zeros(out))); });
+    autograd::tape().record([g, plan, rows, out] { autograd::deposit_grad(rows, to_experts(*g, *plan, grad_or_zeros(out))); });
   }
   return out;
 }

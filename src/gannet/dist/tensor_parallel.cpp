@@ -10,17 +10,6 @@ namespace gannet::dist {
 namespace {
 using autograd::Var;
 
-void deposit(const Var& v, const Tensor& g) {
-  bool acc;
-  Tensor& dst = autograd::grad_for(v, acc);
-  if (!acc) {
-    dst.copy_from(g);
-    return;
-  }
-  float* d = dst.f32();
-  const float* s = g.f32();
-  for (int64_t i = 0; i < g.numel(); ++i) d[i] += s[i];
-}
 
 // Copies between a whole tensor and rank r's slice of it (to_local: whole -> local).
 void copy_slice(int64_t parts, int64_t rows, int64_t width, nn::LinearSplit split, int r, int t, float* whole,
@@ -136,7 +125,7 @@ Var TensorParallel::copy_to_parallel(const Var& x) const {
     autograd::tape().record([g, x, y] {
       Tensor d = y.grad().defined() ? y.grad().clone() : Tensor::zeros(y.shape());  // every rank takes part
       g->all_reduce_sum(d.f32(), d.numel());
-      deposit(x, d);
+      autograd::deposit_grad(x, d);
     });
   }
   return y;
@@ -156,7 +145,7 @@ Var TensorParallel::scatter_rows(const Var& x) const {
       Tensor mine = y.grad().defined() ? y.grad() : Tensor::zeros(y.shape());
       Tensor all = Tensor::empty(x.shape());
       g->all_gather(mine.f32(), all.f32(), n * C);
-      deposit(x, all);
+      autograd::deposit_grad(x, all);
     });
   }
   return y;
@@ -171,7 +160,7 @@ Var TensorParallel::gather_rows(const Var& x) const {
   if (rg) {
     const int r = group_.rank();
     autograd::tape().record([x, y, n, r] {
-      if (y.grad().defined()) deposit(x, y.grad().slice(r * n, (r + 1) * n).clone());
+      if (y.grad().defined()) autograd::deposit_grad(x, y.grad().slice(r * n, (r + 1) * n).clone());
     });
   }
   return y;
@@ -183,7 +172,7 @@ Var TensorParallel::reduce_from_parallel(const Var& x) const {
   group_.all_reduce_sum(y.value().f32(), y.value().numel());
   if (rg)
     autograd::tape().record([x, y] {
-      if (y.grad().defined()) deposit(x, y.grad());
+      if (y.grad().defined()) autograd::deposit_grad(x, y.grad());
     });
   return y;
 }
