@@ -46,6 +46,7 @@ DataParallel::DataParallel(const nn::ParameterList& params, const BucketPlan& pl
     b.group = b.expert && expert_data ? expert_data : &data;
   }
   layout_shards();
+  if (stage_ == 0) full_ = std::make_unique<optim::AdamW>(params_, opt_);
 }
 
 void DataParallel::reduce_moe_over_tensor_group(Communicator& tensor_data, Communicator& tensor_expert_data) {
@@ -86,7 +87,6 @@ void DataParallel::layout_shards() {
     staging_[s] = Tensor::empty({largest});
     if (stage_ == 2) chunk_out_[s] = Tensor::empty({largest_chunk});
   }
-  if (stage_ == 0 && !full_) full_ = std::make_unique<optim::AdamW>(params_, opt_);
 }
 
 void DataParallel::begin_micro_batch(int micro, int count) {

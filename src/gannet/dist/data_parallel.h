@@ -82,6 +82,9 @@ class DataParallel {
   int64_t optimizer_state_bytes() const;
   int64_t gradient_bytes() const;
 
+  // Stage 0: the AdamW every rank runs, holding all the moments (checkpoints read and write it
+  // directly); nullptr for the sharded stages.
+  optim::AdamW* replicated_optimizer() { return full_.get(); }
   // For checkpoints (collective): the full moments and step count into `full` (built over the
   // same parameter list), and back from such an optimizer.
   void gather_state(optim::AdamW& full);

@@ -133,7 +133,7 @@ Var TensorParallel::copy_to_parallel(const Var& x) const {
 
 Var TensorParallel::scatter_rows(const Var& x) const {
   const int t = group_.size();
-  const int64_t N = x.value().dim(0), C = x.value().numel() / std::max<int64_t>(N, 1);
+  const int64_t N = x.value().dim(0), C = x.value().dim(1);
   GANNET_CHECK(N % t == 0, "duplicate-token dropping: ", N, " token rows cannot be split over ", t,
                " tensor-parallel ranks");
   const int64_t n = N / t;

@@ -180,7 +180,12 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   if (opt.resume) {
     GANNET_CHECK(fs::exists(ckpt), "--resume: no checkpoint at ", ckpt);
     io::TrainState st;
-    optim::AdamW full(model.parameters(), cfg.adamw);
+    // Stage 0 reads the moments straight into the optimizer every rank runs; the sharded stages
+    // read them whole and keep their shards.
+    std::unique_ptr<optim::AdamW> staged;
+    optim::AdamW* replicated = dp.replicated_optimizer();
+    if (!replicated || split) staged = std::make_unique<optim::AdamW>(model.parameters(), cfg.adamw);
+    optim::AdamW& full = staged ? *staged : *replicated;
     if (split) {
       models::Gpt whole(cfg.model);
       optim::AdamW whole_opt(whole.parameters(), cfg.adamw);
@@ -193,7 +198,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     } else {
       io::load_checkpoint(ckpt, model, &full, &st);
     }
-    dp.load_state(full);
+    if (staged) dp.load_state(full);
     step = st.step;
     data_rng.set_state(st.rng);
     GANNET_CHECK(step <= cfg.steps, ckpt, " is at step ", step, ", past train_steps ", cfg.steps);
@@ -262,8 +267,13 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     st.step = at_step;
     st.rng = data_rng.state();
     st.train_config = cfg.text;
-    optim::AdamW full(model.parameters(), cfg.adamw);
-    dp.gather_state(full);
+    std::unique_ptr<optim::AdamW> gathered;  // the sharded stages' moments, whole
+    optim::AdamW* replicated = dp.replicated_optimizer();
+    if (!replicated) {
+      gathered = std::make_unique<optim::AdamW>(model.parameters(), cfg.adamw);
+      dp.gather_state(*gathered);
+    }
+    optim::AdamW& full = gathered ? *gathered : *replicated;
     if (split) {
       models::Gpt whole(cfg.model);
       optim::AdamW whole_opt(whole.parameters(), cfg.adamw);
