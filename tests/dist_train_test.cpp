@@ -289,6 +289,49 @@ TEST_F(DistTrain, DuplicateTokenDroppingMatchesOneProcessAndHalvesTheAllToAll) {
   EXPECT_LT(max_rel_diff("dtd", "one"), kTolerance);
 }
 
+TEST_F(DistTrain, CheckpointedActivationsMatchAndRepeatNoExchange) {
+  // TED (tensor 2 x data 2, experts over 2) with every block checkpointed: the same losses, norms
+  // and weights as without, and lower peak memory. Keeping the collectives' results, the
+  // recomputation repeats no all-to-all and no tensor-parallel all-reduce; without keeping them,
+  // the MoE layer's two forward all-to-alls and each block's forward all-reduces run again.
+  use_moe();
+  const int steps = 3, accum = 2;
+  const std::string ted = R"(, "zero_optimization": {"stage": 1}, "parallel": {"tensor": 2, "expert": 2})";
+  auto [rc, out] = train(4, config("plain", accum, steps, ted));
+  ASSERT_EQ(rc, 0) << out;
+  auto [rc2, out2] = train(4, config("kept", accum, steps, ted + R"(, "activation_checkpointing": {"enabled": true})"));
+  ASSERT_EQ(rc2, 0) << out2;
+  auto [rc3, out3] = train(4, config("again", accum, steps,
+                                     ted + R"(, "activation_checkpointing": {"enabled": true, "keep_communication": false})"));
+  ASSERT_EQ(rc3, 0) << out3;
+  auto p = steps_of("plain"), k = steps_of("kept"), a = steps_of("again");
+  ASSERT_EQ(p.size(), (size_t)steps);
+  ASSERT_EQ(k.size(), (size_t)steps);
+  ASSERT_EQ(a.size(), (size_t)steps);
+  auto calls = [](const nlohmann::json& j, const char* group, const char* c) { return j[group][c]["calls"].get<int64_t>(); };
+  auto bytes = [](const nlohmann::json& j, const char* group, const char* c) {
+    return j[group][c]["payload_bytes"].get<int64_t>();
+  };
+  for (int s = 0; s < steps; ++s) {
+    for (const auto* r : {&k, &a}) {
+      EXPECT_EQ((*r)[s]["loss"].get<double>(), p[s]["loss"].get<double>()) << s;
+      EXPECT_EQ((*r)[s]["grad_norm"].get<double>(), p[s]["grad_norm"].get<double>()) << s;
+    }
+    EXPECT_EQ(calls(p[s], "expert_comm", "all_to_all"), 4 * accum);
+    EXPECT_EQ(calls(k[s], "expert_comm", "all_to_all"), 4 * accum);
+    EXPECT_EQ(bytes(k[s], "expert_comm", "all_to_all"), bytes(p[s], "expert_comm", "all_to_all"));
+    EXPECT_EQ(k[s]["all_to_all_bytes_all_ranks"], p[s]["all_to_all_bytes_all_ranks"]);
+    EXPECT_EQ(calls(a[s], "expert_comm", "all_to_all"), 6 * accum);
+    EXPECT_EQ(2 * bytes(a[s], "expert_comm", "all_to_all"), 3 * bytes(p[s], "expert_comm", "all_to_all"));
+    // Forward all-reduces: one per split half, 5 per micro-batch (block 1's MLP is the MoE layer).
+    EXPECT_EQ(calls(k[s], "tensor_comm", "all_reduce"), calls(p[s], "tensor_comm", "all_reduce"));
+    EXPECT_EQ(calls(a[s], "tensor_comm", "all_reduce"), calls(p[s], "tensor_comm", "all_reduce") + 5 * accum);
+    EXPECT_LT(k[s]["peak_bytes"].get<int64_t>(), p[s]["peak_bytes"].get<int64_t>()) << s;
+  }
+  EXPECT_EQ(max_rel_diff("kept", "plain"), 0.0);
+  EXPECT_EQ(max_rel_diff("again", "plain"), 0.0);
+}
+
 TEST_F(DistTrain, UnsupportedLayoutsAreOneLineErrors) {
   auto [rc, out] = train(0, config("tp", 1, 3, R"(, "parallel": {"tensor": 2})"));
   EXPECT_EQ(rc, 1);

@@ -14,6 +14,10 @@ void Tape::backward(const Var& loss) {
   Tensor& g = grad_for(loss, acc);
   if (acc) g.f32()[0] += 1.f;
   else g.f32()[0] = 1.f;
+  run_backward();
+}
+
+void Tape::run_backward() {
   for (size_t i = fns_.size(); i-- > 0;) {
     fns_[i]();
     fns_[i] = nullptr;  // free what the closure held as soon as it has run
@@ -21,16 +25,25 @@ void Tape::backward(const Var& loss) {
   fns_.clear();
 }
 
-Tape& tape() {
-  thread_local Tape t;
-  return t;
+namespace {
+Tape*& current_tape() {
+  thread_local Tape own;
+  thread_local Tape* current = &own;
+  return current;
 }
+}  // namespace
+
+Tape& tape() { return *current_tape(); }
+TapeScope::TapeScope(Tape& t) : prev_(current_tape()) { current_tape() = &t; }
+TapeScope::~TapeScope() { current_tape() = prev_; }
 
 static thread_local bool g_grad_enabled = true;
 
 bool grad_enabled() { return g_grad_enabled; }
 NoGrad::NoGrad() : prev_(g_grad_enabled) { g_grad_enabled = false; }
 NoGrad::~NoGrad() { g_grad_enabled = prev_; }
+EnableGrad::EnableGrad() : prev_(g_grad_enabled) { g_grad_enabled = true; }
+EnableGrad::~EnableGrad() { g_grad_enabled = prev_; }
 
 Tensor& grad_for(const Var& v, bool& accumulate) {
   Tensor& g = v.grad();

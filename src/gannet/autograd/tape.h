@@ -14,6 +14,9 @@ class Tape {
   // Seeds d(loss)/d(loss) = 1 (loss must be a single element), runs every recorded closure in
   // reverse, then clears the tape. Parameter gradients accumulate across calls.
   void backward(const Var& loss);
+  // Runs every recorded closure in reverse, then clears the tape: for a tape whose outputs the
+  // caller has already given their gradients (activation checkpointing's recomputation).
+  void run_backward();
   void clear() { fns_.clear(); }
   size_t size() const { return fns_.size(); }
 
@@ -21,8 +24,20 @@ class Tape {
   std::vector<std::function<void()>> fns_;
 };
 
-// The tape ops record onto: one per thread.
+// The tape ops record onto: one per thread, unless a TapeScope redirects it.
 Tape& tape();
+// Makes `t` this thread's tape until the scope ends (activation checkpointing records a block's
+// ops on a tape of its own). Scopes nest.
+class TapeScope {
+ public:
+  explicit TapeScope(Tape& t);
+  ~TapeScope();
+  TapeScope(const TapeScope&) = delete;
+  TapeScope& operator=(const TapeScope&) = delete;
+
+ private:
+  Tape* prev_;
+};
 
 // Whether ops record at all; off inside a NoGrad scope (evaluation, generation).
 bool grad_enabled();
@@ -32,6 +47,18 @@ class NoGrad {
   ~NoGrad();
   NoGrad(const NoGrad&) = delete;
   NoGrad& operator=(const NoGrad&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// Turns recording back on inside a NoGrad scope (or keeps it on), restoring the mode afterwards.
+class EnableGrad {
+ public:
+  EnableGrad();
+  ~EnableGrad();
+  EnableGrad(const EnableGrad&) = delete;
+  EnableGrad& operator=(const EnableGrad&) = delete;
 
  private:
   bool prev_;

@@ -15,6 +15,7 @@ struct Cache {
   std::mutex mu;
   std::multimap<size_t, void*> free_blocks;  // rounded size -> block
   size_t cached = 0, in_use = 0, peak = 0;
+  size_t window_peak = 0;  // since host_reset_window_peak()
   ~Cache() {
     for (auto& kv : free_blocks) std::free(kv.second);
   }
@@ -23,6 +24,11 @@ struct Cache {
 Cache& cache() {
   static Cache* c = new Cache();  // never destroyed: tensors may outlive static destructors
   return *c;
+}
+
+void note_in_use(Cache& c) {
+  if (c.in_use > c.peak) c.peak = c.in_use;
+  if (c.in_use > c.window_peak) c.window_peak = c.in_use;
 }
 
 // Block sizes: small ones to 64 bytes; from 1 MiB on, to an eighth of their power of two, so
@@ -44,7 +50,7 @@ void* host_alloc(size_t bytes) {
     Cache& c0 = cache();
     std::lock_guard<std::mutex> lock(c0.mu);
     c0.in_use += n;
-    if (c0.in_use > c0.peak) c0.peak = c0.in_use;
+    note_in_use(c0);
   }
   void* q = std::aligned_alloc(kAlign, n);
   if (!q) throw std::bad_alloc();
@@ -59,7 +65,7 @@ void* host_alloc(size_t bytes) {
       c.free_blocks.erase(it);
       c.cached -= n;
       c.in_use += n;
-      if (c.in_use > c.peak) c.peak = c.in_use;
+      note_in_use(c);
       return p;
     }
   }
@@ -71,7 +77,7 @@ void* host_alloc(size_t bytes) {
   }
   std::lock_guard<std::mutex> lock(c.mu);
   c.in_use += n;
-  if (c.in_use > c.peak) c.peak = c.in_use;
+  note_in_use(c);
   return p;
 }
 
@@ -105,5 +111,17 @@ void host_release_cached() {
 
 size_t host_bytes_in_use() { return cache().in_use; }
 size_t host_bytes_peak() { return cache().peak; }
+
+void host_reset_window_peak() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  c.window_peak = c.in_use;
+}
+
+size_t host_bytes_window_peak() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return c.window_peak;
+}
 
 }  // namespace gannet

@@ -14,5 +14,8 @@ void host_release_cached();
 // Bytes currently handed out (not counting the cache), and the peak since start.
 size_t host_bytes_in_use();
 size_t host_bytes_peak();
+// The peak bytes in use since the last reset (for measuring one phase, e.g. a training step).
+void host_reset_window_peak();
+size_t host_bytes_window_peak();
 
 }  // namespace gannet

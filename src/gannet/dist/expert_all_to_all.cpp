@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "gannet/autograd/checkpoint.h"
 #include "gannet/autograd/tape.h"
 #include "gannet/core/error.h"
 
@@ -71,6 +72,15 @@ Tensor grad_or_zeros(const Var& y) {
   return Tensor::zeros(y.shape());
 }
 
+// What a dispatch keeps for an activation-checkpointing recomputation: the counts exchanged, the
+// rows received and the offsets into them.
+struct KeptDispatch {
+  std::shared_ptr<const Plan> plan;
+  Tensor received;
+  std::vector<int32_t> offsets;
+  int64_t sent = 0;
+};
+
 
 }  // namespace
 
@@ -86,6 +96,16 @@ Var ExpertAllToAll::dispatch(const Var& rows, std::vector<int32_t>& offsets) con
   const int64_t L = local_experts(), W = rows.value().ndim() == 2 ? rows.value().dim(1) : 0;
   GANNET_CHECK(rows.value().ndim() == 2 && rows.value().dim(0) == offsets.back(), "expert exchange: ",
                rows.value().describe(), " rows for ", offsets.back(), " slots");
+  const bool rg = autograd::grad_enabled() && rows.requires_grad();
+  const int64_t sent = rows.value().dim(0);
+  if (const std::any* k = autograd::kept_communication()) {  // recomputation: nothing moves again
+    const auto& kept = std::any_cast<const KeptDispatch&>(*k);
+    GANNET_CHECK(kept.sent == sent && kept.plan->width == W, "expert exchange: the recomputation dispatches ",
+                 rows.value().describe(), ", the first run ", kept.sent, " rows of ", kept.plan->width);
+    offsets = kept.offsets;
+    last_ = kept.plan;
+    return record_dispatch(rows, kept.received, kept.plan, rg);
+  }
   // Every rank's rows per expert, so each knows what it receives and from whom.
   std::vector<int64_t> mine((size_t)experts_), all((size_t)(experts_ * N));
   for (int64_t e = 0; e < experts_; ++e) mine[(size_t)e] = offsets[(size_t)e + 1] - offsets[(size_t)e];
@@ -112,9 +132,14 @@ Var ExpertAllToAll::dispatch(const Var& rows, std::vector<int32_t>& offsets) con
     offsets[(size_t)j + 1] = offsets[(size_t)j] + (int32_t)n;
   }
   last_ = plan;
+  Tensor received = to_experts(group_, *plan, rows.value());
+  autograd::keep_communication(KeptDispatch{plan, received, offsets, sent});
+  return record_dispatch(rows, received, plan, rg);
+}
 
-  const bool rg = autograd::grad_enabled() && rows.requires_grad();
-  Var out(to_experts(group_, *plan, rows.value()), rg);
+Var ExpertAllToAll::record_dispatch(const Var& rows, const Tensor& received, std::shared_ptr<const Plan> plan,
+                                    bool rg) const {
+  Var out(received, rg);
   if (rg) {
     Communicator* g = &group_;
     const int64_t sent = rows.value().dim(0);
@@ -131,7 +156,16 @@ Var ExpertAllToAll::combine(const Var& rows) const {
                rows.value().describe(), " expert output rows, ", plan->received, " were dispatched");
   const int64_t sent = total(plan->send_rows);
   const bool rg = autograd::grad_enabled() && rows.requires_grad();
-  Var out(to_senders(group_, *plan, rows.value(), sent), rg);
+  Tensor back;
+  if (const std::any* k = autograd::kept_communication()) {
+    back = std::any_cast<const Tensor&>(*k);
+    GANNET_CHECK(back.dim(0) == sent, "expert exchange: the recomputation combines ", sent, " rows, the first run ",
+                 back.dim(0));
+  } else {
+    back = to_senders(group_, *plan, rows.value(), sent);
+    autograd::keep_communication(back);
+  }
+  Var out(back, rg);
   if (rg) {
     Communicator* g = &group_;
     autograd::tape().record([g, plan, rows, out] { autograd::deposit_grad(rows, to_experts(*g, *plan, grad_or_zeros(out))); });

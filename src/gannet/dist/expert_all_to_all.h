@@ -30,6 +30,9 @@ class ExpertAllToAll final : public nn::ExpertExchange {
   };
 
  private:
+  // The dispatch's output node over the rows received, with its backward exchange.
+  autograd::Var record_dispatch(const autograd::Var& rows, const Tensor& received, std::shared_ptr<const Plan> plan,
+                                bool rg) const;
   Communicator& group_;
   int64_t experts_;
   mutable std::shared_ptr<const Plan> last_;  // dispatch's plan, for the combine that follows it

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "gannet/autograd/checkpoint.h"
 #include "gannet/autograd/tape.h"
 #include "gannet/core/error.h"
 
@@ -31,6 +32,20 @@ void copy_slice(int64_t parts, int64_t rows, int64_t width, nn::LinearSplit spli
       else std::memcpy(w, l, (size_t)lw * 4);
     }
   }
+}
+// A forward collective's result: the one kept by the first run of an activation-checkpointed
+// region when this is its recomputation, else `run()` (kept for a recomputation to come).
+template <class Run>
+Tensor kept_or(const Var& x, Run run) {
+  if (const std::any* k = autograd::kept_communication()) {
+    const Tensor& kept = std::any_cast<const Tensor&>(*k);
+    GANNET_CHECK(kept.dim(1) == x.value().dim(1), "tensor parallelism: the recomputation's collective is on ",
+                 x.value().describe(), ", the first run's gave ", kept.describe());
+    return kept;
+  }
+  Tensor out = run();
+  autograd::keep_communication(out);
+  return out;
 }
 }  // namespace
 
@@ -155,8 +170,12 @@ Var TensorParallel::gather_rows(const Var& x) const {
   const int t = group_.size();
   const int64_t n = x.value().dim(0), C = x.value().dim(1);
   const bool rg = autograd::grad_enabled() && x.requires_grad();
-  Var y(Tensor::empty({n * t, C}), rg);
-  group_.all_gather(x.value().f32(), y.value().f32(), n * C);
+  Var y(kept_or(x, [&] {
+          Tensor all = Tensor::empty({n * t, C});
+          group_.all_gather(x.value().f32(), all.f32(), n * C);
+          return all;
+        }),
+        rg);
   if (rg) {
     const int r = group_.rank();
     autograd::tape().record([x, y, n, r] {
@@ -168,8 +187,12 @@ Var TensorParallel::gather_rows(const Var& x) const {
 
 Var TensorParallel::reduce_from_parallel(const Var& x) const {
   const bool rg = autograd::grad_enabled() && x.requires_grad();
-  Var y(x.value().clone(), rg);
-  group_.all_reduce_sum(y.value().f32(), y.value().numel());
+  Var y(kept_or(x, [&] {
+          Tensor sum = x.value().clone();
+          group_.all_reduce_sum(sum.f32(), sum.numel());
+          return sum;
+        }),
+        rg);
   if (rg)
     autograd::tape().record([x, y] {
       if (y.grad().defined()) autograd::deposit_grad(x, y.grad());

@@ -40,6 +40,10 @@ class Gpt {
   void set_random_ltd(const nn::RandomLtdPlan* plan) { trunk_.set_random_ltd(plan); }
   // See nn::Transformer::set_block_done_hook.
   void set_block_done_hook(const std::function<void(int64_t)>* hook) { trunk_.set_block_done_hook(hook); }
+  // See nn::Transformer::set_activation_checkpointing.
+  void set_activation_checkpointing(bool on, bool keep_communication = true) {
+    trunk_.set_activation_checkpointing(on, keep_communication);
+  }
 
   // The MoE layers, in block order.
   std::vector<nn::Moe*> moe_layers() { return trunk_.moe_layers(); }

@@ -1,5 +1,6 @@
 #include "gannet/nn/transformer.h"
 
+#include "gannet/autograd/checkpoint.h"
 #include "gannet/autograd/ops.h"
 #include "gannet/autograd/tape.h"
 
@@ -39,6 +40,42 @@ void Transformer::init(Rng& rng) {
   for (auto& b : h_) b.init(rng, c_.n_layer);
 }
 
+Var Transformer::checkpointed_block(const std::function<Var(const Var&, MoePass*)>& run, const Var& x,
+                                   MoePass* moe_pass) const {
+  // An MoE block reports into a pass of its own on each run; the first run's statistics go to
+  // `moe_pass`, and its auxiliary loss leaves the region as a second output, so that the
+  // recomputation backpropagates into the router through it too.
+  auto first = std::make_shared<MoePass>();
+  auto runs = std::make_shared<int>(0);
+  MoePass settings;
+  if (moe_pass) {
+    settings.training = moe_pass->training;
+    settings.seed = moe_pass->seed;
+    settings.keep_routing = moe_pass->keep_routing;
+  }
+  autograd::Region region = [run, moe = moe_pass != nullptr, settings, first, runs](const std::vector<Var>& in) {
+    const bool first_run = (*runs)++ == 0;
+    MoePass scratch;
+    MoePass* pass = nullptr;
+    if (moe) {
+      pass = first_run ? first.get() : &scratch;
+      pass->training = settings.training;
+      pass->seed = settings.seed;
+      pass->keep_routing = first_run && settings.keep_routing;
+    }
+    Var y = run(in[0], pass);
+    return std::vector<Var>{y, pass ? pass->aux_loss : Var()};
+  };
+  std::vector<Var> out = autograd::checkpoint(region, {x}, keep_communication_);
+  if (moe_pass) {
+    for (auto& s : first->layers) moe_pass->layers.push_back(std::move(s));
+    for (auto& r : first->routings) moe_pass->routings.push_back(std::move(r));
+    if (out[1].defined())
+      moe_pass->aux_loss = moe_pass->aux_loss.defined() ? autograd::add(moe_pass->aux_loss, out[1]) : out[1];
+  }
+  return out[0];
+}
+
 Var Transformer::forward(const Tensor& tokens, bool causal, const Tensor& key_mask, MoePass* moe_pass) const {
   GANNET_CHECK(tokens.ndim() == 2, "transformer: tokens must be [B, T], got ", tokens.describe());
   const int64_t B = tokens.dim(0), T = tokens.dim(1);
@@ -52,12 +89,16 @@ Var Transformer::forward(const Tensor& tokens, bool causal, const Tensor& key_ma
   for (size_t i = 0; i < h_.size(); ++i) {
     if (block_done_ && autograd::grad_enabled())
       autograd::tape().record([hook = block_done_, i] { (*hook)((int64_t)i); });
-    if (drop && ltd_->layers[i]) {
-      Tensor idx = random_ltd_indices(B, T, ltd_->keep, rng);
-      x = random_ltd_block(h_[i], x, B, T, ltd_->keep, idx, causal, key_mask, moe_pass);
-    } else {
-      x = h_[i].forward(x, B, T, causal, key_mask, moe_pass);
-    }
+    Tensor idx;
+    if (drop && ltd_->layers[i]) idx = random_ltd_indices(B, T, ltd_->keep, rng);
+    const Block& block = h_[i];
+    const int64_t keep = drop ? ltd_->keep : T;
+    auto run = [&block, idx, B, T, keep, causal, key_mask](const Var& in, MoePass* pass) {
+      if (idx.defined()) return random_ltd_block(block, in, B, T, keep, idx, causal, key_mask, pass);
+      return block.forward(in, B, T, causal, key_mask, pass);
+    };
+    if (checkpoint_ && autograd::grad_enabled()) x = checkpointed_block(run, x, moe_pass);
+    else x = run(x, moe_pass);
   }
   return ln_f_.forward(x);
 }

@@ -38,14 +38,24 @@ class Transformer {
   // parameters have their final gradients (a marker recorded on the tape before the block's ops);
   // data parallelism starts reducing them then. nullptr: none. The function must outlive the passes.
   void set_block_done_hook(const std::function<void(int64_t)>* hook) { block_done_ = hook; }
+  // Activation checkpointing of every block in the following training passes (see
+  // autograd/checkpoint.h): each block keeps only its input and output, and runs again in the
+  // backward pass. keep_communication: its collectives keep their results for the recomputation.
+  void set_activation_checkpointing(bool on, bool keep_communication = true) {
+    checkpoint_ = on;
+    keep_communication_ = keep_communication;
+  }
 
  private:
+  // run(x, pass) as one activation-checkpointed region.
+  Var checkpointed_block(const std::function<Var(const Var&, MoePass*)>& run, const Var& x, MoePass* moe_pass) const;
   TransformerConfig c_{};
   Var wte_, wpe_;
   std::vector<Block> h_;
   LayerNorm ln_f_;
   const RandomLtdPlan* ltd_ = nullptr;
   const std::function<void(int64_t)>* block_done_ = nullptr;
+  bool checkpoint_ = false, keep_communication_ = true;
 };
 
 }  // namespace gannet::nn

@@ -81,6 +81,9 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   c.zero_stage = (int)zero.get_int("stage", c.zero_stage);
   GANNET_CHECK(c.zero_stage >= 0 && c.zero_stage <= 2, name, ": zero_optimization.stage ", c.zero_stage,
                " is not supported (0, 1 or 2)");
+  io::JsonReader ac = r.child("activation_checkpointing");
+  c.activation_checkpointing = ac.get_bool("enabled", c.activation_checkpointing);
+  c.keep_communication = ac.get_bool("keep_communication", c.keep_communication);
   io::JsonReader de = r.child("data_efficiency");  // checks that it is an object
   c.data_efficiency = read_data_efficiency(de, root.contains("data_efficiency") ? root["data_efficiency"] : nlohmann::json(),
                                            c.model, c.seq_len, c.seed);

@@ -1,7 +1,8 @@
 // The training config (JSON). Keys follow DeepSpeed's where it has one for the same thing:
 // train_batch_size, train_micro_batch_size_per_gpu, gradient_accumulation_steps,
 // gradient_clipping, optimizer {type, params}, scheduler {type, params}, data_efficiency (see
-// train/data_efficiency.h), zero_optimization {stage}. The `parallel` block {tensor, expert} is
+// train/data_efficiency.h), zero_optimization {stage}, activation_checkpointing {enabled,
+// keep_communication} (gannet's own keys: DeepSpeed turns it on in the model's code). The `parallel` block {tensor, expert} is
 // gannet's own: the data-parallel degree is the number of processes (mpirun -np N) divided by the
 // tensor-parallel degree. Unknown keys are errors.
 #pragma once
@@ -35,6 +36,8 @@ struct TrainConfig {
   int expert_parallel = 1;              // parallel.expert
   bool duplicate_token_dropping = false; // parallel.duplicate_token_dropping (TED; tensor > 1, MoE)
   int zero_stage = 0;                   // zero_optimization.stage: 0, 1 (optimizer state) or 2 (+ gradients)
+  bool activation_checkpointing = false; // activation_checkpointing.enabled: recompute each block in backward
+  bool keep_communication = true;       // activation_checkpointing.keep_communication: no collective twice
   std::string text;                     // the config as given, stored in checkpoints
 };
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gannet/autograd/tape.h"
+#include "gannet/core/allocator.h"
 #include "gannet/data/curriculum.h"
 #include "gannet/data/token_file.h"
 #include "gannet/data/window_sampler.h"
@@ -145,6 +146,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
 
   models::Gpt model(cfg.model);
   model.init(cfg.seed);  // whole on every rank, so that every layout starts from the same weights
+  model.set_activation_checkpointing(cfg.activation_checkpointing, cfg.keep_communication);
   const bool ep = cfg.expert_parallel > 1;
   GANNET_CHECK(!ep || cfg.model.moe.enabled(), "parallel.expert ", cfg.expert_parallel,
                " needs a model with a moe block");
@@ -329,6 +331,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   int64_t stop_at = opt.stop_after >= 0 ? std::min(cfg.steps, step + opt.stop_after) : cfg.steps;
 
   while (step < stop_at) {
+    host_reset_window_peak();
     dp_group.reset_stats();
     groups.expert->reset_stats();
     groups.tensor->reset_stats();
@@ -381,7 +384,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
                         {"lr", lr},             {"grad_norm", norm},
                         {"tokens", tokens_done}, {"layer_tokens", layer_tokens_done},
                         {"tokens_per_s", tps},  {"elapsed_s", elapsed_now()},
-                        {"train_s", train_s}};
+                        {"train_s", train_s},   {"peak_bytes", host_bytes_window_peak()}};
     if (curriculum) {
       line["seq_len"] = len_at(done_step);
       nlohmann::json d = nlohmann::json::object();
