@@ -126,6 +126,7 @@ struct Layout {
   bool moe = false;
   int expert = 1;  // parallel.expert
   int tensor = 1;  // parallel.tensor
+  int tile = 0;    // zero_optimization.reduce_bucket_size and allgather_bucket_size (0: the default)
 };
 
 class DistTrainLayouts : public DistTrain, public ::testing::WithParamInterface<Layout> {};
@@ -137,8 +138,9 @@ TEST_P(DistTrainLayouts, MatchesOneProcess) {
   auto [rc1, out1] = train(0, config("one", accum * l.np / l.tensor, steps));  // the data-parallel degree
   ASSERT_EQ(rc1, 0) << out1;
   auto [rc2, out2] = train(l.np, config("many", accum, steps,
-                                        str(R"(, "zero_optimization": {"stage": )", l.stage, R"(}, "parallel": {"expert": )",
-                                            l.expert, R"(, "tensor": )", l.tensor, "}")));
+                                        str(R"(, "zero_optimization": {"stage": )", l.stage,
+                                            l.tile ? str(R"(, "reduce_bucket_size": )", l.tile, R"(, "allgather_bucket_size": )", l.tile) : "",
+                                            R"(}, "parallel": {"expert": )", l.expert, R"(, "tensor": )", l.tensor, "}")));
   ASSERT_EQ(rc2, 0) << out2;
   auto a = steps_of("one"), b = steps_of("many");
   ASSERT_EQ(a.size(), (size_t)steps);
@@ -175,11 +177,15 @@ INSTANTIATE_TEST_SUITE_P(Layouts, DistTrainLayouts,
                                            // tensor parallel, with data parallelism, and TED (all three)
                                            Layout{2, 0, false, 1, 2}, Layout{4, 1, false, 1, 2},
                                            Layout{4, 2, false, 1, 2}, Layout{4, 0, true, 2, 2},
-                                           Layout{4, 2, true, 2, 2}),
+                                           Layout{4, 2, true, 2, 2},
+                                           // collectives in tiles of 100 elements (of 10 per rank at N = 4)
+                                           Layout{2, 0, false, 1, 1, 100}, Layout{4, 1, false, 1, 1, 100},
+                                           Layout{4, 2, false, 1, 1, 100}, Layout{4, 2, true, 2, 2, 100}),
                          [](const auto& info) {
                            return str("np", info.param.np, "_zero", info.param.stage, info.param.moe ? "_moe" : "",
                                       info.param.expert > 1 ? str("_ep", info.param.expert) : "",
-                                      info.param.tensor > 1 ? str("_tp", info.param.tensor) : "");
+                                      info.param.tensor > 1 ? str("_tp", info.param.tensor) : "",
+                                      info.param.tile ? str("_tile", info.param.tile) : "");
                          });
 
 TEST_F(DistTrain, BytesPerCollectiveEqualTheAnalyticalCount) {
@@ -217,6 +223,35 @@ TEST_F(DistTrain, BytesPerCollectiveEqualTheAnalyticalCount) {
       EXPECT_EQ(j["optimizer_bytes"].get<int64_t>(), stage == 0 ? 2 * params * 4 : 2 * grads / N * 4);
     }
   }
+}
+
+TEST_F(DistTrain, TiledCollectivesMoveTheSameBytesThroughSmallerStaging) {
+  // The buckets of BytesPerCollectiveEqualTheAnalyticalCount, reduced and gathered in tiles of 400
+  // elements (100 per rank at N = 4): the same payload in ceil(chunk / 100) calls per bucket, through
+  // two staging tiles of 400 (plus two reduce-scatter outputs of 100) instead of two of the largest
+  // bucket.
+  const int64_t block = 4 * 16 + (16 * 48 + 48) + (16 * 16 + 16) + (16 * 64 + 64) + (64 * 16 + 16);
+  const int64_t rest = 40 * 16 + 16 * 16 + 2 * 16;
+  const int N = 4;
+  auto chunk = [&](int64_t n) { return (n + N - 1) / N; };
+  const int64_t grads = N * (3 * chunk(block) + chunk(rest));
+  const int64_t tiles = 3 * ((chunk(block) + 99) / 100) + (chunk(rest) + 99) / 100;
+  for (int64_t tile : {int64_t{0}, int64_t{400}}) {
+    const std::string name = str("tile", tile);
+    auto [rc, out] = train(N, config(name, 2, 2, str(R"(, "zero_optimization": {"stage": 2, "reduce_bucket_size": )", tile,
+                                                     R"(, "allgather_bucket_size": )", tile, "}")));
+    ASSERT_EQ(rc, 0) << out;
+    for (const auto& j : steps_of(name)) {
+      const auto& c = j["comm"];
+      EXPECT_EQ(c["reduce_scatter"]["payload_bytes"].get<int64_t>(), 2 * grads * 4);
+      EXPECT_EQ(c["all_gather"]["payload_bytes"].get<int64_t>(), grads * 4);
+      EXPECT_EQ(c["reduce_scatter"]["calls"].get<int64_t>(), 2 * (tile ? tiles : 4));
+      EXPECT_EQ(c["all_gather"]["calls"].get<int64_t>(), tile ? tiles : 4);
+      const int64_t largest = N * chunk(block);
+      EXPECT_EQ(j["staging_bytes"].get<int64_t>(), tile ? 2 * (400 + 100) * 4 : 2 * (largest + chunk(block)) * 4);
+    }
+  }
+  EXPECT_LT(max_rel_diff("tile400", "tile0"), 1e-6);
 }
 
 TEST_F(DistTrain, CheckpointResumesOnAnotherLayout) {

@@ -62,15 +62,12 @@ void DataParallel::reduce_moe_over_tensor_group(Communicator& tensor_data, Commu
 }
 
 void DataParallel::layout_shards() {
-  int64_t largest = 0, largest_chunk = 0;
   for (size_t k = 0; k < buckets_.size(); ++k) {
     Bucket& b = buckets_[k];
     const int N = b.group->size(), r = b.group->rank();
     b.owned.clear();
     b.chunk = (b.size + N - 1) / N;
     b.padded = b.chunk * N;
-    largest = std::max(largest, b.padded);
-    largest_chunk = std::max(largest_chunk, b.chunk);
     const int64_t lo = r * b.chunk, hi = std::min(b.size, lo + b.chunk);
     for (size_t j = 0; j < b.params.size(); ++j) {
       const int64_t p_lo = b.offset[j], p_hi = p_lo + params_[b.params[j]].var.value().numel();
@@ -83,9 +80,69 @@ void DataParallel::layout_shards() {
     }
     if (stage_ == 2) b.grad = Tensor::zeros({b.chunk});
   }
+  allocate_staging();
+}
+
+int64_t DataParallel::chunk_tile(const Bucket& b, int64_t tile) const {
+  if (tile <= 0) return b.chunk;
+  return std::min(b.chunk, std::max<int64_t>(1, tile / b.group->size()));
+}
+
+void DataParallel::allocate_staging() {
+  int64_t staging = 0, chunk_out = 0;
+  for (const Bucket& b : buckets_) {
+    const int64_t N = b.group->size();
+    if (stage_ == 2) {
+      staging = std::max(staging, N * chunk_tile(b, reduce_tile_));
+      chunk_out = std::max(chunk_out, chunk_tile(b, reduce_tile_));
+    } else {
+      staging = std::max(staging, reduce_tile_ > 0 ? std::min(b.padded, reduce_tile_) : b.padded);
+    }
+    staging = std::max(staging, N * chunk_tile(b, gather_tile_));
+  }
   for (int s = 0; s < 2; ++s) {
-    staging_[s] = Tensor::empty({largest});
-    if (stage_ == 2) chunk_out_[s] = Tensor::empty({largest_chunk});
+    staging_[s] = Tensor::empty({staging});
+    chunk_out_[s] = stage_ == 2 ? Tensor::empty({chunk_out}) : Tensor();
+  }
+}
+
+void DataParallel::set_tiles(int64_t reduce_tile, int64_t gather_tile) {
+  GANNET_CHECK(reduce_tile >= 0 && gather_tile >= 0, "data parallel: tile sizes must not be negative");
+  GANNET_CHECK(in_flight_.empty(), "data parallel: tiles change with no reduction in flight");
+  reduce_tile_ = reduce_tile;
+  gather_tile_ = gather_tile;
+  allocate_staging();
+}
+
+int64_t DataParallel::staging_bytes() const {
+  int64_t n = 0;
+  for (int s = 0; s < 2; ++s) n += staging_[s].numel() + (chunk_out_[s].defined() ? chunk_out_[s].numel() : 0);
+  return n * 4;
+}
+
+template <class TensorOf>
+void DataParallel::copy_range(const Bucket& b, int64_t lo, int64_t hi, float* buf, bool to_buf,
+                              TensorOf tensor_of) const {
+  if (to_buf) std::memset(buf, 0, (size_t)(hi - lo) * 4);
+  for (size_t j = 0; j < b.params.size(); ++j) {
+    const int64_t p_lo = b.offset[j], p_hi = p_lo + params_[b.params[j]].var.value().numel();
+    const int64_t s = std::max(lo, p_lo), e = std::min(hi, p_hi);
+    if (s >= e) continue;
+    Tensor& t = tensor_of(b.params[j]);
+    if (to_buf) {
+      if (t.defined()) std::memcpy(buf + (s - lo), t.f32() + (s - p_lo), (size_t)(e - s) * 4);
+    } else {
+      std::memcpy(t.f32() + (s - p_lo), buf + (s - lo), (size_t)(e - s) * 4);
+    }
+  }
+}
+
+template <class TensorOf>
+void DataParallel::copy_chunk_range(const Bucket& b, int64_t c, int64_t n, float* buf, bool to_buf,
+                                    TensorOf tensor_of) const {
+  for (int r = 0; r < b.group->size(); ++r) {
+    const int64_t lo = r * b.chunk + c;
+    copy_range(b, lo, lo + n, buf + r * n, to_buf, tensor_of);
   }
 }
 
@@ -103,17 +160,6 @@ void DataParallel::begin_micro_batch(int micro, int count) {
   }
 }
 
-void DataParallel::pack(const Bucket& b, float* out) const {
-  for (size_t j = 0; j < b.params.size(); ++j) {
-    const auto& p = params_[b.params[j]];
-    const int64_t n = p.var.value().numel();
-    const Tensor& g = p.var.grad();
-    if (g.defined()) std::memcpy(out + b.offset[j], g.f32(), (size_t)n * 4);
-    else std::memset(out + b.offset[j], 0, (size_t)n * 4);
-  }
-  std::memset(out + b.size, 0, (size_t)(b.padded - b.size) * 4);
-}
-
 void DataParallel::bucket_ready(int b) {
   GANNET_CHECK(b >= 0 && b < (int)buckets_.size(), "data parallel: no bucket ", b);
   if (!reduce_now_) return;
@@ -128,20 +174,33 @@ void DataParallel::block_done(int64_t block) {
 
 void DataParallel::launch(int k) {
   Bucket& b = buckets_[(size_t)k];
+  b.launched = true;
+  if (stage_ == 2) {
+    const int64_t t = chunk_tile(b, reduce_tile_);
+    for (int64_t c = 0; c < b.chunk; c += t) launch_tile(k, c, std::min(b.chunk, c + t));
+    for (size_t i : b.params) params_[i].var.grad() = Tensor();  // the shard is all this rank keeps
+  } else {
+    const int64_t t = reduce_tile_ > 0 ? reduce_tile_ : b.padded;
+    for (int64_t lo = 0; lo < b.padded; lo += t) launch_tile(k, lo, std::min(b.padded, lo + t));
+  }
+}
+
+void DataParallel::launch_tile(int k, int64_t lo, int64_t hi) {
+  Bucket& b = buckets_[(size_t)k];
   if (in_flight_.size() == 2) complete_oldest();
   const int slot = slot_busy_[0] ? 1 : 0;
   slot_busy_[slot] = true;
   float* buf = staging_[slot].f32();
-  pack(b, buf);
-  b.launched = true;
+  auto grad_of = [this](size_t i) -> Tensor& { return params_[i].var.grad(); };
   std::unique_ptr<Request> req;
   if (stage_ == 2) {
-    req = b.group->reduce_scatter_sum_async(buf, chunk_out_[slot].f32(), b.chunk);
-    for (size_t i : b.params) params_[i].var.grad() = Tensor();  // the shard is all this rank keeps
+    copy_chunk_range(b, lo, hi - lo, buf, true, grad_of);
+    req = b.group->reduce_scatter_sum_async(buf, chunk_out_[slot].f32(), hi - lo);
   } else {
-    req = b.group->all_reduce_sum_async(buf, b.padded);
+    copy_range(b, lo, hi, buf, true, grad_of);
+    req = b.group->all_reduce_sum_async(buf, hi - lo);
   }
-  in_flight_.push_back({k, slot, std::move(req)});
+  in_flight_.push_back({k, slot, lo, hi, std::move(req)});
   for (InFlight& f : in_flight_) f.request->test();  // lets the transport progress
 }
 
@@ -151,17 +210,15 @@ void DataParallel::complete_oldest() {
   f.request->wait();
   Bucket& b = buckets_[(size_t)f.bucket];
   if (stage_ == 2) {
-    float* acc = b.grad.f32();
+    float* acc = b.grad.f32() + f.lo;
     const float* in = chunk_out_[f.slot].f32();
-    if (first_micro_) std::memcpy(acc, in, (size_t)b.chunk * 4);
+    const int64_t n = f.hi - f.lo;
+    if (first_micro_) std::memcpy(acc, in, (size_t)n * 4);
     else
-      for (int64_t i = 0; i < b.chunk; ++i) acc[i] += in[i];
+      for (int64_t i = 0; i < n; ++i) acc[i] += in[i];
   } else {
-    const float* in = staging_[f.slot].f32();
-    for (size_t j = 0; j < b.params.size(); ++j) {
-      const auto& p = params_[b.params[j]];
-      std::memcpy(p.var.grad().f32(), in + b.offset[j], (size_t)p.var.value().numel() * 4);
-    }
+    copy_range(b, f.lo, std::min(f.hi, b.size), staging_[f.slot].f32(), false,
+               [this](size_t i) -> Tensor& { return params_[i].var.grad(); });
   }
   slot_busy_[f.slot] = false;
 }
@@ -222,16 +279,16 @@ void DataParallel::step(float lr, float grad_scale) {
                             b.v.f32() + s.chunk_offset, s.length, lr, opt_.beta1, opt_.beta2, opt_.eps,
                             p.decay ? opt_.weight_decay : 0.f, step_, grad_scale);
     }
-    // Every rank's updated chunk, gathered into the whole bucket, then back into the parameters.
+    // Every rank's updated chunk, gathered tile by tile back into the parameters.
     float* buf = staging_[0].f32();
-    float* mine = buf + (int64_t)b.group->rank() * b.chunk;
-    std::memset(mine, 0, (size_t)b.chunk * 4);
-    for (const Segment& s : b.owned)
-      std::memcpy(mine + s.chunk_offset, params_[s.param].var.value().f32() + s.param_offset, (size_t)s.length * 4);
-    b.group->all_gather(mine, buf, b.chunk);
-    for (size_t j = 0; j < b.params.size(); ++j) {
-      const auto& p = params_[b.params[j]];
-      std::memcpy(p.var.value().f32(), buf + b.offset[j], (size_t)p.var.value().numel() * 4);
+    auto value_of = [this](size_t i) -> Tensor& { return params_[i].var.value(); };
+    const int64_t t = chunk_tile(b, gather_tile_), r = b.group->rank();
+    for (int64_t c = 0; c < b.chunk; c += t) {
+      const int64_t n = std::min(t, b.chunk - c);
+      float* mine = buf + r * n;
+      copy_range(b, r * b.chunk + c, r * b.chunk + c + n, mine, true, value_of);
+      b.group->all_gather(mine, buf, n);
+      copy_chunk_range(b, c, n, buf, false, value_of);
     }
   }
 }
@@ -266,13 +323,14 @@ void DataParallel::gather_state(optim::AdamW& full) {
   }
   float* buf = staging_[0].f32();
   for (Bucket& b : buckets_) {
+    const int64_t t = chunk_tile(b, gather_tile_);
     for (int which = 0; which < 2; ++which) {
       const Tensor& mine = which == 0 ? b.m : b.v;
       std::vector<Tensor>& out = which == 0 ? full.first_moments() : full.second_moments();
-      b.group->all_gather(mine.f32(), buf, b.chunk);
-      for (size_t j = 0; j < b.params.size(); ++j) {
-        Tensor& t = out[b.params[j]];
-        std::memcpy(t.f32(), buf + b.offset[j], (size_t)t.numel() * 4);
+      for (int64_t c = 0; c < b.chunk; c += t) {
+        const int64_t n = std::min(t, b.chunk - c);
+        b.group->all_gather(mine.f32() + c, buf, n);
+        copy_chunk_range(b, c, n, buf, false, [&out](size_t i) -> Tensor& { return out[i]; });
       }
     }
   }

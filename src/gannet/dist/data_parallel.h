@@ -9,8 +9,12 @@
 //   stage 2: gradients reduce-scattered on every micro-batch into this rank's shard (the full
 //            gradients of a bucket are released as soon as it is reduced); then as stage 1.
 // A bucket of S elements is padded to a multiple of the group size N and split into N equal chunks;
-// rank r owns chunk r of every bucket. At most two buckets are staged in flight, and the optimizer
-// step runs bucket by bucket, so no temporary is larger than the largest bucket.
+// rank r owns chunk r of every bucket. The collectives move a bucket in tiles (DeepSpeed-TED's
+// tiled optimizer step; DeepSpeed's reduce_bucket_size and allgather_bucket_size): an all-reduce
+// takes a range of at most `reduce_tile` elements of the padded bucket, a reduce-scatter or
+// all-gather the same range of every rank's chunk, at most tile / N elements each. At most two
+// tiles are staged in flight, and the optimizer step runs bucket by bucket, so the staging buffers
+// (two tiles) are the only temporaries, however large a bucket is (the token embedding's).
 // With expert parallelism the experts' weights differ between the ranks of an expert-parallel
 // group: their buckets are reduced (and sharded) over the expert-data-parallel group instead, the
 // ranks that hold the same experts.
@@ -53,6 +57,11 @@ class DataParallel {
   DataParallel(const nn::ParameterList& params, const BucketPlan& plan, Communicator& data, Communicator* expert_data,
                Communicator* expert, int zero_stage, const optim::AdamWOptions& adamw,
                const std::vector<bool>& tensor_sliced = {}, Communicator* tensor = nullptr);
+  // Tile sizes in elements (0: whole buckets): for the gradient reductions and for the all-gathers
+  // of the step (and of checkpoints). Call before the first micro-batch.
+  void set_tiles(int64_t reduce_tile, int64_t gather_tile);
+  // Bytes of the staging buffers the collectives go through.
+  int64_t staging_bytes() const;
   // Duplicate-token dropping: each tensor-parallel rank's MoE gradients cover its share of the
   // tokens only, so the MoE buckets are reduced over wider groups: the router's over `tensor_data`
   // (every rank), the experts' over `tensor_expert_data`. Call before the first step.
@@ -110,12 +119,23 @@ class DataParallel {
   struct InFlight {
     int bucket;
     int slot;
+    int64_t lo, hi;  // the tile: a range of the padded bucket (all-reduce) or of each chunk (reduce-scatter)
     std::unique_ptr<Request> request;
   };
+  // Elements of each rank's chunk in one chunked collective of bucket b with tile `tile`.
+  int64_t chunk_tile(const Bucket& b, int64_t tile) const;
 
-  void pack(const Bucket& b, float* out) const;   // gradients, zeros where absent
+  // Copies bucket elements [lo, hi) between `buf` and the tensors tensor_of(param) (to_buf: into buf,
+  // zeros for padding and absent gradients).
+  template <class TensorOf>
+  void copy_range(const Bucket& b, int64_t lo, int64_t hi, float* buf, bool to_buf, TensorOf tensor_of) const;
+  // [c, c + n) of every rank's chunk of bucket b, rank r's at buf + r n (the layout of an all-gather).
+  template <class TensorOf>
+  void copy_chunk_range(const Bucket& b, int64_t c, int64_t n, float* buf, bool to_buf, TensorOf tensor_of) const;
   void layout_shards();                           // chunks, owned segments and buffers of the buckets
   void launch(int b);
+  void launch_tile(int b, int64_t lo, int64_t hi);
+  void allocate_staging();
   void complete_oldest();
 
   nn::ParameterList params_;
@@ -129,6 +149,7 @@ class DataParallel {
   std::unique_ptr<optim::AdamW> full_;  // stage 0
   std::vector<Bucket> buckets_;
   Tensor staging_[2], chunk_out_[2];
+  int64_t reduce_tile_ = 0, gather_tile_ = 0;  // elements; 0: whole buckets
   bool slot_busy_[2] = {false, false};
   std::deque<InFlight> in_flight_;
   bool reduce_now_ = false, first_micro_ = true;

@@ -81,6 +81,10 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   c.zero_stage = (int)zero.get_int("stage", c.zero_stage);
   GANNET_CHECK(c.zero_stage >= 0 && c.zero_stage <= 2, name, ": zero_optimization.stage ", c.zero_stage,
                " is not supported (0, 1 or 2)");
+  c.reduce_bucket_size = zero.get_int("reduce_bucket_size", c.reduce_bucket_size);
+  c.allgather_bucket_size = zero.get_int("allgather_bucket_size", c.allgather_bucket_size);
+  GANNET_CHECK(c.reduce_bucket_size >= 0 && c.allgather_bucket_size >= 0, name,
+               ": zero_optimization.reduce_bucket_size and allgather_bucket_size must not be negative (0: whole buckets)");
   io::JsonReader ac = r.child("activation_checkpointing");
   c.activation_checkpointing = ac.get_bool("enabled", c.activation_checkpointing);
   c.keep_communication = ac.get_bool("keep_communication", c.keep_communication);

@@ -162,6 +162,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
                         ep ? groups.expert_data.get() : nullptr, ep ? groups.expert.get() : nullptr, cfg.zero_stage,
                         cfg.adamw, tp ? tensor_parallel->sliced() : std::vector<bool>{},
                         tp ? groups.tensor.get() : nullptr);
+  dp.set_tiles(cfg.reduce_bucket_size, cfg.allgather_bucket_size);
   if (cfg.duplicate_token_dropping) dp.reduce_moe_over_tensor_group(*groups.tensor_data, *groups.tensor_expert_data);
   const std::function<void(int64_t)> block_done = [&dp](int64_t block) { dp.block_done(block); };
   // The optimizer state of this rank's parameters in whole form (each parameter's full moments),
@@ -397,6 +398,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     if (world.size() > 1) {
       line["processes"] = world.size();
       line["optimizer_bytes"] = dp.optimizer_state_bytes();
+      line["staging_bytes"] = dp.staging_bytes();
       auto traffic = [](const dist::Communicator& g) {
         nlohmann::json comm = nlohmann::json::object();
         for (int c = 0; c < dist::kCollectives; ++c) {
