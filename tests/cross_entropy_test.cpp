@@ -227,3 +227,64 @@ TEST(CrossEntropy, BadTargetThrowsBeforeWriting) {
     EXPECT_THROW(k::cross_entropy_forward(x.data(), t.data(), nullptr, N, V), Error);
   }
 }
+
+TEST(CrossEntropy, VocabularySlicesCombineToTheWholeLoss) {
+  // t ranks each hold V/t columns: the maximum of their row maxima, the sums of their exponentials
+  // and target logits give each row's loss, and each slice's gradient is the whole gradient's
+  // columns. Every ISA, against the whole-row reference kernel.
+  std::vector<Isa> isas = vector_isas();
+  isas.push_back(Isa::scalar);
+  uint64_t seed = 200;
+  for (Isa isa : isas) {
+    for (auto [N, V] : {std::pair<int64_t, int64_t>{5, 6}, {33, 96}, {64, 1030}}) {
+      auto x = random_vec(N * V, seed++, 3.f);
+      auto tg = random_targets(N, V, seed++, 4);
+      std::vector<float> want_l(N), want_g = x;
+      const float gs = 0.7f;
+      k::ref::cross_entropy_forward_backward(want_g.data(), tg.data(), want_l.data(), N, V, gs);
+      for (int64_t t : {1, 2, 3}) {
+        if (V % t) continue;
+        SCOPED_TRACE(::testing::Message() << isa_name(isa) << " N=" << N << " V=" << V << " t=" << t);
+        const int64_t n = V / t;
+        std::vector<std::vector<float>> cols(t, std::vector<float>(N * n));
+        for (int64_t r = 0; r < t; ++r)
+          for (int64_t i = 0; i < N; ++i)
+            for (int64_t j = 0; j < n; ++j) cols[r][i * n + j] = x[i * V + r * n + j];
+        auto row_max = [&](const float* l, float* m) {
+          if (isa == Isa::scalar) k::ref::cross_entropy_row_max(l, m, N, n);
+          else if (isa == Isa::avx512) k::avx512::cross_entropy_row_max(l, m, N, n);
+          else k::avx2::cross_entropy_row_max(l, m, N, n);
+        };
+        auto sums = [&](float* l, int64_t first, const float* m, float* s, float* z) {
+          if (isa == Isa::scalar) k::ref::cross_entropy_slice_sums(l, l, tg.data(), first, m, s, z, N, n);
+          else if (isa == Isa::avx512) k::avx512::cross_entropy_slice_sums(l, l, tg.data(), first, m, s, z, N, n);
+          else k::avx2::cross_entropy_slice_sums(l, l, tg.data(), first, m, s, z, N, n);
+        };
+        auto backward = [&](float* e, int64_t first, const float* s) {
+          if (isa == Isa::scalar) k::ref::cross_entropy_slice_backward(e, tg.data(), first, s, N, n, gs);
+          else if (isa == Isa::avx512) k::avx512::cross_entropy_slice_backward(e, tg.data(), first, s, N, n, gs);
+          else k::avx2::cross_entropy_slice_backward(e, tg.data(), first, s, N, n, gs);
+        };
+        std::vector<float> mx(N, -INFINITY), m(N), s(N), z(N), sum_s(N, 0.f), sum_z(N, 0.f);
+        for (int64_t r = 0; r < t; ++r) {
+          row_max(cols[r].data(), m.data());
+          for (int64_t i = 0; i < N; ++i) mx[i] = std::max(mx[i], m[i]);
+        }
+        for (int64_t r = 0; r < t; ++r) {
+          sums(cols[r].data(), r * n, mx.data(), s.data(), z.data());
+          for (int64_t i = 0; i < N; ++i) sum_s[i] += s[i], sum_z[i] += z[i];
+        }
+        for (int64_t i = 0; i < N; ++i) {
+          if (tg[i] < 0) continue;
+          EXPECT_NEAR(std::log((double)sum_s[i]) + mx[i] - sum_z[i], want_l[i], 2e-5 + 1e-5 * want_l[i]) << "row " << i;
+        }
+        for (int64_t r = 0; r < t; ++r) {
+          backward(cols[r].data(), r * n, sum_s.data());
+          for (int64_t i = 0; i < N; ++i)
+            for (int64_t j = 0; j < n; ++j)
+              ASSERT_NEAR(cols[r][i * n + j], want_g[i * V + r * n + j], 1e-6) << "row " << i << " column " << r * n + j;
+        }
+      }
+    }
+  }
+}

@@ -43,7 +43,8 @@ class DistTrain : public gannet::testing::TempDirTest {
   // A config for `out`, with micro-batch 4, accumulation `accum`, and `extra` keys.
   std::string config(const std::string& out, int accum, int steps, const std::string& extra = "") {
     std::string path = file(out + ".json");
-    gannet::testing::write(path, R"({"model": {"vocab_size": 40, "n_ctx": 16, "n_layer": 3, "n_head": 2, "n_embd": 16)" + moe_ + R"(},
+    gannet::testing::write(path, R"({"model": {"vocab_size": )" + std::to_string(vocab_) +
+                                     R"(, "n_ctx": 16, "n_layer": 3, "n_head": 2, "n_embd": 16)" + moe_ + R"(},
       "data": {"dir": ")" + dir_.string() + R"("}, "train_micro_batch_size_per_gpu": 4,
       "gradient_accumulation_steps": )" + std::to_string(accum) + R"(, "train_steps": )" + std::to_string(steps) + R"(,
       "optimizer": {"type": "AdamW", "params": {"lr": 1e-2}}, "gradient_clipping": 0.5,
@@ -55,6 +56,7 @@ class DistTrain : public gannet::testing::TempDirTest {
 
   // A moe block for the model (empty: dense): block 1 of 3 becomes an MoE layer.
   std::string moe_;
+  int vocab_ = 40;  // model.vocab_size (the data's vocabulary is 40)
   void use_moe() {
     moe_ = R"(, "moe": {"num_experts": 4, "k": 2, "capacity_factor": 1.0, "min_capacity": 1,
                         "noisy_gate_policy": "Jitter", "router_z_loss_coeff": 0.001})";
@@ -74,6 +76,18 @@ class DistTrain : public gannet::testing::TempDirTest {
     while (p && fgets(buf, sizeof buf, p)) out += buf;
     int rc = p ? pclose(p) : -1;
     return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+  }
+
+  // The validation loss after the last step.
+  double final_val_loss(const std::string& out) {
+    std::ifstream in(fs::path(file(out)) / "metrics.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+      nlohmann::json j = nlohmann::json::parse(line);
+      if (j.contains("final")) return j["val_loss"].get<double>();
+    }
+    ADD_FAILURE() << "no final validation in " << out;
+    return 0;
   }
 
   std::vector<nlohmann::json> steps_of(const std::string& out) {
@@ -151,13 +165,27 @@ TEST_P(DistTrainLayouts, MatchesOneProcess) {
     EXPECT_EQ(b[s]["tokens"].get<double>(), a[s]["tokens"].get<double>());
   }
   EXPECT_LT(max_rel_diff("many", "one"), kTolerance);
+  const double val = final_val_loss("one");
+  EXPECT_NEAR(final_val_loss("many"), val, 1e-5 * val);
   if (l.tensor > 1)
     for (const auto& j : b) {
-      // Per micro-batch and block: one all-reduce forward and one backward in each half, and one
-      // for the clipping norm of the slices; the validation at the end is not in the step lines.
+      // Per micro-batch: in each split half of a block, one all-reduce of the activations [N, C]
+      // forward and one of their gradient backward; vocabulary parallelism adds the embedding's
+      // [N, C] forward, the LM head input's gradient [N, C] backward, and the cross-entropy's row
+      // maxima [N] and its sums of exponentials and target logits [2N] forward. Per step, one of
+      // the clipping norm of the slices (a double). The validation at the end is not in the step lines.
       ASSERT_TRUE(j.contains("tensor_comm")) << j.dump();
       const int64_t halves = l.moe ? 3 * 2 - 1 : 3 * 2;  // block 1's MLP is the MoE layer, not split
-      EXPECT_EQ(j["tensor_comm"]["all_reduce"]["calls"].get<int64_t>(), accum * halves * 2 + 1);
+      const int64_t N = 4 * 16, C = 16, t = l.tensor;
+      std::vector<int64_t> sizes((size_t)(halves * 2 + 2), N * C * 4);  // bytes of each all-reduce
+      sizes.insert(sizes.end(), {N * 4, 2 * N * 4});
+      int64_t calls = 1, payload = 8, wire = 8 / t * (t - 1) * 2;
+      for (int m = 0; m < accum; ++m)
+        for (int64_t bytes : sizes) ++calls, payload += bytes, wire += bytes / t * (t - 1) * 2;
+      const auto& ar = j["tensor_comm"]["all_reduce"];
+      EXPECT_EQ(ar["calls"].get<int64_t>(), calls);
+      EXPECT_EQ(ar["payload_bytes"].get<int64_t>(), payload);
+      EXPECT_EQ(ar["wire_bytes"].get<int64_t>(), wire);
     }
   if (l.expert > 1)
     for (const auto& j : b) {
@@ -367,6 +395,42 @@ TEST_F(DistTrain, CheckpointedActivationsMatchAndRepeatNoExchange) {
   EXPECT_EQ(max_rel_diff("again", "plain"), 0.0);
 }
 
+TEST_F(DistTrain, VocabParallelHalvesTheTokenTableAndResumesInOneProcess) {
+  // Tensor 2 on 2 ranks, ZeRO 0: each rank's AdamW holds the moments of the parameters it holds.
+  // With vocabulary parallelism wte [40, 16] is split by rows; without it, it is whole on both
+  // ranks. Both match one process; the split run's checkpoint (wte gathered whole) resumes in one.
+  const int steps = 6, accum = 2;
+  ASSERT_EQ(train(0, config("one", accum, steps)).first, 0);
+  auto [rc, out] = train(2, config("vp", accum, steps, R"(, "parallel": {"tensor": 2})"), "--stop-after 3");
+  ASSERT_EQ(rc, 0) << out;
+  auto [rc2, out2] = train(2, config("whole", accum, steps, R"(, "parallel": {"tensor": 2, "vocab_parallel": false})"));
+  ASSERT_EQ(rc2, 0) << out2;
+  auto vp = steps_of("vp"), whole = steps_of("whole");
+  ASSERT_EQ(vp.size(), 3u);
+  ASSERT_EQ(whole.size(), (size_t)steps);
+  // Per rank, tensor 2: a block's LayerNorms 4x16, c_attn 24x16+24, attn c_proj 16x8+16, c_fc 32x16+32,
+  // mlp c_proj 16x32+16; then wpe 16x16 and ln_f 2x16, and wte 20x16 (split) or 40x16 (whole).
+  const int64_t block = 4 * 16 + (24 * 16 + 24) + (16 * 8 + 16) + (32 * 16 + 32) + (16 * 32 + 16);
+  const int64_t rest = 16 * 16 + 2 * 16;
+  for (size_t s = 0; s < vp.size(); ++s) {
+    EXPECT_EQ(vp[s]["optimizer_bytes"].get<int64_t>(), 2 * (3 * block + rest + 20 * 16) * 4);
+    EXPECT_EQ(whole[s]["optimizer_bytes"].get<int64_t>(), 2 * (3 * block + rest + 40 * 16) * 4);
+    // Without vocabulary parallelism: only the blocks' all-reduces and the norm's.
+    EXPECT_EQ(whole[s]["tensor_comm"]["all_reduce"]["calls"].get<int64_t>(), accum * 3 * 2 * 2 + 1);
+    EXPECT_EQ(vp[s]["tensor_comm"]["all_reduce"]["calls"].get<int64_t>(), accum * (3 * 2 * 2 + 4) + 1);
+  }
+  EXPECT_LT(max_rel_diff("whole", "one"), kTolerance);
+  auto [rc3, out3] = train(0, config("vp", accum, steps), "--resume");
+  ASSERT_EQ(rc3, 0) << out3;
+  EXPECT_LT(max_rel_diff("vp", "one"), kTolerance);
+  auto a = steps_of("one"), b = steps_of("vp");
+  ASSERT_EQ(b.size(), (size_t)steps);
+  for (int s = 0; s < steps; ++s) {
+    EXPECT_NEAR(b[s]["loss"].get<double>(), a[s]["loss"].get<double>(), 1e-5 * a[s]["loss"].get<double>()) << s;
+    EXPECT_NEAR(whole[s]["loss"].get<double>(), a[s]["loss"].get<double>(), 1e-5 * a[s]["loss"].get<double>()) << s;
+  }
+}
+
 TEST_F(DistTrain, UnsupportedLayoutsAreOneLineErrors) {
   auto [rc, out] = train(0, config("tp", 1, 3, R"(, "parallel": {"tensor": 2})"));
   EXPECT_EQ(rc, 1);
@@ -374,6 +438,14 @@ TEST_F(DistTrain, UnsupportedLayoutsAreOneLineErrors) {
   auto [rc7, out7] = train(4, config("tp4", 1, 3, R"(, "parallel": {"tensor": 4})"));
   EXPECT_NE(rc7, 0);
   EXPECT_TRUE(gannet::testing::has(out7, "n_head 2 is not a multiple of parallel.tensor 4")) << out7;
+  vocab_ = 41;  // cannot be split over 2 ranks by rows, unless vocabulary parallelism is off
+  auto [rc8, out8] = train(2, config("v41", 1, 2, R"(, "parallel": {"tensor": 2})"));
+  EXPECT_NE(rc8, 0);
+  EXPECT_TRUE(gannet::testing::has(out8, "vocab_size 41 is not a multiple of parallel.tensor 2 (set "
+                                         "parallel.vocab_parallel to false")) << out8;
+  auto [rc9, out9] = train(2, config("v41", 1, 2, R"(, "parallel": {"tensor": 2, "vocab_parallel": false})"));
+  EXPECT_EQ(rc9, 0) << out9;
+  vocab_ = 40;
   auto [rc2, out2] = train(0, config("z3", 1, 3, R"(, "zero_optimization": {"stage": 3})"));
   EXPECT_EQ(rc2, 1);
   EXPECT_TRUE(gannet::testing::has(out2, "zero_optimization.stage 3 is not supported")) << out2;

@@ -195,3 +195,48 @@ TEST(Embedding, BadTokenIdThrowsBeforeWriting) {
   EXPECT_THROW(k::ref::embedding_backward(tok.data(), dout.data(), dwte.data(), nullptr, B, T, C), Error);
   for (float x : dwte) ASSERT_EQ(x, 0.f);
 }
+
+TEST(Embedding, SlicesOfTheTableSumToTheWholeLookup) {
+  // t ranks each hold vocab/t rows: the sum of their outputs is the whole lookup (each row comes
+  // from one rank, the others write zeros), their table gradients are the whole one's rows, and
+  // each computes the whole position gradient. Every ISA, against the scalar reference.
+  std::vector<Isa> isas = vector_isas();
+  isas.push_back(Isa::scalar);
+  uint64_t seed = 100;
+  for (Isa isa : isas) {
+    for (const Shape& s : {Shape{2, 3, 17, 12}, Shape{3, 7, 33, 96}, Shape{4, 64, 385, 6}}) {
+      auto tok = random_tokens(s.B * s.T, s.vocab, seed++);
+      auto wte = random_vec(s.vocab * s.C, seed++), wpe = random_vec(s.T * s.C, seed++);
+      auto dout = random_vec(s.B * s.T * s.C, seed++);
+      std::vector<float> want(s.B * s.T * s.C), want_te(s.vocab * s.C, 0.f), want_pe(s.T * s.C, 0.f);
+      k::ref::embedding_forward(tok.data(), wte.data(), wpe.data(), want.data(), s.B, s.T, s.C, s.vocab);
+      k::ref::embedding_backward(tok.data(), dout.data(), want_te.data(), want_pe.data(), s.B, s.T, s.C);
+      for (int64_t t : {2, 3}) {
+        SCOPED_TRACE(::testing::Message() << isa_name(isa) << " C=" << s.C << " vocab=" << s.vocab << " t=" << t);
+        const int64_t rows = s.vocab / t;
+        std::vector<float> sum(want.size(), 0.f), got_te;
+        for (int64_t r = 0; r < t; ++r) {
+          std::vector<float> out(want.size(), -1.f), te(rows * s.C, 0.f), pe(s.T * s.C, 0.f);
+          const float* mine = wte.data() + r * rows * s.C;
+          if (isa == Isa::scalar) {
+            k::ref::embedding_slice_forward(tok.data(), mine, wpe.data(), out.data(), s.B, s.T, s.C, r * rows, rows);
+            k::ref::embedding_slice_backward(tok.data(), dout.data(), te.data(), pe.data(), s.B, s.T, s.C, r * rows, rows);
+          } else if (isa == Isa::avx512) {
+            k::avx512::embedding_slice_forward(tok.data(), mine, wpe.data(), out.data(), s.B, s.T, s.C, r * rows, rows);
+            k::avx512::embedding_slice_backward(tok.data(), dout.data(), te.data(), pe.data(), s.B, s.T, s.C, r * rows,
+                                                rows);
+          } else {
+            k::avx2::embedding_slice_forward(tok.data(), mine, wpe.data(), out.data(), s.B, s.T, s.C, r * rows, rows);
+            k::avx2::embedding_slice_backward(tok.data(), dout.data(), te.data(), pe.data(), s.B, s.T, s.C, r * rows,
+                                              rows);
+          }
+          for (size_t i = 0; i < sum.size(); ++i) sum[i] += out[i];
+          got_te.insert(got_te.end(), te.begin(), te.end());
+          expect_close(pe, want_pe, 1e-5f, 2e-5f, "position gradient");
+        }
+        for (size_t i = 0; i < sum.size(); ++i) ASSERT_EQ(sum[i], want[i]) << i;
+        expect_close(got_te, want_te, 1e-5f, 2e-5f, "table gradient");
+      }
+    }
+  }
+}

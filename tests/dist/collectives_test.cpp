@@ -40,6 +40,14 @@ TEST(Collectives, AllReduceSumsEveryRanksVector) {
   int64_t m = w.rank() == N - 1 ? 42 : w.rank();
   w.all_reduce_max(&m, 1);
   EXPECT_EQ(m, N > 1 ? std::max<int64_t>(42, N - 2) : 42);
+  // Float maxima, elementwise: rank r holds -value(r, i) at even i, so rank 0 has the largest there.
+  std::vector<float> f(5);
+  for (int64_t i = 0; i < 5; ++i) f[(size_t)i] = i % 2 ? value(w.rank(), i) : -value(w.rank(), i);
+  w.reset_stats();
+  w.all_reduce_max(f.data(), 5);
+  for (int64_t i = 0; i < 5; ++i) EXPECT_EQ(f[(size_t)i], i % 2 ? value(N - 1, i) : -value(0, i)) << i;
+  EXPECT_EQ(w.stats(Collective::all_reduce).payload_bytes, 5 * 4);
+  EXPECT_EQ(w.stats(Collective::all_reduce).wire_bytes, 5 * 4 / N * (N - 1) * 2);
 }
 
 TEST(Collectives, ReduceScatterAndAllGatherAreInverseHalves) {

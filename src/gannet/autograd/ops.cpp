@@ -255,15 +255,7 @@ Var cross_entropy(const Var& logits, const Tensor& targets) {
   for (int64_t i = 0; i < N; ++i) counted += tg[i] != -1;
   float scale = counted ? 1.f / (float)counted : 0.f;
   loss.value().f32()[0] = k::cross_entropy_forward_backward(L.f32(), tg, nullptr, N, V, scale);
-  tape().record([logits, loss]() {
-    // The logits' buffer already holds d(mean loss)/d(logits); scale by the upstream gradient.
-    const Tensor& dL = loss.grad();
-    if (!dL.defined()) return;
-    float s = dL.f32()[0];
-    Tensor g = logits.value();
-    if (s != 1.f) k::scale_inplace(g.f32(), s, g.numel());
-    deposit_grad(logits, g);
-  });
+  record_grad_in_value(logits, loss);  // the logits' buffer holds d(mean loss)/d(logits)
   return loss;
 }
 

@@ -65,4 +65,15 @@ void deposit_grad(const Var& v, const Tensor& fresh) {
   else kernels::add_inplace(g.f32(), fresh.f32(), g.numel());
 }
 
+void record_grad_in_value(const Var& input, const Var& loss) {
+  tape().record([input, loss]() {
+    const Tensor& dL = loss.grad();
+    if (!dL.defined()) return;
+    const float s = dL.f32()[0];
+    Tensor g = input.value();
+    if (s != 1.f) kernels::scale_inplace(g.f32(), s, g.numel());
+    deposit_grad(input, g);
+  });
+}
+
 }  // namespace gannet::autograd

@@ -73,5 +73,8 @@ Tensor& sum_target(const Var& v);
 // Adds a freshly computed gradient to v's, or adopts `fresh` as v's gradient when v has none yet
 // (so nobody may write `fresh` afterwards).
 void deposit_grad(const Var& v, const Tensor& fresh);
+// For fused losses whose forward already wrote d(loss)/d(input) into input's value buffer (the
+// cross-entropies): records the backward that scales it by loss's upstream gradient and deposits it.
+void record_grad_in_value(const Var& input, const Var& loss);
 
 }  // namespace gannet::autograd

@@ -44,6 +44,12 @@ void Communicator::all_reduce_sum(double* data, int64_t n) {
   if (n) do_all_reduce(data, n, Elem::f64, Op::sum);
 }
 
+void Communicator::all_reduce_max(float* data, int64_t n) {
+  GANNET_CHECK(n >= 0, "all_reduce: negative count ", n);
+  count(Collective::all_reduce, n * 4, ring_bytes(n * 4, size(), 2));
+  if (n) do_all_reduce(data, n, Elem::f32, Op::max);
+}
+
 void Communicator::all_reduce_max(int64_t* data, int64_t n) {
   GANNET_CHECK(n >= 0, "all_reduce: negative count ", n);
   count(Collective::all_reduce, n * 8, ring_bytes(n * 8, size(), 2));

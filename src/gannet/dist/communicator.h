@@ -48,6 +48,7 @@ class Communicator {
   void all_reduce_sum(float* data, int64_t n);
   void all_reduce_sum(double* data, int64_t n);
   // In place: data[i] = max over ranks of data[i].
+  void all_reduce_max(float* data, int64_t n);
   void all_reduce_max(int64_t* data, int64_t n);
   // in holds size() blocks of `block` floats; this rank gets block rank() summed over ranks.
   void reduce_scatter_sum(const float* in, float* out, int64_t block);

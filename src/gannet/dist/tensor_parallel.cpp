@@ -5,6 +5,7 @@
 #include "gannet/autograd/checkpoint.h"
 #include "gannet/autograd/tape.h"
 #include "gannet/core/error.h"
+#include "gannet/dist/vocab_parallel.h"
 
 namespace gannet::dist {
 
@@ -49,11 +50,14 @@ Tensor kept_or(const Var& x, Run run) {
 }
 }  // namespace
 
-TensorParallel::TensorParallel(models::Gpt& model, Communicator& group, bool duplicate_token_dropping)
+TensorParallel::TensorParallel(models::Gpt& model, Communicator& group, const TensorParallelOptions& options)
     : group_(group) {
   const int t = group.size();
   const models::GptConfig& c = model.config();
   GANNET_CHECK(c.n_head % t == 0, "tensor parallelism: n_head ", c.n_head, " is not a multiple of parallel.tensor ", t);
+  GANNET_CHECK(!options.vocab_parallel || c.vocab_size % t == 0, "tensor parallelism: vocab_size ", c.vocab_size,
+               " is not a multiple of parallel.tensor ", t, " (set parallel.vocab_parallel to false to keep the token "
+               "embedding whole)");
   const nn::ParameterList& params = model.parameters();
   specs_.assign(params.size(), Spec{});
   auto index_of = [&](const Var& v) {
@@ -84,7 +88,7 @@ TensorParallel::TensorParallel(models::Gpt& model, Communicator& group, bool dup
     split(b->attn.c_attn, nn::LinearSplit::column, 3);  // Q, K and V: each rank its heads of each
     split(b->attn.c_proj, nn::LinearSplit::row, 1);
     b->attn.n_head = c.n_head / t;
-    if (duplicate_token_dropping && b->moe) {
+    if (options.duplicate_token_dropping && b->moe) {
       b->moe_token_split = this;
       b->moe->aux_scale = 1.0 / t;
     }
@@ -92,6 +96,13 @@ TensorParallel::TensorParallel(models::Gpt& model, Communicator& group, bool dup
       split(b->mlp.c_fc, nn::LinearSplit::column, 1);
       split(b->mlp.c_proj, nn::LinearSplit::row, 1);
     }
+  }
+  if (options.vocab_parallel) {  // rows of the table, as a column-parallel Linear's output rows
+    Var wte = model.token_embedding();
+    Spec s{nn::LinearSplit::column, 1, c.vocab_size, c.n_embd};
+    specs_[index_of(wte)] = s;
+    cut(wte, s);
+    model.set_vocab_parallel(this);
   }
 }
 
@@ -199,5 +210,15 @@ Var TensorParallel::reduce_from_parallel(const Var& x) const {
     });
   return y;
 }
+
+Var TensorParallel::embed_tokens(const Tensor& tokens, const Var& wte_local, const Var& wpe) const {
+  return vocab_parallel_embedding(group_, tokens, wte_local, wpe);
+}
+
+Var TensorParallel::vocab_cross_entropy(const Var& local_logits, const Tensor& targets) const {
+  return vocab_parallel_cross_entropy(group_, local_logits, targets);
+}
+
+Var TensorParallel::gather_vocab(const Var& local_logits) const { return dist::gather_vocab(group_, local_logits); }
 
 }  // namespace gannet::dist

@@ -1,9 +1,12 @@
 // Tensor parallelism, Megatron-LM style, over the tensor-parallel group of t ranks. In every block
 // attention is split by heads (c_attn column-parallel: each rank keeps its heads' rows of Q, K and
 // V; c_proj row-parallel) and the MLP by hidden units (c_fc column-parallel, c_proj row-parallel),
-// so each block needs one all-reduce forward and one backward per half. LayerNorms, the row-parallel
-// biases, the embeddings and the LM head are the same on every rank of the group. MoE experts are
-// not split by it (expert parallelism places them).
+// so each block needs one all-reduce forward and one backward per half. With vocabulary parallelism
+// (the default) the token table wte [V, C], which is also the tied LM head, is split by rows too
+// (see dist/vocab_parallel.h): one all-reduce for the embedding, one backward for the LM head's
+// input, and two small ones in the cross-entropy per forward pass. LayerNorms, the row-parallel
+// biases and the position table are the same on every rank of the group. MoE experts are not split
+// by it (expert parallelism places them).
 #pragma once
 #include <vector>
 
@@ -14,12 +17,18 @@
 
 namespace gannet::dist {
 
+struct TensorParallelOptions {
+  bool duplicate_token_dropping = false;  // parallel.duplicate_token_dropping
+  bool vocab_parallel = true;             // parallel.vocab_parallel: split wte by rows
+};
+
 class TensorParallel final : public nn::TensorParallelOps, public ParameterPlacement {
  public:
-  // Cuts the block products of `model` (initialized whole) to this rank's slices and sets the
-  // Linears' splits; n_head and 4 n_embd must be multiples of the group size. `group` and `model`
+  // Cuts the block products of `model` (initialized whole), and with vocabulary parallelism its
+  // token table, to this rank's slices and sets the Linears' splits; n_head, 4 n_embd and (with
+  // vocabulary parallelism) vocab_size must be multiples of the group size. `group` and `model`
   // outlive this.
-  TensorParallel(models::Gpt& model, Communicator& group, bool duplicate_token_dropping = false);
+  TensorParallel(models::Gpt& model, Communicator& group, const TensorParallelOptions& options = {});
   TensorParallel(const TensorParallel&) = delete;
   TensorParallel& operator=(const TensorParallel&) = delete;
 
@@ -27,6 +36,10 @@ class TensorParallel final : public nn::TensorParallelOps, public ParameterPlace
   autograd::Var reduce_from_parallel(const autograd::Var& x) const override;
   autograd::Var scatter_rows(const autograd::Var& x) const override;
   autograd::Var gather_rows(const autograd::Var& x) const override;
+  autograd::Var embed_tokens(const Tensor& tokens, const autograd::Var& wte_local,
+                             const autograd::Var& wpe) const override;
+  autograd::Var vocab_cross_entropy(const autograd::Var& local_logits, const Tensor& targets) const override;
+  autograd::Var gather_vocab(const autograd::Var& local_logits) const override;
   int size() const override { return group_.size(); }
 
   bool owns(size_t i) const override { return i < specs_.size() && specs_[i].split != nn::LinearSplit::whole; }

@@ -1,5 +1,6 @@
 #include "gannet/kernels/cross_entropy.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "gannet/core/dispatch.h"
@@ -61,6 +62,40 @@ float cross_entropy_forward_backward(float* logits, const int32_t* targets, floa
 float cross_entropy_forward(const float* logits, const int32_t* targets, float* losses, int64_t N, int64_t V) {
   return ce(logits, nullptr, targets, losses, N, V, 0.0);
 }
+
+void cross_entropy_row_max(const float* logits, float* mx, int64_t N, int64_t V) {
+  for (int64_t i = 0; i < N; ++i) mx[i] = *std::max_element(logits + i * V, logits + (i + 1) * V);
+}
+
+void cross_entropy_slice_sums(const float* logits, float* exps, const int32_t* targets, int64_t first,
+                              const float* mx, float* sum_exp, float* target_logit, int64_t N, int64_t V) {
+  for (int64_t i = 0; i < N; ++i) {
+    const float* x = logits + i * V;
+    const int64_t tgt = (int64_t)targets[i] - first;
+    target_logit[i] = targets[i] != kIgnoreIndex && tgt >= 0 && tgt < V ? x[tgt] : 0.f;
+    double s = 0.0;
+    for (int64_t j = 0; j < V; ++j) {
+      const double e = std::exp((double)x[j] - (double)mx[i]);
+      s += e;
+      if (exps) exps[i * V + j] = (float)e;  // x[j] was read before: exps may alias logits
+    }
+    sum_exp[i] = (float)s;
+  }
+}
+
+void cross_entropy_slice_backward(float* exps, const int32_t* targets, int64_t first, const float* sum_exp,
+                                  int64_t N, int64_t V, float grad_scale) {
+  for (int64_t i = 0; i < N; ++i) {
+    float* g = exps + i * V;
+    if (targets[i] == kIgnoreIndex) {
+      std::fill(g, g + V, 0.f);
+      continue;
+    }
+    for (int64_t j = 0; j < V; ++j) g[j] = (float)((double)grad_scale * g[j] / sum_exp[i]);
+    const int64_t tgt = (int64_t)targets[i] - first;
+    if (tgt >= 0 && tgt < V) g[tgt] -= grad_scale;
+  }
+}
 }  // namespace ref
 
 float cross_entropy_forward_backward(float* logits, const int32_t* targets, float* losses, int64_t N,
@@ -69,6 +104,20 @@ float cross_entropy_forward_backward(float* logits, const int32_t* targets, floa
 }
 float cross_entropy_forward(const float* logits, const int32_t* targets, float* losses, int64_t N, int64_t V) {
   GANNET_DISPATCH(cross_entropy_forward, logits, targets, losses, N, V);
+}
+void cross_entropy_row_max(const float* logits, float* mx, int64_t N, int64_t V) {
+  GANNET_CHECK(N >= 0 && V >= 1, "cross_entropy: bad shape N=", N, " V=", V);
+  GANNET_DISPATCH(cross_entropy_row_max, logits, mx, N, V);
+}
+void cross_entropy_slice_sums(const float* logits, float* exps, const int32_t* targets, int64_t first,
+                              const float* mx, float* sum_exp, float* target_logit, int64_t N, int64_t V) {
+  GANNET_CHECK(N >= 0 && V >= 1 && first >= 0, "cross_entropy: bad slice N=", N, " V=", V, " first=", first);
+  GANNET_DISPATCH(cross_entropy_slice_sums, logits, exps, targets, first, mx, sum_exp, target_logit, N, V);
+}
+void cross_entropy_slice_backward(float* exps, const int32_t* targets, int64_t first, const float* sum_exp,
+                                  int64_t N, int64_t V, float grad_scale) {
+  GANNET_CHECK(N >= 0 && V >= 1 && first >= 0, "cross_entropy: bad slice N=", N, " V=", V, " first=", first);
+  GANNET_DISPATCH(cross_entropy_slice_backward, exps, targets, first, sum_exp, N, V, grad_scale);
 }
 
 }  // namespace gannet::kernels

@@ -127,4 +127,35 @@ float cross_entropy_forward(const float* logits, const int32_t* targets, float* 
   return ce(nullptr, logits, targets, losses, N, V, false, 0.f);
 }
 
+void cross_entropy_row_max(const float* logits, float* mx, int64_t N, int64_t V) {
+#pragma omp parallel for schedule(static) if (N * V > kParallelMin && N > 1)
+  for (int64_t i = 0; i < N; ++i) mx[i] = row_max(logits + i * V, V);
+}
+
+void cross_entropy_slice_sums(const float* logits, float* exps, const int32_t* targets, int64_t first,
+                              const float* mx, float* sum_exp, float* target_logit, int64_t N, int64_t V) {
+#pragma omp parallel for schedule(static) if (N * V > kParallelMin && N > 1)
+  for (int64_t i = 0; i < N; ++i) {
+    const float* x = logits + i * V;
+    const int64_t tgt = (int64_t)targets[i] - first;
+    target_logit[i] = targets[i] != kIgnoreIndex && tgt >= 0 && tgt < V ? x[tgt] : 0.f;  // before exps overwrite it
+    sum_exp[i] = row_sum_exp(x, exps ? exps + i * V : nullptr, V, mx[i]);
+  }
+}
+
+void cross_entropy_slice_backward(float* exps, const int32_t* targets, int64_t first, const float* sum_exp,
+                                  int64_t N, int64_t V, float grad_scale) {
+#pragma omp parallel for schedule(static) if (N * V > kParallelMin && N > 1)
+  for (int64_t i = 0; i < N; ++i) {
+    float* g = exps + i * V;
+    if (targets[i] == kIgnoreIndex) {
+      row_zero(g, V);
+      continue;
+    }
+    row_scale(g, V, grad_scale / sum_exp[i]);
+    const int64_t tgt = (int64_t)targets[i] - first;
+    if (tgt >= 0 && tgt < V) g[tgt] -= grad_scale;
+  }
+}
+
 }  // namespace gannet::kernels::GANNET_ISA

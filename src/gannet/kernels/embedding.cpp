@@ -1,6 +1,7 @@
 #include "gannet/kernels/embedding.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <numeric>
 #include <vector>
 
@@ -35,13 +36,17 @@ void check_embedding_backward_tokens(const int32_t* tokens, int64_t B, int64_t T
 }  // namespace detail
 
 namespace ref {
-void embedding_forward(const int32_t* tokens, const float* wte, const float* wpe, float* out, int64_t B,
-                       int64_t T, int64_t C, int64_t vocab) {
-  detail::check_embedding_tokens(tokens, B, T, C, vocab);
+void embedding_slice_forward(const int32_t* tokens, const float* wte, const float* wpe, float* out, int64_t B,
+                             int64_t T, int64_t C, int64_t first, int64_t rows) {
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t t = 0; t < T; ++t) {
-      const float* w = wte + (int64_t)tokens[b * T + t] * C;
+      const int64_t id = (int64_t)tokens[b * T + t] - first;
       float* o = out + (b * T + t) * C;
+      if (id < 0 || id >= rows) {
+        std::fill(o, o + C, 0.f);
+        continue;
+      }
+      const float* w = wte + id * C;
       for (int64_t c = 0; c < C; ++c) o[c] = (float)((double)w[c] + (wpe ? (double)wpe[t * C + c] : 0.0));
     }
   }
@@ -49,13 +54,13 @@ void embedding_forward(const int32_t* tokens, const float* wte, const float* wpe
 
 // Sums each token's (and each position's) gradient rows in double, then adds once to the float
 // accumulator. Allocation is fine here: this is the reference, not a hot path.
-void embedding_backward(const int32_t* tokens, const float* dout, float* dwte, float* dwpe, int64_t B,
-                        int64_t T, int64_t C) {
-  detail::check_embedding_backward_tokens(tokens, B, T, C);
-  const int64_t n = B * T;
-  std::vector<int64_t> idx(n);
-  std::iota(idx.begin(), idx.end(), int64_t{0});
+void embedding_slice_backward(const int32_t* tokens, const float* dout, float* dwte, float* dwpe, int64_t B,
+                              int64_t T, int64_t C, int64_t first, int64_t rows) {
+  std::vector<int64_t> idx;  // the rows whose token is in the slice, grouped by token
+  for (int64_t i = 0; i < B * T; ++i)
+    if ((int64_t)tokens[i] - first >= 0 && (int64_t)tokens[i] - first < rows) idx.push_back(i);
   std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return tokens[a] < tokens[b]; });
+  const int64_t n = (int64_t)idx.size();
   std::vector<double> acc(C);
   for (int64_t i = 0; i < n;) {
     int32_t tok = tokens[idx[i]];
@@ -64,7 +69,7 @@ void embedding_backward(const int32_t* tokens, const float* dout, float* dwte, f
       const float* d = dout + idx[i] * C;
       for (int64_t c = 0; c < C; ++c) acc[c] += d[c];
     }
-    float* w = dwte + (int64_t)tok * C;
+    float* w = dwte + ((int64_t)tok - first) * C;
     for (int64_t c = 0; c < C; ++c) w[c] = (float)(w[c] + acc[c]);
   }
   if (dwpe) {
@@ -78,6 +83,18 @@ void embedding_backward(const int32_t* tokens, const float* dout, float* dwte, f
     }
   }
 }
+
+void embedding_forward(const int32_t* tokens, const float* wte, const float* wpe, float* out, int64_t B,
+                       int64_t T, int64_t C, int64_t vocab) {
+  detail::check_embedding_tokens(tokens, B, T, C, vocab);
+  embedding_slice_forward(tokens, wte, wpe, out, B, T, C, 0, vocab);
+}
+
+void embedding_backward(const int32_t* tokens, const float* dout, float* dwte, float* dwpe, int64_t B,
+                        int64_t T, int64_t C) {
+  detail::check_embedding_backward_tokens(tokens, B, T, C);
+  embedding_slice_backward(tokens, dout, dwte, dwpe, B, T, C, 0, INT64_MAX);
+}
 }  // namespace ref
 
 void embedding_forward(const int32_t* tokens, const float* wte, const float* wpe, float* out, int64_t B,
@@ -87,6 +104,18 @@ void embedding_forward(const int32_t* tokens, const float* wte, const float* wpe
 void embedding_backward(const int32_t* tokens, const float* dout, float* dwte, float* dwpe, int64_t B,
                         int64_t T, int64_t C) {
   GANNET_DISPATCH(embedding_backward, tokens, dout, dwte, dwpe, B, T, C);
+}
+void embedding_slice_forward(const int32_t* tokens, const float* wte, const float* wpe, float* out, int64_t B,
+                             int64_t T, int64_t C, int64_t first, int64_t rows) {
+  GANNET_CHECK(B >= 0 && T >= 0 && C >= 0 && first >= 0 && rows >= 0, "embedding slice: bad shape B=", B, " T=", T,
+               " C=", C, " first=", first, " rows=", rows);
+  GANNET_DISPATCH(embedding_slice_forward, tokens, wte, wpe, out, B, T, C, first, rows);
+}
+void embedding_slice_backward(const int32_t* tokens, const float* dout, float* dwte, float* dwpe, int64_t B,
+                              int64_t T, int64_t C, int64_t first, int64_t rows) {
+  GANNET_CHECK(B >= 0 && T >= 0 && C >= 0 && first >= 0 && rows >= 0, "embedding slice backward: bad shape B=", B,
+               " T=", T, " C=", C, " first=", first, " rows=", rows);
+  GANNET_DISPATCH(embedding_slice_backward, tokens, dout, dwte, dwpe, B, T, C, first, rows);
 }
 
 }  // namespace gannet::kernels

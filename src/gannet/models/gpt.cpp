@@ -28,14 +28,29 @@ nn::Var Gpt::hidden(const Tensor& tokens, nn::MoePass* moe_pass) const {
   return trunk_.forward(tokens, /*causal=*/true, Tensor(), moe_pass);
 }
 
+void Gpt::set_vocab_parallel(const nn::TensorParallelOps* tp) {
+  vocab_tp_ = tp;
+  trunk_.set_vocab_parallel(tp);
+}
+
+nn::Var Gpt::local_logits(const Tensor& tokens, nn::MoePass* moe_pass) const {
+  nn::Var h = hidden(tokens, moe_pass);
+  // Under vocabulary parallelism each rank's logits depend on all of h: its gradient is summed.
+  if (vocab_tp_) h = vocab_tp_->copy_to_parallel(h);
+  return autograd::linear(h, trunk_.token_embedding(), nn::Var());
+}
+
 nn::Var Gpt::logits(const Tensor& tokens, nn::MoePass* moe_pass) const {
-  return autograd::linear(hidden(tokens, moe_pass), trunk_.token_embedding(), nn::Var());
+  nn::Var mine = local_logits(tokens, moe_pass);
+  return vocab_tp_ ? vocab_tp_->gather_vocab(mine) : mine;
 }
 
 nn::Var Gpt::loss(const Tensor& tokens, const Tensor& targets, nn::MoePass* moe_pass) const {
   GANNET_CHECK(targets.shape() == tokens.shape(), "gpt: targets ", targets.describe(), " do not match tokens ",
                tokens.describe());
-  nn::Var ce = autograd::cross_entropy(logits(tokens, moe_pass), targets.view({targets.numel()}));
+  const Tensor flat = targets.view({targets.numel()});
+  nn::Var mine = local_logits(tokens, moe_pass);
+  nn::Var ce = vocab_tp_ ? vocab_tp_->vocab_cross_entropy(mine, flat) : autograd::cross_entropy(mine, flat);
   if (moe_pass && moe_pass->aux_loss.defined()) return autograd::add(ce, moe_pass->aux_loss);
   return ce;
 }

@@ -30,11 +30,22 @@ class Gpt {
   // Final hidden states [B*T, C] for tokens [B, T] (i32). MoE blocks report into `moe_pass`
   // (see nn::Transformer::forward).
   nn::Var hidden(const Tensor& tokens, nn::MoePass* moe_pass = nullptr) const;
-  // Logits [B*T, vocab].
+  // Logits [B*T, vocab], whole on every rank (under vocabulary parallelism, gathered over the
+  // tensor-parallel group: every rank of it must call this).
   nn::Var logits(const Tensor& tokens, nn::MoePass* moe_pass = nullptr) const;
+  // This rank's columns of the logits: [B*T, vocab / t] under vocabulary parallelism (rank r's
+  // columns [r vocab/t, (r+1) vocab/t)), else the whole logits.
+  nn::Var local_logits(const Tensor& tokens, nn::MoePass* moe_pass = nullptr) const;
   // Mean next-token cross-entropy; targets [B, T] i32 (-1 = ignore). With a `moe_pass` in training
-  // mode, the MoE layers' weighted balance and z-losses are added to it.
+  // mode, the MoE layers' weighted balance and z-losses are added to it. Under vocabulary
+  // parallelism it never forms the whole logits.
   nn::Var loss(const Tensor& tokens, const Tensor& targets, nn::MoePass* moe_pass = nullptr) const;
+
+  // Vocabulary parallelism (nullptr: off): the token table, which is the LM head, holds this
+  // rank's rows (dist::TensorParallel cuts it and sets this); `tp` must outlive the model's use.
+  void set_vocab_parallel(const nn::TensorParallelOps* tp);
+  bool vocab_parallel() const { return vocab_tp_ != nullptr; }
+  const nn::Var& token_embedding() const { return trunk_.token_embedding(); }
 
   // Random-LTD for the following training forward passes (nullptr: off); see nn/random_ltd.h.
   void set_random_ltd(const nn::RandomLtdPlan* plan) { trunk_.set_random_ltd(plan); }
@@ -59,6 +70,7 @@ class Gpt {
   GptConfig config_;
   nn::ParameterList params_;
   nn::Transformer trunk_;
+  const nn::TensorParallelOps* vocab_tp_ = nullptr;
 };
 
 }  // namespace gannet::models

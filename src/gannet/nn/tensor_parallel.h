@@ -7,6 +7,9 @@
 // Duplicate-token dropping (DeepSpeed-TED) runs an MoE layer on 1/t of the rows on each rank of the
 // group, whose rows are all the same: scatter_rows keeps this rank's share (backward: all-gather),
 // gather_rows joins the shares again (backward: this rank's share of the gradient).
+// Vocabulary parallelism splits the token table (the tied LM head) by rows: embed_tokens sums the
+// ranks' partial lookups, vocab_cross_entropy takes the loss from this rank's columns of the
+// logits, and gather_vocab joins those columns into the whole logits.
 #pragma once
 #include "gannet/autograd/variable.h"
 
@@ -21,6 +24,14 @@ class TensorParallelOps {
   virtual autograd::Var reduce_from_parallel(const autograd::Var& x) const = 0;
   virtual autograd::Var scatter_rows(const autograd::Var& x) const = 0;
   virtual autograd::Var gather_rows(const autograd::Var& x) const = 0;
+  // Token + position embedding [B*T, C] from this rank's rows of the token table.
+  virtual autograd::Var embed_tokens(const Tensor& tokens, const autograd::Var& wte_local,
+                                     const autograd::Var& wpe) const = 0;
+  // Mean cross-entropy of the whole logits from this rank's columns [N, V/t] (overwritten, as
+  // autograd::cross_entropy overwrites its logits); targets [N] i32 (-1 = ignore).
+  virtual autograd::Var vocab_cross_entropy(const autograd::Var& local_logits, const Tensor& targets) const = 0;
+  // The whole logits [N, V] from every rank's columns [N, V/t].
+  virtual autograd::Var gather_vocab(const autograd::Var& local_logits) const = 0;
   virtual int size() const = 0;
 };
 

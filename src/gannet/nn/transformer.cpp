@@ -80,7 +80,7 @@ Var Transformer::forward(const Tensor& tokens, bool causal, const Tensor& key_ma
   GANNET_CHECK(tokens.ndim() == 2, "transformer: tokens must be [B, T], got ", tokens.describe());
   const int64_t B = tokens.dim(0), T = tokens.dim(1);
   GANNET_CHECK(T <= c_.n_ctx, "transformer: sequence of ", T, " tokens is longer than n_ctx ", c_.n_ctx);
-  Var x = autograd::embedding(tokens, wte_, wpe_);
+  Var x = vocab_tp_ ? vocab_tp_->embed_tokens(tokens, wte_, wpe_) : autograd::embedding(tokens, wte_, wpe_);
   const bool drop = ltd_ && autograd::grad_enabled() && ltd_->keep < T;
   if (drop)
     GANNET_CHECK(ltd_->layers.size() == h_.size(), "random-LTD plan for ", ltd_->layers.size(), " layers, model has ",

@@ -27,6 +27,9 @@ class Transformer {
   // evaluation, and their losses are dropped).
   Var forward(const Tensor& tokens, bool causal, const Tensor& key_mask, MoePass* moe_pass = nullptr) const;
   const Var& token_embedding() const { return wte_; }
+  // Vocabulary parallelism for the following forward passes (nullptr: off): wte holds this rank's
+  // rows of the table, and the embedding sums the ranks' lookups through `tp`, which must outlive them.
+  void set_vocab_parallel(const TensorParallelOps* tp) { vocab_tp_ = tp; }
   // The MoE layers, in block order (for expert parallelism to place their experts).
   std::vector<Moe*> moe_layers();
   // The blocks, in order (for tensor parallelism to split their products).
@@ -54,6 +57,7 @@ class Transformer {
   std::vector<Block> h_;
   LayerNorm ln_f_;
   const RandomLtdPlan* ltd_ = nullptr;
+  const TensorParallelOps* vocab_tp_ = nullptr;
   const std::function<void(int64_t)>* block_done_ = nullptr;
   bool checkpoint_ = false, keep_communication_ = true;
 };

@@ -77,6 +77,7 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   c.duplicate_token_dropping = par.get_bool("duplicate_token_dropping", c.duplicate_token_dropping);
   GANNET_CHECK(!c.duplicate_token_dropping || (c.tensor_parallel > 1 && c.model.moe.enabled()), name,
                ": parallel.duplicate_token_dropping needs parallel.tensor > 1 and a model with a moe block");
+  c.vocab_parallel = par.get_bool("vocab_parallel", c.vocab_parallel);
   io::JsonReader zero = r.child("zero_optimization");
   c.zero_stage = (int)zero.get_int("stage", c.zero_stage);
   GANNET_CHECK(c.zero_stage >= 0 && c.zero_stage <= 2, name, ": zero_optimization.stage ", c.zero_stage,

@@ -1,11 +1,11 @@
 // The training config (JSON). Keys follow DeepSpeed's where it has one for the same thing:
 // train_batch_size, train_micro_batch_size_per_gpu, gradient_accumulation_steps,
 // gradient_clipping, optimizer {type, params}, scheduler {type, params}, data_efficiency (see
-// train/data_efficiency.h), zero_optimization {stage, reduce_bucket_size,
-// allgather_bucket_size}, activation_checkpointing {enabled,
-// keep_communication} (gannet's own keys: DeepSpeed turns it on in the model's code). The `parallel` block {tensor, expert} is
-// gannet's own: the data-parallel degree is the number of processes (mpirun -np N) divided by the
-// tensor-parallel degree. Unknown keys are errors.
+// train/data_efficiency.h), zero_optimization {stage, reduce_bucket_size, allgather_bucket_size},
+// activation_checkpointing {enabled, keep_communication} (gannet's own keys: DeepSpeed turns it on
+// in the model's code). The `parallel` block {tensor, expert, duplicate_token_dropping,
+// vocab_parallel} is gannet's own: the data-parallel degree is the number of processes (mpirun -np
+// N) divided by the tensor-parallel degree. Unknown keys are errors.
 #pragma once
 #include <string>
 
@@ -36,6 +36,7 @@ struct TrainConfig {
   int tensor_parallel = 1;              // parallel.tensor
   int expert_parallel = 1;              // parallel.expert
   bool duplicate_token_dropping = false; // parallel.duplicate_token_dropping (TED; tensor > 1, MoE)
+  bool vocab_parallel = true;           // parallel.vocab_parallel: split the token embedding / LM head (tensor > 1)
   int zero_stage = 0;                   // zero_optimization.stage: 0, 1 (optimizer state) or 2 (+ gradients)
   int64_t reduce_bucket_size = 1 << 20;    // zero_optimization: elements per gradient reduction (0: whole buckets)
   int64_t allgather_bucket_size = 1 << 20; // zero_optimization: elements per all-gather of the step (0: whole)

@@ -152,7 +152,9 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
                " needs a model with a moe block");
   const bool tp = cfg.tensor_parallel > 1;
   std::unique_ptr<dist::TensorParallel> tensor_parallel;
-  if (tp) tensor_parallel = std::make_unique<dist::TensorParallel>(model, *groups.tensor, cfg.duplicate_token_dropping);
+  if (tp)
+    tensor_parallel = std::make_unique<dist::TensorParallel>(
+        model, *groups.tensor, dist::TensorParallelOptions{cfg.duplicate_token_dropping, cfg.vocab_parallel});
   std::unique_ptr<dist::ExpertPlacement> expert_placement;
   if (ep) expert_placement = std::make_unique<dist::ExpertPlacement>(model, *groups.expert);
   // What is split over processes, for gathering whole checkpoints (none: every rank holds it all).
