@@ -1,7 +1,6 @@
 #include "gannet/dist/checkpoint_shards.h"
 
 #include <algorithm>
-#include <map>
 #include <set>
 
 #include "gannet/core/error.h"

@@ -1,5 +1,6 @@
 #include "gannet/io/sharded_checkpoint.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -223,7 +224,6 @@ void validate_manifest(const Manifest& m, const std::string& name) {
     GANNET_CHECK(names.insert(t.name).second, name, ": tensor '", t.name, "' is listed twice");
     const int64_t n = shape_numel(t.shape);
     std::vector<uint8_t> covered((size_t)n, 0);
-    std::vector<const ManifestPiece*> by_element;  // for naming both pieces of an overlap
     for (size_t k = 0; k < t.pieces.size(); ++k) {
       const ManifestPiece& p = t.pieces[k];
       const std::string what = str(name, ": tensor '", t.name, "' ", shape_text(t.shape), ": piece ", k, " (",
@@ -239,10 +239,10 @@ void validate_manifest(const Manifest& m, const std::string& name) {
                        p.place.flat_end <= box_volume(p.place),
                    what, " has an element range outside its box");
       for_each_run(p.place, t.shape, [&](int64_t off, int64_t, int64_t len) {
-        for (int64_t i = off; i < off + len; ++i) {
-          GANNET_CHECK(!covered[(size_t)i], what, " overlaps another piece at element ", i);
-          covered[(size_t)i] = 1;
-        }
+        uint8_t* run = covered.data() + off;
+        const uint8_t* seen = std::find(run, run + len, uint8_t{1});
+        GANNET_CHECK(seen == run + len, what, " overlaps another piece at element ", seen - covered.data());
+        std::memset(run, 1, (size_t)len);
       });
     }
     int64_t missing = 0, first = -1;

@@ -1,7 +1,6 @@
 #include "gannet/train/sharded_save.h"
 
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <random>
