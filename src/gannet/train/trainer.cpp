@@ -193,20 +193,20 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     curriculum = std::make_unique<data::CurriculumSampler>(train_file, cfg.seq_len, de.curriculum, de.seed + 1);
   Rng& data_rng = curriculum ? curriculum->rng() : sampler.rng();
   const bool sharded = cfg.checkpoint_sharded.value_or(world.size() > 1);
-  const std::string ckpt = sharded ? (fs::path(sharded_checkpoint_dir(cfg)) / io::kManifestFile).string() : checkpoint_path(cfg);
+  const std::string whole_ckpt = checkpoint_path(cfg);
+  const std::string manifest = (fs::path(sharded_checkpoint_dir(cfg)) / io::kManifestFile).string();
+  const std::string ckpt = sharded ? manifest : whole_ckpt;  // what this run writes
   int64_t step = 0;
   if (opt.resume) {
     // Rank 0 picks the checkpoint, so that every rank reads the same one.
     int64_t pick[1] = {0};  // 0: none, 1: the whole file, 2: the sharded checkpoint
     if (lead) {
       const std::string found = find_checkpoint(cfg);
-      pick[0] = found.empty() ? 0 : found == checkpoint_path(cfg) ? 1 : 2;
+      pick[0] = found.empty() ? 0 : found == whole_ckpt ? 1 : 2;
     }
     world.all_reduce_max(pick, 1);
-    GANNET_CHECK(pick[0] != 0, "--resume: no checkpoint in ", cfg.out_dir, " (neither ", checkpoint_path(cfg),
-                 " nor ", (fs::path(sharded_checkpoint_dir(cfg)) / io::kManifestFile).string(), ")");
-    const std::string from = pick[0] == 1 ? checkpoint_path(cfg)
-                                          : (fs::path(sharded_checkpoint_dir(cfg)) / io::kManifestFile).string();
+    GANNET_CHECK(pick[0] != 0, "--resume: no checkpoint in ", cfg.out_dir, " (neither ", whole_ckpt, " nor ", manifest, ")");
+    const std::string from = pick[0] == 1 ? whole_ckpt : manifest;
     io::TrainState st;
     // Stage 0 reads the moments straight into the optimizer every rank runs; the sharded stages
     // read them whole and keep their shards.
