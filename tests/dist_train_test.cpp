@@ -12,13 +12,17 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
+#include "gannet/core/atomic_file.h"
 #include "gannet/core/rng.h"
 #include "gannet/data/token_file.h"
 #include "gannet/io/safetensors.h"
+#include "gannet/io/sharded_checkpoint.h"
 #include "gannet/train/train_config.h"
+#include "gannet/train/trainer.h"
 #include "test_files.h"
 
 using namespace gannet;
@@ -49,7 +53,7 @@ class DistTrain : public gannet::testing::TempDirTest {
       "gradient_accumulation_steps": )" + std::to_string(accum) + R"(, "train_steps": )" + std::to_string(steps) + R"(,
       "optimizer": {"type": "AdamW", "params": {"lr": 1e-2}}, "gradient_clipping": 0.5,
       "scheduler": {"type": "WarmupCosineLR", "params": {"warmup_num_steps": 2}},
-      "eval": {"interval": 0, "batches": 2}, "checkpoint": {"dir": ")" + file(out) + R"(", "interval": 0},
+      "eval": {"interval": 0, "batches": 2}, "checkpoint": {"dir": ")" + file(out) + R"(", "interval": 0)" + checkpoint_ + R"(},
       "threads": 1)" + extra + "}");
     return path;
   }
@@ -57,6 +61,8 @@ class DistTrain : public gannet::testing::TempDirTest {
   // A moe block for the model (empty: dense): block 1 of 3 becomes an MoE layer.
   std::string moe_;
   int vocab_ = 40;  // model.vocab_size (the data's vocabulary is 40)
+  // More keys of the checkpoint block.
+  std::string checkpoint_;
   void use_moe() {
     moe_ = R"(, "moe": {"num_experts": 4, "k": 2, "capacity_factor": 1.0, "min_capacity": 1,
                         "noisy_gate_policy": "Jitter", "router_z_loss_coeff": 0.001})";
@@ -101,15 +107,31 @@ class DistTrain : public gannet::testing::TempDirTest {
     return v;
   }
 
+  // The whole tensors of the checkpoint that --resume would read in `out` (whole file or sharded).
+  std::map<std::string, Tensor> tensors_of(const std::string& out) {
+    train::TrainConfig c;
+    c.out_dir = file(out);
+    const std::string path = train::find_checkpoint(c);
+    EXPECT_FALSE(path.empty()) << "no checkpoint in " << out;
+    if (io::is_sharded_checkpoint(path)) return io::read_sharded_checkpoint(path).tensors;
+    io::SafeTensors f = io::SafeTensors::open(path);
+    std::map<std::string, Tensor> t;
+    for (const auto& n : f.names()) t[n] = f.get(n);
+    return t;
+  }
+
   // Largest relative L2 distance ||a - b|| / ||b|| over the tensors of two checkpoints (weights and
   // AdamW moments).
   double max_rel_diff(const std::string& a, const std::string& b) {
-    io::SafeTensors fa = io::SafeTensors::open((fs::path(file(a)) / "checkpoint.safetensors").string());
-    io::SafeTensors fb = io::SafeTensors::open((fs::path(file(b)) / "checkpoint.safetensors").string());
-    EXPECT_EQ(fa.names(), fb.names());
+    std::map<std::string, Tensor> fa = tensors_of(a), fb = tensors_of(b);
+    std::vector<std::string> na, nb;
+    for (const auto& [n, t] : fa) na.push_back(n);
+    for (const auto& [n, t] : fb) nb.push_back(n);
+    EXPECT_EQ(na, nb);
     double worst = 0;
-    for (const auto& n : fb.names()) {
-      Tensor ta = fa.get(n), tb = fb.get(n);
+    for (const auto& n : nb) {
+      if (!fa.count(n)) continue;
+      Tensor ta = fa.at(n), tb = fb.at(n);
       EXPECT_EQ(ta.numel(), tb.numel()) << n;
       double d = 0, ref = 0;
       // The key bias (the middle third of c_attn.bias) gets no gradient in exact arithmetic (softmax
@@ -307,6 +329,108 @@ TEST_F(DistTrain, ExpertParallelCheckpointResumesInOneProcess) {
   auto [rc2, out2] = train(0, config("split", 4, 6), "--resume");
   ASSERT_EQ(rc2, 0) << out2;
   EXPECT_LT(max_rel_diff("split", "whole"), kTolerance);
+}
+
+TEST_F(DistTrain, ShardedCheckpointResumesOnOtherLayoutsAndEvaluatesInOneProcess) {
+  // 3 steps of expert 2 x expert-data 2 (4 ranks, ZeRO-2) with sharded checkpoints (the default on
+  // several processes), then 3 more on tensor 2 x data 1 and, from the same checkpoint, in one
+  // process: both against 6 steps in one process.
+  use_moe();
+  ASSERT_EQ(train(0, config("whole", 4, 6)).first, 0);
+  const std::string ep = R"(, "zero_optimization": {"stage": 2}, "parallel": {"expert": 2})";
+  auto [rc, out] = train(4, config("split", 1, 6, ep), "--stop-after 3");
+  ASSERT_EQ(rc, 0) << out;
+  checkpoint_ = R"(, "sharded": false)";  // the same run with a whole-file checkpoint
+  auto [rcg, outg] = train(4, config("gathered", 1, 6, ep), "--stop-after 3");
+  ASSERT_EQ(rcg, 0) << outg;
+  checkpoint_.clear();
+  const fs::path ck = fs::path(file("split")) / "checkpoint";
+  const std::string whole_file = (fs::path(file("gathered")) / "checkpoint.safetensors").string();
+  ASSERT_TRUE(fs::exists(ck / "manifest.json"));
+  EXPECT_FALSE(fs::exists(fs::path(file("split")) / "checkpoint.safetensors"));
+
+  // Every rank wrote a shard (each holds its ZeRO-2 share of the moments); the manifest names them.
+  nlohmann::json m = nlohmann::json::parse(std::ifstream(ck / "manifest.json"));
+  EXPECT_EQ(m["layout"]["world"], 4);
+  EXPECT_EQ(m["layout"]["expert"], 2);
+  EXPECT_EQ(m["layout"]["zero_stage"], 2);
+  EXPECT_EQ(m["train_state"]["step"], 3);
+  ASSERT_EQ(m["shards"].size(), 4u);
+  int64_t shard_bytes = 0, shard_data = 0;
+  for (int r = 0; r < 4; ++r) {
+    const auto& s = m["shards"][r];
+    EXPECT_EQ(s["rank"], r);
+    const fs::path f = ck / s["file"].get<std::string>();
+    ASSERT_TRUE(fs::exists(f)) << f;
+    shard_bytes += (int64_t)fs::file_size(f);
+    io::SafeTensors st = io::SafeTensors::open(f.string());
+    for (const auto& n : st.names()) shard_data += (int64_t)st.get(n).nbytes();
+  }
+  std::map<std::string, std::set<std::string>> files_of;
+  for (const auto& t : m["tensors"])
+    for (const auto& p : t["pieces"]) files_of[t["name"]].insert(p["file"].get<std::string>());
+  EXPECT_EQ(files_of["wte.weight"].size(), 1u);                            // replicated: rank 0 writes it
+  EXPECT_EQ(files_of["h.1.moe.experts.c_fc.weight"].size(), 2u);           // the two expert ranks' halves
+  // The experts' moments: a bucket of 4256 local elements over the expert-data pair: c_fc.weight
+  // (2048) lies in the first half, c_fc.bias (2048 to 2176) straddles the two.
+  EXPECT_EQ(files_of["optim.m.h.1.moe.experts.c_fc.weight"].size(), 2u);
+  EXPECT_EQ(files_of["optim.m.h.1.moe.experts.c_fc.bias"].size(), 4u);
+  EXPECT_GE(files_of["optim.v.wte.weight"].size(), 2u);                    // the dense bucket in 4 shards
+
+  // No N-fold duplication: the shards hold exactly the whole checkpoint's data, each element once,
+  // and their headers add little.
+  io::SafeTensors gathered = io::SafeTensors::open(whole_file);
+  int64_t whole_data = 0;
+  for (const auto& n : gathered.names()) whole_data += (int64_t)gathered.get(n).nbytes();
+  const int64_t whole_bytes = (int64_t)fs::file_size(whole_file);
+  std::printf("  shards: %ld bytes (%ld of data) in 4 files; whole file: %ld bytes (%ld of data)\n", (long)shard_bytes,
+              (long)shard_data, (long)whole_bytes, (long)whole_data);
+  EXPECT_EQ(shard_data, whole_data);
+  EXPECT_LT(shard_bytes, whole_bytes * 13 / 10);
+
+  // Evaluated in one process, the manifest (or its directory) gives the whole file's loss.
+  const std::string val = (dir_ / "val.tok").string();
+  auto [rce, oute] = run(str(GANNET_BINARY, " eval --threads 1 --max-batches 4 -d ", val, " -m ", whole_file));
+  ASSERT_EQ(rce, 0) << oute;
+  for (const fs::path& p : {ck / "manifest.json", ck}) {
+    auto [rcs, outs] = run(str(GANNET_BINARY, " eval --threads 1 --max-batches 4 -d ", val, " -m ", p.string()));
+    ASSERT_EQ(rcs, 0) << outs;
+    EXPECT_EQ(outs, oute);
+  }
+
+  // Resumed on tensor 2 x data 1 (a copy), and in one process.
+  fs::copy(file("split"), file("tp"), fs::copy_options::recursive);
+  auto [rc2, out2] = train(2, config("tp", 4, 6, R"(, "parallel": {"tensor": 2})"), "--resume");
+  ASSERT_EQ(rc2, 0) << out2;
+  EXPECT_LT(max_rel_diff("tp", "whole"), kTolerance);
+  auto [rc3, out3] = train(0, config("split", 4, 6), "--resume");
+  ASSERT_EQ(rc3, 0) << out3;
+  EXPECT_TRUE(fs::exists(fs::path(file("split")) / "checkpoint.safetensors"));  // one process: a whole file
+  EXPECT_LT(max_rel_diff("split", "whole"), kTolerance);
+}
+
+TEST_F(DistTrain, BrokenShardedCheckpointsAreOneLineErrors) {
+  // A sharded checkpoint of another model, or with a shard missing: --resume fails naming the
+  // problem, and the checkpoint stays.
+  use_moe();
+  auto [rc, out] = train(2, config("split", 1, 4, R"(, "parallel": {"expert": 2})"), "--stop-after 2");
+  ASSERT_EQ(rc, 0) << out;
+  const fs::path ck = fs::path(file("split")) / "checkpoint";
+  const std::string manifest = read_file((ck / "manifest.json").string());
+  moe_.clear();
+  auto [rc1, out1] = train(0, config("split", 2, 4), "--resume");
+  EXPECT_EQ(rc1, 1);
+  EXPECT_TRUE(gannet::testing::has(out1, "does not match the requested model")) << out1;
+  use_moe();
+  nlohmann::json m = nlohmann::json::parse(manifest);
+  fs::remove(ck / m["shards"][1]["file"].get<std::string>());
+  auto [rc2, out2] = train(2, config("split", 1, 4, R"(, "parallel": {"expert": 2})"), "--resume");
+  EXPECT_NE(rc2, 0);
+  EXPECT_TRUE(gannet::testing::has(out2, "missing shard file")) << out2;
+  auto [rc3, out3] = run(str(GANNET_BINARY, " eval -d ", (dir_ / "val.tok").string(), " -m ", ck.string()));
+  EXPECT_EQ(rc3, 1);
+  EXPECT_TRUE(gannet::testing::has(out3, "missing shard file")) << out3;
+  EXPECT_EQ(read_file((ck / "manifest.json").string()), manifest);
 }
 
 TEST_F(DistTrain, TedCheckpointResumesOnAnotherLayout) {

@@ -18,7 +18,9 @@
 #include "gannet/data/token_file.h"
 #include "gannet/core/atomic_file.h"
 #include "gannet/io/checkpoint.h"
+#include "gannet/io/gpt_weights.h"
 #include "gannet/io/safetensors.h"
+#include "gannet/io/sharded_checkpoint.h"
 #include "gannet/train/trainer.h"
 
 using namespace gannet;
@@ -98,6 +100,59 @@ TEST(Train, ResumeEqualsUninterruptedRun) {
   EXPECT_EQ(rb.steps_done, 7);
   EXPECT_EQ(weights_of(ra.checkpoint), weights_of(rb.checkpoint));  // bit for bit
   EXPECT_DOUBLE_EQ(ra.val_loss, rb.val_loss);
+}
+
+TEST(Train, ShardedCheckpointInOneProcessResumesExactly) {
+  // checkpoint.sharded in one process: one shard and a manifest; resumed, the run equals the
+  // uninterrupted whole-file run bit for bit, and earlier saves' shards are gone.
+  fs::path dir = fresh_dir("sharded");
+  write_data(dir);
+  train::TrainOptions quiet;
+  quiet.progress = false;
+  train::TrainResult ra = train::run_training(train::parse_train_config(config_text(dir, dir / "a", 7), "a.json"), quiet);
+  std::string text = config_text(dir, dir / "b", 7);
+  const std::string ck = R"("interval": 2})";
+  text.replace(text.find(ck), ck.size(), R"("interval": 2, "sharded": true})");
+  auto split = train::parse_train_config(text, "b.json");
+  ASSERT_EQ(split.checkpoint_sharded, std::optional<bool>(true));
+  train::TrainOptions first = quiet, rest = quiet;
+  first.stop_after = 3;
+  rest.resume = true;
+  EXPECT_EQ(train::run_training(split, first).checkpoint, (dir / "b" / "checkpoint" / "manifest.json").string());
+  train::TrainResult rb = train::run_training(split, rest);
+  EXPECT_EQ(rb.steps_done, 7);
+  EXPECT_FALSE(fs::exists(dir / "b" / "checkpoint.safetensors"));
+  EXPECT_EQ(train::find_checkpoint(split), rb.checkpoint);
+  int saves = 0;
+  for (const auto& e : fs::directory_iterator(dir / "b" / "checkpoint")) saves += e.is_directory();
+  EXPECT_EQ(saves, 1);  // saves at steps 2, 3, 4, 6 and 7; only the last one's shards remain
+
+  io::SafeTensors whole = io::SafeTensors::open(ra.checkpoint);
+  io::ShardedCheckpoint sharded = io::read_sharded_checkpoint(rb.checkpoint);
+  ASSERT_EQ(sharded.manifest.shards.size(), 1u);
+  EXPECT_EQ(sharded.manifest.state.step, 7);
+  EXPECT_EQ(sharded.tensors.size(), whole.names().size());
+  for (const auto& n : whole.names()) {
+    ASSERT_TRUE(sharded.tensors.count(n)) << n;
+    Tensor a = whole.get(n), b = sharded.tensors.at(n);
+    ASSERT_EQ(a.shape(), b.shape()) << n;
+    EXPECT_EQ(std::vector<float>(a.f32(), a.f32() + a.numel()), std::vector<float>(b.f32(), b.f32() + b.numel())) << n;
+  }
+  EXPECT_DOUBLE_EQ(ra.val_loss, rb.val_loss);
+  // The model readers take the manifest or its directory.
+  for (const fs::path& p : {dir / "b" / "checkpoint", dir / "b" / "checkpoint" / "manifest.json"}) {
+    io::GptWeights w = io::read_gpt_weights(p.string());
+    EXPECT_EQ(w.config, split.model);
+    const Tensor& t = w.at("h.1.mlp.c_fc.weight", {64, 16});
+    Tensor ref = whole.get("h.1.mlp.c_fc.weight");
+    EXPECT_EQ(std::vector<float>(t.f32(), t.f32() + t.numel()), std::vector<float>(ref.f32(), ref.f32() + ref.numel()));
+    models::Gpt m(io::read_checkpoint_config(p.string()));
+    io::load_checkpoint(p.string(), m, nullptr, nullptr);
+  }
+  // A newer whole-file checkpoint is what --resume takes.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  fs::copy_file(ra.checkpoint, train::checkpoint_path(split));
+  EXPECT_EQ(train::find_checkpoint(split), train::checkpoint_path(split));
 }
 
 TEST(Train, MoeResumeEqualsUninterruptedRunAndLogsRouting) {

@@ -31,7 +31,10 @@ struct EvalArgs {
 void add_eval_command(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   CLI::App* cmd = app.add_subcommand("eval", "Loss and perplexity of a model on a token file");
-  cmd->add_option("--model,-m", a->model, "model or checkpoint (.safetensors)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--model,-m", a->model,
+                  "model or checkpoint (.safetensors), or a sharded checkpoint (its manifest.json or directory)")
+      ->required()
+      ->check(CLI::ExistingPath);
   cmd->add_option("--data,-d", a->data, "token file, e.g. data/brown/val.tok")->required()->check(CLI::ExistingFile);
   cmd->add_option("--seq-len", a->seq_len, "window length (0 = the model's n_ctx)")->capture_default_str();
   cmd->add_option("--batch", a->batch, "windows per batch")->capture_default_str()->check(CLI::PositiveNumber);

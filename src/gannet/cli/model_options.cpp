@@ -7,7 +7,8 @@ namespace gannet::cli {
 
 void add_model_options(CLI::App* cmd, std::string& model, std::string& tokenizer) {
   cmd->add_option("--model,-m", model,
-                  "model: gannet .safetensors model or checkpoint, or a Hugging Face GPT-2 directory")
+                  "model: gannet .safetensors model or checkpoint, a sharded checkpoint (its manifest.json or "
+                  "directory), or a Hugging Face GPT-2 directory")
       ->required()
       ->check(CLI::ExistingPath);
   cmd->add_option("--tokenizer", tokenizer,

@@ -86,7 +86,7 @@ void add_moe_stats_command(CLI::App& app) {
       "Routing analysis of a GPT-MoE on a data directory's validation windows: per MoE layer the tokens routed, "
       "capacity, expert load before and after the capacity limit, dropped fraction, router entropy, balance loss "
       "and each expert's most frequent tokens; writes an SVG chart of expert load");
-  cmd->add_option("model", a->model, "GPT-MoE model or checkpoint (.safetensors)")->required();
+  cmd->add_option("model", a->model, "GPT-MoE model or checkpoint (.safetensors, or a sharded checkpoint: its manifest.json or directory)")->required();
   cmd->add_option("data", a->data, "data directory from `gannet data prepare` (its val.tok and tokenizer.model)")
       ->required();
   cmd->add_option("--windows", a->options.max_windows,

@@ -57,7 +57,8 @@ void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   CLI::App* cmd = app.add_subcommand("train", "Train a GPT from a JSON config (see configs/ and the README)");
   cmd->add_option("--config,-c", args->config, "training config (JSON)")->required()->check(CLI::ExistingFile);
-  cmd->add_flag("--resume", args->resume, "continue from <checkpoint.dir>/checkpoint.safetensors");
+  cmd->add_flag("--resume", args->resume, "continue from the newest checkpoint in checkpoint.dir (checkpoint.safetensors or the sharded "
+                "checkpoint/manifest.json)");
   cmd->add_flag("--no-progress", args->no_progress, "no progress bar");
   cmd->add_option("--stop-after", args->stop_after, "stop after this many steps, with a checkpoint (for testing)");
   cmd->add_option("--sample-prompt", args->sample_prompt, "prompt of the text sample printed at the end ('' = none)")

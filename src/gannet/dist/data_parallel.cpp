@@ -361,6 +361,16 @@ void DataParallel::load_state(optim::AdamW& full) {
   step_ = full.step_count();
 }
 
+std::vector<DataParallel::MomentShard> DataParallel::moment_shards() const {
+  std::vector<MomentShard> out;
+  if (stage_ == 0) return out;
+  for (const Bucket& b : buckets_)
+    for (const Segment& s : b.owned)
+      out.push_back({s.param, s.param_offset, s.length, b.m.slice(s.chunk_offset, s.chunk_offset + s.length),
+                     b.v.slice(s.chunk_offset, s.chunk_offset + s.length)});
+  return out;
+}
+
 bool is_expert_parameter(const std::string& name) { return name.find(".moe.experts.") != std::string::npos; }
 
 BucketPlan transformer_buckets(const nn::ParameterList& params, int64_t n_layer) {

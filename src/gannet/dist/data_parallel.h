@@ -98,6 +98,15 @@ class DataParallel {
   // same parameter list), and back from such an optimizer.
   void gather_state(optim::AdamW& full);
   void load_state(optim::AdamW& full);
+  // Stages 1 and 2: the AdamW moments this rank holds, as runs of elements [offset, offset +
+  // length) of a parameter's (local) data, m and v being views of this rank's chunks. For sharded
+  // checkpoints; empty at stage 0 (see replicated_optimizer()).
+  struct MomentShard {
+    size_t param;
+    int64_t offset, length;
+    Tensor m, v;
+  };
+  std::vector<MomentShard> moment_shards() const;
 
  private:
   struct Segment {        // the part of one parameter inside this rank's chunk of a bucket

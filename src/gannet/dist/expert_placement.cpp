@@ -41,4 +41,15 @@ void ExpertPlacement::slice(size_t i, const Tensor& whole, Tensor& local) const 
   std::memcpy(local.f32(), whole.f32() + group_.rank() * local.numel(), (size_t)local.numel() * 4);
 }
 
+std::vector<Box> ExpertPlacement::boxes(size_t i, const Shape& whole) const {
+  const int N = group_.size(), r = group_.rank();
+  GANNET_CHECK(!whole.empty() && whole[0] % N == 0, "expert placement: tensor ", i, " of ", whole.size(),
+               " dimensions cannot be split over ", N, " ranks");
+  Box b;
+  for (int64_t n : whole) b.emplace_back(0, n);
+  const int64_t L = whole[0] / N;
+  b[0] = {r * L, (r + 1) * L};
+  return {b};
+}
+
 }  // namespace gannet::dist

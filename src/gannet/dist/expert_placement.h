@@ -25,6 +25,8 @@ class ExpertPlacement final : public ParameterPlacement {
   // Expert tensors: the ranks' slices are consecutive blocks of experts.
   void gather(size_t i, const Tensor& local, Tensor& whole) const override;
   void slice(size_t i, const Tensor& whole, Tensor& local) const override;
+  // This rank's consecutive block of experts (the leading dimension).
+  std::vector<Box> boxes(size_t i, const Shape& whole) const override;
 
  private:
   Communicator& group_;

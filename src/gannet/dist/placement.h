@@ -3,11 +3,15 @@
 // their whole form to save, and cuts its slice from a whole tensor to load. Parameters no placement
 // owns are the same on every rank and copied as they are.
 #pragma once
+#include <utility>
 #include <vector>
 
 #include "gannet/core/tensor.h"
 
 namespace gannet::dist {
+
+// A region of a whole tensor: one [begin, end) range per dimension.
+using Box = std::vector<std::pair<int64_t, int64_t>>;
 
 class ParameterPlacement {
  public:
@@ -18,6 +22,10 @@ class ParameterPlacement {
   virtual void gather(size_t i, const Tensor& local, Tensor& whole) const = 0;
   // This rank's part of `whole`, without communication.
   virtual void slice(size_t i, const Tensor& whole, Tensor& local) const = 0;
+  // The regions of the whole tensor (of shape `whole`) that this rank holds of parameter i, in the
+  // order of its local data: the local tensor is the concatenation of the boxes' elements, each
+  // box in row-major order. For sharded checkpoints.
+  virtual std::vector<Box> boxes(size_t i, const Shape& whole) const = 0;
 };
 
 // whole[i] for every parameter: gathered by the placement that owns it, copied otherwise. Every

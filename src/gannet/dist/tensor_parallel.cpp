@@ -143,6 +143,32 @@ void TensorParallel::slice(size_t i, const Tensor& whole, Tensor& local) const {
   copy_slice(s.parts, s.rows, s.width, s.split, group_.rank(), group_.size(), whole.f32(), local.f32(), true);
 }
 
+std::vector<Box> TensorParallel::boxes(size_t i, const Shape& whole) const {
+  const Spec& s = specs_[i];
+  const int t = group_.size(), r = group_.rank();
+  Box all;
+  for (int64_t n : whole) all.emplace_back(0, n);
+  std::vector<Box> out;
+  if (s.split == nn::LinearSplit::column) {
+    GANNET_CHECK(!whole.empty() && whole[0] == s.parts * s.rows, "tensor parallelism: tensor ", i, " is not ",
+                 s.parts, " blocks of ", s.rows, " rows");
+    const int64_t lr = s.rows / t;
+    for (int64_t p = 0; p < s.parts; ++p) {
+      Box b = all;
+      b[0] = {p * s.rows + r * lr, p * s.rows + (r + 1) * lr};
+      out.push_back(b);
+    }
+  } else {
+    GANNET_CHECK(whole.size() == 2 && whole[0] == s.rows && whole[1] == s.width, "tensor parallelism: tensor ", i,
+                 " is not ", s.rows, " x ", s.width);
+    const int64_t lw = s.width / t;
+    Box b = all;
+    b[1] = {r * lw, (r + 1) * lw};
+    out.push_back(b);
+  }
+  return out;
+}
+
 Var TensorParallel::copy_to_parallel(const Var& x) const {
   const bool rg = autograd::grad_enabled() && x.requires_grad();
   Var y(x.value(), rg);  // the same values; a node of its own, so that its gradient is summed first

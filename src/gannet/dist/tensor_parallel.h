@@ -45,6 +45,8 @@ class TensorParallel final : public nn::TensorParallelOps, public ParameterPlace
   bool owns(size_t i) const override { return i < specs_.size() && specs_[i].split != nn::LinearSplit::whole; }
   void gather(size_t i, const Tensor& local, Tensor& whole) const override;
   void slice(size_t i, const Tensor& whole, Tensor& local) const override;
+  // A column split: this rank's rows of each of the `parts` blocks; a row split: its columns.
+  std::vector<Box> boxes(size_t i, const Shape& whole) const override;
   // Per parameter: whether each rank of the group holds a different slice of it.
   std::vector<bool> sliced() const;
 

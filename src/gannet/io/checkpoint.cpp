@@ -3,6 +3,7 @@
 
 #include "gannet/io/model_config.h"
 #include "gannet/io/safetensors.h"
+#include "gannet/io/sharded_checkpoint.h"
 
 namespace gannet::io {
 
@@ -63,9 +64,43 @@ void save_checkpoint(const std::string& path, const models::Gpt& model, optim::A
   save_safetensors(path, tensors, metadata);
 }
 
-models::GptConfig read_checkpoint_config(const std::string& path) { return config_of(SafeTensors::open(path)); }
+models::GptConfig read_checkpoint_config(const std::string& path) {
+  if (is_sharded_checkpoint(path)) return read_manifest(path).model;
+  return config_of(SafeTensors::open(path));
+}
+
+namespace {
+// The same from a sharded checkpoint: its tensors reassembled whole.
+void load_sharded(const std::string& path, models::Gpt& model, optim::AdamW* optimizer, TrainState* state) {
+  const std::string mp = manifest_path(path);
+  ShardedCheckpoint ck = read_sharded_checkpoint(
+      mp, [&](const std::string& name) { return optimizer || !name.starts_with("optim."); });
+  const Manifest& m = ck.manifest;
+  GANNET_CHECK(m.model == model.config(), mp, ": checkpoint model config ", gpt_config_to_json(m.model).dump(),
+               " does not match the requested model ", gpt_config_to_json(model.config()).dump());
+  auto take = [&](const std::string& name, Tensor& into) {
+    auto it = ck.tensors.find(name);
+    GANNET_CHECK(it != ck.tensors.end(), mp, ": holds no tensor '", name, "'");
+    GANNET_CHECK(it->second.shape() == into.shape(), mp, ": tensor '", name, "' is ", it->second.describe(),
+                 ", the model needs ", into.describe());
+    into.copy_from(it->second);
+  };
+  const auto& params = model.parameters();
+  for (const auto& p : params) take(p.name, p.var.value());
+  if (optimizer) {
+    GANNET_CHECK(m.optim_step >= 0, mp, ": holds no optimizer state (a model file, not a training checkpoint)");
+    for (size_t i = 0; i < params.size(); ++i) {
+      take("optim.m." + params[i].name, optimizer->first_moments()[i]);
+      take("optim.v." + params[i].name, optimizer->second_moments()[i]);
+    }
+    optimizer->set_step_count(m.optim_step);
+  }
+  if (state) *state = m.state;
+}
+}  // namespace
 
 void load_checkpoint(const std::string& path, models::Gpt& model, optim::AdamW* optimizer, TrainState* state) {
+  if (is_sharded_checkpoint(path)) return load_sharded(path, model, optimizer, state);
   SafeTensors f = SafeTensors::open(path);
   models::GptConfig stored = config_of(f);
   GANNET_CHECK(stored == model.config(), path, ": checkpoint model config ", gpt_config_to_json(stored).dump(),

@@ -21,7 +21,9 @@ struct TrainState {
 void save_checkpoint(const std::string& path, const models::Gpt& model, optim::AdamW* optimizer,
                      const TrainState& state);
 
-// The model config stored in a checkpoint or model file.
+// The model config stored in a checkpoint or model file. Both functions also read sharded
+// checkpoints (io/sharded_checkpoint.h: a manifest.json or the directory holding it), whose
+// tensors they reassemble whole.
 models::GptConfig read_checkpoint_config(const std::string& path);
 // Loads weights into `model`, whose config must equal the file's (an error names both otherwise);
 // with an optimizer, also its moments and step count, and fills `state`.

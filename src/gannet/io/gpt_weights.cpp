@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "gannet/io/checkpoint.h"
+#include "gannet/io/sharded_checkpoint.h"
 #include "gannet/io/hf_gpt2.h"
 #include "gannet/io/model_config.h"
 #include "gannet/io/safetensors.h"
@@ -213,11 +214,31 @@ GptWeights read_gannet_weights(const std::string& path) {
   return w;
 }
 
+// A sharded training checkpoint: its weights reassembled whole, the optimizer moments left unread.
+GptWeights read_sharded_weights(const std::string& path) {
+  ShardedCheckpoint ck = read_sharded_checkpoint(path, [](const std::string& name) { return !name.starts_with("optim."); });
+  const std::string mp = manifest_path(path);
+  GptWeights w;
+  w.config = ck.manifest.model;
+  for (const auto& [name, shape] : gpt_weight_shapes(w.config)) {
+    auto it = ck.tensors.find(name);
+    GANNET_CHECK(it != ck.tensors.end(), mp, ": tensor '", name, "' is missing (model config ",
+                 gpt_config_to_json(w.config).dump(), ")");
+    check_shape(it->second, shape, mp + ": tensor '" + name + "'");
+    w.tensors.emplace(name, std::move(it->second));
+    ck.tensors.erase(it);
+  }
+  GANNET_CHECK(ck.tensors.empty(), mp, ": unknown tensor '", ck.tensors.empty() ? "" : ck.tensors.begin()->first,
+               "' (not a weight of a GPT with model config ", gpt_config_to_json(w.config).dump(), ")");
+  return w;
+}
+
 }  // namespace
 
 GptWeights read_gpt_weights(const std::string& path) {
   std::error_code ec;
   GANNET_CHECK(std::filesystem::exists(path, ec), "cannot read GPT weights ", path, ": no such file or directory");
+  if (is_sharded_checkpoint(path)) return read_sharded_weights(path);
   if (std::filesystem::is_directory(path, ec)) return import_hf_gpt2(path);
   return read_gannet_weights(path);
 }

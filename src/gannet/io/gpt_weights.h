@@ -62,7 +62,8 @@ std::vector<std::pair<std::string, Shape>> gpt_weight_shapes(const models::GptCo
 // (moe.gate), PR-MoE's mixing coefficient, biases, LayerNorms and the position embedding stay f32.
 std::vector<std::pair<std::string, Shape>> quantizable_weight_shapes(const models::GptConfig& config);
 
-// Reads a gannet model or checkpoint (.safetensors) or an HF GPT-2 directory.
+// Reads a gannet model or checkpoint (.safetensors), a sharded checkpoint (its manifest.json or
+// the directory holding it; the weights are reassembled whole), or an HF GPT-2 directory.
 GptWeights read_gpt_weights(const std::string& path);
 
 // Writes a gannet model file (safetensors, atomically): float tensors as they are, quantized ones

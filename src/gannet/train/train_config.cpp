@@ -67,6 +67,7 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   io::JsonReader ck = r.child("checkpoint");
   c.out_dir = ck.get_string("dir", c.out_dir);
   c.checkpoint_interval = ck.get_int("interval", c.checkpoint_interval);
+  if (ck.has("sharded")) c.checkpoint_sharded = ck.get_bool("sharded", false);
   c.seed = (uint64_t)r.get_int("seed", (int64_t)c.seed);
   c.threads = (int)r.get_int("threads", c.threads);
   io::JsonReader par = r.child("parallel");

@@ -7,6 +7,7 @@
 // vocab_parallel} is gannet's own: the data-parallel degree is the number of processes (mpirun -np
 // N) divided by the tensor-parallel degree. Unknown keys are errors.
 #pragma once
+#include <optional>
 #include <string>
 
 #include "gannet/models/gpt.h"
@@ -29,7 +30,10 @@ struct TrainConfig {
   int64_t eval_interval = 100;          // steps between validations (0: only at the end)
   int64_t eval_batches = 20;            // validation batches (of micro_batch windows) per validation
   int64_t checkpoint_interval = 0;      // steps between checkpoints (0: only at the end)
-  std::string out_dir = "runs/default"; // checkpoint.safetensors, metrics.jsonl
+  std::string out_dir = "runs/default"; // checkpoint.safetensors or checkpoint/ (sharded), metrics.jsonl
+  // checkpoint.sharded: each process writes its own shard and rank 0 a manifest (<out_dir>/checkpoint/),
+  // or one whole file (<out_dir>/checkpoint.safetensors). Absent: sharded when there is more than one process.
+  std::optional<bool> checkpoint_sharded;
   uint64_t seed = 1234;
   int threads = 0;                      // 0: all cores
   DataEfficiencyConfig data_efficiency; // curriculum, random-LTD, layer-token LR (data_efficiency block)

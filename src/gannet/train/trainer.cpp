@@ -27,6 +27,7 @@
 #include "gannet/optim/clip.h"
 #include "gannet/train/evaluate.h"
 #include "gannet/train/progress.h"
+#include "gannet/train/sharded_save.h"
 
 namespace gannet::train {
 
@@ -124,6 +125,22 @@ std::string checkpoint_path(const TrainConfig& config) {
   return (std::filesystem::path(config.out_dir) / "checkpoint.safetensors").string();
 }
 
+std::string sharded_checkpoint_dir(const TrainConfig& config) {
+  return (std::filesystem::path(config.out_dir) / "checkpoint").string();
+}
+
+std::string find_checkpoint(const TrainConfig& config) {
+  namespace fs = std::filesystem;
+  const std::string whole = checkpoint_path(config);
+  const std::string manifest = (fs::path(sharded_checkpoint_dir(config)) / io::kManifestFile).string();
+  std::error_code ew, es;
+  const auto tw = fs::last_write_time(whole, ew), ts = fs::last_write_time(manifest, es);
+  if (ew && es) return "";
+  if (ew) return manifest;
+  if (es) return whole;
+  return ts > tw ? manifest : whole;
+}
+
 TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   dist::Communicator& world = dist::world();
   dist::ProcessGroups groups =
@@ -180,10 +197,21 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   if (de.curriculum.enabled)
     curriculum = std::make_unique<data::CurriculumSampler>(train_file, cfg.seq_len, de.curriculum, de.seed + 1);
   Rng& data_rng = curriculum ? curriculum->rng() : sampler.rng();
-  const std::string ckpt = checkpoint_path(cfg);
+  const bool sharded = cfg.checkpoint_sharded.value_or(world.size() > 1);
+  const std::string whole_ckpt = checkpoint_path(cfg);
+  const std::string manifest = (fs::path(sharded_checkpoint_dir(cfg)) / io::kManifestFile).string();
+  const std::string ckpt = sharded ? manifest : whole_ckpt;  // what this run writes
   int64_t step = 0;
   if (opt.resume) {
-    GANNET_CHECK(fs::exists(ckpt), "--resume: no checkpoint at ", ckpt);
+    // Rank 0 picks the checkpoint, so that every rank reads the same one.
+    int64_t pick[1] = {0};  // 0: none, 1: the whole file, 2: the sharded checkpoint
+    if (lead) {
+      const std::string found = find_checkpoint(cfg);
+      pick[0] = found.empty() ? 0 : found == whole_ckpt ? 1 : 2;
+    }
+    world.all_reduce_max(pick, 1);
+    GANNET_CHECK(pick[0] != 0, "--resume: no checkpoint in ", cfg.out_dir, " (neither ", whole_ckpt, " nor ", manifest, ")");
+    const std::string from = pick[0] == 1 ? whole_ckpt : manifest;
     io::TrainState st;
     // Stage 0 reads the moments straight into the optimizer every rank runs; the sharded stages
     // read them whole and keep their shards.
@@ -194,19 +222,19 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     if (split) {
       models::Gpt whole(cfg.model);
       optim::AdamW whole_opt(whole.parameters(), cfg.adamw);
-      io::load_checkpoint(ckpt, whole, &whole_opt, &st);
+      io::load_checkpoint(from, whole, &whole_opt, &st);
       std::vector<Tensor> mine = values_of(model.parameters());
       dist::slice_whole(placements, values_of(whole.parameters()), mine);
       dist::slice_whole(placements, whole_opt.first_moments(), full.first_moments());
       dist::slice_whole(placements, whole_opt.second_moments(), full.second_moments());
       full.set_step_count(whole_opt.step_count());
     } else {
-      io::load_checkpoint(ckpt, model, &full, &st);
+      io::load_checkpoint(from, model, &full, &st);
     }
     if (staged) dp.load_state(full);
     step = st.step;
     data_rng.set_state(st.rng);
-    GANNET_CHECK(step <= cfg.steps, ckpt, " is at step ", step, ", past train_steps ", cfg.steps);
+    GANNET_CHECK(step <= cfg.steps, from, " is at step ", step, ", past train_steps ", cfg.steps);
   }
   const std::string metrics_path = (fs::path(cfg.out_dir) / "metrics.jsonl").string();
   const auto [elapsed0, train_s0] = opt.resume ? logged_clock(metrics_path, step) : std::pair<double, double>{0, 0};
@@ -272,6 +300,11 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     st.step = at_step;
     st.rng = data_rng.state();
     st.train_config = cfg.text;
+    if (sharded) {  // each rank writes what it holds: nothing is gathered
+      io::ShardedLayout layout{world.size(), cfg.tensor_parallel, cfg.expert_parallel, dp_size, cfg.zero_stage};
+      save_sharded_checkpoint(sharded_checkpoint_dir(cfg), world, model, placements, dp, layout, st);
+      return;
+    }
     std::unique_ptr<optim::AdamW> gathered;  // the sharded stages' moments, whole
     optim::AdamW* replicated = dp.replicated_optimizer();
     if (!replicated) {

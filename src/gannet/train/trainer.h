@@ -11,7 +11,7 @@
 namespace gannet::train {
 
 struct TrainOptions {
-  bool resume = false;      // continue from <out_dir>/checkpoint.safetensors
+  bool resume = false;      // continue from the newest checkpoint in out_dir (find_checkpoint)
   bool progress = true;     // draw the progress bar
   int64_t stop_after = -1;  // stop (with a checkpoint) after this many steps; -1: run to the end
 };
@@ -22,13 +22,18 @@ struct TrainResult {
   double val_loss = 0, val_perplexity = 0;
   double tokens_per_second = 0;
   bool interrupted = false;  // stopped by SIGINT/SIGTERM; a checkpoint was written
-  std::string checkpoint;
+  std::string checkpoint;  // the whole file, or a sharded checkpoint's manifest.json
   int rank = 0;  // this process's rank (0 without mpirun); only rank 0 reports
 };
 
 TrainResult run_training(const TrainConfig& config, const TrainOptions& options);
 
-// Path of the checkpoint a run writes and --resume reads.
+// Path of the whole-file checkpoint a run writes: <out_dir>/checkpoint.safetensors.
 std::string checkpoint_path(const TrainConfig& config);
+// Directory of the sharded checkpoint a run writes: <out_dir>/checkpoint (its manifest.json names the shards).
+std::string sharded_checkpoint_dir(const TrainConfig& config);
+// The checkpoint --resume reads: the whole file or the sharded checkpoint's manifest, whichever
+// was written last if both exist; empty if neither does.
+std::string find_checkpoint(const TrainConfig& config);
 
 }  // namespace gannet::train
