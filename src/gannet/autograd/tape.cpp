@@ -40,10 +40,8 @@ TapeScope::~TapeScope() { current_tape() = prev_; }
 static thread_local bool g_grad_enabled = true;
 
 bool grad_enabled() { return g_grad_enabled; }
-NoGrad::NoGrad() : prev_(g_grad_enabled) { g_grad_enabled = false; }
-NoGrad::~NoGrad() { g_grad_enabled = prev_; }
-EnableGrad::EnableGrad() : prev_(g_grad_enabled) { g_grad_enabled = true; }
-EnableGrad::~EnableGrad() { g_grad_enabled = prev_; }
+GradModeScope::GradModeScope(bool enabled) : prev_(g_grad_enabled) { g_grad_enabled = enabled; }
+GradModeScope::~GradModeScope() { g_grad_enabled = prev_; }
 
 Tensor& grad_for(const Var& v, bool& accumulate) {
   Tensor& g = v.grad();

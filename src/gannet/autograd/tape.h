@@ -41,27 +41,23 @@ class TapeScope {
 
 // Whether ops record at all; off inside a NoGrad scope (evaluation, generation).
 bool grad_enabled();
-class NoGrad {
+// Sets the mode until the scope ends, then restores the one before.
+class GradModeScope {
  public:
-  NoGrad();
-  ~NoGrad();
-  NoGrad(const NoGrad&) = delete;
-  NoGrad& operator=(const NoGrad&) = delete;
+  explicit GradModeScope(bool enabled);
+  ~GradModeScope();
+  GradModeScope(const GradModeScope&) = delete;
+  GradModeScope& operator=(const GradModeScope&) = delete;
 
  private:
   bool prev_;
 };
-
-// Turns recording back on inside a NoGrad scope (or keeps it on), restoring the mode afterwards.
-class EnableGrad {
- public:
-  EnableGrad();
-  ~EnableGrad();
-  EnableGrad(const EnableGrad&) = delete;
-  EnableGrad& operator=(const EnableGrad&) = delete;
-
- private:
-  bool prev_;
+struct NoGrad : GradModeScope {
+  NoGrad() : GradModeScope(false) {}
+};
+// Turns recording back on inside a NoGrad scope (activation checkpointing's recomputation).
+struct EnableGrad : GradModeScope {
+  EnableGrad() : GradModeScope(true) {}
 };
 
 // Gradient buffer of v for an op's backward to write into. If v has no gradient yet, one is

@@ -209,7 +209,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
       const std::string found = find_checkpoint(cfg);
       pick[0] = found.empty() ? 0 : found == whole_ckpt ? 1 : 2;
     }
-    world.all_reduce_max(pick, 1);
+    world.broadcast(pick, sizeof pick, 0);
     GANNET_CHECK(pick[0] != 0, "--resume: no checkpoint in ", cfg.out_dir, " (neither ", whole_ckpt, " nor ", manifest, ")");
     const std::string from = pick[0] == 1 ? whole_ckpt : manifest;
     io::TrainState st;
