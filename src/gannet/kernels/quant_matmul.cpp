@@ -70,15 +70,54 @@ void apply(Epilogue e, float v, float* y) {
 
 // Runs body(n_begin, n_end) over N: on the calling thread inside a parallel region or for small
 // products, else one contiguous range of whole blocks per OpenMP thread (one weight stream each).
+// One output range per thread, as split_rows cuts them.
+std::pair<int64_t, int64_t> thread_range(int64_t N, int64_t nth, int64_t t) {
+  const int64_t chunk = round_up((N + nth - 1) / nth, R);
+  const int64_t b = std::min(N, t * chunk);
+  return {b, std::min(N, b + chunk)};
+}
+
 template <class F>
 void split_rows(int64_t N, int64_t work, F&& body) {
   if (omp_in_parallel() || N <= R || work < (int64_t(1) << 16)) return body(0, N);
 #pragma omp parallel
   {
-    const int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t chunk = round_up((N + nth - 1) / nth, R);
-    const int64_t b = std::min(N, t * chunk), end = std::min(N, b + chunk);
+    const auto [b, end] = thread_range(N, omp_get_num_threads(), omp_get_thread_num());
     if (b < end) body(b, end);
+  }
+}
+
+// W8A8 / W4A8 with AVX512-VNNI on several rows: each thread sums and packs its share of the rows'
+// tiles into buffers all threads read (rather than every thread packing all of them), then, after
+// a barrier, computes its output range over every tile.
+void quant_matmul_avx512_shared(const QuantizedRows& A, const QPackedMatrix& W, const float* bias, float* Y,
+                                int64_t ldy, Epilogue e) {
+  const int64_t groups = W.K / W.group, tile = avx512::a8_tile_rows(W.bits);
+  const int64_t tiles = (A.M + tile - 1) / tile;
+  thread_local std::vector<int32_t> asum, aq, as;  // the calling thread's; shared with the team below
+  if ((int64_t)asum.size() < A.M * groups) asum.resize(A.M * groups);
+  if ((int64_t)as.size() < A.M * groups) as.resize(A.M * groups);
+  if ((int64_t)aq.size() < A.M * W.K / 4) aq.resize(A.M * W.K / 4);
+  int32_t *sum = asum.data(), *q = aq.data(), *s = as.data();
+  // Rows [m_begin, m_end): their group sums, then their tiles.
+  auto prepare = [&](int64_t m_begin, int64_t m_end) {
+    if (m_begin >= m_end) return;
+    const QuantizedRows part{A.q + m_begin * A.ld, A.ld, A.scale + m_begin, m_end - m_begin, A.K};
+    activation_group_sums(part, W.group, sum + m_begin * groups);
+    avx512::a8_pack_rows(A, sum, W, m_begin, m_end, q, s);
+  };
+  if (omp_in_parallel() || W.N <= R || A.M * W.N * W.K < (int64_t(1) << 16)) {
+    prepare(0, A.M);
+    return avx512::quant_matmul_packed_range(A, q, s, W, bias, Y, ldy, e, 0, W.N);
+  }
+#pragma omp parallel
+  {
+    const int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t t0 = tiles * t / nth, t1 = tiles * (t + 1) / nth;
+    prepare(std::min(A.M, t0 * tile), std::min(A.M, t1 * tile));
+#pragma omp barrier
+    const auto [b, end] = thread_range(W.N, nth, t);
+    if (b < end) avx512::quant_matmul_packed_range(A, q, s, W, bias, Y, ldy, e, b, end);
   }
 }
 }  // namespace
@@ -236,12 +275,14 @@ void quant_matmul(const QuantizedRows& A, const QPackedMatrix& W, const float* b
   GANNET_CHECK(A.M >= 0 && W.N >= 0 && A.ld >= A.K && ldy >= W.N, "quant_matmul: bad sizes M=", A.M, " N=", W.N,
                " ld=", A.ld, " ldy=", ldy);
   if (A.M == 0 || W.N == 0) return;
+  const Isa isa = quant_isa();
+  const int64_t groups = W.K / W.group;
+  if (isa == Isa::avx512 && A.M > 4) return quant_matmul_avx512_shared(A, W, bias, Y, ldy, e);
   thread_local std::vector<int32_t> asum;
-  const size_t need = A.M * (W.K / W.group);
+  const size_t need = A.M * groups;
   if (asum.size() < need) asum.resize(need);
   activation_group_sums(A, W.group, asum.data());
   const int32_t* as = asum.data();  // thread_local: the other threads must not name it
-  const Isa isa = quant_isa();
   split_rows(W.N, A.M * W.N * W.K, [&](int64_t b, int64_t end) {
     if (isa == Isa::avx512)
       avx512::quant_matmul_range(A, as, W, bias, Y, ldy, e, b, end);

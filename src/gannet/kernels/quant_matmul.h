@@ -102,6 +102,15 @@ GANNET_QUANT_MATMUL_DECLS  // vpmaddwd on int16 (no VNNI)
 }
 namespace avx512 {
 GANNET_QUANT_MATMUL_DECLS  // AVX512-VNNI vpdpbusd; needs cpu_has_avx512_vnni()
+// quant_matmul_range in two steps, so that the threads of one product can share the first: the
+// int8 rows are packed in tiles of a8_tile_rows(bits) rows (aq: M * K / 4 words, as: M * K / group),
+// rows [m_begin, m_end) at a time (m_begin a multiple of the tile rows), then any output range
+// reads all the tiles.
+int64_t a8_tile_rows(int bits);
+void a8_pack_rows(const QuantizedRows& A, const int32_t* asum, const QPackedMatrix& W, int64_t m_begin, int64_t m_end,
+                  int32_t* aq, int32_t* as);
+void quant_matmul_packed_range(const QuantizedRows& A, const int32_t* aq, const int32_t* as, const QPackedMatrix& W,
+                               const float* bias, float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end);
 }
 #undef GANNET_QUANT_MATMUL_DECLS
 
