@@ -18,6 +18,7 @@ namespace gannet::cli {
 
 namespace {
 using Clock = std::chrono::steady_clock;
+constexpr int64_t kProbeEvery = 8;  // decode steps between two interleaved bandwidth probe passes
 
 struct BenchArgs {
   std::vector<std::string> models;
@@ -54,8 +55,17 @@ double time_prompt(infer::Engine& e, int64_t n, uint64_t seed) {
   return seconds_since(t0);
 }
 
-// Seconds for n decode steps of B sequences, each started with one token.
-double time_generation(infer::Engine& e, int64_t n, int64_t B, uint64_t seed) {
+// n decode steps of B sequences, each started with one token. With a probe, one pass of it runs
+// after every probe_every steps, timed apart: the bandwidth the machine gave in the same seconds as
+// the steps, slice by slice (these shared machines' bandwidth moves within a second, so passes
+// taken only before and after a repetition can miss what the repetition saw).
+struct GenerationTiming {
+  double seconds = 0;        // the decode steps alone
+  double probe_seconds = 0;  // the probe passes alone
+  double probe_bytes = 0;
+};
+GenerationTiming time_generation(infer::Engine& e, int64_t n, int64_t B, uint64_t seed,
+                                 const kernels::ReadBandwidthProbe* probe = nullptr, int64_t probe_every = 8) {
   const int64_t V = e.vocab_size();
   std::vector<int32_t> toks = random_tokens((n + 1) * B, V, seed);
   std::vector<float> logits(B * V);
@@ -65,12 +75,20 @@ double time_generation(infer::Engine& e, int64_t n, int64_t B, uint64_t seed) {
     chunks[b] = {b, std::span<const int32_t>(toks).subspan(b, 1)};
   }
   e.forward(chunks, logits.data());
+  GenerationTiming t;
   auto t0 = Clock::now();
   for (int64_t i = 1; i <= n; ++i) {
     for (int64_t b = 0; b < B; ++b) chunks[b].tokens = std::span<const int32_t>(toks).subspan(i * B + b, 1);
     e.forward(chunks, logits.data());
+    if (probe && (i % probe_every == 0 || i == n)) {
+      t.seconds += seconds_since(t0);
+      t.probe_seconds += probe->pass_seconds();
+      t.probe_bytes += (double)probe->bytes();
+      t0 = Clock::now();
+    }
   }
-  return seconds_since(t0);
+  t.seconds += seconds_since(t0);
+  return t;
 }
 
 // A test's figure and its bound, each repetition timed right after the bound was measured again:
@@ -114,14 +132,17 @@ void run(const BenchArgs& a) {
                 (long)c.n_layer, (long)c.n_embd, (long)c.n_head, (long)c.vocab_size, (long)c.n_ctx,
                 models[i].is_quantized() ? "; quantized " : "", models[i].scheme.c_str());
   }
-  std::printf("%d threads, OpenBLAS %s kernels. Bounds, measured around every repetition: memory read\n"
-              "bandwidth (1 GiB probe, best of "
-              "3 passes before and 3 after) and GEMM rate (n = 1536, median of 3 before: OpenBLAS fp32, or\n"
-              "oneDNN u8s8s32 for models with int8 activations); figures are medians of %d repetitions\n\n",
-              kernels::num_threads(), kernels::blas_core_name(), a.reps);
+  std::printf("%d threads, OpenBLAS %s kernels. Bounds, measured in every repetition: memory read\n"
+              "bandwidth (a probe pass over a buffer of the step's weight bytes after every %ld decode steps,\n"
+              "timed apart from them: bytes over seconds of the repetition's passes) and GEMM rate (n = 1536,\n"
+              "median of 3 before: OpenBLAS fp32, or oneDNN u8s8s32 for models with int8 activations); figures\n"
+              "are medians of %d repetitions\n\n",
+              kernels::num_threads(), kernels::blas_core_name(), (long)kProbeEvery, a.reps);
   std::printf("%-10s %-9s %12s %12s %9s   %s\n", "weights", "test", "tokens/s", "bound", "of bound", "bound from");
   std::fflush(stdout);
-  kernels::ReadBandwidthProbe probe;
+  std::unique_ptr<kernels::ReadBandwidthProbe> probe;  // interleaved with the steps, sized per test
+  std::vector<double> best_around;                     // 1 GiB passes before and after each repetition
+  kernels::ReadBandwidthProbe around;
 
   struct Result {
     std::string label, test;
@@ -157,15 +178,21 @@ void run(const BenchArgs& a) {
       for (int64_t B : a.batches) {
         time_generation(e, std::min<int64_t>(a.gen, 16), B, 1);  // warm-up
         const double bytes = (double)e.weight_bytes_per_step();
+        // The interleaved probe reads as much as a step (never less than 256 MB: out of every cache).
+        probe = std::make_unique<kernels::ReadBandwidthProbe>(std::max<size_t>((size_t)bytes, 256 << 20));
+        best_around.clear();
         Measured m = measure(a.reps, [&](int r) {
-          const double before = probe.measure_best(3);
-          const double tps = a.gen * B / time_generation(e, a.gen, B, 2 + r);
-          const double bw = std::max(before, probe.measure_best(3));
-          return std::pair<double, double>(tps, B * bw * 1e9 / bytes);
+          const double before = around.measure_best(3);
+          const GenerationTiming t = time_generation(e, a.gen, B, 2 + r, probe.get(), kProbeEvery);
+          best_around.push_back(std::max(before, around.measure_best(3)));
+          const double bw = t.probe_bytes / t.probe_seconds;
+          return std::pair<double, double>(a.gen * B / t.seconds, B * bw / bytes);
         });
         std::string test = "tg" + std::to_string(a.gen) + (B > 1 ? "x" + std::to_string(B) : "");
-        std::printf("%-10s %-9s %12.1f %12.1f %8.1f%%   %.1f MB of weights per step at %.1f GB/s\n", label.c_str(),
-                    test.c_str(), m.tokens_per_s, m.bound, 100 * m.fraction, bytes / 1e6, m.bound / B * bytes / 1e9);
+        std::printf("%-10s %-9s %12.1f %12.1f %8.1f%%   %.1f MB of weights per step at %.1f GB/s (best 1 GiB pass "
+                    "around: %.1f)\n",
+                    label.c_str(), test.c_str(), m.tokens_per_s, m.bound, 100 * m.fraction, bytes / 1e6,
+                    m.bound / B * bytes / 1e9, median(best_around));
         std::fflush(stdout);
         results.push_back({label, test, m.tokens_per_s, m.fraction, bytes});
       }

@@ -46,25 +46,27 @@ double ReadBandwidthProbe::measure(int passes) const {
 
 double ReadBandwidthProbe::measure_best(int passes) const { return rates(passes).back(); }
 
+double ReadBandwidthProbe::pass_seconds() const {
+  static volatile float sink = 0;
+  const float* x = data_;
+  const int64_t n = n_;
+  float total = 0;
+  auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel reduction(+ : total)
+  {
+    int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
+    int64_t b = n * t / nth / 64 * 64, e = t + 1 == nth ? n : n * (t + 1) / nth / 64 * 64;
+    total += stream_sum(x + b, e - b);
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  sink = sink + total;
+  return s;
+}
+
 std::vector<double> ReadBandwidthProbe::rates(int passes) const {
   GANNET_CHECK(passes >= 1, "read bandwidth probe: passes must be >= 1");
   std::vector<double> rates;
-  volatile float sink = 0;
-  const float* x = data_;
-  const int64_t n = n_;
-  for (int r = 0; r < passes; ++r) {
-    float total = 0;
-    auto t0 = std::chrono::steady_clock::now();
-#pragma omp parallel reduction(+ : total)
-    {
-      int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
-      int64_t b = n * t / nth / 64 * 64, e = t + 1 == nth ? n : n * (t + 1) / nth / 64 * 64;
-      total += stream_sum(x + b, e - b);
-    }
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    sink = sink + total;
-    rates.push_back((double)n * sizeof(float) / s / 1e9);
-  }
+  for (int r = 0; r < passes; ++r) rates.push_back((double)bytes() / pass_seconds() / 1e9);
   std::sort(rates.begin(), rates.end());
   return rates;
 }

@@ -19,8 +19,12 @@ class ReadBandwidthProbe {
   ReadBandwidthProbe& operator=(const ReadBandwidthProbe&) = delete;
   // Median over `passes` of bytes read per second, in GB/s (1e9 bytes/s).
   double measure(int passes = 3) const;
-  // The best of `passes` (the bound a benchmark is held to).
+  // The best of `passes`.
   double measure_best(int passes = 3) const;
+  // Seconds of one pass over the buffer (bytes() bytes), for probes interleaved with a benchmark's
+  // steps.
+  double pass_seconds() const;
+  size_t bytes() const { return (size_t)n_ * sizeof(float); }
 
  private:
   std::vector<double> rates(int passes) const;
