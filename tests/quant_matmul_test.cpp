@@ -348,3 +348,78 @@ TEST(QuantMatmul, QuantizeRowsMatchesDirectComputation) {
     }
   }
 }
+
+// The halves of quantize_rows (each column range's maxima, then the range quantized with the whole
+// row's factor) give quantize_rows' bytes and scales, on every ISA, however the row is cut.
+TEST(QuantMatmul, QuantizeRowsInTwoHalvesEqualsQuantizeRows) {
+  for (int64_t K : {1, 7, 16, 17, 100, 3072}) {
+    const int64_t M = 4, ldx = K + 3, ldq = K + 5;
+    auto X = random_vec(M * ldx, 77 + K, 3.f);
+    for (int64_t c = 0; c < K; ++c) X[1 * ldx + c] = 0.f;  // an all-zero row
+    for (float st : {0.f, 0.02f}) {
+      std::vector<int8_t> want(M * ldq, 9);
+      std::vector<float> ws(M);
+      k::ref::quantize_rows(X.data(), ldx, M, K, st, want.data(), ldq, ws.data());
+      std::vector<std::pair<std::string, decltype(&k::ref::rows_abs_max)>> maxes = {{"ref", k::ref::rows_abs_max}};
+      std::vector<decltype(&k::ref::quantize_rows_inv)> quants = {k::ref::quantize_rows_inv};
+      for (Isa isa : vector_isas()) {
+        maxes.push_back({isa_name(isa), isa == Isa::avx512 ? k::avx512::rows_abs_max : k::avx2::rows_abs_max});
+        quants.push_back(isa == Isa::avx512 ? k::avx512::quantize_rows_inv : k::avx2::quantize_rows_inv);
+      }
+      for (size_t i = 0; i < maxes.size(); ++i) {
+        const int64_t cut = K / 3;  // two ranges: [0, cut) and [cut, K)
+        std::vector<float> a0(M), a1(M), inv(M), scales(M);
+        maxes[i].second(X.data(), ldx, M, cut, a0.data());
+        maxes[i].second(X.data() + cut, ldx, M, K - cut, a1.data());
+        for (int64_t m = 0; m < M; ++m) {
+          const k::RowScale r = k::row_scale(std::max(a0[m], a1[m]), st);
+          inv[m] = r.inv;
+          scales[m] = r.scale;
+        }
+        std::vector<int8_t> got(M * ldq, 9);
+        quants[i](X.data(), ldx, M, cut, inv.data(), got.data(), ldq);
+        quants[i](X.data() + cut, ldx, M, K - cut, inv.data(), got.data() + cut, ldq);
+        ASSERT_EQ(got, want) << maxes[i].first << " K " << K << " static " << st;
+        ASSERT_EQ(scales, ws) << maxes[i].first << " K " << K << " static " << st;
+      }
+    }
+  }
+}
+
+// ZeroQuant's GELU -> int8 fusion: the product's GELU output, its int8 rows and scales, bitwise those
+// of quant_matmul with the GELU epilogue followed by quantize_rows, for one and for several threads.
+TEST(QuantMatmul, GeluInt8EqualsProductThenQuantizeRows) {
+  const int before = k::num_threads();
+  for (const Shape& s : shapes()) {
+    for (int64_t N : {5, 77, 400}) {
+      QMatrix W(s.bits, N, s.K, s.group, s.asym, 500 + N + s.K + s.bits);
+      auto b = random_vec(N, 8);
+      for (int64_t M : {1, 3, 8, 129}) {
+        auto X = random_vec(M * s.K, 9 + M);
+        QRows A(X, M, s.K, s.K);
+        for (float st : {0.f, 0.005f}) {
+          for (int threads : {1, 2}) {
+            k::set_num_threads(threads);
+            const int64_t ldh = N + 2, ldq = N + 7;
+            std::vector<float> want_h(M * ldh, 1.f), got_h(M * ldh, 1.f), want_s(M), got_s(M);
+            std::vector<int8_t> want_q(M * ldq, 3), got_q(M * ldq, 3);
+            k::quant_matmul(A.r, W.p, b.data(), want_h.data(), ldh, k::Epilogue::gelu);
+            k::quantize_rows(want_h.data(), ldh, M, N, st, want_q.data(), ldq, want_s.data());
+            k::quant_matmul_gelu_int8(A.r, W.p, b.data(), got_h.data(), ldh, st, got_q.data(), ldq, got_s.data());
+            const std::string what = str(name(s, M, k::Epilogue::gelu), " N ", N, " static ", st, " threads ", threads);
+            ASSERT_EQ(got_h, want_h) << what;
+            ASSERT_EQ(got_q, want_q) << what;  // padding columns [N, ldq) untouched in both
+            ASSERT_EQ(got_s, want_s) << what;
+          }
+        }
+      }
+    }
+  }
+  k::set_num_threads(before);
+  QMatrix W(8, 32, 64, 64, false, 1);
+  std::vector<int8_t> a(2 * 64), q(2 * 32);
+  std::vector<float> sa(2, 1.f), h(2 * 32), sq(2);
+  EXPECT_THROW(k::quant_matmul_gelu_int8({a.data(), 64, sa.data(), 2, 64}, W.p, nullptr, h.data(), 32, 0.f, q.data(),
+                                         16, sq.data()),
+               Error);  // ldq < N
+}

@@ -79,6 +79,12 @@ struct Layer {
   bool has_mlp() const { return experts == 0 || residual; }
 };
 
+// Whether block l's c_fc quantizes its GELU output for c_proj (both take int8 inputs).
+bool fuses_gelu_quantization(const Layer& l) {
+  return l.experts == 0 && l.fc.quantized() && l.fc.activation_quant().int8 && l.out.quantized() &&
+         l.out.activation_quant().int8;
+}
+
 // One row of a pass: a token at a position of a sequence.
 struct Row {
   int64_t seq, pos;
@@ -103,6 +109,10 @@ struct Engine::Impl {
   std::vector<float> x, xn, qkv, att, hid, scratch, attn_scores;
   std::vector<int8_t> xq;      // a LayerNorm's output quantized for an int8-input product
   std::vector<float> xq_scale;
+  // c_fc's GELU output quantized by c_fc for an int8-input c_proj ([rows, widest c_proj input];
+  // the padding columns stay zero).
+  std::vector<int8_t> hq;
+  std::vector<float> hq_scale;
   // MoE blocks' buffers (empty in a dense model): router logits and probabilities [rows, E], the
   // gate of each slot [rows * k], the slots' inputs and outputs [rows * k, C], the combined expert
   // output [rows, C]; for PR-MoE the dense MLP's output [rows, C] and the mixing weights [rows, 2].
@@ -114,6 +124,11 @@ struct Engine::Impl {
   // quantized by the LayerNorm itself (kernels/layernorm_quantize.h).
   void norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n, float* y, int64_t ldy,
                  kernels::Epilogue e);
+  // Rows [0, n) of x through LayerNorm, quantized for w's int8 inputs into xq (padding zero).
+  kernels::QuantizedRows norm_quantized(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n);
+  // The dense MLP of block L on rows [0, n): X += c_proj(gelu(c_fc(ln_2(X)))). With int8 inputs to
+  // both products, c_fc quantizes its GELU output for c_proj itself (ZeroQuant's fusion).
+  void mlp(const Layer& L, int64_t n);
 
   Impl(const io::GptWeights& w, const EngineOptions& o);
   void check_chunks(std::span<const Chunk> chunks);
@@ -345,6 +360,11 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
   for (const Layer& l : layers) widest = std::max({widest, l.qkv.packed_in(), l.fc.packed_in()});
   xq.assign(max_rows * widest, 0);
   xq_scale.resize(max_rows);
+  int64_t hidden_q = 0;
+  for (const Layer& l : layers)
+    if (fuses_gelu_quantization(l)) hidden_q = std::max(hidden_q, l.out.packed_in());
+  hq.assign(max_rows * hidden_q, 0);
+  hq_scale.resize(hidden_q > 0 ? max_rows : 0);
   logit_rows.resize(std::min<int64_t>(opt.max_sequences, LinearWeight::kSkinnyMaxRows) * V);
 }
 
@@ -431,8 +451,7 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
       moe_forward(L, n);
       continue;
     }
-    norm_then(L.fc, L.ln2_g, L.ln2_b, n, hid.data(), 4 * C, kernels::Epilogue::gelu);
-    L.out.apply(hid.data(), 4 * C, n, X, C, kernels::Epilogue::accumulate, scratch.data());
+    mlp(L, n);
   }
   // Final LayerNorm of the rows whose logits are wanted, then the tied LM head.
   const int64_t m = (int64_t)out_rows.size();
@@ -496,19 +515,34 @@ void Engine::Impl::moe_forward(const Layer& L, int64_t n) {
   }
 }
 
+kernels::QuantizedRows Engine::Impl::norm_quantized(const LinearWeight& w, const Tensor& gamma, const Tensor& beta,
+                                                   int64_t n) {
+  const int64_t Kp = w.packed_in();  // padding columns stay zero (xq is zeroed at construction)
+  kernels::layernorm_quantize_rows(x.data(), gamma.f32(), beta.f32(), n, C, cfg.layernorm_eps,
+                                   w.activation_quant().static_scale, xq.data(), Kp, xq_scale.data());
+  if (Kp > C)
+    for (int64_t m = 0; m < n; ++m) std::memset(xq.data() + m * Kp + C, 0, Kp - C);
+  return {xq.data(), Kp, xq_scale.data(), n, Kp};
+}
+
 void Engine::Impl::norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n, float* y,
                              int64_t ldy, kernels::Epilogue e) {
-  const float eps = cfg.layernorm_eps;
-  if (w.quantized() && w.activation_quant().int8) {
-    const int64_t Kp = w.packed_in();  // padding columns stay zero (xq is zeroed at construction)
-    kernels::layernorm_quantize_rows(x.data(), gamma.f32(), beta.f32(), n, C, eps, w.activation_quant().static_scale,
-                                     xq.data(), Kp, xq_scale.data());
-    if (Kp > C)
-      for (int64_t m = 0; m < n; ++m) std::memset(xq.data() + m * Kp + C, 0, Kp - C);
-    return w.apply_int8({xq.data(), Kp, xq_scale.data(), n, Kp}, y, ldy, e);
-  }
-  kernels::layernorm_forward(x.data(), gamma.f32(), beta.f32(), xn.data(), nullptr, nullptr, n, C, eps);
+  if (w.quantized() && w.activation_quant().int8) return w.apply_int8(norm_quantized(w, gamma, beta, n), y, ldy, e);
+  kernels::layernorm_forward(x.data(), gamma.f32(), beta.f32(), xn.data(), nullptr, nullptr, n, C, cfg.layernorm_eps);
   w.apply(xn.data(), C, n, y, ldy, e, scratch.data());
+}
+
+void Engine::Impl::mlp(const Layer& L, int64_t n) {
+  if (!fuses_gelu_quantization(L)) {
+    norm_then(L.fc, L.ln2_g, L.ln2_b, n, hid.data(), 4 * C, kernels::Epilogue::gelu);
+    return L.out.apply(hid.data(), 4 * C, n, x.data(), C, kernels::Epilogue::accumulate, scratch.data());
+  }
+  // c_proj's inputs: c_fc's 4C GELU outputs, then zero columns up to c_proj's packed width (hq is
+  // zeroed at construction and the fused kernel writes columns [0, 4C) only).
+  const int64_t Kp = L.out.packed_in();
+  L.fc.apply_int8_gelu_int8(norm_quantized(L.fc, L.ln2_g, L.ln2_b, n), hid.data(), 4 * C,
+                            L.out.activation_quant().static_scale, hq.data(), Kp, hq_scale.data());
+  L.out.apply_int8({hq.data(), Kp, hq_scale.data(), n, Kp}, x.data(), C, kernels::Epilogue::accumulate);
 }
 
 Engine::Engine(const io::GptWeights& weights, const EngineOptions& options)

@@ -65,6 +65,13 @@ void LinearWeight::apply_int8(const kernels::QuantizedRows& A, float* Y, int64_t
   kernels::quant_matmul(A, q_, bias_.defined() ? bias_.f32() : nullptr, Y, ldy, e);
 }
 
+void LinearWeight::apply_int8_gelu_int8(const kernels::QuantizedRows& A, float* H, int64_t ldh, float next_static_scale,
+                                        int8_t* q, int64_t ldq, float* scales) const {
+  GANNET_CHECK(quantized_ && act_.int8, "LinearWeight::apply_int8_gelu_int8: needs a quantized weight with int8 inputs");
+  kernels::quant_matmul_gelu_int8(A, q_, bias_.defined() ? bias_.f32() : nullptr, H, ldh, next_static_scale, q, ldq,
+                                  scales);
+}
+
 int64_t LinearWeight::scratch_floats(int64_t M) const {
   if (quantized_) {
     // Inputs padded to the packed width (f32), or their int8 form and row scales.

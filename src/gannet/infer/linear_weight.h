@@ -53,6 +53,11 @@ class LinearWeight {
   // Quantized with int8 inputs only: the product of inputs quantized already by their producer
   // (A.K == packed_in(), padding columns zero).
   void apply_int8(const kernels::QuantizedRows& A, float* Y, int64_t ldy, kernels::Epilogue e) const;
+  // As apply_int8 with the GELU epilogue, whose output H [M, ldh] is also quantized for the next
+  // int8-input product (static scale next_static_scale, or token-wise when <= 0) into q [M, ldq]
+  // and scales [M]: ZeroQuant's fusion (kernels::quant_matmul_gelu_int8).
+  void apply_int8_gelu_int8(const kernels::QuantizedRows& A, float* H, int64_t ldh, float next_static_scale,
+                            int8_t* q, int64_t ldq, float* scales) const;
 
   // Y[m, :] = epilogue(X[m, :] W^T + b) for m < M. Y must not alias X.
   void apply(const float* X, int64_t ldx, int64_t M, float* Y, int64_t ldy, kernels::Epilogue e,

@@ -10,6 +10,7 @@
 #include "gannet/core/cpu.h"
 #include "gannet/core/error.h"
 #include "gannet/kernels/gelu.h"
+#include "gannet/kernels/quantize_rows.h"
 
 namespace gannet::kernels {
 
@@ -87,37 +88,59 @@ void split_rows(int64_t N, int64_t work, F&& body) {
   }
 }
 
-// W8A8 / W4A8 with AVX512-VNNI on several rows: each thread sums and packs its share of the rows'
-// tiles into buffers all threads read (rather than every thread packing all of them), then, after
-// a barrier, computes its output range over every tile.
-void quant_matmul_avx512_shared(const QuantizedRows& A, const QPackedMatrix& W, const float* bias, float* Y,
-                                int64_t ldy, Epilogue e) {
-  const int64_t groups = W.K / W.group, tile = avx512::a8_tile_rows(W.bits);
-  const int64_t tiles = (A.M + tile - 1) / tile;
+// The W8A8 / W4A8 product Y = epilogue(A W^T + b) on the OpenMP threads, one contiguous range of
+// whole blocks each (as split_rows cuts them), then finish(b, end, t, nth) on every thread of the
+// team once its range is written, inside the same region (b == end for a thread without columns;
+// finish may hold a barrier when nth > 1, so every thread calls it). Inside a parallel region or
+// for small products everything runs on the calling thread: finish(0, N, 0, 1).
+// AVX512-VNNI on several rows: each thread sums and packs its share of the rows' tiles into buffers
+// all threads read (rather than every thread packing all of them), then a barrier.
+template <class Finish>
+void a8_product(const QuantizedRows& A, const QPackedMatrix& W, const float* bias, float* Y, int64_t ldy, Epilogue e,
+                Finish&& finish) {
+  const Isa isa = quant_isa();
+  const bool shared = isa == Isa::avx512 && A.M > 4;
+  const int64_t groups = W.K / W.group;
   thread_local std::vector<int32_t> asum, aq, as;  // the calling thread's; shared with the team below
   if ((int64_t)asum.size() < A.M * groups) asum.resize(A.M * groups);
-  if ((int64_t)as.size() < A.M * groups) as.resize(A.M * groups);
-  if ((int64_t)aq.size() < A.M * W.K / 4) aq.resize(A.M * W.K / 4);
+  if (shared && (int64_t)as.size() < A.M * groups) as.resize(A.M * groups);
+  if (shared && (int64_t)aq.size() < A.M * W.K / 4) aq.resize(A.M * W.K / 4);
   int32_t *sum = asum.data(), *q = aq.data(), *s = as.data();
-  // Rows [m_begin, m_end): their group sums, then their tiles.
+  // Rows [m_begin, m_end): their group sums (and tiles).
   auto prepare = [&](int64_t m_begin, int64_t m_end) {
     if (m_begin >= m_end) return;
     const QuantizedRows part{A.q + m_begin * A.ld, A.ld, A.scale + m_begin, m_end - m_begin, A.K};
     activation_group_sums(part, W.group, sum + m_begin * groups);
-    avx512::a8_pack_rows(A, sum, W, m_begin, m_end, q, s);
+    if (shared) avx512::a8_pack_rows(A, sum, W, m_begin, m_end, q, s);
+  };
+  auto range = [&](int64_t b, int64_t end) {
+    if (b >= end) return;
+    if (shared)
+      avx512::quant_matmul_packed_range(A, q, s, W, bias, Y, ldy, e, b, end);
+    else if (isa == Isa::avx512)
+      avx512::quant_matmul_range(A, sum, W, bias, Y, ldy, e, b, end);
+    else if (isa == Isa::avx2)
+      avx2::quant_matmul_range(A, sum, W, bias, Y, ldy, e, b, end);
+    else
+      ref::quant_matmul_range(A, sum, W, bias, Y, ldy, e, b, end);
   };
   if (omp_in_parallel() || W.N <= R || A.M * W.N * W.K < (int64_t(1) << 16)) {
     prepare(0, A.M);
-    return avx512::quant_matmul_packed_range(A, q, s, W, bias, Y, ldy, e, 0, W.N);
+    range(0, W.N);
+    return finish(0, W.N, 0, 1);
   }
+  if (!shared) prepare(0, A.M);  // a few rows: cheaper than a barrier
 #pragma omp parallel
   {
     const int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t t0 = tiles * t / nth, t1 = tiles * (t + 1) / nth;
-    prepare(std::min(A.M, t0 * tile), std::min(A.M, t1 * tile));
+    if (shared) {
+      const int64_t tile = avx512::a8_tile_rows(W.bits), tiles = (A.M + tile - 1) / tile;
+      prepare(std::min(A.M, tiles * t / nth * tile), std::min(A.M, tiles * (t + 1) / nth * tile));
 #pragma omp barrier
+    }
     const auto [b, end] = thread_range(W.N, nth, t);
-    if (b < end) avx512::quant_matmul_packed_range(A, q, s, W, bias, Y, ldy, e, b, end);
+    range(b, end);
+    finish(b, end, t, nth);
   }
 }
 }  // namespace
@@ -275,21 +298,42 @@ void quant_matmul(const QuantizedRows& A, const QPackedMatrix& W, const float* b
   GANNET_CHECK(A.M >= 0 && W.N >= 0 && A.ld >= A.K && ldy >= W.N, "quant_matmul: bad sizes M=", A.M, " N=", W.N,
                " ld=", A.ld, " ldy=", ldy);
   if (A.M == 0 || W.N == 0) return;
-  const Isa isa = quant_isa();
-  const int64_t groups = W.K / W.group;
-  if (isa == Isa::avx512 && A.M > 4) return quant_matmul_avx512_shared(A, W, bias, Y, ldy, e);
-  thread_local std::vector<int32_t> asum;
-  const size_t need = A.M * groups;
-  if (asum.size() < need) asum.resize(need);
-  activation_group_sums(A, W.group, asum.data());
-  const int32_t* as = asum.data();  // thread_local: the other threads must not name it
-  split_rows(W.N, A.M * W.N * W.K, [&](int64_t b, int64_t end) {
-    if (isa == Isa::avx512)
-      avx512::quant_matmul_range(A, as, W, bias, Y, ldy, e, b, end);
-    else if (isa == Isa::avx2)
-      avx2::quant_matmul_range(A, as, W, bias, Y, ldy, e, b, end);
-    else
-      ref::quant_matmul_range(A, as, W, bias, Y, ldy, e, b, end);
+  a8_product(A, W, bias, Y, ldy, e, [](int64_t, int64_t, int64_t, int64_t) {});
+}
+
+void quant_matmul_gelu_int8(const QuantizedRows& A, const QPackedMatrix& W, const float* bias, float* H, int64_t ldh,
+                            float static_scale, int8_t* q, int64_t ldq, float* scales) {
+  check_quant_shape(W.bits, W.K, W.group, "quant_matmul_gelu_int8");
+  GANNET_CHECK(A.K == W.K, "quant_matmul_gelu_int8: activations have K=", A.K, ", weights K=", W.K);
+  GANNET_CHECK(A.M >= 0 && W.N >= 0 && A.ld >= A.K && ldh >= W.N && ldq >= W.N,
+               "quant_matmul_gelu_int8: bad sizes M=", A.M, " N=", W.N, " ld=", A.ld, " ldh=", ldh, " ldq=", ldq);
+  GANNET_CHECK(std::isfinite(static_scale), "quant_matmul_gelu_int8: static scale ", static_scale, " is not finite");
+  if (A.M == 0) return;
+  const int64_t M = A.M;
+  // Per thread: the maxima of its columns of each row [M], then each row's inverse scale [M].
+  thread_local std::vector<float> work;
+  const int64_t slots = std::max<int64_t>(1, omp_get_max_threads());
+  if ((int64_t)work.size() < 2 * slots * M) work.resize(2 * slots * M);
+  float* const amax = work.data();
+  float* const inv = work.data() + slots * M;
+  a8_product(A, W, bias, H, ldh, Epilogue::gelu, [&](int64_t b, int64_t end, int64_t t, int64_t nth) {
+    const bool dynamic = static_scale <= 0.f;
+    if (dynamic) {
+      if (b < end) rows_abs_max(H + b, ldh, M, end - b, amax + t * M);
+      else std::fill(amax + t * M, amax + (t + 1) * M, 0.f);
+      if (nth > 1) {
+#pragma omp barrier
+      }
+    }
+    float* my_inv = inv + t * M;
+    for (int64_t m = 0; m < M; ++m) {
+      float mx = 0.f;
+      for (int64_t u = 0; dynamic && u < nth; ++u) mx = std::max(mx, amax[u * M + m]);
+      const RowScale r = row_scale(mx, static_scale);
+      my_inv[m] = r.inv;
+      if (t == 0) scales[m] = r.scale;
+    }
+    if (b < end) quantize_rows_inv(H + b, ldh, M, end - b, my_inv, q + b, ldq);
   });
 }
 

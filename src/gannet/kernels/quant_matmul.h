@@ -74,6 +74,14 @@ struct QuantizedRows {
 // W8A8 / W4A8. bias may be nullptr. Runs on the OpenMP threads (N split into contiguous block
 // ranges); called inside a parallel region it runs on the calling thread. Y must not overlap A.
 void quant_matmul(const QuantizedRows& A, const QPackedMatrix& W, const float* bias, float* Y, int64_t ldy, Epilogue e);
+// ZeroQuant's fusion for an MLP on int8 inputs: W8A8 / W4A8 with the GELU epilogue, whose output is
+// also quantized token-wise for the next int8-input product: H = gelu(A W^T + b) ([M, ldh], f32), and
+// q, scales = quantize_rows(H, static_scale) (q: [M, ldq], columns [0, N); padding columns beyond N
+// are the caller's). Each thread quantizes the columns it computed while they are in its cache; a
+// row's maximum is the maximum of the threads' parts (one barrier). Bitwise the result of
+// quant_matmul(..., Epilogue::gelu) followed by quantize_rows.
+void quant_matmul_gelu_int8(const QuantizedRows& A, const QPackedMatrix& W, const float* bias, float* H, int64_t ldh,
+                            float static_scale, int8_t* q, int64_t ldq, float* scales);
 // W8A16 / W4A16 (weight-only): f32 activations X [M, K] (row stride ldx); same threading.
 void quant_matmul_f32(const float* X, int64_t ldx, int64_t M, const QPackedMatrix& W, const float* bias, float* Y,
                       int64_t ldy, Epilogue e);

@@ -11,23 +11,33 @@
 namespace gannet::kernels {
 
 namespace ref {
+namespace {
+float row_amax(const float* x, int64_t K) {
+  float amax = 0.f;
+  for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(x[k]));
+  return amax;
+}
+void row_quantize(const float* x, int64_t K, float inv, int8_t* q) {
+  for (int64_t k = 0; k < K; ++k) q[k] = (int8_t)std::nearbyint(std::min(std::max(x[k] * inv, -127.f), 127.f));
+}
+}  // namespace
+
 void quantize_rows(const float* X, int64_t ldx, int64_t M, int64_t K, float static_scale, int8_t* q, int64_t ldq,
                    float* scales) {
   for (int64_t m = 0; m < M; ++m) {
     const float* x = X + m * ldx;
-    float scale = static_scale, inv = 0.f;
-    if (static_scale > 0.f) {
-      inv = 1.f / static_scale;
-    } else {
-      float amax = 0.f;
-      for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(x[k]));
-      scale = amax / 127.f;
-      inv = amax > 0.f ? 127.f / amax : 0.f;
-    }
-    scales[m] = scale;
-    for (int64_t k = 0; k < K; ++k)
-      q[m * ldq + k] = (int8_t)std::nearbyint(std::min(std::max(x[k] * inv, -127.f), 127.f));
+    const RowScale s = row_scale(static_scale > 0.f ? 0.f : row_amax(x, K), static_scale);
+    scales[m] = s.scale;
+    row_quantize(x, K, s.inv, q + m * ldq);
   }
+}
+
+void rows_abs_max(const float* X, int64_t ldx, int64_t M, int64_t K, float* amax) {
+  for (int64_t m = 0; m < M; ++m) amax[m] = row_amax(X + m * ldx, K);
+}
+
+void quantize_rows_inv(const float* X, int64_t ldx, int64_t M, int64_t K, const float* inv, int8_t* q, int64_t ldq) {
+  for (int64_t m = 0; m < M; ++m) row_quantize(X + m * ldx, K, inv[m], q + m * ldq);
 }
 }  // namespace ref
 
@@ -49,6 +59,17 @@ void quantize_rows(const float* X, int64_t ldx, int64_t M, int64_t K, float stat
     const int64_t chunk = (M + nth - 1) / nth, b = std::min(M, t * chunk), e = std::min(M, b + chunk);
     if (b < e) rows(b, e);
   }
+}
+
+void rows_abs_max(const float* X, int64_t ldx, int64_t M, int64_t K, float* amax) {
+  GANNET_CHECK(M >= 0 && K >= 0 && ldx >= K, "rows_abs_max: bad sizes M=", M, " K=", K, " ldx=", ldx);
+  GANNET_DISPATCH(rows_abs_max, X, ldx, M, K, amax);
+}
+
+void quantize_rows_inv(const float* X, int64_t ldx, int64_t M, int64_t K, const float* inv, int8_t* q, int64_t ldq) {
+  GANNET_CHECK(M >= 0 && K >= 0 && ldx >= K && ldq >= K, "quantize_rows_inv: bad sizes M=", M, " K=", K,
+               " ldx=", ldx, " ldq=", ldq);
+  GANNET_DISPATCH(quantize_rows_inv, X, ldx, M, K, inv, q, ldq);
 }
 
 }  // namespace gannet::kernels

@@ -19,17 +19,38 @@ namespace gannet::kernels {
 void quantize_rows(const float* X, int64_t ldx, int64_t M, int64_t K, float static_scale, int8_t* q, int64_t ldq,
                    float* scales);
 
+// A row's scale and the factor its values are multiplied by, as quantize_rows computes them.
+struct RowScale {
+  float scale, inv;
+};
+inline RowScale row_scale(float amax, float static_scale) {
+  if (static_scale > 0.f) return {static_scale, 1.f / static_scale};
+  return {amax / 127.f, amax > 0.f ? 127.f / amax : 0.f};
+}
+
+// quantize_rows in two halves, for an op whose rows are written in column ranges by several threads
+// (kernels/quant_matmul.h's quant_matmul_gelu_int8): each range's absolute maxima, then, once the
+// whole rows' scales are known, each range's values q = rint(clamp(x * inv[m], +-127)). Together
+// they give quantize_rows' result bitwise (a maximum does not depend on how the row is cut). On the
+// calling thread.
+void rows_abs_max(const float* X, int64_t ldx, int64_t M, int64_t K, float* amax);
+void quantize_rows_inv(const float* X, int64_t ldx, int64_t M, int64_t K, const float* inv, int8_t* q, int64_t ldq);
+
+#define GANNET_QUANTIZE_ROWS_DECLS                                                                              \
+  void quantize_rows(const float* X, int64_t ldx, int64_t M, int64_t K, float static_scale, int8_t* q,         \
+                     int64_t ldq, float* scales);                                                               \
+  void rows_abs_max(const float* X, int64_t ldx, int64_t M, int64_t K, float* amax);                          \
+  void quantize_rows_inv(const float* X, int64_t ldx, int64_t M, int64_t K, const float* inv, int8_t* q, \
+                         int64_t ldq);
 namespace ref {
-void quantize_rows(const float* X, int64_t ldx, int64_t M, int64_t K, float static_scale, int8_t* q, int64_t ldq,
-                   float* scales);
+GANNET_QUANTIZE_ROWS_DECLS
 }
 namespace avx2 {
-void quantize_rows(const float* X, int64_t ldx, int64_t M, int64_t K, float static_scale, int8_t* q, int64_t ldq,
-                   float* scales);
+GANNET_QUANTIZE_ROWS_DECLS
 }
 namespace avx512 {
-void quantize_rows(const float* X, int64_t ldx, int64_t M, int64_t K, float static_scale, int8_t* q, int64_t ldq,
-                   float* scales);
+GANNET_QUANTIZE_ROWS_DECLS
 }
+#undef GANNET_QUANTIZE_ROWS_DECLS
 
 }  // namespace gannet::kernels

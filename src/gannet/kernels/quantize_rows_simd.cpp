@@ -29,29 +29,39 @@ inline void put_q(int8_t* q, vf x, vf inv, int n) {
 }
 }  // namespace
 
+namespace {
+inline float row_amax(const float* x, int64_t K) {
+  vf mx = zero();
+  int64_t k = 0;
+  for (; k + W <= K; k += W) mx = max(mx, abs_v(load(x + k)));
+  if (k < K) mx = max(mx, abs_v(load_partial(x + k, (int)(K - k))));
+  return reduce_max(mx);
+}
+
+inline void row_quantize(const float* x, int64_t K, float inv, int8_t* q) {
+  const vf vinv = set1(inv);
+  int64_t k = 0;
+  for (; k + W <= K; k += W) put_q(q + k, load(x + k), vinv, W);
+  if (k < K) put_q(q + k, load_partial(x + k, (int)(K - k)), vinv, (int)(K - k));
+}
+}  // namespace
+
 void quantize_rows(const float* X, int64_t ldx, int64_t M, int64_t K, float static_scale, int8_t* q, int64_t ldq,
                    float* scales) {
   for (int64_t m = 0; m < M; ++m) {
     const float* x = X + m * ldx;
-    int8_t* qm = q + m * ldq;
-    float scale = static_scale, inv = 0.f;
-    if (static_scale > 0.f) {
-      inv = 1.f / static_scale;
-    } else {
-      vf mx = zero();
-      int64_t k = 0;
-      for (; k + W <= K; k += W) mx = max(mx, abs_v(load(x + k)));
-      if (k < K) mx = max(mx, abs_v(load_partial(x + k, (int)(K - k))));
-      const float amax = reduce_max(mx);
-      scale = amax / 127.f;
-      inv = amax > 0.f ? 127.f / amax : 0.f;
-    }
-    scales[m] = scale;
-    const vf vinv = set1(inv);
-    int64_t k = 0;
-    for (; k + W <= K; k += W) put_q(qm + k, load(x + k), vinv, W);
-    if (k < K) put_q(qm + k, load_partial(x + k, (int)(K - k)), vinv, (int)(K - k));
+    const RowScale s = row_scale(static_scale > 0.f ? 0.f : row_amax(x, K), static_scale);
+    scales[m] = s.scale;
+    row_quantize(x, K, s.inv, q + m * ldq);
   }
+}
+
+void rows_abs_max(const float* X, int64_t ldx, int64_t M, int64_t K, float* amax) {
+  for (int64_t m = 0; m < M; ++m) amax[m] = row_amax(X + m * ldx, K);
+}
+
+void quantize_rows_inv(const float* X, int64_t ldx, int64_t M, int64_t K, const float* inv, int8_t* q, int64_t ldq) {
+  for (int64_t m = 0; m < M; ++m) row_quantize(X + m * ldx, K, inv[m], q + m * ldq);
 }
 
 }  // namespace gannet::kernels::GANNET_ISA
