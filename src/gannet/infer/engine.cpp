@@ -426,7 +426,7 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
     };
     auto attend = [&](int64_t i, int64_t h) {
       float* sc = attn_scores.data() + omp_get_thread_num() * ctx;
-      kernels::attend_cached(qkv.data() + i * 3 * C + h * D, cache.keys(rs[i].seq, l, h), ctx,
+      kernels::attend_cached(qkv.data() + i * 3 * C + h * D, cache.keys(rs[i].seq, l, h),
                              cache.values(rs[i].seq, l, h), D, rs[i].pos + 1, D, scale, sc,
                              att.data() + i * C + h * D);
     };

@@ -8,13 +8,13 @@
 namespace gannet::kernels {
 
 namespace ref {
-void attend_cached(const float* q, const float* Kt, int64_t ldk, const float* V, int64_t ldv, int64_t L,
-                   int64_t D, float scale, float* scores, float* out) {
+void attend_cached(const float* q, const float* Kb, const float* V, int64_t ldv, int64_t L, int64_t D, float scale,
+                   float* scores, float* out) {
   std::vector<double> s(L);
   double mx = -INFINITY;
   for (int64_t j = 0; j < L; ++j) {
     double dot = 0;
-    for (int64_t d = 0; d < D; ++d) dot += (double)q[d] * Kt[d * ldk + j];
+    for (int64_t d = 0; d < D; ++d) dot += (double)q[d] * Kb[key_index(j, d, D)];
     s[j] = dot * scale;
     mx = std::max(mx, s[j]);
   }
@@ -29,9 +29,9 @@ void attend_cached(const float* q, const float* Kt, int64_t ldk, const float* V,
 }
 }  // namespace ref
 
-void attend_cached(const float* q, const float* Kt, int64_t ldk, const float* V, int64_t ldv, int64_t L,
-                   int64_t D, float scale, float* scores, float* out) {
-  GANNET_DISPATCH(attend_cached, q, Kt, ldk, V, ldv, L, D, scale, scores, out);
+void attend_cached(const float* q, const float* Kb, const float* V, int64_t ldv, int64_t L, int64_t D, float scale,
+                   float* scores, float* out) {
+  GANNET_DISPATCH(attend_cached, q, Kb, V, ldv, L, D, scale, scores, out);
 }
 
 }  // namespace gannet::kernels

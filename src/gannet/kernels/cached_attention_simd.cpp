@@ -5,19 +5,21 @@
 namespace gannet::kernels::GANNET_ISA {
 using namespace gannet::simd;
 
-void attend_cached(const float* q, const float* Kt, int64_t ldk, const float* V, int64_t ldv, int64_t L,
-                   int64_t D, float scale, float* scores, float* out) {
+void attend_cached(const float* q, const float* Kb, const float* V, int64_t ldv, int64_t L, int64_t D, float scale,
+                   float* scores, float* out) {
+  constexpr int64_t B = kKeyBlock;  // a multiple of W: a vector of keys never straddles two blocks
+  auto keys_at = [&](int64_t j) { return Kb + (j / B) * B * D + j % B; };  // component 0 of key j
   // Scores, W keys per vector, four vectors at a time for independent FMA chains.
   int64_t j = 0;
   for (; j + 4 * W <= L; j += 4 * W) {
+    const float *k0 = keys_at(j), *k1 = keys_at(j + W), *k2 = keys_at(j + 2 * W), *k3 = keys_at(j + 3 * W);
     vf a0 = zero(), a1 = zero(), a2 = zero(), a3 = zero();
     for (int64_t d = 0; d < D; ++d) {
-      const float* k = Kt + d * ldk + j;
       vf qd = set1(q[d]);
-      a0 = fmadd(qd, load(k), a0);
-      a1 = fmadd(qd, load(k + W), a1);
-      a2 = fmadd(qd, load(k + 2 * W), a2);
-      a3 = fmadd(qd, load(k + 3 * W), a3);
+      a0 = fmadd(qd, load(k0 + d * B), a0);
+      a1 = fmadd(qd, load(k1 + d * B), a1);
+      a2 = fmadd(qd, load(k2 + d * B), a2);
+      a3 = fmadd(qd, load(k3 + d * B), a3);
     }
     vf s = set1(scale);
     store(scores + j, mul(a0, s));
@@ -27,8 +29,9 @@ void attend_cached(const float* q, const float* Kt, int64_t ldk, const float* V,
   }
   for (; j < L; j += W) {
     int n = (int)(L - j < W ? L - j : W);
+    const float* k = keys_at(j);
     vf a = zero();
-    for (int64_t d = 0; d < D; ++d) a = fmadd(set1(q[d]), load_partial(Kt + d * ldk + j, n), a);
+    for (int64_t d = 0; d < D; ++d) a = fmadd(set1(q[d]), load_partial(k + d * B, n), a);
     store_partial(scores + j, mul(a, set1(scale)), n);
   }
   // Softmax, inline: kernels/softmax's row function sits behind a parallel-for entry that, called
