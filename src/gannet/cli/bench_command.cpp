@@ -18,7 +18,9 @@ namespace gannet::cli {
 
 namespace {
 using Clock = std::chrono::steady_clock;
-constexpr int64_t kProbeEvery = 8;  // decode steps between two interleaved bandwidth probe passes
+// Decode steps between two interleaved bandwidth probe passes. Every step: with a pass every 8
+// steps the probe covered a tenth of a repetition's seconds and single repetitions read 90-113%.
+constexpr int64_t kProbeEvery = 1;
 
 struct BenchArgs {
   std::vector<std::string> models;
@@ -65,7 +67,7 @@ struct GenerationTiming {
   double probe_bytes = 0;
 };
 GenerationTiming time_generation(infer::Engine& e, int64_t n, int64_t B, uint64_t seed,
-                                 const kernels::ReadBandwidthProbe* probe = nullptr, int64_t probe_every = 8) {
+                                 const kernels::ReadBandwidthProbe* probe = nullptr, int64_t probe_every = 1) {
   const int64_t V = e.vocab_size();
   std::vector<int32_t> toks = random_tokens((n + 1) * B, V, seed);
   std::vector<float> logits(B * V);
@@ -133,7 +135,7 @@ void run(const BenchArgs& a) {
                 models[i].is_quantized() ? "; quantized " : "", models[i].scheme.c_str());
   }
   std::printf("%d threads, OpenBLAS %s kernels. Bounds, measured in every repetition: memory read\n"
-              "bandwidth (a probe pass over a buffer of the step's weight bytes after every %ld decode steps,\n"
+              "bandwidth (a probe pass over a buffer of the step's weight bytes after every %ld decode step(s),\n"
               "timed apart from them: bytes over seconds of the repetition's passes) and GEMM rate (n = 1536,\n"
               "median of 3 before: OpenBLAS fp32, or oneDNN u8s8s32 for models with int8 activations); figures\n"
               "are medians of %d repetitions\n\n",
