@@ -69,15 +69,15 @@ void apply(Epilogue e, float v, float* y) {
     ref::gelu_forward(&v, y, 1);
 }
 
-// Runs body(n_begin, n_end) over N: on the calling thread inside a parallel region or for small
-// products, else one contiguous range of whole blocks per OpenMP thread (one weight stream each).
-// One output range per thread, as split_rows cuts them.
+// Thread t's output range of nth: one contiguous range of whole blocks (one weight stream each).
 std::pair<int64_t, int64_t> thread_range(int64_t N, int64_t nth, int64_t t) {
   const int64_t chunk = round_up((N + nth - 1) / nth, R);
   const int64_t b = std::min(N, t * chunk);
   return {b, std::min(N, b + chunk)};
 }
 
+// Runs body(n_begin, n_end) over N: on the calling thread inside a parallel region or for small
+// products, else thread_range's range on each OpenMP thread.
 template <class F>
 void split_rows(int64_t N, int64_t work, F&& body) {
   if (omp_in_parallel() || N <= R || work < (int64_t(1) << 16)) return body(0, N);
