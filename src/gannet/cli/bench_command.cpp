@@ -58,7 +58,7 @@ double time_prompt(infer::Engine& e, int64_t n, uint64_t seed) {
 }
 
 // n decode steps of B sequences, each started with one token. With a probe, one pass of it runs
-// after every probe_every steps, timed apart: the bandwidth the machine gave in the same seconds as
+// after every kProbeEvery steps, timed apart: the bandwidth the machine gave in the same seconds as
 // the steps, slice by slice (these shared machines' bandwidth moves within a second, so passes
 // taken only before and after a repetition can miss what the repetition saw).
 struct GenerationTiming {
@@ -67,7 +67,7 @@ struct GenerationTiming {
   double probe_bytes = 0;
 };
 GenerationTiming time_generation(infer::Engine& e, int64_t n, int64_t B, uint64_t seed,
-                                 const kernels::ReadBandwidthProbe* probe = nullptr, int64_t probe_every = 1) {
+                                 const kernels::ReadBandwidthProbe* probe = nullptr) {
   const int64_t V = e.vocab_size();
   std::vector<int32_t> toks = random_tokens((n + 1) * B, V, seed);
   std::vector<float> logits(B * V);
@@ -82,7 +82,7 @@ GenerationTiming time_generation(infer::Engine& e, int64_t n, int64_t B, uint64_
   for (int64_t i = 1; i <= n; ++i) {
     for (int64_t b = 0; b < B; ++b) chunks[b].tokens = std::span<const int32_t>(toks).subspan(i * B + b, 1);
     e.forward(chunks, logits.data());
-    if (probe && (i % probe_every == 0 || i == n)) {
+    if (probe && (i % kProbeEvery == 0 || i == n)) {
       t.seconds += seconds_since(t0);
       t.probe_seconds += probe->pass_seconds();
       t.probe_bytes += (double)probe->bytes();
@@ -142,9 +142,7 @@ void run(const BenchArgs& a) {
               kernels::num_threads(), kernels::blas_core_name(), (long)kProbeEvery, a.reps);
   std::printf("%-10s %-9s %12s %12s %9s   %s\n", "weights", "test", "tokens/s", "bound", "of bound", "bound from");
   std::fflush(stdout);
-  std::unique_ptr<kernels::ReadBandwidthProbe> probe;  // interleaved with the steps, sized per test
-  std::vector<double> best_around;                     // 1 GiB passes before and after each repetition
-  kernels::ReadBandwidthProbe around;
+  kernels::ReadBandwidthProbe around;  // 1 GiB passes before and after each generation repetition
 
   struct Result {
     std::string label, test;
@@ -181,11 +179,11 @@ void run(const BenchArgs& a) {
         time_generation(e, std::min<int64_t>(a.gen, 16), B, 1);  // warm-up
         const double bytes = (double)e.weight_bytes_per_step();
         // The interleaved probe reads as much as a step (never less than 256 MB: out of every cache).
-        probe = std::make_unique<kernels::ReadBandwidthProbe>(std::max<size_t>((size_t)bytes, 256 << 20));
-        best_around.clear();
+        const kernels::ReadBandwidthProbe probe(std::max<size_t>((size_t)bytes, 256 << 20));
+        std::vector<double> best_around;
         Measured m = measure(a.reps, [&](int r) {
           const double before = around.measure_best(3);
-          const GenerationTiming t = time_generation(e, a.gen, B, 2 + r, probe.get(), kProbeEvery);
+          const GenerationTiming t = time_generation(e, a.gen, B, 2 + r, &probe);
           best_around.push_back(std::max(before, around.measure_best(3)));
           const double bw = t.probe_bytes / t.probe_seconds;
           return std::pair<double, double>(a.gen * B / t.seconds, B * bw / bytes);

@@ -8,7 +8,7 @@ using namespace gannet::simd;
 void attend_cached(const float* q, const float* Kb, const float* V, int64_t ldv, int64_t L, int64_t D, float scale,
                    float* scores, float* out) {
   constexpr int64_t B = kKeyBlock;  // a multiple of W: a vector of keys never straddles two blocks
-  auto keys_at = [&](int64_t j) { return Kb + (j / B) * B * D + j % B; };  // component 0 of key j
+  auto keys_at = [&](int64_t j) { return Kb + key_index(j, 0, D); };  // component d at + d * B
   // Scores, W keys per vector, four vectors at a time for independent FMA chains.
   int64_t j = 0;
   for (; j + 4 * W <= L; j += 4 * W) {

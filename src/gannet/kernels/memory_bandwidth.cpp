@@ -47,7 +47,7 @@ double ReadBandwidthProbe::measure(int passes) const {
 double ReadBandwidthProbe::measure_best(int passes) const { return rates(passes).back(); }
 
 double ReadBandwidthProbe::pass_seconds() const {
-  static volatile float sink = 0;
+  volatile float sink = 0;
   const float* x = data_;
   const int64_t n = n_;
   float total = 0;

@@ -95,17 +95,27 @@ void split_rows(int64_t N, int64_t work, F&& body) {
 // for small products everything runs on the calling thread: finish(0, N, 0, 1).
 // AVX512-VNNI on several rows: each thread sums and packs its share of the rows' tiles into buffers
 // all threads read (rather than every thread packing all of them), then a barrier.
+// a8_product's work buffers, the calling thread's (one set, whatever the Finish), lent to its team:
+// the rows' group sums, and with shared packing their tiles (aq) and tile sums (as).
+struct A8Buffers {
+  std::vector<int32_t> asum, aq, as;
+};
+A8Buffers& a8_buffers() {
+  thread_local A8Buffers b;
+  return b;
+}
+
 template <class Finish>
 void a8_product(const QuantizedRows& A, const QPackedMatrix& W, const float* bias, float* Y, int64_t ldy, Epilogue e,
                 Finish&& finish) {
   const Isa isa = quant_isa();
   const bool shared = isa == Isa::avx512 && A.M > 4;
   const int64_t groups = W.K / W.group;
-  thread_local std::vector<int32_t> asum, aq, as;  // the calling thread's; shared with the team below
-  if ((int64_t)asum.size() < A.M * groups) asum.resize(A.M * groups);
-  if (shared && (int64_t)as.size() < A.M * groups) as.resize(A.M * groups);
-  if (shared && (int64_t)aq.size() < A.M * W.K / 4) aq.resize(A.M * W.K / 4);
-  int32_t *sum = asum.data(), *q = aq.data(), *s = as.data();
+  A8Buffers& buf = a8_buffers();
+  if ((int64_t)buf.asum.size() < A.M * groups) buf.asum.resize(A.M * groups);
+  if (shared && (int64_t)buf.as.size() < A.M * groups) buf.as.resize(A.M * groups);
+  if (shared && (int64_t)buf.aq.size() < A.M * W.K / 4) buf.aq.resize(A.M * W.K / 4);
+  int32_t *sum = buf.asum.data(), *q = buf.aq.data(), *s = buf.as.data();
   // Rows [m_begin, m_end): their group sums (and tiles).
   auto prepare = [&](int64_t m_begin, int64_t m_end) {
     if (m_begin >= m_end) return;
