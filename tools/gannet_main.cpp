@@ -15,6 +15,7 @@
 #include "gannet/cli/serve_command.h"
 #include "gannet/cli/train_command.h"
 #include "gannet/core/error.h"
+#include "gannet/core/escape.h"
 #include "gannet/dist/world.h"
 #include "gannet/kernels/blas_core.h"
 
@@ -37,7 +38,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "gannet: error: %s\n", e.what());
+    // Escaped: a message may quote bytes of a file (invalid UTF-8, control bytes); it stays one
+    // printable line whatever they were.
+    std::fprintf(stderr, "gannet: error: %s\n", gannet::escape_bytes(e.what()).c_str());
     std::fflush(stderr);
     gannet::dist::abort_world(1);  // under mpirun: the other ranks end too, instead of waiting in a collective
     return 1;

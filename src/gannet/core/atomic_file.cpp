@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gannet/core/error.h"
+#include "gannet/core/regular_file.h"
 
 namespace gannet {
 namespace {
@@ -134,11 +135,10 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
 }
 
 std::string read_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(str("cannot open ", path, ": ", errno_str(errno)));
-  std::string out;
   struct stat st;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) out.reserve((size_t)st.st_size);
+  int fd = open_regular_file(path, st);
+  std::string out;
+  out.reserve((size_t)st.st_size);
   char buf[1 << 16];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);

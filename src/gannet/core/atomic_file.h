@@ -15,7 +15,8 @@ namespace gannet {
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& writer);
 void write_file_atomic(const std::string& path, const std::string& contents);
 
-// The whole file as bytes. Throws gannet::Error ("cannot open X: No such file or directory").
+// The whole file as bytes. Throws gannet::Error ("cannot open X: No such file or directory"), and
+// refuses a FIFO, device or directory without reading from it (core/regular_file.h).
 std::string read_file(const std::string& path);
 
 }  // namespace gannet

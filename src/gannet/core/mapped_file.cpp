@@ -9,22 +9,13 @@
 #include <cstring>
 
 #include "gannet/core/error.h"
+#include "gannet/core/regular_file.h"
 
 namespace gannet {
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(str("cannot open ", path, ": ", std::strerror(errno)));
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    fail(str("cannot stat ", path, ": ", std::strerror(err)));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(str("cannot map ", path, ": not a regular file"));
-  }
+  int fd = open_regular_file(path, st);
   std::shared_ptr<MappedFile> m(new MappedFile());
   m->path_ = path;
   m->size_ = (size_t)st.st_size;

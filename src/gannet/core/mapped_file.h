@@ -11,7 +11,8 @@ namespace gannet {
 class MappedFile {
  public:
   // Maps the whole file. Throws gannet::Error ("cannot open X: No such file or directory") if it
-  // cannot be opened or mapped. An empty file gives size() == 0 and data() == nullptr.
+  // cannot be opened or mapped, or is not a regular file (a FIFO is refused without blocking). An
+  // empty file gives size() == 0 and data() == nullptr.
   static std::shared_ptr<MappedFile> open(const std::string& path);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
