@@ -8,6 +8,8 @@
 #include "gannet/core/error.h"
 #include "gannet/core/mapped_file.h"
 #include "gannet/core/atomic_file.h"
+#include "gannet/core/checked_math.h"
+#include "gannet/core/limits.h"
 
 namespace gannet::data {
 
@@ -28,12 +30,19 @@ struct Header {
 };
 static_assert(sizeof(Header) == kTokenFileHeaderBytes);
 
+// The largest token of n (0 when n == 0).
+template <class T>
+uint32_t largest_token(const unsigned char* p, int64_t n) {
+  const T* t = reinterpret_cast<const T*>(p);
+  T mx = 0;
+  for (int64_t i = 0; i < n; ++i) mx = t[i] > mx ? t[i] : mx;  // vectorizes
+  return mx;
+}
+
+// The index of the first token >= vocab.
 template <class T>
 int64_t first_out_of_range(const unsigned char* p, int64_t n, uint32_t vocab) {
   const T* t = reinterpret_cast<const T*>(p);
-  T mx = 0;
-  for (int64_t i = 0; i < n; ++i) mx = t[i] > mx ? t[i] : mx;  // vectorizes; find the index only on failure
-  if ((uint64_t)mx < vocab) return -1;
   for (int64_t i = 0; i < n; ++i)
     if ((uint64_t)t[i] >= vocab) return i;
   return -1;
@@ -42,7 +51,8 @@ int64_t first_out_of_range(const unsigned char* p, int64_t n, uint32_t vocab) {
 }  // namespace
 
 void write_token_file(const std::string& path, const std::vector<int32_t>& tokens, int vocab_size) {
-  GANNET_CHECK(vocab_size >= 1, "write_token_file ", path, ": vocab size ", vocab_size, " must be positive");
+  GANNET_CHECK(vocab_size >= 1 && vocab_size <= kMaxVocabSize, "write_token_file ", path, ": vocab size ", vocab_size,
+               " is outside [1, ", kMaxVocabSize, "]");
   for (size_t i = 0; i < tokens.size(); ++i)
     GANNET_CHECK(tokens[i] >= 0 && tokens[i] < vocab_size, "write_token_file ", path, ": token ", tokens[i],
                  " at index ", i, " is outside the vocabulary [0, ", vocab_size, ")");
@@ -81,20 +91,22 @@ TokenFile TokenFile::open(const std::string& path) {
                kVersion, ")");
   GANNET_CHECK(h.bytes_per_token == 2 || h.bytes_per_token == 4, "token file ", path, ": bad token width ",
                h.bytes_per_token, " bytes (expected 2 or 4)");
-  GANNET_CHECK(h.vocab_size >= 1 && h.vocab_size <= (uint32_t)INT32_MAX, "token file ", path, ": bad vocab size ",
-               h.vocab_size);
+  GANNET_CHECK(h.vocab_size >= 1 && h.vocab_size <= (uint64_t)kMaxVocabSize, "token file ", path, ": vocab size ",
+               h.vocab_size, " is outside [1, ", kMaxVocabSize, "]");
+  GANNET_CHECK(h.bytes_per_token == 4 || h.vocab_size <= 65536, "token file ", path, ": vocab size ", h.vocab_size,
+               " does not fit its 2-byte tokens");
   const uint64_t payload = m->size() - kTokenFileHeaderBytes;
-  GANNET_CHECK(h.token_count <= payload / h.bytes_per_token, "token file ", path, " is truncated: header says ",
-               h.token_count, " tokens (", kTokenFileHeaderBytes + h.token_count * h.bytes_per_token,
-               " bytes) but the file has ", m->size(), " bytes");
-  GANNET_CHECK(h.token_count * h.bytes_per_token == payload, "token file ", path, ": size mismatch: header says ",
-               h.token_count, " tokens (", kTokenFileHeaderBytes + h.token_count * h.bytes_per_token,
-               " bytes) but the file has ", m->size(), " bytes");
+  const auto bytes = mul_no_overflow<uint64_t>(h.token_count, h.bytes_per_token);
+  GANNET_CHECK(bytes && *bytes <= payload, "token file ", path, " is truncated: header says ", h.token_count,
+               " tokens of ", h.bytes_per_token, " bytes but the file has ", payload, " bytes after its header");
+  GANNET_CHECK(*bytes == payload, "token file ", path, ": size mismatch: header says ", h.token_count, " tokens (",
+               kTokenFileHeaderBytes + *bytes, " bytes) but the file has ", m->size(), " bytes");
   const unsigned char* toks = m->data() + kTokenFileHeaderBytes;
   const int64_t n = (int64_t)h.token_count;
-  int64_t bad = h.bytes_per_token == 2 ? first_out_of_range<uint16_t>(toks, n, h.vocab_size)
-                                       : first_out_of_range<uint32_t>(toks, n, h.vocab_size);
-  if (bad >= 0) {
+  const uint32_t mx = h.bytes_per_token == 2 ? largest_token<uint16_t>(toks, n) : largest_token<uint32_t>(toks, n);
+  if (mx >= h.vocab_size) {
+    int64_t bad = h.bytes_per_token == 2 ? first_out_of_range<uint16_t>(toks, n, h.vocab_size)
+                                         : first_out_of_range<uint32_t>(toks, n, h.vocab_size);
     uint64_t v = h.bytes_per_token == 2 ? reinterpret_cast<const uint16_t*>(toks)[bad]
                                         : reinterpret_cast<const uint32_t*>(toks)[bad];
     fail(str("token file ", path, ": token ", v, " at index ", bad, " is >= vocab size ", h.vocab_size));
@@ -103,6 +115,7 @@ TokenFile TokenFile::open(const std::string& path) {
   f.tokens_ = toks;
   f.count_ = n;
   f.vocab_ = (int)h.vocab_size;
+  f.max_token_ = n > 0 ? (int32_t)mx : -1;
   f.bpt_ = (int)h.bytes_per_token;
   f.path_ = path;
   f.map_ = m;

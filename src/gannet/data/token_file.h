@@ -24,13 +24,17 @@ void write_token_file(const std::string& path, const std::vector<int32_t>& token
 
 class TokenFile {
  public:
-  // Maps `path` and validates it: magic, version, token width, size against the token count, and
+  // Maps `path` and validates it: magic, version, token width, vocab size within
+  // [1, kMaxVocabSize] (core/limits.h), size against the token count (overflow-checked), and
   // every token < vocab size. Any problem is a one-line gannet::Error naming the file.
   static TokenFile open(const std::string& path);
 
   int64_t size() const { return count_; }
   int vocab_size() const { return vocab_; }
   int bytes_per_token() const { return bpt_; }
+  // The largest token in the file (-1 when it is empty): what the data actually uses of the
+  // vocabulary its header declares.
+  int32_t max_token() const { return max_token_; }
   const std::string& path() const { return path_; }
 
   // Token i (bounds-checked).
@@ -45,6 +49,7 @@ class TokenFile {
   const unsigned char* tokens_ = nullptr;
   int64_t count_ = 0;
   int vocab_ = 0;
+  int32_t max_token_ = -1;
   int bpt_ = 0;
   std::string path_;
 };

@@ -1,6 +1,7 @@
 #include "gannet/io/checkpoint.h"
 
 
+#include "gannet/core/escape.h"
 #include "gannet/io/model_config.h"
 #include "gannet/io/safetensors.h"
 #include "gannet/io/sharded_checkpoint.h"
@@ -23,7 +24,7 @@ std::array<uint64_t, 4> rng_from_string(const std::string& text, const std::stri
     try {
       s[i] = std::stoull(part);
     } catch (...) {
-      fail(str(path, ": bad rng state '", text, "' in checkpoint metadata"));
+      fail(str(path, ": bad rng state '", escape_bytes(text), "' in checkpoint metadata"));
     }
     pos = next == std::string::npos ? text.size() : next + 1;
   }
@@ -36,9 +37,30 @@ const std::string& meta(const SafeTensors& f, const std::string& key) {
   return it->second;
 }
 
+// The stored tensors that fix the config's sizes: a model is built from a config only once they
+// agree, so that metadata claiming n_layer 10^8 or n_embd 65536 over a small file fails here
+// rather than after allocating the model. (Every tensor is checked again when the weights load.)
+void check_config_against_tensors(const SafeTensors& f, const models::GptConfig& c) {
+  const std::string desc = gpt_config_to_json(c).dump();
+  auto expect = [&](const std::string& name, const Shape& shape) {
+    GANNET_CHECK(f.has(name), f.path(), ": model config ", desc, " needs tensor '", name, "', which is missing");
+    const Tensor t = f.get(name);
+    GANNET_CHECK(t.shape() == shape, f.path(), ": tensor '", name, "' is ", shape_str(t.shape()), ", but model config ",
+                 desc, " needs ", shape_str(shape));
+  };
+  expect("wpe.weight", {c.n_ctx, c.n_embd});
+  expect("ln_f.weight", {c.n_embd});
+  expect(str("h.", c.n_layer - 1, ".ln_1.weight"), {c.n_embd});
+  const std::string beyond = str("h.", c.n_layer, ".ln_1.weight");
+  GANNET_CHECK(!f.has(beyond), f.path(), ": holds tensor '", beyond, "', but model config ", desc, " has ", c.n_layer,
+               " layers");
+}
+
 models::GptConfig config_of(const SafeTensors& f) {
   const std::string& text = meta(f, "model_config");
-  return read_gpt_config(JsonReader(parse_json_text(text, f.path() + " model_config"), "model_config"));
+  models::GptConfig c = read_gpt_config(JsonReader(parse_json_text(text, f.path() + " model_config"), "model_config"));
+  check_config_against_tensors(f, c);
+  return c;
 }
 }  // namespace
 

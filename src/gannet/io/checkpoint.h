@@ -23,7 +23,9 @@ void save_checkpoint(const std::string& path, const models::Gpt& model, optim::A
 
 // The model config stored in a checkpoint or model file. Both functions also read sharded
 // checkpoints (io/sharded_checkpoint.h: a manifest.json or the directory holding it), whose
-// tensors they reassemble whole.
+// tensors they reassemble whole. The config is checked against sane limits (GptConfig::validate)
+// and against the shapes of the tensors that fix its sizes (wpe, ln_f, the last block) before it is
+// returned, so that a model built from it fits the file.
 models::GptConfig read_checkpoint_config(const std::string& path);
 // Loads weights into `model`, whose config must equal the file's (an error names both otherwise);
 // with an optimizer, also its moments and step count, and fills `state`.

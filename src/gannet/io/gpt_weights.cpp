@@ -3,7 +3,11 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
+#include <optional>
 
+#include "gannet/core/checked_math.h"
+#include "gannet/core/escape.h"
 #include "gannet/io/checkpoint.h"
 #include "gannet/io/sharded_checkpoint.h"
 #include "gannet/io/hf_gpt2.h"
@@ -132,7 +136,7 @@ void read_quantized(const SafeTensors& file, const std::string& text, const std:
   GANNET_CHECK(doc.is_object(), path, ": quantization metadata is not a JSON object");
   JsonReader r(doc, "quantization");
   const std::string format = r.get_string("format", "");
-  GANNET_CHECK(format == kQuantFormat, path, ": quantization format '", format, "' is not supported (",
+  GANNET_CHECK(format == kQuantFormat, path, ": quantization format '", escape_bytes(format), "' is not supported (",
                kQuantFormat, ")");
   w.scheme = r.get_string("scheme", "");
   w.quantization_notes = r.get_string("notes", "");
@@ -143,21 +147,28 @@ void read_quantized(const SafeTensors& file, const std::string& text, const std:
   for (auto it = list.begin(); it != list.end(); ++it) {
     const std::string& name = it.key();
     auto shape = shapes.find(name);
-    GANNET_CHECK(shape != shapes.end(), path, ": quantized tensor '", name,
+    GANNET_CHECK(shape != shapes.end(), path, ": quantized tensor '", escape_bytes(name),
                  "' is not a weight matrix this model may store quantized");
     JsonReader e = weights.child(name);
     QuantizedTensor q;
-    q.bits = (int)e.get_int("bits", 0);
+    const int64_t bits = e.get_int("bits", 0);  // checked before the narrowing: 2^32 + 8 is not 8
+    GANNET_CHECK(bits == 8 || bits == 4, path, ": quantized tensor '", escape_bytes(name), "' has ", bits,
+                 " bits (8 or 4)");
+    q.bits = (int)bits;
     q.group = e.get_int("group", 0);
     q.in = e.get_int("in", 0);
     q.padded_in = e.get_int("padded_in", 0);
     q.rows = shape->second[0];
     const bool symmetric = e.get_bool("symmetric", true);
     const std::string act = e.get_string("activations", "f32");
-    GANNET_CHECK(act == "f32" || act == "int8", path, ": '", name, "' has activations '", act, "' (f32, int8)");
-    const double act_scale = e.get_double("activation_scale", 0.0);
-    GANNET_CHECK(act_scale >= 0.0 && std::isfinite(act_scale), path, ": '", name, "' has activation_scale ",
-                 act_scale);
+    GANNET_CHECK(act == "f32" || act == "int8", path, ": '", escape_bytes(name), "' has activations '", escape_bytes(act),
+                 "' (f32, int8)");
+    // Checked as the float it is used as: 1e39 is a finite double but an infinite float.
+    const double act_scale_read = e.get_double("activation_scale", 0.0);
+    const std::optional<float> act_scale = to_finite_float(act_scale_read);
+    GANNET_CHECK(act_scale && *act_scale >= 0.f && (act_scale_read == 0.0 || *act_scale > 0.f), path, ": '", name,
+                 "' has activation_scale ", act_scale_read, " (expected 0 or a positive float up to ",
+                 std::numeric_limits<float>::max(), ")");
     GANNET_CHECK(q.in == shape->second[1], path, ": quantized tensor '", name, "' has input width ", q.in,
                  ", the model needs ", shape->second[1]);
     auto part = [&](const std::string& suffix) {
@@ -171,7 +182,7 @@ void read_quantized(const SafeTensors& file, const std::string& text, const std:
     GANNET_CHECK(!symmetric || !file.has(name + ".zero"), path, ": '", name, "' is symmetric but has zero points");
     q.validate(path + ": quantized tensor '" + name + "'");
     w.quantized.emplace(name, std::move(q));
-    if (act == "int8") w.activations[name] = ActivationQuant{true, (float)act_scale};
+    if (act == "int8") w.activations[name] = ActivationQuant{true, *act_scale};
   }
   r.finish();
 }
@@ -208,7 +219,8 @@ GptWeights read_gannet_weights(const std::string& path) {
     return false;
   };
   for (const std::string& name : file.names()) {
-    GANNET_CHECK(w.tensors.count(name) || quantized_part(name) || name.starts_with("optim."), path, ": unknown tensor '", name,
+    GANNET_CHECK(w.tensors.count(name) || quantized_part(name) || name.starts_with("optim."), path,
+                 ": unknown tensor '", escape_bytes(name),
                  "' (not a weight of a GPT with model config ", gpt_config_to_json(w.config).dump(), ")");
   }
   return w;
@@ -228,7 +240,8 @@ GptWeights read_sharded_weights(const std::string& path) {
     w.tensors.emplace(name, std::move(it->second));
     ck.tensors.erase(it);
   }
-  GANNET_CHECK(ck.tensors.empty(), mp, ": unknown tensor '", ck.tensors.empty() ? "" : ck.tensors.begin()->first,
+  GANNET_CHECK(ck.tensors.empty(), mp, ": unknown tensor '",
+               escape_bytes(ck.tensors.empty() ? "" : ck.tensors.begin()->first),
                "' (not a weight of a GPT with model config ", gpt_config_to_json(w.config).dump(), ")");
   return w;
 }

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <set>
 
+#include "gannet/core/escape.h"
 #include "gannet/io/json_config.h"
 #include "gannet/io/model_config.h"
 #include "gannet/io/safetensors.h"
@@ -129,18 +130,18 @@ GptWeights import_hf_gpt2(const std::string& dir) {
     }
     auto it = expected.find(name);
     if (it == expected.end()) {
-      GANNET_CHECK(is_mask_buffer(name), model_path, ": unknown tensor '", stored, "' (not part of GPT-2 with n_layer ",
+      GANNET_CHECK(is_mask_buffer(name), model_path, ": unknown tensor '", escape_bytes(stored), "' (not part of GPT-2 with n_layer ",
                    w.config.n_layer, ")");
       continue;
     }
-    GANNET_CHECK(!stored_as.count(name), model_path, ": tensor '", name, "' is stored twice ('", stored_as[name],
-                 "' and '", stored, "')");
+    GANNET_CHECK(!stored_as.count(name), model_path, ": tensor '", name, "' is stored twice ('", escape_bytes(stored_as[name]),
+                 "' and '", escape_bytes(stored), "')");
     stored_as[name] = stored;
     const bool conv1d = is_conv1d_weight(name);
     const Shape& shape = it->second;
     const Shape file_shape = conv1d ? Shape{shape[1], shape[0]} : shape;
     Tensor t = file.get(stored);
-    GANNET_CHECK(t.shape() == file_shape, model_path, ": tensor '", stored, "' has shape ", shape_str(t.shape()),
+    GANNET_CHECK(t.shape() == file_shape, model_path, ": tensor '", escape_bytes(stored), "' has shape ", shape_str(t.shape()),
                  ", expected ", shape_str(file_shape), conv1d ? " (Conv1D weights are stored [in, out])" : "",
                  " for config.json's n_embd ", w.config.n_embd, ", vocab_size ", w.config.vocab_size,
                  ", n_positions ", w.config.n_ctx);
@@ -152,8 +153,10 @@ GptWeights import_hf_gpt2(const std::string& dir) {
   }
   if (lm_head.defined()) {
     const Tensor& wte = w.tensors.at("wte.weight");
-    GANNET_CHECK(lm_head.shape() == wte.shape() &&
-                     std::equal(wte.f32(), wte.f32() + wte.numel(), lm_head.f32()),
+    GANNET_CHECK(lm_head.shape() == wte.shape(), model_path, ": tensor 'lm_head.weight' has shape ",
+                 shape_str(lm_head.shape()), ", expected ", shape_str(wte.shape()), " (the shape of wte.weight, for ",
+                 "config.json's vocab_size ", w.config.vocab_size, " and n_embd ", w.config.n_embd, ")");
+    GANNET_CHECK(std::equal(wte.f32(), wte.f32() + wte.numel(), lm_head.f32()),
                  model_path, ": lm_head.weight differs from wte.weight; gannet ties the LM head to the token "
                  "embedding");
   }

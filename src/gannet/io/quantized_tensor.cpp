@@ -1,5 +1,7 @@
 #include "gannet/io/quantized_tensor.h"
 
+#include <cmath>
+
 #include "gannet/core/error.h"
 
 namespace gannet::io {
@@ -49,6 +51,10 @@ void QuantizedTensor::validate(const std::string& what) const {
   }
   GANNET_CHECK(scale.defined() && scale.dtype() == DType::f32, what, ": scales must be f32");
   check_shape(scale, {rows, groups}, what + " scales");
+  const float* s = scale.f32();
+  for (int64_t i = 0; i < rows * groups; ++i)
+    GANNET_CHECK(std::isfinite(s[i]) && s[i] >= 0.f, what, ": scale ", s[i], " of row ", i / groups, ", group ",
+                 i % groups, " is not a finite non-negative number");
   if (zero.defined()) {
     GANNET_CHECK(zero.dtype() == DType::i8, what, ": zero points must be i8, got ", zero.describe());
     check_shape(zero, {rows, groups}, what + " zero points");

@@ -36,7 +36,8 @@ struct QuantizedTensor {
   // row-major, so a row range of the integers, scales and zero points is contiguous): expert e of
   // an MoE expert tensor stored as one [E * out, in] matrix is row_slice(e * out, (e + 1) * out).
   QuantizedTensor row_slice(int64_t begin, int64_t end) const;
-  // Checks that the tensors agree with bits/rows/in/padded_in/group; throws naming `what`.
+  // Checks that the tensors agree with bits/rows/in/padded_in/group, that every scale is finite
+  // and >= 0 and every zero point in range; throws naming `what`.
   void validate(const std::string& what) const;
 
   // The file entries of weight `name` (NAME.q, NAME.scale, NAME.zero).

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "gannet/core/atomic_file.h"
+#include "gannet/core/escape.h"
 #include "gannet/core/mapped_file.h"
 
 namespace gannet::io {
@@ -66,7 +67,7 @@ const char* safetensors_dtype_name(DType t) {
 DType dtype_from_safetensors_name(const std::string& name) {
   for (const auto& n : kGannetNames)
     if (name == n.name) return n.dtype;
-  fail(str("safetensors dtype '", name, "' is not supported by gannet"));
+  fail(str("safetensors dtype '", escape_bytes(name), "' is not supported by gannet"));
 }
 
 SafeTensors SafeTensors::open(const std::string& path) {
@@ -75,7 +76,11 @@ SafeTensors SafeTensors::open(const std::string& path) {
   st.file_ = MappedFile::open(path);
   const uint8_t* bytes = st.file_->data();
   const uint64_t size = st.file_->size();
-  auto bad = [&](const auto&... what) { fail(str(path, ": not a valid safetensors file: ", what...)); };
+  // Everything after the path may quote the file's bytes (names, dtypes, the JSON parser's
+  // excerpt): escaped, so that a NUL does not cut the message and invalid UTF-8 is not printed raw.
+  auto bad = [&](const auto&... what) {
+    fail(str(path, ": not a valid safetensors file: ", escape_bytes(str(what...))));
+  };
 
   if (size < 8) bad("file is ", size, " bytes, shorter than the 8-byte header length");
   uint64_t n = 0;
@@ -154,10 +159,11 @@ SafeTensors SafeTensors::open(const std::string& path) {
 
 Tensor SafeTensors::get(const std::string& name) const {
   auto it = entries_.find(name);
-  if (it == entries_.end()) fail(str(path_, ": no tensor named '", name, "'"));
+  if (it == entries_.end()) fail(str(path_, ": no tensor named '", escape_bytes(name), "'"));
   const Entry& e = it->second;
   if (!e.supported)
-    fail(str(path_, ": tensor '", name, "' has dtype ", e.st_dtype, ", which gannet does not support"));
+    fail(str(path_, ": tensor '", escape_bytes(name), "' has dtype ", escape_bytes(e.st_dtype),
+             ", which gannet does not support"));
   uint8_t* p = file_->mutable_data() + data_start_ + e.begin;
   if (e.end == e.begin) return Tensor::zeros(e.shape, e.dtype);  // nothing to share
   size_t align = (size_t)std::max(1, dtype_bits(e.dtype) / 8);
@@ -171,11 +177,11 @@ Tensor SafeTensors::get(const std::string& name) const {
 
 Tensor SafeTensors::get(const std::string& name, DType expected_dtype, const Shape& expected_shape) const {
   auto it = entries_.find(name);
-  if (it == entries_.end()) fail(str(path_, ": no tensor named '", name, "'"));
+  if (it == entries_.end()) fail(str(path_, ": no tensor named '", escape_bytes(name), "'"));
   const Entry& e = it->second;
   if (!e.supported || e.dtype != expected_dtype || e.shape != expected_shape)
     fail(str(path_, ": tensor '", name, "': expected ", dtype_name(expected_dtype), shape_str(expected_shape),
-             ", got ", e.supported ? dtype_name(e.dtype) : e.st_dtype.c_str(), shape_str(e.shape)));
+             ", got ", e.supported ? dtype_name(e.dtype) : escape_bytes(e.st_dtype), shape_str(e.shape)));
   return get(name);
 }
 

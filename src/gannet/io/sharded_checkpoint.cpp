@@ -9,6 +9,8 @@
 #include <set>
 
 #include "gannet/core/atomic_file.h"
+#include "gannet/core/checked_math.h"
+#include "gannet/core/escape.h"
 #include "gannet/io/model_config.h"
 #include "gannet/io/safetensors.h"
 
@@ -45,10 +47,23 @@ void for_each_run(const PiecePlace& place, const Shape& shape, Fn&& fn) {
   }
 }
 
+// Elements of the box; -1 when a side is negative or the product overflows (a malformed piece).
 int64_t box_volume(const PiecePlace& p) {
   int64_t v = 1;
-  for (const auto& [b, e] : p.box) v *= e - b;
+  for (const auto& [b, e] : p.box) {
+    const auto side = sub_no_overflow<int64_t>(e, b);
+    const auto next = side && *side >= 0 ? mul_no_overflow<int64_t>(v, *side) : std::nullopt;
+    if (!next) return -1;
+    v = *next;
+  }
   return v;
+}
+
+// Elements of a tensor of `shape` (dimensions already checked non-negative); throws on overflow.
+int64_t checked_numel(const Shape& shape, const std::string& what) {
+  int64_t n = 1;
+  for (int64_t d : shape) n = checked_mul<int64_t>(n, d, what);
+  return n;
 }
 
 std::string box_text(const PiecePlace& p) {
@@ -74,6 +89,13 @@ struct Fields {
     const json& v = get(j, key, where);
     GANNET_CHECK(v.is_number_integer(), name, ": malformed manifest: ", where, ".", key, " is not an integer");
     return v.get<int64_t>();
+  }
+  // An integer that must fit in an int (checked before the narrowing: 2^32 + 1 is not 1).
+  int int32(const json& j, const char* key, const std::string& where) const {
+    const int64_t v = integer(j, key, where);
+    GANNET_CHECK(v >= 0 && v <= INT32_MAX, name, ": malformed manifest: ", where, ".", key, " ", v,
+                 " is out of range");
+    return (int)v;
   }
   std::string text(const json& j, const char* key, const std::string& where) const {
     const json& v = get(j, key, where);
@@ -144,13 +166,15 @@ std::string manifest_to_json(const Manifest& m) {
   return j.dump(1) + "\n";
 }
 
-Manifest parse_manifest(const std::string& text, const std::string& name) {
+namespace {
+// The manifest's fields, checked for types but not yet for consistency (validate_manifest).
+Manifest parse_manifest_fields(const std::string& text, const std::string& name) {
   const json root = parse_json_text(text, name);
   Fields f{name};
   GANNET_CHECK(root.is_object() && root.contains("format") && root["format"] == kFormat, name,
                ": not a gannet sharded checkpoint manifest (no \"format\": \"", kFormat, "\")");
   Manifest m;
-  m.version = (int)f.integer(root, "version", "manifest");
+  m.version = f.int32(root, "version", "manifest");
   GANNET_CHECK(m.version == kShardedCheckpointVersion, name, ": manifest version ", m.version,
                " is not supported (this gannet reads version ", kShardedCheckpointVersion, ")");
   try {
@@ -160,11 +184,11 @@ Manifest parse_manifest(const std::string& text, const std::string& name) {
     fail(str(name, ": ", e.what()));
   }
   const json& layout = f.get(root, "layout", "manifest");
-  m.layout.world = (int)f.integer(layout, "world", "layout");
-  m.layout.tensor = (int)f.integer(layout, "tensor", "layout");
-  m.layout.expert = (int)f.integer(layout, "expert", "layout");
-  m.layout.data = (int)f.integer(layout, "data", "layout");
-  m.layout.zero_stage = (int)f.integer(layout, "zero_stage", "layout");
+  m.layout.world = f.int32(layout, "world", "layout");
+  m.layout.tensor = f.int32(layout, "tensor", "layout");
+  m.layout.expert = f.int32(layout, "expert", "layout");
+  m.layout.data = f.int32(layout, "data", "layout");
+  m.layout.zero_stage = f.int32(layout, "zero_stage", "layout");
   const json& st = f.get(root, "train_state", "manifest");
   m.state.step = f.integer(st, "step", "train_state");
   const json& rng = f.get(st, "rng", "train_state");
@@ -177,13 +201,13 @@ Manifest parse_manifest(const std::string& text, const std::string& name) {
   m.state.train_config = f.text(st, "train_config", "train_state");
   m.optim_step = st.contains("optim_step") ? f.integer(st, "optim_step", "train_state") : -1;
   for (const json& s : f.array(root, "shards", "manifest")) {
-    ShardFile sf{f.text(s, "file", "shards[]"), (int)f.integer(s, "rank", "shards[]"), f.integer(s, "bytes", "shards[]")};
+    ShardFile sf{f.text(s, "file", "shards[]"), f.int32(s, "rank", "shards[]"), f.integer(s, "bytes", "shards[]")};
     m.shards.push_back(sf);
   }
   for (const json& t : f.array(root, "tensors", "manifest")) {
     ManifestTensor mt;
     mt.name = f.text(t, "name", "tensors[]");
-    const std::string where = "tensor '" + mt.name + "'";
+    const std::string where = "tensor '" + escape_bytes(mt.name) + "'";
     GANNET_CHECK(f.text(t, "dtype", where) == "F32", name, ": ", where, " has dtype ", t["dtype"].dump(),
                  " (sharded checkpoints hold F32)");
     for (const json& n : f.array(t, "shape", where)) {
@@ -208,6 +232,26 @@ Manifest parse_manifest(const std::string& text, const std::string& name) {
     }
     m.tensors.push_back(std::move(mt));
   }
+  return m;
+}
+
+// Every shard file present with the size the manifest records, so that the sizes the manifest
+// declares are bounded by what is on disk before anything is allocated from them.
+void check_shard_files(const Manifest& m, const std::string& mp) {
+  const fs::path dir = dir_of_manifest(mp);
+  for (const ShardFile& s : m.shards) {
+    const fs::path f = dir / s.file;
+    std::error_code ec;
+    GANNET_CHECK(fs::is_regular_file(f, ec), mp, ": missing shard file ", f.string(), " (rank ", s.rank, ")");
+    const int64_t bytes = (int64_t)fs::file_size(f, ec);
+    GANNET_CHECK(bytes == s.bytes, mp, ": shard file ", f.string(), " is ", bytes, " bytes, the manifest says ",
+                 s.bytes, " (from another save?)");
+  }
+}
+}  // namespace
+
+Manifest parse_manifest(const std::string& text, const std::string& name) {
+  Manifest m = parse_manifest_fields(text, name);
   validate_manifest(m, name);
   return m;
 }
@@ -215,19 +259,33 @@ Manifest parse_manifest(const std::string& text, const std::string& name) {
 void validate_manifest(const Manifest& m, const std::string& name) {
   std::set<std::string> files;
   for (const ShardFile& s : m.shards) {
-    GANNET_CHECK(files.insert(s.file).second, name, ": shard file ", s.file, " is listed twice");
+    GANNET_CHECK(files.insert(s.file).second, name, ": shard file ", escape_bytes(s.file), " is listed twice");
     GANNET_CHECK(!s.file.empty() && s.file[0] != '/' && s.file.find("..") == std::string::npos, name, ": shard file '",
-                 s.file, "' is not a path inside the checkpoint directory");
+                 escape_bytes(s.file), "' is not a path inside the checkpoint directory");
   }
+  // The tensors' elements are bounded by the bytes of the shard files that hold them (f32 each),
+  // before any coverage map is allocated for them.
+  int64_t shard_bytes = 0, tensor_bytes = 0;
+  for (const ShardFile& s : m.shards) {
+    GANNET_CHECK(s.bytes >= 0, name, ": shard file ", s.file, " has negative size ", s.bytes);
+    shard_bytes = checked_add<int64_t>(shard_bytes, s.bytes, name + ": shard sizes");
+  }
+  for (const ManifestTensor& t : m.tensors) {
+    const int64_t n = checked_numel(t.shape, str(name, ": tensor '", escape_bytes(t.name), "' ", shape_text(t.shape)));
+    tensor_bytes = checked_add<int64_t>(tensor_bytes, checked_mul<int64_t>(n, 4, name + ": tensor sizes"),
+                                        name + ": tensor sizes");
+  }
+  GANNET_CHECK(tensor_bytes <= shard_bytes, name, ": the tensors hold ", tensor_bytes,
+               " bytes, more than the shard files' ", shard_bytes);
   std::set<std::string> names;
   for (const ManifestTensor& t : m.tensors) {
-    GANNET_CHECK(names.insert(t.name).second, name, ": tensor '", t.name, "' is listed twice");
+    GANNET_CHECK(names.insert(t.name).second, name, ": tensor '", escape_bytes(t.name), "' is listed twice");
     const int64_t n = shape_numel(t.shape);
     std::vector<uint8_t> covered((size_t)n, 0);
     for (size_t k = 0; k < t.pieces.size(); ++k) {
       const ManifestPiece& p = t.pieces[k];
-      const std::string what = str(name, ": tensor '", t.name, "' ", shape_text(t.shape), ": piece ", k, " (",
-                                   p.file, " '", p.name, "', ", box_text(p.place), ")");
+      const std::string what = str(name, ": tensor '", escape_bytes(t.name), "' ", shape_text(t.shape), ": piece ", k,
+                                   " (", escape_bytes(p.file), " '", escape_bytes(p.name), "', ", box_text(p.place), ")");
       GANNET_CHECK(files.count(p.file), what, " names a shard file that the manifest does not list");
       GANNET_CHECK(p.place.box.size() == t.shape.size(), what, " has ", p.place.box.size(),
                    " dimensions, the tensor ", t.shape.size());
@@ -251,7 +309,7 @@ void validate_manifest(const Manifest& m, const std::string& name) {
         if (first < 0) first = i;
         ++missing;
       }
-    GANNET_CHECK(missing == 0, name, ": tensor '", t.name, "' ", shape_text(t.shape), ": ", missing, " of ", n,
+    GANNET_CHECK(missing == 0, name, ": tensor '", escape_bytes(t.name), "' ", shape_text(t.shape), ": ", missing, " of ", n,
                  " elements are in no piece (the first is element ", first, ")");
   }
 }
@@ -275,7 +333,10 @@ std::string manifest_path(const std::string& path) {
 
 Manifest read_manifest(const std::string& path) {
   const std::string mp = manifest_path(path);
-  return parse_manifest(read_file(mp), mp);
+  Manifest m = parse_manifest_fields(read_file(mp), mp);
+  check_shard_files(m, mp);
+  validate_manifest(m, mp);
+  return m;
 }
 
 ShardedCheckpoint read_sharded_checkpoint(const std::string& path, const std::function<bool(const std::string&)>& want) {
@@ -283,15 +344,7 @@ ShardedCheckpoint read_sharded_checkpoint(const std::string& path, const std::fu
   ShardedCheckpoint out;
   out.manifest = read_manifest(mp);
   const fs::path dir = dir_of_manifest(mp);
-  std::map<std::string, SafeTensors> open;
-  for (const ShardFile& s : out.manifest.shards) {
-    const fs::path f = dir / s.file;
-    std::error_code ec;
-    GANNET_CHECK(fs::is_regular_file(f, ec), mp, ": missing shard file ", f.string(), " (rank ", s.rank, ")");
-    const int64_t bytes = (int64_t)fs::file_size(f, ec);
-    GANNET_CHECK(bytes == s.bytes, mp, ": shard file ", f.string(), " is ", bytes, " bytes, the manifest says ",
-                 s.bytes, " (from another save?)");
-  }
+  std::map<std::string, SafeTensors> open;  // shard files: checked by read_manifest
   for (const ManifestTensor& t : out.manifest.tensors) {
     if (want && !want(t.name)) continue;
     Tensor whole = Tensor::empty(t.shape);

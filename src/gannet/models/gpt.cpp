@@ -1,14 +1,25 @@
 #include "gannet/models/gpt.h"
 
+#include <cmath>
+
 #include "gannet/autograd/ops.h"
+#include "gannet/core/limits.h"
 
 namespace gannet::models {
 
 void GptConfig::validate() const {
   GANNET_CHECK(vocab_size > 0 && n_ctx > 0 && n_layer > 0 && n_head > 0 && n_embd > 0,
                "model config: vocab_size, n_ctx, n_layer, n_head and n_embd must be positive");
+  auto at_most = [](const char* name, int64_t v, int64_t limit) {
+    GANNET_CHECK(v <= limit, "model config: ", name, " ", v, " is larger than the limit ", limit);
+  };
+  at_most("vocab_size", vocab_size, kMaxVocabSize);
+  at_most("n_ctx", n_ctx, kMaxContext);
+  at_most("n_layer", n_layer, kMaxLayers);
+  at_most("n_embd", n_embd, kMaxEmbedding);
   GANNET_CHECK(n_embd % n_head == 0, "model config: n_embd ", n_embd, " is not divisible by n_head ", n_head);
-  GANNET_CHECK(layernorm_eps > 0.f, "model config: layernorm_eps must be positive");
+  GANNET_CHECK(std::isfinite(layernorm_eps) && layernorm_eps > 0.f, "model config: layernorm_eps must be positive");
+  for (int64_t e : moe.num_experts) at_most("moe.num_experts", e, kMaxExperts);
   moe.validate(n_layer);
 }
 
