@@ -15,8 +15,11 @@
 #include <nlohmann/json.hpp>
 
 #include "gannet/core/atomic_file.h"
+#include "gannet/core/checked_math.h"
+#include "gannet/core/escape.h"
 #include "gannet/core/error.h"
 #include "gannet/core/mapped_file.h"
+#include "gannet/core/parallel_errors.h"
 
 namespace gannet::data {
 
@@ -101,14 +104,18 @@ std::shared_ptr<MappedFile> open_index_file(const std::string& path, Kind kind, 
   GANNET_CHECK(std::memcmp(h.magic, kMagic, 8) == 0, "difficulty index ", path,
                ": bad magic (not written by `gannet data analyze`)");
   GANNET_CHECK(h.version == kVersion, "difficulty index ", path, ": unsupported version ", h.version);
-  GANNET_CHECK(h.metric[47] == '\0', "difficulty index ", path, ": metric name is not terminated");
+  GANNET_CHECK(h.metric[47] == '\0', "difficulty index ", path, ": metric name '",
+               escape_bytes(std::string_view(h.metric, 48)), "' is not terminated");
   static const char* kKindNames[] = {"?", "index_to_sample", "index_to_metric", "percentiles"};
   GANNET_CHECK(h.kind == kind, "difficulty index ", path, ": is a ", h.kind <= 3 ? kKindNames[h.kind] : "?",
                " file, expected ", kKindNames[kind]);
   const uint64_t want = kind == kPercentiles ? 101 : h.num_samples;
   GANNET_CHECK(h.count == want, "difficulty index ", path, ": holds ", h.count, " entries, expected ", want);
-  GANNET_CHECK(m->size() == sizeof(Header) + h.count * 8, "difficulty index ", path, ": size mismatch: ",
-               m->size(), " bytes, header says ", sizeof(Header) + h.count * 8);
+  const auto payload = mul_no_overflow<uint64_t>(h.count, 8);
+  const auto expected = payload ? add_no_overflow<uint64_t>(sizeof(Header), *payload) : std::nullopt;
+  GANNET_CHECK(expected, "difficulty index ", path, ": entry count ", h.count, " is too large");
+  GANNET_CHECK(m->size() == *expected, "difficulty index ", path, ": size mismatch: ", m->size(),
+               " bytes, header says ", *expected);
   return m;
 }
 
@@ -141,26 +148,37 @@ int64_t difficulty_sample_count(const TokenFile& file, int64_t seq_len) {
 std::vector<double> unigram_neg_log_p(const TokenFile& file) {
   const int V = file.vocab_size();
   const int64_t N = file.size();
-  std::vector<int64_t> counts((size_t)V, 0);
+  // Per-thread counts cover the tokens the file holds, not the vocabulary its header declares.
+  const int used = file.max_token() + 1;
+  std::vector<int64_t> counts((size_t)used, 0);
   constexpr int64_t kChunk = 1 << 16;
   const int64_t chunks = (N + kChunk - 1) / kChunk;
+  ParallelErrors errors;
 #pragma omp parallel
   {
-    std::vector<int64_t> local((size_t)V, 0);
-    std::vector<int32_t> buf(kChunk);
+    std::vector<int64_t> local;
+    std::vector<int32_t> buf;
+    errors.run([&] {
+      local.assign((size_t)used, 0);
+      buf.resize(kChunk);
+    });
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t begin = c * kChunk, n = std::min(kChunk, N - begin);
-      file.read(begin, n, buf.data());
-      for (int64_t i = 0; i < n; ++i) ++local[(size_t)buf[i]];
+      errors.run([&] {
+        const int64_t begin = c * kChunk, n = std::min(kChunk, N - begin);
+        file.read(begin, n, buf.data());
+        for (int64_t i = 0; i < n; ++i) ++local[(size_t)buf[i]];
+      });
     }
 #pragma omp critical
-    for (int v = 0; v < V; ++v) counts[(size_t)v] += local[(size_t)v];
+    errors.run([&] {
+      for (int v = 0; v < used; ++v) counts[(size_t)v] += local[(size_t)v];
+    });
   }
-  std::vector<double> out((size_t)V);
-  for (int v = 0; v < V; ++v)
-    out[(size_t)v] = counts[(size_t)v] ? -std::log((double)counts[(size_t)v] / (double)N)
-                                       : std::numeric_limits<double>::infinity();
+  errors.rethrow();
+  std::vector<double> out((size_t)V, std::numeric_limits<double>::infinity());
+  for (int v = 0; v < used; ++v)
+    if (counts[(size_t)v]) out[(size_t)v] = -std::log((double)counts[(size_t)v] / (double)N);
   return out;
 }
 
@@ -172,22 +190,24 @@ std::vector<double> compute_difficulty(const TokenFile& file, int64_t seq_len, c
                " tokens, fewer than one sample of ", seq_len + 1);
   const std::vector<double> nlp = unigram_neg_log_p(file);
   std::vector<double> values((size_t)n);
-  std::string error;
+  ParallelErrors errors;
 #pragma omp parallel
   {
-    std::vector<int32_t> buf((size_t)seq_len);
+    std::vector<int32_t> buf;
+    errors.run([&] { buf.resize((size_t)seq_len); });
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n; ++i) {
-      try {
+      errors.run([&] {
         file.read(i * seq_len, seq_len, buf.data());
         values[(size_t)i] = fn(SampleView{buf.data(), seq_len, i, eos_id, &nlp});
-      } catch (const std::exception& e) {
-#pragma omp critical
-        if (error.empty()) error = e.what();
-      }
+      });
     }
   }
-  GANNET_CHECK(error.empty(), "difficulty metric '", metric, "': ", error);
+  try {
+    errors.rethrow();
+  } catch (const std::exception& e) {
+    fail(str("difficulty metric '", metric, "': ", e.what()));
+  }
   for (int64_t i = 0; i < n; ++i)
     GANNET_CHECK(std::isfinite(values[(size_t)i]), "difficulty metric '", metric, "' gave ", values[(size_t)i],
                  " for sample ", i);
@@ -253,9 +273,13 @@ DifficultyIndex DifficultyIndex::open(const std::string& index_to_sample, const 
   std::shared_ptr<MappedFile> mm = open_index_file(index_to_metric, kIndexToMetric, hm);
   GANNET_CHECK(std::strcmp(hs.metric, hm.metric) == 0 && hs.num_samples == hm.num_samples &&
                    hs.seq_len == hm.seq_len && hs.token_count == hm.token_count,
-               "difficulty index ", index_to_sample, " (metric ", hs.metric, ", ", hs.num_samples,
-               " samples) and ", index_to_metric, " (metric ", hm.metric, ", ", hm.num_samples,
+               "difficulty index ", index_to_sample, " (metric ", escape_bytes(hs.metric), ", ", hs.num_samples,
+               " samples) and ", index_to_metric, " (metric ", escape_bytes(hm.metric), ", ", hm.num_samples,
                " samples) do not belong together");
+  GANNET_CHECK(hs.seq_len > 0 && hs.seq_len <= (uint64_t)INT64_MAX && hs.token_count <= (uint64_t)INT64_MAX &&
+                   hs.num_samples == (hs.token_count > hs.seq_len ? (hs.token_count - 1) / hs.seq_len : 0),
+               "difficulty index ", index_to_sample, ": ", hs.num_samples, " samples do not fit seq_len ",
+               hs.seq_len, " over ", hs.token_count, " tokens");
   DifficultyIndex d;
   d.ids_ = reinterpret_cast<const int64_t*>(ms->data() + sizeof(Header));
   d.values_ = reinterpret_cast<const double*>(mm->data() + sizeof(Header));
