@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "gannet/autograd/tape.h"
+#include "gannet/core/parallel_errors.h"
 #include "gannet/kernels/bias.h"
 #include "gannet/kernels/gelu.h"
 #include "gannet/kernels/gemm.h"
@@ -29,9 +30,12 @@ template <typename Fn>
 void for_each_expert(const std::vector<int32_t>& offsets, Fn fn) {
   const int64_t E = (int64_t)offsets.size() - 1;
   if (E >= 2 * (int64_t)k::num_threads()) {
+    ParallelErrors errors;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t e = 0; e < E; ++e)
-      if (offsets[(size_t)e + 1] > offsets[(size_t)e]) fn(e, (int64_t)offsets[(size_t)e], (int64_t)(offsets[(size_t)e + 1] - offsets[(size_t)e]));
+      if (offsets[(size_t)e + 1] > offsets[(size_t)e])
+        errors.run([&] { fn(e, (int64_t)offsets[(size_t)e], (int64_t)(offsets[(size_t)e + 1] - offsets[(size_t)e])); });
+    errors.rethrow();
   } else {
     for (int64_t e = 0; e < E; ++e)
       if (offsets[(size_t)e + 1] > offsets[(size_t)e]) fn(e, (int64_t)offsets[(size_t)e], (int64_t)(offsets[(size_t)e + 1] - offsets[(size_t)e]));

@@ -12,6 +12,7 @@
 #include "gannet/core/dtype.h"
 #include "gannet/core/error.h"
 #include "gannet/core/huge_pages.h"
+#include "gannet/core/parallel_errors.h"
 #include "gannet/infer/kv_cache.h"
 #include "gannet/infer/linear_weight.h"
 #include "gannet/kernels/bias.h"
@@ -404,13 +405,17 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
   prepare_scratch(std::max<int64_t>(n, (int64_t)out_rows.size()));
   float* X = x.data();
   // Embeddings.
+  ParallelErrors errors;  // embed.row may allocate (a padded quantized row)
 #pragma omp parallel for schedule(static) if (n > 8)
   for (int64_t i = 0; i < n; ++i) {
-    float* xi = X + i * C;
-    const float* pe = wpe.f32() + rs[i].pos * C;
-    embed.row(rs[i].token, xi);
-    for (int64_t c = 0; c < C; ++c) xi[c] += pe[c];
+    errors.run([&] {
+      float* xi = X + i * C;
+      const float* pe = wpe.f32() + rs[i].pos * C;
+      embed.row(rs[i].token, xi);
+      for (int64_t c = 0; c < C; ++c) xi[c] += pe[c];
+    });
   }
+  errors.rethrow();
   const float eps = cfg.layernorm_eps, scale = 1.f / std::sqrt((float)D);
   bool distinct_sequences = true;  // decode passes: one row per sequence
   for (int64_t i = 1; i < n && distinct_sequences; ++i) distinct_sequences = rs[i].seq != rs[i - 1].seq;
