@@ -6,7 +6,6 @@
 
 #include "gannet/data/token_file.h"
 #include "gannet/infer/evaluate.h"
-#include "gannet/io/checkpoint.h"
 #include "gannet/io/gpt_weights.h"
 #include "gannet/kernels/gemm.h"
 #include "gannet/train/evaluate.h"
@@ -14,12 +13,6 @@
 namespace gannet::cli {
 
 namespace {
-models::Gpt load_model(const std::string& path) {
-  models::Gpt model(io::read_checkpoint_config(path));
-  io::load_checkpoint(path, model, nullptr, nullptr);
-  return model;
-}
-
 struct EvalArgs {
   std::string model, data;
   int64_t seq_len = 0, batch = 8, max_batches = 0;
@@ -32,7 +25,8 @@ void add_eval_command(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   CLI::App* cmd = app.add_subcommand("eval", "Loss and perplexity of a model on a token file");
   cmd->add_option("--model,-m", a->model,
-                  "model or checkpoint (.safetensors), or a sharded checkpoint (its manifest.json or directory)")
+                  "model or checkpoint (.safetensors), a sharded checkpoint (its manifest.json or directory), or a "
+                  "Hugging Face GPT-2 directory")
       ->required()
       ->check(CLI::ExistingPath);
   cmd->add_option("--data,-d", a->data, "token file, e.g. data/brown/val.tok")->required()->check(CLI::ExistingFile);
@@ -57,7 +51,11 @@ void add_eval_command(CLI::App& app) {
                   w.is_quantized() ? ", " : "", w.scheme.c_str());
       return;
     }
-    models::Gpt model = load_model(a->model);
+    // The weights already read (any format read_gpt_weights takes: a gannet file, a sharded
+    // checkpoint, a Hugging Face GPT-2 directory) into a training model of their config.
+    models::Gpt model(w.config);
+    io::load_gpt_weights(w, model);
+    w = io::GptWeights{};  // the model holds its own copy
     int64_t T = a->seq_len > 0 ? a->seq_len : model.config().n_ctx;
     GANNET_CHECK(T <= model.config().n_ctx, "--seq-len ", T, " is longer than the model's n_ctx ", model.config().n_ctx);
     data::TokenFile file = data::TokenFile::open(a->data);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "gannet/core/error.h"
+#include "gannet/core/limits.h"
 #include "gannet/core/rng.h"
 
 namespace gannet::compress {
@@ -75,16 +76,18 @@ void quantize_rows(const float* W, int64_t N, int64_t K, const WeightQuantSpec& 
 }
 }  // namespace
 
-int64_t WeightQuantSpec::padded_width(int64_t K) const {
-  return group == 0 ? round_up(K, kColumnUnit) : round_up(K, group);
-}
+int64_t WeightQuantSpec::padded_width(int64_t K) const { return round_up(K, group_for(K)); }
 
-int64_t WeightQuantSpec::group_for(int64_t K) const { return group == 0 ? padded_width(K) : group; }
+int64_t WeightQuantSpec::group_for(int64_t K) const {
+  const int64_t row = round_up(K, kColumnUnit);
+  return group == 0 || group >= row ? row : group;  // never pad a row up to a wider group
+}
 
 void WeightQuantSpec::validate() const {
   GANNET_CHECK(bits == 8 || bits == 4, "weight quantization: ", bits, " bits is not supported (8 or 4)");
-  GANNET_CHECK(group == 0 || (group > 0 && group % kColumnUnit == 0), "weight quantization: group size ", group,
-               " is not supported (a positive multiple of ", kColumnUnit, ", or 0 for one scale per row)");
+  GANNET_CHECK(group == 0 || (group > 0 && group % kColumnUnit == 0 && group <= kMaxQuantGroup),
+               "weight quantization: group size ", group, " is not supported (a positive multiple of ", kColumnUnit,
+               " up to ", kMaxQuantGroup, ", or 0 for one scale per row)");
 }
 
 std::string WeightQuantSpec::describe() const {

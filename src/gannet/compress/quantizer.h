@@ -20,10 +20,13 @@ struct WeightQuantSpec {
   uint64_t seed = 0;
 
   // The padded input width and the group actually used for input width K: K is padded to a
-  // multiple of the group (per row: of 32, the kernels' granularity).
+  // multiple of the group (per row: of 32, the kernels' granularity). A group at least as wide as
+  // the row padded to 32 is one group per row: rows are never padded up to a wider group (a
+  // --group of 65536 on 384 columns would store 170 times the weights).
   int64_t padded_width(int64_t K) const;
   int64_t group_for(int64_t K) const;
-  void validate() const;  // throws on bits other than 8/4, groups not a positive multiple of 32
+  void validate() const;  // throws on bits other than 8/4, groups not a positive multiple of 32 up to
+                          // kMaxQuantGroup (core/limits.h)
   std::string describe() const;  // e.g. "int4 g64 sym"
 };
 

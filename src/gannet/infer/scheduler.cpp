@@ -135,7 +135,8 @@ std::shared_ptr<Generation> Scheduler::submit(GenerationRequest request) {
   GANNET_CHECK(request.max_tokens >= 1, "max_tokens must be >= 1, got ", request.max_tokens);
   GANNET_CHECK(options_.max_tokens_limit == 0 || request.max_tokens <= options_.max_tokens_limit, "max_tokens ",
                request.max_tokens, " is over the server's limit of ", options_.max_tokens_limit);
-  GANNET_CHECK(n_prompt + request.max_tokens <= context, "the prompt (", n_prompt, " tokens) plus max_tokens (",
+  // Compared as a difference: n_prompt + max_tokens overflows for max_tokens near 2^63.
+  GANNET_CHECK(request.max_tokens <= context - n_prompt, "the prompt (", n_prompt, " tokens) plus max_tokens (",
                request.max_tokens, ") is longer than the context of ", context, " tokens; at most ", context - n_prompt,
                " tokens can follow this prompt");
   GANNET_CHECK((int64_t)request.stop.size() <= options_.max_stop_strings, "at most ", options_.max_stop_strings,
