@@ -177,6 +177,13 @@ TEST_F(HfGpt2Test, ImportsUnprefixedWithTiedLmHead) {
   o.extra = {{"lm_head.weight", other}};
   write_hf_model(file("model.safetensors"), model_, o);
   EXPECT_TRUE(has(message_of([&] { import_hf_gpt2(dir()); }), "lm_head.weight differs from wte.weight"));
+
+  // One of another shape is named as such, not as a different value.
+  o.extra = {{"lm_head.weight", Tensor::zeros({36, 8})}};
+  write_hf_model(file("model.safetensors"), model_, o);
+  EXPECT_EQ(message_of([&] { import_hf_gpt2(dir()); }),
+            file("model.safetensors") + ": tensor 'lm_head.weight' has shape [36, 8], expected [37, 8] (the shape of "
+            "wte.weight, for config.json's vocab_size 37 and n_embd 8)");
 }
 
 TEST_F(HfGpt2Test, ImportsHalfPrecisionFiles) {

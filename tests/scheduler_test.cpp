@@ -350,6 +350,20 @@ TEST(Scheduler, InvalidRequestsAreErrors) {
   EXPECT_EQ(f.sched.max_tokens_for(2), 20);
 }
 
+TEST(Scheduler, MaxTokensNearTheInt64LimitIsRefused) {
+  // n_prompt + max_tokens would overflow; without a server limit nothing else stops it.
+  Fixture f(1, SchedulerOptions{}, 256, 32);
+  std::string message;
+  try {
+    f.sched.submit(request("ab", INT64_MAX, 0));
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  EXPECT_EQ(message,
+            "the prompt (2 tokens) plus max_tokens (9223372036854775807) is longer than the context of 32 tokens; at "
+            "most 30 tokens can follow this prompt");
+}
+
 TEST(Scheduler, FullQueueIsOverloaded) {
   SchedulerOptions so;
   so.max_queued = 2;
