@@ -28,6 +28,7 @@
 #include "gannet/io/safetensors.h"
 #include "gannet/io/sharded_checkpoint.h"
 #include "gannet/kernels/layernorm_quantize.h"
+#include "gannet/train/loss_plot.h"
 #include "test_files.h"
 
 using namespace gannet;
@@ -296,6 +297,8 @@ TEST_F(FileValues, NonRegularFilesAreRefusedWithoutBlocking) {
             "cannot open " + file("fifo") + ": a FIFO, not a regular file");
   EXPECT_EQ(message_of([&] { read_file(file("fifo")); }), "cannot open " + file("fifo") + ": a FIFO, not a regular file");
   EXPECT_EQ(message_of([&] { io::SafeTensors::open(file("fifo")); }),
+            "cannot open " + file("fifo") + ": a FIFO, not a regular file");
+  EXPECT_EQ(message_of([&] { train::read_run_log(file("fifo"), "run"); }),
             "cannot open " + file("fifo") + ": a FIFO, not a regular file");
   EXPECT_EQ(message_of([&] { data::TokenFile::open(dir_.string()); }),
             "cannot open " + dir_.string() + ": a directory, not a regular file");

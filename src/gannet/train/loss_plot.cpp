@@ -15,8 +15,7 @@
 namespace gannet::train {
 
 RunLog read_run_log(const std::string& path, const std::string& label) {
-  std::ifstream in(path);
-  GANNET_CHECK(in.good(), "cannot open ", path);
+  std::istringstream in(read_file(path));  // read_file refuses a FIFO or directory at once
   RunLog r;
   r.label = label;
   std::string line;
