@@ -33,6 +33,7 @@ models::GptConfig read_hf_config(const std::string& path) {
     c.vocab_size = r.get_int("vocab_size", 50257);
     c.n_ctx = r.has("n_positions") ? r.get_int("n_positions", 1024) : r.get_int("n_ctx", 1024);
     c.layernorm_eps = (float)r.get_double("layer_norm_epsilon", 1e-5);
+    c.validate();  // sizes within limits before any arithmetic on them (4 * n_embd below)
     const std::string act = r.get_string("activation_function", "gelu_new");
     GANNET_CHECK(act == "gelu_new" || act == "gelu_pytorch_tanh", "activation_function '", act,
                  "' is not supported (gannet computes the tanh GELU: gelu_new or gelu_pytorch_tanh)");
@@ -47,7 +48,6 @@ models::GptConfig read_hf_config(const std::string& path) {
     GANNET_CHECK(!r.get_bool("add_cross_attention", false), "add_cross_attention true is not supported");
     GANNET_CHECK(r.get_bool("tie_word_embeddings", true),
                  "tie_word_embeddings false is not supported (gannet's LM head is the token embedding)");
-    c.validate();
   } catch (const Error& e) {
     fail(str(path, ": ", e.what()));
   }
