@@ -147,17 +147,16 @@ void read_quantized(const SafeTensors& file, const std::string& text, const std:
                  "' is not a weight matrix this model may store quantized");
     JsonReader e = weights.child(name);
     QuantizedTensor q;
-    q.bits = (int)e.get_int("bits", 0);
-    q.group = e.get_int("group", 0);
-    q.in = e.get_int("in", 0);
-    q.padded_in = e.get_int("padded_in", 0);
+    q.bits = e.get_int("bits", 0);  // the tensor's validate() checks these against its shape
+    q.group = e.get_int<int64_t>("group", 0, 0);
+    q.in = e.get_int<int64_t>("in", 0, 0);
+    q.padded_in = e.get_int<int64_t>("padded_in", 0, 0);
     q.rows = shape->second[0];
     const bool symmetric = e.get_bool("symmetric", true);
     const std::string act = e.get_string("activations", "f32");
     GANNET_CHECK(act == "f32" || act == "int8", path, ": '", name, "' has activations '", act, "' (f32, int8)");
-    const double act_scale = e.get_double("activation_scale", 0.0);
-    GANNET_CHECK(act_scale >= 0.0 && std::isfinite(act_scale), path, ": '", name, "' has activation_scale ",
-                 act_scale);
+    // Checked as the float it is used as: 1e39 would become inf.
+    const float act_scale = e.get_float("activation_scale", 0.f, NumberRange::at_least(0));
     GANNET_CHECK(q.in == shape->second[1], path, ": quantized tensor '", name, "' has input width ", q.in,
                  ", the model needs ", shape->second[1]);
     auto part = [&](const std::string& suffix) {
@@ -171,7 +170,7 @@ void read_quantized(const SafeTensors& file, const std::string& text, const std:
     GANNET_CHECK(!symmetric || !file.has(name + ".zero"), path, ": '", name, "' is symmetric but has zero points");
     q.validate(path + ": quantized tensor '" + name + "'");
     w.quantized.emplace(name, std::move(q));
-    if (act == "int8") w.activations[name] = ActivationQuant{true, (float)act_scale};
+    if (act == "int8") w.activations[name] = ActivationQuant{true, act_scale};
   }
   r.finish();
 }
