@@ -35,7 +35,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    // One line, as every other error: "gannet: error: --seq-len: must be >= 0, got -5".
+    std::fprintf(stderr, "gannet: error: %s (see --help)\n", e.what());
+    return e.get_exit_code();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gannet: error: %s\n", e.what());
     std::fflush(stderr);

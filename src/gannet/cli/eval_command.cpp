@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "gannet/cli/number_options.h"
 #include "gannet/data/token_file.h"
 #include "gannet/infer/evaluate.h"
 #include "gannet/io/checkpoint.h"
@@ -36,10 +37,16 @@ void add_eval_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingPath);
   cmd->add_option("--data,-d", a->data, "token file, e.g. data/brown/val.tok")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--seq-len", a->seq_len, "window length (0 = the model's n_ctx)")->capture_default_str();
-  cmd->add_option("--batch", a->batch, "windows per batch")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--max-batches", a->max_batches, "stop after this many batches (0 = whole file)")->capture_default_str();
-  cmd->add_option("--threads,-t", a->threads, "threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--seq-len", a->seq_len, "window length (0 = the model's n_ctx)")
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::at_least(0)));
+  cmd->add_option("--batch", a->batch, "windows per batch")
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::closed(1, kMaxBatchOption)));
+  cmd->add_option("--max-batches", a->max_batches, "stop after this many batches (0 = whole file)")
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::closed(0, 1LL << 40)));
+  add_threads_option(cmd, a->threads);
   cmd->add_flag("--engine", a->engine,
                 "run on the inference engine (always so for quantized models, which run on its integer kernels)");
   cmd->callback([a]() {
