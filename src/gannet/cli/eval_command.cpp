@@ -1,6 +1,7 @@
 #include "gannet/cli/eval_command.h"
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 
@@ -15,6 +16,31 @@
 namespace gannet::cli {
 
 namespace {
+// The first tensor of the weights (or scale of a quantized one) holding NaN or inf, as
+// "tensor 'wte.weight' holds nan at element 3"; empty when every value is finite.
+std::string first_non_finite(const io::GptWeights& w) {
+  auto scan = [](const std::string& name, const Tensor& t) -> std::string {
+    const Tensor f = as_f32(t);
+    const float* p = f.f32();
+    for (int64_t i = 0, n = f.numel(); i < n; ++i)
+      if (!std::isfinite(p[i])) return str("tensor '", name, "' holds ", p[i], " at element ", i);
+    return "";
+  };
+  for (const auto& [name, t] : w.tensors)
+    if (std::string found = scan(name, t); !found.empty()) return found;
+  for (const auto& [name, q] : w.quantized)
+    if (std::string found = scan(name + ".scale", q.scale); !found.empty()) return found;
+  return "";
+}
+
+// A loss that is NaN or inf is an error, not a figure: it names the tensor that caused it if one
+// holds non-finite values.
+void check_loss(double loss, const io::GptWeights& w, const std::string& path) {
+  if (std::isfinite(loss)) return;
+  const std::string bad = first_non_finite(w);
+  fail(str(path, ": the loss is ", loss, bad.empty() ? " (every weight is finite; the activations overflow)" : ": " + bad));
+}
+
 models::Gpt load_model(const std::string& path) {
   models::Gpt model(io::read_checkpoint_config(path));
   io::load_checkpoint(path, model, nullptr, nullptr);
@@ -60,6 +86,7 @@ void add_eval_command(CLI::App& app) {
       infer::Engine engine(w, eo);
       data::TokenFile file = data::TokenFile::open(a->data);
       infer::TextLoss r = infer::evaluate_text(engine, file, T, a->max_batches * a->batch);
+      check_loss(r.loss, w, a->model);
       std::printf("loss %.4f  perplexity %.2f  (%ld tokens, engine%s%s)\n", r.loss, r.perplexity, (long)r.tokens,
                   w.is_quantized() ? ", " : "", w.scheme.c_str());
       return;
@@ -71,6 +98,7 @@ void add_eval_command(CLI::App& app) {
     GANNET_CHECK(file.vocab_size() <= model.config().vocab_size, a->data, " has vocabulary ", file.vocab_size(),
                  ", larger than the model's ", model.config().vocab_size);
     train::EvalResult r = train::evaluate(model, file, T, a->batch, a->max_batches);
+    check_loss(r.loss, w, a->model);
     std::printf("loss %.4f  perplexity %.2f  (%ld tokens)\n", r.loss, r.perplexity, (long)r.tokens);
   });
 }
