@@ -40,7 +40,7 @@ class CliValues : public gannet::testing::TempDirTest {
   }
   // The run failed with exactly one line on stderr, holding `part`.
   static void one_line_error(const CliRun& r, const std::string& part) {
-    EXPECT_NE(r.rc, 0) << r.out << r.err;
+    EXPECT_EQ(r.rc, 1) << r.out << r.err;
     EXPECT_TRUE(has(r.err, part)) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
@@ -96,7 +96,6 @@ TEST_F(CliValues, EvalOfNonFiniteWeightsFailsNamingTheTensor) {
     write_model(poison);
     for (const std::string engine : {"", " --engine"}) {
       const CliRun r = run("eval -m " + file("m.safetensors") + " -d " + file("d.tok") + " --seq-len 8" + engine);
-      EXPECT_EQ(r.rc, 1) << engine << r.out << r.err;
       one_line_error(r, file("m.safetensors") + ": the loss is ");
       EXPECT_TRUE(has(r.err, str(": tensor 'wte.weight' holds ", poison, " at element 5"))) << engine << r.err;
       EXPECT_FALSE(has(r.out, "loss ")) << r.out;  // no figure printed
@@ -119,4 +118,13 @@ TEST_F(CliValues, PlotTakesACommaListOfLabels) {
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_TRUE(has(r.out, "\nsecond ")) << r.out;
   one_line_error(run(runs + " -l first,second,third"), "plot: 3 labels for 2 runs");
+}
+
+TEST_F(CliValues, PlotNamesTheLineAndKeyOfABadMetricsValue) {
+  write(file("m.jsonl"), "{\"step\": 1, \"val_loss\": 2.5}\n{\"step\": \"two\", \"val_loss\": 2.0}\n");
+  one_line_error(run("plot " + file("m.jsonl") + " -o " + file("p.svg")), file("m.jsonl") + ":2: 'step' is not a number");
+  write(file("m.jsonl"), "{\"step\": 1, \"val_loss\": 2.5, \"final\": 1}\n");
+  one_line_error(run("plot " + file("m.jsonl") + " -o " + file("p.svg")), file("m.jsonl") + ":1: 'final' is not a boolean");
+  write(file("m.jsonl"), "{\"step\": 1, \"loss\": null}\n{\"step\": 2, \"val_loss\": 2.5}\n");  // a NaN loss, as logged
+  EXPECT_EQ(run("plot " + file("m.jsonl") + " -o " + file("p.svg")).rc, 0);
 }

@@ -36,9 +36,9 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
-    // One line, as every other error: "gannet: error: --seq-len: must be >= 0, got -5".
+    // One line and exit 1, as every other error: "gannet: error: --seq-len: must be >= 0, got -5".
     std::fprintf(stderr, "gannet: error: %s (see --help)\n", e.what());
-    return e.get_exit_code();
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gannet: error: %s\n", e.what());
     std::fflush(stderr);
