@@ -28,7 +28,7 @@ CLI::Validator number_in(const NumberRange& range) {
       return str(quote_text(text), " is out of range for ", kind);
     return str("expected ", kind, ", got ", quote_text(text));
   };
-  return CLI::Validator(check, range.describe());
+  return CLI::Validator(check, range.interval());
 }
 
 template CLI::Validator number_in<int>(const NumberRange&);

@@ -28,6 +28,11 @@ std::string NumberRange::describe() const {
   return "finite";
 }
 
+std::string NumberRange::interval() const {
+  const std::string l = std::isfinite(lo) ? format_number(lo) : "-inf", h = std::isfinite(hi) ? format_number(hi) : "inf";
+  return str(lo_open || !std::isfinite(lo) ? "(" : "[", l, ", ", h, hi_open || !std::isfinite(hi) ? ")" : "]");
+}
+
 std::string out_of_range_message(const NumberRange& range, const std::string& got) {
   return str("must be ", range.describe(), ", got ", got);
 }

@@ -22,6 +22,8 @@ struct NumberRange {
   bool contains(double v) const;
   // What an error says the value must be: "> 0", ">= 0", "in [0, 1)", "finite".
   std::string describe() const;
+  // The interval as written in --help: "[0, inf)", "(0, 1]".
+  std::string interval() const;
 
  private:
   static double inf() { return std::numeric_limits<double>::infinity(); }
