@@ -544,6 +544,16 @@ TEST(Prepare, RebuildsWhenOptionsOrOutputsChange) {
   EXPECT_FALSE(prepare_brown(opt).up_to_date);
   EXPECT_EQ(slurp(t / "out/docs.tsv"), tsv);
   EXPECT_TRUE(prepare_brown(opt).up_to_date);
+  // A stamp whose stats are not counts (a string, or a number beyond an int) is not trusted.
+  for (const std::string bad : {"\"many\"", "4294967297"}) {
+    std::string stamp = slurp(t / "out/prepare.json");
+    const size_t at = stamp.find("\"docs\": ");
+    ASSERT_NE(at, std::string::npos) << stamp;
+    const size_t end = stamp.find_first_of(",\n}", at + 8);
+    write(t / "out/prepare.json", stamp.replace(at + 8, end - (at + 8), bad));
+    EXPECT_FALSE(prepare_brown(opt).up_to_date) << bad;
+    EXPECT_TRUE(prepare_brown(opt).up_to_date) << bad;
+  }
 
   // A different seed splits differently; a different vocab retrains.
   opt.seed = 99;

@@ -600,7 +600,7 @@ TEST(ServerCli, GenerateStreamsTextAndSpeeds) {
 
   CliRun bad = run_gannet(d, base + "-p x --temperature -1");
   EXPECT_EQ(bad.status, 1);
-  EXPECT_NE(bad.err.find("temperature must be >= 0"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("--temperature: must be >= 0, got -1"), std::string::npos) << bad.err;
   EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
   bad = run_gannet(d, base + "-p x -n 80");
   EXPECT_EQ(bad.status, 1);

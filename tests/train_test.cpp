@@ -22,6 +22,7 @@
 #include "gannet/io/safetensors.h"
 #include "gannet/io/sharded_checkpoint.h"
 #include "gannet/train/trainer.h"
+#include "test_files.h"
 
 using namespace gannet;
 namespace fs = std::filesystem;
@@ -285,6 +286,22 @@ TEST(Train, CliErrorsAndNothingOverwritten) {
   r = run_gannet("eval -m " + ckpt + " -d " + (dir / "val.tok").string());
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("val.tok"), std::string::npos) << r.err;
+}
+
+TEST(Train, ValidationFileIsCheckedAgainstTheVocabularyBeforeTheFirstStep) {
+  fs::path dir = fresh_dir("badval");
+  write_data(dir);
+  train::TrainOptions quiet;
+  quiet.progress = false;
+  const std::string val = (dir / "val.tok").string(), train = (dir / "train.tok").string();
+  auto cfg = train::parse_train_config(config_text(dir, dir / "out", 4), "c.json");
+  data::write_token_file(val, std::vector<int32_t>(600, 45), 50);  // the model's vocabulary is 40
+  EXPECT_EQ(gannet::testing::message_of([&] { train::run_training(cfg, quiet); }),
+            val + " has vocabulary 50, more than model.vocab_size 40");
+  data::write_token_file(val, std::vector<int32_t>(600, 3), 30);  // fits, but another tokenizer's
+  EXPECT_EQ(gannet::testing::message_of([&] { train::run_training(cfg, quiet); }),
+            val + " has vocabulary 30, " + train + " has 40: they were not made with the same tokenizer");
+  EXPECT_FALSE(fs::exists(dir / "out"));  // found before any step, log or checkpoint
 }
 
 TEST(Train, InterruptWritesACheckpoint) {

@@ -36,7 +36,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    // One line and exit 1, as every other error: "gannet: error: --seq-len: must be >= 0, got -5".
+    std::fprintf(stderr, "gannet: error: %s (see --help)\n", e.what());
+    return 1;
   } catch (const std::exception& e) {
     // Escaped: a message may quote bytes of a file (invalid UTF-8, control bytes); it stays one
     // printable line whatever they were.

@@ -1,9 +1,11 @@
 #include "gannet/cli/eval_command.h"
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 
+#include "gannet/cli/number_options.h"
 #include "gannet/data/token_file.h"
 #include "gannet/infer/evaluate.h"
 #include "gannet/io/gpt_weights.h"
@@ -13,6 +15,31 @@
 namespace gannet::cli {
 
 namespace {
+// The first tensor of the weights (or scale of a quantized one) holding NaN or inf, as
+// "tensor 'wte.weight' holds nan at element 3"; empty when every value is finite.
+std::string first_non_finite(const io::GptWeights& w) {
+  auto scan = [](const std::string& name, const Tensor& t) -> std::string {
+    const Tensor f = as_f32(t);
+    const float* p = f.f32();
+    for (int64_t i = 0, n = f.numel(); i < n; ++i)
+      if (!std::isfinite(p[i])) return str("tensor '", name, "' holds ", p[i], " at element ", i);
+    return "";
+  };
+  for (const auto& [name, t] : w.tensors)
+    if (std::string found = scan(name, t); !found.empty()) return found;
+  for (const auto& [name, q] : w.quantized)
+    if (std::string found = scan(name + ".scale", q.scale); !found.empty()) return found;
+  return "";
+}
+
+// A loss that is NaN or inf is an error, not a figure: it names the tensor that caused it if one
+// holds non-finite values.
+void check_loss(double loss, const io::GptWeights& w, const std::string& path) {
+  if (std::isfinite(loss)) return;
+  const std::string bad = first_non_finite(w);
+  fail(str(path, ": the loss is ", loss, bad.empty() ? " (every weight is finite; the activations overflow)" : ": " + bad));
+}
+
 struct EvalArgs {
   std::string model, data;
   int64_t seq_len = 0, batch = 8, max_batches = 0;
@@ -30,10 +57,16 @@ void add_eval_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingPath);
   cmd->add_option("--data,-d", a->data, "token file, e.g. data/brown/val.tok")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--seq-len", a->seq_len, "window length (0 = the model's n_ctx)")->capture_default_str();
-  cmd->add_option("--batch", a->batch, "windows per batch")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--max-batches", a->max_batches, "stop after this many batches (0 = whole file)")->capture_default_str();
-  cmd->add_option("--threads,-t", a->threads, "threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--seq-len", a->seq_len, "window length (0 = the model's n_ctx)")
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::at_least(0)));
+  cmd->add_option("--batch", a->batch, "windows per batch")
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::closed(1, kMaxBatchOption)));
+  cmd->add_option("--max-batches", a->max_batches, "stop after this many batches (0 = whole file)")
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::closed(0, 1LL << 40)));
+  add_threads_option(cmd, a->threads);
   cmd->add_flag("--engine", a->engine,
                 "run on the inference engine (always so for quantized models, which run on its integer kernels)");
   cmd->callback([a]() {
@@ -47,6 +80,7 @@ void add_eval_command(CLI::App& app) {
       infer::Engine engine(w, eo);
       data::TokenFile file = data::TokenFile::open(a->data);
       infer::TextLoss r = infer::evaluate_text(engine, file, T, a->max_batches * a->batch);
+      check_loss(r.loss, w, a->model);
       std::printf("loss %.4f  perplexity %.2f  (%ld tokens, engine%s%s)\n", r.loss, r.perplexity, (long)r.tokens,
                   w.is_quantized() ? ", " : "", w.scheme.c_str());
       return;
@@ -62,6 +96,7 @@ void add_eval_command(CLI::App& app) {
     GANNET_CHECK(file.vocab_size() <= model.config().vocab_size, a->data, " has vocabulary ", file.vocab_size(),
                  ", larger than the model's ", model.config().vocab_size);
     train::EvalResult r = train::evaluate(model, file, T, a->batch, a->max_batches);
+    if (!std::isfinite(r.loss)) check_loss(r.loss, io::read_gpt_weights(a->model), a->model);  // w was released
     std::printf("loss %.4f  perplexity %.2f  (%ld tokens)\n", r.loss, r.perplexity, (long)r.tokens);
   });
 }

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "gannet/cli/model_options.h"
+#include "gannet/cli/number_options.h"
 #include "gannet/infer/engine.h"
 #include "gannet/infer/scheduler.h"
 #include "gannet/io/gpt_weights.h"
@@ -85,21 +86,31 @@ void add_generate_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("generate", "Continue a prompt with the inference engine, streaming the text");
   add_model_options(cmd, a->model, a->tokenizer);
   cmd->add_option("--prompt,-p", a->prompt, "text to continue")->required();
-  cmd->add_option("--max-tokens,-n", a->max_tokens, "tokens to generate at most")->capture_default_str();
-  cmd->add_option("--temperature", a->sampling.temperature, "0 = greedy")->capture_default_str();
-  cmd->add_option("--top-k", a->sampling.top_k, "sample among the k likeliest tokens (0 = off)")->capture_default_str();
+  cmd->add_option("--max-tokens,-n", a->max_tokens, "tokens to generate at most")
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::at_least(1)));  // and the prompt plus these within n_ctx
+  cmd->add_option("--temperature", a->sampling.temperature, "0 = greedy")
+      ->capture_default_str()
+      ->check(number_in<float>(NumberRange::at_least(0)));
+  cmd->add_option("--top-k", a->sampling.top_k, "sample among the k likeliest tokens (0 = off)")
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::at_least(0)));
   cmd->add_option("--top-p", a->sampling.top_p, "sample among the likeliest tokens holding this mass (1 = off)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number_in<float>(NumberRange::left_open(0, 1)));
   cmd->add_option("--repeat-penalty", a->sampling.repetition_penalty,
                   "divide positive (multiply negative) logits of tokens already seen (1 = off)")
-      ->capture_default_str();
-  cmd->add_option("--seed", a->sampling.seed, "random seed")->capture_default_str();
+      ->capture_default_str()
+      ->check(number_in<float>(NumberRange::above(0)));
+  cmd->add_option("--seed", a->sampling.seed, "random seed")
+      ->capture_default_str()
+      ->check(number_in<uint64_t>(NumberRange::at_least(0)));
   cmd->add_option("--stop", a->stop, "stop before this text (repeatable)")->allow_extra_args(false);
   cmd->add_flag("--ignore-eos", a->ignore_eos, "keep generating past the end-of-text token");
   cmd->add_option("--weights", a->weights, "weight precision in the engine")
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "bf16"}));
-  cmd->add_option("--threads,-t", a->threads, "threads (0 = all cores)")->capture_default_str();
+  add_threads_option(cmd, a->threads);
   cmd->callback([a]() { run(*a); });
 }
 

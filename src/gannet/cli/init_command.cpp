@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 
+#include "gannet/cli/number_options.h"
 #include "gannet/io/checkpoint.h"
 
 namespace gannet::cli {
@@ -42,7 +43,9 @@ void add_init_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("init", "Write a random-weight model of a preset shape (for speed work)");
   cmd->add_option("--preset", a->preset, "model shape")->required()->check(CLI::IsMember(names));
   cmd->add_option("--out,-o", a->out, "model file to write (.safetensors)")->required();
-  cmd->add_option("--seed", a->seed, "initialization seed")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "initialization seed")
+      ->capture_default_str()
+      ->check(number_in<uint64_t>(NumberRange::at_least(0)));
   cmd->callback([a]() {
     const models::GptConfig& cfg = presets().at(a->preset);
     models::Gpt model(cfg);

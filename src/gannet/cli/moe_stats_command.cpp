@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "gannet/cli/number_options.h"
 #include "gannet/core/atomic_file.h"
 #include "gannet/core/error.h"
 #include "gannet/data/token_file.h"
@@ -92,21 +93,23 @@ void add_moe_stats_command(CLI::App& app) {
   cmd->add_option("--windows", a->options.max_windows,
                   "validation windows to analyze, from the start of val.tok (0 = all)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(number_in<int64_t>(NumberRange::at_least(0)));
   cmd->add_option("--seq-len", a->options.seq_len, "window length (0 = the model's n_ctx)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(number_in<int64_t>(NumberRange::at_least(0)));
   cmd->add_option("--batch", a->options.batch,
                   "windows per forward pass (the capacity limit applies to each pass's batch x seq-len tokens)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(number_in<int64_t>(NumberRange::closed(1, kMaxBatchOption)));
   cmd->add_option("--top", a->options.top, "most frequent tokens listed per expert")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(number_in<int64_t>(NumberRange::at_least(0)));
   cmd->add_option("--chart", a->chart, "SVG chart to write (default: MODEL with the extension .moe.svg)");
   cmd->add_option("--json", a->json, "also write every number to this JSON file");
-  cmd->add_option("--seed", a->options.seed, "random token selection: pass i uses seed + i")->capture_default_str();
-  cmd->add_option("--threads,-t", a->threads, "threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--seed", a->options.seed, "random token selection: pass i uses seed + i")
+      ->capture_default_str()
+      ->check(number_in<uint64_t>(NumberRange::at_least(0)));
+  add_threads_option(cmd, a->threads);
   cmd->callback([a]() { run(*a); });
 }
 

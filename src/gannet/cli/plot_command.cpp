@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "gannet/cli/number_options.h"
 #include "gannet/core/error.h"
 #include "gannet/train/loss_plot.h"
 
@@ -46,13 +47,16 @@ void add_plot_command(CLI::App& app) {
   cmd->add_option("runs", args->runs, "metrics.jsonl files or run directories; the first is the baseline")
       ->required()
       ->check(CLI::ExistingPath);
-  cmd->add_option("--label,-l", args->labels, "a label per run (default: the directory name)");
+  cmd->add_option("--label,-l", args->labels,
+                  "a label per run, in the runs' order (comma-separated or repeated; default: the directory name)")
+      ->delimiter(',');
   cmd->add_option("--out,-o", args->out, "SVG file to write")->capture_default_str();
   cmd->add_option("--tolerance", args->tolerance,
                   "target = baseline's final validation loss x (1 + tolerance)")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--target", args->target, "explicit target validation loss (overrides --tolerance)");
+      ->check(number_in<double>(NumberRange::closed(0, 1)));
+  cmd->add_option("--target", args->target, "explicit target validation loss (overrides --tolerance; 0 = none)")
+      ->check(number_in<double>(NumberRange::at_least(0)));
   cmd->callback([args]() { run(*args); });
 }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "gannet/cli/number_options.h"
 #include "gannet/compress/lkd.h"
 #include "gannet/compress/quant_config.h"
 #include "gannet/core/rng.h"
@@ -99,7 +100,8 @@ void add_quantize_command(CLI::App& app) {
                             ->excludes(scheme_option);
   std::vector<CLI::Option*> preset_options = {
       cmd->add_option("--group", a->group, "input columns per weight scale (multiple of 32; 0 = one scale per row)")
-          ->capture_default_str(),
+          ->capture_default_str()
+          ->check(number_in<int64_t>(NumberRange::at_least(0))),
       cmd->add_flag("--asymmetric", a->asymmetric, "asymmetric weights (a zero point per group)"),
       cmd->add_option("--embedding", a->embedding, "token embedding: default (the scheme's narrowest), f32, int8, int4")
           ->capture_default_str(),
@@ -109,18 +111,26 @@ void add_quantize_command(CLI::App& app) {
                     "one calibrated int8 scale per product instead of one per token (needs --calib or --data-free)")};
   for (CLI::Option* o : preset_options) config->excludes(o);
   cmd->add_option("--lkd-steps", a->lkd_steps, "layer-by-layer distillation steps per block (0 = plain rounding)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::at_least(0)));
   cmd->add_option("--lkd-lr", a->lkd_lr, "LKD learning rate (cosine-decayed over each block's steps)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number_in<float>(NumberRange::above(0)));
   cmd->add_option("--calib", a->calib, "calibration token file (e.g. data/brown/train.tok)")->check(CLI::ExistingFile);
   cmd->add_flag("--data-free", a->data_free, "calibrate on text the float model samples itself");
-  cmd->add_option("--calib-batches", a->calib_batches, "calibration batches")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--calib-batch", a->calib_batch, "sequences per batch")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--calib-batches", a->calib_batches, "calibration batches")
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::closed(1, kMaxBatchOption)));
+  cmd->add_option("--calib-batch", a->calib_batch, "sequences per batch")
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::closed(1, kMaxBatchOption)));
   cmd->add_option("--calib-seq-len", a->calib_seq_len, "tokens per sequence (at most the model's n_ctx)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--seed", a->seed, "calibration sampling seed")->capture_default_str();
-  cmd->add_option("--threads,-t", a->threads, "threads (0 = all cores)")->capture_default_str();
+      ->check(number_in<int64_t>(NumberRange::at_least(1)));
+  cmd->add_option("--seed", a->seed, "calibration sampling seed")
+      ->capture_default_str()
+      ->check(number_in<uint64_t>(NumberRange::at_least(0)));
+  add_threads_option(cmd, a->threads);
   cmd->add_flag("--no-progress", a->no_progress, "no progress bar");
   cmd->callback([a]() {
     if (a->threads > 0) kernels::set_num_threads(a->threads);

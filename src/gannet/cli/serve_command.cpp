@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "gannet/cli/model_options.h"
+#include "gannet/cli/number_options.h"
 #include "gannet/infer/engine.h"
 #include "gannet/infer/scheduler.h"
 #include "gannet/infer/server.h"
@@ -126,24 +127,32 @@ void add_serve_command(CLI::App& app) {
                          "/detokenize, /health, /metrics");
   add_model_options(cmd, a->model, a->tokenizer);
   cmd->add_option("--host", a->host, "address to listen on")->capture_default_str();
-  cmd->add_option("--port", a->port, "port to listen on (0 = any free port)")->capture_default_str();
-  cmd->add_option("--parallel", a->parallel, "sequences decoded together (KV-cache slots)")->capture_default_str();
+  cmd->add_option("--port", a->port, "port to listen on (0 = any free port)")
+      ->capture_default_str()
+      ->check(number_in<int>(NumberRange::closed(0, 65535)));
+  cmd->add_option("--parallel", a->parallel, "sequences decoded together (KV-cache slots)")
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::closed(1, kMaxBatchOption)));
   cmd->add_option("--ctx", a->ctx, "tokens per slot, prompt and completion together (0 = the model's n_ctx)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::at_least(0)));
   cmd->add_option("--weights", a->weights, "weight precision in the engine")
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "bf16"}));
-  cmd->add_option("--threads,-t", a->threads, "threads (0 = all cores)")->capture_default_str();
+  add_threads_option(cmd, a->threads);
   cmd->add_option("--max-tokens-limit", a->max_tokens_limit,
                   "largest max_tokens a request may ask for (0 = only the context limits it)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::at_least(0)));
   cmd->add_option("--max-queued", a->max_queued, "requests waiting for a slot; more get HTTP 429")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::closed(0, kMaxBatchOption)));
   cmd->add_option("--model-name", a->model_name,
                   "name reported by /v1/models and in responses (default: the model file's)");
   cmd->add_option("--shutdown-grace", a->shutdown_grace,
                   "seconds running requests get to finish after SIGINT/SIGTERM before they are cancelled")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number_in<double>(NumberRange::closed(0, 3600)));
   cmd->callback([a]() { run(*a); });
 }
 

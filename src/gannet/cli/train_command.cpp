@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "gannet/cli/number_options.h"
 #include "gannet/data/tokenizer.h"
 #include "gannet/io/checkpoint.h"
 #include "gannet/train/sampling.h"
@@ -60,7 +61,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--resume", args->resume, "continue from the newest checkpoint in checkpoint.dir (checkpoint.safetensors or the sharded "
                 "checkpoint/manifest.json)");
   cmd->add_flag("--no-progress", args->no_progress, "no progress bar");
-  cmd->add_option("--stop-after", args->stop_after, "stop after this many steps, with a checkpoint (for testing)");
+  cmd->add_option("--stop-after", args->stop_after, "stop after this many steps, with a checkpoint (for testing)")
+      ->check(number_in<int64_t>(NumberRange::at_least(0)));
   cmd->add_option("--sample-prompt", args->sample_prompt, "prompt of the text sample printed at the end ('' = none)")
       ->capture_default_str();
   cmd->callback([args]() { run(*args); });

@@ -24,7 +24,7 @@ std::vector<std::string> group_names(const json& section, const std::string& con
 
 // Checks a DeepSpeed key that gannet supports only at its post-training value.
 void expect_int(const io::JsonReader& r, const std::string& key, int64_t only, const std::string& why) {
-  const int64_t v = r.get_int(key, only);
+  const int64_t v = r.get_int<int64_t>(key, only);
   GANNET_CHECK(v == only, r.context(), ".", key, " = ", v, " is not supported: ", why);
 }
 
@@ -73,7 +73,7 @@ QuantScheme scheme_from_config(const std::string& text, const std::string& path)
   GANNET_CHECK(!ws.has("quantize_groups"), ws.context(),
                ".quantize_groups (DeepSpeed's groups per whole matrix) is not supported: gannet groups input "
                "columns, set group_size (32, 64, 128, or 0 for one scale per row)");
-  base.group = ws.get_int("group_size", 64);
+  base.group = ws.get_int<int64_t>("group_size", 64, 0);  // base.validate() checks the multiple
   expect_int(ws, "schedule_offset", 0, "gannet quantizes after training (no schedule)");
   ws.get_bool("quantize_verbose", false);
   ws.get_bool("quantizer_kernel", false);  // gannet always runs its own integer kernels
@@ -82,7 +82,7 @@ QuantScheme scheme_from_config(const std::string& text, const std::string& path)
   {
     io::JsonReader mixed = ws.child("fp16_mixed_quantize");
     GANNET_CHECK(!mixed.get_bool("enabled", false), mixed.context(), ".enabled: mixed fp16 quantization is a training option");
-    mixed.get_double("quantize_change_ratio", 0.0);
+    mixed.get_double("quantize_change_ratio", 0.0, NumberRange::closed(0, 1));
   }
   base.validate();
   io::JsonReader wgroups = wq.child("different_groups");
@@ -91,8 +91,8 @@ QuantScheme scheme_from_config(const std::string& text, const std::string& path)
   for (const std::string& g : wnames) {
     io::JsonReader group = wgroups.child(g);
     io::JsonReader params = group.child("params");
-    const int64_t bits = params.get_int("target_bits", 0);
-    const int64_t start = params.get_int("start_bits", bits);
+    const int64_t bits = params.get_int<int64_t>("target_bits", 0);  // 8 or 4, checked below
+    const int64_t start = params.get_int<int64_t>("start_bits", bits);
     GANNET_CHECK(bits == 8 || bits == 4, params.context(), ".target_bits ", bits, " is not supported (8, 4)");
     GANNET_CHECK(start == bits, params.context(), ".start_bits ", start, " differs from target_bits ", bits,
                  ": bit schedules are for quantization-aware training; gannet quantizes after training");
@@ -122,7 +122,7 @@ QuantScheme scheme_from_config(const std::string& text, const std::string& path)
     for (const std::string& g : group_names(ctj.at("activation_quantization"), aq.context())) {
       io::JsonReader group = agroups.child(g);
       io::JsonReader params = group.child("params");
-      const int64_t bits = params.get_int("bits", 8);
+      const int64_t bits = params.get_int<int64_t>("bits", 8);  // 8, checked below
       GANNET_CHECK(bits == 8, params.context(), ".bits ", bits, " is not supported (activations are int8)");
       const Target t = targets(group, group.context());
       GANNET_CHECK(!t.embedding, group.context(), ".modules: the embedding has no input to quantize");
@@ -132,7 +132,7 @@ QuantScheme scheme_from_config(const std::string& text, const std::string& path)
   } else {
     as.get_string("quantization_type", "");
     as.get_string("range_calibration", "");
-    as.get_int("schedule_offset", 0);
+    as.get_int<int64_t>("schedule_offset", 0);
     aq.child("different_groups");
   }
   GANNET_CHECK(!s.embedding || s.lm_head, path, ": an f32 LM head with a quantized embedding is not supported (they "

@@ -6,9 +6,11 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <type_traits>
 
 #include "gannet/core/error.h"
 #include "gannet/data/brown.h"
@@ -79,6 +81,24 @@ bool up_to_date(const fs::path& dir, const json& want, json* stamp_out) {
   return true;
 }
 
+// The counts a stamp recorded, as the result of a run that has nothing to do; false (prepare
+// again) unless each is a non-negative integer within its field's type.
+bool read_stats(const json& stamp, PrepareResult& res) {
+  const auto s = stamp.find("stats");
+  if (s == stamp.end() || !s->is_object()) return false;
+  auto count = [&](const char* key, auto& out) {
+    using T = std::remove_reference_t<decltype(out)>;
+    const auto it = s->find(key);
+    if (it == s->end() || !it->is_number_unsigned() || it->template get<uint64_t>() > (uint64_t)std::numeric_limits<T>::max())
+      return false;
+    out = (T)it->template get<uint64_t>();
+    return true;
+  };
+  return count("docs", res.docs) && count("train_docs", res.train_docs) && count("val_docs", res.val_docs) &&
+         count("train_tokens", res.train_tokens) && count("val_tokens", res.val_tokens) &&
+         count("vocab_size", res.vocab_size);
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -97,15 +117,8 @@ PrepareResult prepare_brown(const PrepareOptions& opt) {
   PrepareResult res;
 
   json stamp;
-  if (up_to_date(dir, want, &stamp)) {
+  if (up_to_date(dir, want, &stamp) && read_stats(stamp, res)) {
     res.up_to_date = true;
-    const json& s = stamp.value("stats", json::object());
-    res.docs = s.value("docs", 0);
-    res.train_docs = s.value("train_docs", 0);
-    res.val_docs = s.value("val_docs", 0);
-    res.train_tokens = s.value("train_tokens", (int64_t)0);
-    res.val_tokens = s.value("val_tokens", (int64_t)0);
-    res.vocab_size = s.value("vocab_size", 0);
     std::fprintf(stderr, "[data] %s is up to date (prepare.json matches the options); nothing to do\n",
                  opt.out_dir.c_str());
     return res;

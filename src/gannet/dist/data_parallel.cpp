@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gannet/core/error.h"
+#include "gannet/core/parse_number.h"
 #include "gannet/kernels/adamw.h"
 
 namespace gannet::dist {
@@ -381,11 +382,11 @@ BucketPlan transformer_buckets(const nn::ParameterList& params, int64_t n_layer)
     int b = 3 * (int)n_layer;
     if (p.name.rfind("h.", 0) == 0) {
       size_t dot = p.name.find('.', 2);
-      int block = std::stoi(p.name.substr(2, dot - 2));
+      const int64_t block = parse_int64(std::string_view(p.name).substr(2, dot - 2), "data parallel: block of " + p.name);
       GANNET_CHECK(block >= 0 && block < n_layer, "data parallel: parameter ", p.name, " names block ", block, " of ",
                    n_layer);
       const bool moe = p.name.find(".moe.") != std::string::npos;
-      b = 3 * block + (is_expert_parameter(p.name) ? 1 : moe ? 2 : 0);
+      b = 3 * (int)block + (is_expert_parameter(p.name) ? 1 : moe ? 2 : 0);
     }
     raw.push_back(b);
   }

@@ -3,9 +3,11 @@
 #include <mpi.h>
 
 #include <cstdlib>
+#include <limits>
 #include <memory>
 
 #include "gannet/core/error.h"
+#include "gannet/core/parse_number.h"
 #include "gannet/dist/mpi_communicator.h"
 
 namespace gannet::dist {
@@ -56,8 +58,9 @@ void abort_world(int code) {
 
 int local_process_count() {
   const char* s = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-  int n = s ? std::atoi(s) : 1;
-  return n > 0 ? n : 1;
+  if (!s) return 1;
+  const int64_t n = parse_int64(s, "OMPI_COMM_WORLD_LOCAL_SIZE");
+  return n > 0 && n <= std::numeric_limits<int>::max() ? (int)n : 1;
 }
 
 }  // namespace gannet::dist

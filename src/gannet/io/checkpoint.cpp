@@ -2,6 +2,7 @@
 
 
 #include "gannet/core/escape.h"
+#include "gannet/core/parse_number.h"
 #include "gannet/io/model_config.h"
 #include "gannet/io/safetensors.h"
 #include "gannet/io/sharded_checkpoint.h"
@@ -17,18 +18,22 @@ std::string rng_to_string(const std::array<uint64_t, 4>& s) {
 
 std::array<uint64_t, 4> rng_from_string(const std::string& text, const std::string& path) {
   std::array<uint64_t, 4> s{};
-  size_t pos = 0;
+  std::string_view rest = text;
   for (int i = 0; i < 4; ++i) {
-    size_t next = text.find(',', pos);
-    std::string part = text.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
-    try {
-      s[i] = std::stoull(part);
-    } catch (...) {
-      fail(str(path, ": bad rng state '", escape_bytes(text), "' in checkpoint metadata"));
-    }
-    pos = next == std::string::npos ? text.size() : next + 1;
+    const size_t comma = i < 3 ? rest.find(',') : std::string_view::npos;
+    GANNET_CHECK(i == 3 || comma != std::string_view::npos, path, ": checkpoint metadata 'rng' is not 4 integers: ",
+                 quote_text(text));
+    s[i] = parse_uint64(rest.substr(0, comma), path + ": checkpoint metadata 'rng'");
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
   }
   return s;
+}
+
+// A count stored as text in the metadata (step, optim_step): an integer >= 0.
+int64_t count_from_string(const std::string& text, const std::string& key, const std::string& path) {
+  const int64_t v = parse_int64(text, path + ": checkpoint metadata '" + key + "'");
+  GANNET_CHECK(v >= 0, path, ": checkpoint metadata '", key, "' must be >= 0, got ", v);
+  return v;
 }
 
 const std::string& meta(const SafeTensors& f, const std::string& key) {
@@ -138,14 +143,10 @@ void load_checkpoint(const std::string& path, models::Gpt& model, optim::AdamW* 
       optimizer->first_moments()[i].copy_from(f.get("optim.m." + params[i].name, DType::f32, params[i].var.shape()));
       optimizer->second_moments()[i].copy_from(f.get("optim.v." + params[i].name, DType::f32, params[i].var.shape()));
     }
-    optimizer->set_step_count(std::stoll(meta(f, "optim_step")));
+    optimizer->set_step_count(count_from_string(meta(f, "optim_step"), "optim_step", path));
   }
   if (state) {
-    try {
-      state->step = std::stoll(meta(f, "step"));
-    } catch (const std::logic_error&) {
-      fail(str(path, ": bad step in checkpoint metadata"));
-    }
+    state->step = count_from_string(meta(f, "step"), "step", path);
     state->rng = rng_from_string(meta(f, "rng"), path);
     auto it = f.metadata().find("train_config");
     state->train_config = it == f.metadata().end() ? "" : it->second;

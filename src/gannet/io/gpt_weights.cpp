@@ -151,20 +151,20 @@ void read_quantized(const SafeTensors& file, const std::string& text, const std:
                  "' is not a weight matrix this model may store quantized");
     JsonReader e = weights.child(name);
     QuantizedTensor q;
-    const int64_t bits = e.get_int("bits", 0);  // checked before the narrowing: 2^32 + 8 is not 8
+    const int64_t bits = e.get_int<int64_t>("bits", 0);  // checked before the narrowing: 2^32 + 8 is not 8
     GANNET_CHECK(bits == 8 || bits == 4, path, ": quantized tensor '", escape_bytes(name), "' has ", bits,
                  " bits (8 or 4)");
     q.bits = (int)bits;
-    q.group = e.get_int("group", 0);
-    q.in = e.get_int("in", 0);
-    q.padded_in = e.get_int("padded_in", 0);
+    q.group = e.get_int<int64_t>("group", 0, 0);
+    q.in = e.get_int<int64_t>("in", 0, 0);
+    q.padded_in = e.get_int<int64_t>("padded_in", 0, 0);
     q.rows = shape->second[0];
     const bool symmetric = e.get_bool("symmetric", true);
     const std::string act = e.get_string("activations", "f32");
     GANNET_CHECK(act == "f32" || act == "int8", path, ": '", escape_bytes(name), "' has activations '", escape_bytes(act),
                  "' (f32, int8)");
     // Checked as the float it is used as: 1e39 is a finite double but an infinite float.
-    const double act_scale_read = e.get_double("activation_scale", 0.0);
+    const double act_scale_read = e.get_double("activation_scale", 0.0, NumberRange::any());
     const std::optional<float> act_scale = to_finite_float(act_scale_read);
     GANNET_CHECK(act_scale && *act_scale >= 0.f && (act_scale_read == 0.0 || *act_scale > 0.f), path, ": '", name,
                  "' has activation_scale ", act_scale_read, " (expected 0 or a positive float up to ",

@@ -24,21 +24,21 @@ models::GptConfig read_hf_config(const std::string& path) {
   GANNET_CHECK(j.is_object(), path, ": expected a JSON object");
   models::GptConfig c;
   try {
-    JsonReader r(j, "");
+    JsonReader r(j, "", JsonNulls::as_absent);  // HF writes null for "the default" (n_inner)
     const std::string type = r.get_string("model_type", "gpt2");
     GANNET_CHECK(type == "gpt2", "model_type '", type, "' is not GPT-2");
-    c.n_embd = r.get_int("n_embd", 768);
-    c.n_head = r.get_int("n_head", 12);
-    c.n_layer = r.get_int("n_layer", 12);
-    c.vocab_size = r.get_int("vocab_size", 50257);
-    c.n_ctx = r.has("n_positions") ? r.get_int("n_positions", 1024) : r.get_int("n_ctx", 1024);
-    c.layernorm_eps = (float)r.get_double("layer_norm_epsilon", 1e-5);
+    c.n_embd = r.get_int<int64_t>("n_embd", 768, 1);
+    c.n_head = r.get_int<int64_t>("n_head", 12, 1);
+    c.n_layer = r.get_int<int64_t>("n_layer", 12, 1);
+    c.vocab_size = r.get_int<int64_t>("vocab_size", 50257, 1);
+    c.n_ctx = r.has("n_positions") ? r.get_int<int64_t>("n_positions", 1024, 1) : r.get_int<int64_t>("n_ctx", 1024, 1);
+    c.layernorm_eps = r.get_float("layer_norm_epsilon", 1e-5f, NumberRange::above(0));
     c.validate();  // sizes within limits before any arithmetic on them (4 * n_embd below)
     const std::string act = r.get_string("activation_function", "gelu_new");
     GANNET_CHECK(act == "gelu_new" || act == "gelu_pytorch_tanh", "activation_function '", act,
                  "' is not supported (gannet computes the tanh GELU: gelu_new or gelu_pytorch_tanh)");
     if (r.has("n_inner")) {
-      const int64_t inner = r.get_int("n_inner", 4 * c.n_embd);
+      const int64_t inner = r.get_int<int64_t>("n_inner", 4 * c.n_embd);
       GANNET_CHECK(inner == 4 * c.n_embd, "n_inner ", inner, " is not supported (gannet's MLP is 4 * n_embd = ",
                    4 * c.n_embd, ")");
     }

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -85,17 +86,19 @@ struct Fields {
     GANNET_CHECK(j.is_object() && j.contains(key), name, ": malformed manifest: ", where, " has no '", key, "'");
     return j.at(key);
   }
-  int64_t integer(const json& j, const char* key, const std::string& where) const {
+  // An integer in [lo, hi]; one beyond int64 (read as unsigned) is out of range, not wrapped.
+  int64_t integer(const json& j, const char* key, const std::string& where,
+                  int64_t lo = std::numeric_limits<int64_t>::min(), int64_t hi = std::numeric_limits<int64_t>::max()) const {
     const json& v = get(j, key, where);
     GANNET_CHECK(v.is_number_integer(), name, ": malformed manifest: ", where, ".", key, " is not an integer");
+    const bool fits = !v.is_number_unsigned() || v.get<uint64_t>() <= (uint64_t)std::numeric_limits<int64_t>::max();
+    GANNET_CHECK(fits && v.get<int64_t>() >= lo && v.get<int64_t>() <= hi, name, ": ", where, ".", key,
+                 " must be in [", lo, ", ", hi, "], got ", v.dump());
     return v.get<int64_t>();
   }
-  // An integer that must fit in an int (checked before the narrowing: 2^32 + 1 is not 1).
-  int int32(const json& j, const char* key, const std::string& where) const {
-    const int64_t v = integer(j, key, where);
-    GANNET_CHECK(v >= 0 && v <= INT32_MAX, name, ": malformed manifest: ", where, ".", key, " ", v,
-                 " is out of range");
-    return (int)v;
+  // The same for a value held in an int (a rank, a degree): never wrapped into it.
+  int small(const json& j, const char* key, const std::string& where, int lo = 0) const {
+    return (int)integer(j, key, where, lo, std::numeric_limits<int>::max());
   }
   std::string text(const json& j, const char* key, const std::string& where) const {
     const json& v = get(j, key, where);
@@ -174,7 +177,7 @@ Manifest parse_manifest_fields(const std::string& text, const std::string& name)
   GANNET_CHECK(root.is_object() && root.contains("format") && root["format"] == kFormat, name,
                ": not a gannet sharded checkpoint manifest (no \"format\": \"", kFormat, "\")");
   Manifest m;
-  m.version = f.int32(root, "version", "manifest");
+  m.version = f.small(root, "version", "manifest");
   GANNET_CHECK(m.version == kShardedCheckpointVersion, name, ": manifest version ", m.version,
                " is not supported (this gannet reads version ", kShardedCheckpointVersion, ")");
   try {
@@ -184,13 +187,13 @@ Manifest parse_manifest_fields(const std::string& text, const std::string& name)
     fail(str(name, ": ", e.what()));
   }
   const json& layout = f.get(root, "layout", "manifest");
-  m.layout.world = f.int32(layout, "world", "layout");
-  m.layout.tensor = f.int32(layout, "tensor", "layout");
-  m.layout.expert = f.int32(layout, "expert", "layout");
-  m.layout.data = f.int32(layout, "data", "layout");
-  m.layout.zero_stage = f.int32(layout, "zero_stage", "layout");
+  m.layout.world = f.small(layout, "world", "layout", 1);
+  m.layout.tensor = f.small(layout, "tensor", "layout", 1);
+  m.layout.expert = f.small(layout, "expert", "layout", 1);
+  m.layout.data = f.small(layout, "data", "layout", 1);
+  m.layout.zero_stage = f.small(layout, "zero_stage", "layout");
   const json& st = f.get(root, "train_state", "manifest");
-  m.state.step = f.integer(st, "step", "train_state");
+  m.state.step = f.integer(st, "step", "train_state", 0);
   const json& rng = f.get(st, "rng", "train_state");
   GANNET_CHECK(rng.is_array() && rng.size() == 4, name, ": malformed manifest: train_state.rng is not 4 integers");
   for (size_t i = 0; i < 4; ++i) {
@@ -199,9 +202,9 @@ Manifest parse_manifest_fields(const std::string& text, const std::string& name)
     m.state.rng[i] = rng[i].get<uint64_t>();
   }
   m.state.train_config = f.text(st, "train_config", "train_state");
-  m.optim_step = st.contains("optim_step") ? f.integer(st, "optim_step", "train_state") : -1;
+  m.optim_step = st.contains("optim_step") ? f.integer(st, "optim_step", "train_state", 0) : -1;
   for (const json& s : f.array(root, "shards", "manifest")) {
-    ShardFile sf{f.text(s, "file", "shards[]"), f.int32(s, "rank", "shards[]"), f.integer(s, "bytes", "shards[]")};
+    ShardFile sf{f.text(s, "file", "shards[]"), f.small(s, "rank", "shards[]"), f.integer(s, "bytes", "shards[]", 0)};
     m.shards.push_back(sf);
   }
   for (const json& t : f.array(root, "tensors", "manifest")) {

@@ -84,7 +84,7 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
 }
 
 void set_num_threads(int n) {
-  GANNET_CHECK(n >= 1, "set_num_threads: n=", n, " must be >= 1");
+  GANNET_CHECK(n >= 1 && n <= kMaxThreads, "set_num_threads: n=", n, " must be in [1, ", kMaxThreads, "]");
   omp_set_num_threads(n);
   openblas_set_num_threads(n);
 }

@@ -26,7 +26,10 @@ double measure_gemm_peak_gflops();
 // GFLOP/s of an n x n x n sgemm, median of `runs` after one warm-up.
 double measure_gemm_gflops(int64_t n, int runs);
 
-// Sets the thread count of both OpenMP (omp_set_num_threads) and OpenBLAS; n >= 1.
+// The most threads a config or option may ask for: above any machine's cores, far below the
+// point where the runtimes would fail to start them.
+constexpr int kMaxThreads = 4096;
+// Sets the thread count of both OpenMP (omp_set_num_threads) and OpenBLAS; 1 <= n <= kMaxThreads.
 void set_num_threads(int n);
 // The OpenMP thread count a parallel region started now would get (omp_get_max_threads).
 int num_threads();

@@ -36,23 +36,23 @@ data::CurriculumMetric read_metric(const io::JsonReader& m, const std::string& n
   }
   GANNET_CHECK(m.has("min_difficulty") && m.has("max_difficulty"), ctx, ": min_difficulty and max_difficulty are required");
   data::Pacing& p = cm.pacing;
-  p.min_value = m.get_int("min_difficulty", 0);
-  p.max_value = m.get_int("max_difficulty", 0);
+  p.min_value = m.get_int<int64_t>("min_difficulty", 0);  // checked below, by the kind of metric
+  p.max_value = m.get_int<int64_t>("max_difficulty", 0);
   p.type = data::parse_pacing_type(m.get_string("schedule_type", "fixed_linear"), ctx + ".schedule_type");
   io::JsonReader sc = m.child("schedule_config");
   if (p.type == data::PacingType::fixed_discrete) {
-    p.discrete_values = sc.get_int_list("difficulty", {});
-    p.discrete_max_steps = sc.get_int_list("max_step", {});
+    p.discrete_values = sc.get_int_list("difficulty", {});  // each checked below against [min, max]
+    p.discrete_max_steps = sc.get_int_list("max_step", {}, 0);
     for (int64_t v : p.discrete_values)
       GANNET_CHECK(v >= p.min_value && v <= p.max_value, ctx, ".schedule_config.difficulty: ", v,
                    " is outside [min_difficulty, max_difficulty]");
   } else {
     GANNET_CHECK(sc.has("total_curriculum_step"), sc.context(), ".total_curriculum_step is required");
-    p.total_steps = sc.get_int("total_curriculum_step", 1);
-    p.value_step = sc.get_int("difficulty_step", 1);
+    p.total_steps = sc.get_int<int64_t>("total_curriculum_step", 1, 1);
+    p.value_step = sc.get_int<int64_t>("difficulty_step", 1, 1);
     if (p.type == data::PacingType::fixed_root) {
       GANNET_CHECK(sc.has("root_degree"), sc.context(), ".root_degree is required for fixed_root");
-      p.root_degree = sc.get_double("root_degree", 2);
+      p.root_degree = sc.get_double("root_degree", 2, NumberRange::above(0));
     }
   }
   p.validate(ctx);
@@ -71,7 +71,7 @@ DataEfficiencyConfig read_data_efficiency(const io::JsonReader& r, const nlohman
                                           const models::GptConfig& model, int64_t seq_len, uint64_t default_seed) {
   DataEfficiencyConfig c;
   const bool on = r.get_bool("enabled", false);
-  c.seed = (uint64_t)r.get_int("seed", (int64_t)default_seed);
+  c.seed = r.get_uint64("seed", default_seed);
 
   io::JsonReader ds = r.child("data_sampling");
   const bool ds_on = ds.get_bool("enabled", false);
@@ -97,15 +97,15 @@ DataEfficiencyConfig read_data_efficiency(const io::JsonReader& r, const nlohman
   const bool lt_on = lt.get_bool("enabled", false);
   const std::string ctx = lt.context();
   if (lt.has("total_layer_num"))
-    GANNET_CHECK(lt.get_int("total_layer_num", 0) == model.n_layer, ctx, ".total_layer_num ",
-                 lt.get_int("total_layer_num", 0), " does not match model.n_layer ", model.n_layer);
+    GANNET_CHECK(lt.get_int<int64_t>("total_layer_num", 0) == model.n_layer, ctx, ".total_layer_num ",
+                 lt.get_int<int64_t>("total_layer_num", 0), " does not match model.n_layer ", model.n_layer);
   if (lt.has("model_type"))
     GANNET_CHECK(lt.get_string("model_type", "") == "decoder", ctx, ".model_type: '", lt.get_string("model_type", ""),
                  "' is not supported (gannet trains a GPT: decoder)");
-  c.random_ltd.layers = lt.get_int_list("random_ltd_layer_id", {});
+  c.random_ltd.layers = lt.get_int_list("random_ltd_layer_id", {});  // each checked below against n_layer
   if (lt.has("random_ltd_layer_num"))
-    GANNET_CHECK(lt.get_int("random_ltd_layer_num", 0) == (int64_t)c.random_ltd.layers.size(), ctx,
-                 ".random_ltd_layer_num ", lt.get_int("random_ltd_layer_num", 0), " does not match the ",
+    GANNET_CHECK(lt.get_int<int64_t>("random_ltd_layer_num", 0) == (int64_t)c.random_ltd.layers.size(), ctx,
+                 ".random_ltd_layer_num ", lt.get_int<int64_t>("random_ltd_layer_num", 0), " does not match the ",
                  c.random_ltd.layers.size(), " entries of random_ltd_layer_id");
   for (size_t i = 0; i < c.random_ltd.layers.size(); ++i) {
     int64_t l = c.random_ltd.layers[i];
@@ -116,16 +116,16 @@ DataEfficiencyConfig read_data_efficiency(const io::JsonReader& r, const nlohman
   }
   io::JsonReader ls = lt.child("random_ltd_schedule");
   data::Pacing& p = c.random_ltd.schedule;
-  p.min_value = ls.get_int("min_value", seq_len);
+  p.min_value = ls.get_int("min_value", seq_len);  // kept tokens: checked below against data.seq_len
   p.max_value = ls.get_int("max_value", seq_len);
   std::string st = ls.get_string("schedule_type", "fixed_linear");
   p.type = data::parse_pacing_type(st, ls.context() + ".schedule_type");
   GANNET_CHECK(p.type != data::PacingType::fixed_discrete, ls.context(),
                ".schedule_type: fixed_discrete is not supported for random-LTD (fixed_linear or fixed_root)");
   io::JsonReader lsc = ls.child("schedule_config");
-  p.total_steps = lsc.get_int("require_steps", 1);
-  p.value_step = lsc.get_int("seq_per_step", 1);
-  if (p.type == data::PacingType::fixed_root) p.root_degree = lsc.get_double("root_degree", 2);
+  p.total_steps = lsc.get_int<int64_t>("require_steps", 1, 1);
+  p.value_step = lsc.get_int<int64_t>("seq_per_step", 1, 1);
+  if (p.type == data::PacingType::fixed_root) p.root_degree = lsc.get_double("root_degree", 2, NumberRange::above(0));
   p.validate(ls.context());
   GANNET_CHECK(p.min_value >= 1 && p.max_value <= seq_len, ls.context(), ": kept tokens must lie in [1, data.seq_len = ",
                seq_len, "], got [", p.min_value, ", ", p.max_value, "]");
@@ -138,14 +138,11 @@ DataEfficiencyConfig read_data_efficiency(const io::JsonReader& r, const nlohman
 
   io::JsonReader lr = lt.child("layer_token_lr_schedule");
   const bool lr_on = lr.get_bool("enabled", false);
-  c.layer_token_lr.total_layer_tokens = lr.get_double("total_layer_tokens", 0);
-  c.layer_token_lr.warmup_layer_tokens = lr.get_double("warmup_layer_tokens", -1);
+  c.layer_token_lr.total_layer_tokens = lr.get_double("total_layer_tokens", 0, NumberRange::at_least(0));
+  c.layer_token_lr.warmup_layer_tokens = lr.get_double("warmup_layer_tokens", -1, NumberRange::at_least(0));  // -1: absent
   std::string wt = lr.get_string("warmup_type", "linear");
   GANNET_CHECK(wt == "linear" || wt == "log", lr.context(), ".warmup_type: '", wt, "' is not supported (linear or log)");
   c.layer_token_lr.log_warmup = wt == "log";
-  GANNET_CHECK((c.layer_token_lr.warmup_layer_tokens >= 0 || !lr.has("warmup_layer_tokens")) &&
-                   c.layer_token_lr.total_layer_tokens >= 0, lr.context(),
-               ": warmup_layer_tokens and total_layer_tokens must not be negative");
   if (c.layer_token_lr.total_layer_tokens > 0)
     GANNET_CHECK(c.layer_token_lr.warmup_layer_tokens <= c.layer_token_lr.total_layer_tokens, lr.context(),
                  ": warmup_layer_tokens is above total_layer_tokens");

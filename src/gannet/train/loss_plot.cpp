@@ -14,6 +14,25 @@
 
 namespace gannet::train {
 
+namespace {
+// A number of a metrics line: `absent` when the key is missing; null (how a NaN loss is written)
+// reads as NaN. Another type is an error naming the line and the key, not a JSON library's.
+double number_of(const nlohmann::json& j, const char* key, double absent, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end()) return absent;
+  if (it->is_null()) return std::numeric_limits<double>::quiet_NaN();
+  GANNET_CHECK(it->is_number(), where, ": '", key, "' is not a number");
+  return it->get<double>();
+}
+
+bool flag_of(const nlohmann::json& j, const char* key, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end()) return false;
+  GANNET_CHECK(it->is_boolean(), where, ": '", key, "' is not a boolean");
+  return it->get<bool>();
+}
+}  // namespace
+
 RunLog read_run_log(const std::string& path, const std::string& label) {
   std::istringstream in(read_file(path));  // read_file refuses a FIFO or directory at once
   RunLog r;
@@ -26,19 +45,24 @@ RunLog read_run_log(const std::string& path, const std::string& label) {
     ++n;
     if (line.empty()) continue;
     nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    GANNET_CHECK(j.is_object() && j.contains("step"), path, ":", n, ": not a metrics line");
-    RunLog::Point p{j.value("step", 0.0), j.value("tokens", 0.0), j.value("layer_tokens", 0.0),
-                    j.value("train_s", j.value("elapsed_s", 0.0)), 0};
+    const std::string where = str(path, ":", n);
+    GANNET_CHECK(j.is_object() && j.contains("step"), where, ": not a metrics line");
+    const double step = number_of(j, "step", 0, where);
+    GANNET_CHECK(std::isfinite(step) && step >= 0, where, ": 'step' is not a step number");
+    RunLog::Point p{step, number_of(j, "tokens", 0, where), number_of(j, "layer_tokens", 0, where),
+                    number_of(j, "train_s", number_of(j, "elapsed_s", 0, where), where), 0};
+    const bool final_line = flag_of(j, "final", where);
     // A resumed run repeats the steps after its checkpoint: keep the later record.
     auto& series = j.contains("val_loss") ? r.val : r.train;
     while (!series.empty() && series.back().step >= p.step) series.pop_back();
     if (j.contains("val_loss")) {
-      p.loss = j["val_loss"].get<double>();
+      p.loss = number_of(j, "val_loss", 0, where);
       r.val.push_back(p);
-      if (!final_seen || j.value("final", false)) r.final_val_loss = p.loss;
-      final_seen = final_seen || j.value("final", false);
+      if (!final_seen || final_line) r.final_val_loss = p.loss;
+      final_seen = final_seen || final_line;
     } else if (j.contains("loss")) {
-      double l = j["loss"].get<double>();
+      double l = number_of(j, "loss", 0, where);
+      if (!std::isfinite(l)) continue;  // a diverged step (logged as null) would poison the average
       ema = r.train.empty() ? l : 0.95 * ema + 0.05 * l;
       p.loss = ema;
       r.train.push_back(p);

@@ -28,7 +28,7 @@ struct TrainConfig {
   optim::AdamWOptions adamw;
   optim::CosineSchedule schedule;       // scheduler WarmupCosineLR
   int64_t eval_interval = 100;          // steps between validations (0: only at the end)
-  int64_t eval_batches = 20;            // validation batches (of micro_batch windows) per validation
+  int64_t eval_batches = 20;            // validation batches (of micro_batch windows) per validation (0: all)
   int64_t checkpoint_interval = 0;      // steps between checkpoints (0: only at the end)
   std::string out_dir = "runs/default"; // checkpoint.safetensors or checkpoint/ (sharded), metrics.jsonl
   // checkpoint.sharded: each process writes its own shard and rank 0 a manifest (<out_dir>/checkpoint/),

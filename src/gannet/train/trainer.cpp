@@ -119,6 +119,17 @@ std::string fmt(const char* f, double v) {
   std::snprintf(buf, sizeof buf, f, v);
   return buf;
 }
+
+// Both token files fit the model's vocabulary and were made with one tokenizer: checked before
+// the first step, so that a bad val.tok is not found only at the first validation.
+void check_token_files(const data::TokenFile& train, const data::TokenFile& val, const TrainConfig& cfg) {
+  for (const data::TokenFile* f : {&train, &val})
+    GANNET_CHECK(f->vocab_size() <= cfg.model.vocab_size, f->path(), " has vocabulary ", f->vocab_size(),
+                 ", more than model.vocab_size ", cfg.model.vocab_size);
+  GANNET_CHECK(val.vocab_size() == train.vocab_size(), val.path(), " has vocabulary ", val.vocab_size(), ", ",
+               train.path(), " has ", train.vocab_size(), ": they were not made with the same tokenizer");
+}
+
 }  // namespace
 
 std::string checkpoint_path(const TrainConfig& config) {
@@ -158,8 +169,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
                  cfg.data_dir, "` first");
   data::TokenFile train_file = data::TokenFile::open((dir / "train.tok").string());
   data::TokenFile val_file = data::TokenFile::open((dir / "val.tok").string());
-  GANNET_CHECK(train_file.vocab_size() <= cfg.model.vocab_size, "the data in ", cfg.data_dir, " has vocabulary ",
-               train_file.vocab_size(), ", more than model.vocab_size ", cfg.model.vocab_size);
+  check_token_files(train_file, val_file, cfg);
 
   models::Gpt model(cfg.model);
   model.init(cfg.seed);  // whole on every rank, so that every layout starts from the same weights
