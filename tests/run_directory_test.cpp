@@ -316,3 +316,30 @@ TEST_F(RunDirectory, NewRunRefusesToStartOverAnEarlierOne) {
   EXPECT_EQ(train::run_training(config("out", 2), quiet_).steps_done, 2);
   EXPECT_EQ(read_file(file("out/notes.txt")), "mine");
 }
+
+TEST_F(RunDirectory, UnderMpirunTheLeadRankRefusesAndTheJobEnds) {
+  // Two ranks: rank 0 alone writes the log; a new run over it is refused by rank 0, and the job
+  // ends at once instead of leaving rank 1 waiting in a collective.
+  const std::string cfg = config_file("out", 2);
+  const std::string mpirun = str("env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 ",
+                                 "timeout 120 ", GANNET_MPIRUN, " -np 2 --oversubscribe ", GANNET_BINARY,
+                                 " train --no-progress --sample-prompt '' --config ", cfg, " 2>&1");
+  auto run = [&] {
+    FILE* p = popen(mpirun.c_str(), "r");
+    std::string out;
+    char buf[512];
+    while (p && fgets(buf, sizeof buf, p)) out += buf;
+    int rc = p ? pclose(p) : -1;
+    return std::pair<int, std::string>{WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+  };
+  auto [rc, out] = run();
+  ASSERT_EQ(rc, 0) << out;
+  const std::string log = read_file((dir_ / "out" / "metrics.jsonl").string());
+  EXPECT_EQ(logged("out").size(), 2u + 1u);  // steps 1 and 2 and the final validation, once each
+  auto [rc2, out2] = run();
+  EXPECT_NE(rc2, 0);
+  EXPECT_NE(rc2, 124) << "timed out";
+  EXPECT_EQ(error_lines(out2).size(), 1u) << out2;
+  EXPECT_TRUE(has(out2, "already holds a run")) << out2;
+  EXPECT_EQ(read_file((dir_ / "out" / "metrics.jsonl").string()), log);
+}

@@ -49,10 +49,12 @@ MetricsLog open_metrics_log(const TrainConfig& config, bool resume, int64_t step
   GANNET_CHECK(!ec, "cannot create ", config.out_dir, ": ", ec.message());
   if (!resume) return MetricsLog::create(path);
   const LogCut cut = cut_metrics_log(path, step);
-  if (cut.lines_removed || cut.partial_line)
-    std::fprintf(stderr, "gannet train: %s cut back to step %ld, the checkpoint's (%ld later line%s%s removed)\n",
-                 path.c_str(), (long)step, (long)cut.lines_removed, cut.lines_removed == 1 ? "" : "s",
-                 cut.partial_line ? " and a partial line" : "");
+  if (cut.lines_removed || cut.partial_line) {
+    std::string what = cut.lines_removed ? str(cut.lines_removed, " later line", cut.lines_removed == 1 ? "" : "s") : "";
+    if (cut.partial_line) what += what.empty() ? "a partial line" : " and a partial line";
+    std::fprintf(stderr, "gannet train: %s cut back to step %ld, the checkpoint's (%s removed)\n", path.c_str(),
+                 (long)step, what.c_str());
+  }
   if (clock) *clock = cut.clock;
   return MetricsLog::append(path);
 }
