@@ -15,8 +15,10 @@ cfg() {  # name micro extra [model-extra]
  "eval": {"interval": 0, "batches": 4}, "checkpoint": {"dir": "$out/$1", "interval": 0}$3}
 JSON
 }
-# Trains $out/NAME.json on NP processes (1: without mpirun) of THREADS threads each.
+# Trains $out/NAME.json on NP processes (1: without mpirun) of THREADS threads each, in a fresh
+# $out/NAME (an earlier run there is removed).
 train_run() {  # name np threads
+  rm -rf "${out:?}/$1"  # a fresh run each time (gannet train refuses to start over an earlier one)
   if [ "$2" = 1 ]; then OMP_NUM_THREADS=$3 build/gannet train --no-progress --sample-prompt '' --config "$out/$1.json" >/dev/null
   else OMP_NUM_THREADS=$3 mpirun -np "$2" --oversubscribe build/gannet train --no-progress --sample-prompt '' --config "$out/$1.json" >/dev/null
   fi

@@ -39,7 +39,8 @@ c["threads"] = threads
 json.dump(c, open(f"runs/{name}_r{r}.json", "w"), indent=2)
 PY
     resume=()
-    [ -f "$out/checkpoint.safetensors" ] && resume=(--resume)
+    # Continue from a checkpoint; a run killed before its first one starts over.
+    if [ -f "$out/checkpoint.safetensors" ]; then resume=(--resume); else rm -rf "$out"; fi
     echo "== $out"
     "$BIN" train --config "runs/${name}_r${r}.json" --no-progress --sample-prompt '' "${resume[@]}" 2>&1 | tee "$out.log"
     touch "$out/done"

@@ -32,7 +32,8 @@ c["threads"] = threads
 json.dump(c, open(f"runs/{name}.json", "w"), indent=2)
 PY
   local resume=()
-  [ -f "$out/checkpoint.safetensors" ] && resume=(--resume)
+  # Continue from a checkpoint; a run killed before its first one starts over.
+  if [ -f "$out/checkpoint.safetensors" ]; then resume=(--resume); else rm -rf "$out"; fi
   "$BIN" train --config "runs/$name.json" --no-progress --sample-prompt '' "${resume[@]}" >"$out.log" 2>&1
   touch "$out/done"
   echo "== $out: $(tail -n 1 "$out/metrics.jsonl")"

