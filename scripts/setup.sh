@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config git
       libopenblas-openmp-dev libdnnl-dev
-      libsentencepiece-dev sentencepiece
+      libsentencepiece-dev sentencepiece libutf8proc-dev
       nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
       libopenmpi-dev openmpi-bin
       libgtest-dev libgmock-dev libbenchmark-dev)

@@ -58,6 +58,7 @@ std::vector<Isa> all_isas() {
 }  // namespace
 
 TEST(AdamW, VectorMatchesScalarReference) {
+  GANNET_SKIP_WITHOUT_VECTOR_ISA();
   const Hp h{3e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.5f};
   for (Isa isa : vector_isas()) {
     for (int64_t n : awkward_sizes()) {

@@ -101,6 +101,7 @@ TEST(Bias, GradMatchesDoubleColumnSumsAndAccumulates) {
 }
 
 TEST(Bias, VectorMatchesScalarReference) {
+  GANNET_SKIP_WITHOUT_VECTOR_ISA();
   const Pool pool;
   std::vector<float> dy, db0, want, got, y0, yw, yg;
   for (int64_t rows : kShapes) {

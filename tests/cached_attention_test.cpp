@@ -10,6 +10,7 @@ using namespace gannet::testing;
 namespace k = gannet::kernels;
 
 TEST(CachedAttention, VectorMatchesScalarReference) {
+  GANNET_SKIP_WITHOUT_VECTOR_ISA();
   for (Isa isa : vector_isas()) {
     for (int64_t D : {1, 5, 16, 64, 70}) {
       for (int64_t L : {1, 2, 15, 16, 17, 64, 65, 300}) {

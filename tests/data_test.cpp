@@ -298,6 +298,31 @@ TEST(Tokenizer, TrainEncodeDecodeRoundTrip) {
   EXPECT_EQ(tok.decode(ids), "tan re");
 }
 
+TEST(Tokenizer, SpecialTokensFromTextOnlyWhereAllowed) {
+  TempDir t;
+  write(t / "text.txt", small_text());
+  Tokenizer::train_bpe(t / "text.txt", t / "tok", 300);
+  Tokenizer tok = Tokenizer::load(t / "tok.model");
+  const std::string text = "tan</s>re<s>x <unk>\n</s>";
+  // By default the markers are ordinary text: no control id, and the text comes back.
+  const std::vector<int32_t> plain = tok.encode(text);
+  for (int32_t id : plain) {
+    EXPECT_NE(id, tok.bos_id());
+    EXPECT_NE(id, tok.eos_id());
+    EXPECT_NE(id, tok.unk_id());
+  }
+  EXPECT_EQ(tok.decode(plain), text);
+  EXPECT_EQ(tok.encode(text, AllowSpecial::none), plain);
+  // Allowed: each marker is its id, the text between encodes as on its own.
+  auto cat = [](std::initializer_list<std::vector<int32_t>> parts) {
+    std::vector<int32_t> out;
+    for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+    return out;
+  };
+  EXPECT_EQ(tok.encode(text, AllowSpecial::all),
+            cat({tok.encode("tan"), {2}, tok.encode("re"), {1}, tok.encode("x <unk>\n"), {2}}));
+}
+
 TEST(Tokenizer, TrainingIsDeterministic) {
   TempDir t;
   write(t / "text.txt", small_text());

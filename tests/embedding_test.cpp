@@ -55,6 +55,7 @@ std::vector<Shape> shapes() {
 }  // namespace
 
 TEST(Embedding, ForwardVectorMatchesScalarReference) {
+  GANNET_SKIP_WITHOUT_VECTOR_ISA();
   for (Isa isa : vector_isas()) {
     uint64_t seed = 1;
     for (const Shape& s : shapes()) {
@@ -89,6 +90,7 @@ TEST(Embedding, ForwardIsLookupPlusPosition) {
 }
 
 TEST(Embedding, BackwardVectorMatchesScalarReference) {
+  GANNET_SKIP_WITHOUT_VECTOR_ISA();
   for (Isa isa : vector_isas()) {
     uint64_t seed = 100;
     for (const Shape& s : shapes()) {

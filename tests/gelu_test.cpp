@@ -12,6 +12,7 @@ static void run_isa(Isa isa, const float* x, float* y, int64_t n, bool backward,
 }
 
 TEST(Gelu, VectorMatchesScalarReference) {
+  GANNET_SKIP_WITHOUT_VECTOR_ISA();
   for (Isa isa : vector_isas()) {
     for (int64_t n : awkward_sizes()) {
       auto x = random_vec(n, n, 3.f);

@@ -134,24 +134,54 @@ TEST_F(Gpt2BpeTest, EncodesByMergeRank) {
   EXPECT_EQ(bpe.encode("Hello world Hello world"), ids({{264, 260, 32, 264, 260}}));
 }
 
-TEST_F(Gpt2BpeTest, EndOfTextIsOneToken) {
+TEST_F(Gpt2BpeTest, EndOfTextIsOneTokenOnlyWhereAllowed) {
   write_test_vocab(dir_);
   Gpt2Bpe bpe = Gpt2Bpe::load(file("vocab.json"), file("merges.txt"));
-  EXPECT_EQ(bpe.encode("a<|endoftext|>b"), ids({{97, kEot, 98}}));
-  EXPECT_EQ(bpe.encode("Hello<|endoftext|> world"), ids({{264, kEot, 260}}));
-  EXPECT_EQ(bpe.encode("<|endoftext|><|endoftext|>"), ids({{kEot, kEot}}));
+  const auto all = AllowSpecial::all;
+  EXPECT_EQ(bpe.encode("a<|endoftext|>b", all), ids({{97, kEot, 98}}));
+  EXPECT_EQ(bpe.encode("Hello<|endoftext|> world", all), ids({{264, kEot, 260}}));
+  EXPECT_EQ(bpe.encode("<|endoftext|><|endoftext|>", all), ids({{kEot, kEot}}));
   // Only the whole marker: "<|" "end" "o" "f"... with d o -> "do".
-  EXPECT_EQ(bpe.encode("<|endoftext|"), ids({bytes_of("<|en"), {265}, bytes_of("ftext|")}));
+  EXPECT_EQ(bpe.encode("<|endoftext|", all), ids({bytes_of("<|en"), {265}, bytes_of("ftext|")}));
   EXPECT_EQ(bpe.decode({97, kEot, 98}), "a<|endoftext|>b");
 
-  // A vocabulary without it has no eos, and the marker is plain text.
+  // By default (and with AllowSpecial::none) the marker is ordinary text, as tiktoken's
+  // encode_ordinary: "<|" "end" "o" "f" ... "|>", never the end-of-text id.
+  const std::vector<int32_t> plain_marker = ids({bytes_of("<|"), bytes_of("en"), {265}, bytes_of("ftext"), bytes_of("|>")});
+  EXPECT_EQ(bpe.encode("<|endoftext|>"), plain_marker);
+  EXPECT_EQ(bpe.encode("<|endoftext|>", AllowSpecial::none), plain_marker);
+  EXPECT_EQ(bpe.encode("a<|endoftext|>b"), ids({{97}, plain_marker, {98}}));
+  EXPECT_EQ(bpe.decode(bpe.encode("x<|endoftext|>")), "x<|endoftext|>");
+  const TextTokenizer& through_interface = bpe;
+  EXPECT_EQ(through_interface.encode("<|endoftext|>"), plain_marker);
+  EXPECT_EQ(through_interface.encode("<|endoftext|>", all), std::vector<int32_t>{kEot});
+
+  // A vocabulary without it has no eos, and the marker is plain text even where allowed.
   nlohmann::json vocab = nlohmann::json::object();
   for (int b = 0; b < 256; ++b) vocab[symbols(std::string(1, (char)b))] = b;
   write(file("vocab.json"), vocab.dump());
   write(file("merges.txt"), "");
   Gpt2Bpe plain = Gpt2Bpe::load(file("vocab.json"), file("merges.txt"));
   EXPECT_EQ(plain.eos_id(), -1);
-  EXPECT_EQ(plain.encode("<|endoftext|>"), ids({bytes_of("<|"), bytes_of("endoftext"), bytes_of("|>")}));
+  EXPECT_EQ(plain.encode("<|endoftext|>", all), ids({bytes_of("<|"), bytes_of("endoftext"), bytes_of("|>")}));
+}
+
+TEST(SplitAtSpecialTokens, CutsAtTheLeftmostLongestMarker) {
+  std::vector<std::string> got;
+  auto run = [&](const std::string& text, const std::vector<SpecialToken>& specials) {
+    got.clear();
+    split_at_special_tokens(
+        text, specials, [&](std::string_view s) { got.push_back(std::string(s)); },
+        [&](int32_t id) { got.push_back(str("#", id)); });
+    return got;
+  };
+  using V = std::vector<std::string>;
+  const std::vector<SpecialToken> sp = {{"<s>", 1}, {"</s>", 2}, {"<s>x", 3}};
+  EXPECT_EQ(run("a</s>b<s>c", sp), (V{"a", "#2", "b", "#1", "c"}));
+  EXPECT_EQ(run("<s>xy<s><s>", sp), (V{"#3", "y", "#1", "#1"}));
+  EXPECT_EQ(run("no markers <", sp), (V{"no markers <"}));
+  EXPECT_EQ(run("", sp), V{});
+  EXPECT_EQ(run("a<s>b", {}), (V{"a<s>b"}));
 }
 
 TEST_F(Gpt2BpeTest, PreTokenizerFollowsGpt2Pattern) {

@@ -105,9 +105,11 @@ using A16Fn = void (*)(const float*, int64_t, int64_t, const float*, const k::QP
 
 std::vector<std::pair<Isa, std::pair<A8Fn, A16Fn>>> vector_paths() {
   std::vector<std::pair<Isa, std::pair<A8Fn, A16Fn>>> out;
-  if (cpu_has(Isa::avx2)) out.push_back({Isa::avx2, {k::avx2::quant_matmul_range, k::avx2::quant_matmul_f32_range}});
-  if (cpu_has_avx512_vnni())
-    out.push_back({Isa::avx512, {k::avx512::quant_matmul_range, k::avx512::quant_matmul_f32_range}});
+  for (Isa isa : vector_isas()) {
+    if (isa == Isa::avx2) out.push_back({isa, {k::avx2::quant_matmul_range, k::avx2::quant_matmul_f32_range}});
+    if (isa == Isa::avx512 && cpu_has_avx512_vnni())
+      out.push_back({isa, {k::avx512::quant_matmul_range, k::avx512::quant_matmul_f32_range}});
+  }
   return out;
 }
 }  // namespace
@@ -125,6 +127,7 @@ TEST(QuantMatmul, PackedRowsDequantizeLikeTheWeights) {
 }
 
 TEST(QuantMatmul, VectorPathsMatchTheScalarReference) {
+  GANNET_SKIP_WITHOUT_VECTOR_ISA();
   const int64_t N = 77;  // four full blocks and a partial one (tiles of 1 and 3 blocks)
   for (const Shape& s : shapes()) {
     QMatrix W(s.bits, N, s.K, s.group, s.asym, 100 + s.K + s.bits);

@@ -61,7 +61,8 @@ class ByteTokenizer : public data::TextTokenizer {
  public:
   mutable Gate gate;
   explicit ByteTokenizer(int eos = 256) : eos_(eos) {}
-  std::vector<int32_t> encode(const std::string& text) const override {
+  using data::TextTokenizer::encode;
+  std::vector<int32_t> encode(const std::string& text, data::AllowSpecial) const override {
     return std::vector<int32_t>(text.begin(), text.end());
   }
   std::string decode(const std::vector<int32_t>& ids) const override {

@@ -80,7 +80,10 @@ void write_vocab(const fs::path& dir) {
 class SlowTokenizer : public data::TextTokenizer {
  public:
   explicit SlowTokenizer(std::unique_ptr<data::TextTokenizer> inner) : inner_(std::move(inner)) {}
-  std::vector<int32_t> encode(const std::string& text) const override { return inner_->encode(text); }
+  using data::TextTokenizer::encode;
+  std::vector<int32_t> encode(const std::string& text, data::AllowSpecial allow) const override {
+    return inner_->encode(text, allow);
+  }
   std::string decode(const std::vector<int32_t>& ids) const override {
     if (int ms = delay_ms.load()) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     return inner_->decode(ids);
@@ -473,6 +476,10 @@ TEST_F(ServerTest, TokenizeRoundTrip) {
   std::vector<int32_t> ids = t.body["tokens"];
   EXPECT_EQ(ids, tok_->encode(text));
   EXPECT_LT(ids.size(), text.size());  // merges applied
+  // A request's text cannot inject the end of text: "<|endoftext|>" is ordinary text.
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), tok_->eos_id()), 0) << t.raw;
+  const std::vector<int32_t> allowed = tok_->encode(text, data::AllowSpecial::all);
+  EXPECT_EQ(std::count(allowed.begin(), allowed.end(), tok_->eos_id()), 1);  // the vocabulary has it
   Reply d = post("/detokenize", {{"tokens", ids}});
   ASSERT_EQ(d.status, 200) << d.raw;
   EXPECT_EQ(d.body["content"], text);

@@ -42,6 +42,7 @@ int64_t kp(k::PackedType t, int64_t K) { return (K + k::packed_group(t) - 1) / k
 }  // namespace
 
 TEST(SkinnyMatmul, VectorMatchesScalarReference) {
+  GANNET_SKIP_WITHOUT_VECTOR_ISA();
   const k::Epilogue epilogues[] = {k::Epilogue::store, k::Epilogue::gelu, k::Epilogue::accumulate};
   for (Isa isa : vector_isas()) {
     for (k::PackedType t : kTypes) {

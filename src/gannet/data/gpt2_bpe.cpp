@@ -260,19 +260,21 @@ std::vector<std::string> Gpt2Bpe::split_words(const std::string& text) {
   return words;
 }
 
-std::vector<int32_t> Gpt2Bpe::encode(const std::string& text) const {
+std::vector<int32_t> Gpt2Bpe::encode(const std::string& text, AllowSpecial allow) const {
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 1);
-  const std::string_view all(text);
-  for (size_t pos = 0;;) {
-    const size_t hit = eos_id_ >= 0 ? all.find(kEndOfText, pos) : std::string_view::npos;
-    const std::string_view segment = all.substr(pos, hit == std::string_view::npos ? std::string_view::npos : hit - pos);
-    split_into_words(segment, [&](size_t b, size_t e) { encode_word(segment.data() + b, e - b, out); });
-    if (hit == std::string_view::npos) break;
-    out.push_back(eos_id_);
-    pos = hit + kEndOfText.size();
+  if (allow == AllowSpecial::none || eos_id_ < 0) {
+    encode_ordinary(text, out);
+    return out;
   }
+  split_at_special_tokens(
+      text, {{std::string(kEndOfText), eos_id_}}, [&](std::string_view piece) { encode_ordinary(piece, out); },
+      [&](int32_t id) { out.push_back(id); });
   return out;
+}
+
+void Gpt2Bpe::encode_ordinary(std::string_view text, std::vector<int32_t>& out) const {
+  split_into_words(text, [&](size_t b, size_t e) { encode_word(text.data() + b, e - b, out); });
 }
 
 void Gpt2Bpe::encode_word(const char* p, size_t n, std::vector<int32_t>& out) const {

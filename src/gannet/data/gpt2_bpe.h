@@ -5,12 +5,14 @@
 // (matched by hand over UTF-8 code points; classes from data/unicode_class.h; bytes that are not
 // valid UTF-8 count as "other"), each word's bytes become the 256 byte tokens (GPT-2's
 // bytes_to_unicode alphabet: printable bytes stand for themselves, the others for U+0100 + n),
-// and merges apply lowest rank first. "<|endoftext|>" in the text is its own id. Any byte string
+// and merges apply lowest rank first. "<|endoftext|>" in the text is its own id only when the
+// caller allows special tokens (AllowSpecial::all); by default it is ordinary text. Any byte string
 // encodes, and decode(encode(s)) == s.
 #pragma once
 #include <array>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -29,8 +31,9 @@ class Gpt2Bpe : public TextTokenizer {
   Gpt2Bpe& operator=(Gpt2Bpe&&) noexcept;
   ~Gpt2Bpe() override;
 
+  using TextTokenizer::encode;
   // Thread-safe (words seen before come from a cache shared by all callers).
-  std::vector<int32_t> encode(const std::string& text) const override;
+  std::vector<int32_t> encode(const std::string& text, AllowSpecial allow) const override;
   std::string decode(const std::vector<int32_t>& ids) const override;
   int vocab_size() const override { return (int)tokens_.size(); }
   int eos_id() const override { return eos_id_; }
@@ -46,6 +49,7 @@ class Gpt2Bpe : public TextTokenizer {
  private:
   struct WordCache;
   Gpt2Bpe();
+  void encode_ordinary(std::string_view text, std::vector<int32_t>& out) const;
   void encode_word(const char* p, size_t n, std::vector<int32_t>& out) const;
   void bpe(const char* p, size_t n, std::vector<int32_t>& out) const;
 

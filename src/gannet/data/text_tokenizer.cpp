@@ -10,6 +10,29 @@ namespace gannet::data {
 
 namespace fs = std::filesystem;
 
+void split_at_special_tokens(std::string_view text, const std::vector<SpecialToken>& specials,
+                             const std::function<void(std::string_view)>& ordinary,
+                             const std::function<void(int32_t)>& special) {
+  size_t pos = 0;
+  for (;;) {
+    size_t hit = std::string_view::npos;
+    const SpecialToken* found = nullptr;
+    for (const SpecialToken& s : specials) {
+      if (s.text.empty()) continue;
+      const size_t at = text.find(s.text, pos);
+      if (at < hit || (at == hit && at != std::string_view::npos && s.text.size() > found->text.size())) {
+        hit = at;
+        found = &s;
+      }
+    }
+    const std::string_view piece = text.substr(pos, hit == std::string_view::npos ? std::string_view::npos : hit - pos);
+    if (!piece.empty()) ordinary(piece);
+    if (found == nullptr) return;
+    special(found->id);
+    pos = hit + found->text.size();
+  }
+}
+
 std::unique_ptr<TextTokenizer> load_text_tokenizer(const std::string& path) {
   std::error_code ec;
   GANNET_CHECK(fs::exists(path, ec), "cannot load tokenizer ", path, ": no such file or directory");

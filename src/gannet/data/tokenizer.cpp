@@ -80,8 +80,22 @@ void Tokenizer::train_bpe(const std::string& text_file, const std::string& model
   write_file_atomic(model_prefix + ".model", proto);  // last: the model marks completion
 }
 
-std::vector<int32_t> Tokenizer::encode(const std::string& text) const {
+std::vector<int32_t> Tokenizer::encode(const std::string& text, AllowSpecial allow) const {
   std::vector<int32_t> out;
+  if (allow == AllowSpecial::none) {
+    encode_ordinary(text, out);
+    return out;
+  }
+  std::vector<SpecialToken> specials;
+  for (int id : {bos_id(), eos_id()})
+    if (id >= 0) specials.push_back({sp_->IdToPiece(id), id});
+  split_at_special_tokens(
+      text, specials, [&](std::string_view piece) { encode_ordinary(piece, out); },
+      [&](int32_t id) { out.push_back(id); });
+  return out;
+}
+
+void Tokenizer::encode_ordinary(std::string_view text, std::vector<int32_t>& out) const {
   std::vector<int> ids;
   auto encode_piece = [&](std::string_view s) {
     if (s.empty()) return;
@@ -91,20 +105,18 @@ std::vector<int32_t> Tokenizer::encode(const std::string& text) const {
   };
   if (newline_id_ < 0) {
     encode_piece(text);
-    return out;
+    return;
   }
-  size_t start = 0;
-  for (;;) {
-    size_t nl = text.find('\n', start);
-    if (nl == std::string::npos) {
-      encode_piece(std::string_view(text).substr(start));
-      break;
+  for (size_t start = 0;;) {
+    const size_t nl = text.find('\n', start);
+    if (nl == std::string_view::npos) {
+      encode_piece(text.substr(start));
+      return;
     }
-    encode_piece(std::string_view(text).substr(start, nl - start));
+    encode_piece(text.substr(start, nl - start));
     out.push_back(newline_id_);
     start = nl + 1;
   }
-  return out;
 }
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {

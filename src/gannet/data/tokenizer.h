@@ -5,10 +5,15 @@
 // Newlines: SentencePiece trains on one line at a time, so encode() encodes each line on its own
 // (each line starts with a word-initial piece, as in training) and joins lines with the byte piece
 // <0x0A>; decode() splits on it again.
+//
+// Special tokens: text that spells "<s>" or "</s>" encodes as ordinary text (SentencePiece never
+// reads control pieces from text) unless the caller passes AllowSpecial::all, which turns them
+// into bos and eos.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gannet/data/text_tokenizer.h"
@@ -29,7 +34,8 @@ class Tokenizer : public TextTokenizer {
   // Deterministic: the same file and vocab_size give a byte-identical model.
   static void train_bpe(const std::string& text_file, const std::string& model_prefix, int vocab_size);
 
-  std::vector<int32_t> encode(const std::string& text) const override;
+  using TextTokenizer::encode;
+  std::vector<int32_t> encode(const std::string& text, AllowSpecial allow) const override;
   // Throws gannet::Error on an id outside [0, vocab_size()).
   std::string decode(const std::vector<int32_t>& ids) const override;
   // The piece of one id, e.g. "▁the" or "<0x0A>".
@@ -45,6 +51,7 @@ class Tokenizer : public TextTokenizer {
 
  private:
   Tokenizer() = default;
+  void encode_ordinary(std::string_view text, std::vector<int32_t>& out) const;
   std::shared_ptr<const sentencepiece::SentencePieceProcessor> sp_;
   int newline_id_ = -1;
 };

@@ -7,8 +7,12 @@ namespace gannet::data {
 
 enum class CharClass : uint8_t { other, letter, number, space };
 
-// Exact for Unicode 14.0 general categories (the letter and number ranges are a table generated
-// from it); unassigned code points and values past U+10FFFF are `other`.
+// Letters and numbers by general category (L*, N*) as utf8proc's tables give it (Debian's
+// libutf8proc: Unicode 15.0 in 2.8), white space by the White_Space property; unassigned code
+// points, surrogates and values past U+10FFFF are `other`.
 CharClass char_class(char32_t c);
+
+// The Unicode version of utf8proc's tables, e.g. "15.0.0".
+const char* unicode_version();
 
 }  // namespace gannet::data
