@@ -1,5 +1,6 @@
 #include "gannet/infer/request_parser.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "gannet/core/error.h"
@@ -8,12 +9,43 @@ namespace gannet::infer {
 
 using json = nlohmann::json;
 
+namespace {
+
+// nlohmann's message without its "[json.exception.<kind>.<id>] " prefix.
+std::string json_message(const json::exception& e) {
+  const std::string what = e.what();
+  const size_t end = what.rfind("] ", what.find(' '));
+  return end == std::string::npos ? what : what.substr(end + 2);
+}
+
+}  // namespace
+
+// Any failure is an error (a number too large for a double, 1e999, is one too: nlohmann reports it
+// as out_of_range, not as a parse error, and it escaped as an internal error); one inside a field's
+// value names the field, from the keys whose values the parser is in ("stream_options.include_usage").
 json parse_request_body(const std::string& body) {
+  std::vector<std::string> keys;  // keys[d - 1]: the key at depth d whose value is being parsed
+  auto track = [&](int depth, json::parse_event_t event, json& parsed) {
+    const size_t d = (size_t)depth;
+    if (event == json::parse_event_t::key) {
+      keys.resize(d - 1);
+      keys.push_back(parsed.get<std::string>());
+    } else if (event == json::parse_event_t::value && keys.size() == d) {
+      keys.pop_back();  // a member's scalar value is complete
+    } else if (event == json::parse_event_t::object_end || event == json::parse_event_t::array_end) {
+      keys.resize(std::min(keys.size(), d == 0 ? 0 : d - 1));  // so is a member's object or array
+    }
+    return true;
+  };
   json j;
   try {
-    j = json::parse(body);
-  } catch (const json::parse_error& e) {
-    fail(str("invalid JSON in the request body: ", e.what()));
+    j = json::parse(body, track);
+  } catch (const json::exception& e) {
+    std::string field;
+    for (const std::string& k : keys)
+      if (!k.empty()) field += (field.empty() ? "" : ".") + k;
+    if (field.empty()) fail(str("invalid JSON in the request body: ", json_message(e)));
+    throw InvalidField(field, str("invalid JSON in field '", field, "': ", json_message(e)));
   }
   GANNET_CHECK(j.is_object(), "the request body must be a JSON object, got ", j.type_name());
   return j;
@@ -77,14 +109,15 @@ std::vector<int32_t> parse_prompt(const json& v, const data::TextTokenizer& tok)
   return token_array(one, "prompt");
 }
 
-}  // namespace
-
-CompletionRequest parse_completion(const json& body, const data::TextTokenizer& tok, uint64_t default_seed) {
+// `field` is set to the field being read, for the error.
+CompletionRequest parse_completion_fields(const json& body, const data::TextTokenizer& tok, uint64_t default_seed,
+                                          std::string& field) {
   CompletionRequest c;
   GenerationRequest& g = c.gen;
   g.sampling.seed = default_seed;
   bool has_prompt = false;
   for (const auto& [key, v] : body.items()) {
+    field = key;
     if (key == "prompt") {
       g.prompt = parse_prompt(v, tok);
       has_prompt = true;
@@ -141,14 +174,30 @@ CompletionRequest parse_completion(const json& body, const data::TextTokenizer& 
     } else {
       fail(str("unknown field '", key, "'"));
     }
+    g.sampling.validate();  // a bad value is this field's: the others were valid
   }
+  field = "prompt";
   GANNET_CHECK(has_prompt, "field 'prompt' is required");
   if (g.prompt.empty()) {
     GANNET_CHECK(tok.eos_id() >= 0, "the prompt is empty");
     g.prompt = {tok.eos_id()};  // GPT-2's convention for unconditional text
   }
+  field = "stream_options";
   GANNET_CHECK(c.stream || !c.include_usage, "field 'stream_options' needs \"stream\": true");
   return c;
+}
+
+}  // namespace
+
+CompletionRequest parse_completion(const json& body, const data::TextTokenizer& tok, uint64_t default_seed) {
+  std::string field;
+  try {
+    return parse_completion_fields(body, tok, default_seed, field);
+  } catch (const InvalidField&) {
+    throw;
+  } catch (const Error& e) {
+    throw InvalidField(field, e.what());
+  }
 }
 
 std::string parse_tokenize_request(const json& body) {

@@ -1,6 +1,7 @@
 // The HTTP server's request bodies, parsed and checked apart from the server itself (so that tests
 // and the fuzzers reach them without a socket). The fields and their policy are server.h's; every
-// problem is a gannet::Error with a one-line message naming the field (the server answers 400).
+// problem is a gannet::Error with a one-line message naming the field (the server answers 400),
+// an InvalidField (scheduler.h) carrying the field's name where there is one.
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -12,7 +13,8 @@
 
 namespace gannet::infer {
 
-// The body as a JSON object; invalid JSON or another type is an error.
+// The body as a JSON object; invalid JSON (a number no double holds, too) or another type is an
+// error, an InvalidField when it is inside a field's value ("stream_options.include_usage").
 nlohmann::json parse_request_body(const std::string& body);
 
 // A /v1/completions request.
