@@ -74,7 +74,7 @@ std::string chunked_post(const std::string& body) {
 // meanwhile a normal request is answered at once.
 TEST_F(HttpTransportTest, TricklingClientsAreCutOffAndDoNotStarveOthers) {
   HttpLimits limits;
-  limits.request_timeout = 2000ms;
+  limits.request_timeout = 4000ms;
   limits.read_timeout = 1000ms;
   start(limits);
   std::vector<std::unique_ptr<RawConnection>> slow;
@@ -91,19 +91,19 @@ TEST_F(HttpTransportTest, TricklingClientsAreCutOffAndDoNotStarveOthers) {
   std::this_thread::sleep_for(300ms);
   const auto asked = Clock::now();
   EXPECT_EQ(get_hello(), 200);
-  EXPECT_LT(Clock::now() - asked, 1000ms);
+  EXPECT_LT(Clock::now() - asked, 2000ms);  // long before the slow ones are cut off
 
   for (auto& c : slow) {
-    const std::string reply = c->read_response(5000ms);
+    const std::string reply = c->read_response(8000ms);
     EXPECT_EQ(RawConnection::status_of(reply), 408) << reply;
     EXPECT_NE(reply.find("Connection: close"), std::string::npos) << reply;
-    EXPECT_NE(reply.find("did not arrive within 2 s"), std::string::npos) << reply;
+    EXPECT_NE(reply.find("did not arrive within 4 s"), std::string::npos) << reply;
   }
   const auto cut_off = Clock::now() - started;
   trickling = false;
   trickler.join();
-  EXPECT_GE(cut_off, 1900ms);
-  EXPECT_LT(cut_off, 4000ms);
+  EXPECT_GE(cut_off, 3900ms);
+  EXPECT_LT(cut_off, 7000ms);
   for (auto& c : slow) EXPECT_TRUE(c->closed_within(2000ms));
 }
 
@@ -135,7 +135,7 @@ TEST_F(HttpTransportTest, ConnectionsPastTheLimitAre503AtOnce) {
   const auto asked = Clock::now();
   const std::string reply = extra.read_response(1000ms);
   EXPECT_EQ(RawConnection::status_of(reply), 503) << reply;
-  EXPECT_LT(Clock::now() - asked, 500ms);
+  EXPECT_LT(Clock::now() - asked, 1000ms);
   EXPECT_NE(reply.find("Retry-After: 1"), std::string::npos) << reply;
   EXPECT_NE(reply.find("\"error\""), std::string::npos) << reply;
   EXPECT_TRUE(extra.closed_within(1000ms));
