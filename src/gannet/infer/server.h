@@ -30,7 +30,7 @@
 // HTTP: POST bodies must be Content-Type application/json (parameters allowed; a charset must be
 // utf-8), else 415, and at most max_body_bytes, chunked or not (413). An unknown path is a 404, a
 // known one with the wrong method a 405. Requests that arrive too slowly get a 408, and
-// connections past max_connections a 503; the transport (http_transport.h) enforces these.
+// connections past max_connections a 503 (the transport, http_transport.h, enforces both).
 //
 // finish_reason is OpenAI's "stop" or "length" only. A streaming client that disconnects cancels
 // its generation at once (the next write fails; while no text is due a comment line is sent each
@@ -76,7 +76,8 @@ class Server {
   int bind();
   // Serves requests until stop(); bind() first.
   void serve();
-  // Refuses new requests (503) and closes idle keep-alive connections at once, lets running
+  // Refuses new requests (503) and closes idle keep-alive connections (and connections opened
+  // from now on, until the listening socket closes) at once, lets running
   // generations finish for up to `grace` and cancels the rest (scheduler.stop), then closes the
   // listening socket and makes serve() return. Idempotent; callable from any thread, e.g. a
   // signal-handling one.
