@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -25,12 +26,14 @@
 #include "gannet/data/text_tokenizer.h"
 #include "gannet/io/checkpoint.h"
 #include "gannet/models/gpt.h"
+#include "raw_http.h"
 
 using namespace gannet;
 using namespace gannet::infer;
 using namespace std::chrono_literals;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
+using gannet::testing::RawConnection;
 
 namespace {
 
@@ -114,7 +117,8 @@ io::GptWeights tiny_weights(int64_t vocab, int64_t n_ctx) {
 
 class ServerTest : public ::testing::Test {
  protected:
-  void start(int64_t slots = 3, int64_t max_queued = 16, int64_t max_tokens_limit = 0) {
+  void start(int64_t slots = 3, int64_t max_queued = 16, int64_t max_tokens_limit = 0,
+             const std::function<void(ServerOptions&)>& configure = {}) {
     dir_ = fs::temp_directory_path() / ("gannet_server_test_" + std::to_string(::getpid()) + "_" +
                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
@@ -129,7 +133,8 @@ class ServerTest : public ::testing::Test {
     ServerOptions o;
     o.port = 0;
     o.model_name = "tiny";
-    o.http_threads = 16;
+    o.max_connections = 64;
+    if (configure) configure(o);
     server_ = std::make_unique<Server>(*sched_, o);
     port_ = server_->bind();
     serve_thread_ = std::thread([this] { server_->serve(); });
@@ -385,6 +390,7 @@ TEST_F(ServerTest, MalformedRequestsAre400) {
     EXPECT_EQ(r.status, 400) << body << " -> " << r.raw;
     ASSERT_TRUE(r.body.is_object() && r.body.contains("error")) << r.raw;
     EXPECT_EQ(r.body["error"]["type"], "invalid_request_error");
+    EXPECT_TRUE(r.body["error"].contains("param") && r.body["error"].contains("code")) << r.raw;  // OpenAI's shape
     std::string message = r.body["error"]["message"];
     EXPECT_NE(message.find(words), std::string::npos) << message;
     EXPECT_EQ(message.find('\n'), std::string::npos);
@@ -422,6 +428,10 @@ TEST_F(ServerTest, MalformedRequestsAre400) {
   Reply missing = request("GET", "/v1/nothing");
   EXPECT_EQ(missing.status, 404);
   EXPECT_TRUE(missing.body.contains("error")) << missing.raw;
+  EXPECT_EQ(missing.body["error"]["type"], "invalid_request_error");  // OpenAI's, for a bad URL too
+  Reply wrong_method = request("GET", "/v1/completions");
+  EXPECT_EQ(wrong_method.status, 405) << wrong_method.raw;
+  EXPECT_EQ(wrong_method.body["error"]["message"], "/v1/completions takes POST, not GET");
   // Still serving after all that.
   EXPECT_EQ(request("GET", "/health").status, 200);
 }
@@ -514,27 +524,207 @@ TEST_F(ServerTest, HealthModelsAndMetrics) {
   EXPECT_EQ(metric("gannet_requests_finished_total{reason=\"length\"}"), "2");
 }
 
+// A generation cancelled by the shutdown has no OpenAI finish_reason: its stream ends with an error
+// event and no [DONE], a non-streaming request gets a 503 (which OpenAI clients retry).
 TEST_F(ServerTest, ShutdownEndsStreamsAndServe) {
-  start(1);
+  start(2);
   tok_->delay_ms = 10;
-  json body = completion("shut down", 100, 0, 0.0);
-  body["stream"] = true;
-  Reply streamed;
-  std::thread client([&] { streamed = post("/v1/completions", body); });
+  json body = completion("shut down", 100, 0, 0.0), streaming = body;
+  streaming["stream"] = true;
+  Reply streamed, whole;
+  std::thread client([&] { streamed = post("/v1/completions", streaming); });
+  std::thread plain([&] { whole = post("/v1/completions", body); });
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (sched_->stats().generated_tokens < 3 && std::chrono::steady_clock::now() < deadline)
+  while ((sched_->stats().requests_active < 2 || sched_->stats().generated_tokens < 6) &&
+         std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(1ms);
-  server_->stop(0ms);  // cancels the running generation
+  server_->stop(0ms);  // cancels the running generations
   serve_thread_.join();
   client.join();
+  plain.join();
   std::vector<std::string> events = sse_events(streamed.raw);
   ASSERT_GE(events.size(), 2u) << streamed.raw;
-  EXPECT_EQ(events.back(), "[DONE]");
-  EXPECT_EQ(json::parse(events[events.size() - 2])["choices"][0]["finish_reason"], "cancelled");
+  for (size_t i = 0; i + 1 < events.size(); ++i)
+    EXPECT_TRUE(json::parse(events[i])["choices"][0]["finish_reason"].is_null()) << events[i];
+  const json last = json::parse(events.back());
+  EXPECT_EQ(last["error"]["type"], "unavailable") << events.back();
+  EXPECT_NE(last["error"]["message"].get<std::string>().find("shutting down"), std::string::npos);
+  EXPECT_EQ(whole.status, 503) << whole.raw;
+  EXPECT_NE(whole.body["error"]["message"].get<std::string>().find("cancelled"), std::string::npos) << whole.raw;
   // Nothing listens any more.
   httplib::Client cli("127.0.0.1", port_);
   cli.set_connection_timeout(1, 0);
   EXPECT_FALSE(cli.Get("/health"));
+}
+
+// stop() closes idle keep-alive connections and drops requests still arriving at once: it
+// waited up to httplib's keep-alive timeout (5 s) before.
+TEST_F(ServerTest, StopClosesIdleConnectionsAtOnce) {
+  start();
+  RawConnection idle(port_), arriving(port_);
+  ASSERT_TRUE(idle.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(RawConnection::status_of(idle.read_response(5000ms)), 200);
+  ASSERT_TRUE(arriving.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Le"));
+  std::this_thread::sleep_for(100ms);
+  const auto stopping = std::chrono::steady_clock::now();
+  server_->stop(0ms);
+  serve_thread_.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, 1000ms);
+  EXPECT_TRUE(idle.closed_within(1000ms));
+  EXPECT_TRUE(arriving.closed_within(1000ms));
+}
+
+// Overflowing, out-of-range and wrongly typed numbers are 400s naming the field (in the message and
+// in "param"); 1e999 was a 500 (nlohmann's out_of_range escaped as an internal error).
+TEST_F(ServerTest, NumbersOutOfRangeAre400NamingTheField) {
+  start(1, 4, 0);
+  auto expect_400 = [&](const std::string& body, const std::string& param) {
+    Reply r = request("POST", "/v1/completions", body);
+    EXPECT_EQ(r.status, 400) << body << " -> " << r.raw;
+    ASSERT_TRUE(r.body.is_object() && r.body.contains("error")) << body << " -> " << r.raw;
+    const json& e = r.body["error"];
+    EXPECT_EQ(e["type"], "invalid_request_error") << r.raw;
+    EXPECT_EQ(e["param"], param) << body << " -> " << r.raw;
+    EXPECT_TRUE(e.contains("code")) << r.raw;
+    const std::string message = e["message"];
+    EXPECT_NE(message.find(param.substr(param.rfind('.') + 1)), std::string::npos) << message;
+  };
+  for (const std::string field : {"max_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed", "n",
+                                  "best_of", "frequency_penalty", "presence_penalty"}) {
+    expect_400(R"({"prompt": "hi", ")" + field + R"(": 1e999})", field);
+    expect_400(R"({"prompt": "hi", ")" + field + R"(": -1e400})", field);
+    expect_400(R"({"prompt": "hi", ")" + field + R"(": "1"})", field);
+  }
+  expect_400(R"({"prompt": [1, 1e999]})", "prompt");
+  expect_400(R"({"prompt": [[1, 99999999999999999999]]})", "prompt");
+  expect_400(R"({"prompt": "hi", "stop": ["a", 1e400]})", "stop");
+  expect_400(R"({"prompt": "hi", "stream": true, "stream_options": {"include_usage": 1e999}})",
+             "stream_options.include_usage");
+  expect_400(R"({"prompt": "hi", "max_tokens": 1e20})", "max_tokens");                  // not an integer
+  expect_400(R"({"prompt": "hi", "max_tokens": 99999999999999999999})", "max_tokens");  // past uint64: a double
+  expect_400(R"({"prompt": "hi", "max_tokens": 18446744073709551615})", "max_tokens");
+  // prompt + max_tokens overflowed int64 in the scheduler's context check, and passed it.
+  expect_400(R"({"prompt": "hi", "max_tokens": 9223372036854775807})", "max_tokens");
+  expect_400(R"({"prompt": "hi", "max_tokens": -9223372036854775808})", "max_tokens");
+  expect_400(R"({"prompt": "hi", "temperature": 1e300})", "temperature");
+  expect_400(R"({"prompt": "hi", "temperature": -0.5})", "temperature");
+  expect_400(R"({"prompt": "hi", "top_p": 1.5})", "top_p");
+  expect_400(R"({"prompt": "hi", "top_k": -9223372036854775808})", "top_k");
+  expect_400(R"({"prompt": "hi", "repetition_penalty": 0})", "repetition_penalty");
+  expect_400(R"({"prompt": "hi", "seed": 18446744073709551616})", "seed");
+  expect_400(R"({"prompt": "hi", "seed": -1})", "seed");
+  expect_400(R"({"prompt": "hi", "n": 18446744073709551615})", "n");
+  expect_400(R"({"prompt": "hi", "stream": 1})", "stream");
+  expect_400(R"({"prompt": "hi", "stop": ["", "b"]})", "stop");
+  // Invalid JSON outside any field names none.
+  Reply r = request("POST", "/v1/completions", R"({"prompt": "hi", 1e999: 2})");
+  EXPECT_EQ(r.status, 400) << r.raw;
+  EXPECT_TRUE(r.body["error"]["param"].is_null()) << r.raw;
+  // The largest values that are valid still work.
+  r = post("/v1/completions", {{"prompt", "hi"}, {"max_tokens", 1}, {"seed", UINT64_MAX}, {"top_k", INT64_MAX}});
+  EXPECT_EQ(r.status, 200) << r.raw;
+}
+
+// POST bodies must say they are JSON (415 otherwise); parameters are allowed, a charset must be
+// UTF-8.
+TEST_F(ServerTest, PostBodiesMustBeJson) {
+  start();
+  const std::string body = json{{"prompt", "hi"}, {"max_tokens", 1}}.dump();
+  auto status = [&](const std::string& content_type, const std::string& path = "/v1/completions") {
+    RawConnection c(port_);
+    std::string req =
+        "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    if (!content_type.empty()) req += "Content-Type: " + content_type + "\r\n";
+    c.send(req + "\r\n" + body);
+    const std::string reply = c.read_response(10000ms);
+    if (RawConnection::status_of(reply) == 415) {
+      const json j = json::parse(reply.substr(reply.find("\r\n\r\n") + 4), nullptr, false);
+      EXPECT_NE(j["error"]["message"].get<std::string>().find("application/json"), std::string::npos) << reply;
+    }
+    return RawConnection::status_of(reply);
+  };
+  EXPECT_EQ(status("application/json"), 200);
+  EXPECT_EQ(status("application/json; charset=utf-8"), 200);
+  EXPECT_EQ(status("Application/JSON;charset=\"UTF-8\""), 200);
+  EXPECT_EQ(status("application/json; charset=utf-8", "/tokenize"), 400);  // JSON, but no 'content'
+  EXPECT_EQ(status(""), 415);
+  EXPECT_EQ(status("text/plain"), 415);
+  EXPECT_EQ(status("application/x-www-form-urlencoded"), 415);  // curl -d's default
+  EXPECT_EQ(status("application/jsonp"), 415);
+  EXPECT_EQ(status("application/json; charset=latin-1"), 415);
+  EXPECT_EQ(status("text/plain", "/tokenize"), 415);
+  EXPECT_EQ(status("text/plain", "/detokenize"), 415);
+}
+
+// The body limit (1 MiB) holds for chunked uploads, which httplib buffered whole: 413, with the
+// server's memory not growing with the upload.
+TEST_F(ServerTest, ChunkedUploadOverTheLimitIs413) {
+  start();
+  const size_t limit = ServerOptions{}.max_body_bytes;
+  auto padded = [&](size_t size) {  // a valid request, padded with whitespace to `size` bytes
+    std::string b = json{{"prompt", "hi"}, {"max_tokens", 1}}.dump();
+    return b + std::string(size - b.size(), ' ');
+  };
+  auto chunked = [](const std::string& body) {
+    std::string framed;
+    for (size_t at = 0; at < body.size(); at += 65536) {
+      const size_t n = std::min<size_t>(65536, body.size() - at);
+      char size[32];
+      std::snprintf(size, sizeof(size), "%zx\r\n", n);
+      framed += size + body.substr(at, n) + "\r\n";
+    }
+    return framed + "0\r\n\r\n";
+  };
+  const std::string head =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n";
+  {
+    RawConnection c(port_);
+    ASSERT_TRUE(c.send(head + chunked(padded(limit))));
+    EXPECT_EQ(RawConnection::status_of(c.read_response(10000ms)), 200);
+  }
+  {
+    RawConnection c(port_);
+    ASSERT_TRUE(c.send(head + chunked(padded(limit + 1))));
+    const std::string reply = c.read_response(10000ms);
+    EXPECT_EQ(RawConnection::status_of(reply), 413) << reply;
+    EXPECT_NE(reply.find("over the limit of 1048576 bytes"), std::string::npos) << reply;
+  }
+  // 16 MiB more: the server stops at the limit; the peak resident memory of this process (server
+  // and client) grows by far less than the upload.
+  auto rss_kib = [] {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+      if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+    return 0L;
+  };
+  const long before = rss_kib();
+  std::atomic<long> peak{before};
+  std::atomic<bool> uploading{true};
+  std::thread sampler([&] {
+    while (uploading) {
+      peak = std::max(peak.load(), rss_kib());
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  RawConnection c(port_);
+  std::thread sender([&] {
+    if (!c.send(head)) return;
+    std::string chunk(65536, ' ');
+    char size[32];
+    std::snprintf(size, sizeof(size), "%zx\r\n", chunk.size());
+    const std::string framed = size + chunk + "\r\n";
+    for (int i = 0; i < 256 && c.send(framed); ++i) {
+    }
+  });
+  const std::string reply = c.read_response(20000ms);
+  ::shutdown(c.fd, SHUT_RDWR);
+  sender.join();
+  uploading = false;
+  sampler.join();
+  EXPECT_EQ(RawConnection::status_of(reply), 413) << reply;
+  EXPECT_LT(peak - before, 8 * 1024) << "resident memory grew by " << (peak - before) << " KiB";
 }
 
 // ---- The CLI: gannet generate and gannet serve as processes ----
@@ -612,7 +802,23 @@ TEST(ServerCli, GenerateStreamsTextAndSpeeds) {
   bad = run_gannet(d, base + "-p x -n 80");
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.err.find("longer than the model's context of 64"), std::string::npos) << bad.err;
+  bad = run_gannet(d, base + "-p x -n 9223372036854775807");  // the prompt plus this overflowed
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("longer than the model's context of 64"), std::string::npos) << bad.err;
   EXPECT_NE(run_gannet(d, base + "-p x --weights int8").status, 0);
+}
+
+TEST(ServerCli, ServeRefusesBadLimits) {
+  CliDir d;
+  const std::string base = "serve -m " + d.model + " --tokenizer " + d.path.string() + " --port 0 ";
+  for (const std::string& bad : {"--request-timeout 0", "--request-timeout nan", "--shutdown-grace inf",
+                                 "--shutdown-grace 1e300", "--max-connections -1"}) {
+    CliRun r = run_gannet(d, base + bad);
+    EXPECT_EQ(r.status, 1) << bad << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << bad << ": " << r.err;
+    const std::string option = bad.substr(0, bad.find(' '));
+    EXPECT_NE(r.err.find(option), std::string::npos) << bad << ": " << r.err;
+  }
 }
 
 TEST(ServerCli, ServeAnswersThenStopsOnSigterm) {
@@ -649,10 +855,18 @@ TEST(ServerCli, ServeAnswersThenStopsOnSigterm) {
   EXPECT_EQ(j["model"], "cli-model");
   EXPECT_EQ(j["usage"]["completion_tokens"], 4);
 
+  // An idle keep-alive connection does not hold the shutdown up (it waited httplib's 5 s before).
+  RawConnection idle(port);
+  ASSERT_TRUE(idle.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(RawConnection::status_of(idle.read_response(10000ms)), 200);
+
+  const auto signalled = std::chrono::steady_clock::now();
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_LT(std::chrono::steady_clock::now() - signalled, 3000ms);
   ASSERT_TRUE(WIFEXITED(status)) << read_text(err);
   EXPECT_EQ(WEXITSTATUS(status), 0) << read_text(err);
   EXPECT_NE(read_text(err).find("shutting down"), std::string::npos);
+  EXPECT_TRUE(idle.closed_within(1000ms));
 }

@@ -40,13 +40,14 @@ void run(const GenerateArgs& a) {
   std::unique_ptr<infer::Engine> engine;
   {
     io::GptWeights w = io::read_gpt_weights(a.model);  // released once the engine has its copy
-    const int64_t need = (int64_t)prompt.size() + a.max_tokens;
-    GANNET_CHECK(need <= w.config.n_ctx, "the prompt (", prompt.size(), " tokens) plus --max-tokens ", a.max_tokens,
-                 " is longer than the model's context of ", w.config.n_ctx, " tokens");
+    // Compared as a difference: prompt + max_tokens overflowed for max_tokens near 2^63.
+    GANNET_CHECK(a.max_tokens <= w.config.n_ctx - (int64_t)prompt.size(), "the prompt (", prompt.size(),
+                 " tokens) plus --max-tokens ", a.max_tokens, " is longer than the model's context of ", w.config.n_ctx,
+                 " tokens");
     infer::EngineOptions o;
     o.weights = infer::parse_weight_format(a.weights);
     o.max_sequences = 1;
-    o.max_context = need;  // the cache holds no more than this run needs
+    o.max_context = (int64_t)prompt.size() + a.max_tokens;  // the cache holds no more than this run needs
     engine = std::make_unique<infer::Engine>(w, o);
   }
   infer::Scheduler scheduler(*engine, *tok);

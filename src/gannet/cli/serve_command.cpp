@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -28,8 +29,9 @@ struct ServeArgs {
   std::string model, tokenizer, model_name, host = "127.0.0.1", weights = "f32";
   int port = 8080;
   int64_t parallel = 4, ctx = 0, max_tokens_limit = 0, max_queued = 64;
-  double shutdown_grace = 5.0;
+  double shutdown_grace = 5.0, request_timeout = 30.0;
   int threads = 0;
+  int64_t max_connections = 0;
 };
 
 // SIGINT/SIGTERM write a byte to a pipe that a watcher thread reads (the only async-signal-safe
@@ -50,7 +52,11 @@ void run(const ServeArgs& a) {
   GANNET_CHECK(a.ctx >= 0, "--ctx must be >= 0, got ", a.ctx);
   GANNET_CHECK(a.max_tokens_limit >= 0, "--max-tokens-limit must be >= 0, got ", a.max_tokens_limit);
   GANNET_CHECK(a.max_queued >= 0, "--max-queued must be >= 0, got ", a.max_queued);
-  GANNET_CHECK(a.shutdown_grace >= 0, "--shutdown-grace must be >= 0, got ", a.shutdown_grace);
+  GANNET_CHECK(a.shutdown_grace >= 0 && a.shutdown_grace <= 86400, "--shutdown-grace must be in 0..86400 seconds, got ",
+               a.shutdown_grace);
+  GANNET_CHECK(a.request_timeout > 0 && a.request_timeout <= 86400,
+               "--request-timeout must be in (0, 86400] seconds, got ", a.request_timeout);
+  GANNET_CHECK(a.max_connections >= 0, "--max-connections must be >= 0, got ", a.max_connections);
   GANNET_CHECK(a.port >= 0 && a.port <= 65535, "--port must be in 0..65535, got ", a.port);
 
   std::unique_ptr<data::TextTokenizer> tok = load_tokenizer_for(a.model, a.tokenizer);
@@ -71,6 +77,8 @@ void run(const ServeArgs& a) {
   infer::ServerOptions o;
   o.host = a.host;
   o.port = a.port;
+  o.max_connections = (size_t)a.max_connections;
+  o.request_timeout = std::chrono::milliseconds((int64_t)std::ceil(a.request_timeout * 1000));
   const std::filesystem::path mp(a.model);
   o.model_name = !a.model_name.empty() ? a.model_name
                  : mp.has_stem()       ? mp.stem().string()
@@ -149,6 +157,12 @@ void add_serve_command(CLI::App& app) {
       ->check(number_in<int64_t>(NumberRange::closed(0, kMaxBatchOption)));
   cmd->add_option("--model-name", a->model_name,
                   "name reported by /v1/models and in responses (default: the model file's)");
+  cmd->add_option("--max-connections", a->max_connections,
+                  "connections served at once; more are answered 503 (0 = max(256, 2 x (parallel + max-queued)))")
+      ->capture_default_str();
+  cmd->add_option("--request-timeout", a->request_timeout,
+                  "seconds a request (head and body) may take to arrive; slower clients get 408")
+      ->capture_default_str();
   cmd->add_option("--shutdown-grace", a->shutdown_grace,
                   "seconds running requests get to finish after SIGINT/SIGTERM before they are cancelled")
       ->capture_default_str()

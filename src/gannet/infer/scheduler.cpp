@@ -124,24 +124,26 @@ int64_t Scheduler::max_tokens_for(int64_t prompt_tokens) const {
 }
 
 std::shared_ptr<Generation> Scheduler::submit(GenerationRequest request) {
+  auto check = [](bool ok, const char* field, const auto&... message) {
+    if (!ok) throw InvalidField(field, str(message...));
+  };
   const int64_t n_prompt = (int64_t)request.prompt.size();
   const int64_t context = engine_.max_context();
-  GANNET_CHECK(n_prompt > 0, "the prompt is empty");
+  check(n_prompt > 0, "prompt", "the prompt is empty");
   const int64_t vocab = tokenizer_.vocab_size();  // <= the model's; tokens past it are never sampled
   for (int32_t id : request.prompt)
-    GANNET_CHECK(id >= 0 && id < vocab, "prompt token ", id, " is outside the vocabulary of ", vocab);
-  GANNET_CHECK(n_prompt < context, "the prompt has ", n_prompt, " tokens; the context holds ", context,
-               " (prompt and completion together)");
-  GANNET_CHECK(request.max_tokens >= 1, "max_tokens must be >= 1, got ", request.max_tokens);
-  GANNET_CHECK(options_.max_tokens_limit == 0 || request.max_tokens <= options_.max_tokens_limit, "max_tokens ",
-               request.max_tokens, " is over the server's limit of ", options_.max_tokens_limit);
-  // Compared as a difference: n_prompt + max_tokens overflows for max_tokens near 2^63.
-  GANNET_CHECK(request.max_tokens <= context - n_prompt, "the prompt (", n_prompt, " tokens) plus max_tokens (",
-               request.max_tokens, ") is longer than the context of ", context, " tokens; at most ", context - n_prompt,
-               " tokens can follow this prompt");
-  GANNET_CHECK((int64_t)request.stop.size() <= options_.max_stop_strings, "at most ", options_.max_stop_strings,
-               " stop strings, got ", request.stop.size());
-  for (const std::string& s : request.stop) GANNET_CHECK(!s.empty(), "stop strings must not be empty");
+    check(id >= 0 && id < vocab, "prompt", "prompt token ", id, " is outside the vocabulary of ", vocab);
+  check(n_prompt < context, "prompt", "the prompt has ", n_prompt, " tokens; the context holds ", context,
+        " (prompt and completion together)");
+  check(request.max_tokens >= 1, "max_tokens", "max_tokens must be >= 1, got ", request.max_tokens);
+  check(options_.max_tokens_limit == 0 || request.max_tokens <= options_.max_tokens_limit, "max_tokens", "max_tokens ",
+        request.max_tokens, " is over the server's limit of ", options_.max_tokens_limit);
+  check(request.max_tokens <= context - n_prompt, "max_tokens", "the prompt (", n_prompt,  // n_prompt < context
+        " tokens) plus max_tokens (", request.max_tokens, ") is longer than the context of ", context,
+        " tokens; at most ", context - n_prompt, " tokens can follow this prompt");
+  check((int64_t)request.stop.size() <= options_.max_stop_strings, "stop", "at most ", options_.max_stop_strings,
+        " stop strings, got ", request.stop.size());
+  for (const std::string& s : request.stop) check(!s.empty(), "stop", "stop strings must not be empty");
 
   auto seq = std::make_unique<Sequence>();
   seq->sampler = std::make_unique<Sampler>(request.sampling, vocab, request.prompt);

@@ -94,6 +94,13 @@ class ShuttingDown : public Error {
   explicit ShuttingDown(const std::string& what) : Error(what) {}
 };
 
+// submit() refuses the value of one request field (HTTP 400 naming it in "param").
+class InvalidField : public Error {
+ public:
+  InvalidField(std::string field, const std::string& what) : Error(what), field(std::move(field)) {}
+  std::string field;  // "prompt", "max_tokens" or "stop"
+};
+
 struct SchedulerOptions {
   int64_t max_queued = 64;       // requests waiting for a slot; more are refused (Overloaded)
   int64_t max_tokens_limit = 0;  // largest max_tokens accepted; 0 = only the context limits it
@@ -137,7 +144,7 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Validates and queues a request. Throws gannet::Error for an invalid request (empty prompt, a
+  // Validates and queues a request. Throws InvalidField for an invalid request (empty prompt, a
   // token outside the tokenizer's vocabulary, bad sampling values, max_tokens < 1 or over the
   // limit, prompt + max_tokens longer than the context, empty stop strings), Overloaded when
   // max_queued requests already wait, ShuttingDown after stop() began.

@@ -4,12 +4,19 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
+
+#include "gannet/infer/http_transport.h"
+#include "gannet/infer/request_parser.h"
 
 namespace gannet::infer {
 
@@ -18,13 +25,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// An error answered with a given HTTP status (gannet::Error alone means 400).
+// An error answered with a given HTTP status (gannet::Error alone means 400), in OpenAI's shape:
+// `param` names the request field at fault, `code` is a machine-readable reason (both optional).
 class HttpError : public Error {
  public:
-  HttpError(int status, std::string type, const std::string& what)
-      : Error(what), status(status), type(std::move(type)) {}
+  HttpError(int status, std::string type, const std::string& what, std::string param = {}, std::string code = {})
+      : Error(what), status(status), type(std::move(type)), param(std::move(param)), code(std::move(code)) {}
   int status;
-  std::string type;
+  std::string type, param, code;
 };
 
 // Text the model produced may be invalid UTF-8 (byte-level tokens): JSON gets U+FFFD for it.
@@ -35,164 +43,34 @@ void send_json(httplib::Response& res, int status, const json& j) {
   res.set_content(dump(j), "application/json");
 }
 
-json error_json(const std::string& message, const std::string& type) {
-  return {{"error", {{"message", message}, {"type", type}}}};
+json error_json(const std::string& message, const std::string& type, const std::string& param = {},
+                const std::string& code = {}) {
+  auto or_null = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
+  return {{"error", {{"message", message}, {"type", type}, {"param", or_null(param)}, {"code", or_null(code)}}}};
 }
 
-void send_error(httplib::Response& res, int status, const std::string& type, const std::string& message) {
-  send_json(res, status, error_json(message, type));
-}
-
-json parse_body(const httplib::Request& req) {
-  json j;
-  try {
-    j = json::parse(req.body);
-  } catch (const json::parse_error& e) {
-    fail(str("invalid JSON in the request body: ", e.what()));
-  }
-  GANNET_CHECK(j.is_object(), "the request body must be a JSON object, got ", j.type_name());
-  return j;
-}
-
-// Typed field readers: a wrong type is an error naming the field.
-double number_field(const json& v, const std::string& name) {
-  GANNET_CHECK(v.is_number(), "field '", name, "' must be a number, got ", v.type_name());
-  return v.get<double>();
-}
-int64_t integer_field(const json& v, const std::string& name) {
-  GANNET_CHECK(v.is_number_integer(), "field '", name, "' must be an integer, got ", v.type_name());
-  GANNET_CHECK(!v.is_number_unsigned() || v.get<uint64_t>() <= (uint64_t)INT64_MAX, "field '", name,
-               "' is out of range");
-  return v.get<int64_t>();
-}
-bool bool_field(const json& v, const std::string& name) {
-  GANNET_CHECK(v.is_boolean(), "field '", name, "' must be a boolean, got ", v.type_name());
-  return v.get<bool>();
-}
-std::string string_field(const json& v, const std::string& name) {
-  GANNET_CHECK(v.is_string(), "field '", name, "' must be a string, got ", v.type_name());
-  return v.get<std::string>();
-}
-float float_field(const json& v, const std::string& name) {
-  double d = number_field(v, name);
-  GANNET_CHECK(std::abs(d) <= 1e30, "field '", name, "' is out of range");
-  return (float)d;
-}
-
-std::vector<int32_t> token_array(const json& v, const std::string& name) {
-  std::vector<int32_t> ids;
-  ids.reserve(v.size());
-  for (const json& e : v) {
-    GANNET_CHECK(e.is_number_integer(), "field '", name, "' must hold integer token ids, got ", e.type_name());
-    const bool in_range = e.is_number_unsigned() ? e.get<uint64_t>() <= (uint64_t)INT32_MAX
-                                                 : e.get<int64_t>() >= 0 && e.get<int64_t>() <= INT32_MAX;
-    GANNET_CHECK(in_range, "field '", name, "': token id ", e.dump(), " is out of range");
-    ids.push_back((int32_t)e.get<int64_t>());
-  }
-  return ids;
-}
-
-bool all_integers(const json& v) {
-  for (const json& e : v)
-    if (!e.is_number_integer()) return false;
-  return true;
-}
-
-std::vector<int32_t> parse_prompt(const json& v, const data::TextTokenizer& tok) {
-  if (v.is_string()) return tok.encode(v.get<std::string>());
-  GANNET_CHECK(v.is_array(), "field 'prompt' must be a string or an array of token ids, got ", v.type_name());
-  if (all_integers(v)) return token_array(v, "prompt");  // [] too: an empty prompt
-  GANNET_CHECK(v.size() == 1, "field 'prompt': ", v.size(),
-               " prompts in one request are not supported; send one prompt per request");
-  const json& one = v[0];
-  if (one.is_string()) return tok.encode(one.get<std::string>());
-  GANNET_CHECK(one.is_array() && all_integers(one), "field 'prompt' must be a string or an array of token ids");
-  return token_array(one, "prompt");
-}
-
-struct CompletionRequest {
-  GenerationRequest gen;
-  bool max_tokens_given = false;
-  bool stream = false;
-  bool include_usage = false;
-};
-
-CompletionRequest parse_completion(const json& body, const data::TextTokenizer& tok, uint64_t default_seed) {
-  CompletionRequest c;
-  GenerationRequest& g = c.gen;
-  g.sampling.seed = default_seed;
-  bool has_prompt = false;
-  for (const auto& [key, v] : body.items()) {
-    if (key == "prompt") {
-      g.prompt = parse_prompt(v, tok);
-      has_prompt = true;
-    } else if (key == "max_tokens") {
-      if (!v.is_null()) g.max_tokens = integer_field(v, key), c.max_tokens_given = true;
-    } else if (key == "temperature") {
-      if (!v.is_null()) g.sampling.temperature = float_field(v, key);
-    } else if (key == "top_p") {
-      if (!v.is_null()) g.sampling.top_p = float_field(v, key);
-    } else if (key == "top_k") {
-      if (!v.is_null()) g.sampling.top_k = integer_field(v, key);
-    } else if (key == "repetition_penalty") {
-      if (!v.is_null()) g.sampling.repetition_penalty = float_field(v, key);
-    } else if (key == "seed") {
-      if (!v.is_null()) {
-        GANNET_CHECK(v.is_number_integer() && (v.is_number_unsigned() || v.get<int64_t>() >= 0),
-                     "field 'seed' must be a non-negative integer, got ", v.dump());
-        g.sampling.seed = v.get<uint64_t>();
-      }
-    } else if (key == "stop") {
-      if (v.is_string()) {
-        g.stop = {v.get<std::string>()};
-      } else if (v.is_array()) {
-        for (const json& s : v) g.stop.push_back(string_field(s, "stop"));
-      } else {
-        GANNET_CHECK(v.is_null(), "field 'stop' must be a string or an array of strings, got ", v.type_name());
-      }
-    } else if (key == "stream") {
-      if (!v.is_null()) c.stream = bool_field(v, key);
-    } else if (key == "stream_options") {
-      if (v.is_null()) continue;
-      GANNET_CHECK(v.is_object(), "field 'stream_options' must be an object, got ", v.type_name());
-      for (const auto& [k2, v2] : v.items()) {
-        GANNET_CHECK(k2 == "include_usage", "field 'stream_options.", k2, "' is not supported");
-        c.include_usage = bool_field(v2, "stream_options.include_usage");
-      }
-    } else if (key == "ignore_eos") {
-      if (!v.is_null()) g.ignore_eos = bool_field(v, key);
-    } else if (key == "model" || key == "user") {
-      if (!v.is_null()) string_field(v, key);
-    } else if (key == "n" || key == "best_of") {
-      GANNET_CHECK(v.is_null() || integer_field(v, key) == 1, "field '", key,
-                   "': only 1 completion per request is supported");
-    } else if (key == "logprobs" || key == "suffix") {
-      GANNET_CHECK(v.is_null(), "field '", key, "' is not supported (null only)");
-    } else if (key == "logit_bias") {
-      GANNET_CHECK(v.is_null() || (v.is_object() && v.empty()),
-                   "field 'logit_bias' is not supported (null or {} only)");
-    } else if (key == "echo") {
-      GANNET_CHECK(v.is_null() || !bool_field(v, key), "field 'echo' is not supported (false only)");
-    } else if (key == "frequency_penalty" || key == "presence_penalty") {
-      GANNET_CHECK(v.is_null() || number_field(v, key) == 0.0, "field '", key,
-                   "' is not supported (0 only); use repetition_penalty");
-    } else {
-      fail(str("unknown field '", key, "'"));
-    }
-  }
-  GANNET_CHECK(has_prompt, "field 'prompt' is required");
-  if (g.prompt.empty()) {
-    GANNET_CHECK(tok.eos_id() >= 0, "the prompt is empty");
-    g.prompt = {tok.eos_id()};  // GPT-2's convention for unconditional text
-  }
-  GANNET_CHECK(c.stream || !c.include_usage, "field 'stream_options' needs \"stream\": true");
-  return c;
+void send_error(httplib::Response& res, int status, const std::string& type, const std::string& message,
+                const std::string& param = {}, const std::string& code = {}) {
+  send_json(res, status, error_json(message, type, param, code));
+  if (status == 429 || status == 503) res.set_header("Retry-After", "1");
 }
 
 json usage_json(const GenerationResult& r) {
   return {{"prompt_tokens", r.prompt_tokens},
           {"completion_tokens", r.completion_tokens},
           {"total_tokens", r.prompt_tokens + r.completion_tokens}};
+}
+
+// A generation that did not complete: failed (500) or cancelled by a shutdown (503). OpenAI has
+// no finish_reason for either ("stop" and "length" are the ones a completion can have here), so
+// they are errors: a non-streaming request gets the status, a stream an error event and no [DONE].
+std::optional<HttpError> incomplete(const GenerationResult& r) {
+  if (r.finish_reason == "error") return HttpError(500, "server_error", "generation failed: " + r.error);
+  if (r.finish_reason == "cancelled")
+    return HttpError(503, "unavailable", "the server is shutting down; the generation was cancelled");
+  if (r.finish_reason != "stop" && r.finish_reason != "length")
+    throw std::logic_error("unexpected finish_reason '" + r.finish_reason + "'");
+  return std::nullopt;
 }
 
 void prometheus_histogram(std::ostringstream& os, const std::string& name, const std::string& help,
@@ -242,14 +120,53 @@ std::string metrics_text(const SchedulerStats& s) {
   return os.str();
 }
 
+// "application/json", any case, optionally with parameters; a charset must be UTF-8 (JSON's).
+bool is_json_media_type(const std::string& content_type) {
+  auto trim = [](std::string t) {
+    const size_t b = t.find_first_not_of(" \t"), e = t.find_last_not_of(" \t");
+    return b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
+  };
+  auto lower = [](std::string t) {
+    for (char& ch : t) ch = (char)std::tolower((unsigned char)ch);
+    return t;
+  };
+  std::istringstream parts(content_type);
+  std::string part;
+  std::getline(parts, part, ';');
+  if (lower(trim(part)) != "application/json") return false;
+  while (std::getline(parts, part, ';')) {
+    const size_t eq = part.find('=');
+    if (eq == std::string::npos || lower(trim(part.substr(0, eq))) != "charset") continue;
+    std::string charset = lower(trim(part.substr(eq + 1)));
+    if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"')
+      charset = charset.substr(1, charset.size() - 2);
+    if (charset != "utf-8" && charset != "utf8") return false;
+  }
+  return true;
+}
+
+HttpLimits http_limits(const Scheduler& s, const ServerOptions& o) {
+  HttpLimits l;
+  const size_t admissible = (size_t)(s.engine().max_sequences() + s.options().max_queued);
+  l.max_connections = o.max_connections > 0 ? o.max_connections : std::max<size_t>(256, 2 * admissible);
+  l.request_timeout = o.request_timeout;
+  l.read_timeout = o.read_timeout;
+  l.keep_alive_timeout = o.keep_alive_timeout;
+  // Head and chunk framing on top of the body's limit, which read_body enforces exactly.
+  l.max_request_bytes = 2 * o.max_body_bytes + (64 << 10);
+  return l;
+}
+
 }  // namespace
 
 struct Server::Impl {
-  Impl(Scheduler& s, const ServerOptions& o) : scheduler(s), options(o), seeds(std::random_device{}()) {}
+  Impl(Scheduler& s, const ServerOptions& o)
+      : scheduler(s), options(o), http(http_limits(s, o)), seeds(std::random_device{}()) {}
 
   Scheduler& scheduler;
   ServerOptions options;
-  httplib::Server http;
+  HttpTransport http;
+  std::map<std::string, std::string> routes;  // path -> method
   std::atomic<bool> stopping{false};
   std::atomic<int> open_streams{0};
   std::atomic<bool> serving{false};
@@ -266,24 +183,64 @@ struct Server::Impl {
   // Runs a handler, turning every exception into a JSON error: nothing a request does reaches
   // httplib (or takes the server down).
   template <class F>
-  httplib::Server::Handler guarded(F f) {
-    return [f](const httplib::Request& req, httplib::Response& res) {
-      try {
-        f(req, res);
-      } catch (const HttpError& e) {
-        send_error(res, e.status, e.type, e.what());
-      } catch (const Overloaded& e) {
-        send_error(res, 429, "server_overloaded", e.what());
-      } catch (const ShuttingDown& e) {
-        send_error(res, 503, "unavailable", e.what());
-      } catch (const Error& e) {
-        send_error(res, 400, "invalid_request_error", e.what());
-      } catch (const std::exception& e) {
-        send_error(res, 500, "server_error", e.what());
-      } catch (...) {
-        send_error(res, 500, "server_error", "unknown error");
-      }
-    };
+  static void guarded(httplib::Response& res, F f) {
+    try {
+      f();
+    } catch (const HttpError& e) {
+      send_error(res, e.status, e.type, e.what(), e.param, e.code);
+    } catch (const InvalidField& e) {
+      send_error(res, 400, "invalid_request_error", e.what(), e.field);
+    } catch (const Overloaded& e) {
+      send_error(res, 429, "server_overloaded", e.what());
+    } catch (const ShuttingDown& e) {
+      send_error(res, 503, "unavailable", e.what());
+    } catch (const Error& e) {
+      send_error(res, 400, "invalid_request_error", e.what());
+    } catch (const std::exception& e) {
+      send_error(res, 500, "server_error", e.what());
+    } catch (...) {
+      send_error(res, 500, "server_error", "unknown error");
+    }
+  }
+
+  // A POST route: the handler gets the body, read whole (at most max_body_bytes) before it runs.
+  using BodyHandler = std::function<void(const httplib::Request&, httplib::Response&, const std::string& body)>;
+  void post(const std::string& path, BodyHandler f) {
+    routes[path] = "POST";
+    http.Post(path,
+              [this, f](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+                guarded(res, [&] {
+                  std::string body;
+                  if (!HttpTransport::read_body(req, reader, options.max_body_bytes, body)) {
+                    const RequestArrival* a = RequestArrival::current();
+                    throw HttpError(a->status, a->status >= 500 ? "server_error" : "invalid_request_error", a->error);
+                  }
+                  f(req, res, body);
+                });
+              });
+  }
+  void get(const std::string& path, httplib::Server::Handler f) {
+    routes[path] = "GET";
+    http.Get(path, [f](const httplib::Request& req, httplib::Response& res) { guarded(res, [&] { f(req, res); }); });
+  }
+
+  // Before routing, and before any body is read: the path, the method and the Content-Type.
+  httplib::Server::HandlerResponse filter(const httplib::Request& req, httplib::Response& res) const {
+    const auto route = routes.find(req.path);
+    if (route == routes.end()) {
+      send_error(res, 404, "invalid_request_error", str("no route for ", req.method, " ", req.path));
+    } else if (req.method != route->second && !(req.method == "HEAD" && route->second == "GET")) {
+      send_error(res, 405, "invalid_request_error", str(req.path, " takes ", route->second, ", not ", req.method));
+      res.set_header("Allow", route->second);
+    } else if (req.method == "POST" && !is_json_media_type(req.get_header_value("Content-Type"))) {
+      const std::string got = req.get_header_value("Content-Type");
+      send_error(res, 415, "invalid_request_error",
+                 str("the request body must be JSON, with Content-Type: application/json; got ",
+                     got.empty() ? std::string("none") : "'" + got + "'"));
+    } else {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    return httplib::Server::HandlerResponse::Handled;
   }
 
   json chunk(const std::string& id, const std::string& text, const json& finish_reason) const {
@@ -295,8 +252,8 @@ struct Server::Impl {
              json::array({{{"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason}}})}};
   }
 
-  void completions(const httplib::Request& req, httplib::Response& res) {
-    CompletionRequest c = parse_completion(parse_body(req), scheduler.tokenizer(), random_seed());
+  void completions(const httplib::Request&, httplib::Response& res, const std::string& body) {
+    CompletionRequest c = parse_completion(parse_request_body(body), scheduler.tokenizer(), random_seed());
     if (stopping) throw ShuttingDown("the server is shutting down");
     if (!c.max_tokens_given)  // OpenAI's default of 16, or what the context has room for
       c.gen.max_tokens =
@@ -305,9 +262,7 @@ struct Server::Impl {
     const std::string id = str("cmpl-", gen->id());
     if (!c.stream) {
       const GenerationResult& r = gen->wait();
-      if (r.finish_reason == "error") throw HttpError(500, "server_error", "generation failed: " + r.error);
-      if (r.finish_reason == "cancelled")
-        throw HttpError(503, "unavailable", "the server is shutting down; the generation was cancelled");
+      if (std::optional<HttpError> e = incomplete(r)) throw *e;
       json j = chunk(id, r.text, r.finish_reason);
       j["usage"] = usage_json(r);
       send_json(res, 200, j);
@@ -346,19 +301,19 @@ struct Server::Impl {
             return true;
           }
           const GenerationResult& r = st->gen->wait();
-          bool ok;
-          if (r.finish_reason == "error") {
-            ok = event(dump(error_json("generation failed: " + r.error, "server_error")));
-          } else {
-            json last = chunk(st->id, "", r.finish_reason);
-            last["usage"] = usage_json(r);
-            ok = event(dump(last));
-            if (ok && st->include_usage) {
-              json u = chunk(st->id, "", nullptr);
-              u["choices"] = json::array();
-              u["usage"] = usage_json(r);
-              ok = event(dump(u));
-            }
+          if (std::optional<HttpError> e = incomplete(r)) {
+            event(dump(error_json(e->what(), e->type)));
+            sink.done();  // without [DONE]: the completion is not complete
+            return true;
+          }
+          json last = chunk(st->id, "", r.finish_reason);
+          last["usage"] = usage_json(r);
+          bool ok = event(dump(last));
+          if (ok && st->include_usage) {
+            json u = chunk(st->id, "", nullptr);
+            u["choices"] = json::array();
+            u["usage"] = usage_json(r);
+            ok = event(dump(u));
           }
           if (!ok || !event("[DONE]")) return false;
           sink.done();
@@ -370,82 +325,61 @@ struct Server::Impl {
         });
   }
 
-  void tokenize(const httplib::Request& req, httplib::Response& res) {
-    json body = parse_body(req);
-    std::string content;
-    bool has = false;
-    for (const auto& [key, v] : body.items()) {
-      GANNET_CHECK(key == "content", "unknown field '", key, "'");
-      content = string_field(v, key);
-      has = true;
-    }
-    GANNET_CHECK(has, "field 'content' is required");
+  void tokenize(const httplib::Request&, httplib::Response& res, const std::string& body) {
+    const std::string content = parse_tokenize_request(parse_request_body(body));
     send_json(res, 200, {{"tokens", scheduler.tokenizer().encode(content)}});
   }
 
-  void detokenize(const httplib::Request& req, httplib::Response& res) {
-    json body = parse_body(req);
-    std::vector<int32_t> ids;
-    bool has = false;
-    for (const auto& [key, v] : body.items()) {
-      GANNET_CHECK(key == "tokens", "unknown field '", key, "'");
-      GANNET_CHECK(v.is_array(), "field 'tokens' must be an array of token ids, got ", v.type_name());
-      ids = token_array(v, key);
-      has = true;
-    }
-    GANNET_CHECK(has, "field 'tokens' is required");
+  void detokenize(const httplib::Request&, httplib::Response& res, const std::string& body) {
+    const std::vector<int32_t> ids = parse_detokenize_request(parse_request_body(body));
     const int vocab = scheduler.tokenizer().vocab_size();
     for (int32_t id : ids) GANNET_CHECK(id < vocab, "token id ", id, " is outside the vocabulary of ", vocab);
     send_json(res, 200, {{"content", scheduler.tokenizer().decode(ids)}});
   }
 
   void setup() {
-    int threads = options.http_threads;
-    if (threads <= 0) threads = (int)(scheduler.engine().max_sequences() + scheduler.options().max_queued + 4);
-    http.new_task_queue = [threads] { return new httplib::ThreadPool((size_t)threads); };
-    http.set_payload_max_length(options.max_body_bytes);
     // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which would let a second server bind
     // the same port silently.
     http.set_socket_options([](socket_t sock) {
       int yes = 1;
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     });
-    http.set_error_handler(
-        httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
-          if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-          if (res.status == 404)
-            send_error(res, 404, "not_found_error", str("no route for ", req.method, " ", req.path));
-          else if (res.status == 413)
-            send_error(res, 413, "invalid_request_error", "the request body is too large");
-          else
-            send_error(res, res.status, "invalid_request_error", str("HTTP status ", res.status));
-          return httplib::Server::HandlerResponse::Handled;
-        }));
+    http.set_request_filter([this](const httplib::Request& req, httplib::Response& res) { return filter(req, res); });
+    // Statuses httplib or the transport set without a body (a request that arrived too slowly,
+    // too large or malformed) get the JSON error shape too.
+    http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      const RequestArrival* a = RequestArrival::current();
+      const int status = a && a->status ? a->status : res.status;
+      send_error(res, status, status >= 500 ? "server_error" : "invalid_request_error",
+                 a && a->status ? a->error : str("HTTP status ", status));
+      return httplib::Server::HandlerResponse::Handled;
+    }));
     http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
       send_error(res, 500, "server_error", "internal error");
     });
 
-    http.Post("/v1/completions",
-              guarded([this](const httplib::Request& q, httplib::Response& r) { completions(q, r); }));
-    http.Post("/tokenize", guarded([this](const httplib::Request& q, httplib::Response& r) { tokenize(q, r); }));
-    http.Post("/detokenize", guarded([this](const httplib::Request& q, httplib::Response& r) { detokenize(q, r); }));
-    http.Get("/v1/models", guarded([this](const httplib::Request&, httplib::Response& r) {
-               send_json(r, 200,
-                         {{"object", "list"},
-                          {"data", json::array({{{"id", options.model_name},
-                                                 {"object", "model"},
-                                                 {"created", (int64_t)started},
-                                                 {"owned_by", "gannet"}}})}});
-             }));
-    http.Get("/health", guarded([this](const httplib::Request&, httplib::Response& r) {
-               if (stopping)
-                 send_json(r, 503, {{"status", "shutting down"}});
-               else
-                 send_json(r, 200, {{"status", "ok"}});
-             }));
-    http.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& r) {
-               r.set_content(metrics_text(scheduler.stats()), "text/plain; version=0.0.4");
-             }));
+    using namespace std::placeholders;
+    post("/v1/completions", std::bind(&Impl::completions, this, _1, _2, _3));
+    post("/tokenize", std::bind(&Impl::tokenize, this, _1, _2, _3));
+    post("/detokenize", std::bind(&Impl::detokenize, this, _1, _2, _3));
+    get("/v1/models", [this](const httplib::Request&, httplib::Response& r) {
+      send_json(r, 200,
+                {{"object", "list"},
+                 {"data", json::array({{{"id", options.model_name},
+                                        {"object", "model"},
+                                        {"created", (int64_t)started},
+                                        {"owned_by", "gannet"}}})}});
+    });
+    get("/health", [this](const httplib::Request&, httplib::Response& r) {
+      if (stopping)
+        send_json(r, 503, {{"status", "shutting down"}});
+      else
+        send_json(r, 200, {{"status", "ok"}});
+    });
+    get("/metrics", [this](const httplib::Request&, httplib::Response& r) {
+      r.set_content(metrics_text(scheduler.stats()), "text/plain; version=0.0.4");
+    });
   }
 };
 
@@ -458,14 +392,8 @@ Server::~Server() { stop(); }
 int Server::bind() {
   const ServerOptions& o = impl_->options;
   GANNET_CHECK(o.port >= 0 && o.port <= 65535, "port must be in 0..65535, got ", o.port);
-  if (o.port == 0) {
-    port_ = impl_->http.bind_to_any_port(o.host);
-    GANNET_CHECK(port_ > 0, "cannot listen on ", o.host, " (any port)");
-  } else {
-    GANNET_CHECK(impl_->http.bind_to_port(o.host, o.port), "cannot listen on ", o.host, ":", o.port,
-                 " (address in use, or not a local address?)");
-    port_ = o.port;
-  }
+  port_ = impl_->http.bind(o.host, o.port);
+  GANNET_CHECK(port_ > 0, "cannot listen on ", o.host, ":", o.port, " (address in use, or not a local address?)");
   return port_;
 }
 
@@ -480,6 +408,7 @@ void Server::stop(std::chrono::milliseconds grace) {
   Impl& s = *impl_;
   std::call_once(s.stopped, [&] {
     s.stopping = true;
+    s.http.close_connections();  // idle keep-alive clients and requests still arriving
     // Running generations finish (or are cancelled) first, so that their clients get a complete
     // answer; streams then send their last chunk before the sockets close.
     s.scheduler.stop(grace);

@@ -22,12 +22,22 @@
 //   logprobs, suffix, logit_bias   null only (logit_bias: also {})
 //   echo                           false only
 //   frequency_penalty, presence_penalty   0 only (use repetition_penalty)
-// Anything else, a wrong type, or a value outside its range is a 400 naming the field. A full queue
-// is a 429, shutting down a 503; errors are {"error": {"message", "type"}}.
+// Anything else, a wrong type, or a value outside its range (a number too large for any type,
+// like 1e999, too) is a 400 naming the field in the message and in "param". A full queue is a
+// 429, shutting down a 503 (both with Retry-After); errors are OpenAI's
+// {"error": {"message", "type", "param", "code"}}.
 //
-// A streaming client that disconnects cancels its generation at once (the next write fails; while
-// no text is due a comment line is sent each second to find out). A non-streaming request runs to
-// its end even if the client has gone.
+// HTTP: POST bodies must be Content-Type application/json (parameters allowed; a charset must be
+// utf-8), else 415, and at most max_body_bytes, chunked or not (413). An unknown path is a 404, a
+// known one with the wrong method a 405. Requests that arrive too slowly get a 408, and
+// connections past max_connections a 503 (the transport, http_transport.h, enforces both).
+//
+// finish_reason is OpenAI's "stop" or "length" only. A streaming client that disconnects cancels
+// its generation at once (the next write fails; while no text is due a comment line is sent each
+// second to find out). A generation cancelled by shutdown, or failed, ends its stream with an
+// error event ({"error": ...}) and no [DONE] (which marks a complete stream only), or answers a
+// non-streaming request with a 503 (500 for a failure). A non-streaming request runs to its end
+// even if the client has gone.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -42,8 +52,15 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: any free port (see bind())
   std::string model_name = "gannet";
-  int http_threads = 0;  // 0: slots + queue + 4, so that every admissible request has one
-  size_t max_body_bytes = 1 << 20;
+  // Connections served at once, each on its own thread; one more is answered 503 at once.
+  // 0: max(256, 2 * (slots + queue)), so that every admissible request has room to spare.
+  size_t max_connections = 0;
+  size_t max_body_bytes = 1 << 20;  // 413 beyond, chunked or not
+  // A request's head and body must arrive within request_timeout of its first byte, with no
+  // silence longer than read_timeout (408 otherwise); see http_transport.h.
+  std::chrono::milliseconds request_timeout{30000};
+  std::chrono::milliseconds read_timeout{5000};
+  std::chrono::milliseconds keep_alive_timeout{5000};  // an idle connection closes after this
 };
 
 class Server {
@@ -59,9 +76,11 @@ class Server {
   int bind();
   // Serves requests until stop(); bind() first.
   void serve();
-  // Refuses new requests (503), lets running ones finish for up to `grace` and cancels the rest
-  // (scheduler.stop), then closes the listening socket and makes serve() return. Idempotent;
-  // callable from any thread, e.g. a signal-handling one.
+  // Refuses new requests (503) and closes idle keep-alive connections (and connections opened
+  // from now on, until the listening socket closes) at once, lets running
+  // generations finish for up to `grace` and cancels the rest (scheduler.stop), then closes the
+  // listening socket and makes serve() return. Idempotent; callable from any thread, e.g. a
+  // signal-handling one.
   void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(0));
 
   int port() const { return port_; }
