@@ -361,7 +361,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   TrainResult result;
   auto t_start = std::chrono::steady_clock::now();
   double ema_tps = 0, last_loss = 0, train_s = train_s0;
-  auto elapsed_now = [&] {
+  auto elapsed_now = [&, elapsed0 = elapsed0] {  // clang 14 cannot capture a structured binding
     return elapsed0 + std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   };
   int64_t stop_at = opt.stop_after >= 0 ? std::min(cfg.steps, step + opt.stop_after) : cfg.steps;
