@@ -1,5 +1,7 @@
 #include "gannet/infer/server.h"
 
+#include "gannet/infer/request_parser.h"
+
 #include <httplib.h>
 #include <sys/socket.h>
 
@@ -41,152 +43,6 @@ json error_json(const std::string& message, const std::string& type) {
 
 void send_error(httplib::Response& res, int status, const std::string& type, const std::string& message) {
   send_json(res, status, error_json(message, type));
-}
-
-json parse_body(const httplib::Request& req) {
-  json j;
-  try {
-    j = json::parse(req.body);
-  } catch (const json::parse_error& e) {
-    fail(str("invalid JSON in the request body: ", e.what()));
-  }
-  GANNET_CHECK(j.is_object(), "the request body must be a JSON object, got ", j.type_name());
-  return j;
-}
-
-// Typed field readers: a wrong type is an error naming the field.
-double number_field(const json& v, const std::string& name) {
-  GANNET_CHECK(v.is_number(), "field '", name, "' must be a number, got ", v.type_name());
-  return v.get<double>();
-}
-int64_t integer_field(const json& v, const std::string& name) {
-  GANNET_CHECK(v.is_number_integer(), "field '", name, "' must be an integer, got ", v.type_name());
-  GANNET_CHECK(!v.is_number_unsigned() || v.get<uint64_t>() <= (uint64_t)INT64_MAX, "field '", name,
-               "' is out of range");
-  return v.get<int64_t>();
-}
-bool bool_field(const json& v, const std::string& name) {
-  GANNET_CHECK(v.is_boolean(), "field '", name, "' must be a boolean, got ", v.type_name());
-  return v.get<bool>();
-}
-std::string string_field(const json& v, const std::string& name) {
-  GANNET_CHECK(v.is_string(), "field '", name, "' must be a string, got ", v.type_name());
-  return v.get<std::string>();
-}
-float float_field(const json& v, const std::string& name) {
-  double d = number_field(v, name);
-  GANNET_CHECK(std::abs(d) <= 1e30, "field '", name, "' is out of range");
-  return (float)d;
-}
-
-std::vector<int32_t> token_array(const json& v, const std::string& name) {
-  std::vector<int32_t> ids;
-  ids.reserve(v.size());
-  for (const json& e : v) {
-    GANNET_CHECK(e.is_number_integer(), "field '", name, "' must hold integer token ids, got ", e.type_name());
-    const bool in_range = e.is_number_unsigned() ? e.get<uint64_t>() <= (uint64_t)INT32_MAX
-                                                 : e.get<int64_t>() >= 0 && e.get<int64_t>() <= INT32_MAX;
-    GANNET_CHECK(in_range, "field '", name, "': token id ", e.dump(), " is out of range");
-    ids.push_back((int32_t)e.get<int64_t>());
-  }
-  return ids;
-}
-
-bool all_integers(const json& v) {
-  for (const json& e : v)
-    if (!e.is_number_integer()) return false;
-  return true;
-}
-
-std::vector<int32_t> parse_prompt(const json& v, const data::TextTokenizer& tok) {
-  if (v.is_string()) return tok.encode(v.get<std::string>());
-  GANNET_CHECK(v.is_array(), "field 'prompt' must be a string or an array of token ids, got ", v.type_name());
-  if (all_integers(v)) return token_array(v, "prompt");  // [] too: an empty prompt
-  GANNET_CHECK(v.size() == 1, "field 'prompt': ", v.size(),
-               " prompts in one request are not supported; send one prompt per request");
-  const json& one = v[0];
-  if (one.is_string()) return tok.encode(one.get<std::string>());
-  GANNET_CHECK(one.is_array() && all_integers(one), "field 'prompt' must be a string or an array of token ids");
-  return token_array(one, "prompt");
-}
-
-struct CompletionRequest {
-  GenerationRequest gen;
-  bool max_tokens_given = false;
-  bool stream = false;
-  bool include_usage = false;
-};
-
-CompletionRequest parse_completion(const json& body, const data::TextTokenizer& tok, uint64_t default_seed) {
-  CompletionRequest c;
-  GenerationRequest& g = c.gen;
-  g.sampling.seed = default_seed;
-  bool has_prompt = false;
-  for (const auto& [key, v] : body.items()) {
-    if (key == "prompt") {
-      g.prompt = parse_prompt(v, tok);
-      has_prompt = true;
-    } else if (key == "max_tokens") {
-      if (!v.is_null()) g.max_tokens = integer_field(v, key), c.max_tokens_given = true;
-    } else if (key == "temperature") {
-      if (!v.is_null()) g.sampling.temperature = float_field(v, key);
-    } else if (key == "top_p") {
-      if (!v.is_null()) g.sampling.top_p = float_field(v, key);
-    } else if (key == "top_k") {
-      if (!v.is_null()) g.sampling.top_k = integer_field(v, key);
-    } else if (key == "repetition_penalty") {
-      if (!v.is_null()) g.sampling.repetition_penalty = float_field(v, key);
-    } else if (key == "seed") {
-      if (!v.is_null()) {
-        GANNET_CHECK(v.is_number_integer() && (v.is_number_unsigned() || v.get<int64_t>() >= 0),
-                     "field 'seed' must be a non-negative integer, got ", v.dump());
-        g.sampling.seed = v.get<uint64_t>();
-      }
-    } else if (key == "stop") {
-      if (v.is_string()) {
-        g.stop = {v.get<std::string>()};
-      } else if (v.is_array()) {
-        for (const json& s : v) g.stop.push_back(string_field(s, "stop"));
-      } else {
-        GANNET_CHECK(v.is_null(), "field 'stop' must be a string or an array of strings, got ", v.type_name());
-      }
-    } else if (key == "stream") {
-      if (!v.is_null()) c.stream = bool_field(v, key);
-    } else if (key == "stream_options") {
-      if (v.is_null()) continue;
-      GANNET_CHECK(v.is_object(), "field 'stream_options' must be an object, got ", v.type_name());
-      for (const auto& [k2, v2] : v.items()) {
-        GANNET_CHECK(k2 == "include_usage", "field 'stream_options.", k2, "' is not supported");
-        c.include_usage = bool_field(v2, "stream_options.include_usage");
-      }
-    } else if (key == "ignore_eos") {
-      if (!v.is_null()) g.ignore_eos = bool_field(v, key);
-    } else if (key == "model" || key == "user") {
-      if (!v.is_null()) string_field(v, key);
-    } else if (key == "n" || key == "best_of") {
-      GANNET_CHECK(v.is_null() || integer_field(v, key) == 1, "field '", key,
-                   "': only 1 completion per request is supported");
-    } else if (key == "logprobs" || key == "suffix") {
-      GANNET_CHECK(v.is_null(), "field '", key, "' is not supported (null only)");
-    } else if (key == "logit_bias") {
-      GANNET_CHECK(v.is_null() || (v.is_object() && v.empty()),
-                   "field 'logit_bias' is not supported (null or {} only)");
-    } else if (key == "echo") {
-      GANNET_CHECK(v.is_null() || !bool_field(v, key), "field 'echo' is not supported (false only)");
-    } else if (key == "frequency_penalty" || key == "presence_penalty") {
-      GANNET_CHECK(v.is_null() || number_field(v, key) == 0.0, "field '", key,
-                   "' is not supported (0 only); use repetition_penalty");
-    } else {
-      fail(str("unknown field '", key, "'"));
-    }
-  }
-  GANNET_CHECK(has_prompt, "field 'prompt' is required");
-  if (g.prompt.empty()) {
-    GANNET_CHECK(tok.eos_id() >= 0, "the prompt is empty");
-    g.prompt = {tok.eos_id()};  // GPT-2's convention for unconditional text
-  }
-  GANNET_CHECK(c.stream || !c.include_usage, "field 'stream_options' needs \"stream\": true");
-  return c;
 }
 
 json usage_json(const GenerationResult& r) {
@@ -296,7 +152,7 @@ struct Server::Impl {
   }
 
   void completions(const httplib::Request& req, httplib::Response& res) {
-    CompletionRequest c = parse_completion(parse_body(req), scheduler.tokenizer(), random_seed());
+    CompletionRequest c = parse_completion(parse_request_body(req.body), scheduler.tokenizer(), random_seed());
     if (stopping) throw ShuttingDown("the server is shutting down");
     if (!c.max_tokens_given)  // OpenAI's default of 16, or what the context has room for
       c.gen.max_tokens =
@@ -371,29 +227,12 @@ struct Server::Impl {
   }
 
   void tokenize(const httplib::Request& req, httplib::Response& res) {
-    json body = parse_body(req);
-    std::string content;
-    bool has = false;
-    for (const auto& [key, v] : body.items()) {
-      GANNET_CHECK(key == "content", "unknown field '", key, "'");
-      content = string_field(v, key);
-      has = true;
-    }
-    GANNET_CHECK(has, "field 'content' is required");
+    const std::string content = parse_tokenize_request(parse_request_body(req.body));
     send_json(res, 200, {{"tokens", scheduler.tokenizer().encode(content)}});
   }
 
   void detokenize(const httplib::Request& req, httplib::Response& res) {
-    json body = parse_body(req);
-    std::vector<int32_t> ids;
-    bool has = false;
-    for (const auto& [key, v] : body.items()) {
-      GANNET_CHECK(key == "tokens", "unknown field '", key, "'");
-      GANNET_CHECK(v.is_array(), "field 'tokens' must be an array of token ids, got ", v.type_name());
-      ids = token_array(v, key);
-      has = true;
-    }
-    GANNET_CHECK(has, "field 'tokens' is required");
+    const std::vector<int32_t> ids = parse_detokenize_request(parse_request_body(req.body));
     const int vocab = scheduler.tokenizer().vocab_size();
     for (int32_t id : ids) GANNET_CHECK(id < vocab, "token id ", id, " is outside the vocabulary of ", vocab);
     send_json(res, 200, {{"content", scheduler.tokenizer().decode(ids)}});
