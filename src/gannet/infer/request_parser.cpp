@@ -12,7 +12,7 @@ json parse_request_body(const std::string& body) {
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse errors, and numbers too large for a double (1e999)
     fail(str("invalid JSON in the request body: ", e.what()));
   }
   GANNET_CHECK(j.is_object(), "the request body must be a JSON object, got ", j.type_name());
