@@ -138,11 +138,29 @@ int64_t difficulty_sample_count(const TokenFile& file, int64_t seq_len) {
   return file.size() > seq_len ? (file.size() - 1) / seq_len : 0;
 }
 
+namespace {
+
+// One more than the largest token in the file (0 for an empty file).
+int largest_token_bound(const TokenFile& file, int64_t chunk) {
+  int32_t largest = -1;
+  std::vector<int32_t> buf((size_t)chunk);
+  for (int64_t begin = 0; begin < file.size(); begin += chunk) {
+    const int64_t n = std::min(chunk, file.size() - begin);
+    file.read(begin, n, buf.data());
+    largest = std::max(largest, *std::max_element(buf.begin(), buf.begin() + n));
+  }
+  return largest + 1;
+}
+
+}  // namespace
+
 std::vector<double> unigram_neg_log_p(const TokenFile& file) {
-  const int V = file.vocab_size();
+  constexpr int64_t kChunk = 1 << 16;
+  // Sized by the tokens the file holds, not by its header's vocabulary size: a header may claim
+  // 2^31 - 1 tokens, which would be gigabytes of counts per thread.
+  const int V = largest_token_bound(file, kChunk);
   const int64_t N = file.size();
   std::vector<int64_t> counts((size_t)V, 0);
-  constexpr int64_t kChunk = 1 << 16;
   const int64_t chunks = (N + kChunk - 1) / kChunk;
 #pragma omp parallel
   {

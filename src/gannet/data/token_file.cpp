@@ -42,7 +42,8 @@ int64_t first_out_of_range(const unsigned char* p, int64_t n, uint32_t vocab) {
 }  // namespace
 
 void write_token_file(const std::string& path, const std::vector<int32_t>& tokens, int vocab_size) {
-  GANNET_CHECK(vocab_size >= 1, "write_token_file ", path, ": vocab size ", vocab_size, " must be positive");
+  GANNET_CHECK(vocab_size >= 1 && (uint32_t)vocab_size <= kMaxTokenFileVocab, "write_token_file ", path,
+               ": vocab size ", vocab_size, " must be in [1, ", kMaxTokenFileVocab, "]");
   for (size_t i = 0; i < tokens.size(); ++i)
     GANNET_CHECK(tokens[i] >= 0 && tokens[i] < vocab_size, "write_token_file ", path, ": token ", tokens[i],
                  " at index ", i, " is outside the vocabulary [0, ", vocab_size, ")");
@@ -81,8 +82,8 @@ TokenFile TokenFile::open(const std::string& path) {
                kVersion, ")");
   GANNET_CHECK(h.bytes_per_token == 2 || h.bytes_per_token == 4, "token file ", path, ": bad token width ",
                h.bytes_per_token, " bytes (expected 2 or 4)");
-  GANNET_CHECK(h.vocab_size >= 1 && h.vocab_size <= (uint32_t)INT32_MAX, "token file ", path, ": bad vocab size ",
-               h.vocab_size);
+  GANNET_CHECK(h.vocab_size >= 1 && h.vocab_size <= kMaxTokenFileVocab, "token file ", path, ": bad vocab size ",
+               h.vocab_size, " (at most ", kMaxTokenFileVocab, ")");
   const uint64_t payload = m->size() - kTokenFileHeaderBytes;
   GANNET_CHECK(h.token_count <= payload / h.bytes_per_token, "token file ", path, " is truncated: header says ",
                h.token_count, " tokens (", kTokenFileHeaderBytes + h.token_count * h.bytes_per_token,

@@ -17,6 +17,9 @@
 namespace gannet::data {
 
 inline constexpr size_t kTokenFileHeaderBytes = 32;
+// The largest vocabulary a token file may declare (real ones are below 2^18): what is sized by the
+// vocabulary (data analyze's unigram table, a model's embedding) stays bounded whatever a header says.
+inline constexpr uint32_t kMaxTokenFileVocab = 1u << 24;
 
 // Writes `tokens` to `path` atomically (temporary file, fsync, rename). Every token must lie in
 // [0, vocab_size); throws gannet::Error naming the file otherwise.
