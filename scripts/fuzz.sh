@@ -60,13 +60,13 @@ run_one() {
   if ! "$bin" "${limits[@]}" -max_total_time="$seconds" -print_final_stats=1 \
       "$build/fuzz-corpus/$name" "fuzz/corpus/$name" >>"$log" 2>&1; then
     echo "fuzz: $name: FAILED (log: $log; input in fuzz/crashes/)"
-    grep -E "ERROR|SUMMARY|runtime error|terminate|Test unit written" "$log" | head -5 | sed 's/^/  /'
+    grep -E "ERROR|SUMMARY|runtime error|terminate|what\(\)|Test unit written" "$log" | head -6 | sed 's/^/  /' || true
     return 1
   fi
   local execs cov ft
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
-  ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
+  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2 || true)
+  ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | cut -d' ' -f2 || true)
   echo "fuzz: $name: ok, ${seconds} s, ${execs:-?} runs, cov ${cov:-?}, ft ${ft:-?}"
 }
 
