@@ -6,7 +6,8 @@ PKGS=(build-essential cmake ninja-build pkg-config git
       libsentencepiece-dev sentencepiece libutf8proc-dev
       nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
       libopenmpi-dev openmpi-bin
-      libgtest-dev libgmock-dev libbenchmark-dev)
+      libgtest-dev libgmock-dev libbenchmark-dev
+      clang libclang-rt-14-dev libomp-dev llvm)  # clang build and fuzzers: libFuzzer, ASan/UBSan runtimes, OpenMP, llvm-symbolizer
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

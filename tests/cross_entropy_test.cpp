@@ -237,7 +237,8 @@ TEST(CrossEntropy, VocabularySlicesCombineToTheWholeLoss) {
   isas.push_back(Isa::scalar);
   uint64_t seed = 200;
   for (Isa isa : isas) {
-    for (auto [N, V] : {std::pair<int64_t, int64_t>{5, 6}, {33, 96}, {64, 1030}}) {
+    for (auto NV : {std::pair<int64_t, int64_t>{5, 6}, {33, 96}, {64, 1030}}) {
+      const int64_t N = NV.first, V = NV.second;  // not a structured binding: the lambdas below use N
       auto x = random_vec(N * V, seed++, 3.f);
       auto tg = random_targets(N, V, seed++, 4);
       std::vector<float> want_l(N), want_g = x;

@@ -98,7 +98,7 @@ TEST(QuantConfig, TrainingOnlyAndUnknownKeysAreErrors) {
       {"{not json", "x.json"},
   };
   for (const auto& [text, word] : cases) {
-    const std::string msg = message_of([&] { c::scheme_from_config(text, "x.json"); });
+    const std::string msg = message_of([&text = text] { c::scheme_from_config(text, "x.json"); });
     EXPECT_TRUE(has(msg, word)) << word << ": " << msg;
   }
 }

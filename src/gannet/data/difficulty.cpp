@@ -146,7 +146,6 @@ int64_t difficulty_sample_count(const TokenFile& file, int64_t seq_len) {
 }
 
 std::vector<double> unigram_neg_log_p(const TokenFile& file) {
-  const int V = file.vocab_size();
   const int64_t N = file.size();
   // Per-thread counts cover the tokens the file holds, not the vocabulary its header declares.
   const int used = file.max_token() + 1;
@@ -176,7 +175,7 @@ std::vector<double> unigram_neg_log_p(const TokenFile& file) {
     });
   }
   errors.rethrow();
-  std::vector<double> out((size_t)V, std::numeric_limits<double>::infinity());
+  std::vector<double> out((size_t)used, std::numeric_limits<double>::infinity());
   for (int v = 0; v < used; ++v)
     if (counts[(size_t)v]) out[(size_t)v] = -std::log((double)counts[(size_t)v] / (double)N);
   return out;

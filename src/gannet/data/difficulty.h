@@ -56,7 +56,8 @@ std::vector<std::string> difficulty_metric_names();
 
 // Number of samples of a file at seq_len T.
 int64_t difficulty_sample_count(const TokenFile& file, int64_t seq_len);
-// -log(count(v) / total) for every v < vocab (+inf for tokens that never occur).
+// -log(count(v) / total) for every v up to the largest token in the file (+inf for tokens that
+// never occur); the header's vocabulary size does not size it.
 std::vector<double> unigram_neg_log_p(const TokenFile& file);
 // The metric's value for every sample, computed in parallel (OpenMP).
 std::vector<double> compute_difficulty(const TokenFile& file, int64_t seq_len, const std::string& metric,

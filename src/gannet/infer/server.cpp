@@ -1,5 +1,7 @@
 #include "gannet/infer/server.h"
 
+#include "gannet/infer/request_parser.h"
+
 #include <httplib.h>
 #include <sys/socket.h>
 

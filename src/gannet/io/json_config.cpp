@@ -75,6 +75,10 @@ json parse_json_text(const std::string& text, const std::string& name) {
       if (colon != std::string::npos) detail = detail.substr(colon + 2);
     }
     fail(str(name, ": parse error at line ", line, ", column ", column, ": ", detail));
+  } catch (const json::exception& e) {  // a number too large for a double (out_of_range.406)
+    std::string detail = e.what();
+    const size_t end = detail.find("] ");
+    fail(str(name, ": ", end == std::string::npos ? detail : detail.substr(end + 2)));
   }
 }
 

@@ -22,9 +22,10 @@
 #include "gannet/kernels/gelu.h"
 #include "gannet/kernels/quant_matmul.h"
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && !defined(__clang__)
 // Only these functions use VNNI (the dispatcher checks cpu_has_avx512_vnni()); the rest of the
-// AVX-512 library stays runnable on AVX-512 CPUs without it.
+// AVX-512 library stays runnable on AVX-512 CPUs without it. (VNNI is reached through asm only, so
+// clang, which has no GCC target pragmas, needs no target switch.)
 #pragma GCC push_options
 #pragma GCC target("avx512vnni")
 #endif
@@ -558,6 +559,6 @@ void quant_matmul_f32_range(const float* X, int64_t ldx, int64_t M, const float*
 
 }  // namespace gannet::kernels::GANNET_ISA
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && !defined(__clang__)
 #pragma GCC pop_options
 #endif

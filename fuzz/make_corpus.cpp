@@ -1,0 +1,186 @@
+// Writes the fuzzers' seed corpora (fuzz/corpus/<fuzzer>/) with gannet's own writers: a tiny model
+// (float, checkpoint, quantized four ways), a sharded checkpoint of it, token files and the difficulty
+// index `data analyze` makes of one, a small GPT-2 vocabulary, the repository's training configs,
+// quantization configs and request bodies. Usage: fuzz_make_corpus SOURCE_DIR (scripts/fuzz.sh
+// --seeds runs it); the files are small and kept in the repository.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "fuzz_support.h"
+#include "gannet/compress/quant_scheme.h"
+#include "gannet/data/difficulty.h"
+#include "gannet/data/token_file.h"
+#include "gannet/io/checkpoint.h"
+#include "gannet/io/gpt_weights.h"
+#include "gannet/io/safetensors.h"
+#include "gannet/io/sharded_checkpoint.h"
+#include "gannet/models/gpt.h"
+#include "small_vocab.h"
+
+namespace fs = std::filesystem;
+using namespace gannet;
+
+namespace {
+
+std::string read_all(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string joined(const std::vector<std::string>& parts) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? std::string(fuzz::kSplit) : "") + parts[i];
+  return out;
+}
+
+void put(const fs::path& dir, const std::string& name, const std::string& bytes) {
+  fs::create_directories(dir);
+  fuzz::write_file(dir / name, bytes);
+}
+
+models::GptConfig tiny_config() {
+  models::GptConfig c;
+  c.vocab_size = 40;
+  c.n_ctx = 8;
+  c.n_layer = 1;
+  c.n_head = 2;
+  c.n_embd = 16;
+  return c;
+}
+
+void models_and_checkpoints(const fs::path& corpus, const fs::path& tmp) {
+  models::Gpt model(tiny_config());
+  model.init(7);
+  const fs::path ck = tmp / "ck.safetensors";
+  io::save_checkpoint(ck.string(), model, nullptr, io::TrainState{3, {1, 2, 3, 4}, "{}"});
+  put(corpus / "safetensors", "tiny_checkpoint.safetensors", read_all(ck));
+  const io::GptWeights fp = io::read_gpt_weights(ck.string());
+  struct Q {
+    const char* scheme;
+    int64_t group;
+    bool symmetric;
+  };
+  for (const Q& q : {Q{"w8a8", 32, true}, Q{"w4a16", 32, false}, Q{"mixed", 0, true}}) {
+    compress::SchemeOptions o;
+    o.group = q.group;
+    o.symmetric = q.symmetric;
+    const fs::path out = tmp / "q.safetensors";
+    io::write_gpt_weights(out.string(), compress::quantize_model(fp, compress::scheme_preset(q.scheme, o)));
+    put(corpus / "safetensors", std::string("tiny_") + q.scheme + ".safetensors", read_all(out));
+  }
+
+  // A sharded checkpoint: every tensor in two pieces (the first and second half of its elements),
+  // one in each of two shards.
+  const std::string sub = io::shard_directory_name(3, "fuzz");
+  std::vector<std::pair<std::string, Tensor>> shard[2];
+  io::Manifest m;
+  m.model = tiny_config();
+  m.layout.world = m.layout.data = 2;
+  m.state.step = 3;
+  for (const auto& [name, t] : fp.tensors) {
+    io::ManifestTensor mt{name, t.shape(), {}};
+    const int64_t n = t.numel(), half = n / 2;
+    const float* v = t.f32();
+    for (int r = 0; r < 2; ++r) {
+      io::PiecePlace place = io::whole_place(t.shape());
+      place.flat_begin = r ? half : 0;
+      place.flat_end = r ? n : half;
+      std::vector<float> piece(v + place.flat_begin, v + place.flat_end);
+      shard[r].emplace_back(name, Tensor::from_vector(piece, {(int64_t)piece.size()}));
+      mt.pieces.push_back({sub + "/" + io::shard_file_name(r), name, place});
+    }
+    m.tensors.push_back(mt);
+  }
+  std::vector<std::string> parts(1);
+  for (int r = 0; r < 2; ++r) {
+    const fs::path f = tmp / sub / io::shard_file_name(r);
+    fs::create_directories(f.parent_path());
+    io::save_safetensors(f.string(), shard[r]);
+    m.shards.push_back({sub + "/" + io::shard_file_name(r), r, (int64_t)fs::file_size(f)});
+    parts.push_back(read_all(f));
+  }
+  parts[0] = io::manifest_to_json(m);
+  put(corpus / "manifest", "tiny_two_shards", joined(parts));
+}
+
+void tokens_and_indexes(const fs::path& corpus, const fs::path& tmp) {
+  std::vector<int32_t> tokens;
+  for (int i = 0; i < 96; ++i) tokens.push_back(i % 7 == 6 ? 2 : (i * 37) % 50);
+  const fs::path tok = tmp / "train.tok";
+  data::write_token_file(tok.string(), tokens, 50);
+  put(corpus / "token_file", "u16.tok", read_all(tok));
+  const fs::path wide = tmp / "wide.tok";
+  data::write_token_file(wide.string(), {0, 70000, 5, 69999, 2}, 70001);
+  put(corpus / "token_file", "u32.tok", read_all(wide));
+
+  data::AnalyzeOptions a;
+  a.token_file = tok.string();
+  a.out_dir = (tmp / "difficulty").string();
+  a.seq_len = 8;
+  data::analyze_difficulty(a);
+  for (const std::string& metric : a.metrics)
+    put(corpus / "difficulty_index", metric,
+        joined({read_all(data::index_to_sample_path(a.out_dir, metric)),
+                read_all(data::index_to_metric_path(a.out_dir, metric)),
+                read_all(data::percentiles_path(a.out_dir, metric))}));
+}
+
+void configs_and_requests(const fs::path& corpus, const fs::path& source) {
+  for (const auto& e : fs::directory_iterator(source / "configs"))
+    if (e.path().extension() == ".json") put(corpus / "train_config", e.path().filename().string(), read_all(e.path()));
+  put(corpus / "quant_config", "mixed.json", R"({"compression_training": {
+  "weight_quantization": {
+    "shared_parameters": {"enabled": true, "quantization_type": "asymmetric", "rounding": "nearest",
+                          "group_size": 32, "schedule_offset": 0, "quantizer_kernel": true},
+    "different_groups": {
+      "wq1": {"params": {"start_bits": 8, "target_bits": 8}, "modules": ["attn"]},
+      "wq2": {"params": {"start_bits": 4, "target_bits": 4}, "modules": ["mlp", "embedding", "lm_head"]}}},
+  "activation_quantization": {
+    "shared_parameters": {"enabled": true, "quantization_type": "symmetric", "range_calibration": "static"},
+    "different_groups": {"aq1": {"params": {"bits": 8}, "modules": ["attn", "mlp"]}}}}})");
+  put(corpus / "quant_config", "w8.json", R"({"compression_training": {"weight_quantization": {
+  "shared_parameters": {"enabled": true, "quantization_type": "symmetric", "group_size": 0},
+  "different_groups": {"wq1": {"params": {"start_bits": 8, "target_bits": 8}, "modules": ["*"]}}}}})");
+
+  const fuzz::SmallVocab v = fuzz::small_gpt2_vocab();
+  put(corpus / "gpt2_tokenizer", "small_vocab",
+      joined({v.vocab_json, v.merges_txt, "Hello world, it's 12 o'clock  at the caf\xC3\xA9<|endoftext|>\n\t x\xFF"}));
+
+  const char* requests[][2] = {
+      {"completion_text", R"({"prompt": "Hello world", "max_tokens": 4, "temperature": 0.7, "top_p": 0.9, "top_k": 5,
+"repetition_penalty": 1.1, "seed": 12, "stop": ["\n", "the"], "stream": true, "stream_options": {"include_usage": true},
+"ignore_eos": false, "model": "gannet", "user": "u", "n": 1, "best_of": 1, "logprobs": null, "suffix": null,
+"logit_bias": {}, "echo": false, "frequency_penalty": 0, "presence_penalty": 0.0})"},
+      {"completion_ids", R"({"prompt": [[1, 2, 3, 256]], "max_tokens": null, "stop": "x"})"},
+      {"completion_empty", R"({"prompt": ""})"},
+      {"tokenize", R"({"content": "Hello world"})"},
+      {"detokenize", R"({"tokens": [72, 101, 260]})"},
+  };
+  for (const auto& r : requests) put(corpus / "request", r[0], r[1]);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: fuzz_make_corpus SOURCE_DIR\n");
+    return 2;
+  }
+  try {
+    const fs::path source = argv[1], corpus = source / "fuzz" / "corpus";
+    const fs::path tmp = fs::temp_directory_path() / ("gannet-make-corpus-" + std::to_string(::getpid()));
+    fs::create_directories(tmp);
+    models_and_checkpoints(corpus, tmp);
+    tokens_and_indexes(corpus, tmp);
+    configs_and_requests(corpus, source);
+    fs::remove_all(tmp);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fuzz_make_corpus: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
