@@ -16,7 +16,8 @@ using gannet::testing::message_of;
 // Bytes as ids; 0 is the end of text.
 class ByteTokenizer : public data::TextTokenizer {
  public:
-  std::vector<int32_t> encode(const std::string& text) const override {
+  using data::TextTokenizer::encode;
+  std::vector<int32_t> encode(const std::string& text, data::AllowSpecial) const override {
     return std::vector<int32_t>(text.begin(), text.end());
   }
   std::string decode(const std::vector<int32_t>& ids) const override { return std::string(ids.begin(), ids.end()); }
