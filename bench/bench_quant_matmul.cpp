@@ -244,7 +244,7 @@ int main(int argc, char** argv) {
     }
     std::printf(
         "(GOP/s = 2 M N K / time, median of repetitions; ratio: median over repetitions of W8A8 / oneDNN's\n"
-        " matmul,\n"
+        " matmul,"
         " each repetition running every contender once in turn)\n");
   }
   return 0;
