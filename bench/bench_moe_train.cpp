@@ -8,7 +8,10 @@
 // Batches are windows of a token file (--data, from `gannet data prepare`) so that routing sees
 // real text; --warmup optimizer steps run first so the routers leave their initial imbalance.
 // Dropped tokens skip the experts, so with a capacity factor the MoE does less than its nominal
-// FLOPs; --capacity-factor 0 (dropless) compares exactly equal work at k = 1.
+// FLOPs: its GFLOP/s count the FLOPs computed (the expert rows each step's routing kept,
+// Gpt::flops_computed), printed beside the dropped fraction, and the tokens/s ratio is printed
+// beside the ratio of FLOPs computed per second. --capacity-factor 0 (dropless) compares exactly
+// equal work at k = 1.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -39,6 +42,7 @@ struct Trainee {
   optim::AdamW adamw;
   double dropped = 0;
   int64_t moe_steps = 0;
+  std::vector<double> gflops;  // FLOPs computed per second of each step (forward + backward)
   Trainee(const models::GptConfig& c, const optim::AdamWOptions& o) : model(c), adamw(model.parameters(), o) { model.init(1); }
   // One optimizer step; returns its seconds.
   double step(const Tensor& x, const Tensor& y, float lr, uint64_t seed) {
@@ -54,6 +58,8 @@ struct Trainee {
     double s = std::chrono::duration<double>(Clock::now() - t0).count();
     for (const auto& l : pass.layers) dropped += l.dropped_fraction / (double)pass.layers.size();
     moe_steps += !pass.layers.empty();
+    // Backward: twice the forward's products, over the same rows.
+    gflops.push_back(3.0 * model.flops_computed(x.shape()[1], x.numel(), pass) / s / 1e9);
     return s;
   }
 };
@@ -103,20 +109,28 @@ int main(int argc, char** argv) {
       const float lr = o.lr * std::min(1.f, (float)(s + 1) / 20.f);
       double da = a.step(x, y, lr, s), db = b.step(x, y, lr, s);
       if (s >= warmup) ta.push_back(da), tb.push_back(db);
-      if (s == warmup - 1) b.dropped = 0, b.moe_steps = 0;
+      if (s == warmup - 1) {
+        b.dropped = 0, b.moe_steps = 0;
+        a.gflops.clear(), b.gflops.clear();
+      }
     }
     const double tokens = (double)(batch * seq);
     const double tps_a = tokens / median(ta), tps_b = tokens / median(tb);
     const double peak = kernels::measure_gemm_peak_gflops();
-    const double gf_a = 3.0 * a.model.flops_per_token(seq) * tps_a / 1e9, gf_b = 3.0 * b.model.flops_per_token(seq) * tps_b / 1e9;
+    // Medians over the timed steps of each step's FLOPs computed over its seconds.
+    const double gf_a = median(a.gflops), gf_b = median(b.gflops);
+    const double nominal_b = 3.0 * b.model.flops_per_token(seq) * tps_b / 1e9;
     std::printf("dense   params %.2fM  tokens/s %.0f  %.1f GFLOP/s (%.0f%% of peak)\n",
                 nn::count_elements(a.model.parameters()) / 1e6, tps_a, gf_a, 100 * gf_a / peak);
-    std::printf("moe     params %.2fM  tokens/s %.0f  %.1f GFLOP/s (%.0f%% of peak)  %ld experts top-%ld, dropped %.1f%%\n",
-                nn::count_elements(b.model.parameters()) / 1e6, tps_b, gf_b, 100 * gf_b / peak, (long)experts, (long)k,
-                100 * b.dropped / std::max<int64_t>(1, b.moe_steps));
-    std::printf("active FLOPs per token: moe/dense %.3f\n", b.model.flops_per_token(seq) / a.model.flops_per_token(seq));
-    std::printf("moe / dense tokens/s: %.3f (target >= 0.80); fp32 GEMM peak now %.1f GFLOP/s, %d threads, median of %d steps\n",
-                tps_b / tps_a, peak, threads, steps);
+    std::printf("moe     params %.2fM  tokens/s %.0f  %.1f GFLOP/s computed (%.0f%% of peak), dropped %.1f%% "
+                "(nominal FLOPs would give %.1f)  %ld experts top-%ld\n",
+                nn::count_elements(b.model.parameters()) / 1e6, tps_b, gf_b, 100 * gf_b / peak,
+                100 * b.dropped / std::max<int64_t>(1, b.moe_steps), nominal_b, (long)experts, (long)k);
+    std::printf("nominal active FLOPs per token: moe/dense %.3f\n",
+                b.model.flops_per_token(seq) / a.model.flops_per_token(seq));
+    std::printf("moe / dense tokens/s: %.3f (target >= 0.80); FLOPs computed per second: %.3f; fp32 GEMM peak now\n"
+                "%.1f GFLOP/s, %d threads, median of %d steps\n",
+                tps_b / tps_a, gf_b / gf_a, peak, threads, steps);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_moe_train: error: %s\n", e.what());
     return 1;

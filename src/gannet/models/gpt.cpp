@@ -66,6 +66,14 @@ nn::Var Gpt::loss(const Tensor& tokens, const Tensor& targets, nn::MoePass* moe_
   return ce;
 }
 
+namespace {
+// Expert slots an MoE block's token is nominally active in: k, or for expert choice the capacity
+// factor times k.
+double nominal_active_experts(const nn::MoeConfig& m) {
+  return m.router == "expert_choice" ? m.capacity_factor * (double)m.k : (double)m.k;
+}
+}  // namespace
+
 double Gpt::flops_per_token(int64_t T) const {
   const double C = (double)config_.n_embd, L = (double)config_.n_layer, V = (double)config_.vocab_size;
   double mlp_macs = 0;  // MLP or MoE multiply-adds per token, summed over blocks
@@ -75,13 +83,24 @@ double Gpt::flops_per_token(int64_t T) const {
       mlp_macs += 8.0 * C * C;
       continue;
     }
-    const double active = config_.moe.router == "expert_choice" ? config_.moe.capacity_factor * (double)config_.moe.k
-                                                                : (double)config_.moe.k;
+    const double active = nominal_active_experts(config_.moe);
     mlp_macs += (double)E * C + active * 8.0 * C * C + (config_.moe.use_residual ? 8.0 * C * C + 2.0 * C : 0.0);
   }
   double matmul = 2.0 * (L * 4.0 * C * C + mlp_macs + V * C);  // QKV 3C^2, proj C^2, MLP 8C^2; LM head
   double attn = L * 2.0 * 2.0 * C * (double)T / 2.0;  // QK^T and PV over half the keys (causal)
   return matmul + attn;
+}
+
+double Gpt::flops_computed(int64_t T, int64_t tokens, const nn::MoePass& pass) const {
+  const double C = (double)config_.n_embd;
+  double flops = (double)tokens * flops_per_token(T);
+  for (const nn::MoeLayerStats& l : pass.layers) {
+    double kept = 0;
+    for (int64_t k : l.kept) kept += (double)k;
+    // Each expert row is two products of 4C x C multiply-adds: 2 x 8C^2 FLOPs.
+    flops += 2.0 * 8.0 * C * C * (kept - nominal_active_experts(config_.moe) * (double)l.tokens);
+  }
+  return flops;
 }
 
 }  // namespace gannet::models

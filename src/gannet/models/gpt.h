@@ -65,6 +65,11 @@ class Gpt {
   // an MoE block counts its router and the experts a token is active in (k, or capacity_factor
   // for expert choice).
   double flops_per_token(int64_t T) const;
+  // Forward FLOPs one pass over `tokens` tokens at sequence length T computed: as flops_per_token,
+  // but each MoE block counts the expert rows it processed (`pass.layers`' kept slots, after
+  // capacity drops) instead of its nominal k per token. For achieved-FLOP/s figures: a token
+  // dropped by the capacity limit skips the experts' products, and counting them would flatter.
+  double flops_computed(int64_t T, int64_t tokens, const nn::MoePass& pass) const;
 
  private:
   GptConfig config_;
