@@ -33,7 +33,7 @@ TEST_F(FuzzFindings, JsonNumberOverflowIsAnErrorNamingTheInput) {
   EXPECT_TRUE(has(message_of([] { train::parse_train_config(R"({"train_steps": 1e999})", "t.json"); }), "t.json"));
   EXPECT_TRUE(has(message_of([] { compress::scheme_from_config(R"({"x": -1e999})", "q.json"); }), "q.json"));
   EXPECT_TRUE(has(message_of([] { infer::parse_request_body(R"({"prompt": "a", "max_tokens": 1e999})"); }),
-                  "invalid JSON in the request body"));
+                  "invalid JSON in field 'max_tokens'"));
 }
 
 // A token file whose header claims a vocabulary of 2^31 - 1 (or holds one token that large) made
