@@ -7,11 +7,13 @@
 
 namespace gannet::kernels {
 
+void check_adamw_step(int64_t step) { GANNET_CHECK(step >= 1, "adamw: step ", step, " must count from 1"); }
+
 namespace ref {
 // The reference computes each element in double, straight from the definition.
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int64_t step, float grad_scale) {
-  GANNET_CHECK(step >= 1, "adamw: step ", step, " must count from 1");
+  check_adamw_step(step);
   const double b1 = beta1, b2 = beta2;
   const double bc1 = 1.0 - std::pow(b1, (double)step), bc2 = 1.0 - std::pow(b2, (double)step);
   for (int64_t i = 0; i < n; ++i) {

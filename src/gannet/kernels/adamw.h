@@ -5,6 +5,10 @@
 
 namespace gannet::kernels {
 
+// Throws gannet::Error unless step >= 1 (the bias corrections divide by 1 - beta^step). Every ISA
+// variant calls this one definition, so no *_simd.cpp file instantiates the message templates.
+void check_adamw_step(int64_t step);
+
 // One AdamW step over n elements; step counts from 1 (throws gannet::Error if step < 1):
 //   g = grad * grad_scale
 //   param -= lr * weight_decay * param              (decoupled weight decay, on the old param)

@@ -59,7 +59,7 @@ inline double sum_squares_range(const float* x, int64_t i0, int64_t i1) {
 
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
                   float beta2, float eps, float weight_decay, int64_t step, float grad_scale) {
-  GANNET_CHECK(step >= 1, "adamw: step ", step, " must count from 1");
+  check_adamw_step(step);  // out of line: no message template instantiated with this file's ISA
   const double bc1 = 1.0 - std::pow((double)beta1, (double)step);
   const double bc2 = 1.0 - std::pow((double)beta2, (double)step);
   const AdamConsts k{set1(beta1),

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "gannet/core/isa_scratch.h"
 #include "gannet/core/simd.h"
 #include "gannet/kernels/layernorm.h"
 
@@ -113,12 +114,8 @@ void layernorm_backward(const float* x, const float* gamma, const float* mean, c
   {
     // Per-thread partial sums of dgamma (first cols floats) and dbeta (next cols floats).
     alignas(64) float stack_part[2 * kStackCols];
-    thread_local std::vector<float> heap_part;  // only for wide rows; grows once, then is reused
-    float* part = stack_part;
-    if (cols > kStackCols) {
-      if ((int64_t)heap_part.size() < 2 * cols) heap_part.resize(2 * cols);
-      part = heap_part.data();
-    }
+    thread_local IsaScratch<float> heap_part;  // only for wide rows; grows once, then is reused
+    float* part = cols > kStackCols ? heap_part.reserve(2 * cols) : stack_part;
     float *dg = part, *db = part + cols;
     for (int64_t c = 0; c < 2 * cols; ++c) part[c] = 0.f;
 

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <vector>
 
+#include "gannet/core/isa_scratch.h"
 #include "gannet/core/simd.h"
 #include "gannet/kernels/gelu.h"
 #include "gannet/kernels/quant_matmul.h"
@@ -519,11 +520,11 @@ void quant_matmul_packed_range(const QuantizedRows& A, const int32_t* aq, const 
 
 void quant_matmul_range(const QuantizedRows& A, const int32_t* asum, const QPackedMatrix& W, const float* bias,
                         float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
-  thread_local std::vector<int32_t> aq, as;
-  if ((int64_t)aq.size() < A.M * A.K / 4) aq.resize(A.M * A.K / 4);
-  if ((int64_t)as.size() < A.M * (A.K / W.group)) as.resize(A.M * (A.K / W.group));
-  a8_pack_rows(A, asum, W, 0, A.M, aq.data(), as.data());
-  quant_matmul_packed_range(A, aq.data(), as.data(), W, bias, Y, ldy, e, n_begin, n_end);
+  thread_local IsaScratch<int32_t> aq_buffer, as_buffer;
+  int32_t* aq = aq_buffer.reserve(A.M * A.K / 4);
+  int32_t* as = as_buffer.reserve(A.M * (A.K / W.group));
+  a8_pack_rows(A, asum, W, 0, A.M, aq, as);
+  quant_matmul_packed_range(A, aq, as, W, bias, Y, ldy, e, n_begin, n_end);
 }
 #else
 void quant_matmul_range(const QuantizedRows& A, const int32_t* asum, const QPackedMatrix& W, const float* bias,
