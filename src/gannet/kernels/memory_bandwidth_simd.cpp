@@ -19,7 +19,7 @@ inline vf load_nontemporal(const float* p) {
 
 // Sum of x[0, done), four vectors (one or more cache lines) at a time, done the largest multiple of
 // 4 W not above n; `ahead` floats ahead of each line a prefetch with `Hint` (ahead 0: none).
-template <_mm_hint Hint, bool NonTemporal>
+template <decltype(_MM_HINT_T0) Hint, bool NonTemporal>  // _mm_hint in GCC, int in clang
 float lines(const float* x, int64_t n, int64_t ahead, int64_t& done) {
   vf a0 = zero(), a1 = zero(), a2 = zero(), a3 = zero();
   int64_t i = 0;
