@@ -56,6 +56,10 @@ TEST(RequestParser, BadBodiesAreOneLineErrorsNamingTheField) {
   const std::pair<const char*, const char*> cases[] = {
       {"{not json", "invalid JSON in the request body"},
       {"[1]", "must be a JSON object, got array"},
+      // A top-level scalar followed by junk: the field tracker once popped an empty key stack
+      // (found by the request fuzzer, fuzz/regressions/request/).
+      {R"("temperature": 0.7)", "invalid JSON in the request body"},
+      {R"("a")", "must be a JSON object, got string"},
       {R"({"max_tokens": 3})", "field 'prompt' is required"},
       {R"({"prompt": "a", "bogus": 1})", "unknown field 'bogus'"},
       {R"({"prompt": [1, -2]})", "token id -2 is out of range"},

@@ -30,7 +30,7 @@ json parse_request_body(const std::string& body) {
     if (event == json::parse_event_t::key) {
       keys.resize(d - 1);
       keys.push_back(parsed.get<std::string>());
-    } else if (event == json::parse_event_t::value && keys.size() == d) {
+    } else if (event == json::parse_event_t::value && d > 0 && keys.size() == d) {  // 0: a top-level value
       keys.pop_back();  // a member's scalar value is complete
     } else if (event == json::parse_event_t::object_end || event == json::parse_event_t::array_end) {
       keys.resize(std::min(keys.size(), d == 0 ? 0 : d - 1));  // so is a member's object or array
