@@ -75,7 +75,7 @@ std::string chunked_post(const std::string& body) {
 TEST_F(HttpTransportTest, TricklingClientsAreCutOffAndDoNotStarveOthers) {
   HttpLimits limits;
   limits.request_timeout = 4000ms;
-  limits.read_timeout = 1000ms;
+  limits.read_timeout = 2000ms;
   start(limits);
   std::vector<std::unique_ptr<RawConnection>> slow;
   for (int i = 0; i < 40; ++i) slow.push_back(std::make_unique<RawConnection>(port_));
@@ -105,6 +105,25 @@ TEST_F(HttpTransportTest, TricklingClientsAreCutOffAndDoNotStarveOthers) {
   EXPECT_GE(cut_off, 3900ms);
   EXPECT_LT(cut_off, 7000ms);
   for (auto& c : slow) EXPECT_TRUE(c->closed_within(2000ms));
+}
+
+// The request line arrives whole, the headers trickle past the deadline: httplib answers that
+// itself (a bare 400), and the client still gets 408 with the reason.
+TEST_F(HttpTransportTest, HeadersPastTheDeadlineAre408WithTheReason) {
+  HttpLimits limits;
+  limits.request_timeout = 1000ms;
+  limits.read_timeout = 1000ms;
+  start(limits);
+  RawConnection c(port_);
+  ASSERT_TRUE(c.send("GET /hello HTTP/1.1\r\nHost: x\r\n"));
+  std::string reply;
+  for (int i = 0; i < 40 && reply.empty(); ++i) {
+    c.send("X-Slow: a\r\n");
+    reply = c.read_response(100ms);
+  }
+  EXPECT_EQ(RawConnection::status_of(reply), 408) << reply;
+  EXPECT_NE(reply.find("did not arrive within 1 s"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("\"invalid_request_error\""), std::string::npos) << reply;
 }
 
 TEST_F(HttpTransportTest, SilenceIsCutOffByTheReadTimeout) {

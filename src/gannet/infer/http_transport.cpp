@@ -233,18 +233,21 @@ class ConnectionStream final : public httplib::Stream {
   size_t off_ = 0, len_ = 0;
 };
 
-// Writes a response where httplib writes none (it has no request to answer), with an error body
-// in OpenAI's shape, without blocking.
+// An error body in OpenAI's shape.
+std::string error_body(int status, const std::string& message) {
+  std::string escaped;
+  for (char c : message) escaped += c == '"' || c == '\\' ? str('\\', c) : std::string(1, c);
+  return str(R"({"error": {"message": ")", escaped, R"(", "type": ")",
+             status >= 500 ? "server_error" : "invalid_request_error", R"(", "param": null, )", R"("code": null}})");
+}
+
+// Writes a response where httplib writes none (it has no request to answer), without blocking.
 void send_bare_error(socket_t sock, int status, const std::string& message) {
   const char* reason = status == 408   ? "Request Timeout"
                        : status == 413 ? "Payload Too Large"
                        : status == 503 ? "Service Unavailable"
                                        : "Bad Request";
-  std::string escaped;
-  for (char c : message) escaped += c == '"' || c == '\\' ? str('\\', c) : std::string(1, c);
-  const std::string body =
-      str(R"({"error": {"message": ")", escaped, R"(", "type": ")",
-          status >= 500 ? "server_error" : "invalid_request_error", R"(", "param": null, )", R"("code": null}})");
+  const std::string body = error_body(status, message);
   const std::string reply =
       str("HTTP/1.1 ", status, " ", reason, "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
           status == 503 ? "\r\nRetry-After: 1" : "", "\r\nConnection: close\r\n\r\n", body);
@@ -310,6 +313,13 @@ HttpTransport::HttpTransport(const HttpLimits& limits) : limits_(limits) {
     const RequestArrival* a = RequestArrival::current();
     if (!a || (!a->body_unread && a->status == 0)) return;
     if (a->status) res.status = a->status;
+    // httplib's own answer to headers that did not arrive has no body: give the reason.
+    // It has already set Content-Length: 0 by now.
+    if (a->status && res.body.empty() && !a->error.empty()) {
+      res.set_content(error_body(a->status, a->error), "application/json");
+      res.headers.erase("Content-Length");
+      res.set_header("Content-Length", std::to_string(res.body.size()));
+    }
     res.headers.erase("Keep-Alive");
     res.headers.erase("Connection");
     res.set_header("Connection", "close");
