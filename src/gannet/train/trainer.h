@@ -1,12 +1,14 @@
-// The training loop: batches from the token file, forward/backward, clipping, AdamW, warmup +
-// cosine schedule, periodic validation, a JSONL metrics log, atomic checkpoints, exact resume,
-// and a checkpoint on Ctrl-C. With a data_efficiency block: curriculum batches, random-LTD and the
-// layer-token LR schedule; metrics.jsonl then also logs seq_len, difficulties and kept tokens.
-// Every log line carries tokens, layer_tokens, train_s (training only) and elapsed_s (wall-clock).
+// Training: run_training builds the task a config names (the GPT language model; see
+// train/train_task.h) and runs the shared loop on it: batches, forward/backward, gradient
+// accumulation, clipping, AdamW, warmup + cosine (or layer-token) schedule, periodic validation, a
+// JSONL metrics log, atomic checkpoints (whole or sharded), exact resume, and a checkpoint on
+// Ctrl-C. Every log line carries tokens, layer_tokens, train_s (training only) and elapsed_s
+// (wall-clock), and the task's own figures.
 #pragma once
 #include <string>
 
 #include "gannet/train/train_config.h"
+#include "gannet/train/train_task.h"
 
 namespace gannet::train {
 
@@ -19,7 +21,8 @@ struct TrainOptions {
 struct TrainResult {
   int64_t steps_done = 0;
   double final_train_loss = 0;
-  double val_loss = 0, val_perplexity = 0;
+  double val_loss = 0, val_perplexity = 0;  // the GPT's final validation (0 when not run)
+  Figures validation;                       // the task's final validation figures (none when not run)
   double tokens_per_second = 0;
   bool interrupted = false;  // stopped by SIGINT/SIGTERM; a checkpoint was written
   std::string checkpoint;  // the whole file, or a sharded checkpoint's manifest.json
@@ -27,6 +30,8 @@ struct TrainResult {
 };
 
 TrainResult run_training(const TrainConfig& config, const TrainOptions& options);
+// The loop itself, on a task built from `config` (train/training_loop.cpp).
+TrainResult run_task(TrainTask& task, const TrainConfig& config, const TrainOptions& options);
 
 // Path of the whole-file checkpoint a run writes: <out_dir>/checkpoint.safetensors.
 std::string checkpoint_path(const TrainConfig& config);
