@@ -7,15 +7,10 @@
 #include <string>
 
 #include "gannet/models/gpt.h"
+#include "gannet/io/parameter_checkpoint.h"
 #include "gannet/optim/adamw.h"
 
 namespace gannet::io {
-
-struct TrainState {
-  int64_t step = 0;                  // optimizer updates done
-  std::array<uint64_t, 4> rng{};     // data sampler state
-  std::string train_config;          // the training config text, for reference
-};
 
 // Writes atomically: an interrupted save leaves the previous checkpoint intact.
 void save_checkpoint(const std::string& path, const models::Gpt& model, optim::AdamW* optimizer,
