@@ -52,7 +52,8 @@ TEST(MlmMasking, TargetsHoldTheOriginalsExactlyAtTheChosenPositions) {
     int64_t chosen = 0;
     for (int64_t t = 0; t < 40; ++t) {
       const int64_t i = s * 40 + t;
-      const int32_t orig = tokens.data<int32_t>()[i], in = b.inputs.data<int32_t>()[i], tg = b.targets.data<int32_t>()[i];
+      const int32_t orig = tokens.data<int32_t>()[i];
+      const int32_t in = b.inputs.data<int32_t>()[i], tg = b.targets.data<int32_t>()[i];
       if (tg == -1) {
         EXPECT_EQ(in, orig) << i;  // not chosen: untouched
       } else {
