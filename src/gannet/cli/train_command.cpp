@@ -36,6 +36,13 @@ void run(const TrainArgs& a) {
                 r.checkpoint.c_str());
     return;
   }
+  if (cfg.task != "lm") {
+    std::printf("final: step %ld, train loss %.4f", (long)r.steps_done, r.final_train_loss);
+    for (size_t i = 0; i < r.validation.keys.size(); ++i)
+      std::printf(", %s %.4f", r.validation.keys[i].c_str(), r.validation.values[i]);
+    std::printf("\ncheckpoint: %s\n", r.checkpoint.c_str());
+    return;
+  }
   std::printf("final: step %ld, train loss %.4f, validation loss %.4f, validation perplexity %.2f\n",
               (long)r.steps_done, r.final_train_loss, r.val_loss, r.val_perplexity);
   std::printf("checkpoint: %s\n", r.checkpoint.c_str());
@@ -56,7 +63,7 @@ void run(const TrainArgs& a) {
 
 void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
-  CLI::App* cmd = app.add_subcommand("train", "Train a GPT from a JSON config (see configs/ and the README)");
+  CLI::App* cmd = app.add_subcommand("train", "Train a model from a JSON config: a GPT (task lm), or an encoder (task mlm or classify); see configs/ and the README");
   cmd->add_option("--config,-c", args->config, "training config (JSON)")->required()->check(CLI::ExistingFile);
   cmd->add_flag("--resume", args->resume, "continue from the newest checkpoint in checkpoint.dir (checkpoint.safetensors or the sharded "
                 "checkpoint/manifest.json)");

@@ -1,10 +1,12 @@
 #include "gannet/models/encoder.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "gannet/autograd/ops.h"
 #include "gannet/autograd/token_ops.h"
+#include "gannet/core/limits.h"
 
 namespace gannet::models {
 
@@ -19,6 +21,15 @@ Tensor i32_tensor(const std::vector<int32_t>& values) {
 void EncoderConfig::validate() const {
   GANNET_CHECK(vocab_size > 0 && n_ctx > 0 && n_layer > 0 && n_head > 0 && n_embd > 0,
                "encoder config: vocab_size, n_ctx, n_layer, n_head and n_embd must be positive");
+  auto at_most = [](const char* name, int64_t v, int64_t limit) {
+    GANNET_CHECK(v <= limit, "encoder config: ", name, " ", v, " is larger than the limit ", limit);
+  };
+  at_most("vocab_size", vocab_size, kMaxVocabSize);
+  at_most("n_ctx", n_ctx, kMaxContext);
+  at_most("n_layer", n_layer, kMaxLayers);
+  at_most("n_embd", n_embd, kMaxEmbedding);
+  at_most("num_classes", num_classes, kMaxVocabSize);
+  GANNET_CHECK(std::isfinite(layernorm_eps) && layernorm_eps > 0.f, "encoder config: layernorm_eps must be positive");
   GANNET_CHECK(n_embd % n_head == 0, "encoder config: n_embd ", n_embd, " is not divisible by n_head ", n_head);
   GANNET_CHECK(num_classes == 0 || num_classes >= 2, "encoder config: num_classes ", num_classes,
                " must be 0 (no classification head) or at least 2");

@@ -1,6 +1,7 @@
 #include "gannet/train/train_config.h"
 
 #include "gannet/core/atomic_file.h"
+#include "gannet/io/encoder_checkpoint.h"
 #include "gannet/io/json_config.h"
 #include "gannet/io/model_config.h"
 #include "gannet/kernels/gemm.h"
@@ -11,6 +12,26 @@ namespace {
 // Sequences per micro-batch and micro-batches per step: far above any CPU run, low enough that
 // batch x seq_len x vocab products stay far from int64's end.
 constexpr int64_t kMaxBatch = 1 << 20;
+// "task" and the model block it reads, with the task's own keys.
+void read_task(const io::JsonReader& r, TrainConfig& c) {
+  c.task = r.get_string("task", c.task);
+  GANNET_CHECK(c.task == "lm" || c.task == "mlm" || c.task == "classify", r.context(), ".task: '", c.task,
+               "' is not a task (lm, mlm or classify)");
+  if (c.task == "lm") {
+    c.model = io::read_gpt_config(r.child("model"));
+    return;
+  }
+  models::EncoderConfig defaults;
+  defaults.mlm_head = c.task == "mlm";
+  defaults.num_classes = c.task == "mlm" ? 0 : 2;  // classify: replaced by the data set's
+  const io::JsonReader model = r.child("model");
+  GANNET_CHECK(!model.has("num_classes") && !model.has("mlm_head"), model.context(),
+               ": num_classes and mlm_head follow from the task and its data; remove them");
+  c.encoder = io::read_encoder_config(model, defaults);
+  if (c.task == "mlm") c.mask_prob = r.child("mlm").get_float("mask_prob", c.mask_prob, NumberRange::left_open(0, 1));
+  if (c.task == "classify") c.init_checkpoint = r.child("init").get_string("checkpoint", "");
+}
+
 }  // namespace
 
 TrainConfig read_train_config(const std::string& path) { return parse_train_config(read_file(path), path); }
@@ -20,13 +41,18 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   c.text = text;
   const nlohmann::json root = io::parse_json_text(text, name);
   io::JsonReader r(root, name);
-  c.model = io::read_gpt_config(r.child("model"));
+  read_task(r, c);
+  const int64_t n_ctx = c.task == "lm" ? c.model.n_ctx : c.encoder.n_ctx;
 
   io::JsonReader data = r.child("data");
   c.data_dir = data.get_string("dir", c.data_dir);
-  c.seq_len = data.get_int("seq_len", c.model.n_ctx);
-  GANNET_CHECK(c.seq_len > 0 && c.seq_len <= c.model.n_ctx, name, ": data.seq_len ", c.seq_len,
-               " must be in [1, model.n_ctx = ", c.model.n_ctx, "]");
+  c.seq_len = data.get_int("seq_len", n_ctx);
+  GANNET_CHECK(c.seq_len > 0 && c.seq_len <= n_ctx, name, ": data.seq_len ", c.seq_len,
+               " must be in [1, model.n_ctx = ", n_ctx, "]");
+  if (c.task == "classify") {
+    c.classify_set = data.get_string("task", "");
+    GANNET_CHECK(!c.classify_set.empty(), name, ": task \"classify\" needs data.task (e.g. \"brown-genre\")");
+  }
 
   c.micro_batch = r.get_int("train_micro_batch_size_per_gpu", c.micro_batch, 1, kMaxBatch);
   c.grad_accum = r.get_int("gradient_accumulation_steps", c.grad_accum, 1, kMaxBatch);
@@ -89,9 +115,13 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   io::JsonReader ac = r.child("activation_checkpointing");
   c.activation_checkpointing = ac.get_bool("enabled", c.activation_checkpointing);
   c.keep_communication = ac.get_bool("keep_communication", c.keep_communication);
+  GANNET_CHECK(c.task == "lm" || !root.contains("data_efficiency"), name,
+               ": data_efficiency is for the GPT (task \"lm\") only");
   io::JsonReader de = r.child("data_efficiency");  // checks that it is an object
   c.data_efficiency = read_data_efficiency(de, root.contains("data_efficiency") ? root["data_efficiency"] : nlohmann::json(),
                                            c.model, c.seq_len, c.seed);
+  GANNET_CHECK(c.task == "lm" || (c.tensor_parallel == 1 && c.expert_parallel == 1), name,
+               ": parallel.tensor and parallel.expert are for the GPT (task \"lm\") only");
   r.finish();
   return c;
 }

@@ -9,6 +9,7 @@
 #include "gannet/io/sharded_checkpoint.h"
 #include "gannet/kernels/gemm.h"
 #include "gannet/train/gpt_task.h"
+#include "gannet/train/mlm_task.h"
 
 namespace gannet::train {
 
@@ -36,11 +37,12 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   if (cfg.threads > 0) kernels::set_num_threads(cfg.threads);
   else if (dist::local_process_count() > 1)  // the cores shared among this machine's processes
     kernels::set_num_threads(std::max(1, omp_get_num_procs() / dist::local_process_count()));
-  std::unique_ptr<TrainTask> task = make_gpt_task(cfg);
+  std::unique_ptr<TrainTask> task = cfg.task == "mlm" ? make_mlm_task(cfg) : make_gpt_task(cfg);
   TrainResult result = run_task(*task, cfg, opt);
-  if (!result.validation.values.empty()) {
-    result.val_loss = result.validation.values[0];
-    result.val_perplexity = result.validation.values[1];
+  const Figures& v = result.validation;
+  for (size_t i = 0; i < v.keys.size(); ++i) {
+    if (v.keys[i] == "val_loss") result.val_loss = v.values[i];
+    if (v.keys[i] == "val_ppl") result.val_perplexity = v.values[i];
   }
   return result;
 }
