@@ -154,6 +154,21 @@ TEST_F(ClassificationTasks, AShortDocumentGivesOnePaddedWindowAndTheDefaultWindo
   EXPECT_EQ(bytes(val.mask), (std::vector<int>{1, 1, 1, 1, 0, 1, 1, 1, 1, 1}));
 }
 
+TEST_F(ClassificationTasks, AnEmptyValidationSplitGivesAnEmptySet) {
+  auto docs = fake_docs();
+  for (FakeDoc& d : docs) d.val = false;  // prepare --val-fraction 0
+  write_prepared(data(), docs);
+  const auto sums = make(4);
+  EXPECT_EQ(sums[0].train.windows, 9);
+  EXPECT_EQ(sums[0].val.windows, 0);
+  EXPECT_EQ(sums[0].val.documents, 0);
+  EXPECT_DOUBLE_EQ(sums[0].baseline.accuracy, 0.0);
+  const ClassificationSet val = read_classification_set(classification_set_path(data(), "brown-mode", "val"));
+  EXPECT_EQ(val.size(), 0);
+  EXPECT_EQ(val.tokens.shape(), (Shape{0, 4}));
+  EXPECT_TRUE(make(4)[1].up_to_date);
+}
+
 TEST_F(ClassificationTasks, NoDocumentIsInBothSplitsAndEveryDocumentIsInOne) {
   write_prepared(data(), fake_docs());
   make(3);
