@@ -21,6 +21,7 @@
 #include "gannet/cli/data_command.h"
 #include "gannet/core/error.h"
 #include "gannet/data/brown.h"
+#include "gannet/data/classification_tasks.h"
 #include "gannet/data/prepare.h"
 #include "gannet/data/token_file.h"
 #include "gannet/data/tokenizer.h"
@@ -442,30 +443,6 @@ TEST(TokenFile, CorruptionsAreOneLineErrorsNamingTheFile) {
 
 namespace {
 
-struct DocRow {
-  std::string id, split;
-  char genre;
-  int64_t offset, count;
-};
-
-std::vector<DocRow> read_docs_tsv(const std::string& path) {
-  std::istringstream is(slurp(path));
-  std::string line;
-  std::getline(is, line);
-  EXPECT_EQ(line, "id\tgenre\tsplit\ttoken_offset\ttoken_count");
-  std::vector<DocRow> rows;
-  while (std::getline(is, line)) {
-    std::istringstream ls(line);
-    DocRow r;
-    std::string genre;
-    ls >> r.id >> genre >> r.split >> r.offset >> r.count;
-    EXPECT_TRUE(ls && genre.size() == 1) << line;
-    r.genre = genre[0];
-    rows.push_back(r);
-  }
-  return rows;
-}
-
 std::map<std::string, fs::file_time_type> mtimes(const std::string& dir) {
   std::map<std::string, fs::file_time_type> m;
   for (const auto& e : fs::directory_iterator(dir))
@@ -505,7 +482,7 @@ TEST(Prepare, EndToEndOnASyntheticCorpus) {
 
   // docs.tsv: every document once, in id order; offsets tile each split's file; each document
   // decodes back to its text and ends with eos; every genre has a validation document.
-  auto rows = read_docs_tsv(t / "out/docs.tsv");
+  auto rows = read_docs_table(t / "out/docs.tsv");
   ASSERT_EQ(rows.size(), docs.size());
   std::map<std::string, int64_t> next{{"train", 0}, {"val", 0}};
   std::set<char> val_genres, genres;
@@ -514,10 +491,10 @@ TEST(Prepare, EndToEndOnASyntheticCorpus) {
     const DocRow& row = rows[i];
     EXPECT_EQ(row.id, docs[i].id);
     EXPECT_EQ(row.genre, docs[i].genre);
-    ASSERT_TRUE(row.split == "train" || row.split == "val") << row.split;
-    EXPECT_EQ(row.offset, next[row.split]) << row.id;
-    next[row.split] += row.count;
-    const TokenFile& f = row.split == "train" ? train : val;
+    const std::string split = row.val ? "val" : "train";
+    EXPECT_EQ(row.offset, next[split]) << row.id;
+    next[split] += row.count;
+    const TokenFile& f = row.val ? val : train;
     auto ids = f.read(row.offset, row.count);
     ASSERT_FALSE(ids.empty());
     EXPECT_EQ(ids.back(), tok.eos_id());
@@ -525,7 +502,7 @@ TEST(Prepare, EndToEndOnASyntheticCorpus) {
     EXPECT_EQ(tok.decode(ids), text[row.id]) << row.id;
     EXPECT_EQ(std::count(ids.begin(), ids.end(), tok.eos_id()), 0);
     genres.insert(row.genre);
-    if (row.split == "val") val_genres.insert(row.genre);
+    if (row.val) val_genres.insert(row.genre);
     else train_text += text[row.id];
   }
   EXPECT_EQ(next["train"], train.size());
@@ -631,6 +608,17 @@ TEST(Prepare, CommandLine) {
   EXPECT_TRUE(fs::exists(t / "out/train.tok"));
   auto stamp = slurp(t / "out/prepare.json");
   EXPECT_TRUE(has(stamp, "\"seed\": 5")) << stamp;
+  // prepare also cuts the classification tasks (default window), each document in one split.
+  for (const char* task : {"brown-genre", "brown-mode"}) {
+    const auto train = read_classification_set(classification_set_path(out, task, "train"));
+    const auto val = read_classification_set(classification_set_path(out, task, "val"));
+    EXPECT_EQ(train.window, 128);
+    const auto a = train.doc_vector(), b = val.doc_vector();
+    std::set<int32_t> train_docs(a.begin(), a.end()), val_docs(b.begin(), b.end());
+    EXPECT_EQ(train_docs.size(), 9u) << task;
+    EXPECT_EQ(val_docs.size(), 3u) << task;
+    for (int32_t d : val_docs) EXPECT_EQ(train_docs.count(d), 0u) << task << " document " << d;
+  }
 
   CLI::App app2("gannet");
   cli::add_data_commands(app2);

@@ -5,11 +5,35 @@
 #include <memory>
 
 #include "gannet/cli/number_options.h"
+#include "gannet/data/classification_tasks.h"
 #include "gannet/data/difficulty.h"
 #include "gannet/data/prepare.h"
 #include "gannet/kernels/gemm.h"
 
 namespace gannet::cli {
+
+namespace {
+
+void print_split(const char* name, const data::SplitSummary& s, const std::vector<std::string>& classes) {
+  std::printf("  %-5s %7lld windows from %4lld documents:", name, (long long)s.windows, (long long)s.documents);
+  for (size_t c = 0; c < classes.size(); ++c) std::printf(" %s %lld", classes[c].c_str(), (long long)s.class_counts[c]);
+  std::printf("\n");
+}
+
+// Writes the classification tasks of a prepared directory and prints, per task and split, the
+// windows, documents and class counts, and the majority-class baseline on the validation windows.
+void run_tasks(const data::TasksOptions& opt) {
+  for (const data::TaskSummary& t : data::write_classification_tasks(opt)) {
+    std::printf("%s: %zu classes, window %d, %s (%s)\n", t.task.c_str(), t.classes.size(), opt.window,
+                (opt.data_dir + "/tasks/" + t.task).c_str(), t.up_to_date ? "up to date" : "written");
+    print_split("train", t.train, t.classes);
+    print_split("val", t.val, t.classes);
+    std::printf("  majority baseline: '%s' (most frequent in train), val accuracy %.4f, macro-F1 %.4f\n",
+                t.classes[t.baseline.majority_class].c_str(), t.baseline.accuracy, t.baseline.macro_f1);
+  }
+}
+
+}  // namespace
 
 void add_data_commands(CLI::App& app) {
   CLI::App* data = app.add_subcommand("data", "Prepare and analyze training data");
@@ -31,7 +55,24 @@ void add_data_commands(CLI::App& app) {
   prep->add_option("--seed", opt->seed, "Seed of the document split")
       ->capture_default_str()
       ->check(number_in<uint64_t>(NumberRange::at_least(0)));
-  prep->callback([opt]() { data::prepare_brown(*opt); });
+  prep->callback([opt]() {
+    data::prepare_brown(*opt);
+    data::TasksOptions tasks;
+    tasks.data_dir = opt->out_dir;
+    run_tasks(tasks);
+  });
+
+  auto tasks = std::make_shared<data::TasksOptions>();
+  CLI::App* tasks_cmd = data->add_subcommand(
+      "tasks", "Cut the Brown classification tasks (brown-genre: 15 genres, brown-mode: informative vs imaginative) "
+               "from a prepared directory into windows, written to DIR/tasks/<task>/{train,val}.safetensors; "
+               "prints their counts and majority-class baselines (`data prepare` runs it with the defaults)");
+  tasks_cmd->add_option("--data", tasks->data_dir, "Prepared data directory (from `gannet data prepare`)")
+      ->capture_default_str();
+  tasks_cmd->add_option("--window", tasks->window, "Tokens per window (a document's last window is padded)")
+      ->capture_default_str()
+      ->check(number_in<int>(NumberRange::closed(1, 1 << 20)));
+  tasks_cmd->callback([tasks]() { run_tasks(*tasks); });
 
   auto an = std::make_shared<data::AnalyzeOptions>();
   auto threads = std::make_shared<int>(0);
