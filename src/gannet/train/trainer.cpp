@@ -8,6 +8,7 @@
 #include "gannet/dist/world.h"
 #include "gannet/io/sharded_checkpoint.h"
 #include "gannet/kernels/gemm.h"
+#include "gannet/train/classify_task.h"
 #include "gannet/train/gpt_task.h"
 #include "gannet/train/mlm_task.h"
 
@@ -37,7 +38,9 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
   if (cfg.threads > 0) kernels::set_num_threads(cfg.threads);
   else if (dist::local_process_count() > 1)  // the cores shared among this machine's processes
     kernels::set_num_threads(std::max(1, omp_get_num_procs() / dist::local_process_count()));
-  std::unique_ptr<TrainTask> task = cfg.task == "mlm" ? make_mlm_task(cfg) : make_gpt_task(cfg);
+  std::unique_ptr<TrainTask> task = cfg.task == "mlm"        ? make_mlm_task(cfg)
+                                    : cfg.task == "classify" ? make_classify_task(cfg)
+                                                             : make_gpt_task(cfg);
   TrainResult result = run_task(*task, cfg, opt);
   const Figures& v = result.validation;
   for (size_t i = 0; i < v.keys.size(); ++i) {

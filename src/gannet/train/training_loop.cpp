@@ -268,7 +268,7 @@ void TrainingLoop::print_start() const {
   std::fprintf(stderr, "gannet train: %.2fM parameters%s, %ld steps of %ld tokens, %s\n",
                task_.whole_parameter_count() / 1e6,
                split_ ? str(" (", (double)nn::count_elements(params) / 1e6, "M on this rank)").c_str() : "",
-               (long)cfg_.steps, (long)(cfg_.micro_batch * cfg_.seq_len * accum_), task_.describe_data().c_str());
+               (long)cfg_.steps, (long)(accum_ * task_.micro_tokens(cfg_.steps - 1)), task_.describe_data().c_str());
   std::fputs(task_.describe_options().c_str(), stderr);
 }
 

@@ -1,0 +1,144 @@
+// Sequence classification with the encoder (task "classify") through the shared training loop:
+// it learns a task its data makes learnable, resumes exactly, and fine-tuning takes the trunk of
+// an MLM checkpoint.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "gannet/core/rng.h"
+#include "gannet/data/classification_set.h"
+#include "gannet/data/classification_tasks.h"
+#include "gannet/data/token_file.h"
+#include "gannet/io/encoder_checkpoint.h"
+#include "gannet/io/safetensors.h"
+#include "gannet/train/trainer.h"
+#include "test_files.h"
+
+using namespace gannet;
+using gannet::testing::has;
+using gannet::testing::message_of;
+
+namespace {
+
+constexpr int kWindow = 12;
+
+class ClassifyTrain : public gannet::testing::TempDirTest {
+ protected:
+  // Three classes; a window of class c holds tokens from its own band [3 + 12c, 15 + 12c), with the
+  // last few positions padding: learnable from any real token.
+  void SetUp() override {
+    TempDirTest::SetUp();
+    write_split("train", 240, 1);
+    write_split("val", 60, 2);
+    Rng rng(5);  // token files for the MLM run whose trunk fine-tuning takes
+    for (auto [name, n] : {std::pair<const char*, int>{"train.tok", 3000}, {"val.tok", 400}}) {
+      std::vector<int32_t> t(n);
+      for (int32_t& v : t) v = 3 + (int32_t)rng.below(37);
+      data::write_token_file(file(name), t, 40);
+    }
+  }
+
+  void write_split(const std::string& split, int n, uint64_t seed) {
+    Rng rng(seed);
+    data::ClassificationSet s;
+    s.task = "toy";
+    s.split = split;
+    s.classes = {"a", "b", "c"};
+    s.window = kWindow;
+    s.vocab_size = 40;
+    s.source = "test";
+    s.tokens = Tensor::empty({n, kWindow}, DType::i32);
+    s.mask = Tensor::empty({n, kWindow}, DType::u8);
+    s.labels = Tensor::empty({n}, DType::i32);
+    s.doc = Tensor::empty({n}, DType::i32);
+    for (int i = 0; i < n; ++i) {
+      const int c = (int)rng.below(3), real = kWindow - (int)rng.below(4);
+      s.labels.data<int32_t>()[i] = c;
+      s.doc.data<int32_t>()[i] = i;
+      s.doc_ids.push_back(split + std::to_string(i));
+      for (int t = 0; t < kWindow; ++t) {
+        s.tokens.data<int32_t>()[i * kWindow + t] = t < real ? 3 + 12 * c + (int32_t)rng.below(12) : 0;
+        s.mask.data<uint8_t>()[i * kWindow + t] = t < real;
+      }
+    }
+    const std::string path = data::classification_set_path(dir_.string(), "toy", split);
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    data::write_classification_set(path, s);
+  }
+
+  std::string config(const std::string& task, const std::string& out, int steps, const std::string& extra = "") const {
+    return R"({"task": ")" + task + R"(", "model": {"vocab_size": 40, "n_ctx": 16, "n_layer": 2, "n_head": 2,
+      "n_embd": 16}, "data": {"dir": ")" + dir_.string() + R"(")" + (task == "classify" ? R"(, "task": "toy")" : "") +
+           R"(}, "train_micro_batch_size_per_gpu": 8, "train_steps": )" + std::to_string(steps) + R"(,
+      "optimizer": {"type": "AdamW", "params": {"lr": 1e-2}},
+      "scheduler": {"type": "WarmupCosineLR", "params": {"warmup_num_steps": 1}},
+      "eval": {"interval": 0, "batches": 0}, "checkpoint": {"dir": ")" + file(out) + R"(", "interval": 2})" +
+           extra + "}";
+  }
+
+  train::TrainResult run(const std::string& text, train::TrainOptions opt = {}) {
+    opt.progress = false;
+    return train::run_training(train::parse_train_config(text, "c.json"), opt);
+  }
+
+  static std::map<std::string, std::vector<float>> weights_of(const std::string& ckpt) {
+    io::SafeTensors f = io::SafeTensors::open(ckpt);
+    std::map<std::string, std::vector<float>> out;
+    for (const auto& n : f.names()) {
+      Tensor t = f.get(n);
+      out[n].assign(t.f32(), t.f32() + t.numel());
+    }
+    return out;
+  }
+};
+
+TEST_F(ClassifyTrain, LearnsASeparableTask) {
+  const train::TrainResult r = run(config("classify", "out", 60));
+  ASSERT_EQ(r.validation.keys, (std::vector<std::string>{"val_loss", "val_accuracy", "val_macro_f1"}));
+  EXPECT_GT(r.validation.values[1], 0.9);  // chance: 1/3
+  EXPECT_GT(r.validation.values[2], 0.9);
+  EXPECT_LT(r.validation.values[0], 0.5);
+  EXPECT_EQ(io::read_encoder_checkpoint_config(r.checkpoint).num_classes, 3);  // from the data set
+}
+
+TEST_F(ClassifyTrain, ResumeEqualsAnUninterruptedRun) {
+  const train::TrainResult whole = run(config("classify", "a", 6));
+  train::TrainOptions first;
+  first.stop_after = 3;
+  ASSERT_EQ(run(config("classify", "b", 6), first).steps_done, 3);
+  train::TrainOptions rest;
+  rest.resume = true;
+  const train::TrainResult resumed = run(config("classify", "b", 6), rest);
+  EXPECT_EQ(weights_of(whole.checkpoint), weights_of(resumed.checkpoint));
+  EXPECT_EQ(whole.validation.values, resumed.validation.values);
+}
+
+TEST_F(ClassifyTrain, FineTuningStartsFromTheMlmCheckpointsTrunk) {
+  const std::string mlm = run(config("mlm", "mlm", 2)).checkpoint;
+  // A learning rate too small to move a float: the trunk after one step is the MLM's, bitwise.
+  std::string text = config("classify", "ft", 1, R"(, "init": {"checkpoint": ")" + mlm + R"("})");
+  text.replace(text.find("1e-2"), 4, "1e-30");
+  const auto tuned = weights_of(run(text).checkpoint), pre = weights_of(mlm);
+  int trunk = 0;
+  for (const auto& [name, values] : tuned) {
+    if (name.starts_with("optim.") || name.starts_with("classifier.")) continue;
+    ASSERT_TRUE(pre.count(name)) << name;
+    EXPECT_EQ(values, pre.at(name)) << name;
+    ++trunk;
+  }
+  EXPECT_EQ(trunk, 2 + 2 + 2 * 12);  // wte, wpe, ln_f.{weight,bias}, 12 tensors per block
+  // Another trunk is refused by name.
+  std::string wider = config("classify", "ft2", 1, R"(, "init": {"checkpoint": ")" + mlm + R"("})");
+  wider.replace(wider.find("\"n_embd\": 16"), 12, "\"n_embd\": 32");
+  EXPECT_TRUE(has(message_of([&] { run(wider); }), "has another trunk than the requested model"));
+}
+
+TEST_F(ClassifyTrain, AMissingSetNamesTheCommandThatMakesIt) {
+  std::string text = config("classify", "out", 1);
+  text.replace(text.find("\"toy\""), 5, "\"brown-genre\"");
+  const std::string msg = message_of([&] { run(text); });
+  EXPECT_TRUE(has(msg, "brown-genre")) << msg;
+  EXPECT_TRUE(has(msg, "gannet data tasks")) << msg;
+}
+
+}  // namespace
