@@ -10,6 +10,7 @@
 
 #include "fuzz_support.h"
 #include "gannet/compress/quant_scheme.h"
+#include "gannet/data/classification_tasks.h"
 #include "gannet/data/difficulty.h"
 #include "gannet/data/token_file.h"
 #include "gannet/io/checkpoint.h"
@@ -129,6 +130,29 @@ void tokens_and_indexes(const fs::path& corpus, const fs::path& tmp) {
                 read_all(data::percentiles_path(a.out_dir, metric))}));
 }
 
+// A prepared directory of three documents (one with a padded window) and the task sets cut from it.
+void classification_tasks(const fs::path& corpus, const fs::path& tmp) {
+  const fs::path dir = tmp / "prepared";
+  fs::create_directories(dir);
+  data::write_token_file((dir / "train.tok").string(), {10, 11, 12, 13, 14, 2, 30, 2}, 50);
+  data::write_token_file((dir / "val.tok").string(), {40, 41, 42, 2}, 50);
+  const std::string tsv =
+      "id\tgenre\tsplit\ttoken_offset\ttoken_count\nca01\ta\ttrain\t0\t6\nck01\tk\tval\t0\t4\n"
+      "cr01\tr\ttrain\t6\t2\n";
+  fuzz::write_file(dir / "docs.tsv", tsv);
+  fuzz::write_file(dir / "prepare.json", "{\"options\":{\"seed\":1}}");
+  put(corpus / "classification_tasks", "three_docs",
+      joined({tsv, read_all(dir / "train.tok"), read_all(dir / "val.tok"), read_all(dir / "prepare.json")}));
+  data::TasksOptions opt;
+  opt.data_dir = dir.string();
+  opt.window = 4;
+  data::write_classification_tasks(opt);
+  for (const char* task : {"brown-genre", "brown-mode"})
+    for (const char* split : {"train", "val"})
+      put(corpus / "classification_set", std::string(task) + "_" + split + ".safetensors",
+          read_all(data::classification_set_path(opt.data_dir, task, split)));
+}
+
 void configs_and_requests(const fs::path& corpus, const fs::path& source) {
   for (const auto& e : fs::directory_iterator(source / "configs"))
     if (e.path().extension() == ".json") put(corpus / "train_config", e.path().filename().string(), read_all(e.path()));
@@ -176,6 +200,7 @@ int main(int argc, char** argv) {
     fs::create_directories(tmp);
     models_and_checkpoints(corpus, tmp);
     tokens_and_indexes(corpus, tmp);
+    classification_tasks(corpus, tmp);
     configs_and_requests(corpus, source);
     fs::remove_all(tmp);
   } catch (const std::exception& e) {

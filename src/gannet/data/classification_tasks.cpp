@@ -1,9 +1,11 @@
 #include "gannet/data/classification_tasks.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
 
 #include "gannet/core/atomic_file.h"
 #include "gannet/core/checked_math.h"
