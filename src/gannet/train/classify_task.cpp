@@ -5,21 +5,15 @@
 #include <cstring>
 #include <filesystem>
 
-#include "gannet/autograd/ops.h"
 #include "gannet/data/classification_set.h"
 #include "gannet/data/classification_tasks.h"
-#include "gannet/metrics/classification_metrics.h"
+#include "gannet/core/format_number.h"
 #include "gannet/train/encoder_model.h"
+#include "gannet/train/evaluate_encoder.h"
 
 namespace gannet::train {
 
 namespace {
-
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
 
 data::ClassificationSet open_set(const TrainConfig& cfg, const char* split) {
   const std::string path = data::classification_set_path(cfg.data_dir, cfg.classify_set, split);
@@ -119,24 +113,8 @@ void ClassifyTask::draw(int64_t, bool mine) {
 }
 
 Figures ClassifyTask::validate(int64_t batches) {
-  autograd::NoGrad no_grad;
-  const int64_t B = cfg_.micro_batch, n = val_.size();
-  const int64_t end = batches > 0 ? std::min(n, batches * B) : n;
-  metrics::ConfusionMatrix confusion(val_.num_classes());
-  double loss_sum = 0;
-  for (int64_t first = 0; first < end; first += B) {
-    const int64_t last = std::min(end, first + B);
-    const Tensor tokens = val_.tokens.slice(first, last), mask = val_.mask.slice(first, last);
-    const Tensor labels = val_.labels.slice(first, last);
-    autograd::Var logits = model_.encoder.logits(tokens, mask);
-    const int64_t C = logits.value().dim(1);
-    for (int64_t i = 0; i < last - first; ++i) {
-      const float* row = logits.value().f32() + i * C;
-      confusion.add(labels.data<int32_t>()[i], (int)(std::max_element(row, row + C) - row));
-    }
-    loss_sum += (double)autograd::cross_entropy(logits, labels).value().f32()[0] * (double)(last - first);
-  }
-  return {validation_keys(), {loss_sum / (double)end, confusion.accuracy(), confusion.macro_f1()}};
+  const ClassifierEval e = evaluate_classifier(model_.encoder, val_, cfg_.micro_batch, batches * cfg_.micro_batch);
+  return {validation_keys(), {e.loss, e.confusion.accuracy(), e.confusion.macro_f1()}};
 }
 
 }  // namespace

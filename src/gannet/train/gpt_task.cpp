@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "gannet/core/format_number.h"
 #include "gannet/data/curriculum.h"
 #include "gannet/data/token_file.h"
 #include "gannet/data/window_sampler.h"
@@ -98,11 +99,6 @@ class GptTask : public TrainTask {
   std::string describe_options() const override;
 
  private:
-  static std::string fixed(double v, int digits) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-    return buf;
-  }
   int64_t rows_at(int64_t s) const { return curriculum_ ? curriculum_->rows_at(s, cfg_.micro_batch) : cfg_.micro_batch; }
   int64_t len_at(int64_t s) const { return curriculum_ ? curriculum_->len_at(s) : cfg_.seq_len; }
   int64_t kept_at(int64_t s) const {

@@ -4,11 +4,12 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "gannet/autograd/ops.h"
 #include "gannet/data/mlm_masking.h"
 #include "gannet/data/token_file.h"
 #include "gannet/data/window_sampler.h"
+#include "gannet/core/format_number.h"
 #include "gannet/train/encoder_model.h"
+#include "gannet/train/evaluate_encoder.h"
 
 namespace gannet::train {
 
@@ -23,24 +24,6 @@ data::TokenFile open_token_file(const TrainConfig& cfg, const char* name) {
   GANNET_CHECK(f.vocab_size() <= cfg.encoder.vocab_size, f.path(), " has vocabulary ", f.vocab_size(),
                ", more than model.vocab_size ", cfg.encoder.vocab_size);
   return f;
-}
-
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
-// Flat indices b*T + t of the targeted positions, and their targets.
-void targeted(const Tensor& targets, Tensor& positions, Tensor& labels) {
-  std::vector<int32_t> pos, lab;
-  const int32_t* t = targets.data<int32_t>();
-  for (int64_t i = 0; i < targets.numel(); ++i)
-    if (t[i] >= 0) pos.push_back((int32_t)i), lab.push_back(t[i]);
-  positions = Tensor::empty({(int64_t)pos.size()}, DType::i32);
-  labels = Tensor::empty({(int64_t)lab.size()}, DType::i32);
-  std::copy(pos.begin(), pos.end(), positions.data<int32_t>());
-  std::copy(lab.begin(), lab.end(), labels.data<int32_t>());
 }
 
 class MlmTask : public TrainTask {
@@ -108,36 +91,10 @@ class MlmTask : public TrainTask {
 };
 
 Figures MlmTask::validate(int64_t batches) {
-  autograd::NoGrad no_grad;
-  const int64_t B = cfg_.micro_batch, T = cfg_.seq_len;
-  const int64_t windows = data::eval_window_count(val_file_, T);
-  GANNET_CHECK(windows > 0, val_file_.path(), " holds ", val_file_.size(), " tokens, fewer than one window of ", T + 1);
-  int64_t n_batches = (windows + B - 1) / B;
-  if (batches > 0) n_batches = std::min(n_batches, batches);
-  Rng rng(cfg_.seed + 7);  // the same masks at every validation
-  Tensor tokens = Tensor::empty({B, T}, DType::i32), unused = Tensor::empty({B, T}, DType::i32);
-  double loss_sum = 0;
-  int64_t counted = 0, correct = 0;
-  for (int64_t i = 0; i < n_batches; ++i) {
-    const int64_t rows = data::eval_windows(val_file_, T, i * B, tokens, unused);
-    if (rows == 0) break;
-    const data::MlmBatch b = data::mask_tokens(tokens.slice(0, rows), Tensor(), masking_, rng);
-    Tensor positions, labels;
-    targeted(b.targets, positions, labels);
-    if (labels.numel() == 0) continue;
-    autograd::Var logits = model_.encoder.mlm_logits(b.inputs, Tensor(), positions);
-    const Tensor& l = logits.value();
-    const int64_t V = l.dim(1);
-    for (int64_t m = 0; m < labels.numel(); ++m) {
-      const float* row = l.f32() + m * V;
-      correct += std::max_element(row, row + V) - row == labels.data<int32_t>()[m];
-    }
-    loss_sum += (double)autograd::cross_entropy(logits, labels).value().f32()[0] * (double)labels.numel();
-    counted += labels.numel();
-  }
-  GANNET_CHECK(counted > 0, val_file_.path(), ": no token to mask in its validation windows");
-  const double loss = loss_sum / (double)counted;
-  return {validation_keys(), {loss, std::exp(loss), (double)correct / (double)counted}};
+  // The same masks at every validation.
+  const MlmEval e =
+      evaluate_mlm(model_.encoder, val_file_, cfg_.seq_len, cfg_.micro_batch, batches, masking_, cfg_.seed + 7);
+  return {validation_keys(), {e.loss, std::exp(e.loss), e.accuracy}};
 }
 
 }  // namespace

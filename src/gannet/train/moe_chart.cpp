@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "gannet/core/format_number.h"
 #include "gannet/core/atomic_file.h"
 #include "gannet/core/error.h"
 
@@ -15,12 +16,6 @@ std::string esc(const std::string& s) {
   std::string o;
   for (char c : s) o += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
   return o;
-}
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
 }
 
 // t in [-1, 1]: blue (fewer choices than uniform) .. white (uniform) .. red (more).
@@ -71,9 +66,9 @@ std::string moe_chart_svg(const MoeStats& s, const MoeChartOptions& opt) {
       const ExpertStats& x = r.expert[(size_t)e];
       const double share = r.demand_share(e), t = scale(share * (double)r.experts), cx = x0 + (double)e * cw;
       std::ostringstream tip;
-      tip << "block " << r.block << ", expert " << e << ": " << fmt("%.2f%%", 100 * share) << " of choices ("
-          << x.demand << "), " << fmt("%.2f%%", 100 * r.kept_share(e)) << " of slots (" << x.kept << ")";
-      if (r.capacity >= 0) tip << ", " << fmt("%.1f%%", 100 * r.capacity_use(e)) << " of capacity";
+      tip << "block " << r.block << ", expert " << e << ": " << format_number("%.2f%%", 100 * share) << " of choices ("
+          << x.demand << "), " << format_number("%.2f%%", 100 * r.kept_share(e)) << " of slots (" << x.kept << ")";
+      if (r.capacity >= 0) tip << ", " << format_number("%.1f%%", 100 * r.capacity_use(e)) << " of capacity";
       if (!x.top_tokens.empty()) tip << "; top tokens:";
       for (size_t i = 0; i < x.top_tokens.size(); ++i)
         tip << (i ? "  " : " ")
@@ -92,14 +87,14 @@ std::string moe_chart_svg(const MoeStats& s, const MoeChartOptions& opt) {
           << "</text>\n";
       if (cw >= 30)
         o << "<text x=\"" << cx + cw / 2 << "\" y=\"" << y + 28 << "\" text-anchor=\"middle\" font-size=\""
-          << (cw >= 44 ? 12 : 9) << "\" fill=\"" << ink << "\">" << fmt(share >= 0.1 ? "%.0f%%" : "%.1f%%", 100 * share)
+          << (cw >= 44 ? 12 : 9) << "\" fill=\"" << ink << "\">" << format_number(share >= 0.1 ? "%.0f%%" : "%.1f%%", 100 * share)
           << "</text>\n";
     }
     const double nx = x0 + W + 12;
-    o << "<text x=\"" << nx << "\" y=\"" << y + 17 << "\">dropped " << fmt("%.1f%%", 100 * r.dropped_fraction())
+    o << "<text x=\"" << nx << "\" y=\"" << y + 17 << "\">dropped " << format_number("%.1f%%", 100 * r.dropped_fraction())
       << (r.capacity < 0 ? " (dropless)" : "") << "</text><text x=\"" << nx << "\" y=\"" << y + 32
-      << "\" fill=\"#444\">entropy " << fmt("%.2f", r.entropy) << " nats ("
-      << fmt("%.0f%%", 100 * r.entropy_fraction()) << " of log E)</text>\n";
+      << "\" fill=\"#444\">entropy " << format_number("%.2f", r.entropy) << " nats ("
+      << format_number("%.0f%%", 100 * r.entropy_fraction()) << " of log E)</text>\n";
   }
 
   // Legend: the colour scale.

@@ -4,15 +4,11 @@
 #include <cstdio>
 #include <sstream>
 
+#include "gannet/core/format_number.h"
+
 namespace gannet::train {
 
 namespace {
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 std::string name_of(const TokenName& token_name, int32_t id) {
   return token_name ? token_name(id) : std::to_string(id);
 }
@@ -34,17 +30,17 @@ std::string format_moe_table(const MoeStats& s, const TokenName& token_name) {
       << "; " << r.tokens << " tokens in " << r.passes << (r.passes == 1 ? " pass" : " passes") << "; capacity "
       << (r.capacity < 0 ? std::string("unlimited (dropless)") : std::to_string(r.capacity) + " slots per expert per pass")
       << "\n";
-    o << "  dropped " << fmt("%.2f%%", 100 * r.dropped_fraction()) << (r.expert_choice ? " of tokens" : " of choices")
+    o << "  dropped " << format_number("%.2f%%", 100 * r.dropped_fraction()) << (r.expert_choice ? " of tokens" : " of choices")
       << " (" << r.dropped << " of " << r.choices << ")"
-      << " | router entropy " << fmt("%.3f", r.entropy) << " nats (" << fmt("%.1f%%", 100 * r.entropy_fraction())
+      << " | router entropy " << format_number("%.3f", r.entropy) << " nats (" << format_number("%.1f%%", 100 * r.entropy_fraction())
       << " of log " << r.experts << ")"
-      << " | balance loss " << fmt("%.4f", r.balance_loss) << " | z-loss " << fmt("%.4g", r.z_loss)
-      << " | peak load " << fmt("%.2f", peak_load(r)) << "x uniform\n";
+      << " | balance loss " << format_number("%.4f", r.balance_loss) << " | z-loss " << format_number("%.4g", r.z_loss)
+      << " | peak load " << format_number("%.2f", peak_load(r)) << "x uniform\n";
     o << "  expert  choices    slots  cap.use  top tokens (slots)\n";
     for (int64_t e = 0; e < r.experts; ++e) {
       const ExpertStats& x = r.expert[(size_t)e];
-      o << fmt("  %6.0f", (double)e) << fmt("  %6.2f%%", 100 * r.demand_share(e)) << fmt("  %6.2f%%", 100 * r.kept_share(e))
-        << (r.capacity < 0 ? std::string("        -") : fmt("  %6.1f%%", 100 * r.capacity_use(e))) << "  ";
+      o << format_number("  %6.0f", (double)e) << format_number("  %6.2f%%", 100 * r.demand_share(e)) << format_number("  %6.2f%%", 100 * r.kept_share(e))
+        << (r.capacity < 0 ? std::string("        -") : format_number("  %6.1f%%", 100 * r.capacity_use(e))) << "  ";
       // Pieces hold no spaces (SentencePiece writes them as "▁"), so "piece (count)" pairs read unambiguously.
       for (size_t i = 0; i < x.top_tokens.size(); ++i)
         o << (i ? "  " : "") << name_of(token_name, x.top_tokens[i].first) << " (" << x.top_tokens[i].second << ")";

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gannet/core/allocator.h"
+#include "gannet/core/format_number.h"
 #include "gannet/dist/world.h"
 #include "gannet/optim/clip.h"
 #include "gannet/optim/schedule.h"
@@ -41,12 +42,6 @@ class StopSignals {
   void (*old_int_)(int);
   void (*old_term_)(int);
 };
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
 
 std::vector<Tensor> values_of(const nn::ParameterList& ps) {
   std::vector<Tensor> v;
@@ -323,8 +318,8 @@ void TrainingLoop::log_step(int64_t done_step, float lr, double norm, double tok
   }
   metrics_.write(line);
   if (progress_)
-    bar_->update(step_, "loss " + fmt("%.4f", last_loss_) + " | " + fmt("%.0f", ema_tps_) + " tok/s | lr " +
-                           fmt("%.2e", lr) + task_.progress_note());
+    bar_->update(step_, "loss " + format_number("%.4f", last_loss_) + " | " + format_number("%.0f", ema_tps_) + " tok/s | lr " +
+                           format_number("%.2e", lr) + task_.progress_note());
 }
 
 TrainResult TrainingLoop::run() {
