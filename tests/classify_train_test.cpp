@@ -3,6 +3,7 @@
 // an MLM checkpoint.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 
 #include "gannet/core/rng.h"
@@ -11,6 +12,7 @@
 #include "gannet/data/token_file.h"
 #include "gannet/io/encoder_checkpoint.h"
 #include "gannet/io/safetensors.h"
+#include "gannet/metrics/majority_baseline.h"
 #include "gannet/train/trainer.h"
 #include "test_files.h"
 
@@ -81,6 +83,15 @@ class ClassifyTrain : public gannet::testing::TempDirTest {
     return train::run_training(train::parse_train_config(text, "c.json"), opt);
   }
 
+  static std::string gannet_stdout(const std::string& args) {
+    FILE* p = popen((std::string(GANNET_BINARY) + " " + args).c_str(), "r");
+    std::string out;
+    char buf[512];
+    while (p && fgets(buf, sizeof buf, p)) out += buf;
+    if (p) pclose(p);
+    return out;
+  }
+
   static std::map<std::string, std::vector<float>> weights_of(const std::string& ckpt) {
     io::SafeTensors f = io::SafeTensors::open(ckpt);
     std::map<std::string, std::vector<float>> out;
@@ -99,6 +110,29 @@ TEST_F(ClassifyTrain, LearnsASeparableTask) {
   EXPECT_GT(r.validation.values[2], 0.9);
   EXPECT_LT(r.validation.values[0], 0.5);
   EXPECT_EQ(io::read_encoder_checkpoint_config(r.checkpoint).num_classes, 3);  // from the data set
+}
+
+// `gannet eval` on the checkpoint gives the final validation's figures, and the majority
+// baseline of the set (its train split's commonest class, scored on val).
+TEST_F(ClassifyTrain, EvalReportsTheValidationFiguresBesideTheMajorityBaseline) {
+  const train::TrainResult r = run(config("classify", "out", 20));
+  const std::string val = data::classification_set_path(dir_.string(), "toy", "val");
+  const std::string out = gannet_stdout("eval --model " + r.checkpoint + " --data " + val);
+  char expect[128];
+  std::snprintf(expect, sizeof expect, "accuracy %.2f%%  macro-F1 %.2f%%  loss %.4f  (60 windows of toy val)",
+                100 * r.validation.values[1], 100 * r.validation.values[2], r.validation.values[0]);
+  EXPECT_TRUE(has(out, expect)) << out << "\nexpected: " << expect;
+  const data::ClassificationSet train_set =
+      data::read_classification_set(data::classification_set_path(dir_.string(), "toy", "train"));
+  const metrics::MajorityBaseline b = metrics::majority_baseline(
+      train_set.label_vector(), data::read_classification_set(val).label_vector(), 3);
+  std::snprintf(expect, sizeof expect, "majority baseline (always '%s',", std::string(1, "abc"[b.majority_class]).c_str());
+  EXPECT_TRUE(has(out, expect)) << out;
+  std::snprintf(expect, sizeof expect, "accuracy %.2f%%  macro-F1 %.2f%%\n", 100 * b.accuracy, 100 * b.macro_f1);
+  EXPECT_TRUE(has(out, expect)) << out;
+  // A token file suits only an MLM head.
+  EXPECT_TRUE(has(gannet_stdout("eval --model " + r.checkpoint + " --data " + file("val.tok") + " 2>&1"),
+                  "has no MLM head"));
 }
 
 TEST_F(ClassifyTrain, ResumeEqualsAnUninterruptedRun) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -75,6 +76,17 @@ TEST_F(MlmTrain, LearnsToFillMaskedTokensFromTheirContext) {
   EXPECT_TRUE(c.mlm_head);
   EXPECT_EQ(c.num_classes, 0);
   EXPECT_EQ(c.n_embd, 32);
+  // gannet eval masks the same way as validation: the same figures, on the same windows.
+  FILE* p = popen((std::string(GANNET_BINARY) + " eval --model " + r.checkpoint + " --data " + file("val.tok")).c_str(),
+                  "r");
+  std::string out;
+  char buf[512];
+  while (p && fgets(buf, sizeof buf, p)) out += buf;
+  if (p) pclose(p);
+  char expect[96];
+  std::snprintf(expect, sizeof expect, "masked-token accuracy %.2f%%  loss %.4f", 100 * r.validation.values[2],
+                r.validation.values[0]);
+  EXPECT_TRUE(has(out, expect)) << out << "\nexpected: " << expect;
 }
 
 TEST_F(MlmTrain, ResumeEqualsAnUninterruptedRun) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "gannet/cli/eval_encoder.h"
 #include "gannet/cli/number_options.h"
 #include "gannet/data/token_file.h"
 #include "gannet/infer/evaluate.h"
@@ -50,13 +51,18 @@ struct EvalArgs {
 
 void add_eval_command(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
-  CLI::App* cmd = app.add_subcommand("eval", "Loss and perplexity of a model on a token file");
+  CLI::App* cmd = app.add_subcommand(
+      "eval",
+      "Loss and perplexity of a GPT on a token file; an encoder's accuracy and macro-F1 on a classification set "
+      "(beside the majority baseline), or its masked-token accuracy on a token file");
   cmd->add_option("--model,-m", a->model,
                   "model or checkpoint (.safetensors), a sharded checkpoint (its manifest.json or directory), or a "
                   "Hugging Face GPT-2 directory")
       ->required()
       ->check(CLI::ExistingPath);
-  cmd->add_option("--data,-d", a->data, "token file, e.g. data/brown/val.tok")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--data,-d", a->data,
+                  "token file, e.g. data/brown/val.tok, or for an encoder classifier a classification set, e.g. "
+                  "data/brown/tasks/brown-genre/val.safetensors")->required()->check(CLI::ExistingFile);
   cmd->add_option("--seq-len", a->seq_len, "window length (0 = the model's n_ctx)")
       ->capture_default_str()
       ->check(number_in<int64_t>(NumberRange::at_least(0)));
@@ -71,6 +77,12 @@ void add_eval_command(CLI::App& app) {
                 "run on the inference engine (always so for quantized models, which run on its integer kernels)");
   cmd->callback([a]() {
     if (a->threads > 0) kernels::set_num_threads(a->threads);
+    if (is_encoder_model(a->model)) {
+      GANNET_CHECK(!a->engine && a->seq_len == 0, "--engine and --seq-len are for GPT models; ", a->model,
+                   " is an encoder");
+      eval_encoder(a->model, a->data, a->batch, a->max_batches);
+      return;
+    }
     io::GptWeights w = io::read_gpt_weights(a->model);
     if (a->engine || w.is_quantized()) {
       const int64_t T = a->seq_len > 0 ? a->seq_len : w.config.n_ctx;

@@ -18,6 +18,10 @@ struct ClassifierEval {
 ClassifierEval evaluate_classifier(const models::Encoder& model, const data::ClassificationSet& set, int64_t batch,
                                    int64_t max_windows);
 
+// The seed of the masks of MLM validation and of `gannet eval`: every model evaluated on a file
+// sees the same masks.
+inline constexpr uint64_t kMlmEvalSeed = 1234;
+
 struct MlmEval {
   double loss = 0;      // mean cross-entropy over the masked positions
   double accuracy = 0;  // the share of masked positions whose token is predicted exactly

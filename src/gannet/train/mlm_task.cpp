@@ -91,9 +91,8 @@ class MlmTask : public TrainTask {
 };
 
 Figures MlmTask::validate(int64_t batches) {
-  // The same masks at every validation.
   const MlmEval e =
-      evaluate_mlm(model_.encoder, val_file_, cfg_.seq_len, cfg_.micro_batch, batches, masking_, cfg_.seed + 7);
+      evaluate_mlm(model_.encoder, val_file_, cfg_.seq_len, cfg_.micro_batch, batches, masking_, kMlmEvalSeed);
   return {validation_keys(), {e.loss, std::exp(e.loss), e.accuracy}};
 }
 
