@@ -170,7 +170,7 @@ void configs_and_requests(const fs::path& corpus, const fs::path& source) {
   "shared_parameters": {"enabled": true, "quantization_type": "symmetric", "group_size": 0},
   "different_groups": {"wq1": {"params": {"start_bits": 8, "target_bits": 8}, "modules": ["*"]}}}}})");
 
-  const fuzz::SmallVocab v = fuzz::small_gpt2_vocab();
+  const auto v = fuzz::small_gpt2_vocab();
   put(corpus / "gpt2_tokenizer", "small_vocab",
       joined({v.vocab_json, v.merges_txt, "Hello world, it's 12 o'clock  at the caf\xC3\xA9<|endoftext|>\n\t x\xFF"}));
 

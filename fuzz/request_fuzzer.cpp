@@ -12,7 +12,7 @@ namespace {
 
 const gannet::data::Gpt2Bpe& tokenizer() {
   static const gannet::data::Gpt2Bpe bpe = [] {
-    const gannet::fuzz::SmallVocab v = gannet::fuzz::small_gpt2_vocab();
+    const auto v = gannet::fuzz::small_gpt2_vocab();
     const auto dir = gannet::fuzz::scratch_dir() / "request-vocab";
     return gannet::data::Gpt2Bpe::load(gannet::fuzz::write_file(dir / "vocab.json", v.vocab_json),
                                        gannet::fuzz::write_file(dir / "merges.txt", v.merges_txt));

@@ -13,6 +13,7 @@
 #include "gannet/core/rng.h"
 #include "gannet/data/text_tokenizer.h"
 #include "gannet/data/tokenizer.h"
+#include "gpt2_vocab_files.h"
 #include "test_files.h"
 
 using namespace gannet;
@@ -23,31 +24,6 @@ namespace fs = std::filesystem;
 namespace {
 
 class Gpt2BpeTest : public TempDirTest {};
-
-// The test's own statement of GPT-2's byte alphabet: printable bytes are themselves, the others
-// U+0100 + n in byte order (space is U+0120 'Ġ', newline U+010A 'Ċ').
-std::string symbols(const std::string& bytes) {
-  std::string out;
-  for (unsigned char b : bytes) {
-    int n = 0;
-    char32_t cp = b;
-    bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
-    if (!printable) {
-      for (int x = 0; x < b; ++x) {
-        bool p = (x >= '!' && x <= '~') || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE);
-        n += !p;
-      }
-      cp = 256 + n;
-    }
-    if (cp < 0x80) {
-      out += (char)cp;
-    } else {
-      out += (char)(0xC0 | (cp >> 6));
-      out += (char)(0x80 | (cp & 0x3F));
-    }
-  }
-  return out;
-}
 
 // Merges in rank order, as raw bytes. The vocabulary: id b = the byte b, then id 256 + r = the
 // result of merge r, then <|endoftext|> (274).
@@ -61,16 +37,9 @@ constexpr int kEot = 274;
 
 // Writes vocab.json and merges.txt into `dir`.
 void write_test_vocab(const fs::path& dir) {
-  nlohmann::json vocab = nlohmann::json::object();
-  for (int b = 0; b < 256; ++b) vocab[symbols(std::string(1, (char)b))] = b;
-  std::string merges = "#version: 0.2\n";
-  for (size_t r = 0; r < kMerges.size(); ++r) {
-    vocab[symbols(kMerges[r].first + kMerges[r].second)] = 256 + (int)r;
-    merges += symbols(kMerges[r].first) + " " + symbols(kMerges[r].second) + "\n";
-  }
-  vocab["<|endoftext|>"] = kEot;
-  write((dir / "vocab.json").string(), vocab.dump());
-  write((dir / "merges.txt").string(), merges);
+  const gannet::testing::Gpt2VocabFiles files = gannet::testing::gpt2_vocab_files(kMerges);
+  write((dir / "vocab.json").string(), files.vocab_json);
+  write((dir / "merges.txt").string(), files.merges_txt);
 }
 
 // The byte tokens of s (id = byte).
@@ -158,7 +127,7 @@ TEST_F(Gpt2BpeTest, EndOfTextIsOneTokenOnlyWhereAllowed) {
 
   // A vocabulary without it has no eos, and the marker is plain text even where allowed.
   nlohmann::json vocab = nlohmann::json::object();
-  for (int b = 0; b < 256; ++b) vocab[symbols(std::string(1, (char)b))] = b;
+  for (int b = 0; b < 256; ++b) vocab[gannet::testing::gpt2_symbols(std::string(1, (char)b))] = b;
   write(file("vocab.json"), vocab.dump());
   write(file("merges.txt"), "");
   Gpt2Bpe plain = Gpt2Bpe::load(file("vocab.json"), file("merges.txt"));

@@ -26,6 +26,7 @@
 #include "gannet/data/text_tokenizer.h"
 #include "gannet/io/checkpoint.h"
 #include "gannet/models/gpt.h"
+#include "gpt2_vocab_files.h"
 #include "raw_http.h"
 
 using namespace gannet;
@@ -37,45 +38,12 @@ using gannet::testing::RawConnection;
 
 namespace {
 
-// GPT-2's printable stand-in for a byte in vocab.json (bytes_to_unicode).
-std::string byte_symbol(unsigned char b) {
-  auto printable = [](int x) { return (x >= '!' && x <= '~') || (x >= 0xA1 && x <= 0xAC) || x >= 0xAE; };
-  char32_t cp = b;
-  if (!printable(b)) {
-    int k = 0;
-    for (int x = 0; x < b; ++x) k += !printable(x);
-    cp = 256 + k;
-  }
-  std::string s;
-  if (cp < 0x80) {
-    s += (char)cp;
-  } else {
-    s += (char)(0xC0 | (cp >> 6));
-    s += (char)(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
-
-std::string symbols(const std::string& bytes) {
-  std::string s;
-  for (unsigned char b : bytes) s += byte_symbol(b);
-  return s;
-}
-
 // A GPT-2 BPE vocabulary: the 256 bytes, a few merges, <|endoftext|> last.
 void write_vocab(const fs::path& dir) {
-  const std::vector<std::pair<std::string, std::string>> merges = {
-      {" ", "t"}, {"h", "e"}, {" t", "he"}, {"i", "n"}, {" ", "a"}, {"e", "r"}, {"o", "n"}, {" ", "w"}, {"o", "r"}};
-  json vocab = json::object();
-  for (int b = 0; b < 256; ++b) vocab[byte_symbol((unsigned char)b)] = b;
-  std::string text = "#version: 0.2\n";
-  for (size_t r = 0; r < merges.size(); ++r) {
-    vocab[symbols(merges[r].first + merges[r].second)] = 256 + (int)r;
-    text += symbols(merges[r].first) + " " + symbols(merges[r].second) + "\n";
-  }
-  vocab["<|endoftext|>"] = 256 + (int)merges.size();
-  std::ofstream(dir / "vocab.json") << vocab.dump();
-  std::ofstream(dir / "merges.txt") << text;
+  const gannet::testing::Gpt2VocabFiles files = gannet::testing::gpt2_vocab_files(
+      {{" ", "t"}, {"h", "e"}, {" t", "he"}, {"i", "n"}, {" ", "a"}, {"e", "r"}, {"o", "n"}, {" ", "w"}, {"o", "r"}});
+  std::ofstream(dir / "vocab.json") << files.vocab_json;
+  std::ofstream(dir / "merges.txt") << files.merges_txt;
 }
 
 // The real tokenizer, with a delay per decode (the scheduler decodes after every token) that
