@@ -196,12 +196,19 @@ TEST(LowBitWeights, BadSpecsAndMatricesAreRejected) {
   nan[37] = std::nanf("");
   EXPECT_TRUE(has(one_line(message_of([&] { quantize_low_bit(nan.data(), 2, 32, kTernary); })), "weight [1, 5]"));
   EXPECT_TRUE(has(message_of([&] { quantize_low_bit(Tensor::zeros({2, 3, 4}), kBinary); }), "f32 matrix"));
+  // Per-row scales on a row so wide that the int32 sums could overflow (checked before W is read).
+  EXPECT_TRUE(has(one_line(message_of([&] { quantize_low_bit(w.data(), 1, kernels::kMaxLowBitGroup + 1, kBinary); })),
+                  "give a group"));
   // A hand-made tensor whose sizes disagree.
   LowBitTensor t = quantize_low_bit(w.data(), 2, 32, kTernary);
   LowBitTensor g = t;
   g.group = 16;
   g.padded_in = 32;
   EXPECT_TRUE(has(one_line(message_of([&] { g.validate("x"); })), "x: group 16"));
+  LowBitTensor wide = t;
+  wide.group = wide.padded_in = kernels::kMaxLowBitGroup * 2;
+  wide.in = wide.padded_in - 1;
+  EXPECT_TRUE(has(one_line(message_of([&] { wide.validate("x"); })), "would overflow"));
   LowBitTensor s = t;
   s.scale = Tensor::zeros({2, 2});
   EXPECT_TRUE(has(one_line(message_of([&] { s.validate("x"); })), "x scales"));
@@ -346,7 +353,7 @@ TEST_F(LowBitFileTest, CorruptFilesAreRejectedNamingTheFile) {
       {"huge padded_in", &bin, "w1a8", none,
        [](nlohmann::json& d) {
          d["weights"]["w"]["padded_in"] = 1LL << 62;
-         d["weights"]["w"]["group"] = 1LL << 62;
+         d["weights"]["w"]["in"] = (1LL << 62) - 1;
        },
        "sign bits"},
       {"missing key", &bin, "w1a8", none, [](nlohmann::json& d) { d["weights"]["w"].erase("group"); }, "no 'group'"},
@@ -479,6 +486,11 @@ TEST(LowBitMatmul, BadShapesAreRejected) {
   kernels::LowBitWeights v = t.view();
   v.group = 48;
   EXPECT_TRUE(has(one_line(message_of([&] { kernels::ref::low_bit_matmul(b.rows(), v, y.data(), 3); })), "group 48"));
+  v = t.view();
+  v.K = v.padded_K = v.group = kernels::kMaxLowBitGroup * 2;
+  const Activations wide{{}, {}, 0, v.K, v.K};
+  EXPECT_TRUE(has(one_line(message_of([&] { kernels::ref::low_bit_matmul(wide.rows(), v, y.data(), 3); })),
+                  "would overflow"));
   v = t.view();
   v.bits = 2;  // ternary without a nonzero plane
   EXPECT_TRUE(has(one_line(message_of([&] { kernels::ref::low_bit_matmul(b.rows(), v, y.data(), 3); })),

@@ -69,6 +69,8 @@ std::string LowBitSpec::describe() const {
 io::LowBitTensor quantize_low_bit(const float* W, int64_t N, int64_t K, const LowBitSpec& spec) {
   spec.validate();
   GANNET_CHECK(N > 0 && K > 0, "low-bit quantization of an empty matrix [", N, ", ", K, "]");
+  GANNET_CHECK(spec.group_for(K) <= kernels::kMaxLowBitGroup, "low-bit quantization: one scale per row of ", K,
+               " columns is wider than ", kernels::kMaxLowBitGroup, " (give a group)");
   io::LowBitTensor t;
   t.bits = spec.bits;
   t.rows = N;

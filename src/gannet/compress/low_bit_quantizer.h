@@ -33,8 +33,8 @@ struct LowBitSpec {
   std::string describe() const;  // e.g. "binary g64", "ternary per-row"
 };
 
-// Quantizes W (f32 [N, K], row-major); throws one line on an empty shape or a weight that is not
-// finite. Padding columns get 0 bits.
+// Quantizes W (f32 [N, K], row-major); throws one line on an empty shape, a row wider than
+// kernels::kMaxLowBitGroup with per-row scales, or a weight that is not finite. Padding columns get 0 bits.
 io::LowBitTensor quantize_low_bit(const float* W, int64_t N, int64_t K, const LowBitSpec& spec);
 io::LowBitTensor quantize_low_bit(const Tensor& W, const LowBitSpec& spec);  // W f32 [N, K]
 

@@ -50,6 +50,8 @@ void LowBitTensor::validate(const std::string& what) const {
                    padded_in - in < group,
                what, ": group ", group, " and padded width ", padded_in, " do not fit input width ", in,
                " (groups are multiples of ", kernels::kLowBitWordBits, ")");
+  GANNET_CHECK(group <= kernels::kMaxLowBitGroup, what, ": group ", group, " is wider than ",
+               kernels::kMaxLowBitGroup, " columns (the products' int32 sums would overflow)");
   check_plane(sign, "sign", rows, padded_in, in, what);
   if (ternary()) {
     check_plane(nonzero, "nonzero", rows, padded_in, in, what);

@@ -13,6 +13,8 @@ void check_low_bit_product(const QuantizedRows& A, const LowBitWeights& W, const
   GANNET_CHECK(W.group > 0 && W.group % kLowBitWordBits == 0 && W.padded_K % W.group == 0 && W.padded_K >= W.K &&
                    W.padded_K - W.K < W.group,
                what, ": group ", W.group, " and padded width ", W.padded_K, " do not fit input width ", W.K);
+  GANNET_CHECK(W.group <= kMaxLowBitGroup, what, ": group ", W.group, " is wider than ", kMaxLowBitGroup,
+               " columns (the int32 sums would overflow)");
   GANNET_CHECK(W.sign && W.scale && (W.bits == 1 || W.nonzero), what, ": weight planes or scales missing");
   GANNET_CHECK(A.K == W.K, what, ": activations have ", A.K, " columns, the weights ", W.K);
   GANNET_CHECK(A.M >= 0 && (A.M == 0 || (A.q && A.scale && A.ld >= A.K)), what, ": bad activation rows (M ", A.M,

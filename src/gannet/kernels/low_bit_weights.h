@@ -19,6 +19,9 @@ namespace gannet::kernels {
 
 // Columns per packing word, the granularity of the padding and of the groups.
 constexpr int64_t kLowBitWordBits = 32;
+// The widest group (per-row scales included): the products' int32 sums reach 2 * 127 * group
+// (binary: 2 * sum_{bit set} a), which must stay below 2^31.
+constexpr int64_t kMaxLowBitGroup = int64_t(1) << 22;
 
 struct LowBitWeights {
   int bits = 1;                      // 1: binary, 2: ternary
