@@ -5,14 +5,13 @@
 
 #include "gannet/core/error.h"
 #include "gannet/core/limits.h"
+#include "gannet/core/round_up.h"
 
 namespace gannet::compress {
 
 namespace {
 
 constexpr int64_t kWord = kernels::kLowBitWordBits;
-
-int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 void set_bit(uint8_t* row, int64_t k) { row[k / 8] |= uint8_t(1u << (k % 8)); }
 
