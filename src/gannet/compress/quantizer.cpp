@@ -7,11 +7,11 @@
 #include "gannet/core/error.h"
 #include "gannet/core/limits.h"
 #include "gannet/core/rng.h"
+#include "gannet/core/round_up.h"
 
 namespace gannet::compress {
 
 namespace {
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 // The kernels consume input columns in units of 32 (kernels/quant_matmul.h).
 constexpr int64_t kColumnUnit = 32;

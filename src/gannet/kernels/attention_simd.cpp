@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "gannet/core/round_up.h"
 #include "gannet/core/simd.h"
 #include "gannet/kernels/attention.h"
 
@@ -48,7 +49,6 @@ struct Scratch {
 };
 thread_local Scratch tls_scratch;
 
-inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 inline void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                   int64_t lda, const float* B, int64_t ldb, float beta, float* Cm, int64_t ldc) {

@@ -9,6 +9,7 @@
 
 #include "gannet/core/cpu.h"
 #include "gannet/core/error.h"
+#include "gannet/core/round_up.h"
 #include "gannet/kernels/gelu.h"
 #include "gannet/kernels/quantize_rows.h"
 
@@ -17,7 +18,6 @@ namespace gannet::kernels {
 namespace {
 constexpr int64_t R = kQBlockRows;
 
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 // The packed layout's strides (see the header).
 struct QLayout {

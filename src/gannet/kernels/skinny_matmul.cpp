@@ -9,12 +9,12 @@
 #include "gannet/core/dispatch.h"
 #include "gannet/core/dtype.h"
 #include "gannet/core/error.h"
+#include "gannet/core/round_up.h"
 #include "gannet/kernels/gelu.h"
 
 namespace gannet::kernels {
 
 namespace {
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 // Index of (row n, column k) in the packed layout.
 inline int64_t packed_index(int64_t n, int64_t k, int64_t Kp, int64_t R, int64_t G) {
