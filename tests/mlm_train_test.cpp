@@ -116,6 +116,10 @@ TEST_F(MlmTrain, ConfigRefusesWhatTheEncoderTasksDoNotSupport) {
   EXPECT_TRUE(has(error(R"(, "parallel": {"tensor": 2})"), "for the GPT (task \"lm\") only")) << error("");
   EXPECT_TRUE(has(error(R"(, "data_efficiency": {"enabled": false})"), "data_efficiency is for the GPT"));
   EXPECT_TRUE(has(error(R"(, "mlm": {"mask_prob": 0})"), "mlm.mask_prob"));
+  std::string sharded = config("out", 2);
+  sharded.replace(sharded.find("\"interval\": 2}"), 14, "\"interval\": 2, \"sharded\": true}");
+  EXPECT_TRUE(has(message_of([&] { train::run_training(train::parse_train_config(sharded, "s.json"), quiet_); }),
+                  "checkpoint.sharded: this task writes whole checkpoints only"));
   EXPECT_TRUE(has(error(R"(, "mlm": {"mask_ratio": 0.2})"), "mask_ratio"));
   std::string text = config("out", 2);
   text.replace(text.find("\"mlm\""), 5, "\"bert\"");

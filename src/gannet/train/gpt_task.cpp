@@ -73,6 +73,7 @@ class GptTask : public TrainTask {
   void attach(dist::DataParallel& dp, dist::ProcessGroups& groups) override {
     if (cfg_.duplicate_token_dropping) dp.reduce_moe_over_tensor_group(*groups.tensor_data, *groups.tensor_expert_data);
   }
+  bool shards_checkpoints() const override { return true; }
   double whole_parameter_count() const override;
 
   Rng& data_rng() override { return curriculum_ ? curriculum_->rng() : sampler_.rng(); }

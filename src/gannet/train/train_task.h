@@ -76,6 +76,8 @@ class TrainTask {
   virtual std::vector<bool> tensor_sliced() const { return {}; }
   // Once the data-parallel engine exists: a task may widen its reductions (TED's token dropping).
   virtual void attach(dist::DataParallel& /*dp*/, dist::ProcessGroups& /*groups*/) {}
+  // Whether model().save_sharded works; a run of several processes then shards by default.
+  virtual bool shards_checkpoints() const { return false; }
   // The whole model's parameter count, every slice counted once.
   virtual double whole_parameter_count() const = 0;
 

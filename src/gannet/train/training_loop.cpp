@@ -122,7 +122,9 @@ TrainingLoop::TrainingLoop(TrainTask& task, const TrainConfig& cfg, const TrainO
   task.attach(*dp_, groups_);
   block_done_ = [this](int64_t block) { dp_->block_done(block); };
   namespace fs = std::filesystem;
-  sharded_ = cfg.checkpoint_sharded.value_or(world_.size() > 1);
+  GANNET_CHECK(!cfg.checkpoint_sharded.value_or(false) || task.shards_checkpoints(),
+               "checkpoint.sharded: this task writes whole checkpoints only; set it to false");
+  sharded_ = cfg.checkpoint_sharded.value_or(world_.size() > 1 && task.shards_checkpoints());
   whole_ckpt_ = checkpoint_path(cfg);
   manifest_ = (fs::path(sharded_checkpoint_dir(cfg)) / io::kManifestFile).string();
   ckpt_ = sharded_ ? manifest_ : whole_ckpt_;
