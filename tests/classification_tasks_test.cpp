@@ -359,6 +359,12 @@ TEST_F(CorruptSet, EachBrokenRuleIsAOneLineErrorNamingTheFileAndProblem) {
   const std::string out = file("w.safetensors");
   EXPECT_TRUE(has(message_of([&] { write_classification_set(out, s); }), "cannot write " + out + ": window 0: label 20"));
   EXPECT_FALSE(fs::exists(out));
+  // Document ids from docs.tsv that are not UTF-8 cannot be JSON text: a one-line error too.
+  ClassificationSet bad_id = read_classification_set(good_);
+  bad_id.doc_ids[0] = "c\xff";
+  EXPECT_TRUE(has(message_of([&] { write_classification_set(out, bad_id); }),
+                  "cannot write " + out + ": its document ids are not valid UTF-8"));
+  EXPECT_FALSE(fs::exists(out));
 }
 
 // ---------------------------------------------------------------------------------------------

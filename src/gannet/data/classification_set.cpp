@@ -117,11 +117,19 @@ void validate_classification_set(const ClassificationSet& s, const std::string& 
 
 void write_classification_set(const std::string& path, const ClassificationSet& s) {
   validate_classification_set(s, str("cannot write ", path));
+  // Names from a file (document ids, class names) that are not UTF-8 cannot be JSON text.
+  auto json_list = [&](const std::vector<std::string>& names, const char* what) {
+    try {
+      return json(names).dump();
+    } catch (const json::exception& e) {
+      fail(str("cannot write ", path, ": its ", what, " are not valid UTF-8 (", e.what(), ")"));
+    }
+  };
   const std::map<std::string, std::string> md = {
       {"format", kClassificationFormat},     {"task", s.task},
-      {"split", s.split},                    {"classes", json(s.classes).dump()},
+      {"split", s.split},                    {"classes", json_list(s.classes, "class names")},
       {"window", std::to_string(s.window)},  {"vocab_size", std::to_string(s.vocab_size)},
-      {"doc_ids", json(s.doc_ids).dump()},   {"source", s.source}};
+      {"doc_ids", json_list(s.doc_ids, "document ids")},   {"source", s.source}};
   io::save_safetensors(path, {{"tokens", s.tokens}, {"mask", s.mask}, {"labels", s.labels}, {"doc", s.doc}}, md);
 }
 
