@@ -8,7 +8,7 @@
 #include "gannet/data/classification_set.h"
 #include "gannet/data/classification_tasks.h"
 #include "gannet/core/format_number.h"
-#include "gannet/train/encoder_model.h"
+#include "gannet/train/encoder_task.h"
 #include "gannet/train/evaluate_encoder.h"
 
 namespace gannet::train {
@@ -35,19 +35,9 @@ void gather(const Tensor& from, const std::vector<int64_t>& rows, Tensor& out) {
   for (size_t i = 0; i < rows.size(); ++i) std::memcpy(dst + i * row_bytes, src + rows[i] * row_bytes, row_bytes);
 }
 
-class ClassifyTask : public TrainTask {
+class ClassifyTask : public EncoderTask {
  public:
-  explicit ClassifyTask(const TrainConfig& cfg);
-
-  CheckpointModel& model() override { return model_; }
-  std::unique_ptr<CheckpointModel> make_whole_model() const override {
-    return std::make_unique<EncoderModel>(model_.encoder.config());
-  }
-  dist::BucketPlan buckets() const override {
-    return dist::transformer_buckets(model_.parameters(), cfg_.encoder.n_layer);
-  }
-  std::vector<const dist::ParameterPlacement*> split(dist::ProcessGroups&) override { return {}; }
-  double whole_parameter_count() const override { return (double)nn::count_elements(model_.parameters()); }
+  explicit ClassifyTask(const TrainConfig& cfg) : ClassifyTask(cfg, open_set(cfg, "train")) {}
 
   Rng& data_rng() override { return rng_; }
   void draw(int64_t, bool mine) override;
@@ -74,6 +64,8 @@ class ClassifyTask : public TrainTask {
   }
 
  private:
+  // The model's classifier is sized by the train split's classes.
+  ClassifyTask(const TrainConfig& cfg, data::ClassificationSet train);
   static models::EncoderConfig config_for(const TrainConfig& cfg, const data::ClassificationSet& set) {
     models::EncoderConfig c = cfg.encoder;
     c.num_classes = set.num_classes();
@@ -82,16 +74,15 @@ class ClassifyTask : public TrainTask {
 
   const TrainConfig& cfg_;
   data::ClassificationSet train_, val_;
-  EncoderModel model_;
   Rng rng_;
   Tensor tokens_, mask_, labels_;  // the kept micro-batch
 };
 
-ClassifyTask::ClassifyTask(const TrainConfig& cfg)
-    : cfg_(cfg),
-      train_(open_set(cfg, "train")),
+ClassifyTask::ClassifyTask(const TrainConfig& cfg, data::ClassificationSet train)
+    : EncoderTask(config_for(cfg, train)),
+      cfg_(cfg),
+      train_(std::move(train)),
       val_(open_set(cfg, "val")),
-      model_(config_for(cfg, train_)),
       rng_(cfg.seed + 1) {
   GANNET_CHECK(val_.classes == train_.classes && val_.window == train_.window, val_.task, ": the val split's classes or ",
                "window differ from the train split's");

@@ -1,17 +1,16 @@
 #include "gannet/train/gpt_task.h"
 
 #include <cstdio>
-#include <filesystem>
 
 #include "gannet/core/format_number.h"
 #include "gannet/data/curriculum.h"
-#include "gannet/data/token_file.h"
 #include "gannet/data/window_sampler.h"
 #include "gannet/dist/expert_placement.h"
 #include "gannet/dist/tensor_parallel.h"
 #include "gannet/models/gpt.h"
 #include "gannet/train/evaluate.h"
 #include "gannet/train/moe_log.h"
+#include "gannet/train/prepared_token_files.h"
 #include "gannet/train/sharded_save.h"
 
 namespace gannet::train {
@@ -36,24 +35,6 @@ class GptModel : public CheckpointModel {
 
   models::Gpt gpt;
 };
-
-// Both token files fit the model's vocabulary and were made with one tokenizer: checked before
-// the first step, so that a bad val.tok is not found only at the first validation.
-void check_token_files(const data::TokenFile& train, const data::TokenFile& val, const TrainConfig& cfg) {
-  for (const data::TokenFile* f : {&train, &val})
-    GANNET_CHECK(f->vocab_size() <= cfg.model.vocab_size, f->path(), " has vocabulary ", f->vocab_size(),
-                 ", more than model.vocab_size ", cfg.model.vocab_size);
-  GANNET_CHECK(val.vocab_size() == train.vocab_size(), val.path(), " has vocabulary ", val.vocab_size(), ", ",
-               train.path(), " has ", train.vocab_size(), ": they were not made with the same tokenizer");
-}
-
-data::TokenFile open_token_file(const TrainConfig& cfg, const char* name) {
-  namespace fs = std::filesystem;
-  const fs::path path = fs::path(cfg.data_dir) / name;
-  GANNET_CHECK(fs::exists(path), "missing ", path.string(), ": run `gannet data prepare --out ", cfg.data_dir,
-               "` first");
-  return data::TokenFile::open(path.string());
-}
 
 class GptTask : public TrainTask {
  public:
@@ -87,7 +68,7 @@ class GptTask : public TrainTask {
   std::string progress_note() const override;
 
   Figures validate(int64_t batches) override {
-    const EvalResult ev = evaluate(model_.gpt, val_file_, cfg_.seq_len, cfg_.micro_batch, batches);
+    const EvalResult ev = evaluate(model_.gpt, files_.val, cfg_.seq_len, cfg_.micro_batch, batches);
     return {validation_keys(), {ev.loss, ev.perplexity}};
   }
   std::vector<std::string> validation_keys() const override { return {"val_loss", "val_ppl"}; }
@@ -95,7 +76,7 @@ class GptTask : public TrainTask {
     return str("step ", step, ": val loss ", fixed(f.values[0], 4), ", perplexity ", fixed(f.values[1], 1));
   }
   std::string describe_data() const override {
-    return str("data ", cfg_.data_dir, " (", train_file_.size(), " train tokens)");
+    return str("data ", cfg_.data_dir, " (", files_.train.size(), " train tokens)");
   }
   std::string describe_options() const override;
 
@@ -107,7 +88,7 @@ class GptTask : public TrainTask {
   }
 
   const TrainConfig& cfg_;
-  data::TokenFile train_file_, val_file_;
+  PreparedTokenFiles files_;
   GptModel model_;
   std::unique_ptr<dist::TensorParallel> tensor_parallel_;
   std::unique_ptr<dist::ExpertPlacement> expert_placement_;
@@ -123,17 +104,16 @@ class GptTask : public TrainTask {
 
 GptTask::GptTask(const TrainConfig& cfg)
     : cfg_(cfg),
-      train_file_(open_token_file(cfg, "train.tok")),
-      val_file_(open_token_file(cfg, "val.tok")),
-      model_((check_token_files(train_file_, val_file_, cfg), cfg.model)),
-      sampler_(train_file_, cfg.seq_len, cfg.seed + 1),
+      files_(open_prepared_token_files(cfg.data_dir, cfg.model.vocab_size)),
+      model_(cfg.model),
+      sampler_(files_.train, cfg.seq_len, cfg.seed + 1),
       ltd_layers_(cfg.data_efficiency.random_ltd.enabled ? (int64_t)cfg.data_efficiency.random_ltd.layers.size() : 0),
       moe_(cfg.model.moe.enabled()) {
   model_.gpt.init(cfg.seed);  // whole on every rank, so that every layout starts from the same weights
   model_.gpt.set_activation_checkpointing(cfg.activation_checkpointing, cfg.keep_communication);
   const DataEfficiencyConfig& de = cfg.data_efficiency;
   if (de.curriculum.enabled)
-    curriculum_ = std::make_unique<data::CurriculumSampler>(train_file_, cfg.seq_len, de.curriculum, de.seed + 1);
+    curriculum_ = std::make_unique<data::CurriculumSampler>(files_.train, cfg.seq_len, de.curriculum, de.seed + 1);
   ltd_plan_.layers.assign((size_t)cfg.model.n_layer, false);
   for (int64_t l : de.random_ltd.layers) ltd_plan_.layers[(size_t)l] = true;
   for (Tensor* t : {&tokens_, &targets_, &other_tokens_, &other_targets_})
