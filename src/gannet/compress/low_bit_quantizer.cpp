@@ -15,32 +15,13 @@ constexpr int64_t kWord = kernels::kLowBitWordBits;
 
 void set_bit(uint8_t* row, int64_t k) { row[k / 8] |= uint8_t(1u << (k % 8)); }
 
-float mean_abs(const float* w, int64_t n) {
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += std::fabs((double)w[i]);
-  return (float)(s / (double)n);
-}
-
-// One group of real columns w[0, n) into bits [k0, k0 + n) of the planes; returns alpha.
-float binarize_group(const float* w, int64_t n, int64_t k0, uint8_t* sign) {
-  for (int64_t i = 0; i < n; ++i)
-    if (!(w[i] < 0.f)) set_bit(sign, k0 + i);
-  return mean_abs(w, n);
-}
-
-float ternarize_group(const float* w, int64_t n, int64_t k0, uint8_t* sign, uint8_t* nonzero) {
-  const float delta = kTernaryThreshold * mean_abs(w, n);
-  double kept_sum = 0;
-  int64_t kept = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const float a = std::fabs(w[i]);
-    if (!(a > delta)) continue;
-    set_bit(nonzero, k0 + i);
-    if (w[i] > 0.f) set_bit(sign, k0 + i);
-    kept_sum += a;
-    ++kept;
-  }
-  return kept > 0 ? (float)(kept_sum / (double)kept) : 0.f;
+// One group of real columns w[0, n) into bits [k0, k0 + n) of the planes (nonzero: null for
+// binary); returns alpha.
+float pack_group(const float* w, int64_t n, int bits, int64_t k0, uint8_t* sign, uint8_t* nonzero) {
+  return quantize_low_bit_group(w, n, bits, [&](int64_t i, int v) {
+    if (v != 0 && nonzero) set_bit(nonzero, k0 + i);
+    if (v > 0) set_bit(sign, k0 + i);
+  });
 }
 
 }  // namespace
@@ -66,10 +47,7 @@ std::string LowBitSpec::describe() const {
 }
 
 io::LowBitTensor quantize_low_bit(const float* W, int64_t N, int64_t K, const LowBitSpec& spec) {
-  spec.validate();
-  GANNET_CHECK(N > 0 && K > 0, "low-bit quantization of an empty matrix [", N, ", ", K, "]");
-  GANNET_CHECK(spec.group_for(K) <= kernels::kMaxLowBitGroup, "low-bit quantization: one scale per row of ", K,
-               " columns is wider than ", kernels::kMaxLowBitGroup, " (give a group)");
+  check_low_bit_input(W, N, K, spec);
   io::LowBitTensor t;
   t.bits = spec.bits;
   t.rows = N;
@@ -85,16 +63,23 @@ io::LowBitTensor quantize_low_bit(const float* W, int64_t N, int64_t K, const Lo
   float* alpha = t.scale.f32();
   for (int64_t n = 0; n < N; ++n) {
     const float* w = W + n * K;
-    for (int64_t k = 0; k < K; ++k)
-      GANNET_CHECK(std::isfinite(w[k]), "low-bit quantization: weight [", n, ", ", k, "] is ", w[k]);
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t k0 = g * t.group, len = std::min(t.group, K - k0);  // the last group may be partly padding
-      uint8_t* s = sign + n * row_bytes;
-      alpha[n * groups + g] = t.ternary() ? ternarize_group(w + k0, len, k0, s, nonzero + n * row_bytes)
-                                          : binarize_group(w + k0, len, k0, s);
+      alpha[n * groups + g] = pack_group(w + k0, len, t.bits, k0, sign + n * row_bytes,
+                                         nonzero ? nonzero + n * row_bytes : nullptr);
     }
   }
   return t;
+}
+
+void check_low_bit_input(const float* W, int64_t N, int64_t K, const LowBitSpec& spec) {
+  spec.validate();
+  GANNET_CHECK(N > 0 && K > 0, "low-bit quantization of an empty matrix [", N, ", ", K, "]");
+  GANNET_CHECK(spec.group_for(K) <= kernels::kMaxLowBitGroup, "low-bit quantization: one scale per row of ", K,
+               " columns is wider than ", kernels::kMaxLowBitGroup, " (give a group)");
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k)
+      GANNET_CHECK(std::isfinite(W[n * K + k]), "low-bit quantization: weight [", n, ", ", k, "] is ", W[n * K + k]);
 }
 
 io::LowBitTensor quantize_low_bit(const Tensor& W, const LowBitSpec& spec) {
