@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "gannet/autograd/distill_ops.h"
 #include "gannet/autograd/ops.h"
 #include "gannet/autograd/tape.h"
 #include "gannet/compress/layerwise_gpt.h"
@@ -13,69 +14,8 @@ namespace gannet::compress {
 
 namespace {
 
-// Mean squared error between x and a fixed target; the gradient flows into x.
-Var mse(const Var& x, const Tensor& target) {
-  const Tensor& X = x.value();
-  check_shape(target, X.shape(), "LKD target");
-  const int64_t n = X.numel();
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double d = (double)X.f32()[i] - target.f32()[i];
-    s += d * d;
-  }
-  Var loss(Tensor::full({1}, (float)(s / (double)n)), autograd::grad_enabled() && x.requires_grad());
-  if (!loss.requires_grad()) return loss;
-  autograd::tape().record([x, loss, target, n]() {
-    const float g = loss.grad().f32()[0] * 2.f / (float)n;
-    bool accumulate;
-    Tensor& dX = autograd::grad_for(x, accumulate);
-    const float* a = x.value().f32();
-    const float* t = target.f32();
-    float* d = dX.f32();
-    for (int64_t i = 0; i < n; ++i) d[i] = (accumulate ? d[i] : 0.f) + g * (a[i] - t[i]);
-  });
-  return loss;
-}
-
-// Row-wise softmax of logits [R, V] into p (double accumulation).
-void softmax_rows(const float* logits, int64_t R, int64_t V, float* p) {
-  for (int64_t r = 0; r < R; ++r) {
-    const float* l = logits + r * V;
-    float* o = p + r * V;
-    float mx = l[0];
-    for (int64_t v = 1; v < V; ++v) mx = std::max(mx, l[v]);
-    double z = 0;
-    for (int64_t v = 0; v < V; ++v) z += (o[v] = std::exp(l[v] - mx));
-    const float inv = (float)(1.0 / z);
-    for (int64_t v = 0; v < V; ++v) o[v] *= inv;
-  }
-}
-
-// KL(teacher || student) per row, averaged over rows, from logits [R, V]; the gradient flows into
-// the student's logits: (p_student - p_teacher) / R.
-Var kl_divergence(const Var& student, const Tensor& teacher) {
-  const Tensor& S = student.value();
-  check_shape(teacher, S.shape(), "LKD head target");
-  const int64_t R = S.dim(0), V = S.dim(1);
-  Tensor ps = Tensor::empty({R, V}), pt = Tensor::empty({R, V});
-  softmax_rows(S.f32(), R, V, ps.f32());
-  softmax_rows(teacher.f32(), R, V, pt.f32());
-  double kl = 0;
-  for (int64_t i = 0; i < R * V; ++i) {
-    const double t = pt.f32()[i];
-    if (t > 0) kl += t * (std::log(t) - std::log(std::max((double)ps.f32()[i], 1e-30)));
-  }
-  Var loss(Tensor::full({1}, (float)(kl / (double)R)), autograd::grad_enabled() && student.requires_grad());
-  if (!loss.requires_grad()) return loss;
-  autograd::tape().record([student, loss, ps, pt, R, V]() {
-    const float g = loss.grad().f32()[0] / (float)R;
-    bool accumulate;
-    Tensor& d = autograd::grad_for(student, accumulate);
-    for (int64_t i = 0; i < R * V; ++i)
-      d.f32()[i] = (accumulate ? d.f32()[i] : 0.f) + g * (ps.f32()[i] - pt.f32()[i]);
-  });
-  return loss;
-}
+using autograd::kl_divergence;
+using autograd::mse;
 
 int64_t rows_of(const Tensor& batch) { return batch.dim(0); }
 int64_t cols_of(const Tensor& batch) { return batch.dim(1); }
