@@ -1,31 +1,11 @@
 #include "gannet/compress/simulated_quant.h"
 
 #include "gannet/autograd/ops.h"
-#include "gannet/autograd/tape.h"
-#include "gannet/kernels/bias.h"
+#include "gannet/autograd/straight_through.h"
 
 namespace gannet::compress {
 
-namespace {
-// y = f(x) forward, dy/dx = identity backward.
-template <class F>
-Var straight_through(const Var& x, F forward) {
-  const Tensor& X = x.value();
-  const bool rg = autograd::grad_enabled() && x.requires_grad();
-  Var y(Tensor::empty(X.shape()), rg);
-  forward(X, y.value());
-  if (!rg) return y;
-  autograd::tape().record([x, y]() {
-    const Tensor& dY = y.grad();
-    if (!dY.defined()) return;
-    bool accumulate;
-    Tensor& dX = autograd::grad_for(x, accumulate);
-    if (accumulate) kernels::add_inplace(dX.f32(), dY.f32(), dY.numel());
-    else dX.copy_from(dY);
-  });
-  return y;
-}
-}  // namespace
+using autograd::straight_through;
 
 Var fake_quantize_weight(const Var& w, const WeightQuantSpec& spec) {
   GANNET_CHECK(w.value().dtype() == DType::f32 && w.value().ndim() == 2, "fake quantize weight: expected a 2-D f32 ",
