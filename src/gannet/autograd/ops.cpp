@@ -179,6 +179,24 @@ Var add(const Var& a, const Var& b) {
   return y;
 }
 
+Var scale(const Var& x, float c) {
+  const Tensor& X = x.value();
+  GANNET_CHECK(X.dtype() == DType::f32, "scale: needs an f32 tensor, got ", X.describe());
+  bool rg = needs_grad({&x});
+  Var y = make_output(X.shape(), rg);
+  y.value().copy_from(X);
+  k::scale_inplace(y.value().f32(), c, y.value().numel());
+  if (!rg) return y;
+  tape().record([x, y, c]() {
+    const Tensor& dY = y.grad();
+    if (!dY.defined()) return;
+    Tensor fresh = dY.clone();
+    k::scale_inplace(fresh.f32(), c, fresh.numel());
+    deposit_grad(x, fresh);
+  });
+  return y;
+}
+
 Var attention(const Var& qkv, int64_t B, int64_t T, int64_t n_head, bool causal, const Tensor& key_mask) {
   const Tensor& QKV = qkv.value();
   check_f32_2d(QKV, "attention", "qkv");

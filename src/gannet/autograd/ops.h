@@ -13,8 +13,10 @@ Var linear(const Var& x, const Var& w, const Var& b);
 Var layernorm(const Var& x, const Var& gamma, const Var& beta, float eps);
 // tanh-approximated GELU, element-wise.
 Var gelu(const Var& x);
-// a + b, same shapes.
+// a + b, same shapes (also scalar [1] losses: loss = add(a, b)).
 Var add(const Var& a, const Var& b);
+// c * x, element-wise (weighting a loss: scale(loss, 0.5f)).
+Var scale(const Var& x, float c);
 // x [N, C] + b [C] on every row (a row-parallel Linear adds its bias after the all-reduce).
 Var add_bias(const Var& x, const Var& b);
 // Multi-head attention on the fused QKV activation.  qkv [B*T, 3C]  ->  [B*T, C].
