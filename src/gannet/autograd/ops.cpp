@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "gannet/autograd/attention_scores.h"
 #include "gannet/autograd/tape.h"
 #include "gannet/kernels/attention.h"
 #include "gannet/kernels/bias.h"
@@ -199,17 +200,8 @@ Var scale(const Var& x, float c) {
 
 Var attention(const Var& qkv, int64_t B, int64_t T, int64_t n_head, bool causal, const Tensor& key_mask) {
   const Tensor& QKV = qkv.value();
-  check_f32_2d(QKV, "attention", "qkv");
-  GANNET_CHECK(QKV.dim(0) == B * T && QKV.dim(1) % 3 == 0, "attention: qkv ", QKV.describe(),
-               " does not fit B=", B, " T=", T);
-  const int64_t C = QKV.dim(1) / 3;
-  GANNET_CHECK(n_head > 0 && C % n_head == 0, "attention: ", C, " channels do not split into ", n_head, " heads");
-  const uint8_t* mask = nullptr;
-  if (key_mask.defined()) {
-    GANNET_CHECK(key_mask.dtype() == DType::u8 && key_mask.shape() == Shape({B, T}),
-                 "attention: key mask must be u8[", B, ", ", T, "], got ", key_mask.describe());
-    mask = key_mask.data<uint8_t>();
-  }
+  const int64_t C = check_attention_args(QKV, B, T, n_head, key_mask, "attention");
+  const uint8_t* mask = key_mask.defined() ? key_mask.data<uint8_t>() : nullptr;
   bool rg = needs_grad({&qkv});
   Var y = make_output({B * T, C}, rg);
   Tensor lse = Tensor::empty({B, n_head, T});
