@@ -12,8 +12,15 @@ namespace gannet::compress {
 namespace {
 using nlohmann::json;
 
-// The names of the groups in a different_groups object (the reader itself cannot list keys).
-std::vector<std::string> group_names(const json& section, const std::string& context) {
+// Checks a DeepSpeed key that gannet supports only at its post-training value.
+void expect_int(const io::JsonReader& r, const std::string& key, int64_t only, const std::string& why) {
+  const int64_t v = r.get_int<int64_t>(key, only);
+  GANNET_CHECK(v == only, r.context(), ".", key, " = ", v, " is not supported: ", why);
+}
+
+}  // namespace
+
+std::vector<std::string> different_group_names(const json& section, const std::string& context) {
   std::vector<std::string> names;
   if (!section.contains("different_groups")) return names;
   const json& g = section.at("different_groups");
@@ -22,21 +29,10 @@ std::vector<std::string> group_names(const json& section, const std::string& con
   return names;
 }
 
-// Checks a DeepSpeed key that gannet supports only at its post-training value.
-void expect_int(const io::JsonReader& r, const std::string& key, int64_t only, const std::string& why) {
-  const int64_t v = r.get_int<int64_t>(key, only);
-  GANNET_CHECK(v == only, r.context(), ".", key, " = ", v, " is not supported: ", why);
-}
-
-struct Target {
-  bool embedding = false, lm_head = false;
-  std::vector<std::string> patterns;
-};
-
-Target targets(const io::JsonReader& group, const std::string& context) {
+ModuleTargets module_targets(const io::JsonReader& group, const std::string& context) {
   const std::vector<std::string> modules = group.get_string_list("modules", {});
   GANNET_CHECK(!modules.empty(), context, ".modules: list the modules the group applies to");
-  Target t;
+  ModuleTargets t;
   for (const std::string& m : modules) {
     GANNET_CHECK(!m.empty(), context, ".modules: empty module name");
     if (m == "embedding") t.embedding = true;
@@ -45,7 +41,6 @@ Target targets(const io::JsonReader& group, const std::string& context) {
   }
   return t;
 }
-}  // namespace
 
 QuantScheme scheme_from_config(const std::string& text, const std::string& path) {
   const json doc = io::parse_json_text(text, path);
@@ -86,7 +81,7 @@ QuantScheme scheme_from_config(const std::string& text, const std::string& path)
   }
   base.validate();
   io::JsonReader wgroups = wq.child("different_groups");
-  const std::vector<std::string> wnames = group_names(ctj.at("weight_quantization"), wq.context());
+  const std::vector<std::string> wnames = different_group_names(ctj.at("weight_quantization"), wq.context());
   GANNET_CHECK(!wnames.empty(), path, ": weight_quantization has no different_groups");
   for (const std::string& g : wnames) {
     io::JsonReader group = wgroups.child(g);
@@ -100,7 +95,7 @@ QuantScheme scheme_from_config(const std::string& text, const std::string& path)
     group.get_string_list("related_modules", {});
     WeightQuantSpec spec = base;
     spec.bits = (int)bits;
-    const Target t = targets(group, group.context());
+    const ModuleTargets t = module_targets(group, group.context());
     for (const std::string& p : t.patterns) s.rules.push_back({p, {spec, false}});
     if (t.embedding) s.embedding = spec;
     if (t.lm_head) s.lm_head = spec;
@@ -119,12 +114,12 @@ QuantScheme scheme_from_config(const std::string& text, const std::string& path)
     s.static_activations = range == "static";
     expect_int(as, "schedule_offset", 0, "gannet quantizes after training (no schedule)");
     io::JsonReader agroups = aq.child("different_groups");
-    for (const std::string& g : group_names(ctj.at("activation_quantization"), aq.context())) {
+    for (const std::string& g : different_group_names(ctj.at("activation_quantization"), aq.context())) {
       io::JsonReader group = agroups.child(g);
       io::JsonReader params = group.child("params");
       const int64_t bits = params.get_int<int64_t>("bits", 8);  // 8, checked below
       GANNET_CHECK(bits == 8, params.context(), ".bits ", bits, " is not supported (activations are int8)");
-      const Target t = targets(group, group.context());
+      const ModuleTargets t = module_targets(group, group.context());
       GANNET_CHECK(!t.embedding, group.context(), ".modules: the embedding has no input to quantize");
       if (t.lm_head) s.lm_head_int8_activations = true;
       for (const std::string& p : t.patterns) s.int8_activation_patterns.push_back(p);

@@ -25,10 +25,25 @@
 // names group_size, gannet's groups of input columns. Activations are int8, symmetric.
 #pragma once
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "gannet/compress/quant_scheme.h"
+#include "gannet/io/json_config.h"
 
 namespace gannet::compress {
+
+// The names of the groups in a section's different_groups object (JsonReader cannot list keys);
+// `context` names the section in errors.
+std::vector<std::string> different_group_names(const nlohmann::json& section, const std::string& context);
+
+// What a group's "modules" list names: "embedding", "lm_head", and substrings of weight names.
+struct ModuleTargets {
+  bool embedding = false, lm_head = false;
+  std::vector<std::string> patterns;
+};
+ModuleTargets module_targets(const io::JsonReader& group, const std::string& context);
 
 // Reads the scheme from a config file's text; `path` names it in errors.
 QuantScheme scheme_from_config(const std::string& text, const std::string& path);

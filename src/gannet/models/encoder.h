@@ -52,6 +52,9 @@ class Encoder {
   nn::Var mlm_loss(const Tensor& tokens, const Tensor& mask, const Tensor& targets) const;
 
   const nn::ParameterList& parameters() const { return params_; }
+  // The modules, for forwards that run them their own way (compress/xtc_forward.h).
+  const nn::Transformer& trunk() const { return trunk_; }
+  const nn::Linear& classifier() const { return classifier_; }
   // The trunk's parameters: the first entries of parameters(), the same whatever the heads.
   nn::ParameterList trunk_parameters() const;
 

@@ -27,6 +27,11 @@ class Transformer {
   // evaluation, and their losses are dropped).
   Var forward(const Tensor& tokens, bool causal, const Tensor& key_mask, MoePass* moe_pass = nullptr) const;
   const Var& token_embedding() const { return wte_; }
+  const Var& position_embedding() const { return wpe_; }
+  // Read access for forwards that run the modules their own way (compress/xtc_forward.h).
+  int64_t n_layer() const { return (int64_t)h_.size(); }
+  const Block& block(int64_t i) const { return h_.at((size_t)i); }
+  const LayerNorm& final_norm() const { return ln_f_; }
   // Vocabulary parallelism for the following forward passes (nullptr: off): wte holds this rank's
   // rows of the table, and the embedding sums the ranks' lookups through `tp`, which must outlive them.
   void set_vocab_parallel(const TensorParallelOps* tp) { vocab_tp_ = tp; }
