@@ -14,58 +14,29 @@
 #include "gannet/io/safetensors.h"
 #include "gannet/metrics/majority_baseline.h"
 #include "gannet/train/trainer.h"
+#include "checkpoint_tensors.h"
 #include "test_files.h"
+#include "toy_classification.h"
 
 using namespace gannet;
+using gannet::testing::checkpoint_tensors;
 using gannet::testing::has;
 using gannet::testing::message_of;
 
 namespace {
 
-constexpr int kWindow = 12;
-
 class ClassifyTrain : public gannet::testing::TempDirTest {
  protected:
-  // Three classes; a window of class c holds tokens from its own band [3 + 12c, 15 + 12c), with the
-  // last few positions padding: learnable from any real token.
   void SetUp() override {
     TempDirTest::SetUp();
-    write_split("train", 240, 1);
-    write_split("val", 60, 2);
+    gannet::testing::write_toy_split(dir_.string(), "train", 240, 1);
+    gannet::testing::write_toy_split(dir_.string(), "val", 60, 2);
     Rng rng(5);  // token files for the MLM run whose trunk fine-tuning takes
     for (auto [name, n] : {std::pair<const char*, int>{"train.tok", 3000}, {"val.tok", 400}}) {
       std::vector<int32_t> t(n);
       for (int32_t& v : t) v = 3 + (int32_t)rng.below(37);
       data::write_token_file(file(name), t, 40);
     }
-  }
-
-  void write_split(const std::string& split, int n, uint64_t seed) {
-    Rng rng(seed);
-    data::ClassificationSet s;
-    s.task = "toy";
-    s.split = split;
-    s.classes = {"a", "b", "c"};
-    s.window = kWindow;
-    s.vocab_size = 40;
-    s.source = "test";
-    s.tokens = Tensor::empty({n, kWindow}, DType::i32);
-    s.mask = Tensor::empty({n, kWindow}, DType::u8);
-    s.labels = Tensor::empty({n}, DType::i32);
-    s.doc = Tensor::empty({n}, DType::i32);
-    for (int i = 0; i < n; ++i) {
-      const int c = (int)rng.below(3), real = kWindow - (int)rng.below(4);
-      s.labels.data<int32_t>()[i] = c;
-      s.doc.data<int32_t>()[i] = i;
-      s.doc_ids.push_back(split + std::to_string(i));
-      for (int t = 0; t < kWindow; ++t) {
-        s.tokens.data<int32_t>()[i * kWindow + t] = t < real ? 3 + 12 * c + (int32_t)rng.below(12) : 0;
-        s.mask.data<uint8_t>()[i * kWindow + t] = t < real;
-      }
-    }
-    const std::string path = data::classification_set_path(dir_.string(), "toy", split);
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-    data::write_classification_set(path, s);
   }
 
   std::string config(const std::string& task, const std::string& out, int steps, const std::string& extra = "") const {
@@ -89,16 +60,6 @@ class ClassifyTrain : public gannet::testing::TempDirTest {
     char buf[512];
     while (p && fgets(buf, sizeof buf, p)) out += buf;
     if (p) pclose(p);
-    return out;
-  }
-
-  static std::map<std::string, std::vector<float>> weights_of(const std::string& ckpt) {
-    io::SafeTensors f = io::SafeTensors::open(ckpt);
-    std::map<std::string, std::vector<float>> out;
-    for (const auto& n : f.names()) {
-      Tensor t = f.get(n);
-      out[n].assign(t.f32(), t.f32() + t.numel());
-    }
     return out;
   }
 };
@@ -143,7 +104,7 @@ TEST_F(ClassifyTrain, ResumeEqualsAnUninterruptedRun) {
   train::TrainOptions rest;
   rest.resume = true;
   const train::TrainResult resumed = run(config("classify", "b", 6), rest);
-  EXPECT_EQ(weights_of(whole.checkpoint), weights_of(resumed.checkpoint));
+  EXPECT_EQ(checkpoint_tensors(whole.checkpoint), checkpoint_tensors(resumed.checkpoint));
   EXPECT_EQ(whole.validation.values, resumed.validation.values);
 }
 
@@ -152,7 +113,7 @@ TEST_F(ClassifyTrain, FineTuningStartsFromTheMlmCheckpointsTrunk) {
   // A learning rate too small to move a float: the trunk after one step is the MLM's, bitwise.
   std::string text = config("classify", "ft", 1, R"(, "init": {"checkpoint": ")" + mlm + R"("})");
   text.replace(text.find("1e-2"), 4, "1e-30");
-  const auto tuned = weights_of(run(text).checkpoint), pre = weights_of(mlm);
+  const auto tuned = checkpoint_tensors(run(text).checkpoint), pre = checkpoint_tensors(mlm);
   int trunk = 0;
   for (const auto& [name, values] : tuned) {
     if (name.starts_with("optim.") || name.starts_with("classifier.")) continue;
