@@ -4,6 +4,7 @@
 
 #include "gannet/autograd/ops.h"
 #include "gannet/autograd/tape.h"
+#include "gannet/core/format_number.h"
 #include "gannet/data/window_sampler.h"
 
 namespace gannet::train {
@@ -26,6 +27,12 @@ void targeted(const Tensor& targets, Tensor& positions, Tensor& labels) {
 
 ClassifierEval evaluate_classifier(const models::Encoder& model, const data::ClassificationSet& set, int64_t batch,
                                    int64_t max_windows) {
+  return evaluate_classifier([&](const Tensor& tokens, const Tensor& mask) { return model.logits(tokens, mask).value(); },
+                             set, batch, max_windows);
+}
+
+ClassifierEval evaluate_classifier(const ClassifierLogits& logits_of, const data::ClassificationSet& set, int64_t batch,
+                                   int64_t max_windows) {
   autograd::NoGrad no_grad;
   const int64_t end = max_windows > 0 ? std::min(set.size(), max_windows) : set.size();
   GANNET_CHECK(end > 0, set.task, " ", set.split, ": no window to evaluate");
@@ -34,7 +41,7 @@ ClassifierEval evaluate_classifier(const models::Encoder& model, const data::Cla
   for (int64_t first = 0; first < end; first += batch) {
     const int64_t last = std::min(end, first + batch);
     const Tensor labels = set.labels.slice(first, last);
-    autograd::Var logits = model.logits(set.tokens.slice(first, last), set.mask.slice(first, last));
+    autograd::Var logits(logits_of(set.tokens.slice(first, last), set.mask.slice(first, last)));
     const int64_t C = logits.value().dim(1);
     for (int64_t i = 0; i < last - first; ++i)
       r.confusion.add(labels.data<int32_t>()[i], argmax(logits.value().f32() + i * C, C));
@@ -43,6 +50,13 @@ ClassifierEval evaluate_classifier(const models::Encoder& model, const data::Cla
   }
   r.loss = loss_sum / (double)end;
   return r;
+}
+
+std::vector<std::string> classifier_validation_keys() { return {"val_loss", "val_accuracy", "val_macro_f1"}; }
+
+std::string describe_classifier_validation(int64_t step, const std::vector<double>& v) {
+  return str("step ", step, ": val loss ", fixed(v.at(0), 4), ", accuracy ", fixed(100 * v.at(1), 1), "%, macro-F1 ",
+             fixed(100 * v.at(2), 1), "%");
 }
 
 MlmEval evaluate_mlm(const models::Encoder& model, const data::TokenFile& file, int64_t seq_len, int64_t batch,

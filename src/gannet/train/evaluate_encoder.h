@@ -1,6 +1,10 @@
 // Evaluation of the bidirectional encoder, shared by its training tasks' validation and by
 // `gannet eval`: the classifier on a classification set, and the MLM head on a token file.
 #pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
 #include "gannet/data/classification_set.h"
 #include "gannet/data/mlm_masking.h"
 #include "gannet/data/token_file.h"
@@ -14,9 +18,19 @@ struct ClassifierEval {
   metrics::ConfusionMatrix confusion;
 };
 
+// Class logits [B, classes] of windows tokens [B, T] (i32) with mask [B, T] (u8): a model's
+// forward pass, run without gradients.
+using ClassifierLogits = std::function<Tensor(const Tensor& tokens, const Tensor& mask)>;
+
 // The first `max_windows` windows of `set` (0: all), `batch` at a time.
+ClassifierEval evaluate_classifier(const ClassifierLogits& logits, const data::ClassificationSet& set, int64_t batch,
+                                   int64_t max_windows);
 ClassifierEval evaluate_classifier(const models::Encoder& model, const data::ClassificationSet& set, int64_t batch,
                                    int64_t max_windows);
+
+// The classifier tasks' validation figures (val_loss, val_accuracy, val_macro_f1) and their line.
+std::vector<std::string> classifier_validation_keys();
+std::string describe_classifier_validation(int64_t step, const std::vector<double>& values);
 
 // The seed of the masks of MLM validation and of `gannet eval`: every model evaluated on a file
 // sees the same masks.

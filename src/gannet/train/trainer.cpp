@@ -11,6 +11,7 @@
 #include "gannet/train/classify_task.h"
 #include "gannet/train/gpt_task.h"
 #include "gannet/train/mlm_task.h"
+#include "gannet/train/xtc_task.h"
 
 namespace gannet::train {
 
@@ -40,6 +41,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
     kernels::set_num_threads(std::max(1, omp_get_num_procs() / dist::local_process_count()));
   std::unique_ptr<TrainTask> task = cfg.task == "mlm"        ? make_mlm_task(cfg)
                                     : cfg.task == "classify" ? make_classify_task(cfg)
+                                    : cfg.task == "xtc"      ? make_xtc_task(cfg)
                                                              : make_gpt_task(cfg);
   TrainResult result = run_task(*task, cfg, opt);
   const Figures& v = result.validation;
