@@ -19,8 +19,9 @@ void check_logits(const Var& student, const Tensor& teacher, const char* op) {
 }
 
 // Row-wise softmax(logits * inv_t) of logits [R, V] into p (the sum in double); inv_t = 1 gives
-// exactly the plain softmax.
-void softmax_rows(const float* logits, int64_t R, int64_t V, float inv_t, float* p) {
+// exactly the plain softmax. With log_z, also each row's log normalizer: then
+// log p_v = (l_v - max) * inv_t - log_z.
+void softmax_rows(const float* logits, int64_t R, int64_t V, float inv_t, float* p, double* log_z = nullptr) {
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < R; ++r) {
     const float* l = logits + r * V;
@@ -31,18 +32,19 @@ void softmax_rows(const float* logits, int64_t R, int64_t V, float inv_t, float*
     for (int64_t v = 0; v < V; ++v) z += (o[v] = std::exp((l[v] - mx) * inv_t));
     const float inv = (float)(1.0 / z);
     for (int64_t v = 0; v < V; ++v) o[v] *= inv;
+    if (log_z) log_z[r] = std::log(z);
   }
 }
 
-// -sum_v pt_v log softmax(s * inv_t)_v for one row, in double.
-double soft_cross_entropy_row(const float* s, const float* pt, int64_t V, double inv_t) {
-  const double mx = *std::max_element(s, s + V);
-  double z = 0;
-  for (int64_t v = 0; v < V; ++v) z += std::exp(((double)s[v] - mx) * inv_t);
-  const double log_z = std::log(z);
-  double loss = 0;
-  for (int64_t v = 0; v < V; ++v) loss -= (double)pt[v] * (((double)s[v] - mx) * inv_t - log_z);
-  return loss;
+// -sum_v pt_v log softmax(s * inv_t)_v for one row, given that softmax's log normalizer.
+double soft_cross_entropy_row(const float* s, const float* pt, int64_t V, float inv_t, double log_z) {
+  const float mx = *std::max_element(s, s + V);
+  double dot = 0, mass = 0;
+  for (int64_t v = 0; v < V; ++v) {
+    dot += (double)pt[v] * ((s[v] - mx) * inv_t);
+    mass += pt[v];
+  }
+  return log_z * mass - dot;
 }
 
 // Records d(loss)/d(student) = loss's upstream gradient / divisor * (ps - pt), accumulated per
@@ -108,18 +110,17 @@ Var soft_cross_entropy(const Var& student, const Tensor& teacher, float temperat
   const Tensor& S = student.value();
   const int64_t R = S.dim(0), V = S.dim(1);
   const float inv_t = 1.f / temperature;
-  Tensor pt = Tensor::empty({R, V});
+  Tensor ps = Tensor::empty({R, V}), pt = Tensor::empty({R, V});
+  std::vector<double> log_z(R), row_loss(R);
   softmax_rows(teacher.f32(), R, V, inv_t, pt.f32());
-  std::vector<double> row_loss(R);
+  softmax_rows(S.f32(), R, V, inv_t, ps.f32(), log_z.data());
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < R; ++r) row_loss[r] = soft_cross_entropy_row(S.f32() + r * V, pt.f32() + r * V, V, inv_t);
+  for (int64_t r = 0; r < R; ++r)
+    row_loss[r] = soft_cross_entropy_row(S.f32() + r * V, pt.f32() + r * V, V, inv_t, log_z[r]);
   double sum = 0;
   for (double l : row_loss) sum += l;  // in row order: the same bits whatever the thread count
   Var loss(Tensor::full({1}, (float)(sum / (double)R)), grad_enabled() && student.requires_grad());
-  if (!loss.requires_grad()) return loss;
-  Tensor ps = Tensor::empty({R, V});
-  softmax_rows(S.f32(), R, V, inv_t, ps.f32());
-  record_softmax_difference(student, loss, ps, pt, (float)R * temperature);
+  if (loss.requires_grad()) record_softmax_difference(student, loss, ps, pt, (float)R * temperature);
   return loss;
 }
 
