@@ -4,14 +4,18 @@
 // Both compilations run the same 256-bit AVX2 code (valid under -mavx512* too), so each ISA's
 // object runs a path the tests check on any AVX2 machine.
 //
-// A weight word (32 columns of one row) is expanded in registers to 32 signed bytes s in
-// {-1, 0, +1}: broadcast, vpshufb (byte i <- byte i / 8 of the word), AND with 1 << (i % 8), cmpeq 0
-// gives 0xFF where the bit is clear; binary s = clear | 1 (+1 where the sign bit is set, else -1),
-// ternary s = nonzero & (sign clear | 1). Then a*w = vpsignb(a, s) (activations lie in [-127, 127],
-// so the negation is exact), and vpmaddubsw(1, .) sums pairs into int16 (|pair| <= 254), added in
-// int16 for at most kChunkWords words (64 * 254 < 2^15), widened by vpmaddwd(., 1) to int32. The
-// group sums are exact, so the epilogue (the reference's fma order, 8 output columns per vector)
-// gives the reference's results bitwise, whatever the tiling, M or the thread count.
+// The activation rows are first arranged (once per block of rows, per thread) so that a weight word
+// needs no shuffle: in word j, byte 4i + c holds column 32j + 8c + i (i < 8, c < 4), zero-padded past
+// K. A weight word broadcast to the eight dwords and ANDed with 1 << i in every byte of dword i
+// then tests, in each byte, the bit of that byte's column; cmpeq makes it a 0x00/0xFF mask.
+//   binary:  P = sum_{sign bit set} a by vpand + vpmaddubsw(1, .), and S = 2 P - sum a (the row's
+//            group sums are taken when the rows are arranged);
+//   ternary: s = nonzero & (sign clear | 1) in {0, +1, -1} per byte is w, and vpsignb(a, s) = a w
+//            (activations lie in [-127, 127], so the negation is exact), summed likewise.
+// vpmaddubsw(1, .) sums byte pairs into int16 (|pair| <= 254), added in int16 for at most
+// kChunkWords words (64 * 254 < 2^15), widened by vpmaddwd(., 1) to int32. The group sums are exact,
+// so the epilogue (the reference's fma order, 8 output columns per vector) gives the reference's
+// results bitwise, whatever the tiling, M or the thread count.
 //
 // A tile is 8 weight rows x up to kMaxMt activation rows: each weight word is expanded once per
 // tile and used for all its activation rows. Few rows (decode) take the tiles along N, one weight
@@ -21,6 +25,7 @@
 
 #include <cstring>
 
+#include "gannet/core/isa_scratch.h"
 #include "gannet/core/simd.h"
 #include "gannet/kernels/low_bit_matmul.h"
 
@@ -30,7 +35,7 @@ namespace {
 constexpr int kTileRows = 8;          // weight rows per tile: one f32 vector of outputs
 constexpr int kMaxMt = 4;             // activation rows per tile
 constexpr int64_t kChunkWords = 64;   // words summed in int16 before widening
-constexpr int64_t kBlockBytes = 256 * 1024;  // activation rows per block in the batched order
+constexpr int64_t kBlockBytes = 256 * 1024;  // arranged activation rows per block
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -40,26 +45,101 @@ inline uint32_t load_word(const uint8_t* p) {
   return w;
 }
 
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
 struct Consts {
-  __m256i byte_index = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
-                                        3, 3, 3, 3, 3, 3, 3);
-  __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
+  __m256i bit = _mm256_setr_epi32(0x01010101, 0x02020202, 0x04040404, 0x08080808, 0x10101010, 0x20202020,
+                                  0x40404040, (int)0x80808080u);
   __m256i ones8 = _mm256_set1_epi8(1);
   __m256i zero = _mm256_setzero_si256();
 };
 
-// 0xFF in byte i where bit i of the word at p is clear, else 0.
-inline __m256i clear_bytes(const uint8_t* p, const Consts& c) {
-  const __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)load_word(p)), c.byte_index);
-  return _mm256_cmpeq_epi8(_mm256_and_si256(b, c.bit), c.zero);
+// The bits of the word at p, one per byte of an arranged activation word: AND with c.bit.
+inline __m256i word_bits(const uint8_t* p, const Consts& c) {
+  return _mm256_and_si256(_mm256_set1_epi32((int)load_word(p)), c.bit);
 }
 
-// The word's 32 weights as bytes in {-1, 0, +1}.
-template <bool kTernary>
-inline __m256i weight_signs(const uint8_t* sign, const uint8_t* nonzero, const Consts& c) {
-  const __m256i s = _mm256_or_si256(clear_bytes(sign, c), c.ones8);
-  if (!kTernary) return s;
-  return _mm256_andnot_si256(clear_bytes(nonzero, c), s);
+// A block of activation rows arranged for the kernels (see the top): row r's word j at
+// q + r * words * 32 + 32 j; binary: asum[r * G + g] = sum of row r's columns in group g.
+struct Arranged {
+  const int8_t* q;
+  const int32_t* asum;
+  const float* scale;  // the rows' sa
+  int64_t words;
+  const int8_t* word(int64_t r, int64_t j) const { return q + (r * words + j) * 32; }
+};
+
+// Byte 4i + c of the result is byte 8c + i of v.
+inline __m256i arrange_word(__m256i v) {
+  const __m256i pairs = _mm256_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,  //
+                                         0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+  const __m256i quads = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,  //
+                                         0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+  const __m256i t = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, pairs), 0xD8);
+  return _mm256_shuffle_epi8(t, quads);
+}
+
+inline int32_t hsum(__m256i v) {
+  __m128i x = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0x4E));
+  x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0xB1));
+  return _mm_cvtsi128_si32(x);
+}
+
+// Arranges rows [m0, m1) of A into q (and, binary, their group sums into asum).
+void arrange_rows(const QuantizedRows& A, const LowBitWeights& W, int64_t m0, int64_t m1, int8_t* q,
+                  int32_t* asum) {
+  const int64_t words = (A.K + 31) / 32, full = A.K / 32, wpg = W.group / 32, G = W.groups_per_row();
+  const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+  for (int64_t m = m0; m < m1; ++m) {
+    const int8_t* a = A.q + m * A.ld;
+    int8_t* out = q + (m - m0) * words * 32;
+    for (int64_t j = 0; j < full; ++j) _mm256_storeu_si256((__m256i*)(out + 32 * j), arrange_word(load256(a + 32 * j)));
+    if (full < words) {
+      alignas(32) int8_t tail[32] = {};
+      std::memcpy(tail, a + 32 * full, (size_t)(A.K - 32 * full));
+      _mm256_storeu_si256((__m256i*)(out + 32 * full), arrange_word(load256(tail)));
+    }
+    if (W.bits == 2) continue;
+    for (int64_t g = 0; g < G; ++g) {
+      __m256i sum = _mm256_setzero_si256();
+      for (int64_t j = g * wpg; j < min64((g + 1) * wpg, words); ++j)
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, load256(out + 32 * j)), ones16));
+      asum[(m - m0) * G + g] = hsum(sum);
+    }
+  }
+}
+
+// sums[m] (int32 lanes) += the terms of words [j0, j1) of one weight row with rows r0 + m.
+template <int MT, bool kTernary>
+inline void row_group(const Arranged& a, int64_t r0, const uint8_t* sign, const uint8_t* nonzero, int64_t j0,
+                      int64_t j1, const Consts& c, __m256i (&sums)[MT]) {
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  const int8_t* x0 = a.word(r0, 0);
+  const int64_t stride = a.words * 32;
+  for (int64_t jc = j0; jc < j1; jc += kChunkWords) {
+    __m256i acc[MT];
+    for (int m = 0; m < MT; ++m) acc[m] = _mm256_setzero_si256();
+    for (int64_t j = jc, je = min64(jc + kChunkWords, j1); j < je; ++j) {
+      if (!kTernary) {
+        const __m256i set = _mm256_cmpeq_epi8(word_bits(sign + 4 * j, c), c.bit);
+        for (int m = 0; m < MT; ++m) {
+          const __m256i x = _mm256_and_si256(load256(x0 + m * stride + 32 * j), set);
+          acc[m] = _mm256_add_epi16(acc[m], _mm256_maddubs_epi16(c.ones8, x));
+        }
+      } else {
+        // -1 where the sign bit is clear, else +1; 0 where the weight is.
+        const __m256i s = _mm256_or_si256(_mm256_cmpeq_epi8(word_bits(sign + 4 * j, c), c.zero), c.ones8);
+        const __m256i zero_w = _mm256_cmpeq_epi8(word_bits(nonzero + 4 * j, c), c.zero);
+        const __m256i w = _mm256_andnot_si256(zero_w, s);
+        for (int m = 0; m < MT; ++m) {
+          const __m256i x = _mm256_sign_epi8(load256(x0 + m * stride + 32 * j), w);
+          acc[m] = _mm256_add_epi16(acc[m], _mm256_maddubs_epi16(c.ones8, x));
+        }
+      }
+    }
+    for (int m = 0; m < MT; ++m) sums[m] = _mm256_add_epi32(sums[m], _mm256_madd_epi16(acc[m], ones16));
+  }
 }
 
 // Lane r: the sum of v[r]'s eight lanes.
@@ -69,50 +149,12 @@ inline __m256i reduce8(const __m256i* v) {
   return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
 }
 
-// The activations of one tile: MT rows, and each row's last partial word zero-padded (columns
-// [K, padded_K) of A are never read).
-template <int MT>
-struct TileRows {
-  const int8_t* row[MT];
-  alignas(32) int8_t tail[MT][32];
-  int64_t full_words;  // words wholly below K
-
-  TileRows(const QuantizedRows& A, int64_t m0) : full_words(A.K / 32) {
-    const int64_t rest = A.K % 32;
-    for (int m = 0; m < MT; ++m) {
-      row[m] = A.q + (m0 + m) * A.ld;
-      std::memset(tail[m], 0, 32);
-      if (rest) std::memcpy(tail[m], row[m] + 32 * full_words, (size_t)rest);
-    }
-  }
-  const int8_t* word(int m, int64_t j) const { return j < full_words ? row[m] + 32 * j : tail[m]; }
-};
-
-// sums[m] (int32 lanes) += the products of words [j0, j1) of one weight row with the MT rows.
+// Y[m0 + m, n0 + r] for m < MT, r < rows (<= 8), rows m0 + m being arranged rows r0 + m.
 template <int MT, bool kTernary>
-inline void row_group(const TileRows<MT>& a, const uint8_t* sign, const uint8_t* nonzero, int64_t j0, int64_t j1,
-                      const Consts& c, __m256i (&sums)[MT]) {
-  const __m256i ones16 = _mm256_set1_epi16(1);
-  for (int64_t jc = j0; jc < j1; jc += kChunkWords) {
-    __m256i acc[MT];
-    for (int m = 0; m < MT; ++m) acc[m] = _mm256_setzero_si256();
-    for (int64_t j = jc, je = min64(jc + kChunkWords, j1); j < je; ++j) {
-      const __m256i s = weight_signs<kTernary>(sign + 4 * j, kTernary ? nonzero + 4 * j : nullptr, c);
-      for (int m = 0; m < MT; ++m) {
-        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.word(m, j)));
-        acc[m] = _mm256_add_epi16(acc[m], _mm256_maddubs_epi16(c.ones8, _mm256_sign_epi8(x, s)));
-      }
-    }
-    for (int m = 0; m < MT; ++m) sums[m] = _mm256_add_epi32(sums[m], _mm256_madd_epi16(acc[m], ones16));
-  }
-}
-
-// Y[m0 + m, n0 + r] for m < MT, r < rows (<= 8): the tile's products.
-template <int MT, bool kTernary>
-void tile(const QuantizedRows& A, int64_t m0, const LowBitWeights& W, int64_t n0, int rows, float* Y, int64_t ldy) {
+void tile(const Arranged& a, int64_t r0, int64_t m0, const LowBitWeights& W, int64_t n0, int rows, float* Y,
+          int64_t ldy) {
   const Consts c;
-  const TileRows<MT> a(A, m0);
-  const int64_t G = W.groups_per_row(), wpg = W.group / 32, words = (W.K + 31) / 32, rb = W.row_bytes();
+  const int64_t G = W.groups_per_row(), wpg = W.group / 32, rb = W.row_bytes();
   const uint8_t* sign[kTileRows];
   const uint8_t* nonzero[kTileRows];
   alignas(32) int32_t scale_index[kTileRows];
@@ -126,49 +168,60 @@ void tile(const QuantizedRows& A, int64_t m0, const LowBitWeights& W, int64_t n0
   __m256 acc[MT];
   for (int m = 0; m < MT; ++m) acc[m] = _mm256_setzero_ps();
   for (int64_t g = 0; g < G; ++g) {
-    const int64_t j0 = g * wpg, j1 = min64(j0 + wpg, words);  // words wholly past K are skipped
+    const int64_t j0 = g * wpg, j1 = min64(j0 + wpg, a.words);  // words wholly past K are skipped
     __m256i part[MT][kTileRows];
     for (int r = 0; r < kTileRows; ++r) {
       __m256i sums[MT];
       for (int m = 0; m < MT; ++m) sums[m] = _mm256_setzero_si256();
-      row_group<MT, kTernary>(a, sign[r], nonzero[r], j0, j1, c, sums);
+      row_group<MT, kTernary>(a, r0, sign[r], nonzero[r], j0, j1, c, sums);
       for (int m = 0; m < MT; ++m) part[m][r] = sums[m];
     }
     const __m256 alpha = _mm256_i32gather_ps(W.scale + g, index, 4);
-    for (int m = 0; m < MT; ++m) acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(reduce8(part[m])), alpha, acc[m]);
+    for (int m = 0; m < MT; ++m) {
+      const __m256i t = reduce8(part[m]);
+      const __m256i S =
+          kTernary ? t : _mm256_sub_epi32(_mm256_add_epi32(t, t), _mm256_set1_epi32(a.asum[(r0 + m) * G + g]));
+      acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), alpha, acc[m]);
+    }
   }
   for (int m = 0; m < MT; ++m) {
     alignas(32) float y[kTileRows];
-    _mm256_store_ps(y, _mm256_mul_ps(acc[m], _mm256_set1_ps(A.scale[m0 + m])));
+    _mm256_store_ps(y, _mm256_mul_ps(acc[m], _mm256_set1_ps(a.scale[r0 + m])));
     std::memcpy(Y + (m0 + m) * ldy + n0, y, sizeof(float) * (size_t)rows);
   }
 }
 
 template <bool kTernary>
-void tile_rows(const QuantizedRows& A, int64_t m0, int mt, const LowBitWeights& W, int64_t n0, int rows, float* Y,
-               int64_t ldy) {
+void tile_rows(const Arranged& a, int64_t r0, int64_t m0, int mt, const LowBitWeights& W, int64_t n0, int rows,
+               float* Y, int64_t ldy) {
   switch (mt) {
-    case 4: return tile<4, kTernary>(A, m0, W, n0, rows, Y, ldy);
-    case 3: return tile<3, kTernary>(A, m0, W, n0, rows, Y, ldy);
-    case 2: return tile<2, kTernary>(A, m0, W, n0, rows, Y, ldy);
-    default: return tile<1, kTernary>(A, m0, W, n0, rows, Y, ldy);
+    case 4: return tile<4, kTernary>(a, r0, m0, W, n0, rows, Y, ldy);
+    case 3: return tile<3, kTernary>(a, r0, m0, W, n0, rows, Y, ldy);
+    case 2: return tile<2, kTernary>(a, r0, m0, W, n0, rows, Y, ldy);
+    default: return tile<1, kTernary>(a, r0, m0, W, n0, rows, Y, ldy);
   }
 }
 
+// Few rows (<= kMaxMt, one block): the tiles along N, each weight row streamed once. Many rows:
+// blocks of rows that stay in L2, every weight tile of the range passing over each block.
 template <bool kTernary>
 void range(const QuantizedRows& A, const LowBitWeights& W, float* Y, int64_t ldy, int64_t n_begin, int64_t n_end) {
-  auto n_tiles = [&](int64_t m0, int mt) {
-    for (int64_t n = n_begin; n < n_end; n += kTileRows)
-      tile_rows<kTernary>(A, m0, mt, W, n, (int)min64(kTileRows, n_end - n), Y, ldy);
-  };
   if (A.M <= 0 || n_begin >= n_end) return;
-  if (A.M <= kMaxMt) return n_tiles(0, (int)A.M);  // decode: each weight row streamed once
-  const int64_t block = (kBlockBytes / (W.padded_K + 1) / kMaxMt + 1) * kMaxMt;
+  thread_local IsaScratch<int8_t> q_buffer;
+  thread_local IsaScratch<int32_t> sum_buffer;
+  const int64_t words = (A.K + 31) / 32, G = W.groups_per_row();
+  const int64_t block = A.M <= kMaxMt ? A.M : (kBlockBytes / (words * 32) / kMaxMt + 1) * kMaxMt;
+  const int64_t rows = min64(block, A.M);
+  int8_t* q = q_buffer.reserve(rows * words * 32);
+  int32_t* asum = kTernary ? nullptr : sum_buffer.reserve(rows * G);
   for (int64_t b = 0; b < A.M; b += block) {
     const int64_t b_end = min64(A.M, b + block);
+    arrange_rows(A, W, b, b_end, q, asum);
+    const Arranged a{q, asum, A.scale + b, words};
     for (int64_t n = n_begin; n < n_end; n += kTileRows)
       for (int64_t m = b; m < b_end; m += kMaxMt)
-        tile_rows<kTernary>(A, m, (int)min64(kMaxMt, b_end - m), W, n, (int)min64(kTileRows, n_end - n), Y, ldy);
+        tile_rows<kTernary>(a, m - b, m, (int)min64(kMaxMt, b_end - m), W, n, (int)min64(kTileRows, n_end - n), Y,
+                            ldy);
   }
 }
 }  // namespace
