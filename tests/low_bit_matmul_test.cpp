@@ -170,6 +170,15 @@ TEST(LowBitMatmulSimd, BadShapesAreRejected) {
   kernels::LowBitWeights v = t.view();
   v.bits = 2;
   EXPECT_TRUE(has(message_of([&] { kernels::low_bit_matmul(b.rows(), v, y.data(), 3); }), "planes or scales missing"));
+  // More scales than the vector paths' int32 gather indices reach (checked before anything is read).
+  v = t.view();
+  v.N = int64_t(1) << 27;
+  v.K = v.padded_K = 1024;
+  v.group = 32;
+  const Activations none = random_activations(0, 1024, 1024, 54);
+  std::vector<float> wide_y(1);
+  EXPECT_TRUE(has(message_of([&] { kernels::low_bit_matmul(none.rows(), v, wide_y.data(), v.N); }),
+                  "more than the vector paths index"));
 }
 
 }  // namespace

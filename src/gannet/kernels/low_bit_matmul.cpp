@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 
 #include "gannet/core/cpu.h"
@@ -39,6 +40,8 @@ void low_bit_range(Isa isa, const QuantizedRows& A, const LowBitWeights& W, floa
 void low_bit_matmul(const QuantizedRows& A, const LowBitWeights& W, float* Y, int64_t ldy) {
   check_low_bit_product(A, W, "low-bit product");
   GANNET_CHECK(ldy >= W.N, "low-bit product: output stride ", ldy, " is less than ", W.N, " columns");
+  GANNET_CHECK(W.N * W.groups_per_row() <= INT32_MAX, "low-bit product: ", W.N, " x ", W.groups_per_row(),
+               " scales are more than the vector paths index");
   const Isa isa = best_isa();
   if (isa == Isa::scalar) return ref::low_bit_matmul(A, W, Y, ldy);
   if (A.M == 0) return;

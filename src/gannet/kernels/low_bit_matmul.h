@@ -32,7 +32,7 @@ void check_low_bit_product(const QuantizedRows& A, const LowBitWeights& W, const
 void low_bit_matmul(const QuantizedRows& A, const LowBitWeights& W, float* Y, int64_t ldy);
 
 // The per-ISA bodies: output columns [n_begin, n_end) of all rows on the calling thread, for a
-// product check_low_bit_product accepts.
+// product check_low_bit_product accepts, with at most INT32_MAX scales.
 #define GANNET_LOW_BIT_MATMUL_DECLS                                                                      \
   void low_bit_matmul_range(const QuantizedRows& A, const LowBitWeights& W, float* Y, int64_t ldy, \
                             int64_t n_begin, int64_t n_end);
