@@ -99,6 +99,31 @@ void multiply(const Matrix& m, const k::QuantizedRows& a, float* y) {
 
 const Format kFormats[] = {{"binary", 1}, {"ternary", 2}, {"W8A8", 8}};
 
+// One format's decode arena: copies of the 12 layers' matrices, at least kArenaBytes in all.
+struct DecodeArena {
+  std::shared_ptr<void> memory;
+  std::vector<Matrix> mats;  // copy c's matrices at [48 c, 48 c + 48)
+  int64_t copies = 0, bytes_per_step = 0;
+  explicit DecodeArena(const Format& f) {
+    int64_t step = 0;
+    for (int l = 0; l < 12; ++l)
+      for (Shape s : kGpt2) {
+        step += round_page(matrix_bytes(f, s));
+        bytes_per_step += matrix_bytes(f, s);
+      }
+    copies = (kArenaBytes + step - 1) / step;
+    memory = allocate_huge_pages((size_t)(copies * step), "the weights");
+    Rng rng(7);
+    char* at = static_cast<char*>(memory.get());
+    for (int64_t c = 0; c < copies; ++c)
+      for (int l = 0; l < 12; ++l)
+        for (Shape s : kGpt2) {
+          mats.push_back(write_matrix(f, s, at, rng));
+          at += round_page(matrix_bytes(f, s));
+        }
+  }
+};
+
 void decode(int reps) {
   std::printf("\ndecode, 1 row: GPT-2 124M's 12 x (c_attn 768->2304, attn c_proj 768->768, c_fc 768->3072,\n"
               "mlp c_proj 3072->768) per step, weights from an arena of >= %ld MiB (copies of the 12 layers)\n",
@@ -108,46 +133,37 @@ void decode(int reps) {
   for (size_t i = 0; i < x.size(); ++i) x[i] = 0.001f * (float)(i % 97) - 0.05f;
   std::vector<int8_t> xq(3072);
   float xs = 0;
-  double w8_time = 0;
-  std::vector<std::pair<const char*, double>> results;
-  for (const Format& f : {kFormats[2], kFormats[0], kFormats[1]}) {  // W8A8 first: the ratios' base
-    int64_t step = 0;
-    for (int l = 0; l < 12; ++l)
-      for (Shape s : kGpt2) step += round_page(matrix_bytes(f, s));
-    const int64_t copies = (kArenaBytes + step - 1) / step;
-    std::shared_ptr<void> arena = allocate_huge_pages((size_t)(copies * step), "the weights");
-    std::vector<Matrix> mats;
-    Rng rng(7);
-    char* at = static_cast<char*>(arena.get());
-    for (int64_t c = 0; c < copies; ++c)
-      for (int l = 0; l < 12; ++l)
-        for (Shape s : kGpt2) {
-          mats.push_back(write_matrix(f, s, at, rng));
-          at += round_page(matrix_bytes(f, s));
-        }
-    int64_t bytes = 0;
-    for (int i = 0; i < 48; ++i) bytes += matrix_bytes(f, mats[i].s);
-    auto run_step = [&](int64_t c) {
-      for (int i = 0; i < 48; ++i) {
-        const Matrix& m = mats[c * 48 + i];
-        k::quantize_rows(x.data(), m.s.K, 1, m.s.K, 0.f, xq.data(), m.s.K, &xs);
-        multiply(m, {xq.data(), m.s.K, &xs, 1, m.s.K}, y.data());
-      }
-    };
-    for (int64_t c = 0; c < copies; ++c) run_step(c);  // warm-up: one pass over the arena
-    std::vector<double> t;
-    for (int r = 0; r < reps * (int)copies; ++r) {
-      const auto t0 = Clock::now();
-      run_step(r % copies);
-      t.push_back(seconds_since(t0));
+  std::vector<std::unique_ptr<DecodeArena>> arenas;
+  for (const Format& f : kFormats) arenas.push_back(std::make_unique<DecodeArena>(f));
+  auto run_step = [&](const DecodeArena& a, int64_t c) {
+    for (int i = 0; i < 48; ++i) {
+      const Matrix& m = a.mats[(c % a.copies) * 48 + i];
+      k::quantize_rows(x.data(), m.s.K, 1, m.s.K, 0.f, xq.data(), m.s.K, &xs);
+      multiply(m, {xq.data(), m.s.K, &xs, 1, m.s.K}, y.data());
     }
-    const double step_time = median(t);
-    if (f.bits == 8) w8_time = step_time;
-    std::printf("%-8s %6ld %10.2f %9.3f %8.1f %9.2fx\n", f.name, (long)copies, bytes / 1e6, step_time * 1e3,
-                bytes / step_time / 1e9, w8_time / step_time);
+  };
+  for (const auto& a : arenas)
+    for (int64_t c = 0; c < a->copies; ++c) run_step(*a, c);  // warm-up: one pass over each arena
+  // Each repetition: one step of every format in turn, each from its next copy.
+  std::vector<std::vector<double>> t(arenas.size());
+  for (int r = 0; r < reps * 8; ++r)
+    for (size_t f = 0; f < arenas.size(); ++f) {
+      const auto t0 = Clock::now();
+      run_step(*arenas[f], r);
+      t[f].push_back(seconds_since(t0));
+    }
+  for (size_t f = 0; f < arenas.size(); ++f) {
+    const double step_time = median(t[f]);
+    std::vector<double> ratio;  // per repetition, the formats having run back to back
+    for (size_t r = 0; r < t[f].size(); ++r) ratio.push_back(t[2][r] / t[f][r]);
+    const DecodeArena& a = *arenas[f];
+    std::printf("%-8s %6ld %10.2f %9.3f %8.1f %9.2fx\n", kFormats[f].name, (long)a.copies, a.bytes_per_step / 1e6,
+                step_time * 1e3, a.bytes_per_step / step_time / 1e9, median(ratio));
   }
-  std::printf("(vs W8A8: W8A8's time per step / this format's; target >= 2x. W8A8: group %ld, the\n"
-              " quant_matmul packed layout; low-bit: per-row scales. Activation quantization included.)\n",
+  std::printf("(vs W8A8: median over repetitions of W8A8's time per step / this format's; target >= 2x.\n"
+              " W8A8: group %ld, the quant_matmul packed layout; low-bit: per-row scales. Activation\n"
+              " quantization included;"
+              " MB/step: planes + scales (W8A8: its packed bytes) of the 48 matrices.)\n",
               (long)kW8Group);
 }
 
