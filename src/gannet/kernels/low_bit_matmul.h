@@ -24,8 +24,8 @@ namespace gannet::kernels {
 void check_low_bit_product(const QuantizedRows& A, const LowBitWeights& W, const char* what);
 
 // The product on the planes with the best vector path (AVX2 or AVX-512 as core/cpu.h reports, else
-// ref::), bitwise ref::low_bit_matmul's result. One to four rows (decode) stream each weight row
-// once; more rows are tiled so that each weight word is expanded once per four activation rows. Runs
+// ref::), bitwise ref::low_bit_matmul's result. One to six rows (decode) stream each weight row
+// once; more rows are tiled so that each weight word is expanded once per six activation rows. Runs
 // on the OpenMP threads (each its own range of output columns; called inside a parallel region, on
 // the calling thread); results depend neither on the thread count nor on M. The activations must
 // lie in [-127, 127] (as quantize_rows writes them). Y must not overlap A.

@@ -34,11 +34,11 @@ namespace gannet::kernels::GANNET_ISA {
 
 namespace {
 constexpr int kTileRows = 8;          // weight rows per tile: one f32 vector of outputs
-constexpr int kMaxMt = 4;             // activation rows per tile
+constexpr int kMaxMt = 6;             // activation rows per tile (8 ran slower on Zen 3)
 constexpr int64_t kChunkWords = 64;   // words summed in int16 before widening
 // Weight rows summed side by side in one pass over a group, by activation rows in the tile (Zen 3,
 // best of 200 at 3072 x 768: one at a time, decode ran at 60-70% of this speed).
-constexpr int kRowsAtOnce[kMaxMt + 1] = {0, 4, 2, 2, 1};
+constexpr int kRowsAtOnce[kMaxMt + 1] = {0, 4, 2, 2, 1, 1, 1};
 constexpr int64_t kBlockBytes = 256 * 1024;  // arranged activation rows per block
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -206,6 +206,8 @@ template <bool kTernary>
 void tile_rows(const Arranged& a, int64_t r0, int64_t m0, int mt, const LowBitWeights& W, int64_t n0, int rows,
                float* Y, int64_t ldy) {
   switch (mt) {
+    case 6: return tile<6, kTernary>(a, r0, m0, W, n0, rows, Y, ldy);
+    case 5: return tile<5, kTernary>(a, r0, m0, W, n0, rows, Y, ldy);
     case 4: return tile<4, kTernary>(a, r0, m0, W, n0, rows, Y, ldy);
     case 3: return tile<3, kTernary>(a, r0, m0, W, n0, rows, Y, ldy);
     case 2: return tile<2, kTernary>(a, r0, m0, W, n0, rows, Y, ldy);
