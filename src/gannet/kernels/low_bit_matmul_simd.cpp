@@ -18,10 +18,10 @@
 // results bitwise, whatever the tiling, M or the thread count.
 //
 // A tile is 8 weight rows x up to kMaxMt activation rows: each weight word is expanded once per
-// tile and used for all its activation rows; a few weight rows are summed side by side, sharing
-// each activation load. Few rows (decode) take the tiles along N, one weight
-// row after the other within a group (per-row groups: one sequential stream). Many rows take blocks
-// of activation rows that stay in L2 and pass every weight tile of the range over them.
+// tile and used for all its activation rows; a few weight rows (kRowsAtOnce) are summed side by
+// side over a group, sharing each activation load. Few rows (decode) take the tiles along N, so
+// each weight row is read once, in a few interleaved sequential streams. Many rows take blocks of
+// activation rows that stay in L2 and pass every weight tile of the range over them.
 #include <immintrin.h>
 
 #include <cstring>
