@@ -192,7 +192,7 @@ void batched(int reps) {
       fns.push_back([&] { k::gemm(false, true, M, s.N, s.K, 1.f, X.data(), s.K, Wf.data(), s.K, 0.f, Y.data(), s.N); });
       std::vector<std::vector<double>> t(fns.size());
       for (auto& fn : fns) fn();  // warm-up
-      const int r_count = M >= 4096 ? std::max(3, reps / 3) : reps * 5;
+      const int r_count = M >= 4096 ? std::max(5, reps / 2) : reps * 5;
       for (int r = 0; r < r_count; ++r)
         for (size_t i = 0; i < fns.size(); ++i) {
           const auto t0 = Clock::now();
