@@ -21,7 +21,7 @@
 // tile and used for all its activation rows; a few weight rows (kRowsAtOnce) are summed side by
 // side over a group, sharing each activation load. Few rows (decode) take the tiles along N, so
 // each weight row is read once, in a few interleaved sequential streams. Many rows take blocks of
-// activation rows that stay in L1 and pass every weight tile of the range over them.
+// activation rows that stay in L1 and pass blocks of weight rows (in L2) over them.
 #include <immintrin.h>
 
 #include <cstring>
@@ -42,6 +42,9 @@ constexpr int kRowsAtOnce[kMaxMt + 1] = {0, 4, 2, 2, 1, 1, 1};
 // Arranged activation rows per block: about the L1 cache (Zen 3, 1024 x 3072 x 768: 256 KB blocks
 // ran at 2/3 of this speed, 16 KB no faster).
 constexpr int64_t kBlockBytes = 32 * 1024;
+// Weight rows per pass of a block's tiles (L2): each tile of activation rows takes all of them in
+// turn, writing its output rows' columns in order.
+constexpr int64_t kWeightBlockBytes = 64 * 1024;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -218,7 +221,8 @@ void tile_rows(const Arranged& a, int64_t r0, int64_t m0, int mt, const LowBitWe
 }
 
 // Few rows (<= kMaxMt, one block): the tiles along N, each weight row streamed once. Many rows:
-// blocks of rows that stay in L1, every weight tile of the range passing over each block.
+// blocks of rows that stay in L1, each tile of a block passing over a block of weight rows (L2)
+// before the next tile, for every weight block of the range.
 template <bool kTernary>
 void range(const QuantizedRows& A, const LowBitWeights& W, float* Y, int64_t ldy, int64_t n_begin, int64_t n_end) {
   if (A.M <= 0 || n_begin >= n_end) return;
@@ -227,16 +231,18 @@ void range(const QuantizedRows& A, const LowBitWeights& W, float* Y, int64_t ldy
   const int64_t words = (A.K + 31) / 32, G = W.groups_per_row();
   const int64_t block = A.M <= kMaxMt ? A.M : (kBlockBytes / (words * 32) / kMaxMt + 1) * kMaxMt;
   const int64_t rows = min64(block, A.M);
+  const int64_t weight_block = (kWeightBlockBytes / (W.row_bytes() * W.bits) / kTileRows + 1) * kTileRows;
   int8_t* q = q_buffer.reserve(rows * words * 32);
   int32_t* asum = kTernary ? nullptr : sum_buffer.reserve(rows * G);
   for (int64_t b = 0; b < A.M; b += block) {
     const int64_t b_end = min64(A.M, b + block);
     arrange_rows(A, W, b, b_end, q, asum);
     const Arranged a{q, asum, A.scale + b, words};
-    for (int64_t n = n_begin; n < n_end; n += kTileRows)
+    for (int64_t nb = n_begin; nb < n_end; nb += weight_block)
       for (int64_t m = b; m < b_end; m += kMaxMt)
-        tile_rows<kTernary>(a, m - b, m, (int)min64(kMaxMt, b_end - m), W, n, (int)min64(kTileRows, n_end - n), Y,
-                            ldy);
+        for (int64_t n = nb; n < min64(nb + weight_block, n_end); n += kTileRows)
+          tile_rows<kTernary>(a, m - b, m, (int)min64(kMaxMt, b_end - m), W, n, (int)min64(kTileRows, n_end - n), Y,
+                              ldy);
   }
 }
 }  // namespace
