@@ -117,12 +117,16 @@ TEST(LowBitMatmulSimd, MatchesTheReferenceBitwise) {
     }
 }
 
-// Wide rows: several int16 chunks per per-row group, extreme sums, a padded last group.
+// Wide rows: several int16 chunks per per-row group, extreme sums (the full int8 range), a padded
+// last group.
 TEST(LowBitMatmulSimd, WideRowsAreExact) {
   for (const LowBitSpec& spec : {LowBitSpec{1, 0}, LowBitSpec{2, 0}, LowBitSpec{1, 4096}, LowBitSpec{2, 8192}}) {
     const int64_t N = 11, K = 9000, M = 5;  // 282 words: int16 sums would overflow unchunked
     const LowBitTensor t = random_weights(N, K, spec, 21);
-    const Activations a = random_activations(M, K, K, 22);  // ld == K: nothing past the last row
+    Activations a = random_activations(M, K, K, 22);  // ld == K: nothing past the last row
+    // Row 0 all -128 (the int8 extreme quantize_rows never writes): with weight row 1 (all +1), the
+    // ternary int16 sums reach -32768 over a chunk.
+    for (int64_t k = 0; k < K; ++k) a.q[k] = -128;
     const std::vector<float> expected = run(kernels::ref::low_bit_matmul, a, t);
     for (const auto& [name, product] : paths())
       EXPECT_TRUE(bitwise_equal(run(product, a, t), expected)) << name << " " << spec.describe();

@@ -27,8 +27,8 @@ void check_low_bit_product(const QuantizedRows& A, const LowBitWeights& W, const
 // ref::), bitwise ref::low_bit_matmul's result. One to six rows (decode) stream each weight row
 // once; more rows are tiled so that each weight word is expanded once per six activation rows. Runs
 // on the OpenMP threads (each its own range of output columns; called inside a parallel region, on
-// the calling thread); results depend neither on the thread count nor on M. The activations must
-// lie in [-127, 127] (as quantize_rows writes them). Y must not overlap A.
+// the calling thread); results depend neither on the thread count nor on M (any int8 activations,
+// -128 included). Y must not overlap A.
 void low_bit_matmul(const QuantizedRows& A, const LowBitWeights& W, float* Y, int64_t ldy);
 
 // The per-ISA bodies: output columns [n_begin, n_end) of all rows on the calling thread, for a

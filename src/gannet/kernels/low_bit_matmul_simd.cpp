@@ -7,15 +7,15 @@
 // The activation rows are first arranged (once per block of rows, per thread) so that a weight word
 // needs no shuffle: in word j, byte 4i + c holds column 32j + 8c + i (i < 8, c < 4), zero-padded past
 // K. A weight word broadcast to the eight dwords and ANDed with 1 << i in every byte of dword i
-// then tests, in each byte, the bit of that byte's column; cmpeq makes it a 0x00/0xFF mask.
-//   binary:  P = sum_{sign bit set} a by vpand + vpmaddubsw(1, .), and S = 2 P - sum a (the row's
-//            group sums are taken when the rows are arranged);
-//   ternary: s = nonzero & (sign clear | 1) in {0, +1, -1} per byte is w, and vpsignb(a, s) = a w
-//            (activations lie in [-127, 127], so the negation is exact), summed likewise.
-// vpmaddubsw(1, .) sums byte pairs into int16 (|pair| <= 254), added in int16 for at most
-// kChunkWords words (64 * 254 < 2^15), widened by vpmaddwd(., 1) to int32. The group sums are exact,
-// so the epilogue (the reference's fma order, 8 output columns per vector) gives the reference's
-// results bitwise, whatever the tiling, M or the thread count.
+// then holds, in each byte, the bit of that byte's column; vpminub(., 1) makes it 0 or 1. From
+// these, an unsigned multiplier u per byte, shared by all the tile's activation rows, and
+// vpmaddubsw(u, a) sums byte pairs u0 a0 + u1 a1 into int16:
+//   binary:  u = the sign bit, P = sum_{sign bit set} a, and S = 2 P - sum a;
+//   ternary: u = w + 1 in {0, 1, 2} (2 sign + zero, the planes' bits), and S = sum u a - sum a;
+// the rows' group sums (sum a) are taken when the rows are arranged. |pair| <= 2 * 2 * 127 = 508,
+// added in int16 for at most kChunkWords words (64 * 508 < 2^15), widened by vpmaddwd(., 1) to
+// int32. The group sums are exact, so the epilogue (the reference's fma order, 8 output columns per
+// vector) gives the reference's results bitwise, whatever the tiling, M or the thread count.
 //
 // A tile is 8 weight rows x up to kMaxMt activation rows: each weight word is expanded once per
 // tile and used for all its activation rows; a few weight rows (kRowsAtOnce) are summed side by
@@ -63,13 +63,14 @@ struct Consts {
   __m256i zero = _mm256_setzero_si256();
 };
 
-// The bits of the word at p, one per byte of an arranged activation word: AND with c.bit.
+// The bits of the word at p, one per byte of an arranged activation word (byte 4i + c: bit i of byte
+// c, in place).
 inline __m256i word_bits(const uint8_t* p, const Consts& c) {
   return _mm256_and_si256(_mm256_set1_epi32((int)load_word(p)), c.bit);
 }
 
 // A block of activation rows arranged for the kernels (see the top): row r's word j at
-// q + r * words * 32 + 32 j; binary: asum[r * G + g] = sum of row r's columns in group g.
+// q + r * words * 32 + 32 j; asum[r * G + g] = the sum of row r's columns in group g.
 struct Arranged {
   const int8_t* q;
   const int32_t* asum;
@@ -95,7 +96,7 @@ inline int32_t hsum(__m256i v) {
   return _mm_cvtsi128_si32(x);
 }
 
-// Arranges rows [m0, m1) of A into q (and, binary, their group sums into asum).
+// Arranges rows [m0, m1) of A into q, and their group sums into asum.
 void arrange_rows(const QuantizedRows& A, const LowBitWeights& W, int64_t m0, int64_t m1, int8_t* q,
                   int32_t* asum) {
   const int64_t words = (A.K + 31) / 32, full = A.K / 32, wpg = W.group / 32, G = W.groups_per_row();
@@ -109,7 +110,6 @@ void arrange_rows(const QuantizedRows& A, const LowBitWeights& W, int64_t m0, in
       std::memcpy(tail, a + 32 * full, (size_t)(A.K - 32 * full));
       _mm256_storeu_si256((__m256i*)(out + 32 * full), arrange_word(load256(tail)));
     }
-    if (W.bits == 2) continue;
     for (int64_t g = 0; g < G; ++g) {
       __m256i sum = _mm256_setzero_si256();
       for (int64_t j = g * wpg; j < min64((g + 1) * wpg, words); ++j)
@@ -132,22 +132,19 @@ inline void row_group(const Arranged& a, int64_t r0, const uint8_t* const* sign,
     for (int m = 0; m < MT; ++m)
       for (int i = 0; i < RB; ++i) acc[m][i] = _mm256_setzero_si256();
     for (int64_t j = jc, je = min64(jc + kChunkWords, j1); j < je; ++j) {
-      __m256i w[RB];  // binary: the bytes whose sign bit is set; ternary: w in {-1, 0, +1}
+      __m256i u[RB];  // unsigned byte multipliers: binary the sign bit, ternary w + 1
       for (int i = 0; i < RB; ++i) {
+        const __m256i s = _mm256_min_epu8(word_bits(sign[i] + 4 * j, c), c.ones8);
         if (!kTernary) {
-          w[i] = _mm256_cmpeq_epi8(word_bits(sign[i] + 4 * j, c), c.bit);
+          u[i] = s;
         } else {
-          // -1 where the sign bit is clear, else +1; 0 where the weight is.
-          const __m256i s = _mm256_or_si256(_mm256_cmpeq_epi8(word_bits(sign[i] + 4 * j, c), c.zero), c.ones8);
-          w[i] = _mm256_andnot_si256(_mm256_cmpeq_epi8(word_bits(nonzero[i] + 4 * j, c), c.zero), s);
+          const __m256i zero_w = _mm256_cmpeq_epi8(word_bits(nonzero[i] + 4 * j, c), c.zero);
+          u[i] = _mm256_or_si256(_mm256_add_epi8(s, s), _mm256_and_si256(zero_w, c.ones8));
         }
       }
       for (int m = 0; m < MT; ++m) {
         const __m256i x = load256(x0 + m * stride + 32 * j);
-        for (int i = 0; i < RB; ++i) {
-          const __m256i t = kTernary ? _mm256_sign_epi8(x, w[i]) : _mm256_and_si256(x, w[i]);
-          acc[m][i] = _mm256_add_epi16(acc[m][i], _mm256_maddubs_epi16(c.ones8, t));
-        }
+        for (int i = 0; i < RB; ++i) acc[m][i] = _mm256_add_epi16(acc[m][i], _mm256_maddubs_epi16(u[i], x));
       }
     }
     for (int m = 0; m < MT; ++m)
@@ -195,8 +192,8 @@ void tile(const Arranged& a, int64_t r0, int64_t m0, const LowBitWeights& W, int
     const __m256 alpha = _mm256_i32gather_ps(W.scale + g, index, 4);
     for (int m = 0; m < MT; ++m) {
       const __m256i t = reduce8(part[m]);
-      const __m256i S =
-          kTernary ? t : _mm256_sub_epi32(_mm256_add_epi32(t, t), _mm256_set1_epi32(a.asum[(r0 + m) * G + g]));
+      const __m256i asum = _mm256_set1_epi32(a.asum[(r0 + m) * G + g]);
+      const __m256i S = _mm256_sub_epi32(kTernary ? t : _mm256_add_epi32(t, t), asum);
       acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), alpha, acc[m]);
     }
   }
@@ -233,7 +230,7 @@ void range(const QuantizedRows& A, const LowBitWeights& W, float* Y, int64_t ldy
   const int64_t rows = min64(block, A.M);
   const int64_t weight_block = (kWeightBlockBytes / (W.row_bytes() * W.bits) / kTileRows + 1) * kTileRows;
   int8_t* q = q_buffer.reserve(rows * words * 32);
-  int32_t* asum = kTernary ? nullptr : sum_buffer.reserve(rows * G);
+  int32_t* asum = sum_buffer.reserve(rows * G);
   for (int64_t b = 0; b < A.M; b += block) {
     const int64_t b_end = min64(A.M, b + block);
     arrange_rows(A, W, b, b_end, q, asum);
