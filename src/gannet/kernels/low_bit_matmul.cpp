@@ -1,8 +1,12 @@
 #include "gannet/kernels/low_bit_matmul.h"
 
+#include <omp.h>
+
 #include <algorithm>
+#include <climits>
 #include <cmath>
 
+#include "gannet/core/cpu.h"
 #include "gannet/core/error.h"
 
 namespace gannet::kernels {
@@ -19,6 +23,40 @@ void check_low_bit_product(const QuantizedRows& A, const LowBitWeights& W, const
   GANNET_CHECK(A.K == W.K, what, ": activations have ", A.K, " columns, the weights ", W.K);
   GANNET_CHECK(A.M >= 0 && (A.M == 0 || (A.q && A.scale && A.ld >= A.K)), what, ": bad activation rows (M ", A.M,
                ", stride ", A.ld, ")");
+}
+
+namespace {
+constexpr int64_t kColumnsPerStep = 8;  // the vector paths' tile of output columns
+
+void low_bit_range(Isa isa, const QuantizedRows& A, const LowBitWeights& W, float* Y, int64_t ldy, int64_t b,
+                   int64_t end) {
+  if (isa == Isa::avx512)
+    avx512::low_bit_matmul_range(A, W, Y, ldy, b, end);
+  else
+    avx2::low_bit_matmul_range(A, W, Y, ldy, b, end);
+}
+}  // namespace
+
+void low_bit_matmul(const QuantizedRows& A, const LowBitWeights& W, float* Y, int64_t ldy) {
+  check_low_bit_product(A, W, "low-bit product");
+  GANNET_CHECK(ldy >= W.N, "low-bit product: output stride ", ldy, " is less than ", W.N, " columns");
+  GANNET_CHECK(W.N * W.groups_per_row() <= INT32_MAX, "low-bit product: ", W.N, " x ", W.groups_per_row(),
+               " scales are more than the vector paths index");
+  const Isa isa = best_isa();
+  if (isa == Isa::scalar) return ref::low_bit_matmul(A, W, Y, ldy);
+  if (A.M == 0) return;
+  const int64_t work = A.M * W.N * W.padded_K;
+  if (omp_in_parallel() || W.N <= kColumnsPerStep || work < (int64_t(1) << 18))
+    return low_bit_range(isa, A, W, Y, ldy, 0, W.N);
+#pragma omp parallel
+  {
+    // Contiguous ranges of whole steps: one weight stream per thread.
+    const int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t steps = (W.N + kColumnsPerStep - 1) / kColumnsPerStep;
+    const int64_t b = std::min(W.N, steps * t / nth * kColumnsPerStep);
+    const int64_t end = std::min(W.N, steps * (t + 1) / nth * kColumnsPerStep);
+    if (b < end) low_bit_range(isa, A, W, Y, ldy, b, end);
+  }
 }
 
 namespace ref {

@@ -23,6 +23,27 @@ namespace gannet::kernels {
 // or 2, padded_K and group multiples of 32 with padded_K - K < group, planes and scales present).
 void check_low_bit_product(const QuantizedRows& A, const LowBitWeights& W, const char* what);
 
+// The product on the planes with the best vector path (AVX2 or AVX-512 as core/cpu.h reports, else
+// ref::), bitwise ref::low_bit_matmul's result. One to six rows (decode) stream each weight row
+// once; more rows are tiled so that each weight word is expanded once per six activation rows. Runs
+// on the OpenMP threads (each its own range of output columns; called inside a parallel region, on
+// the calling thread); results depend neither on the thread count nor on M (any int8 activations,
+// -128 included). Y must not overlap A.
+void low_bit_matmul(const QuantizedRows& A, const LowBitWeights& W, float* Y, int64_t ldy);
+
+// The per-ISA bodies: output columns [n_begin, n_end) of all rows on the calling thread, for a
+// product check_low_bit_product accepts, with at most INT32_MAX scales.
+#define GANNET_LOW_BIT_MATMUL_DECLS                                                                      \
+  void low_bit_matmul_range(const QuantizedRows& A, const LowBitWeights& W, float* Y, int64_t ldy, \
+                            int64_t n_begin, int64_t n_end);
+namespace avx2 {
+GANNET_LOW_BIT_MATMUL_DECLS
+}
+namespace avx512 {
+GANNET_LOW_BIT_MATMUL_DECLS  // the same 256-bit code as avx2::, compiled for AVX-512
+}
+#undef GANNET_LOW_BIT_MATMUL_DECLS
+
 namespace ref {
 // The exact inner sums: S [M, N, groups], S[(m * N + n) * groups + g].
 void low_bit_group_sums(const QuantizedRows& A, const LowBitWeights& W, int32_t* S);
