@@ -1,6 +1,8 @@
 // Evaluation of the bidirectional encoder, shared by its training tasks' validation and by
 // `gannet eval`: the classifier on a classification set, and the MLM head on a token file.
 #pragma once
+#include <functional>
+
 #include "gannet/data/classification_set.h"
 #include "gannet/data/mlm_masking.h"
 #include "gannet/data/token_file.h"
@@ -14,7 +16,13 @@ struct ClassifierEval {
   metrics::ConfusionMatrix confusion;
 };
 
+// Class logits [B, num_classes] f32 of tokens [B, T] with mask [B, T]: a model's, or an
+// inference engine's (infer/encoder_engine.h).
+using ClassifierLogits = std::function<Tensor(const Tensor& tokens, const Tensor& mask)>;
+
 // The first `max_windows` windows of `set` (0: all), `batch` at a time.
+ClassifierEval evaluate_classifier(const ClassifierLogits& logits, const data::ClassificationSet& set, int64_t batch,
+                                   int64_t max_windows);
 ClassifierEval evaluate_classifier(const models::Encoder& model, const data::ClassificationSet& set, int64_t batch,
                                    int64_t max_windows);
 
