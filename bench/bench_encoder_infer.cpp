@@ -33,12 +33,16 @@ struct Form {
   infer::EncoderEngine engine;
 };
 
-std::vector<Form> forms_of(const models::Encoder& m, int64_t group) {
+// The forms named in `names` (f32 always: the ratios' base).
+std::vector<Form> forms_of(const models::Encoder& m, int64_t group, const std::vector<std::string>& names) {
+  auto wanted = [&](const char* n) { return std::find(names.begin(), names.end(), n) != names.end(); };
   std::vector<Form> forms;
   forms.push_back({"f32", infer::EncoderEngine::f32(m)});
-  forms.push_back({"W8A8", infer::EncoderEngine::w8a8(m)});
-  forms.push_back({"binary", infer::EncoderEngine::low_bit(compress::pack_low_bit_encoder(m, {1, group}, {1, 0}, "w1a8"))});
-  forms.push_back({"ternary", infer::EncoderEngine::low_bit(compress::pack_low_bit_encoder(m, {2, group}, {2, 0}, "w2a8"))});
+  if (wanted("W8A8")) forms.push_back({"W8A8", infer::EncoderEngine::w8a8(m)});
+  if (wanted("binary"))
+    forms.push_back({"binary", infer::EncoderEngine::low_bit(compress::pack_low_bit_encoder(m, {1, group}, {1, 0}, "w1a8"))});
+  if (wanted("ternary"))
+    forms.push_back({"ternary", infer::EncoderEngine::low_bit(compress::pack_low_bit_encoder(m, {2, group}, {2, 0}, "w2a8"))});
   return forms;
 }
 
@@ -60,11 +64,15 @@ int main(int argc, char** argv) {
   int threads = 2, reps = 5;
   int64_t T = 128, group = 0;
   std::vector<int64_t> batches = {1, 32}, layer_counts = {6, 3};
+  std::vector<std::string> form_names = {"W8A8", "binary", "ternary"};
   app.add_option("--threads,-t", threads)->capture_default_str();
   app.add_option("--reps,-r", reps, "timed repetitions per case (after one warm-up)")->capture_default_str();
   app.add_option("--tokens", T, "tokens per sequence (at most 128)")->capture_default_str();
   app.add_option("--batches", batches, "batch sizes")->capture_default_str();
   app.add_option("--layers", layer_counts, "models by layer count (d 384, 6 heads)")->capture_default_str();
+  app.add_option("--forms", form_names, "forms beside f32: W8A8, binary, ternary")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"W8A8", "binary", "ternary"}));
   app.add_option("--group,-g", group, "low-bit products' group (0: one scale per row)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   kernels::set_num_threads(threads);
@@ -81,7 +89,7 @@ int main(int argc, char** argv) {
     c.num_classes = 15;
     models::Encoder model(c);
     model.init(1);
-    std::vector<Form> forms = forms_of(model, group);
+    std::vector<Form> forms = forms_of(model, group, form_names);
     for (const int64_t B : batches) {
       Tensor tokens, mask;
       random_batch(B, T, c.vocab_size, tokens, mask);
