@@ -1,7 +1,5 @@
 #include "gannet/infer/encoder_engine.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -10,7 +8,7 @@
 #include "gannet/core/error.h"
 #include "gannet/core/parallel_errors.h"
 #include "gannet/kernels/bias.h"
-#include "gannet/kernels/cached_attention.h"
+#include "gannet/kernels/attention.h"
 #include "gannet/kernels/layernorm.h"
 
 namespace gannet::infer {
@@ -122,19 +120,15 @@ void EncoderEngine::check_inputs(const Tensor& tokens, const Tensor& mask) const
                  " is outside the vocabulary [0, ", config_.vocab_size, ")");
 }
 
-void EncoderEngine::prepare(int64_t n, int64_t B, int64_t T, const std::vector<int64_t>& count) {
-  const int64_t C = config_.n_embd, H = config_.n_head, D = C / H;
+void EncoderEngine::prepare(int64_t n, int64_t B, int64_t T) {
+  const int64_t C = config_.n_embd;
   n_ = n;
   x_.resize(n * C);
   xn_.resize(std::max(n, B) * C);
   qkv_.resize(n * 3 * C);
   att_.resize(n * C);
   hid_.resize(n * 4 * C);
-  key_offset_.assign(B * H + 1, 0);
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < H; ++h) key_offset_[b * H + h + 1] = key_offset_[b * H + h] + kernels::key_plane(count[b], D);
-  keys_.assign(key_offset_.back(), 0.f);
-  scores_.resize(omp_get_max_threads() * T);
+  lse_.resize(config_.n_head * T);
   int64_t need = classifier_.scratch_floats(B);
   for (const Layer& L : layers_)
     for (const LinearWeight* w : {&L.qkv, &L.proj, &L.fc, &L.out}) need = std::max(need, w->scratch_floats(n));
@@ -158,33 +152,12 @@ void EncoderEngine::embed(const std::vector<int32_t>& tok, const std::vector<int
 }
 
 void EncoderEngine::attention(const std::vector<int64_t>& start, const std::vector<int64_t>& count) {
-  const int64_t C = config_.n_embd, H = config_.n_head, D = C / H, B = (int64_t)start.size();
-  const float scale = 1.f / std::sqrt((float)D);
-  const int64_t T = (int64_t)scores_.size() / omp_get_max_threads();
-  std::vector<int64_t> seq_of(n_);
-  for (int64_t b = 0; b < B; ++b) std::fill(seq_of.begin() + start[b], seq_of.begin() + start[b] + count[b], b);
-  const bool parallel = n_ * H * D * T > 32768;
-#pragma omp parallel if (parallel)
-  {
-    // Each (sequence, head)'s keys into the blocked layout of kernels/cached_attention.h.
-#pragma omp for schedule(static)
-    for (int64_t bh = 0; bh < B * H; ++bh) {
-      const int64_t b = bh / H, h = bh % H;
-      float* kb = keys_.data() + key_offset_[bh];
-      for (int64_t j = 0; j < count[b]; ++j) {
-        const float* k = qkv_.data() + (start[b] + j) * 3 * C + C + h * D;
-        for (int64_t d = 0; d < D; ++d) kb[kernels::key_index(j, d, D)] = k[d];
-      }
-    }
-    // Each real row attends over its sequence's real tokens.
-#pragma omp for schedule(dynamic, 4)
-    for (int64_t ih = 0; ih < n_ * H; ++ih) {
-      const int64_t i = ih / H, h = ih % H, b = seq_of[i];
-      kernels::attend_cached(qkv_.data() + i * 3 * C + h * D, keys_.data() + key_offset_[b * H + h],
-                             qkv_.data() + start[b] * 3 * C + 2 * C + h * D, 3 * C, count[b], D, scale,
-                             scores_.data() + omp_get_thread_num() * T, att_.data() + i * C + h * D);
-    }
-  }
+  const int64_t C = config_.n_embd, H = config_.n_head;
+  // A sequence's real rows are contiguous: the fused kernel runs on them as one unmasked sequence.
+  for (size_t b = 0; b < start.size(); ++b)
+    if (count[b] > 0)
+      kernels::attention_forward(qkv_.data() + start[b] * 3 * C, att_.data() + start[b] * C, lse_.data(), 1,
+                                 count[b], C, H, /*causal=*/false, nullptr);
 }
 
 void EncoderEngine::fake_quantize(float* X, int64_t rows, int64_t cols) const {
@@ -225,7 +198,7 @@ Tensor EncoderEngine::logits(const Tensor& tokens, const Tensor& mask) {
       }
     count[b] = (int64_t)tok.size() - start[b];
   }
-  prepare((int64_t)tok.size(), B, T, count);
+  prepare((int64_t)tok.size(), B, T);
   if (n_ > 0) {
     embed(tok, pos);
     for (const Layer& L : layers_) block(L, start, count);

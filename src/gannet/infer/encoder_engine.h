@@ -58,7 +58,7 @@ class EncoderEngine {
   void attention(const std::vector<int64_t>& start, const std::vector<int64_t>& count);
   void block(const Layer& L, const std::vector<int64_t>& start, const std::vector<int64_t>& count);
   void fake_quantize(float* X, int64_t rows, int64_t cols) const;
-  void prepare(int64_t rows, int64_t batch, int64_t T, const std::vector<int64_t>& count);
+  void prepare(int64_t rows, int64_t batch, int64_t T);
 
   models::EncoderConfig config_;
   bool fake_int8_ = false;
@@ -66,8 +66,7 @@ class EncoderEngine {
   std::vector<Layer> layers_;
   Tensor lnf_g_, lnf_b_;
   int64_t n_ = 0;  // rows (real tokens) of the current pass
-  std::vector<float> x_, xn_, qkv_, att_, hid_, keys_, scores_, scratch_;
-  std::vector<int64_t> key_offset_;  // per (sequence, head): where its blocked keys start in keys_
+  std::vector<float> x_, xn_, qkv_, att_, hid_, lse_, scratch_;
 
   friend struct EncoderEngineBuilder;
 };
