@@ -168,8 +168,8 @@ TEST(LowBitLinearWeight, ApplyIsTheReferenceProductBitwise) {
     EXPECT_TRUE(plain.low_bit() && !plain.quantized());
     EXPECT_EQ(plain.weight_bytes(), t.nbytes());
     EXPECT_EQ(plain.packed_in(), t.padded_in);
-    for (const int64_t M : {1, 7, 70}) {
-      const int64_t ldx = K + 3, ldy = N + 5;
+    for (const auto& [M, ldy] : {std::pair<int64_t, int64_t>{1, N + 5}, {7, N + 5}, {70, N + 5}, {70, N}}) {
+      const int64_t ldx = K + 3;
       std::vector<float> X(M * ldx), scratch(plain.scratch_floats(M));
       for (float& v : X) v = normal(rng);
       // The reference: token-wise int8 inputs, then ref::low_bit_matmul.
@@ -181,20 +181,24 @@ TEST(LowBitLinearWeight, ApplyIsTheReferenceProductBitwise) {
       plain.apply(X.data(), ldx, M, Y.data(), ldy, kernels::Epilogue::store, scratch.data());
       for (int64_t m = 0; m < M; ++m)
         for (int64_t n = 0; n < N; ++n) ASSERT_EQ(Y[m * ldy + n], ref[m * ldy + n]) << m << "," << n;
-      EXPECT_EQ(Y[ldy - 1], -7.f);  // columns past N untouched
-      // Bias then GELU; bias then accumulated.
+      if (ldy > N) {
+        EXPECT_EQ(Y[ldy - 1], -7.f);  // columns past N untouched
+      }
+      // Bias then GELU (over the whole block when it is contiguous, else row by row, as the
+      // epilogue runs it); bias then accumulated.
       biased.apply(X.data(), ldx, M, Y.data(), ldy, kernels::Epilogue::gelu, scratch.data());
-      std::vector<float> acc(M * ldy, 0.5f), Z(acc);
+      std::vector<float> acc(M * ldy, 0.5f), Z(acc), g(ref);
       biased.apply(X.data(), ldx, M, Z.data(), ldy, kernels::Epilogue::accumulate, scratch.data());
-      for (int64_t m = 0; m < M; ++m) {
-        std::vector<float> g(N);  // the row's GELU in one call, as the epilogue runs it
-        for (int64_t n = 0; n < N; ++n) g[n] = ref[m * ldy + n] + bias[n];
-        kernels::gelu_forward(g.data(), g.data(), N);
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = 0; n < N; ++n) g[m * ldy + n] += bias[n];
+      if (ldy == N) kernels::gelu_forward(g.data(), g.data(), M * N);
+      else
+        for (int64_t m = 0; m < M; ++m) kernels::gelu_forward(g.data() + m * ldy, g.data() + m * ldy, N);
+      for (int64_t m = 0; m < M; ++m)
         for (int64_t n = 0; n < N; ++n) {
-          ASSERT_EQ(Y[m * ldy + n], g[n]) << m << "," << n;
+          ASSERT_EQ(Y[m * ldy + n], g[m * ldy + n]) << m << "," << n;
           ASSERT_EQ(Z[m * ldy + n], 0.5f + (ref[m * ldy + n] + bias[n])) << m << "," << n;
         }
-      }
     }
     // row(): the dequantized row.
     const Tensor d = t.dequantize();

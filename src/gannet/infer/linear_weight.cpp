@@ -43,6 +43,12 @@ void low_bit_product(const kernels::QuantizedRows& A, const kernels::LowBitWeigh
 // Y = epilogue(P + b) from the product P: in place when P is Y (store, gelu), added when accumulating.
 void finish_rows(const float* P, int64_t ldp, const float* b, int64_t M, int64_t N, float* Y, int64_t ldy,
                  kernels::Epilogue e) {
+  if (e != kernels::Epilogue::accumulate && ldy == N) {  // contiguous rows, in place: one threaded pass each
+    if (b) kernels::add_bias(Y, b, M, N);
+    if (e == kernels::Epilogue::gelu) kernels::gelu_forward(Y, Y, M * N);
+    return;
+  }
+#pragma omp parallel for schedule(static) if (M * N >= (1 << 15))
   for (int64_t m = 0; m < M; ++m) {
     float* y = Y + m * ldy;
     const float* p = P + m * ldp;
