@@ -228,6 +228,11 @@ TEST_F(LowBitEncoderTest, CorruptMissingAndExtraTensorsAreRejectedNamingTheFile)
     EXPECT_TRUE(has(m, path)) << c.what << ": " << m;
     EXPECT_TRUE(has(m, c.message)) << c.what << ": " << m;
   }
+  // A truncated file: the safetensors layer's error, naming the file.
+  const std::string good = file("good.safetensors");
+  io::save_low_bit_encoder(good, p);
+  std::filesystem::resize_file(good, std::filesystem::file_size(good) - 3);
+  EXPECT_TRUE(has(one_line(message_of([&] { io::read_low_bit_encoder(good); })), good));
   // Saving validates before writing anything.
   io::LowBitEncoder missing = p;
   missing.low_bit.erase("wte.weight");
