@@ -6,13 +6,17 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "gannet/compress/low_bit_encoder_pack.h"
 #include "gannet/core/rng.h"
 #include "gannet/data/classification_set.h"
 #include "gannet/data/classification_tasks.h"
 #include "gannet/data/token_file.h"
+#include "gannet/infer/encoder_engine.h"
 #include "gannet/io/encoder_checkpoint.h"
+#include "gannet/io/low_bit_encoder.h"
 #include "gannet/io/safetensors.h"
 #include "gannet/metrics/majority_baseline.h"
+#include "gannet/train/evaluate_encoder.h"
 #include "gannet/train/trainer.h"
 #include "checkpoint_tensors.h"
 #include "test_files.h"
@@ -94,6 +98,37 @@ TEST_F(ClassifyTrain, EvalReportsTheValidationFiguresBesideTheMajorityBaseline) 
   // A token file suits only an MLM head.
   EXPECT_TRUE(has(gannet_stdout("eval --model " + r.checkpoint + " --data " + file("val.tok") + " 2>&1"),
                   "has no MLM head"));
+}
+
+// A packed low-bit encoder (XTC) runs on the engine's low-bit kernels with the same report; an f32
+// classifier runs on its f32 engine with --engine.
+TEST_F(ClassifyTrain, EvalRunsAPackedLowBitEncoderOnTheEngine) {
+  const train::TrainResult r = run(config("classify", "out", 20));
+  const std::string val = data::classification_set_path(dir_.string(), "toy", "val");
+  models::Encoder model(io::read_encoder_checkpoint_config(r.checkpoint));
+  io::load_encoder_checkpoint(r.checkpoint, model, nullptr, nullptr);
+  const data::ClassificationSet set = data::read_classification_set(val);
+  auto expected = [&](infer::EncoderEngine& e, const std::string& how) {
+    const train::ClassifierEval v = train::evaluate_classifier(
+        [&](const Tensor& t, const Tensor& m) { return e.logits(t, m); }, set, 8, 0);
+    char line[160];
+    std::snprintf(line, sizeof line, "accuracy %.2f%%  macro-F1 %.2f%%  loss %.4f  (60 windows of toy val, engine %s)",
+                  100 * v.confusion.accuracy(), 100 * v.confusion.macro_f1(), v.loss, how.c_str());
+    return std::string(line);
+  };
+  for (const auto& [scheme, bits] : {std::pair{"w1a8", 1}, std::pair{"w2a8", 2}}) {
+    const std::string packed = file(std::string(scheme) + ".safetensors");
+    io::save_low_bit_encoder(packed, compress::pack_low_bit_encoder(model, {bits, 0}, {bits, 0}, scheme));
+    infer::EncoderEngine e = infer::EncoderEngine::low_bit(io::read_low_bit_encoder(packed));
+    const std::string out = gannet_stdout("eval --model " + packed + " --data " + val + " --threads 1");
+    EXPECT_TRUE(has(out, expected(e, scheme))) << out << "\nexpected: " << expected(e, scheme);
+    EXPECT_TRUE(has(out, "majority baseline (always '")) << out;
+    EXPECT_TRUE(has(gannet_stdout("eval --model " + packed + " --data " + file("val.tok") + " 2>&1"),
+                    "is a packed low-bit classifier: evaluate it on a classification set"));
+  }
+  infer::EncoderEngine f = infer::EncoderEngine::f32(model);
+  const std::string out = gannet_stdout("eval --model " + r.checkpoint + " --data " + val + " --engine --threads 1");
+  EXPECT_TRUE(has(out, expected(f, "f32"))) << out << "\nexpected: " << expected(f, "f32");
 }
 
 TEST_F(ClassifyTrain, ResumeEqualsAnUninterruptedRun) {

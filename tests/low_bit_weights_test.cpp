@@ -335,6 +335,8 @@ TEST_F(LowBitFileTest, CorruptFilesAreRejectedNamingTheFile) {
       {"missing nonzero", &tern, "w2a8", [&](Entries& e) { e.erase(e.begin() + 1); }, keep, "'w.nonzero' is missing"},
       {"extra tensor", &bin, "w1a8", [&](Entries& e) { e.emplace_back("v.sign", bin.sign); }, keep,
        "'v.sign' belongs to no listed"},
+      {"stray part", &bin, "w1a8", [&](Entries& e) { e.emplace_back("w.foo", bin.sign); }, keep,
+       "'w.foo' belongs to no listed"},
       {"binary with nonzero", &bin, "w1a8", [&](Entries& e) { e.emplace_back("w.nonzero", bin.sign); }, keep,
        "binary weights have a '.nonzero' plane"},
       {"bits 3", &bin, "w1a8", none, [](nlohmann::json& d) { d["weights"]["w"]["bits"] = 3; }, "3 bits"},

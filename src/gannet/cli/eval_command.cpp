@@ -74,13 +74,13 @@ void add_eval_command(CLI::App& app) {
       ->check(number_in<int64_t>(NumberRange::closed(0, 1LL << 40)));
   add_threads_option(cmd, a->threads);
   cmd->add_flag("--engine", a->engine,
-                "run on the inference engine (always so for quantized models, which run on its integer kernels)");
+                "run on the inference engine (always so for quantized models and packed low-bit encoders, which run on its "
+                "integer kernels)");
   cmd->callback([a]() {
     if (a->threads > 0) kernels::set_num_threads(a->threads);
     if (is_encoder_model(a->model)) {
-      GANNET_CHECK(!a->engine && a->seq_len == 0, "--engine and --seq-len are for GPT models; ", a->model,
-                   " is an encoder");
-      eval_encoder(a->model, a->data, a->batch, a->max_batches);
+      GANNET_CHECK(a->seq_len == 0, "--seq-len is for GPT models; ", a->model, " is an encoder");
+      eval_encoder(a->model, a->data, a->batch, a->max_batches, a->engine);
       return;
     }
     io::GptWeights w = io::read_gpt_weights(a->model);

@@ -1,5 +1,7 @@
 #include "gannet/infer/linear_weight.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -8,6 +10,7 @@
 #include "gannet/kernels/bias.h"
 #include "gannet/kernels/gelu.h"
 #include "gannet/kernels/gemm.h"
+#include "gannet/kernels/low_bit_matmul.h"
 #include "gannet/kernels/quantize_rows.h"
 
 namespace gannet::infer {
@@ -18,7 +21,40 @@ kernels::PackedType packed_type(DType t) {
                " is not supported (f32, bf16)");
   return t == DType::f32 ? kernels::PackedType::f32 : kernels::PackedType::bf16;
 }
+// Every low-bit product of the engine goes through here: Y [M, ldy] = A W^T (no bias), on the
+// best vector path and the OpenMP threads (kernels/low_bit_matmul.h).
+void low_bit_product(const kernels::QuantizedRows& A, const kernels::LowBitWeights& W, float* Y, int64_t ldy) {
+  kernels::check_low_bit_product(A, W, "LinearWeight low-bit product");
+  kernels::low_bit_matmul(A, W, Y, ldy);
+}
+
+// Y = epilogue(P + b) from the product P: in place when P is Y (store, gelu), added when accumulating.
+void finish_rows(const float* P, int64_t ldp, const float* b, int64_t M, int64_t N, float* Y, int64_t ldy,
+                 kernels::Epilogue e) {
+  if (e != kernels::Epilogue::accumulate && ldy == N) {  // contiguous rows, in place: one threaded pass each
+    if (b) kernels::add_bias(Y, b, M, N);
+    if (e == kernels::Epilogue::gelu) kernels::gelu_forward(Y, Y, M * N);
+    return;
+  }
+#pragma omp parallel for schedule(static) if (M * N >= (1 << 15))
+  for (int64_t m = 0; m < M; ++m) {
+    float* y = Y + m * ldy;
+    const float* p = P + m * ldp;
+    if (e == kernels::Epilogue::accumulate) {
+      for (int64_t n = 0; n < N; ++n) y[n] += b ? p[n] + b[n] : p[n];
+      continue;
+    }
+    if (b) kernels::add_bias(y, b, 1, N);
+    if (e == kernels::Epilogue::gelu) kernels::gelu_forward(y, y, N);
+  }
+}
 }  // namespace
+
+LinearWeight::LinearWeight(const io::LowBitTensor& w, Tensor bias)
+    : bias_(std::move(bias)), out_(w.rows), in_(w.in), low_bit_(w) {
+  w.validate("LinearWeight low-bit weight");
+  if (bias_.defined()) check_shape(bias_, {out_}, "LinearWeight bias");
+}
 
 LinearWeight::LinearWeight(Tensor weight, int64_t out, int64_t in, Tensor bias)
     : weight_(std::move(weight)), bias_(std::move(bias)), out_(out), in_(in) {
@@ -37,7 +73,7 @@ LinearWeight::LinearWeight(Tensor packed, const io::QuantizedTensor& q, Tensor b
 }
 
 kernels::PackedMatrix LinearWeight::packed() const {
-  GANNET_CHECK(!quantized_, "LinearWeight: a quantized weight has no float packing");
+  GANNET_CHECK(!quantized_ && !low_bit(), "LinearWeight: a quantized weight has no float packing");
   return {packed_type(weight_.dtype()), weight_.raw(), out_, in_};
 }
 
@@ -47,12 +83,21 @@ kernels::QPackedMatrix LinearWeight::qpacked() const {
 }
 
 std::string LinearWeight::describe() const {
+  if (low_bit())
+    return str(low_bit_.ternary() ? "ternary" : "binary",
+               low_bit_.group == low_bit_.padded_in ? std::string(" per-row") : str(" g", low_bit_.group), " / a8");
   if (!quantized_) return dtype_name(weight_.dtype());
   return str("int", q_.bits, q_.group == q_.K ? std::string(" per-row") : str(" g", q_.group),
              q_.asymmetric ? " asym" : "", act_.int8 ? (act_.static_scale > 0 ? " / a8 static" : " / a8") : " / f32");
 }
 
 void LinearWeight::row(int64_t n, float* out) const {
+  if (low_bit()) {
+    GANNET_CHECK(n >= 0 && n < out_, "LinearWeight::row: row ", n, " outside [0, ", out_, ")");
+    const kernels::LowBitWeights w = low_bit_.view();
+    for (int64_t k = 0; k < in_; ++k) out[k] = w.dequantized(n, k);
+    return;
+  }
   if (!quantized_) return kernels::unpack_rows(packed(), n, 1, out);
   if (q_.K == in_) return kernels::unpack_quantized_rows(q_, n, 1, out);
   std::vector<float> padded(q_.K);
@@ -73,6 +118,8 @@ void LinearWeight::apply_int8_gelu_int8(const kernels::QuantizedRows& A, float* 
 }
 
 int64_t LinearWeight::scratch_floats(int64_t M) const {
+  // Low-bit: the int8 inputs and their scales, and the product's rows when it is accumulated.
+  if (low_bit()) return (M * low_bit_.padded_in + 3) / 4 + M + 16 + M * out_;
   if (quantized_) {
     // Inputs padded to the packed width (f32), or their int8 form and row scales.
     const int64_t Kp = q_.K;
@@ -87,6 +134,18 @@ void LinearWeight::apply(const float* X, int64_t ldx, int64_t M, float* Y, int64
                          float* scratch) const {
   const int64_t N = out_features(), K = in_features();
   const float* b = bias_.defined() ? bias_.f32() : nullptr;
+  if (low_bit()) {
+    GANNET_CHECK(scratch != nullptr, "LinearWeight::apply: the low-bit path needs scratch");
+    const int64_t Kp = low_bit_.padded_in;
+    float* scales = scratch;
+    int8_t* q = reinterpret_cast<int8_t*>(scratch + M + 16);
+    float* product = scratch + M + 16 + (M * Kp + 3) / 4;
+    kernels::quantize_rows(X, ldx, M, K, 0.f, q, Kp, scales);
+    const kernels::QuantizedRows A{q, Kp, scales, M, K};
+    const bool in_place = e != kernels::Epilogue::accumulate;
+    low_bit_product(A, low_bit_.view(), in_place ? Y : product, in_place ? ldy : N);
+    return finish_rows(in_place ? Y : product, in_place ? ldy : N, b, M, N, Y, ldy, e);
+  }
   if (quantized_) {
     const int64_t Kp = q_.K;
     GANNET_CHECK(scratch != nullptr || scratch_floats(M) == 0, "LinearWeight::apply: the quantized path needs scratch");

@@ -5,12 +5,16 @@
 //    the weights unpacked a block of rows at a time;
 //  - quantized (ZeroQuant): int8/int4 group-wise, packed by kernels/quant_matmul.h, whose kernels
 //    serve every row count. Inputs are quantized to int8 token-wise or with a static scale (W8A8,
-//    W4A8) or stay f32 (weight-only W8A16, W4A16).
+//    W4A8) or stay f32 (weight-only W8A16, W4A16);
+//  - low-bit (XTC): binary or ternary bit planes as stored (io/low_bit_tensor.h), read in place by
+//    the low-bit product (kernels/low_bit_matmul.h) after apply() quantizes its inputs to int8
+//    token-wise (W1A8, W2A8).
 #pragma once
 #include <cstdint>
 
 #include "gannet/core/tensor.h"
 #include "gannet/io/gpt_weights.h"
+#include "gannet/io/low_bit_tensor.h"
 #include "gannet/kernels/quant_matmul.h"
 #include "gannet/kernels/skinny_matmul.h"
 
@@ -31,8 +35,13 @@ class LinearWeight {
   // Quantized: `packed` holds kernels::pack_quantized(q.view()) (u8, kernels::qpacked_bytes bytes);
   // q gives the shape (its tensors are not kept).
   LinearWeight(Tensor packed, const io::QuantizedTensor& q, Tensor bias, io::ActivationQuant activations);
+  // Low-bit: w's planes and scales (shared, not copied; validated), inputs quantized to int8
+  // token-wise; bias [out] f32 or undefined.
+  LinearWeight(const io::LowBitTensor& w, Tensor bias);
 
+  // ZeroQuant's int8/int4 form (not the low-bit one).
   bool quantized() const { return quantized_; }
+  bool low_bit() const { return low_bit_.bits != 0; }
   const io::ActivationQuant& activation_quant() const { return act_; }
   // e.g. "f32", "bf16", "int8 g64 / a8", "int4 g64 / f32"
   std::string describe() const;
@@ -42,14 +51,16 @@ class LinearWeight {
   int64_t out_features() const { return out_; }
   int64_t in_features() const { return in_; }
   const Tensor& weight() const { return weight_; }
-  int64_t weight_bytes() const { return (int64_t)weight_.nbytes(); }
+  // Bytes of weights a product reads (low-bit: planes and scales).
+  int64_t weight_bytes() const { return low_bit() ? low_bit_.nbytes() : (int64_t)weight_.nbytes(); }
   kernels::PackedMatrix packed() const;     // float form only
   kernels::QPackedMatrix qpacked() const;   // quantized form only
   // Floats of scratch apply() needs for M rows.
   int64_t scratch_floats(int64_t M) const;
 
   // Columns of the inputs the quantized kernels read: in_features() rounded up to the group.
-  int64_t packed_in() const { return quantized_ ? q_.K : in_; }
+  // Low-bit: the planes' padded width.
+  int64_t packed_in() const { return quantized_ ? q_.K : low_bit() ? low_bit_.padded_in : in_; }
   // Quantized with int8 inputs only: the product of inputs quantized already by their producer
   // (A.K == packed_in(), padding columns zero).
   void apply_int8(const kernels::QuantizedRows& A, float* Y, int64_t ldy, kernels::Epilogue e) const;
@@ -69,6 +80,12 @@ class LinearWeight {
   bool quantized_ = false;
   kernels::QPackedMatrix q_{};  // shape of the quantized form (data = weight_)
   io::ActivationQuant act_{};
+  io::LowBitTensor low_bit_ = no_low_bit();  // the low-bit form (bits 0: another form)
+  static io::LowBitTensor no_low_bit() {
+    io::LowBitTensor t;
+    t.bits = 0;
+    return t;
+  }
 };
 
 }  // namespace gannet::infer

@@ -15,24 +15,42 @@ int low_bit_scheme_bits(const std::string& scheme) {
   fail(str("low-bit scheme '", escape_bytes(scheme), "' is not known (w1a8, w2a8)"));
 }
 
-void save_low_bit_file(const std::string& path, const LowBitFile& file) {
-  const int bits = low_bit_scheme_bits(file.scheme);
-  GANNET_CHECK(!file.weights.empty(), path, ": no low-bit weights to save");
-  std::vector<std::pair<std::string, Tensor>> entries;
-  nlohmann::json weights = nlohmann::json::object();
-  for (const auto& [name, t] : file.weights) {
+nlohmann::json low_bit_metadata(const std::string& path, const std::string& scheme,
+                                const std::map<std::string, LowBitTensor>& weights,
+                                std::vector<std::pair<std::string, Tensor>>& entries) {
+  int bits = 0;
+  try {
+    bits = low_bit_scheme_bits(scheme);
+  } catch (const Error& e) {
+    fail(str(path, ": ", e.what()));
+  }
+  GANNET_CHECK(!weights.empty(), path, ": no low-bit weights to save");
+  nlohmann::json listed = nlohmann::json::object();
+  for (const auto& [name, t] : weights) {
     const std::string what = path + ": low-bit tensor '" + escape_bytes(name) + "'";
     t.validate(what);
-    GANNET_CHECK(t.bits == bits, what, " has ", t.bits, "-bit weights, scheme ", file.scheme, " has ", bits);
+    GANNET_CHECK(t.bits == bits, what, " has ", t.bits, "-bit weights, scheme ", scheme, " has ", bits);
     t.append_entries(name, entries);
-    weights[name] = t.metadata();
+    listed[name] = t.metadata();
   }
-  const nlohmann::json doc = {{"format", kLowBitFormat}, {"scheme", file.scheme}, {"weights", weights}};
+  return {{"format", kLowBitFormat}, {"scheme", scheme}, {"weights", listed}};
+}
+
+void save_low_bit_file(const std::string& path, const LowBitFile& file) {
+  std::vector<std::pair<std::string, Tensor>> entries;
+  const nlohmann::json doc = low_bit_metadata(path, file.scheme, file.weights, entries);
   save_safetensors(path, entries, {{"quantization", doc.dump()}});
 }
 
-LowBitFile read_low_bit_file(const std::string& path) {
-  const SafeTensors st = SafeTensors::open(path);
+bool holds_low_bit_weights(const SafeTensors& file) {
+  auto meta = file.metadata().find("quantization");
+  if (meta == file.metadata().end()) return false;
+  const nlohmann::json doc = nlohmann::json::parse(meta->second, nullptr, /*allow_exceptions=*/false);
+  return doc.is_object() && doc.contains("format") && doc.at("format") == kLowBitFormat;
+}
+
+LowBitFile read_low_bit_weights(const SafeTensors& st) {
+  const std::string& path = st.path();
   auto meta = st.metadata().find("quantization");
   GANNET_CHECK(meta != st.metadata().end(), path, ": no 'quantization' metadata (not a low-bit weight file)");
   const nlohmann::json doc = parse_json_text(meta->second, path + " quantization metadata");
@@ -60,13 +78,28 @@ LowBitFile read_low_bit_file(const std::string& path) {
     out.weights.emplace(name, std::move(t));
   }
   r.finish();
+  return out;
+}
+
+bool is_low_bit_part(const std::map<std::string, LowBitTensor>& weights, const std::string& name) {
+  const size_t dot = name.rfind('.');
+  if (dot == std::string::npos) return false;
+  auto it = weights.find(name.substr(0, dot));
+  if (it == weights.end()) return false;
+  const std::string part = name.substr(dot + 1);
+  return part == "sign" || part == "scale" || (part == "nonzero" && it->second.ternary());
+}
+
+LowBitFile read_low_bit_file(const std::string& path) {
+  const SafeTensors st = SafeTensors::open(path);
+  if (auto type = st.metadata().find("model_type"); type != st.metadata().end())
+    fail(str(path, ": is a packed low-bit ", escape_bytes(type->second),
+             " model, not a bare low-bit weight file (gannet eval runs it)"));
+  LowBitFile out = read_low_bit_weights(st);
   // Every tensor in the file belongs to a listed weight.
-  for (const std::string& tensor : st.names()) {
-    const size_t dot = tensor.rfind('.');
-    const std::string base = dot == std::string::npos ? tensor : tensor.substr(0, dot);
-    GANNET_CHECK(out.weights.count(base), path, ": tensor '", escape_bytes(tensor),
+  for (const std::string& tensor : st.names())
+    GANNET_CHECK(is_low_bit_part(out.weights, tensor), path, ": tensor '", escape_bytes(tensor),
                  "' belongs to no listed low-bit weight");
-  }
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include "gannet/core/escape.h"
 #include "gannet/core/parse_number.h"
+#include "gannet/io/low_bit_file.h"
 
 namespace gannet::io {
 
@@ -46,6 +47,8 @@ std::string checkpoint_model_type(const SafeTensors& f) {
 }
 
 void expect_model_type(const SafeTensors& f, const std::string& expected) {
+  GANNET_CHECK(!holds_low_bit_weights(f), f.path(),
+               ": is a packed low-bit model (gannet-lowbit-1), not a gannet checkpoint (gannet eval runs it)");
   const std::string type = checkpoint_model_type(f);
   GANNET_CHECK(type == expected, f.path(), ": holds a model of type ", quote_text(type), ", not ",
                quote_text(expected));

@@ -34,7 +34,8 @@ void load_parameter_checkpoint(const SafeTensors& f, const nn::ParameterList& pa
 const std::string& checkpoint_metadata(const SafeTensors& f, const std::string& key);
 
 // The model type a checkpoint declares ("gpt" when it declares none: files written before the
-// key existed) and the check that it is `expected`.
+// key existed) and the check that it is `expected`, which also refuses a packed low-bit model
+// (io/low_bit_encoder.h) by name.
 std::string checkpoint_model_type(const SafeTensors& f);
 void expect_model_type(const SafeTensors& f, const std::string& expected);
 

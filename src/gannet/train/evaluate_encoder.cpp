@@ -31,8 +31,8 @@ ClassifierEval evaluate_classifier(const models::Encoder& model, const data::Cla
                              set, batch, max_windows);
 }
 
-ClassifierEval evaluate_classifier(const ClassifierLogits& logits_of, const data::ClassificationSet& set, int64_t batch,
-                                   int64_t max_windows) {
+ClassifierEval evaluate_classifier(const ClassifierLogits& model_logits, const data::ClassificationSet& set,
+                                   int64_t batch, int64_t max_windows) {
   autograd::NoGrad no_grad;
   const int64_t end = max_windows > 0 ? std::min(set.size(), max_windows) : set.size();
   GANNET_CHECK(end > 0, set.task, " ", set.split, ": no window to evaluate");
@@ -41,7 +41,10 @@ ClassifierEval evaluate_classifier(const ClassifierLogits& logits_of, const data
   for (int64_t first = 0; first < end; first += batch) {
     const int64_t last = std::min(end, first + batch);
     const Tensor labels = set.labels.slice(first, last);
-    autograd::Var logits(logits_of(set.tokens.slice(first, last), set.mask.slice(first, last)));
+    autograd::Var logits(model_logits(set.tokens.slice(first, last), set.mask.slice(first, last)));
+    GANNET_CHECK(logits.value().dtype() == DType::f32 && logits.value().shape() == Shape({last - first, set.num_classes()}),
+                 "evaluate_classifier: logits ", logits.value().describe(), " for ", last - first, " windows of ",
+                 set.num_classes(), " classes");
     const int64_t C = logits.value().dim(1);
     for (int64_t i = 0; i < last - first; ++i)
       r.confusion.add(labels.data<int32_t>()[i], argmax(logits.value().f32() + i * C, C));

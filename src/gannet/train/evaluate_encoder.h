@@ -18,8 +18,8 @@ struct ClassifierEval {
   metrics::ConfusionMatrix confusion;
 };
 
-// Class logits [B, classes] of windows tokens [B, T] (i32) with mask [B, T] (u8): a model's
-// forward pass, run without gradients.
+// Class logits [B, num_classes] f32 of tokens [B, T] with mask [B, T]: a model's, or an
+// inference engine's (infer/encoder_engine.h).
 using ClassifierLogits = std::function<Tensor(const Tensor& tokens, const Tensor& mask)>;
 
 // The first `max_windows` windows of `set` (0: all), `batch` at a time.
