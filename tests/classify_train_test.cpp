@@ -19,6 +19,7 @@
 #include "gannet/train/evaluate_encoder.h"
 #include "gannet/train/trainer.h"
 #include "checkpoint_tensors.h"
+#include "command_output.h"
 #include "test_files.h"
 #include "toy_classification.h"
 
@@ -58,14 +59,7 @@ class ClassifyTrain : public gannet::testing::TempDirTest {
     return train::run_training(train::parse_train_config(text, "c.json"), opt);
   }
 
-  static std::string gannet_stdout(const std::string& args) {
-    FILE* p = popen((std::string(GANNET_BINARY) + " " + args).c_str(), "r");
-    std::string out;
-    char buf[512];
-    while (p && fgets(buf, sizeof buf, p)) out += buf;
-    if (p) pclose(p);
-    return out;
-  }
+  static std::string gannet_stdout(const std::string& args) { return gannet::testing::gannet_output(args); }
 };
 
 TEST_F(ClassifyTrain, LearnsASeparableTask) {

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
+#include <regex>
 
 #include "gannet/autograd/tape.h"
 #include "gannet/compress/layer_reduction.h"
@@ -12,6 +14,7 @@
 #include "gannet/io/encoder_checkpoint.h"
 #include "gannet/train/trainer.h"
 #include "checkpoint_tensors.h"
+#include "command_output.h"
 #include "test_files.h"
 #include "toy_classification.h"
 
@@ -185,6 +188,28 @@ TEST_F(XtcTrain, BinaryStudentsLearnFromTheTeacherAndResumeExactly) {
   const train::TrainResult resumed = run(xtc("b", 6, two), rest);
   EXPECT_EQ(checkpoint_tensors(whole.checkpoint), checkpoint_tensors(resumed.checkpoint));
   EXPECT_EQ(whole.validation.values, resumed.validation.values);
+}
+
+// `gannet compress` as a user runs it: trains, packs, and reports the packed file's accuracy as
+// the engine computes it, the same figure `gannet eval` gives for the file.
+TEST_F(XtcTrain, CompressPacksTheStudentAndRunsItOnTheEngine) {
+  const std::string cfg = file("xtc.json");
+  std::ofstream(cfg) << xtc("cli", 20, xtc_blocks(1, R"({"enabled": true, "keep_number_layer": 1, "teacher_layer": [1]})"));
+  const std::string out = gannet::testing::gannet_output("compress --config " + cfg + " --no-progress --threads 1 2>&1");
+  const std::string packed = file("cli") + "/model.lowbit.safetensors";
+  EXPECT_TRUE(has(out, "packed: " + packed + " (w1a8, 1 layers)")) << out;
+  EXPECT_TRUE(has(out, "x smaller")) << out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("packed w1a8 ([0-9.]+)%"))) << out;
+  const std::string val = data::classification_set_path(dir_.string(), "toy", "val");
+  const std::string eval = gannet::testing::gannet_output("eval --model " + packed + " --data " + val);
+  EXPECT_TRUE(has(eval, "accuracy " + m[1].str() + "%")) << eval << "\ncompress said: " << out;
+  EXPECT_GT(std::stod(m[1].str()), 80.0) << out;
+
+  std::ofstream(cfg) << R"({"task": "classify", "model": {"vocab_size": 40, "n_ctx": 16, "n_layer": 1, "n_head": 2,
+      "n_embd": 32}, )" + common("cls", 2) + "}";
+  EXPECT_TRUE(has(gannet::testing::gannet_output("compress --config " + cfg + " 2>&1"),
+                  "gannet compress runs task \"xtc\" configs"));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "gannet/cli/bench_command.h"
+#include "gannet/cli/compress_command.h"
 #include "gannet/cli/data_command.h"
 #include "gannet/cli/eval_command.h"
 #include "gannet/cli/generate_command.h"
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   gannet::cli::add_init_command(app);
   gannet::cli::add_bench_command(app);
   gannet::cli::add_quantize_command(app);
+  gannet::cli::add_compress_command(app);
   gannet::cli::add_plot_command(app);
   gannet::cli::add_moe_stats_command(app);
   try {

@@ -1,0 +1,113 @@
+#include "gannet/cli/compress_command.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "gannet/cli/number_options.h"
+#include "gannet/compress/low_bit_encoder_pack.h"
+#include "gannet/infer/encoder_engine.h"
+#include "gannet/io/encoder_checkpoint.h"
+#include "gannet/kernels/gemm.h"
+#include "gannet/io/low_bit_encoder.h"
+#include "gannet/train/classification_batches.h"
+#include "gannet/train/evaluate_encoder.h"
+#include "gannet/train/trainer.h"
+
+namespace gannet::cli {
+
+namespace {
+struct CompressArgs {
+  std::string config;
+  std::string output;  // default: <checkpoint.dir>/model.lowbit.safetensors
+  bool resume = false;
+  bool no_progress = false;
+  int64_t stop_after = -1;
+  int threads = 0;  // 0: OpenMP's default
+};
+
+double megabytes(double bytes) { return bytes / 1e6; }
+
+// The trained student packed into `path`; prints its size beside the teacher's f32 weights.
+void pack_student(const train::TrainConfig& cfg, const std::string& checkpoint, const std::string& path) {
+  models::Encoder student(io::read_encoder_checkpoint_config(checkpoint));
+  io::load_encoder_checkpoint(checkpoint, student, nullptr, nullptr);
+  const io::LowBitEncoder packed =
+      compress::pack_low_bit_encoder(student, cfg.xtc.weights, cfg.xtc.embedding_spec(), cfg.xtc.scheme());
+  io::save_low_bit_encoder(path, packed);
+  const double teacher_bytes = 4.0 * (double)nn::count_elements(models::Encoder(cfg.encoder).parameters());
+  const double file_bytes = (double)std::filesystem::file_size(path);
+  const io::LowBitEncoder::Bytes b = packed.bytes();
+  std::printf("packed: %s (%s, %ld layers)\n", path.c_str(), cfg.xtc.scheme().c_str(),
+              (long)student.config().n_layer);
+  std::printf("size: %.3f MB file (products %.3f, embeddings %.3f, f32 rest %.3f MB) against the teacher's f32 "
+              "weights %.3f MB: %.1fx smaller\n",
+              megabytes(file_bytes), megabytes((double)b.products), megabytes((double)b.embeddings),
+              megabytes((double)b.dense), megabytes(teacher_bytes), teacher_bytes / file_bytes);
+}
+
+// The packed file read back and run by the low-bit engine on the validation windows, beside the
+// f32 teacher on the same windows.
+void report_packed_accuracy(const train::TrainConfig& cfg, const std::string& path) {
+  const data::ClassificationSet val = train::open_classification_split(cfg, cfg.encoder, "val");
+  const io::LowBitEncoder packed = io::read_low_bit_encoder(path);
+  infer::EncoderEngine engine = infer::EncoderEngine::low_bit(packed);
+  const train::ClassifierEval s = train::evaluate_classifier(
+      [&](const Tensor& t, const Tensor& m) { return engine.logits(t, m); }, val, cfg.micro_batch, 0);
+  models::Encoder teacher(cfg.encoder);
+  io::load_encoder_checkpoint(cfg.teacher_checkpoint, teacher, nullptr, nullptr);
+  const train::ClassifierEval t = train::evaluate_classifier(teacher, val, cfg.micro_batch, 0);
+  std::printf("accuracy on %ld windows of %s val: packed %s %.2f%% (macro-F1 %.2f%%), teacher f32 %.2f%% "
+              "(macro-F1 %.2f%%): %+.2f points\n",
+              (long)val.size(), val.task.c_str(), packed.scheme.c_str(), 100 * s.confusion.accuracy(),
+              100 * s.confusion.macro_f1(), 100 * t.confusion.accuracy(), 100 * t.confusion.macro_f1(),
+              100 * (s.confusion.accuracy() - t.confusion.accuracy()));
+}
+
+void run(const CompressArgs& a) {
+  if (a.threads > 0) kernels::set_num_threads(a.threads);
+  const train::TrainConfig cfg = train::read_train_config(a.config);
+  GANNET_CHECK(cfg.task == "xtc", a.config, ": gannet compress runs task \"xtc\" configs (this one is \"", cfg.task,
+               "\": use gannet train)");
+  const std::string out =
+      a.output.empty() ? (std::filesystem::path(cfg.out_dir) / "model.lowbit.safetensors").string() : a.output;
+  train::TrainOptions opt;
+  opt.resume = a.resume;
+  opt.progress = !a.no_progress;
+  opt.stop_after = a.stop_after;
+  const train::TrainResult r = train::run_training(cfg, opt);
+  if (r.interrupted) std::exit(130);
+  if (r.rank != 0) return;
+  if (r.steps_done < cfg.steps) {
+    std::printf("stopped at step %ld of %ld; checkpoint %s (resume with --resume)\n", (long)r.steps_done,
+                (long)cfg.steps, r.checkpoint.c_str());
+    return;
+  }
+  std::printf("final: step %ld, distillation loss %.4f", (long)r.steps_done, r.final_train_loss);
+  for (size_t i = 0; i < r.validation.keys.size(); ++i)
+    std::printf(", %s %.4f", r.validation.keys[i].c_str(), r.validation.values[i]);
+  std::printf(" (simulated)\ncheckpoint: %s\n", r.checkpoint.c_str());
+  pack_student(cfg, r.checkpoint, out);
+  report_packed_accuracy(cfg, out);
+}
+}  // namespace
+
+void add_compress_command(CLI::App& app) {
+  auto args = std::make_shared<CompressArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "compress", "XTC: distil a binary or ternary student from a fine-tuned encoder (a config with task xtc; see "
+                  "configs/xtc_*.json) and pack it into a low-bit model file");
+  cmd->add_option("--config,-c", args->config, "compression config (JSON: a training config with task xtc)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--output,-o", args->output, "packed model file (default: <checkpoint.dir>/model.lowbit.safetensors)");
+  cmd->add_flag("--resume", args->resume, "continue from the checkpoint in checkpoint.dir");
+  cmd->add_flag("--no-progress", args->no_progress, "no progress bar");
+  cmd->add_option("--stop-after", args->stop_after, "stop after this many steps, with a checkpoint (for testing)")
+      ->check(number_in<int64_t>(NumberRange::at_least(0)));
+  add_threads_option(cmd, args->threads);
+  cmd->callback([args]() { run(*args); });
+}
+
+}  // namespace gannet::cli
