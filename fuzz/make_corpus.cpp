@@ -1,22 +1,26 @@
 // Writes the fuzzers' seed corpora (fuzz/corpus/<fuzzer>/) with gannet's own writers: a tiny model
-// (float, checkpoint, quantized four ways), a sharded checkpoint of it, token files and the difficulty
-// index `data analyze` makes of one, a small GPT-2 vocabulary, the repository's training configs,
-// quantization configs and request bodies. Usage: fuzz_make_corpus SOURCE_DIR (scripts/fuzz.sh
-// --seeds runs it); the files are small and kept in the repository.
+// (float, checkpoint, quantized four ways), a sharded checkpoint of it, a tiny encoder packed
+// binary and ternary, token files and the difficulty index `data analyze` makes of one, a small
+// GPT-2 vocabulary, the repository's training configs, quantization configs and request bodies.
+// Usage: fuzz_make_corpus SOURCE_DIR (scripts/fuzz.sh --seeds runs it); the files are small and
+// kept in the repository.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "fuzz_support.h"
+#include "gannet/compress/low_bit_encoder_pack.h"
 #include "gannet/compress/quant_scheme.h"
 #include "gannet/data/classification_tasks.h"
 #include "gannet/data/difficulty.h"
 #include "gannet/data/token_file.h"
 #include "gannet/io/checkpoint.h"
 #include "gannet/io/gpt_weights.h"
+#include "gannet/io/low_bit_encoder.h"
 #include "gannet/io/safetensors.h"
 #include "gannet/io/sharded_checkpoint.h"
+#include "gannet/models/encoder.h"
 #include "gannet/models/gpt.h"
 #include "small_vocab.h"
 
@@ -153,6 +157,24 @@ void classification_tasks(const fs::path& corpus, const fs::path& tmp) {
           read_all(data::classification_set_path(opt.data_dir, task, split)));
 }
 
+// A tiny classifier encoder packed binary and ternary (gannet compress's output).
+void low_bit_encoders(const fs::path& corpus, const fs::path& tmp) {
+  models::EncoderConfig c;
+  c.vocab_size = 40;
+  c.n_ctx = 8;
+  c.n_layer = 1;
+  c.n_head = 2;
+  c.n_embd = 32;
+  c.num_classes = 3;
+  models::Encoder model(c);
+  model.init(7);
+  for (const auto& [scheme, bits] : {std::pair{"w1a8", 1}, std::pair{"w2a8", 2}}) {
+    const fs::path path = tmp / (std::string(scheme) + ".safetensors");
+    io::save_low_bit_encoder(path.string(), compress::pack_low_bit_encoder(model, {bits, 0}, {bits, 0}, scheme));
+    put(corpus / "low_bit_encoder", std::string(scheme) + ".safetensors", read_all(path));
+  }
+}
+
 void configs_and_requests(const fs::path& corpus, const fs::path& source) {
   for (const auto& e : fs::directory_iterator(source / "configs"))
     if (e.path().extension() == ".json") put(corpus / "train_config", e.path().filename().string(), read_all(e.path()));
@@ -201,6 +223,7 @@ int main(int argc, char** argv) {
     models_and_checkpoints(corpus, tmp);
     tokens_and_indexes(corpus, tmp);
     classification_tasks(corpus, tmp);
+    low_bit_encoders(corpus, tmp);
     configs_and_requests(corpus, source);
     fs::remove_all(tmp);
   } catch (const std::exception& e) {
