@@ -70,7 +70,7 @@ void avx512_product(const kernels::QuantizedRows& A, const kernels::LowBitWeight
 std::vector<std::pair<std::string, Product>> paths() {
   std::vector<std::pair<std::string, Product>> p = {{"dispatch", kernels::low_bit_matmul}};
   if (cpu_has(Isa::avx2)) p.emplace_back("avx2", avx2_product);
-  if (cpu_has(Isa::avx512)) p.emplace_back("avx512", avx512_product);
+  if (cpu_has_avx512_vnni() && cpu_has_avx512_vbmi_gfni()) p.emplace_back("avx512", avx512_product);
   return p;
 }
 
@@ -99,7 +99,7 @@ class ThreadCount {
 
 TEST(LowBitMatmulSimd, MatchesTheReferenceBitwise) {
   ASSERT_TRUE(cpu_has(Isa::avx2)) << "these tests need an AVX2 CPU";
-  const std::vector<LowBitSpec> specs = {{1, 0}, {1, 32}, {1, 64}, {1, 128}, {2, 0}, {2, 32}, {2, 64}, {2, 128}};
+  const std::vector<LowBitSpec> specs = {{1, 0}, {1, 32}, {1, 64}, {1, 96}, {1, 128}, {2, 0}, {2, 32}, {2, 64}, {2, 96}, {2, 128}};
   for (const LowBitSpec& spec : specs)
     for (const auto& [N, K] : std::vector<std::pair<int64_t, int64_t>>{{13, 100}, {21, 257}, {8, 64}, {3, 33}}) {
       const LowBitTensor t = random_weights(N, K, spec, (uint32_t)(N * 1000 + K));

@@ -18,6 +18,10 @@ bool cpu_has(Isa isa) {
 
 bool cpu_has_avx512_vnni() { return cpu_has(Isa::avx512) && __builtin_cpu_supports("avx512vnni"); }
 
+bool cpu_has_avx512_vbmi_gfni() {
+  return cpu_has(Isa::avx512) && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("gfni");
+}
+
 static Isa detect() {
   Isa best = cpu_has(Isa::avx512) ? Isa::avx512 : cpu_has(Isa::avx2) ? Isa::avx2 : Isa::scalar;
   if (const char* env = std::getenv("GANNET_ISA")) {

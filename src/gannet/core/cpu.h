@@ -12,5 +12,7 @@ const char* isa_name(Isa isa);
 bool cpu_has(Isa isa);
 // AVX512-VNNI (vpdpbusd), which the integer kernels' AVX-512 path needs beyond Isa::avx512.
 bool cpu_has_avx512_vnni();
+// AVX-512 VBMI (vpermb) and GFNI (vgf2p8affineqb), as the low-bit products' AVX-512 path uses.
+bool cpu_has_avx512_vbmi_gfni();
 
 }  // namespace gannet

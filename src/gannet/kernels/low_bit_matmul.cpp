@@ -26,11 +26,11 @@ void check_low_bit_product(const QuantizedRows& A, const LowBitWeights& W, const
 }
 
 namespace {
-constexpr int64_t kColumnsPerStep = 8;  // the vector paths' tile of output columns
+constexpr int64_t kColumnsPerStep = 16;  // the vector paths' tiles of output columns (8 or 16)
 
 void low_bit_range(Isa isa, const QuantizedRows& A, const LowBitWeights& W, float* Y, int64_t ldy, int64_t b,
                    int64_t end) {
-  if (isa == Isa::avx512)
+  if (isa == Isa::avx512 && cpu_has_avx512_vnni() && cpu_has_avx512_vbmi_gfni())
     avx512::low_bit_matmul_range(A, W, Y, ldy, b, end);
   else
     avx2::low_bit_matmul_range(A, W, Y, ldy, b, end);

@@ -23,8 +23,8 @@ namespace gannet::kernels {
 // or 2, padded_K and group multiples of 32 with padded_K - K < group, planes and scales present).
 void check_low_bit_product(const QuantizedRows& A, const LowBitWeights& W, const char* what);
 
-// The product on the planes with the best vector path (AVX2 or AVX-512 as core/cpu.h reports, else
-// ref::), bitwise ref::low_bit_matmul's result. One to six rows (decode) stream each weight row
+// The product on the planes with the best vector path (AVX-512 with VNNI, VBMI and GFNI, else AVX2, as core/cpu.h
+// reports, else ref::), bitwise ref::low_bit_matmul's result. One to six rows (decode) stream each weight row
 // once; more rows are tiled so that each weight word is expanded once per six activation rows. Runs
 // on the OpenMP threads (each its own range of output columns; called inside a parallel region, on
 // the calling thread); results depend neither on the thread count nor on M (any int8 activations,
@@ -40,7 +40,7 @@ namespace avx2 {
 GANNET_LOW_BIT_MATMUL_DECLS
 }
 namespace avx512 {
-GANNET_LOW_BIT_MATMUL_DECLS  // the same 256-bit code as avx2::, compiled for AVX-512
+GANNET_LOW_BIT_MATMUL_DECLS  // needs cpu_has_avx512_vnni() and cpu_has_avx512_vbmi_gfni()
 }
 #undef GANNET_LOW_BIT_MATMUL_DECLS
 

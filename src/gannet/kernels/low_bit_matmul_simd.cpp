@@ -1,8 +1,7 @@
-// Vector bodies of low_bit_matmul (XTC's binary and ternary products); compiled once per ISA (see
-// core/simd.h). The planes and the arithmetic are in low_bit_weights.h and low_bit_matmul.h.
-//
-// Both compilations run the same 256-bit AVX2 code (valid under -mavx512* too), so each ISA's
-// object runs a path the tests check on any AVX2 machine.
+// AVX2 body of low_bit_matmul (XTC's binary and ternary products); compiled in the avx2 object only
+// (the avx512 object takes low_bit_matmul_avx512_simd.cpp's VNNI body, and CPUs with AVX-512 but
+// without VNNI run this one). The planes and the arithmetic are in low_bit_weights.h and
+// low_bit_matmul.h.
 //
 // The activation rows are first arranged (once per block of rows, per thread) so that a weight word
 // needs no shuffle: in word j, byte 4i + c holds column 32j + 8c + i (i < 8, c < 4), zero-padded past
@@ -22,6 +21,7 @@
 // side over a group, sharing each activation load. Few rows (decode) take the tiles along N, so
 // each weight row is read once, in a few interleaved sequential streams. Many rows take blocks of
 // activation rows that stay in L1 and pass blocks of weight rows (in L2) over them.
+#if !defined(__AVX512F__)
 #include <immintrin.h>
 
 #include <cstring>
@@ -253,3 +253,4 @@ void low_bit_matmul_range(const QuantizedRows& A, const LowBitWeights& W, float*
 }
 
 }  // namespace gannet::kernels::GANNET_ISA
+#endif  // !__AVX512F__
