@@ -9,8 +9,9 @@
 //   binary:  u = the sign bit, and S = 2 sum u a - sum a;
 //   ternary: u = w + 1 in {0, 1, 2} (2 where the sign bit is set, 1 where the nonzero bit is not),
 //            and S = sum u a - sum a;
-// either by masked byte moves (the bits loaded as a mask register) or by two instructions on
-// vectors (vpermb, then vgf2p8affineqb as a bit matrix: see Expand). vpdpbusd adds u . a four bytes
+// by masked byte moves (the bits loaded as a mask register) for a tile of several activation rows,
+// and for one row (decode) by picking bytes from whole 64-byte blocks of the planes (vpermb or
+// vpermi2b) and vgf2p8affineqb as a bit matrix (see BlockPicks). vpdpbusd adds u . a four bytes
 // at a time into 16 int32 lanes, exactly (|lane| <= 2 * 128 * group / 16). A group whose width is
 // an odd number of 32-column words ends in a half chunk: its 32 bits, and for ternary no zero
 // multipliers past them. The rows' group sums (sum a) are taken when the rows are copied
@@ -39,7 +40,7 @@ constexpr int kTileRows = 16;  // weight rows per tile: one f32 vector of output
 constexpr int kMaxMt = 6;      // activation rows per tile
 // Weight rows summed side by side, by activation rows in the tile (accumulators MT x RB, the
 // multipliers RB and one activation chunk within the 32 registers).
-constexpr int kRowsAtOnce[kMaxMt + 1] = {0, 8, 8, 4, 4, 4, 4};
+constexpr int kRowsAtOnce[kMaxMt + 1] = {0, 0, 8, 4, 4, 4, 4};  // one row: one_row_group
 constexpr int64_t kBlockBytes = 32 * 1024;        // copied activation rows per block (L1)
 constexpr int64_t kWeightBlockBytes = 64 * 1024;  // weight rows per pass of a block's tiles (L2)
 constexpr int64_t kPrefetchTiles = 2;             // how far ahead the planes are prefetched
@@ -64,18 +65,6 @@ inline uint64_t chunk_bits(const uint8_t* p) {
     uint64_t w;
     std::memcpy(&w, p, 8);
     return w;
-  }
-}
-
-// The same in the low qword of a vector: 64, or 32 for a half chunk (the rest 0).
-template <bool kHalf>
-inline __m128i plane_bits(const uint8_t* p) {
-  if constexpr (kHalf) {
-    int32_t w;
-    std::memcpy(&w, p, 4);
-    return _mm_cvtsi32_si128(w);
-  } else {
-    return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
   }
 }
 
@@ -113,12 +102,6 @@ void copy_rows(const QuantizedRows& A, const LowBitWeights& W, int64_t m0, int64
   }
 }
 
-// dst = table's bytes picked by idx (vpermb, AVX512-VBMI), as asm for the reason above.
-inline __m512i permute_bytes(__m512i idx, __m512i table) {
-  __m512i r;
-  asm("vpermb %2, %1, %0" : "=v"(r) : "v"(idx), "v"(table));
-  return r;
-}
 // Byte j of x times the 8 x 8 bit matrix of qword j / 8 of a, plus FLIP (vgf2p8affineqb, GFNI):
 // bit i of the result is the parity of (a's byte 7 - i) & x, xor bit i of FLIP.
 template <int FLIP>
@@ -128,48 +111,7 @@ inline __m512i bit_matrix(__m512i x, __m512i a) {
   return r;
 }
 
-// The expansion of a chunk's bits into byte multipliers, two instructions: vpermb puts the bits'
-// byte c (columns 8c .. 8c + 7) in byte 7 of qword c (ternary: the sign byte in byte 6, the
-// nonzero byte in byte 7) with zeros elsewhere, and vgf2p8affineqb against x = 1 << (j % 8) in
-// byte j makes byte j bit (j % 8) of that byte: binary u = sign; ternary u = 2 sign + not nonzero
-// (bit 0 flipped by the instruction's constant). A half chunk's nonzero bits past its 32 columns
-// are set, so that u is 0 there.
-// binary: byte 7 of qword c is the bits' byte c; ternary: byte 6 the sign byte c (table bytes 0-7),
-// byte 7 the nonzero byte c (bytes 8-15); elsewhere byte 16 of the table, which is 0.
-constexpr int8_t kBinaryIndex(int j) { return (int8_t)(j % 8 == 7 ? j / 8 : 16); }
-constexpr int8_t kTernaryIndex(int j) { return (int8_t)(j % 8 == 7 ? 8 + j / 8 : j % 8 == 6 ? j / 8 : 16); }
-template <int8_t (*F)(int)>
-struct IndexTable {
-  alignas(64) int8_t v[64];
-  constexpr IndexTable() : v() {
-    for (int j = 0; j < 64; ++j) v[j] = F(j);
-  }
-};
-constexpr IndexTable<kBinaryIndex> kBinaryTable;
-constexpr IndexTable<kTernaryIndex> kTernaryTable;
-
-struct Expand {
-  __m512i x = _mm512_set1_epi64((long long)0x8040201008040201ull);
-  __m512i binary_index = _mm512_load_si512(kBinaryTable.v);
-  __m512i ternary_index = _mm512_load_si512(kTernaryTable.v);
-};
-
-// sums[m][i] += the terms of the chunk at column k of weight row i (planes sign[i], nonzero[i])
-// with copied rows x0 + m * stride.
-template <bool kTernary, bool kHalf>
-inline __m512i expand_by_bit_matrix(const uint8_t* sign, const uint8_t* nonzero, const Expand& e) {
-  const __m128i s = plane_bits<kHalf>(sign);
-  if constexpr (!kTernary) {
-    return bit_matrix<0>(e.x, permute_bytes(e.binary_index, _mm512_zextsi128_si512(s)));
-  } else {
-    __m128i nz = plane_bits<kHalf>(nonzero);
-    if constexpr (kHalf) nz = _mm_or_si128(nz, _mm_set_epi32(0, 0, -1, 0));
-    const __m128i table = _mm_unpacklo_epi64(s, nz);
-    return bit_matrix<1>(e.x, permute_bytes(e.ternary_index, _mm512_zextsi128_si512(table)));
-  }
-}
-
-// The same multipliers by masked byte moves, the bits loaded as mask registers.
+// A chunk's multipliers by masked byte moves, the bits loaded as mask registers.
 template <bool kTernary, bool kHalf>
 inline __m512i expand_by_masks(const uint8_t* sign, const uint8_t* nonzero) {
   const __m512i ones = _mm512_set1_epi8(1), twos = _mm512_set1_epi8(2);
@@ -184,36 +126,108 @@ inline __m512i expand_by_masks(const uint8_t* sign, const uint8_t* nonzero) {
 }
 
 // sums[m][i] += the terms of the chunk at column k of weight row i (planes sign[i], nonzero[i])
-// with copied rows x0 + m * stride. One row (decode) expands by bit matrices, more by masks (each
-// the faster there on Zen 5: the masks' moves leave the multiply pipes to vpdpbusd).
+// with copied rows x0 + m * stride.
 template <int MT, int RB, bool kTernary, bool kHalf>
 inline void chunk(const int8_t* x0, int64_t stride, const uint8_t* const* sign, const uint8_t* const* nonzero,
-                  int64_t k, const Expand& e, __m512i (&sums)[MT][RB]) {
+                  int64_t k, __m512i (&sums)[MT][RB]) {
   __m512i u[RB];
-  for (int i = 0; i < RB; ++i) {
-    const uint8_t* nz = kTernary ? nonzero[i] + k / 8 : nullptr;
-    if constexpr (MT == 1)
-      u[i] = expand_by_bit_matrix<kTernary, kHalf>(sign[i] + k / 8, nz, e);
-    else
-      u[i] = expand_by_masks<kTernary, kHalf>(sign[i] + k / 8, nz);
-  }
+  for (int i = 0; i < RB; ++i)
+    u[i] = expand_by_masks<kTernary, kHalf>(sign[i] + k / 8, kTernary ? nonzero[i] + k / 8 : nullptr);
   for (int m = 0; m < MT; ++m) {
     const __m512i x = _mm512_loadu_si512(x0 + m * stride + k);
     for (int i = 0; i < RB; ++i) sums[m][i] = dpbusd(sums[m][i], u[i], x);
   }
 }
 
+// One activation row (decode): a weight row's planes are loaded 64 bytes (8 chunks) at a time and
+// each chunk's multipliers made from those registers in two instructions: vpermb (binary) or
+// vpermi2b (ternary, from both planes) puts the plane's byte c' of the chunk (columns 8c' .. 8c' + 7)
+// in byte 7 of qword c' (ternary: the sign byte in byte 6, the nonzero byte in byte 7), the other
+// bytes zeroed; vgf2p8affineqb against x = 1 << (j % 8) in byte j then makes byte j bit j % 8 of
+// that byte: binary u = sign; ternary u = 2 sign + not nonzero (bit 0 flipped by the instruction's
+// constant). The row's bytes are read in order, one load per 8 chunks.
+inline __m512i pick_bytes(__m512i idx, __m512i table, __mmask64 keep) {
+  __m512i r;
+  asm("vpermb %2, %1, %0%{%3%}%{z%}" : "=v"(r) : "v"(idx), "v"(table), "Yk"(keep));
+  return r;
+}
+inline __m512i pick_bytes2(__m512i idx, __m512i a, __m512i b, __mmask64 keep) {
+  asm("vpermi2b %2, %1, %0%{%3%}%{z%}" : "+v"(idx) : "v"(a), "v"(b), "Yk"(keep));
+  return idx;
+}
+
+// Chunk c of a 64-byte block: binary, byte 7 of qword q takes the plane's byte 8c + q; ternary,
+// byte 6 the sign plane's (table a) and byte 7 the nonzero plane's (table b, indices from 64).
+template <bool kTernary>
+struct BlockPicks {
+  __m512i x = _mm512_set1_epi64((long long)0x8040201008040201ull);
+  __mmask64 keep = _cvtu64_mask64(kTernary ? 0xC0C0C0C0C0C0C0C0ull : 0x8080808080808080ull);
+  __m512i index[8];
+  BlockPicks() {
+    for (int c = 0; c < 8; ++c) {
+      const __m512i q = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+      const __m512i from = _mm512_add_epi64(q, _mm512_set1_epi64(8 * c));
+      // byte 6: from (sign), byte 7: 64 + from (nonzero); binary: byte 7: from
+      const __m512i from_b = _mm512_add_epi64(from, _mm512_set1_epi64(64));
+      index[c] = kTernary ? _mm512_or_si512(_mm512_slli_epi64(from, 48), _mm512_slli_epi64(from_b, 56))
+                          : _mm512_slli_epi64(from, 56);
+    }
+  }
+};
+
+// acc[c % 4] += chunk c's terms for the CHUNKS chunks of a block.
+template <bool kTernary, int CHUNKS>
+inline void block_chunks(const int8_t* xb, __m512i S, __m512i Z, const BlockPicks<kTernary>& p, __m512i (&acc)[4]) {
+  for (int c = 0; c < CHUNKS; ++c) {
+    const __m512i u = kTernary ? bit_matrix<1>(p.x, pick_bytes2(p.index[c], S, Z, p.keep))
+                               : bit_matrix<0>(p.x, pick_bytes(p.index[c], S, p.keep));
+    acc[c & 3] = dpbusd(acc[c & 3], u, _mm512_loadu_si512(xb + 64 * c));
+  }
+}
+
+// The int32 lanes of the terms of columns [k0, k1) (multiples of 32) of one weight row with the
+// copied row x.
+template <bool kTernary>
+inline __m512i one_row_group(const int8_t* x, const uint8_t* sign, const uint8_t* nonzero, int64_t k0, int64_t k1,
+                             const BlockPicks<kTernary>& p) {
+  __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+  const int64_t bytes = (k1 - k0) / 8;
+  const uint8_t* s0 = sign + k0 / 8;
+  const uint8_t* z0 = kTernary ? nonzero + k0 / 8 : nullptr;
+  for (int64_t b = 0; b < bytes; b += 64) {
+    const int64_t n = min64(64, bytes - b);  // a multiple of 4
+    const __mmask64 in = _cvtu64_mask64(n == 64 ? ~0ull : (1ull << n) - 1);
+    const __m512i S = _mm512_maskz_loadu_epi8(in, s0 + b);
+    // Past the group: sign 0, nonzero 1, so that u = 0 there.
+    const __m512i Z = kTernary ? _mm512_mask_loadu_epi8(_mm512_set1_epi8(-1), in, z0 + b) : S;
+    const int8_t* xb = x + k0 + 8 * b;
+    if (n == 64)
+      block_chunks<kTernary, 8>(xb, S, Z, p, acc);
+    else
+      switch ((n + 7) / 8) {
+        case 7: block_chunks<kTernary, 7>(xb, S, Z, p, acc); break;
+        case 6: block_chunks<kTernary, 6>(xb, S, Z, p, acc); break;
+        case 5: block_chunks<kTernary, 5>(xb, S, Z, p, acc); break;
+        case 4: block_chunks<kTernary, 4>(xb, S, Z, p, acc); break;
+        case 3: block_chunks<kTernary, 3>(xb, S, Z, p, acc); break;
+        case 2: block_chunks<kTernary, 2>(xb, S, Z, p, acc); break;
+        default: block_chunks<kTernary, 1>(xb, S, Z, p, acc); break;
+      }
+  }
+  return _mm512_add_epi32(_mm512_add_epi32(acc[0], acc[1]), _mm512_add_epi32(acc[2], acc[3]));
+}
+
 // sums[m][i] (int32 lanes) = the terms of columns [k0, k1) (multiples of 32) of weight row i with
 // copied rows r0 + m.
 template <int MT, int RB, bool kTernary>
 inline void row_group(const Rows& a, int64_t r0, const uint8_t* const* sign, const uint8_t* const* nonzero,
-                      int64_t k0, int64_t k1, const Expand& e, __m512i (&sums)[MT][RB]) {
+                      int64_t k0, int64_t k1, __m512i (&sums)[MT][RB]) {
   for (int m = 0; m < MT; ++m)
     for (int i = 0; i < RB; ++i) sums[m][i] = _mm512_setzero_si512();
   const int8_t* x0 = a.q + r0 * a.stride;
   int64_t k = k0;
-  for (; k + 64 <= k1; k += 64) chunk<MT, RB, kTernary, false>(x0, a.stride, sign, nonzero, k, e, sums);
-  if (k < k1) chunk<MT, RB, kTernary, true>(x0, a.stride, sign, nonzero, k, e, sums);
+  for (; k + 64 <= k1; k += 64) chunk<MT, RB, kTernary, false>(x0, a.stride, sign, nonzero, k, sums);
+  if (k < k1) chunk<MT, RB, kTernary, true>(x0, a.stride, sign, nonzero, k, sums);
 }
 
 // Per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3]; then [A, B, C, D] of two such; then the lanes.
@@ -266,18 +280,23 @@ void tile(const Rows& a, int64_t r0, int64_t m0, const LowBitWeights& W, int64_t
     scale_index[r] = (int32_t)(n * G);
   }
   const __m512i index = _mm512_load_si512(scale_index);
-  const Expand e;
+  const BlockPicks<kTernary> picks;
   if (MT == 1) prefetch_ahead(W, n0, kTernary);
   __m512 acc[MT];
   for (int m = 0; m < MT; ++m) acc[m] = _mm512_setzero_ps();
   for (int64_t g = 0; g < G; ++g) {
     const int64_t k0 = g * W.group, k1 = min64(k0 + W.group, k_end);  // words wholly past K skipped
     __m512i part[MT][kTileRows];
-    for (int r = 0; r < kTileRows; r += RB) {
-      __m512i sums[MT][RB];
-      row_group<MT, RB, kTernary>(a, r0, sign + r, nonzero + r, k0, k1, e, sums);
-      for (int m = 0; m < MT; ++m)
-        for (int i = 0; i < RB; ++i) part[m][r + i] = sums[m][i];
+    if constexpr (MT == 1) {
+      for (int r = 0; r < kTileRows; ++r)
+        part[0][r] = one_row_group<kTernary>(a.q + r0 * a.stride, sign[r], nonzero[r], k0, k1, picks);
+    } else {
+      for (int r = 0; r < kTileRows; r += RB) {
+        __m512i sums[MT][RB];
+        row_group<MT, RB, kTernary>(a, r0, sign + r, nonzero + r, k0, k1, sums);
+        for (int m = 0; m < MT; ++m)
+          for (int i = 0; i < RB; ++i) part[m][r + i] = sums[m][i];
+      }
     }
     const __m512 alpha = _mm512_i32gather_ps(index, W.scale + g, 4);
     for (int m = 0; m < MT; ++m) {
