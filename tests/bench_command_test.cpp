@@ -7,6 +7,7 @@
 
 #include "gannet/io/checkpoint.h"
 #include "gannet/models/gpt.h"
+#include "command_output.h"
 #include "test_files.h"
 
 using namespace gannet;
@@ -17,12 +18,7 @@ class BenchCommandTest : public TempDirTest {
  protected:
   // Runs the command line; its exit status and stdout + stderr.
   std::pair<int, std::string> run(const std::string& args) {
-    FILE* p = popen((std::string(GANNET_BINARY) + " " + args + " 2>&1").c_str(), "r");
-    std::string out;
-    char buf[512];
-    while (p && fgets(buf, sizeof buf, p)) out += buf;
-    const int rc = p ? pclose(p) : -1;
-    return {WEXITSTATUS(rc), out};
+    return gannet::testing::command_status(std::string(GANNET_BINARY) + " " + args + " 2>&1");
   }
   std::string small_model() {
     models::GptConfig c;

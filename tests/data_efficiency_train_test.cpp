@@ -15,6 +15,8 @@
 #include "gannet/io/safetensors.h"
 #include "gannet/optim/schedule.h"
 #include "gannet/train/trainer.h"
+#include "checkpoint_tensors.h"
+#include "command_output.h"
 #include "test_files.h"
 
 using namespace gannet;
@@ -59,16 +61,6 @@ class DataEfficiencyTrain : public gannet::testing::TempDirTest {
           "layer_token_lr_schedule": {"enabled": true}}}}})";
   }
 
-  static std::vector<std::vector<float>> weights_of(const std::string& ckpt) {
-    io::SafeTensors f = io::SafeTensors::open(ckpt);
-    std::vector<std::vector<float>> out;
-    for (const auto& n : f.names()) {
-      Tensor t = f.get(n);
-      out.emplace_back(t.f32(), t.f32() + t.numel());
-    }
-    return out;
-  }
-
   std::vector<nlohmann::json> log_of(const std::string& out) const {
     std::ifstream in(file(out) + "/metrics.jsonl");
     std::vector<nlohmann::json> lines;
@@ -95,7 +87,7 @@ TEST_F(DataEfficiencyTrain, ResumeMidScheduleEqualsAnUninterruptedRun) {
   rest.resume = true;
   train::TrainResult rb = train::run_training(split, rest);
   EXPECT_EQ(rb.steps_done, 9);
-  EXPECT_EQ(weights_of(ra.checkpoint), weights_of(rb.checkpoint));  // bit for bit
+  EXPECT_EQ(gannet::testing::checkpoint_tensors(ra.checkpoint), gannet::testing::checkpoint_tensors(rb.checkpoint));  // bit for bit
   EXPECT_DOUBLE_EQ(ra.val_loss, rb.val_loss);
 
   // The logs agree on every count (wall-clock aside).
@@ -149,13 +141,9 @@ TEST_F(DataEfficiencyTrain, BadConfigIsAOneLineErrorFromTheBinary) {
   std::string cfg = config("d", 3);
   cfg.replace(cfg.find("\"seq_per_step\""), 14, "\"seq_per_stepp\"");
   gannet::testing::write(file("bad.json"), cfg);
-  std::string cmd = std::string(GANNET_BINARY) + " train --no-progress -c " + file("bad.json") + " 2>&1 1>/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string err;
-  char buf[512];
-  while (p && fgets(buf, sizeof buf, p)) err += buf;
-  int rc = pclose(p);
-  EXPECT_NE(WEXITSTATUS(rc), 0);
+  const auto [status, err] = gannet::testing::command_status(std::string(GANNET_BINARY) + " train --no-progress -c " +
+                                                              file("bad.json") + " 2>&1 1>/dev/null");
+  EXPECT_NE(status, 0);
   EXPECT_TRUE(gannet::testing::has(err, "unknown key 'seq_per_stepp' in " + file("bad.json") +
                                             ".data_efficiency.data_routing.random_ltd."
                                 "random_ltd_schedule.schedule_config (did you mean 'seq_per_step'?"))

@@ -23,6 +23,7 @@
 #include "gannet/io/sharded_checkpoint.h"
 #include "gannet/train/train_config.h"
 #include "gannet/train/trainer.h"
+#include "command_output.h"
 #include "test_files.h"
 
 using namespace gannet;
@@ -76,12 +77,7 @@ class DistTrain : public gannet::testing::TempDirTest {
   }
 
   static std::pair<int, std::string> run(const std::string& cmd) {
-    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-    std::string out;
-    char buf[512];
-    while (p && fgets(buf, sizeof buf, p)) out += buf;
-    int rc = p ? pclose(p) : -1;
-    return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+    return gannet::testing::command_status(cmd + " 2>&1");
   }
 
   // The validation loss after the last step.

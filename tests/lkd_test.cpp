@@ -17,6 +17,7 @@
 #include "gannet/data/token_file.h"
 #include "gannet/infer/engine.h"
 #include "gannet/kernels/layernorm.h"
+#include "command_output.h"
 #include "test_files.h"
 
 using namespace gannet;
@@ -81,13 +82,8 @@ struct CliRun {
   std::string out;
 };
 CliRun run_gannet(const std::string& args) {
-  std::string cmd = std::string(GANNET_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[512];
-  while (p && fgets(buf, sizeof buf, p)) out += buf;
-  int rc = p ? pclose(p) : -1;
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+  const auto [status, out] = gannet::testing::command_status(std::string(GANNET_BINARY) + " " + args + " 2>&1");
+  return {status, out};
 }
 }  // namespace
 

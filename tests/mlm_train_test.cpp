@@ -15,6 +15,8 @@
 #include "gannet/io/encoder_checkpoint.h"
 #include "gannet/io/safetensors.h"
 #include "gannet/train/trainer.h"
+#include "checkpoint_tensors.h"
+#include "command_output.h"
 #include "test_files.h"
 
 using namespace gannet;
@@ -48,16 +50,6 @@ class MlmTrain : public gannet::testing::TempDirTest {
            extra + "}";
   }
 
-  static std::vector<std::vector<float>> weights_of(const std::string& ckpt) {
-    io::SafeTensors f = io::SafeTensors::open(ckpt);
-    std::vector<std::vector<float>> out;
-    for (const auto& n : f.names()) {
-      Tensor t = f.get(n);
-      out.emplace_back(t.f32(), t.f32() + t.numel());
-    }
-    return out;
-  }
-
   train::TrainOptions quiet_ = [] {
     train::TrainOptions o;
     o.progress = false;
@@ -77,12 +69,7 @@ TEST_F(MlmTrain, LearnsToFillMaskedTokensFromTheirContext) {
   EXPECT_EQ(c.num_classes, 0);
   EXPECT_EQ(c.n_embd, 32);
   // gannet eval masks the same way as validation: the same figures, on the same windows.
-  FILE* p = popen((std::string(GANNET_BINARY) + " eval --model " + r.checkpoint + " --data " + file("val.tok")).c_str(),
-                  "r");
-  std::string out;
-  char buf[512];
-  while (p && fgets(buf, sizeof buf, p)) out += buf;
-  if (p) pclose(p);
+  const std::string out = gannet::testing::gannet_output("eval --model " + r.checkpoint + " --data " + file("val.tok"));
   char expect[96];
   std::snprintf(expect, sizeof expect, "masked-token accuracy %.2f%%  loss %.4f", 100 * r.validation.values[2],
                 r.validation.values[0]);
@@ -99,7 +86,7 @@ TEST_F(MlmTrain, ResumeEqualsAnUninterruptedRun) {
   rest.resume = true;
   const train::TrainResult resumed = train::run_training(split, rest);
   EXPECT_EQ(resumed.steps_done, 6);
-  EXPECT_EQ(weights_of(whole.checkpoint), weights_of(resumed.checkpoint));  // bitwise, moments included
+  EXPECT_EQ(gannet::testing::checkpoint_tensors(whole.checkpoint), gannet::testing::checkpoint_tensors(resumed.checkpoint));  // bitwise, moments included
   EXPECT_EQ(whole.validation.values, resumed.validation.values);
 }
 

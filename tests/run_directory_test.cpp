@@ -24,6 +24,7 @@
 #include "gannet/train/metrics_log.h"
 #include "gannet/train/run_directory.h"
 #include "gannet/train/trainer.h"
+#include "command_output.h"
 #include "test_files.h"
 
 using namespace gannet;
@@ -66,13 +67,7 @@ class RunDirectory : public gannet::testing::TempDirTest {
 
   // `gannet train` with these arguments: the exit status and stderr.
   static std::pair<int, std::string> gannet_train(const std::string& args) {
-    const std::string cmd = str(GANNET_BINARY, " train --no-progress --sample-prompt '' ", args, " 2>&1 1>/dev/null");
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string err;
-    char buf[512];
-    while (p && fgets(buf, sizeof buf, p)) err += buf;
-    int rc = p ? pclose(p) : -1;
-    return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, err};
+    return gannet::testing::command_status(str(GANNET_BINARY, " train --no-progress --sample-prompt '' ", args, " 2>&1 1>/dev/null"));
   }
 
   // The log's lines without the fields that measure time or memory, which differ between runs.
@@ -324,14 +319,7 @@ TEST_F(RunDirectory, UnderMpirunTheLeadRankRefusesAndTheJobEnds) {
   const std::string mpirun = str("env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 ",
                                  "timeout 120 ", GANNET_MPIRUN, " -np 2 --oversubscribe ", GANNET_BINARY,
                                  " train --no-progress --sample-prompt '' --config ", cfg, " 2>&1");
-  auto run = [&] {
-    FILE* p = popen(mpirun.c_str(), "r");
-    std::string out;
-    char buf[512];
-    while (p && fgets(buf, sizeof buf, p)) out += buf;
-    int rc = p ? pclose(p) : -1;
-    return std::pair<int, std::string>{WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
-  };
+  auto run = [&] { return gannet::testing::command_status(mpirun); };
   auto [rc, out] = run();
   ASSERT_EQ(rc, 0) << out;
   const std::string log = read_file((dir_ / "out" / "metrics.jsonl").string());

@@ -22,6 +22,8 @@
 #include "gannet/io/safetensors.h"
 #include "gannet/io/sharded_checkpoint.h"
 #include "gannet/train/trainer.h"
+#include "checkpoint_tensors.h"
+#include "command_output.h"
 #include "test_files.h"
 
 using namespace gannet;
@@ -55,29 +57,15 @@ std::string config_text(const fs::path& data, const fs::path& out, int steps, co
          extra + "}";
 }
 
-std::vector<std::vector<float>> weights_of(const std::string& ckpt) {
-  io::SafeTensors f = io::SafeTensors::open(ckpt);
-  std::vector<std::vector<float>> out;
-  for (const auto& n : f.names()) {
-    Tensor t = f.get(n);
-    out.emplace_back(t.f32(), t.f32() + t.numel());
-  }
-  return out;
-}
-
 struct CliRun {
   int status;
   std::string err;
 };
 
 CliRun run_gannet(const std::string& args) {
-  std::string cmd = std::string(GANNET_BINARY) + " " + args + " 2>&1 1>/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string err;
-  char buf[512];
-  while (p && fgets(buf, sizeof buf, p)) err += buf;
-  int rc = p ? pclose(p) : -1;
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, err};
+  const auto [status, err] =
+      gannet::testing::command_status(std::string(GANNET_BINARY) + " " + args + " 2>&1 1>/dev/null");
+  return {status, err};
 }
 }  // namespace
 
@@ -99,7 +87,7 @@ TEST(Train, ResumeEqualsUninterruptedRun) {
   rest.resume = true;
   train::TrainResult rb = train::run_training(split, rest);
   EXPECT_EQ(rb.steps_done, 7);
-  EXPECT_EQ(weights_of(ra.checkpoint), weights_of(rb.checkpoint));  // bit for bit
+  EXPECT_EQ(gannet::testing::checkpoint_tensors(ra.checkpoint), gannet::testing::checkpoint_tensors(rb.checkpoint));  // bit for bit
   EXPECT_DOUBLE_EQ(ra.val_loss, rb.val_loss);
 }
 
@@ -176,7 +164,7 @@ TEST(Train, MoeResumeEqualsUninterruptedRunAndLogsRouting) {
   auto split = moe_config(dir / "b");
   train::run_training(split, first);
   train::TrainResult rb = train::run_training(split, rest);
-  EXPECT_EQ(weights_of(ra.checkpoint), weights_of(rb.checkpoint));  // routing noise and RTS resume too
+  EXPECT_EQ(gannet::testing::checkpoint_tensors(ra.checkpoint), gannet::testing::checkpoint_tensors(rb.checkpoint));  // routing noise and RTS resume too
   EXPECT_DOUBLE_EQ(ra.val_loss, rb.val_loss);
   // Every step's log line carries the MoE layer's routing statistics.
   std::ifstream in(dir / "a" / "metrics.jsonl");
