@@ -1,0 +1,93 @@
+#include "gannet/io/nm_sparse_tensor.h"
+
+#include <cmath>
+
+#include "gannet/core/error.h"
+
+namespace gannet::io {
+
+kernels::NmSparseWeights NmSparseTensor::view() const {
+  kernels::NmSparseWeights w;
+  w.n = n;
+  w.m = m;
+  w.bits = bits;
+  w.N = rows;
+  w.K = in;
+  w.group = group;
+  w.values = static_cast<const int8_t*>(values.raw());
+  w.index = static_cast<const uint8_t*>(index.raw());
+  w.scale = scale.f32();
+  return w;
+}
+
+int64_t NmSparseTensor::nbytes() const {
+  return (int64_t)values.nbytes() + (int64_t)index.nbytes() + (int64_t)scale.nbytes();
+}
+
+Tensor NmSparseTensor::dequantize() const {
+  const kernels::NmSparseWeights w = view();
+  Tensor out = Tensor::zeros({rows, in});
+  float* o = out.f32();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < w.kept_per_row(); ++j) o[r * in + w.column(r, j)] = w.dequantized(r, j);
+  return out;
+}
+
+namespace {
+
+void check_values(const kernels::NmSparseWeights& w, const std::string& what) {
+  const int limit = w.bits == 8 ? 127 : 7;
+  for (int64_t r = 0; r < w.N; ++r)
+    for (int64_t j = 0; j < w.kept_per_row(); ++j) {
+      const int v = w.value(r, j);
+      GANNET_CHECK(v >= -limit && v <= limit, what, ": value ", v, " of row ", r, ", kept entry ", j,
+                   " is outside the symmetric ", w.bits, "-bit range");
+    }
+}
+
+void check_positions(const kernels::NmSparseWeights& w, const std::string& what) {
+  const int64_t used_bits = w.kept_per_row() * w.index_bits();
+  for (int64_t r = 0; r < w.N; ++r) {
+    for (int64_t j = 0; j < w.kept_per_row(); ++j) {
+      const int p = w.position(r, j);
+      GANNET_CHECK(p < w.m && (j % w.n == 0 || p > w.position(r, j - 1)), what, ": position ", p, " of row ", r,
+                   ", kept entry ", j, " is not below ", w.m, " and above the run's previous one");
+    }
+    const uint8_t* row = w.index + r * w.index_row_bytes();
+    for (int64_t b = used_bits; b < w.index_row_bytes() * 8; ++b)
+      GANNET_CHECK(!((row[b / 8] >> (b % 8)) & 1), what, ": padding bit ", b, " of row ", r, "'s positions is set");
+  }
+}
+
+}  // namespace
+
+void NmSparseTensor::validate(const std::string& what) const {
+  GANNET_CHECK(m >= 2 && m <= 16 && n >= 1 && n < m, what, ": N:M pattern ", n, ":", m,
+               " must keep 1 to M - 1 of every M, with M from 2 to 16");
+  GANNET_CHECK(bits == 8 || bits == 4, what, ": ", bits, "-bit values (8 or 4)");
+  GANNET_CHECK(rows > 0 && in > 0 && in % 32 == 0 && in % m == 0, what, ": a [", rows, ", ", in,
+               "] matrix (input width a multiple of 32 and of ", m, ")");
+  GANNET_CHECK(group > 0 && group % 32 == 0 && group % m == 0 && in % group == 0, what, ": group ", group,
+               " does not divide input width ", in, " into multiples of 32 and of ", m);
+  const int64_t kept = in / m * n;
+  const DType value_type = bits == 8 ? DType::i8 : DType::u8;
+  GANNET_CHECK(values.defined() && values.dtype() == value_type, what, ": values must be ",
+               bits == 8 ? "i8" : "u8 (two nibbles a byte)");
+  check_shape(values, {rows, bits == 8 ? kept : kept / 2}, what + " values");
+  kernels::NmSparseWeights shape;
+  shape.n = n;
+  shape.m = m;
+  shape.K = in;
+  GANNET_CHECK(index.defined() && index.dtype() == DType::u8, what, ": positions must be u8");
+  check_shape(index, {rows, shape.index_row_bytes()}, what + " positions");
+  GANNET_CHECK(scale.defined() && scale.dtype() == DType::f32, what, ": scales must be f32");
+  check_shape(scale, {rows, in / group}, what + " scales");
+  const float* s = scale.f32();
+  for (int64_t i = 0; i < rows * (in / group); ++i)
+    GANNET_CHECK(std::isfinite(s[i]) && s[i] >= 0.f, what, ": scale ", s[i], " of row ", i / (in / group), ", group ",
+                 i % (in / group), " is not a finite non-negative number");
+  check_values(view(), what);
+  check_positions(view(), what);
+}
+
+}  // namespace gannet::io

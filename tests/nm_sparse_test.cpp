@@ -1,0 +1,130 @@
+// The N:M sparse quantized form (compress/nm_sparse_quantizer.h, io/nm_sparse_tensor.h) and its
+// reference product (kernels/nm_sparse_matmul.h): the stored integers and scales are those of
+// ZeroQuant's quantizer on the projected matrix, and the product equals ZeroQuant's W8A8 / W4A8
+// product of that dense matrix bitwise.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "gannet/compress/nm_sparse_quantizer.h"
+#include "gannet/compress/quantizer.h"
+#include "gannet/kernels/nm_sparse_matmul.h"
+#include "gannet/kernels/quant_matmul.h"
+#include "gannet/kernels/quantize_rows.h"
+#include "test_files.h"
+
+using namespace gannet;
+using namespace gannet::testing;
+using compress::NmPattern;
+using compress::NmSparseSpec;
+
+namespace {
+
+std::vector<float> random_matrix(int64_t N, int64_t K, uint32_t seed, float sd = 0.05f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.f, sd);
+  std::vector<float> w((size_t)(N * K));
+  for (float& x : w) x = normal(rng);
+  return w;
+}
+
+const std::vector<NmSparseSpec> kSpecs = {
+    {{2, 4}, 8, 0}, {{2, 4}, 8, 64}, {{1, 4}, 8, 32}, {{2, 4}, 4, 64}, {{1, 4}, 4, 0},
+    {{2, 8}, 8, 64}, {{4, 8}, 4, 32}, {{3, 16}, 8, 0}, {{1, 2}, 8, 32}};
+
+}  // namespace
+
+TEST(NmSparse, HoldsTheQuantizedProjectionAndOnlyTheKeptEntries) {
+  for (const NmSparseSpec& spec : kSpecs) {
+    const int64_t N = 9, K = 128;
+    const std::vector<float> w = random_matrix(N, K, (uint32_t)(spec.pattern.n * 31 + spec.pattern.m + spec.bits));
+    const io::NmSparseTensor t = compress::quantize_nm_sparse(w.data(), N, K, spec);
+    std::vector<float> proj = w;
+    compress::nm_project(proj.data(), N, K, spec.pattern);
+    compress::WeightQuantSpec q;
+    q.bits = spec.bits;
+    q.group = spec.group;
+    const io::QuantizedTensor dense = compress::quantize_weights(proj.data(), N, K, q);
+    const Tensor a = t.dequantize(), b = dense.dequantize();
+    EXPECT_EQ(std::memcmp(a.f32(), b.f32(), sizeof(float) * N * K), 0) << spec.describe();
+    // Only the kept entries are stored: n / m of the values, index_bits per kept entry.
+    const int64_t kept = K / spec.pattern.m * spec.pattern.n;
+    EXPECT_EQ(t.values.nbytes(), (size_t)(N * kept * spec.bits / 8)) << spec.describe();
+    EXPECT_EQ(t.index.nbytes(), (size_t)(N * ((kept * spec.pattern.index_bits() + 7) / 8))) << spec.describe();
+    // Every stored column is one the mask keeps.
+    const std::vector<uint8_t> mask = compress::nm_mask(w.data(), N, K, spec.pattern);
+    const kernels::NmSparseWeights v = t.view();
+    for (int64_t r = 0; r < N; ++r)
+      for (int64_t j = 0; j < kept; ++j) ASSERT_TRUE(mask[(size_t)(r * K + v.column(r, j))]) << spec.describe();
+  }
+}
+
+TEST(NmSparse, ReferenceProductEqualsTheDenseQuantizedProductBitwise) {
+  for (const NmSparseSpec& spec : kSpecs) {
+    const int64_t N = 21, K = 256, M = 5;
+    const std::vector<float> w = random_matrix(N, K, (uint32_t)(spec.pattern.m * 7 + spec.bits));
+    const io::NmSparseTensor t = compress::quantize_nm_sparse(w.data(), N, K, spec);
+    std::vector<float> proj = w;
+    compress::nm_project(proj.data(), N, K, spec.pattern);
+    compress::WeightQuantSpec q;
+    q.bits = spec.bits;
+    q.group = spec.group;
+    const io::QuantizedTensor dense = compress::quantize_weights(proj.data(), N, K, q);
+    std::vector<uint8_t> packed((size_t)kernels::qpacked_bytes(dense.view()) + 64);
+    void* aligned = packed.data() + (64 - (uintptr_t)packed.data() % 64) % 64;
+    kernels::pack_quantized(dense.view(), aligned);
+
+    const std::vector<float> x = random_matrix(M, K, 99, 1.f);
+    std::vector<int8_t> aq((size_t)(M * K));
+    std::vector<float> sa((size_t)M);
+    kernels::quantize_rows(x.data(), K, M, K, 0.f, aq.data(), K, sa.data());
+    const kernels::QuantizedRows A{aq.data(), K, sa.data(), M, K};
+    const std::vector<float> bias = random_matrix(1, N, 5, 1.f);
+    for (const float* b : {static_cast<const float*>(nullptr), bias.data()}) {
+      std::vector<float> sparse((size_t)(M * N)), expected((size_t)(M * N));
+      kernels::ref::nm_sparse_matmul(A, t.view(), b, sparse.data(), N);
+      kernels::quant_matmul(A, kernels::qpacked_view(dense.view(), aligned), b, expected.data(), N,
+                            kernels::Epilogue::store);
+      EXPECT_EQ(std::memcmp(sparse.data(), expected.data(), sizeof(float) * M * N), 0)
+          << spec.describe() << (b ? " with bias" : "");
+    }
+  }
+}
+
+TEST(NmSparse, ValidateRejectsCorruptParts) {
+  const std::vector<float> w = random_matrix(3, 64, 7);
+  const io::NmSparseTensor good = compress::quantize_nm_sparse(w.data(), 3, 64, NmSparseSpec{{2, 4}, 8, 0});
+  auto corrupt = [&](auto&& change) {
+    io::NmSparseTensor t = good;
+    t.values = good.values.clone();
+    t.index = good.index.clone();
+    t.scale = good.scale.clone();
+    change(t);
+    return message_of([&] { t.validate("w"); });
+  };
+  EXPECT_NO_THROW(good.validate("w"));
+  // Positions 1 then 0 in the first run: not increasing.
+  EXPECT_TRUE(has(corrupt([](io::NmSparseTensor& t) { static_cast<uint8_t*>(t.index.raw())[0] = 0x01; }),
+                  "above the run's previous one"));
+  EXPECT_TRUE(has(corrupt([](io::NmSparseTensor& t) { static_cast<int8_t*>(t.values.raw())[3] = -128; }),
+                  "outside the symmetric 8-bit range"));
+  EXPECT_TRUE(has(corrupt([](io::NmSparseTensor& t) { t.scale.f32()[2] = -1.f; }), "not a finite non-negative"));
+  EXPECT_TRUE(has(corrupt([](io::NmSparseTensor& t) { t.group = 48; }), "group 48"));
+  EXPECT_TRUE(has(corrupt([](io::NmSparseTensor& t) { t.m = 8; }), "w values"));
+  EXPECT_TRUE(has(message_of([&] { compress::quantize_nm_sparse(w.data(), 3, 64, NmSparseSpec{{2, 4}, 8, 48}); }),
+                  "group 48 is not 0 (per row) or a multiple of 32 and of 4"));
+  EXPECT_TRUE(has(message_of([&] { compress::quantize_nm_sparse(w.data(), 4, 48, NmSparseSpec{{2, 4}, 8, 0}); }),
+                  "input width a multiple of 32"));
+}
+
+TEST(NmSparse, ProductRejectsBadShapes) {
+  const std::vector<float> w = random_matrix(3, 64, 8);
+  const io::NmSparseTensor t = compress::quantize_nm_sparse(w.data(), 3, 64, NmSparseSpec{{2, 4}, 8, 0});
+  std::vector<int8_t> aq(2 * 63);
+  std::vector<float> sa(2), y(6);
+  const kernels::QuantizedRows A{aq.data(), 63, sa.data(), 2, 63};
+  EXPECT_TRUE(has(message_of([&] { kernels::ref::nm_sparse_matmul(A, t.view(), nullptr, y.data(), 3); }),
+                  "activations have 63 columns, the weights 64"));
+}
