@@ -1,10 +1,13 @@
-// XTC's binary and ternary products (kernels/low_bit_matmul.h) beside ZeroQuant's W8A8 and f32:
+// The compressed products beside ZeroQuant's W8A8 and f32: XTC's binary and ternary
+// (kernels/low_bit_matmul.h) and NxMiFormer's N:M sparse int8, 2:4 and 1:4
+// (kernels/nm_sparse_matmul.h, group 64 as W8A8):
 //   decode (1 row): GPT-2 124M's matrices (12 layers x c_attn, attn c_proj, c_fc, mlp c_proj) run in
 //     order as one decode step does, from an arena of several copies of the 12 layers (at least
 //     kArenaBytes, beyond the L3 cache; each step takes the next copy), so that the weights come
-//     from DRAM: time per step, bytes read (planes + scales), GB/s, speed against W8A8;
-//   batched (128 and 4096 rows): the encoder's shapes (d 384), GOP/s and time, the activations'
-//     quantization included for the int8 products.
+//     from DRAM: time per step, bytes read (planes + scales; kept values + positions + scales), GB/s,
+//     speed against W8A8;
+//   batched (128 and 4096 rows): the encoder's shapes (d 384), GOP/s (of the dense product: 2MNK)
+//     and time, the activations' quantization included for the int8 products.
 // Times are medians of repetitions; each repetition runs every contender once in turn, so that a
 // shared machine's drift hits them alike.
 #include <CLI/CLI.hpp>
@@ -22,6 +25,7 @@
 #include "gannet/kernels/blas_core.h"
 #include "gannet/kernels/gemm.h"
 #include "gannet/kernels/low_bit_matmul.h"
+#include "gannet/kernels/nm_sparse_matmul.h"
 #include "gannet/kernels/quant_matmul.h"
 #include "gannet/kernels/quantize_rows.h"
 
@@ -50,11 +54,24 @@ int64_t round_page(int64_t b) { return (b + 4095) / 4096 * 4096; }
 // (random planes or int8 values; the kernels' speed does not depend on them) plus its product.
 struct Format {
   const char* name;
-  int bits;  // 1, 2 (low-bit, per-row scales) or 8 (W8A8, group 64)
+  int bits;    // 1, 2 (low-bit, per-row scales) or 8 (W8A8 or N:M sparse, group 64)
+  int n = 0;   // N:M sparse: n of every 4 kept (0: dense)
 };
 constexpr int64_t kW8Group = 64;
 
+k::NmSparseWeights nm_shape(const Format& f, Shape s) {
+  k::NmSparseWeights w;
+  w.n = f.n;
+  w.m = 4;
+  w.bits = 8;
+  w.N = s.N;
+  w.K = s.K;
+  w.group = kW8Group;
+  return w;
+}
+
 int64_t matrix_bytes(const Format& f, Shape s) {
+  if (f.n > 0) return k::nm_sparse_packed_bytes(nm_shape(f, s));
   if (f.bits == 8) return k::qpacked_bytes(8, s.N, s.K, kW8Group, false);
   const int64_t padded = (s.K + 31) / 32 * 32;
   return f.bits * s.N * padded / 8 + s.N * 4;
@@ -65,11 +82,44 @@ struct Matrix {
   Shape s;
   k::LowBitWeights low;
   k::QPackedMatrix q8;
-  bool is_low = true;
+  k::NmSparsePacked nm;
+  k::NmSparseWeights nm_plain;
+  int kind = 0;  // 0 low-bit, 1 W8A8, 2 N:M
 };
 
+// The plain N:M matrices the packed ones come from (random kept values and positions), one per
+// format and shape, kept for the product's shape checks.
+struct PlainNm {
+  std::vector<int8_t> values;
+  std::vector<uint8_t> index;
+  std::vector<float> scale;
+  k::NmSparseWeights w;
+};
+const k::NmSparseWeights& plain_nm(const Format& f, Shape s, Rng& rng) {
+  static std::vector<std::unique_ptr<PlainNm>> store;
+  for (const auto& p : store)
+    if (p->w.n == f.n && p->w.N == s.N && p->w.K == s.K) return p->w;
+  auto p = std::make_unique<PlainNm>();
+  p->w = nm_shape(f, s);
+  p->values.resize((size_t)(s.N * p->w.value_row_bytes()));
+  for (auto& v : p->values) v = (int8_t)(rng.below(255) - 127);
+  // Positions 0 (n = 1) or 0 and 2 (n = 2): any increasing ones cost the same.
+  p->index.assign((size_t)(s.N * p->w.index_row_bytes()), f.n == 2 ? 0x88 : 0x00);
+  p->scale.assign((size_t)(s.N * s.K / kW8Group), 0.01f);
+  p->w.values = p->values.data();
+  p->w.index = p->index.data();
+  p->w.scale = p->scale.data();
+  store.push_back(std::move(p));
+  return store.back()->w;
+}
+
 Matrix write_matrix(const Format& f, Shape s, char* at, Rng& rng) {
-  Matrix m{s, {}, {}, f.bits != 8};
+  Matrix m{s, {}, {}, {}, {}, f.bits != 8 ? 0 : f.n > 0 ? 2 : 1};
+  if (f.n > 0) {
+    m.nm_plain = plain_nm(f, s, rng);
+    m.nm = k::pack_nm_sparse(m.nm_plain, at);
+    return m;
+  }
   if (f.bits == 8) {
     std::vector<int8_t> q(s.N * s.K);
     for (auto& v : q) v = (int8_t)(rng.below(255) - 127);
@@ -92,13 +142,16 @@ Matrix write_matrix(const Format& f, Shape s, char* at, Rng& rng) {
 }
 
 void multiply(const Matrix& m, const k::QuantizedRows& a, float* y) {
-  if (m.is_low)
+  if (m.kind == 0)
     k::low_bit_matmul(a, m.low, y, m.s.N);
-  else
+  else if (m.kind == 1)
     k::quant_matmul(a, m.q8, nullptr, y, m.s.N, k::Epilogue::store);
+  else
+    k::nm_sparse_matmul(a, m.nm, m.nm_plain, nullptr, y, m.s.N);
 }
 
-const Format kFormats[] = {{"binary", 1}, {"ternary", 2}, {"W8A8", 8}};
+const Format kFormats[] = {{"binary", 1}, {"ternary", 2}, {"W8A8", 8}, {"2:4 int8", 8, 2}, {"1:4 int8", 8, 1}};
+constexpr size_t kW8A8 = 2;  // the reference format's index
 
 // One format's decode arena: copies of the 12 layers' matrices, at least kArenaBytes in all.
 struct DecodeArena {
@@ -156,24 +209,26 @@ void decode(int reps) {
   for (size_t f = 0; f < arenas.size(); ++f) {
     const double step_time = pick_time(t[f]);
     std::vector<double> ratio;  // per repetition, the formats having run back to back
-    for (size_t r = 0; r < t[f].size(); ++r) ratio.push_back(t[2][r] / t[f][r]);
-    const double speedup = g_best ? pick_time(t[2]) / step_time : median(ratio);
+    for (size_t r = 0; r < t[f].size(); ++r) ratio.push_back(t[kW8A8][r] / t[f][r]);
+    const double speedup = g_best ? pick_time(t[kW8A8]) / step_time : median(ratio);
     const DecodeArena& a = *arenas[f];
     std::printf("%-8s %6ld %10.2f %9.3f %8.1f %9.2fx\n", kFormats[f].name, (long)a.copies, a.bytes_per_step / 1e6,
                 step_time * 1e3, a.bytes_per_step / step_time / 1e9, speedup);
   }
   std::printf("(vs W8A8: median over repetitions of W8A8's time per step / this format's (--best: of the\n"
-              " fastest steps); target >= 2x.\n"
-              " W8A8: group %ld, the quant_matmul packed layout; low-bit: per-row scales. Activation\n"
-              " quantization included;"
-              " MB/step: planes + scales (W8A8: its packed bytes) of the 48 matrices.)\n",
+              " fastest steps); targets: binary and ternary >= 2x, 2:4 >= 1.4x.\n"
+              " W8A8 and N:M: group %ld; low-bit: per-row scales. Activation quantization included.\n"
+              " MB/step: what the 48 matrices' products read: planes + scales, W8A8's packed bytes, N:M's\n"
+              " packed bytes (kept values, 2-bit positions, scales and a correction per scale).)\n",
               (long)kW8Group);
 }
 
 void batched(int reps) {
   std::printf("\nbatched: the encoder's shapes (d 384), GOP/s (2 M N K / time) and ms, activation\n"
               "quantization included for the int8 products; f32: kernels::gemm (OpenBLAS sgemm)\n");
-  std::printf("%5s %6s %5s  %16s %16s %16s %16s\n", "M", "N", "K", "binary", "ternary", "W8A8", "f32");
+  std::printf("%5s %6s %5s ", "M", "N", "K");
+  for (const Format& f : kFormats) std::printf(" %16s", f.name);
+  std::printf(" %16s\n", "f32");
   for (int64_t M : {128, 4096}) {
     for (Shape s : kEncoder) {
       std::vector<float> X(M * s.K), Y(M * s.N), Wf(s.N * s.K, 0.01f);
@@ -215,7 +270,7 @@ void batched(int reps) {
 
 int main(int argc, char** argv) {
   gannet::kernels::ensure_blas_core(argv);
-  CLI::App app{"XTC's binary / ternary products beside W8A8 and f32: decode GB/s and batched GOP/s"};
+  CLI::App app{"The compressed products (binary, ternary, N:M sparse) beside W8A8 and f32: decode and batched"};
   int threads = 2, reps = 9;
   bool skip_decode = false, skip_batched = false;
   app.add_option("--threads,-t", threads)->capture_default_str();
@@ -229,8 +284,11 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   k::set_num_threads(threads);
   kArenaBytes = arena_mib << 20;
-  std::printf("%d threads, ISA %s (the low-bit products run 256-bit AVX2 code on either), %s of repetitions\n",
-              threads, isa_name(best_isa()), g_best ? "fastest" : "median");
+  const bool vector512 = best_isa() == Isa::avx512 && cpu_has_avx512_vnni() && cpu_has_avx512_vbmi_gfni();
+  std::printf("%d threads, ISA %s; the low-bit products run %s code, the N:M ones %s; %s of repetitions\n",
+              threads, isa_name(best_isa()), vector512 ? "AVX-512 VNNI" : "AVX2",
+              vector512 ? "AVX-512 VNNI" : "the scalar reference (no AVX-512 VNNI + VBMI)",
+              g_best ? "fastest" : "median");
   if (!skip_decode) decode(reps);
   if (!skip_batched) batched(reps);
   return 0;

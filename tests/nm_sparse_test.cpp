@@ -3,6 +3,7 @@
 // ZeroQuant's quantizer on the projected matrix, and the product equals ZeroQuant's W8A8 / W4A8
 // product of that dense matrix bitwise.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cstring>
 #include <random>
@@ -10,6 +11,7 @@
 
 #include "gannet/compress/nm_sparse_quantizer.h"
 #include "gannet/compress/quantizer.h"
+#include "gannet/core/cpu.h"
 #include "gannet/kernels/nm_sparse_matmul.h"
 #include "gannet/kernels/quant_matmul.h"
 #include "gannet/kernels/quantize_rows.h"
@@ -127,4 +129,69 @@ TEST(NmSparse, ProductRejectsBadShapes) {
   const kernels::QuantizedRows A{aq.data(), 63, sa.data(), 2, 63};
   EXPECT_TRUE(has(message_of([&] { kernels::ref::nm_sparse_matmul(A, t.view(), nullptr, y.data(), 3); }),
                   "activations have 63 columns, the weights 64"));
+}
+
+namespace {
+
+struct Packed {
+  std::vector<uint8_t> bytes;
+  kernels::NmSparsePacked view;
+  explicit Packed(const kernels::NmSparseWeights& w) : bytes((size_t)kernels::nm_sparse_packed_bytes(w) + 64) {
+    void* aligned = bytes.data() + (64 - (uintptr_t)bytes.data() % 64) % 64;
+    view = kernels::pack_nm_sparse(w, aligned);
+  }
+};
+
+struct Rows {
+  std::vector<int8_t> q;
+  std::vector<float> scale;
+  kernels::QuantizedRows view;
+  Rows(int64_t M, int64_t K, int64_t ld, uint32_t seed) : q((size_t)(M * ld), int8_t(77)), scale((size_t)M) {
+    const std::vector<float> x = random_matrix(M, K, seed, 1.f);
+    kernels::quantize_rows(x.data(), K, M, K, 0.f, q.data(), ld, scale.data());
+    if (M > 1)  // the extremes: -128 (which quantize_rows never writes) and 127
+      for (int64_t k = 0; k < K; ++k) q[(size_t)(ld + k)] = (k % 3 == 0) ? int8_t(-128) : int8_t(127);
+    view = {q.data(), ld, scale.data(), M, K};
+  }
+};
+
+}  // namespace
+
+// The vector path (on CPUs with AVX-512 VNNI and VBMI; elsewhere nm_sparse_matmul is the reference)
+// against the reference, bitwise: n:4 patterns, groups, row counts, widths and thread counts.
+TEST(NmSparse, PackedProductEqualsTheReferenceBitwise) {
+  if (!(cpu_has(Isa::avx512) && cpu_has_avx512_vnni() && cpu_has_avx512_vbmi_gfni()))
+    GTEST_SKIP() << "no AVX-512 VNNI + VBMI: nm_sparse_matmul is the reference on this CPU";
+  for (const NmSparseSpec& spec : std::vector<NmSparseSpec>{{{2, 4}, 8, 0}, {{2, 4}, 8, 32}, {{1, 4}, 8, 64},
+                                                          {{1, 4}, 8, 0}, {{2, 4}, 8, 128}})
+    for (const auto& [N, K] : std::vector<std::pair<int64_t, int64_t>>{{21, 256}, {16, 64}, {3, 384}, {70, 128}}) {
+      const std::vector<float> w = random_matrix(N, K, (uint32_t)(N + K + spec.pattern.n));
+      const io::NmSparseTensor t = compress::quantize_nm_sparse(w.data(), N, K, spec);
+      ASSERT_TRUE(kernels::nm_sparse_packable(t.view()));
+      const Packed p(t.view());
+      const std::vector<float> bias = random_matrix(1, N, 6, 1.f);
+      for (int64_t M : {1, 2, 5, 6, 7, 13}) {
+        const Rows a(M, K, K + 5, (uint32_t)(M * 3 + K));
+        for (const float* b : {static_cast<const float*>(nullptr), bias.data()})
+          for (int threads : {1, 2}) {
+            omp_set_num_threads(threads);
+            std::vector<float> got((size_t)(M * (N + 2)), -7.f), want((size_t)(M * (N + 2)), -7.f);
+            kernels::nm_sparse_matmul(a.view, p.view, t.view(), b, got.data(), N + 2);
+            kernels::ref::nm_sparse_matmul(a.view, t.view(), b, want.data(), N + 2);
+            EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+                << spec.describe() << " N " << N << " K " << K << " M " << M << " threads " << threads;
+          }
+      }
+    }
+  omp_set_num_threads(2);
+}
+
+TEST(NmSparse, OnlyNOf4Int8IsPacked) {
+  const std::vector<float> w = random_matrix(4, 64, 9);
+  for (const NmSparseSpec& spec : std::vector<NmSparseSpec>{{{2, 4}, 4, 0}, {{2, 8}, 8, 0}, {{3, 4}, 8, 0}}) {
+    const io::NmSparseTensor t = compress::quantize_nm_sparse(w.data(), 4, 64, spec);
+    EXPECT_FALSE(kernels::nm_sparse_packable(t.view())) << spec.describe();
+    std::vector<uint8_t> out(4096);
+    EXPECT_TRUE(has(message_of([&] { kernels::pack_nm_sparse(t.view(), out.data()); }), "the vector layout takes"));
+  }
 }

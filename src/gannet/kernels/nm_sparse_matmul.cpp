@@ -1,7 +1,12 @@
 #include "gannet/kernels/nm_sparse_matmul.h"
 
-#include <cmath>
+#include <omp.h>
 
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "gannet/core/cpu.h"
 #include "gannet/core/error.h"
 
 namespace gannet::kernels {
@@ -16,6 +21,78 @@ void check_nm_sparse_product(const QuantizedRows& A, const NmSparseWeights& W, c
   GANNET_CHECK(A.K == W.K, what, ": activations have ", A.K, " columns, the weights ", W.K);
   GANNET_CHECK(A.M >= 0 && (A.M == 0 || (A.q && A.scale && A.ld >= A.K)), what, ": bad activation rows (M ", A.M,
                ", stride ", A.ld, ")");
+}
+
+bool nm_sparse_packable(const NmSparseWeights& W) { return W.m == 4 && (W.n == 1 || W.n == 2) && W.bits == 8; }
+
+int64_t nm_sparse_packed_bytes(const NmSparseWeights& W) {
+  NmSparsePacked p;
+  p.n = W.n;
+  p.N = W.N;
+  p.K = W.K;
+  p.group = W.group;
+  return p.blocks() * p.block_bytes();
+}
+
+NmSparsePacked pack_nm_sparse(const NmSparseWeights& W, void* out) {
+  GANNET_CHECK(nm_sparse_packable(W) && W.group % 32 == 0 && W.K % W.group == 0,
+               "N:M sparse packing: the vector layout takes n:4 patterns (n 1 or 2) with int8 values and groups "
+               "of a multiple of 32, not ",
+               W.n, ":", W.m, " int", W.bits, " groups of ", W.group);
+  NmSparsePacked p;
+  p.n = W.n;
+  p.N = W.N;
+  p.K = W.K;
+  p.group = W.group;
+  p.data = out;
+  auto* o = static_cast<uint8_t*>(out);
+  std::memset(o, 0, (size_t)nm_sparse_packed_bytes(W));
+  const int64_t G = W.groups_per_row(), steps = p.steps_per_group(), kept_per_group = steps * 4;
+  for (int64_t b = 0; b < p.blocks(); ++b)
+    for (int64_t g = 0; g < G; ++g) {
+      uint8_t* gp = o + b * p.block_bytes() + g * p.group_bytes();
+      uint8_t* values = gp + 128;
+      uint8_t* positions = values + steps * 64;
+      for (int64_t r = 0; r < 16 && b * 16 + r < W.N; ++r) {
+        const int64_t row = b * 16 + r;
+        std::memcpy(gp + 4 * r, &W.scale[row * G + g], 4);
+        int32_t sum = 0;
+        for (int64_t j = 0; j < kept_per_group; ++j) {
+          const int64_t kept = g * kept_per_group + j, s = j / 4, i = j % 4;
+          const int v = W.value(row, kept);
+          sum += v;
+          values[s * 64 + 4 * r + i] = (uint8_t)(int8_t)v;
+          positions[s * 16 + r] |= (uint8_t)(W.position(row, kept) << (2 * i));
+        }
+        const int32_t correction = -128 * sum;
+        std::memcpy(gp + 64 + 4 * r, &correction, 4);
+      }
+    }
+  return p;
+}
+
+void nm_sparse_matmul(const QuantizedRows& A, const NmSparsePacked& W, const NmSparseWeights& plain, const float* bias,
+                      float* Y, int64_t ldy) {
+  check_nm_sparse_product(A, plain, "N:M sparse product");
+  GANNET_CHECK(W.n == plain.n && W.N == plain.N && W.K == plain.K && W.group == plain.group && W.data,
+               "N:M sparse product: the packed matrix is not the plain one's");
+  GANNET_CHECK(ldy >= W.N, "N:M sparse product: output stride ", ldy, " is less than ", W.N, " columns");
+  const bool vector = best_isa() == Isa::avx512 && cpu_has_avx512_vnni() && cpu_has_avx512_vbmi_gfni();
+  if (!vector) return ref::nm_sparse_matmul(A, plain, bias, Y, ldy);
+  if (A.M == 0) return;
+  const int64_t stride = (A.K + 64 + 63) / 64 * 64;
+  std::vector<uint8_t> x((size_t)(A.M * stride), 128);
+  for (int64_t m = 0; m < A.M; ++m)
+    for (int64_t k = 0; k < A.K; ++k) x[(size_t)(m * stride + k)] = (uint8_t)(A.q[m * A.ld + k] + 128);
+  const BiasedRows rows{x.data(), stride, A.scale, A.M};
+  if (omp_in_parallel() || W.blocks() == 1 || A.M * W.N * W.K < (int64_t(1) << 18))
+    return avx512::nm_sparse_matmul_range(rows, W, bias, Y, ldy, 0, W.blocks());
+#pragma omp parallel
+  {
+    const int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t b0 = W.blocks() * t / nth, b1 = W.blocks() * (t + 1) / nth;
+    if (b0 < b1) avx512::nm_sparse_matmul_range(rows, W, bias, Y, ldy, b0, b1);
+  }
 }
 
 namespace ref {

@@ -1,0 +1,114 @@
+// AVX-512 body of nm_sparse_matmul (NxMiFormer's n:4 sparse int8 product), with VNNI and VBMI;
+// compiled in the avx512 object only. The packed layout and the arithmetic are in
+// nm_sparse_matmul.h.
+//
+// A step is 4 kept entries of each of a block's 16 rows: one vpdpbusd of 16 lanes, the rows'
+// 4 kept values (s8) against the 4 activations each gathers (u8, a + 128). The 16 position bytes of
+// a step become vpermb indices in four instructions, once per step for every activation row of the
+// tile: vpmovzxwq puts rows 2q and 2q + 1's bytes in qword q, vpmultishiftqb moves position i of
+// row r to byte 4r + i, a mask keeps its 2 bits, and adding the run's offset (4 (i / n)) makes it the
+// column within the step. Each activation row then loads the 64 bytes from the step's first column
+// and vpermb gathers every row's 4 activations from them. The int32 sums, corrected by the packed
+// -128 * sum(q), are exact, and the epilogue is the reference's fma order, so the results are the
+// reference's bitwise.
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+#include "gannet/kernels/nm_sparse_matmul.h"
+
+namespace gannet::kernels::GANNET_ISA {
+
+namespace {
+constexpr int kMaxMt = 6;  // activation rows per tile
+
+inline __m512i dpbusd(__m512i acc, __m512i u, __m512i x) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(x));
+  return acc;
+}
+inline __m512i permute_bytes(__m512i idx, __m512i table) {
+  __m512i r;
+  asm("vpermb %2, %1, %0" : "=v"(r) : "v"(idx), "v"(table));
+  return r;
+}
+inline __m512i multishift(__m512i control, __m512i data) {
+  __m512i r;
+  asm("vpmultishiftqb %2, %1, %0" : "=v"(r) : "v"(control), "v"(data));
+  return r;
+}
+
+// Per byte j = 4r + i of a step: the bit offset of row r's position i in its qword (rows 2q and
+// 2q + 1 share qword q: r % 2 selects the byte), and the offset of entry i's run in the step.
+struct StepConstants {
+  __m512i control, run_offset, two_bits = _mm512_set1_epi8(3);
+  explicit StepConstants(int n) {
+    alignas(64) int8_t c[64], o[64];
+    for (int j = 0; j < 64; ++j) {
+      const int r = j / 4, i = j % 4;
+      c[j] = (int8_t)(8 * (r % 2) + 2 * i);
+      o[j] = (int8_t)(4 * (i / n));
+    }
+    control = _mm512_load_si512(c);
+    run_offset = _mm512_load_si512(o);
+  }
+};
+
+// Y[m0 + m, 16 b + r] for m < MT, r < rows.
+template <int MT>
+void tile(const BiasedRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, const StepConstants& k, const float* bias,
+          float* Y, int64_t ldy) {
+  const int rows = (int)(W.N - 16 * b < 16 ? W.N - 16 * b : 16);
+  const int64_t G = W.K / W.group, steps = W.steps_per_group(), step_columns = 16 / W.n;
+  const uint8_t* block = static_cast<const uint8_t*>(W.data) + b * W.block_bytes();
+  __m512 f[MT];
+  for (int m = 0; m < MT; ++m) f[m] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < G; ++g) {
+    const uint8_t* gp = block + g * W.group_bytes();
+    const __m512i correction = _mm512_load_si512(gp + 64);
+    __m512i acc[MT];
+    for (int m = 0; m < MT; ++m) acc[m] = correction;
+    const uint8_t* values = gp + 128;
+    const uint8_t* positions = values + steps * 64;
+    const uint8_t* x0 = A.x + m0 * A.stride + g * W.group;
+    for (int64_t s = 0; s < steps; ++s) {
+      const __m512i codes = _mm512_cvtepu16_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(positions + 16 * s)));
+      const __m512i index =
+          _mm512_add_epi8(_mm512_and_si512(multishift(k.control, codes), k.two_bits), k.run_offset);
+      const __m512i w = _mm512_load_si512(values + 64 * s);
+      for (int m = 0; m < MT; ++m) {
+        const __m512i window = _mm512_loadu_si512(x0 + m * A.stride + s * step_columns);
+        acc[m] = dpbusd(acc[m], permute_bytes(index, window), w);
+      }
+    }
+    const __m512 scale = _mm512_load_ps(gp);
+    for (int m = 0; m < MT; ++m) f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[m]), scale, f[m]);
+  }
+  const __mmask16 store = (__mmask16)((1u << rows) - 1u);
+  const __m512 b_vec = bias ? _mm512_maskz_loadu_ps(store, bias + 16 * b) : _mm512_setzero_ps();
+  for (int m = 0; m < MT; ++m)
+    _mm512_mask_storeu_ps(Y + (m0 + m) * ldy + 16 * b, store,
+                          _mm512_fmadd_ps(f[m], _mm512_set1_ps(A.scale[m0 + m]), b_vec));
+}
+
+void tile_rows(const BiasedRows& A, int64_t m0, int mt, const NmSparsePacked& W, int64_t b, const StepConstants& k,
+               const float* bias, float* Y, int64_t ldy) {
+  switch (mt) {
+    case 6: return tile<6>(A, m0, W, b, k, bias, Y, ldy);
+    case 5: return tile<5>(A, m0, W, b, k, bias, Y, ldy);
+    case 4: return tile<4>(A, m0, W, b, k, bias, Y, ldy);
+    case 3: return tile<3>(A, m0, W, b, k, bias, Y, ldy);
+    case 2: return tile<2>(A, m0, W, b, k, bias, Y, ldy);
+    default: return tile<1>(A, m0, W, b, k, bias, Y, ldy);
+  }
+}
+}  // namespace
+
+void nm_sparse_matmul_range(const BiasedRows& A, const NmSparsePacked& W, const float* bias, float* Y, int64_t ldy,
+                            int64_t b_begin, int64_t b_end) {
+  const StepConstants k(W.n);
+  for (int64_t m = 0; m < A.M; m += kMaxMt)
+    for (int64_t b = b_begin; b < b_end; ++b)
+      tile_rows(A, m, (int)(A.M - m < kMaxMt ? A.M - m : kMaxMt), W, b, k, bias, Y, ldy);
+}
+
+}  // namespace gannet::kernels::GANNET_ISA
+#endif  // __AVX512F__
