@@ -12,6 +12,8 @@
 #include "gannet/compress/nm_sparse_quantizer.h"
 #include "gannet/compress/quantizer.h"
 #include "gannet/core/cpu.h"
+#include "gannet/io/json_config.h"
+#include "gannet/io/safetensors.h"
 #include "gannet/kernels/nm_sparse_matmul.h"
 #include "gannet/kernels/quant_matmul.h"
 #include "gannet/kernels/quantize_rows.h"
@@ -19,7 +21,6 @@
 
 using namespace gannet;
 using namespace gannet::testing;
-using compress::NmPattern;
 using compress::NmSparseSpec;
 
 namespace {
@@ -194,4 +195,48 @@ TEST(NmSparse, OnlyNOf4Int8IsPacked) {
     std::vector<uint8_t> out(4096);
     EXPECT_TRUE(has(message_of([&] { kernels::pack_nm_sparse(t.view(), out.data()); }), "the vector layout takes"));
   }
+}
+
+class NmSparseFile : public TempDirTest {};
+
+// The entries and metadata of a weight, saved and read back: the same tensor; a wrong pattern,
+// packing or part is a one-line error naming the file and the weight.
+TEST_F(NmSparseFile, EntriesRoundTripAndBadMetadataIsAnError) {
+  const std::vector<float> w = random_matrix(5, 128, 12);
+  const io::NmSparseTensor t = compress::quantize_nm_sparse(w.data(), 5, 128, NmSparseSpec{{1, 4}, 4, 32});
+  auto save = [&](const nlohmann::json& meta, bool drop_index = false) {
+    std::vector<std::pair<std::string, Tensor>> entries;
+    t.append_entries("fc", entries);
+    if (drop_index) entries.erase(entries.begin() + 1);
+    const std::string path = file("w.safetensors");
+    io::save_safetensors(path, entries, {{"weights", nlohmann::json{{"fc", meta}}.dump()}});
+    return path;
+  };
+  auto load = [&](const std::string& path) {
+    const io::SafeTensors f = io::SafeTensors::open(path);
+    const nlohmann::json doc = nlohmann::json::parse(f.metadata().at("weights"));
+    const io::JsonReader r(doc, path + " weights");
+    return io::NmSparseTensor::read(f, "fc", r.child("fc"));
+  };
+  const io::NmSparseTensor back = load(save(t.metadata()));
+  EXPECT_EQ(back.n, 1);
+  EXPECT_EQ(back.m, 4);
+  EXPECT_EQ(back.bits, 4);
+  EXPECT_EQ(back.group, 32);
+  const Tensor a = back.dequantize(), b = t.dequantize();
+  EXPECT_EQ(std::memcmp(a.f32(), b.f32(), sizeof(float) * 5 * 128), 0);
+
+  nlohmann::json meta = t.metadata();
+  meta["pattern"] = "2:4";  // the parts hold 1:4's sizes
+  EXPECT_TRUE(has(message_of([&] { load(save(meta)); }), "N:M sparse tensor 'fc'"));
+  meta = t.metadata();
+  meta["pattern"] = "4:4";
+  EXPECT_TRUE(has(message_of([&] { load(save(meta)); }), "N:M pattern 4:4"));
+  meta = t.metadata();
+  meta["packing"] = "dense";
+  EXPECT_TRUE(has(message_of([&] { load(save(meta)); }), "has packing 'dense'"));
+  meta = t.metadata();
+  meta["bits"] = (int64_t(1) << 32) + 8;
+  EXPECT_TRUE(has(message_of([&] { load(save(meta)); }), "-bit values (8 or 4)"));
+  EXPECT_TRUE(has(message_of([&] { load(save(t.metadata(), true)); }), "tensor 'fc.index' is missing"));
 }

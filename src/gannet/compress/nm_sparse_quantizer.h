@@ -1,5 +1,5 @@
 // NxMiFormer's compressed form of a weight matrix: N:M sparsity along the input dimension
-// (compress/nm_pattern.h) with the kept values quantized symmetrically to int8 or int4 by
+// (compress/nm_mask.h) with the kept values quantized symmetrically to int8 or int4 by
 // ZeroQuant's weight quantizer (compress/quantizer.h), stored packed (io::NmSparseTensor: the kept
 // values and their positions only).
 //
@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string>
 
-#include "gannet/compress/nm_pattern.h"
+#include "gannet/compress/nm_mask.h"
 #include "gannet/io/nm_sparse_tensor.h"
 
 namespace gannet::compress {

@@ -2,7 +2,11 @@
 
 #include <cmath>
 
+#include "gannet/core/nm_pattern.h"
 #include "gannet/core/error.h"
+#include "gannet/core/escape.h"
+#include "gannet/io/json_config.h"
+#include "gannet/io/safetensors.h"
 
 namespace gannet::io {
 
@@ -88,6 +92,49 @@ void NmSparseTensor::validate(const std::string& what) const {
                  i % (in / group), " is not a finite non-negative number");
   check_values(view(), what);
   check_positions(view(), what);
+}
+
+void NmSparseTensor::append_entries(const std::string& name, std::vector<std::pair<std::string, Tensor>>& out) const {
+  out.emplace_back(name + ".values", values);
+  out.emplace_back(name + ".index", index);
+  out.emplace_back(name + ".scale", scale);
+}
+
+nlohmann::json NmSparseTensor::metadata() const {
+  return {{"pattern", std::to_string(n) + ":" + std::to_string(m)},
+          {"bits", bits},
+          {"rows", rows},
+          {"in", in},
+          {"group", group},
+          {"packing", kNmSparsePacking}};
+}
+
+NmSparseTensor NmSparseTensor::read(const SafeTensors& file, const std::string& name, const JsonReader& e) {
+  const std::string what = file.path() + ": N:M sparse tensor '" + escape_bytes(name) + "'";
+  for (const char* key : {"pattern", "bits", "rows", "in", "group", "packing"})
+    GANNET_CHECK(e.has(key), what, ": metadata entry has no '", key, "'");
+  NmSparseTensor t;
+  const NmPattern p = NmPattern::parse(e.get_string("pattern", ""), what);
+  t.n = p.n;
+  t.m = p.m;
+  const int64_t bits = e.get_int<int64_t>("bits", 0);  // checked before narrowing
+  GANNET_CHECK(bits == 8 || bits == 4, what, ": has ", bits, "-bit values (8 or 4)");
+  t.bits = (int)bits;
+  t.rows = e.get_int<int64_t>("rows", 0, 1);
+  t.in = e.get_int<int64_t>("in", 0, 1);
+  t.group = e.get_int<int64_t>("group", 0, 1);
+  const std::string packing = e.get_string("packing", "");
+  GANNET_CHECK(packing == kNmSparsePacking, what, ": has packing '", escape_bytes(packing), "' (expected ",
+               kNmSparsePacking, ")");
+  auto part = [&](const std::string& suffix) {
+    GANNET_CHECK(file.has(name + suffix), what, ": tensor '", escape_bytes(name + suffix), "' is missing");
+    return file.get(name + suffix);
+  };
+  t.values = part(".values");
+  t.index = part(".index");
+  t.scale = part(".scale");
+  t.validate(what);
+  return t;
 }
 
 }  // namespace gannet::io

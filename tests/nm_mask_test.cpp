@@ -1,4 +1,4 @@
-// N:M masks and the projection onto the N:M set (compress/nm_pattern.h), against a brute-force
+// N:M masks and the projection onto the N:M set (compress/nm_mask.h), against a brute-force
 // search of every subset of each run.
 #include <gtest/gtest.h>
 
@@ -7,12 +7,11 @@
 #include <random>
 #include <vector>
 
-#include "gannet/compress/nm_pattern.h"
+#include "gannet/compress/nm_mask.h"
 #include "test_files.h"
 
 using namespace gannet;
 using namespace gannet::testing;
-using compress::NmPattern;
 
 namespace {
 
