@@ -187,6 +187,30 @@ TEST(NmSparse, PackedProductEqualsTheReferenceBitwise) {
   omp_set_num_threads(2);
 }
 
+// The AVX2 body on its own (the dispatcher picks AVX-512 where it can), against the reference.
+TEST(NmSparse, Avx2BodyEqualsTheReferenceBitwise) {
+  if (!cpu_has(Isa::avx2)) GTEST_SKIP() << "no AVX2 on this CPU";
+  for (const NmSparseSpec& spec : std::vector<NmSparseSpec>{{{2, 4}, 8, 0}, {{1, 4}, 8, 32}, {{2, 4}, 8, 64}})
+    for (const auto& [N, K] : std::vector<std::pair<int64_t, int64_t>>{{21, 256}, {3, 384}, {33, 64}}) {
+      const std::vector<float> w = random_matrix(N, K, (uint32_t)(N * 7 + K + spec.pattern.n));
+      const io::NmSparseTensor t = compress::quantize_nm_sparse(w.data(), N, K, spec);
+      const Packed p(t.view());
+      const std::vector<float> bias = random_matrix(1, N, 16, 1.f);
+      for (int64_t M : {1, 3, 4, 9}) {
+        const Rows a(M, K, K + 3, (uint32_t)(M + K));
+        const int64_t stride = K + 64;
+        std::vector<uint8_t> x((size_t)(M * stride), 0);
+        for (int64_t m = 0; m < M; ++m) std::memcpy(&x[(size_t)(m * stride)], &a.q[(size_t)(m * (K + 3))], (size_t)K);
+        const kernels::GatherRows rows{x.data(), stride, a.scale.data(), M};
+        std::vector<float> got((size_t)(M * N), -7.f), want((size_t)(M * N), -7.f);
+        kernels::avx2::nm_sparse_matmul_range(rows, p.view, bias.data(), got.data(), N, 0, p.view.blocks());
+        kernels::ref::nm_sparse_matmul(a.view, t.view(), bias.data(), want.data(), N);
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+            << spec.describe() << " N " << N << " K " << K << " M " << M;
+      }
+    }
+}
+
 TEST(NmSparse, OnlyNOf4Int8IsPacked) {
   const std::vector<float> w = random_matrix(4, 64, 9);
   for (const NmSparseSpec& spec : std::vector<NmSparseSpec>{{{2, 4}, 4, 0}, {{2, 8}, 8, 0}, {{3, 4}, 8, 0}}) {

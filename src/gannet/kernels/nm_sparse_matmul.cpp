@@ -77,21 +77,27 @@ void nm_sparse_matmul(const QuantizedRows& A, const NmSparsePacked& W, const NmS
   GANNET_CHECK(W.n == plain.n && W.N == plain.N && W.K == plain.K && W.group == plain.group && W.data,
                "N:M sparse product: the packed matrix is not the plain one's");
   GANNET_CHECK(ldy >= W.N, "N:M sparse product: output stride ", ldy, " is less than ", W.N, " columns");
-  const bool vector = best_isa() == Isa::avx512 && cpu_has_avx512_vnni() && cpu_has_avx512_vbmi_gfni();
-  if (!vector) return ref::nm_sparse_matmul(A, plain, bias, Y, ldy);
+  const bool wide = best_isa() == Isa::avx512 && cpu_has_avx512_vnni() && cpu_has_avx512_vbmi_gfni();
+  if (!wide && !cpu_has(Isa::avx2)) return ref::nm_sparse_matmul(A, plain, bias, Y, ldy);
   if (A.M == 0) return;
   const int64_t stride = (A.K + 64 + 63) / 64 * 64;
-  std::vector<uint8_t> x((size_t)(A.M * stride), 128);
+  const int bias_by = wide ? 128 : 0;
+  std::vector<uint8_t> x((size_t)(A.M * stride), (uint8_t)bias_by);
   for (int64_t m = 0; m < A.M; ++m)
-    for (int64_t k = 0; k < A.K; ++k) x[(size_t)(m * stride + k)] = (uint8_t)(A.q[m * A.ld + k] + 128);
-  const BiasedRows rows{x.data(), stride, A.scale, A.M};
-  if (omp_in_parallel() || W.blocks() == 1 || A.M * W.N * W.K < (int64_t(1) << 18))
-    return avx512::nm_sparse_matmul_range(rows, W, bias, Y, ldy, 0, W.blocks());
+    for (int64_t k = 0; k < A.K; ++k) x[(size_t)(m * stride + k)] = (uint8_t)(A.q[m * A.ld + k] + bias_by);
+  const GatherRows rows{x.data(), stride, A.scale, A.M};
+  auto range = [&](int64_t b0, int64_t b1) {
+    if (wide)
+      avx512::nm_sparse_matmul_range(rows, W, bias, Y, ldy, b0, b1);
+    else
+      avx2::nm_sparse_matmul_range(rows, W, bias, Y, ldy, b0, b1);
+  };
+  if (omp_in_parallel() || W.blocks() == 1 || A.M * W.N * W.K < (int64_t(1) << 18)) return range(0, W.blocks());
 #pragma omp parallel
   {
     const int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
     const int64_t b0 = W.blocks() * t / nth, b1 = W.blocks() * (t + 1) / nth;
-    if (b0 < b1) avx512::nm_sparse_matmul_range(rows, W, bias, Y, ldy, b0, b1);
+    if (b0 < b1) range(b0, b1);
   }
 }
 

@@ -48,28 +48,34 @@ int64_t nm_sparse_packed_bytes(const NmSparseWeights& W);
 // Packs W (nm_sparse_packable) into out (nm_sparse_packed_bytes(W) bytes, 64-byte aligned).
 NmSparsePacked pack_nm_sparse(const NmSparseWeights& W, void* out);
 
-// The product on the packed form with the best vector path (AVX-512 with VNNI and VBMI), bitwise
-// ref::nm_sparse_matmul's result; on other CPUs the reference on `plain` (W's unpacked form). Runs
+// The product on the packed form with the best vector path (AVX-512 with VNNI and VBMI, else AVX2),
+// bitwise ref::nm_sparse_matmul's result; without AVX2 the reference on `plain` (W's unpacked form). Runs
 // on the OpenMP threads (blocks of 16 output columns split between them); called inside a parallel
 // region it runs on the calling thread. bias may be nullptr; Y must not overlap A.
 void nm_sparse_matmul(const QuantizedRows& A, const NmSparsePacked& W, const NmSparseWeights& plain, const float* bias,
                       float* Y, int64_t ldy);
 
-// Activation rows biased to unsigned for the vector paths: row m at x + m * stride holds
-// a[m, k] + 128 for k < K, then at least 64 more readable bytes.
-struct BiasedRows {
+// Activation rows copied for the vector paths: row m at x + m * stride holds a[m, k] for k < K, then
+// at least 64 more readable bytes; for avx512:: biased to unsigned (a + 128, as the packed
+// corrections expect), for avx2:: as they are (its products take the signs apart).
+struct GatherRows {
   const uint8_t* x = nullptr;
   int64_t stride = 0;
   const float* scale = nullptr;  // [M]
   int64_t M = 0;
 };
 
+// The per-ISA bodies: output blocks [b_begin, b_end) of all rows on the calling thread.
+#define GANNET_NM_SPARSE_DECLS                                                                           \
+  void nm_sparse_matmul_range(const GatherRows& A, const NmSparsePacked& W, const float* bias, float* Y, \
+                              int64_t ldy, int64_t b_begin, int64_t b_end);
 namespace avx512 {
-// Output blocks [b_begin, b_end) of all rows on the calling thread; needs cpu_has_avx512_vnni() and
-// cpu_has_avx512_vbmi_gfni().
-void nm_sparse_matmul_range(const BiasedRows& A, const NmSparsePacked& W, const float* bias, float* Y, int64_t ldy,
-                            int64_t b_begin, int64_t b_end);
-}  // namespace avx512
+GANNET_NM_SPARSE_DECLS  // VNNI + VBMI: needs cpu_has_avx512_vnni() and cpu_has_avx512_vbmi_gfni()
+}
+namespace avx2 {
+GANNET_NM_SPARSE_DECLS
+}
+#undef GANNET_NM_SPARSE_DECLS
 
 namespace ref {
 // Y [M, ldy], columns [0, N); bias may be nullptr.

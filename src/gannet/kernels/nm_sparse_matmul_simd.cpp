@@ -1,7 +1,7 @@
-// AVX-512 body of nm_sparse_matmul (NxMiFormer's n:4 sparse int8 product), with VNNI and VBMI;
-// compiled in the avx512 object only. The packed layout and the arithmetic are in
-// nm_sparse_matmul.h.
+// Vector bodies of nm_sparse_matmul (NxMiFormer's n:4 sparse int8 product). The packed layout and
+// the arithmetic are in nm_sparse_matmul.h.
 //
+// AVX-512 (the avx512 object, with VNNI and VBMI):
 // A step is 4 kept entries of each of a block's 16 rows: one vpdpbusd of 16 lanes, the rows'
 // 4 kept values (s8) against the 4 activations each gathers (u8, a + 128). The 16 position bytes of
 // a step become vpermb indices in four instructions, once per step for every activation row of the
@@ -54,7 +54,7 @@ struct StepConstants {
 
 // Y[m0 + m, 16 b + r] for m < MT, r < rows.
 template <int MT>
-void tile(const BiasedRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, const StepConstants& k, const float* bias,
+void tile(const GatherRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, const StepConstants& k, const float* bias,
           float* Y, int64_t ldy) {
   const int rows = (int)(W.N - 16 * b < 16 ? W.N - 16 * b : 16);
   const int64_t G = W.K / W.group, steps = W.steps_per_group(), step_columns = 16 / W.n;
@@ -89,7 +89,7 @@ void tile(const BiasedRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, c
                           _mm512_fmadd_ps(f[m], _mm512_set1_ps(A.scale[m0 + m]), b_vec));
 }
 
-void tile_rows(const BiasedRows& A, int64_t m0, int mt, const NmSparsePacked& W, int64_t b, const StepConstants& k,
+void tile_rows(const GatherRows& A, int64_t m0, int mt, const NmSparsePacked& W, int64_t b, const StepConstants& k,
                const float* bias, float* Y, int64_t ldy) {
   switch (mt) {
     case 6: return tile<6>(A, m0, W, b, k, bias, Y, ldy);
@@ -102,7 +102,7 @@ void tile_rows(const BiasedRows& A, int64_t m0, int mt, const NmSparsePacked& W,
 }
 }  // namespace
 
-void nm_sparse_matmul_range(const BiasedRows& A, const NmSparsePacked& W, const float* bias, float* Y, int64_t ldy,
+void nm_sparse_matmul_range(const GatherRows& A, const NmSparsePacked& W, const float* bias, float* Y, int64_t ldy,
                             int64_t b_begin, int64_t b_end) {
   const StepConstants k(W.n);
   for (int64_t m = 0; m < A.M; m += kMaxMt)
@@ -111,4 +111,111 @@ void nm_sparse_matmul_range(const BiasedRows& A, const NmSparsePacked& W, const 
 }
 
 }  // namespace gannet::kernels::GANNET_ISA
-#endif  // __AVX512F__
+#else  // the avx2 object
+// AVX2: a step's 16 position bytes become shuffle indices through a table (256 dwords per n: a
+// byte's four positions plus their runs' offsets), two gathers of 8 rows. Each activation row
+// broadcasts the 16 bytes from the step's first column to both lanes and vpshufb gathers every
+// row's 4 activations; vpmaddubsw multiplies |a| (unsigned, 128 for -128) with the kept values
+// carrying a's sign (vpsignb: |q| <= 127, so no overflow), pairs at most 2 * 128 * 127 in int16, and
+// vpmaddwd adds a row's pairs into its int32 lane. The rows are not biased here (the packed
+// corrections are the AVX-512 path's), so the sums are exact from 0.
+#include <immintrin.h>
+
+#include "gannet/kernels/nm_sparse_matmul.h"
+
+namespace gannet::kernels::GANNET_ISA {
+
+namespace {
+constexpr int kMaxMt = 4;  // activation rows per tile
+
+// Position byte c of a row (four 2-bit positions) -> the four shuffle indices in the step's window:
+// position i plus the offset of its run, 4 (i / N).
+template <int N>
+struct IndexTable {
+  alignas(32) uint32_t v[256];
+  constexpr IndexTable() : v() {
+    for (int c = 0; c < 256; ++c) {
+      uint32_t d = 0;
+      for (int i = 0; i < 4; ++i) d |= (uint32_t)(((c >> (2 * i)) & 3) + 4 * (i / N)) << (8 * i);
+      v[c] = d;
+    }
+  }
+};
+constexpr IndexTable<1> kIndexOf1;
+constexpr IndexTable<2> kIndexOf2;
+
+// The shuffle indices of 8 rows' entries of a step, from their 8 position bytes.
+inline __m256i step_index(const uint8_t* positions, const uint32_t* table) {
+  const __m256i codes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(positions)));
+  return _mm256_i32gather_epi32(reinterpret_cast<const int*>(table), codes, 4);
+}
+
+// Y[m0 + m, 16 b + r] for m < MT, r < rows.
+template <int MT>
+void tile(const GatherRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, const uint32_t* table,
+          const float* bias, float* Y, int64_t ldy) {
+  const int rows = (int)(W.N - 16 * b < 16 ? W.N - 16 * b : 16);
+  const int64_t G = W.K / W.group, steps = W.steps_per_group(), step_columns = 16 / W.n;
+  const uint8_t* block = static_cast<const uint8_t*>(W.data) + b * W.block_bytes();
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  __m256 f[MT][2];
+  for (int m = 0; m < MT; ++m) f[m][0] = f[m][1] = _mm256_setzero_ps();
+  for (int64_t g = 0; g < G; ++g) {
+    const uint8_t* gp = block + g * W.group_bytes();
+    const uint8_t* values = gp + 128;
+    const uint8_t* positions = values + steps * 64;
+    const uint8_t* x0 = A.x + m0 * A.stride + g * W.group;
+    __m256i acc[MT][2];
+    for (int m = 0; m < MT; ++m) acc[m][0] = acc[m][1] = _mm256_setzero_si256();
+    for (int64_t s = 0; s < steps; ++s) {
+      const __m256i index[2] = {step_index(positions + 16 * s, table), step_index(positions + 16 * s + 8, table)};
+      const __m256i w[2] = {_mm256_load_si256(reinterpret_cast<const __m256i*>(values + 64 * s)),
+                            _mm256_load_si256(reinterpret_cast<const __m256i*>(values + 64 * s + 32))};
+      for (int m = 0; m < MT; ++m) {
+        const __m256i window = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(x0 + m * A.stride + s * step_columns)));
+        for (int h = 0; h < 2; ++h) {
+          const __m256i a = _mm256_shuffle_epi8(window, index[h]);
+          const __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(a), _mm256_sign_epi8(w[h], a));
+          acc[m][h] = _mm256_add_epi32(acc[m][h], _mm256_madd_epi16(pairs, ones16));
+        }
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      const __m256 scale = _mm256_load_ps(reinterpret_cast<const float*>(gp) + 8 * h);
+      for (int m = 0; m < MT; ++m) f[m][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[m][h]), scale, f[m][h]);
+    }
+  }
+  for (int h = 0; h < 2; ++h) {
+    const int n = rows - 8 * h < 8 ? rows - 8 * h : 8;
+    if (n <= 0) break;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i store = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
+    const __m256 b_vec = bias ? _mm256_maskload_ps(bias + 16 * b + 8 * h, store) : _mm256_setzero_ps();
+    for (int m = 0; m < MT; ++m)
+      _mm256_maskstore_ps(Y + (m0 + m) * ldy + 16 * b + 8 * h, store,
+                          _mm256_fmadd_ps(f[m][h], _mm256_set1_ps(A.scale[m0 + m]), b_vec));
+  }
+}
+
+void tile_rows(const GatherRows& A, int64_t m0, int mt, const NmSparsePacked& W, int64_t b, const uint32_t* table,
+               const float* bias, float* Y, int64_t ldy) {
+  switch (mt) {
+    case 4: return tile<4>(A, m0, W, b, table, bias, Y, ldy);
+    case 3: return tile<3>(A, m0, W, b, table, bias, Y, ldy);
+    case 2: return tile<2>(A, m0, W, b, table, bias, Y, ldy);
+    default: return tile<1>(A, m0, W, b, table, bias, Y, ldy);
+  }
+}
+}  // namespace
+
+void nm_sparse_matmul_range(const GatherRows& A, const NmSparsePacked& W, const float* bias, float* Y, int64_t ldy,
+                            int64_t b_begin, int64_t b_end) {
+  const uint32_t* table = W.n == 1 ? kIndexOf1.v : kIndexOf2.v;
+  for (int64_t m = 0; m < A.M; m += kMaxMt)
+    for (int64_t b = b_begin; b < b_end; ++b)
+      tile_rows(A, m, (int)(A.M - m < kMaxMt ? A.M - m : kMaxMt), W, b, table, bias, Y, ldy);
+}
+
+}  // namespace gannet::kernels::GANNET_ISA
+#endif
