@@ -11,13 +11,16 @@
 
 #include "fuzz_support.h"
 #include "gannet/compress/low_bit_encoder_pack.h"
+#include "gannet/compress/nm_sparse_quantizer.h"
 #include "gannet/compress/quant_scheme.h"
+#include "gannet/core/rng.h"
 #include "gannet/data/classification_tasks.h"
 #include "gannet/data/difficulty.h"
 #include "gannet/data/token_file.h"
 #include "gannet/io/checkpoint.h"
 #include "gannet/io/gpt_weights.h"
 #include "gannet/io/low_bit_encoder.h"
+#include "gannet/io/nm_sparse_tensor.h"
 #include "gannet/io/safetensors.h"
 #include "gannet/io/sharded_checkpoint.h"
 #include "gannet/models/encoder.h"
@@ -175,6 +178,25 @@ void low_bit_encoders(const fs::path& corpus, const fs::path& tmp) {
   }
 }
 
+// N:M sparse weight tensors (2:4 int8 per row, 1:4 int4 in groups of 32) in one file, as the
+// nm_sparse_tensor harness reads it.
+void nm_sparse_tensors(const fs::path& corpus, const fs::path& tmp) {
+  Rng rng(5);
+  std::vector<float> w(24 * 64);
+  for (float& x : w) x = rng.normal() * 0.05f;
+  std::vector<std::pair<std::string, Tensor>> entries;
+  nlohmann::json listed = nlohmann::json::object();
+  const std::pair<const char*, compress::NmSparseSpec> specs[] = {{"fc", {{2, 4}, 8, 0}}, {"proj", {{1, 4}, 4, 32}}};
+  for (const auto& [name, spec] : specs) {
+    const io::NmSparseTensor t = compress::quantize_nm_sparse(w.data(), 24, 64, spec);
+    t.append_entries(name, entries);
+    listed[name] = t.metadata();
+  }
+  const fs::path path = tmp / "nm.safetensors";
+  io::save_safetensors(path.string(), entries, {{"weights", listed.dump()}});
+  put(corpus / "nm_sparse_tensor", "two_weights.safetensors", read_all(path));
+}
+
 void configs_and_requests(const fs::path& corpus, const fs::path& source) {
   for (const auto& e : fs::directory_iterator(source / "configs"))
     if (e.path().extension() == ".json") put(corpus / "train_config", e.path().filename().string(), read_all(e.path()));
@@ -224,6 +246,7 @@ int main(int argc, char** argv) {
     tokens_and_indexes(corpus, tmp);
     classification_tasks(corpus, tmp);
     low_bit_encoders(corpus, tmp);
+    nm_sparse_tensors(corpus, tmp);
     configs_and_requests(corpus, source);
     fs::remove_all(tmp);
   } catch (const std::exception& e) {
