@@ -51,21 +51,16 @@ NmSparsePacked pack_nm_sparse(const NmSparseWeights& W, void* out) {
   for (int64_t b = 0; b < p.blocks(); ++b)
     for (int64_t g = 0; g < G; ++g) {
       uint8_t* gp = o + b * p.block_bytes() + g * p.group_bytes();
-      uint8_t* values = gp + 128;
+      uint8_t* values = gp + 64;
       uint8_t* positions = values + steps * 64;
       for (int64_t r = 0; r < 16 && b * 16 + r < W.N; ++r) {
         const int64_t row = b * 16 + r;
         std::memcpy(gp + 4 * r, &W.scale[row * G + g], 4);
-        int32_t sum = 0;
         for (int64_t j = 0; j < kept_per_group; ++j) {
           const int64_t kept = g * kept_per_group + j, s = j / 4, i = j % 4;
-          const int v = W.value(row, kept);
-          sum += v;
-          values[s * 64 + 4 * r + i] = (uint8_t)(int8_t)v;
+          values[s * 64 + 4 * r + i] = (uint8_t)(int8_t)W.value(row, kept);
           positions[s * 16 + r] |= (uint8_t)(W.position(row, kept) << (2 * i));
         }
-        const int32_t correction = -128 * sum;
-        std::memcpy(gp + 64 + 4 * r, &correction, 4);
       }
     }
   return p;

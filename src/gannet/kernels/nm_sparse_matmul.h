@@ -24,21 +24,20 @@ void check_nm_sparse_product(const QuantizedRows& A, const NmSparseWeights& W, c
 // and int8 values (others run on the reference). Rows in blocks of 16 (N padded with zero rows and
 // zero scales); a block holds its K / group groups in turn; a group is
 //   64 bytes         f32 scales of the 16 rows,
-//   64 bytes         int32 corrections of the 16 rows: -128 * (the sum of the row's kept values in
-//                    the group), for the activations enter the products biased to unsigned (a + 128),
 //   steps x 64 bytes the kept values, step s: byte 4r + i = row r's kept entry 4s + i of the group,
 //   steps x 16 bytes the positions, step s: byte r = the positions of row r's entries 4s .. 4s + 3,
 //                    2 bits each (entry i at bits 2i); then zeros to a multiple of 64 bytes,
 // with steps = (group * n / 4) / 4: a step is 4 kept entries of every row, over 4 / n runs of 4
-// columns. The kernels gather each row's activations by its positions (vpermb on a 64-byte window)
-// and multiply them with the 4 kept values (vpdpbusd): the positions stay 2 bits per kept entry in
-// memory, so decode reads 0.5 + 0.125 bytes per dense weight at 2:4 against W8A8's 1 + scales.
+// columns. The kernels gather each row's activations by its positions (vpermb on a 64-byte window,
+// or vpshufb) and multiply them with the 4 kept values: the positions stay 2 bits per kept entry in
+// memory, so decode reads (0.5 + 0.125) n / 2 bytes per dense weight plus the scales, against W8A8's
+// 1 plus the scales.
 struct NmSparsePacked {
   int n = 2;
   int64_t N = 0, K = 0, group = 0;
   const void* data = nullptr;  // 64-byte aligned
   int64_t steps_per_group() const { return group * n / 4 / 4; }
-  int64_t group_bytes() const { return 128 + steps_per_group() * 64 + (steps_per_group() * 16 + 63) / 64 * 64; }
+  int64_t group_bytes() const { return 64 + steps_per_group() * 64 + (steps_per_group() * 16 + 63) / 64 * 64; }
   int64_t block_bytes() const { return K / group * group_bytes(); }
   int64_t blocks() const { return (N + 15) / 16; }
 };
@@ -56,8 +55,8 @@ void nm_sparse_matmul(const QuantizedRows& A, const NmSparsePacked& W, const NmS
                       float* Y, int64_t ldy);
 
 // Activation rows copied for the vector paths: row m at x + m * stride holds a[m, k] for k < K, then
-// at least 64 more readable bytes; for avx512:: biased to unsigned (a + 128, as the packed
-// corrections expect), for avx2:: as they are (its products take the signs apart).
+// at least 64 more readable bytes; for avx512:: biased to unsigned (a + 128, as its
+// sums expect), for avx2:: as they are (its products take the signs apart).
 struct GatherRows {
   const uint8_t* x = nullptr;
   int64_t stride = 0;

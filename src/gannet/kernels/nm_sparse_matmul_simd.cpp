@@ -8,8 +8,8 @@
 // tile: vpmovzxwq puts rows 2q and 2q + 1's bytes in qword q, vpmultishiftqb moves position i of
 // row r to byte 4r + i, a mask keeps its 2 bits, and adding the run's offset (4 (i / n)) makes it the
 // column within the step. Each activation row then loads the 64 bytes from the step's first column
-// and vpermb gathers every row's 4 activations from them. The int32 sums, corrected by the packed
-// -128 * sum(q), are exact, and the epilogue is the reference's fma order, so the results are the
+// and vpermb gathers every row's 4 activations from them. The int32 sums, less 128 sum(q) (one
+// more vpdpbusd a step, of 128 with the kept values, for every activation row), are exact, and the epilogue is the reference's fma order, so the results are the
 // reference's bitwise.
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -19,7 +19,8 @@
 namespace gannet::kernels::GANNET_ISA {
 
 namespace {
-constexpr int kMaxMt = 6;  // activation rows per tile
+constexpr int kMaxMt = 6;           // activation rows per tile
+constexpr int kPrefetchGroups = 4;  // how far ahead one row's product prefetches the stream
 
 inline __m512i dpbusd(__m512i acc, __m512i u, __m512i x) {
   asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(x));
@@ -39,7 +40,7 @@ inline __m512i multishift(__m512i control, __m512i data) {
 // Per byte j = 4r + i of a step: the bit offset of row r's position i in its qword (rows 2q and
 // 2q + 1 share qword q: r % 2 selects the byte), and the offset of entry i's run in the step.
 struct StepConstants {
-  __m512i control, run_offset, two_bits = _mm512_set1_epi8(3);
+  __m512i control, run_offset, two_bits = _mm512_set1_epi8(3), bias = _mm512_set1_epi8((char)0x80);
   explicit StepConstants(int n) {
     alignas(64) int8_t c[64], o[64];
     for (int j = 0; j < 64; ++j) {
@@ -56,6 +57,7 @@ struct StepConstants {
 template <int MT>
 void tile(const GatherRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, const StepConstants& k, const float* bias,
           float* Y, int64_t ldy) {
+  constexpr int kChains = MT == 1 ? 4 : MT == 2 ? 2 : 1;
   const int rows = (int)(W.N - 16 * b < 16 ? W.N - 16 * b : 16);
   const int64_t G = W.K / W.group, steps = W.steps_per_group(), step_columns = 16 / W.n;
   const uint8_t* block = static_cast<const uint8_t*>(W.data) + b * W.block_bytes();
@@ -63,24 +65,36 @@ void tile(const GatherRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, c
   for (int m = 0; m < MT; ++m) f[m] = _mm512_setzero_ps();
   for (int64_t g = 0; g < G; ++g) {
     const uint8_t* gp = block + g * W.group_bytes();
-    const __m512i correction = _mm512_load_si512(gp + 64);
-    __m512i acc[MT];
-    for (int m = 0; m < MT; ++m) acc[m] = correction;
-    const uint8_t* values = gp + 128;
+    // kChains accumulators per row over alternate steps: few rows would otherwise wait on
+    // vpdpbusd's latency step after step (integer sums: any order is exact).
+    __m512i acc[MT][kChains];
+    for (int m = 0; m < MT; ++m)
+      for (int c = 0; c < kChains; ++c) acc[m][c] = _mm512_setzero_si512();
+    __m512i bias_sum = _mm512_setzero_si512();  // 128 sum(q): what the biased activations add
+    const uint8_t* values = gp + 64;
     const uint8_t* positions = values + steps * 64;
     const uint8_t* x0 = A.x + m0 * A.stride + g * W.group;
+    if (MT == 1)  // one row streams the blocks: fetch a few groups ahead (the next block's past the end)
+      for (int64_t off = 0; off < W.group_bytes(); off += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(gp + kPrefetchGroups * W.group_bytes() + off), _MM_HINT_T0);
     for (int64_t s = 0; s < steps; ++s) {
       const __m512i codes = _mm512_cvtepu16_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(positions + 16 * s)));
       const __m512i index =
           _mm512_add_epi8(_mm512_and_si512(multishift(k.control, codes), k.two_bits), k.run_offset);
       const __m512i w = _mm512_load_si512(values + 64 * s);
+      bias_sum = dpbusd(bias_sum, k.bias, w);
+      const int c = (int)(s % kChains);
       for (int m = 0; m < MT; ++m) {
         const __m512i window = _mm512_loadu_si512(x0 + m * A.stride + s * step_columns);
-        acc[m] = dpbusd(acc[m], permute_bytes(index, window), w);
+        acc[m][c] = dpbusd(acc[m][c], permute_bytes(index, window), w);
       }
     }
     const __m512 scale = _mm512_load_ps(gp);
-    for (int m = 0; m < MT; ++m) f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[m]), scale, f[m]);
+    for (int m = 0; m < MT; ++m) {
+      __m512i sum = _mm512_sub_epi32(acc[m][0], bias_sum);
+      for (int c = 1; c < kChains; ++c) sum = _mm512_add_epi32(sum, acc[m][c]);
+      f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, f[m]);
+    }
   }
   const __mmask16 store = (__mmask16)((1u << rows) - 1u);
   const __m512 b_vec = bias ? _mm512_maskz_loadu_ps(store, bias + 16 * b) : _mm512_setzero_ps();
@@ -117,8 +131,8 @@ void nm_sparse_matmul_range(const GatherRows& A, const NmSparsePacked& W, const 
 // broadcasts the 16 bytes from the step's first column to both lanes and vpshufb gathers every
 // row's 4 activations; vpmaddubsw multiplies |a| (unsigned, 128 for -128) with the kept values
 // carrying a's sign (vpsignb: |q| <= 127, so no overflow), pairs at most 2 * 128 * 127 in int16, and
-// vpmaddwd adds a row's pairs into its int32 lane. The rows are not biased here (the packed
-// corrections are the AVX-512 path's), so the sums are exact from 0.
+// vpmaddwd adds a row's pairs into its int32 lane. The rows are not biased here, so the sums need
+// no correction.
 #include <immintrin.h>
 
 #include "gannet/kernels/nm_sparse_matmul.h"
@@ -162,7 +176,7 @@ void tile(const GatherRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, c
   for (int m = 0; m < MT; ++m) f[m][0] = f[m][1] = _mm256_setzero_ps();
   for (int64_t g = 0; g < G; ++g) {
     const uint8_t* gp = block + g * W.group_bytes();
-    const uint8_t* values = gp + 128;
+    const uint8_t* values = gp + 64;
     const uint8_t* positions = values + steps * 64;
     const uint8_t* x0 = A.x + m0 * A.stride + g * W.group;
     __m256i acc[MT][2];
