@@ -37,6 +37,17 @@ const std::vector<NmSparseSpec> kSpecs = {
     {{2, 4}, 8, 0}, {{2, 4}, 8, 64}, {{1, 4}, 8, 32}, {{2, 4}, 4, 64}, {{1, 4}, 4, 0},
     {{2, 8}, 8, 64}, {{4, 8}, 4, 32}, {{3, 16}, 8, 0}, {{1, 2}, 8, 32}};
 
+// ZeroQuant's quantizer on the N:M projection of w, as a dense matrix: what the sparse form holds.
+io::QuantizedTensor dense_quantized_projection(const std::vector<float>& w, int64_t N, int64_t K,
+                                               const NmSparseSpec& spec) {
+  std::vector<float> proj = w;
+  compress::nm_project(proj.data(), N, K, spec.pattern);
+  compress::WeightQuantSpec q;
+  q.bits = spec.bits;
+  q.group = spec.group;
+  return compress::quantize_weights(proj.data(), N, K, q);
+}
+
 }  // namespace
 
 TEST(NmSparse, HoldsTheQuantizedProjectionAndOnlyTheKeptEntries) {
@@ -44,12 +55,7 @@ TEST(NmSparse, HoldsTheQuantizedProjectionAndOnlyTheKeptEntries) {
     const int64_t N = 9, K = 128;
     const std::vector<float> w = random_matrix(N, K, (uint32_t)(spec.pattern.n * 31 + spec.pattern.m + spec.bits));
     const io::NmSparseTensor t = compress::quantize_nm_sparse(w.data(), N, K, spec);
-    std::vector<float> proj = w;
-    compress::nm_project(proj.data(), N, K, spec.pattern);
-    compress::WeightQuantSpec q;
-    q.bits = spec.bits;
-    q.group = spec.group;
-    const io::QuantizedTensor dense = compress::quantize_weights(proj.data(), N, K, q);
+    const io::QuantizedTensor dense = dense_quantized_projection(w, N, K, spec);
     const Tensor a = t.dequantize(), b = dense.dequantize();
     EXPECT_EQ(std::memcmp(a.f32(), b.f32(), sizeof(float) * N * K), 0) << spec.describe();
     // Only the kept entries are stored: n / m of the values, index_bits per kept entry.
@@ -69,12 +75,7 @@ TEST(NmSparse, ReferenceProductEqualsTheDenseQuantizedProductBitwise) {
     const int64_t N = 21, K = 256, M = 5;
     const std::vector<float> w = random_matrix(N, K, (uint32_t)(spec.pattern.m * 7 + spec.bits));
     const io::NmSparseTensor t = compress::quantize_nm_sparse(w.data(), N, K, spec);
-    std::vector<float> proj = w;
-    compress::nm_project(proj.data(), N, K, spec.pattern);
-    compress::WeightQuantSpec q;
-    q.bits = spec.bits;
-    q.group = spec.group;
-    const io::QuantizedTensor dense = compress::quantize_weights(proj.data(), N, K, q);
+    const io::QuantizedTensor dense = dense_quantized_projection(w, N, K, spec);
     std::vector<uint8_t> packed((size_t)kernels::qpacked_bytes(dense.view()) + 64);
     void* aligned = packed.data() + (64 - (uintptr_t)packed.data() % 64) % 64;
     kernels::pack_quantized(dense.view(), aligned);
