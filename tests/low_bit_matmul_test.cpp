@@ -6,6 +6,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gannet/compress/low_bit_quantizer.h"
@@ -161,6 +162,25 @@ TEST(LowBitMatmulSimd, LargeProductsSplitAcrossThreadsMatchTheReference) {
       EXPECT_TRUE(bitwise_equal(run(kernels::low_bit_matmul, a, t), expected)) << "M " << M << " threads " << threads;
     }
   }
+}
+
+// Each path on a thread of its own, whose scratch buffers are sized for this product alone, so that
+// the sanitized build sees any read past them (reused buffers hid a 32-byte overread of the last
+// half chunk where padded_K is a multiple of 64 and a group an odd number of 32-column words).
+TEST(LowBitMatmulSimd, FreshScratchBuffersAreNotReadPast) {
+  for (const LowBitSpec& spec : {LowBitSpec{1, 32}, LowBitSpec{2, 96}, LowBitSpec{1, 0}, LowBitSpec{2, 32}})
+    for (int64_t K : {64, 192, 288}) {
+      const LowBitTensor t = random_weights(17, K, spec, 61);
+      for (int64_t M : {1, 2, 7}) {
+        const Activations a = random_activations(M, K, K, 62);  // ld == K: nothing past the last row
+        const std::vector<float> expected = run(kernels::ref::low_bit_matmul, a, t);
+        for (const auto& [name, product] : paths()) {
+          std::vector<float> got;
+          std::thread([&, p = product] { got = run(p, a, t); }).join();
+          EXPECT_TRUE(bitwise_equal(got, expected)) << name << " " << spec.describe() << " K " << K << " M " << M;
+        }
+      }
+    }
 }
 
 TEST(LowBitMatmulSimd, BadShapesAreRejected) {

@@ -69,7 +69,7 @@ inline uint64_t chunk_bits(const uint8_t* p) {
 }
 
 // Activation rows copied for the kernels: row r at q + r * stride, zero past K up to the stride (a
-// multiple of 64 at least padded_K); asum[r * G + g] the sum of row r's columns in group g.
+// multiple of 64 at least padded_K + 32); asum[r * G + g] the sum of row r's columns in group g.
 struct Rows {
   const int8_t* q;
   const int32_t* asum;
@@ -77,7 +77,11 @@ struct Rows {
   int64_t stride;
 };
 
-int64_t row_stride(const LowBitWeights& W) { return (W.padded_K + 63) / 64 * 64; }
+// A chunk is read as 64 bytes from any multiple of 32 columns below padded_K, a half chunk's upper
+// half included (its multipliers are 0 there): the last one ends at padded_K + 32. (ASan found the
+// earlier round_up(padded_K, 64) short by 32 bytes where padded_K is a multiple of 64 and a group an
+// odd number of words.)
+int64_t row_stride(const LowBitWeights& W) { return (W.padded_K + 32 + 63) / 64 * 64; }
 
 // Copies rows [m0, m1) of A into q and their group sums into asum.
 void copy_rows(const QuantizedRows& A, const LowBitWeights& W, int64_t m0, int64_t m1, int64_t stride, int8_t* q,
