@@ -131,6 +131,7 @@ int32_t TokenFile::at(int64_t i) const {
 void TokenFile::read(int64_t begin, int64_t count, int32_t* out) const {
   GANNET_CHECK(begin >= 0 && count >= 0 && begin <= count_ && count <= count_ - begin, "token file ", path_,
                ": read of [", begin, ", ", begin + count, ") out of range [0, ", count_, ")");
+  if (count == 0) return;  // out may be null (an empty vector's data), and memcpy's pointers must not be
   if (bpt_ == 2) {
     const uint16_t* t = reinterpret_cast<const uint16_t*>(tokens_) + begin;
     for (int64_t i = 0; i < count; ++i) out[i] = t[i];
