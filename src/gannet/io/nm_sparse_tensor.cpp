@@ -66,8 +66,7 @@ void check_positions(const kernels::NmSparseWeights& w, const std::string& what)
 }  // namespace
 
 void NmSparseTensor::validate(const std::string& what) const {
-  GANNET_CHECK(m >= 2 && m <= 16 && n >= 1 && n < m, what, ": N:M pattern ", n, ":", m,
-               " must keep 1 to M - 1 of every M, with M from 2 to 16");
+  NmPattern{n, m}.validate(what);
   GANNET_CHECK(bits == 8 || bits == 4, what, ": ", bits, "-bit values (8 or 4)");
   GANNET_CHECK(rows > 0 && in > 0 && in % 32 == 0 && in % m == 0, what, ": a [", rows, ", ", in,
                "] matrix (input width a multiple of 32 and of ", m, ")");

@@ -8,12 +8,12 @@
 
 #include "gannet/core/cpu.h"
 #include "gannet/core/error.h"
+#include "gannet/core/nm_pattern.h"
 
 namespace gannet::kernels {
 
 void check_nm_sparse_product(const QuantizedRows& A, const NmSparseWeights& W, const char* what) {
-  GANNET_CHECK(W.m >= 2 && W.m <= 16 && W.n >= 1 && W.n < W.m, what, ": N:M pattern ", W.n, ":", W.m,
-               " must keep 1 to M - 1 of every M, with M from 2 to 16");
+  NmPattern{W.n, W.m}.validate(what);
   GANNET_CHECK(W.bits == 8 || W.bits == 4, what, ": ", W.bits, "-bit values (8 or 4)");
   GANNET_CHECK(W.N > 0 && W.K > 0 && W.K % W.m == 0 && W.group > 0 && W.group % W.m == 0 && W.K % W.group == 0,
                what, ": a [", W.N, ", ", W.K, "] matrix with groups of ", W.group, " does not fit runs of ", W.m);

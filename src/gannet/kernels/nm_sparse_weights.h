@@ -16,6 +16,8 @@
 #pragma once
 #include <cstdint>
 
+#include "gannet/core/nm_pattern.h"
+
 namespace gannet::kernels {
 
 struct NmSparseWeights {
@@ -27,11 +29,7 @@ struct NmSparseWeights {
   const uint8_t* index = nullptr;    // [N, index_row_bytes()]
   const float* scale = nullptr;      // [N, K / group]
 
-  int index_bits() const {
-    int b = 0;
-    while ((1 << b) < m) ++b;
-    return b;
-  }
+  int index_bits() const { return NmPattern{n, m}.index_bits(); }
   int64_t kept_per_row() const { return K / m * n; }
   int64_t value_row_bytes() const { return bits == 8 ? kept_per_row() : kept_per_row() / 2; }
   int64_t index_row_bytes() const { return (kept_per_row() * index_bits() + 7) / 8; }
