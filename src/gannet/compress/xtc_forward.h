@@ -1,8 +1,9 @@
-// The classifier encoder's forward pass as XTC trains it: every block product with its weight
-// binarized or ternarized and its input quantized to int8 per token, simulated in f32 with
-// straight-through gradients (compress/low_bit_fake_quant.h, compress/simulated_quant.h), and the
-// embedding tables quantized per row when the config says so. The packed engine
-// (infer/encoder_engine.h) computes the same products with integer kernels.
+// The classifier encoder's forward pass as a compressed student trains it: every block product
+// with its weight in the student's form (compress/student_form.h: XTC's binary or ternary weights,
+// NxMiFormer's N:M sparse int8/int4 ones) and its input quantized to int8 per token, simulated in
+// f32 with straight-through gradients (compress/simulated_quant.h), and the embedding tables as
+// the form says. The packed engine (infer/encoder_engine.h) computes the same products with
+// integer kernels.
 //
 // It records what distillation compares: the hidden states (the embedding output, then each
 // block's output) and each block's attention scores. Without a config it is the plain f32 forward
@@ -10,6 +11,7 @@
 #pragma once
 #include <vector>
 
+#include "gannet/compress/student_form.h"
 #include "gannet/compress/xtc_config.h"
 #include "gannet/models/encoder.h"
 
@@ -28,8 +30,20 @@ struct TraceRequest {
   bool scores = false;
 };
 
-// tokens [B, T] i32, mask [B, T] u8. quant: nullptr for the f32 forward.
-EncoderTrace traced_forward(const models::Encoder& model, const XtcConfig* quant, const Tensor& tokens,
+// tokens [B, T] i32, mask [B, T] u8. form: nullptr for the f32 forward.
+EncoderTrace traced_forward(const models::Encoder& model, const StudentForm* form, const Tensor& tokens,
                             const Tensor& mask, TraceRequest want);
+
+// XTC's form: every block product's weight binarized or ternarized as `config` says, the
+// embedding tables too (one scale per row) when it names them (compress/low_bit_fake_quant.h).
+class XtcForm : public StudentForm {
+ public:
+  explicit XtcForm(const XtcConfig& config) : config_(config) {}
+  Var weight(int64_t layer, int product, const Var& w) const override;
+  Var embedding_table(const Var& table) const override;
+
+ private:
+  const XtcConfig& config_;
+};
 
 }  // namespace gannet::compress
