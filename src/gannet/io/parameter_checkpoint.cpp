@@ -3,6 +3,7 @@
 #include "gannet/core/escape.h"
 #include "gannet/core/parse_number.h"
 #include "gannet/io/low_bit_file.h"
+#include "gannet/io/nm_sparse_encoder.h"
 
 namespace gannet::io {
 
@@ -49,6 +50,8 @@ std::string checkpoint_model_type(const SafeTensors& f) {
 void expect_model_type(const SafeTensors& f, const std::string& expected) {
   GANNET_CHECK(!holds_low_bit_weights(f), f.path(),
                ": is a packed low-bit model (gannet-lowbit-1), not a gannet checkpoint (gannet eval runs it)");
+  GANNET_CHECK(!holds_nm_sparse_weights(f), f.path(),
+               ": is a packed N:M sparse model (gannet-nmsparse-1), not a gannet checkpoint (gannet eval runs it)");
   const std::string type = checkpoint_model_type(f);
   GANNET_CHECK(type == expected, f.path(), ": holds a model of type ", quote_text(type), ", not ",
                quote_text(expected));
@@ -63,6 +66,7 @@ void save_parameter_checkpoint(const std::string& path, const nn::ParameterList&
   metadata["step"] = std::to_string(state.step);
   metadata["rng"] = rng_to_string(state.rng);
   if (!state.train_config.empty()) metadata["train_config"] = state.train_config;
+  for (const auto& [name, t] : state.task_tensors) tensors.emplace_back("task." + name, t);
   if (optimizer) {
     for (size_t i = 0; i < params.size(); ++i) {
       tensors.emplace_back("optim.m." + params[i].name, optimizer->first_moments()[i]);
@@ -91,6 +95,11 @@ void load_parameter_checkpoint(const SafeTensors& f, const nn::ParameterList& pa
     state->rng = rng_from_string(checkpoint_metadata(f, "rng"), path);
     auto it = f.metadata().find("train_config");
     state->train_config = it == f.metadata().end() ? "" : it->second;
+    for (auto& [name, t] : state->task_tensors) {
+      GANNET_CHECK(f.has("task." + name), path, ": holds no task state 'task.", name,
+                   "' (a checkpoint of another task or method)");
+      t.copy_from(f.get("task." + name, DType::f32, t.shape()));
+    }
   }
 }
 

@@ -1,11 +1,14 @@
 // The model-independent part of checkpoints: a safetensors file holding parameters under their
 // names, the AdamW moments ("optim.m.<name>", "optim.v.<name>", and "optim_step" in the metadata)
-// and the training state ("step", "rng", "train_config" in the metadata). Each model's checkpoint
+// and the training state ("step", "rng", "train_config" in the metadata, a task's tensors as
+// "task.<name>"). Each model's checkpoint
 // (io/checkpoint.h for the GPT, io/encoder_checkpoint.h) adds its "model_config" and "model_type".
 #pragma once
 #include <array>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gannet/io/safetensors.h"
 #include "gannet/nn/parameter.h"
@@ -17,6 +20,10 @@ struct TrainState {
   int64_t step = 0;                  // optimizer updates done
   std::array<uint64_t, 4> rng{};     // data sampler state
   std::string train_config;          // the training config text, for reference
+  // A task's own state (e.g. ADMM's auxiliary variables and the pruning masks), stored as
+  // "task.<name>" f32 tensors: saved as given; a load fills the listed tensors in place (each must be
+  // in the file with its shape).
+  std::vector<std::pair<std::string, Tensor>> task_tensors;
 };
 
 // Writes atomically: an interrupted save leaves the previous checkpoint intact. `metadata` is

@@ -83,6 +83,11 @@ class TrainTask {
 
   // The state of the data order, saved in checkpoints.
   virtual Rng& data_rng() = 0;
+  // The task's own state, saved in whole checkpoints and read back on resume (tensors shared with
+  // the task, filled in place).
+  virtual std::vector<std::pair<std::string, Tensor>> state_tensors() { return {}; }
+  // The step training starts from (0, or a resumed checkpoint's), once the checkpoint is read.
+  virtual void start_at(int64_t /*step*/) {}
   // Draws the next micro-batch of `step`: kept for forward() when `mine`, dropped otherwise (the
   // other data-parallel ranks' batches, drawn so that every rank follows one data order).
   virtual void draw(int64_t step, bool mine) = 0;

@@ -130,6 +130,7 @@ TrainingLoop::TrainingLoop(TrainTask& task, const TrainConfig& cfg, const TrainO
   ckpt_ = sharded_ ? manifest_ : whole_ckpt_;
   accum_ = cfg.grad_accum * dp_size_;
   if (opt.resume) resume();
+  task.start_at(step_);
   if (lead_) metrics_ = open_metrics_log(cfg, opt.resume, step_, &clock0_);
   train_s_ = clock0_.train_s;
   // What one step processes is a function of the step (curriculum and random-LTD schedules), so
@@ -151,6 +152,7 @@ void TrainingLoop::resume() {
                ")");
   const std::string from = pick[0] == 1 ? whole_ckpt_ : manifest_;
   io::TrainState st;
+  st.task_tensors = task_.state_tensors();
   CheckpointModel& model = task_.model();
   // Stage 0 reads the moments straight into the optimizer every rank runs; the sharded stages
   // read them whole and keep their shards.
@@ -181,8 +183,10 @@ void TrainingLoop::save(int64_t at_step) {
   st.step = at_step;
   st.rng = task_.data_rng().state();
   st.train_config = cfg_.text;
+  st.task_tensors = task_.state_tensors();
   const CheckpointModel& model = task_.model();
-  if (sharded_) {  // each rank writes what it holds: nothing is gathered
+  if (sharded_) {
+    GANNET_CHECK(st.task_tensors.empty(), "sharded checkpoints cannot hold this task's state: set checkpoint.sharded to false");  // each rank writes what it holds: nothing is gathered
     io::ShardedLayout layout{world_.size(), cfg_.tensor_parallel, cfg_.expert_parallel, dp_size_, cfg_.zero_stage};
     model.save_sharded(sharded_checkpoint_dir(cfg_), world_, placements_, *dp_, layout, st);
     return;
