@@ -12,4 +12,10 @@ namespace gannet::autograd {
 // is added to x's unchanged.
 Var straight_through(const Var& x, const std::function<void(const Tensor& x, Tensor& y)>& forward);
 
+// The same with a 0/1 mask (f32, x's shape) on the gradient: x's gradient gets y's times the mask
+// (a forward that multiplies x by the mask before quantizing passes no gradient to the masked-out
+// entries: the masked fine-tuning of pruning).
+Var straight_through_masked(const Var& x, const Tensor& mask,
+                            const std::function<void(const Tensor& x, Tensor& y)>& forward);
+
 }  // namespace gannet::autograd

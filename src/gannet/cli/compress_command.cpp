@@ -7,6 +7,9 @@
 
 #include "gannet/cli/number_options.h"
 #include "gannet/compress/low_bit_encoder_pack.h"
+#include "gannet/compress/nm_encoder_pack.h"
+#include "gannet/compress/simulated_quant.h"
+#include "gannet/io/safetensors.h"
 #include "gannet/infer/encoder_engine.h"
 #include "gannet/io/encoder_checkpoint.h"
 #include "gannet/kernels/gemm.h"
@@ -29,8 +32,8 @@ struct CompressArgs {
 
 double megabytes(double bytes) { return bytes / 1e6; }
 
-// The trained student packed into `path`; prints its size beside the teacher's f32 weights.
-void pack_student(const train::TrainConfig& cfg, const std::string& checkpoint, const std::string& path) {
+// The XTC student packed into `path`; prints its size beside the teacher's f32 weights.
+void pack_xtc_student(const train::TrainConfig& cfg, const std::string& checkpoint, const std::string& path) {
   models::Encoder student(io::read_encoder_checkpoint_config(checkpoint));
   io::load_encoder_checkpoint(checkpoint, student, nullptr, nullptr);
   const io::LowBitEncoder packed =
@@ -47,12 +50,49 @@ void pack_student(const train::TrainConfig& cfg, const std::string& checkpoint, 
               megabytes((double)b.dense), megabytes(teacher_bytes), teacher_bytes / file_bytes);
 }
 
-// The packed file read back and run by the low-bit engine on the validation windows, beside the
-// f32 teacher on the same windows.
+// The N:M student packed into `path` with the masks its checkpoint holds; prints its size beside
+// the teacher's f32 weights, whole and the block products alone.
+void pack_nm_student(const train::TrainConfig& cfg, const std::string& checkpoint, const std::string& path) {
+  models::Encoder student(io::read_encoder_checkpoint_config(checkpoint));
+  io::load_encoder_checkpoint(checkpoint, student, nullptr, nullptr);
+  const std::vector<std::array<compress::NmProductForm, 4>> forms = cfg.nxm.resolve(student.config().n_layer);
+  std::map<std::string, Tensor> masks;
+  const io::SafeTensors file = io::SafeTensors::open(checkpoint);
+  for (int64_t l = 0; l < student.config().n_layer; ++l)
+    for (int p = 0; p < 4; ++p) {
+      const std::string product = str("h.", l, ".", compress::kBlockProducts[(size_t)p]);
+      if (forms[(size_t)l][(size_t)p].pattern) masks.emplace(product, file.get("task.nm.mask." + product));
+    }
+  const io::NmSparseEncoder packed = compress::pack_nm_sparse_encoder(student, forms, masks);
+  io::save_nm_sparse_encoder(path, packed);
+  const double teacher_bytes = 4.0 * (double)nn::count_elements(models::Encoder(cfg.encoder).parameters());
+  double product_f32 = 0;
+  for (const auto& [name, shape] : io::low_bit_encoder_low_bit_shapes(cfg.encoder))
+    if (!io::is_embedding_table(name)) product_f32 += 4.0 * (double)(shape[0] * shape[1]);
+  const double file_bytes = (double)std::filesystem::file_size(path);
+  const io::NmSparseEncoder::Bytes b = packed.bytes();
+  std::printf("packed: %s (%s)\n", path.c_str(), cfg.nxm.describe().c_str());
+  std::printf("size: %.3f MB file (block products %.3f MB, f32 rest %.3f MB) against the teacher's f32 weights "
+              "%.3f MB: %.1fx smaller; block products %.1fx smaller than f32 (%.3f MB)\n",
+              megabytes(file_bytes), megabytes((double)b.products), megabytes((double)b.dense),
+              megabytes(teacher_bytes), teacher_bytes / file_bytes, product_f32 / (double)b.products,
+              megabytes(product_f32));
+}
+
+// The packed file read back and run by its engine on the validation windows, beside the f32
+// teacher on the same windows.
 void report_packed_accuracy(const train::TrainConfig& cfg, const std::string& path) {
   const data::ClassificationSet val = train::open_classification_split(cfg, cfg.encoder, "val");
-  const io::LowBitEncoder packed = io::read_low_bit_encoder(path);
-  infer::EncoderEngine engine = infer::EncoderEngine::low_bit(packed);
+  std::string scheme;
+  infer::EncoderEngine engine = [&] {
+    if (cfg.task == "nxm") {
+      scheme = "N:M";
+      return infer::EncoderEngine::nm_sparse(io::read_nm_sparse_encoder(path));
+    }
+    const io::LowBitEncoder packed = io::read_low_bit_encoder(path);
+    scheme = packed.scheme;
+    return infer::EncoderEngine::low_bit(packed);
+  }();
   const train::ClassifierEval s = train::evaluate_classifier(
       [&](const Tensor& t, const Tensor& m) { return engine.logits(t, m); }, val, cfg.micro_batch, 0);
   models::Encoder teacher(cfg.encoder);
@@ -60,7 +100,7 @@ void report_packed_accuracy(const train::TrainConfig& cfg, const std::string& pa
   const train::ClassifierEval t = train::evaluate_classifier(teacher, val, cfg.micro_batch, 0);
   std::printf("accuracy on %ld windows of %s val: packed %s %.2f%% (macro-F1 %.2f%%), teacher f32 %.2f%% "
               "(macro-F1 %.2f%%): %+.2f points\n",
-              (long)val.size(), val.task.c_str(), packed.scheme.c_str(), 100 * s.confusion.accuracy(),
+              (long)val.size(), val.task.c_str(), scheme.c_str(), 100 * s.confusion.accuracy(),
               100 * s.confusion.macro_f1(), 100 * t.confusion.accuracy(), 100 * t.confusion.macro_f1(),
               100 * (s.confusion.accuracy() - t.confusion.accuracy()));
 }
@@ -68,10 +108,11 @@ void report_packed_accuracy(const train::TrainConfig& cfg, const std::string& pa
 void run(const CompressArgs& a) {
   if (a.threads > 0) kernels::set_num_threads(a.threads);
   const train::TrainConfig cfg = train::read_train_config(a.config);
-  GANNET_CHECK(cfg.task == "xtc", a.config, ": gannet compress runs task \"xtc\" configs (this one is \"", cfg.task,
+  GANNET_CHECK(cfg.task == "xtc" || cfg.task == "nxm", a.config,
+               ": gannet compress runs task \"xtc\" and \"nxm\" configs (this one is \"", cfg.task,
                "\": use gannet train)");
-  const std::string out =
-      a.output.empty() ? (std::filesystem::path(cfg.out_dir) / "model.lowbit.safetensors").string() : a.output;
+  const char* file = cfg.task == "xtc" ? "model.lowbit.safetensors" : "model.nm.safetensors";
+  const std::string out = a.output.empty() ? (std::filesystem::path(cfg.out_dir) / file).string() : a.output;
   train::TrainOptions opt;
   opt.resume = a.resume;
   opt.progress = !a.no_progress;
@@ -88,7 +129,8 @@ void run(const CompressArgs& a) {
   for (size_t i = 0; i < r.validation.keys.size(); ++i)
     std::printf(", %s %.4f", r.validation.keys[i].c_str(), r.validation.values[i]);
   std::printf(" (simulated)\ncheckpoint: %s\n", r.checkpoint.c_str());
-  pack_student(cfg, r.checkpoint, out);
+  if (cfg.task == "xtc") pack_xtc_student(cfg, r.checkpoint, out);
+  else pack_nm_student(cfg, r.checkpoint, out);
   report_packed_accuracy(cfg, out);
 }
 }  // namespace
@@ -96,12 +138,13 @@ void run(const CompressArgs& a) {
 void add_compress_command(CLI::App& app) {
   auto args = std::make_shared<CompressArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "compress", "XTC: distil a binary or ternary student from a fine-tuned encoder (a config with task xtc; see "
-                  "configs/xtc_*.json) and pack it into a low-bit model file");
-  cmd->add_option("--config,-c", args->config, "compression config (JSON: a training config with task xtc)")
+      "compress", "XTC or NxMiFormer: distil a binary/ternary (task xtc; configs/xtc_*.json) or N:M sparse int8/int4 "
+                  "(task nxm; configs/nxm_*.json) student from a fine-tuned encoder and pack it into a model file");
+  cmd->add_option("--config,-c", args->config, "compression config (JSON: a training config with task xtc or nxm)")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--output,-o", args->output, "packed model file (default: <checkpoint.dir>/model.lowbit.safetensors)");
+  cmd->add_option("--output,-o", args->output,
+                  "packed model file (default: <checkpoint.dir>/model.lowbit.safetensors, or model.nm.safetensors)");
   cmd->add_flag("--resume", args->resume, "continue from the checkpoint in checkpoint.dir");
   cmd->add_flag("--no-progress", args->no_progress, "no progress bar");
   cmd->add_option("--stop-after", args->stop_after, "stop after this many steps, with a checkpoint (for testing)")

@@ -7,6 +7,7 @@
 #include "gannet/infer/encoder_engine.h"
 #include "gannet/io/encoder_checkpoint.h"
 #include "gannet/io/low_bit_encoder.h"
+#include "gannet/io/nm_sparse_encoder.h"
 #include "gannet/io/safetensors.h"
 #include "gannet/metrics/majority_baseline.h"
 #include "gannet/train/evaluate_encoder.h"
@@ -74,6 +75,16 @@ void eval_encoder(const std::string& model_path, const std::string& data_path, i
     infer::EncoderEngine e = infer::EncoderEngine::low_bit(packed);
     eval_classifier(packed.config, [&](const Tensor& t, const Tensor& m) { return e.logits(t, m); },
                     ", engine " + packed.scheme, data_path, batch, max_batches);
+    return;
+  }
+  if (io::holds_nm_sparse_weights(io::SafeTensors::open(model_path))) {
+    GANNET_CHECK(classification_set, model_path,
+                 " is a packed N:M sparse classifier: evaluate it on a classification set, e.g. "
+                 "data/brown/tasks/brown-genre/val.safetensors");
+    const io::NmSparseEncoder packed = io::read_nm_sparse_encoder(model_path);
+    infer::EncoderEngine e = infer::EncoderEngine::nm_sparse(packed);
+    eval_classifier(packed.config, [&](const Tensor& t, const Tensor& m) { return e.logits(t, m); },
+                    ", engine N:M " + e.describe(), data_path, batch, max_batches);
     return;
   }
   models::Encoder model(io::read_encoder_checkpoint_config(model_path));

@@ -76,28 +76,6 @@ void read_weight_groups(const json& section, const io::JsonReader& wq, XtcConfig
   c.weights.validate();
 }
 
-void read_activations(const json& ct_section, const io::JsonReader& ct) {
-  io::JsonReader aq = ct.child("activation_quantization");
-  io::JsonReader as = aq.child("shared_parameters");
-  GANNET_CHECK(ct_section.contains("activation_quantization") && as.get_bool("enabled", false), ct.context(),
-               ".activation_quantization.shared_parameters.enabled must be true: the packed kernels take int8 "
-               "activations (W1A8, W2A8)");
-  const std::string type = as.get_string("quantization_type", "symmetric");
-  GANNET_CHECK(type == "symmetric", as.context(), ".quantization_type '", type, "' is not supported (symmetric int8)");
-  const std::string range = as.get_string("range_calibration", "dynamic");
-  GANNET_CHECK(range == "dynamic", as.context(), ".range_calibration '", range,
-               "' is not supported: XTC's activations are quantized per token (dynamic)");
-  expect_zero(as, "schedule_offset");
-  io::JsonReader groups = aq.child("different_groups");
-  for (const std::string& g : different_group_names(ct_section.at("activation_quantization"), aq.context())) {
-    io::JsonReader group = groups.child(g);
-    const int64_t bits = group.child("params").get_int<int64_t>("bits", 8);
-    GANNET_CHECK(bits == 8, group.context(), ".params.bits ", bits, " is not supported (activations are int8)");
-    const ModuleTargets t = module_targets(group, group.context());
-    GANNET_CHECK(!t.embedding && !t.lm_head, group.context(), ".modules: only block products take int8 inputs");
-  }
-}
-
 LayerReduction read_layer_reduction(const io::JsonReader& lr) {
   LayerReduction r;
   r.enabled = lr.get_bool("enabled", false);
@@ -125,6 +103,30 @@ LayerReduction read_layer_reduction(const io::JsonReader& lr) {
   return r;
 }
 
+}  // namespace
+
+void read_int8_activations(const json& ct_section, const io::JsonReader& ct) {
+  io::JsonReader aq = ct.child("activation_quantization");
+  io::JsonReader as = aq.child("shared_parameters");
+  GANNET_CHECK(ct_section.contains("activation_quantization") && as.get_bool("enabled", false), ct.context(),
+               ".activation_quantization.shared_parameters.enabled must be true: the packed kernels take int8 "
+               "activations");
+  const std::string type = as.get_string("quantization_type", "symmetric");
+  GANNET_CHECK(type == "symmetric", as.context(), ".quantization_type '", type, "' is not supported (symmetric int8)");
+  const std::string range = as.get_string("range_calibration", "dynamic");
+  GANNET_CHECK(range == "dynamic", as.context(), ".range_calibration '", range,
+               "' is not supported: the students' activations are quantized per token (dynamic)");
+  expect_zero(as, "schedule_offset");
+  io::JsonReader groups = aq.child("different_groups");
+  for (const std::string& g : different_group_names(ct_section.at("activation_quantization"), aq.context())) {
+    io::JsonReader group = groups.child(g);
+    const int64_t bits = group.child("params").get_int<int64_t>("bits", 8);
+    GANNET_CHECK(bits == 8, group.context(), ".params.bits ", bits, " is not supported (activations are int8)");
+    const ModuleTargets t = module_targets(group, group.context());
+    GANNET_CHECK(!t.embedding && !t.lm_head, group.context(), ".modules: only block products take int8 inputs");
+  }
+}
+
 DistillWeights read_distillation(const io::JsonReader& d, int64_t steps) {
   DistillWeights w;
   const NumberRange weight = NumberRange::at_least(0);
@@ -142,8 +144,6 @@ DistillWeights read_distillation(const io::JsonReader& d, int64_t steps) {
   GANNET_CHECK(w.logits > 0 || w.hidden > 0 || w.attention > 0, d.context(), ": every distillation weight is 0");
   return w;
 }
-}  // namespace
-
 XtcConfig read_xtc_config(const nlohmann::json& doc, const io::JsonReader& root, int64_t steps) {
   GANNET_CHECK(doc.contains("compression_training"), root.context(), ": task \"xtc\" needs a compression_training block");
   const json& ctj = doc.at("compression_training");
@@ -153,7 +153,7 @@ XtcConfig read_xtc_config(const nlohmann::json& doc, const io::JsonReader& root,
   XtcConfig c;
   c.weights = read_weight_shared(wq.child("shared_parameters"));
   read_weight_groups(ctj.at("weight_quantization"), wq, c);
-  read_activations(ctj, ct);
+  read_int8_activations(ctj, ct);
   c.layers = read_layer_reduction(ct.child("layer_reduction"));
   c.distill = read_distillation(root.child("distillation"), steps);
   return c;

@@ -94,6 +94,20 @@ EncoderEngine EncoderEngine::low_bit(const io::LowBitEncoder& model) {
       [&](const std::string& n, Tensor bias) { return LinearWeight(model.low_bit.at(n), std::move(bias)); });
 }
 
+EncoderEngine EncoderEngine::nm_sparse(const io::NmSparseEncoder& model) {
+  model.validate("encoder engine: packed N:M sparse encoder");
+  return EncoderEngineBuilder::build(
+      model.config, [&](const std::string& n) { return model.dense.at(n); },
+      [&](const std::string& n, Tensor bias) {
+        if (io::is_embedding_table(n)) return f32_matrix(model.dense.at(n), std::move(bias));
+        if (model.sparse.count(n)) return LinearWeight(model.sparse.at(n), std::move(bias));
+        const io::QuantizedTensor& q = model.quantized.at(n);
+        Tensor packed = Tensor::empty({kernels::qpacked_bytes(q.view())}, DType::u8);
+        kernels::pack_quantized(q.view(), packed.raw());
+        return LinearWeight(packed, q, std::move(bias), io::ActivationQuant{true, 0.f});
+      });
+}
+
 std::string EncoderEngine::describe() const { return layers_.front().qkv.describe(); }
 
 int64_t EncoderEngine::weight_bytes() const {

@@ -5,7 +5,9 @@
 //  - W8A8 (ZeroQuant): int8 weights (compress/quantizer.h), inputs quantized to int8 token-wise;
 //  - low-bit (XTC, W1A8 / W2A8), from an io::LowBitEncoder: binary or ternary planes read as
 //    stored, inputs quantized to int8 token-wise; the embedding tables are low-bit too, a lookup
-//    dequantizing one row.
+//    dequantizing one row;
+//  - N:M sparse (NxMiFormer), from an io::NmSparseEncoder: each block product N:M sparse or dense
+//    int8/int4, inputs quantized to int8 token-wise; f32 embeddings.
 // LayerNorms, attention (bidirectional over the sequence's real tokens), GELU (tanh form), mean
 // pooling over the real tokens and the classifier run in f32 (the classifier is f32 in every form).
 // Only the real tokens' rows are computed: a padding row is neither a key nor pooled, so the
@@ -20,6 +22,7 @@
 #include "gannet/core/tensor.h"
 #include "gannet/infer/linear_weight.h"
 #include "gannet/io/low_bit_encoder.h"
+#include "gannet/io/nm_sparse_encoder.h"
 #include "gannet/models/encoder.h"
 
 namespace gannet::infer {
@@ -35,6 +38,9 @@ class EncoderEngine {
   static EncoderEngine w8a8(const models::Encoder& model, const compress::WeightQuantSpec& weights = {});
   // Validated (io::LowBitEncoder::validate) first; shares its tensors.
   static EncoderEngine low_bit(const io::LowBitEncoder& model);
+  // N:M sparse and dense int8/int4 block products (NxMiFormer), int8 inputs; f32 embeddings.
+  // Validated (io::NmSparseEncoder::validate) first; shares its tensors.
+  static EncoderEngine nm_sparse(const io::NmSparseEncoder& model);
 
   const models::EncoderConfig& config() const { return config_; }
   // The block products' form, e.g. "f32", "int8 g64 / a8", "binary per-row / a8".

@@ -56,6 +56,17 @@ LinearWeight::LinearWeight(const io::LowBitTensor& w, Tensor bias)
   if (bias_.defined()) check_shape(bias_, {out_}, "LinearWeight bias");
 }
 
+LinearWeight::LinearWeight(const io::NmSparseTensor& w, Tensor bias)
+    : bias_(std::move(bias)), out_(w.rows), in_(w.in), nm_(w) {
+  w.validate("LinearWeight N:M sparse weight");
+  if (bias_.defined()) check_shape(bias_, {out_}, "LinearWeight bias");
+  const kernels::NmSparseWeights view = w.view();
+  if (kernels::nm_sparse_packable(view)) {
+    nm_packed_ = Tensor::empty({kernels::nm_sparse_packed_bytes(view)}, DType::u8);
+    nm_view_ = kernels::pack_nm_sparse(view, nm_packed_.raw());
+  }
+}
+
 LinearWeight::LinearWeight(Tensor weight, int64_t out, int64_t in, Tensor bias)
     : weight_(std::move(weight)), bias_(std::move(bias)), out_(out), in_(in) {
   check_shape(weight_, {kernels::packed_size(packed_type(weight_.dtype()), out, in)}, "LinearWeight packed weight");
@@ -73,7 +84,7 @@ LinearWeight::LinearWeight(Tensor packed, const io::QuantizedTensor& q, Tensor b
 }
 
 kernels::PackedMatrix LinearWeight::packed() const {
-  GANNET_CHECK(!quantized_ && !low_bit(), "LinearWeight: a quantized weight has no float packing");
+  GANNET_CHECK(!quantized_ && !low_bit() && !nm_sparse(), "LinearWeight: a quantized weight has no float packing");
   return {packed_type(weight_.dtype()), weight_.raw(), out_, in_};
 }
 
@@ -86,6 +97,9 @@ std::string LinearWeight::describe() const {
   if (low_bit())
     return str(low_bit_.ternary() ? "ternary" : "binary",
                low_bit_.group == low_bit_.padded_in ? std::string(" per-row") : str(" g", low_bit_.group), " / a8");
+  if (nm_sparse())
+    return str(nm_.n, ":", nm_.m, " int", nm_.bits, nm_.group == nm_.in ? std::string(" per-row") : str(" g", nm_.group),
+               " / a8");
   if (!quantized_) return dtype_name(weight_.dtype());
   return str("int", q_.bits, q_.group == q_.K ? std::string(" per-row") : str(" g", q_.group),
              q_.asymmetric ? " asym" : "", act_.int8 ? (act_.static_scale > 0 ? " / a8 static" : " / a8") : " / f32");
@@ -96,6 +110,13 @@ void LinearWeight::row(int64_t n, float* out) const {
     GANNET_CHECK(n >= 0 && n < out_, "LinearWeight::row: row ", n, " outside [0, ", out_, ")");
     const kernels::LowBitWeights w = low_bit_.view();
     for (int64_t k = 0; k < in_; ++k) out[k] = w.dequantized(n, k);
+    return;
+  }
+  if (nm_sparse()) {
+    GANNET_CHECK(n >= 0 && n < out_, "LinearWeight::row: row ", n, " outside [0, ", out_, ")");
+    const kernels::NmSparseWeights w = nm_.view();
+    std::fill(out, out + in_, 0.f);
+    for (int64_t j = 0; j < w.kept_per_row(); ++j) out[w.column(n, j)] = w.dequantized(n, j);
     return;
   }
   if (!quantized_) return kernels::unpack_rows(packed(), n, 1, out);
@@ -120,6 +141,7 @@ void LinearWeight::apply_int8_gelu_int8(const kernels::QuantizedRows& A, float* 
 int64_t LinearWeight::scratch_floats(int64_t M) const {
   // Low-bit: the int8 inputs and their scales, and the product's rows when it is accumulated.
   if (low_bit()) return (M * low_bit_.padded_in + 3) / 4 + M + 16 + M * out_;
+  if (nm_sparse()) return (M * in_ + 3) / 4 + M + 16 + M * out_;
   if (quantized_) {
     // Inputs padded to the packed width (f32), or their int8 form and row scales.
     const int64_t Kp = q_.K;
@@ -146,6 +168,7 @@ void LinearWeight::apply(const float* X, int64_t ldx, int64_t M, float* Y, int64
     low_bit_product(A, low_bit_.view(), in_place ? Y : product, in_place ? ldy : N);
     return finish_rows(in_place ? Y : product, in_place ? ldy : N, b, M, N, Y, ldy, e);
   }
+  if (nm_sparse()) return apply_nm_sparse(X, ldx, M, Y, ldy, e, scratch);
   if (quantized_) {
     const int64_t Kp = q_.K;
     GANNET_CHECK(scratch != nullptr || scratch_floats(M) == 0, "LinearWeight::apply: the quantized path needs scratch");
@@ -184,6 +207,25 @@ void LinearWeight::apply(const float* X, int64_t ldx, int64_t M, float* Y, int64
     if (b) kernels::add_bias(y, b, 1, N);
     if (e == kernels::Epilogue::gelu) kernels::gelu_forward(y, y, N);
   }
+}
+
+// Inputs quantized token-wise, then the sparse product (bias added in it unless accumulating).
+void LinearWeight::apply_nm_sparse(const float* X, int64_t ldx, int64_t M, float* Y, int64_t ldy,
+                                   kernels::Epilogue e, float* scratch) const {
+  GANNET_CHECK(scratch != nullptr, "LinearWeight::apply: the N:M sparse path needs scratch");
+  const int64_t N = out_, K = in_;
+  float* scales = scratch;
+  int8_t* q = reinterpret_cast<int8_t*>(scratch + M + 16);
+  float* product = scratch + M + 16 + (M * K + 3) / 4;
+  kernels::quantize_rows(X, ldx, M, K, 0.f, q, K, scales);
+  const kernels::QuantizedRows A{q, K, scales, M, K};
+  const bool in_place = e != kernels::Epilogue::accumulate;
+  const float* b = bias_.defined() ? bias_.f32() : nullptr;
+  float* out = in_place ? Y : product;
+  const int64_t ldo = in_place ? ldy : N;
+  if (nm_packed_.defined()) kernels::nm_sparse_matmul(A, nm_view_, nm_.view(), b, out, ldo);
+  else kernels::ref::nm_sparse_matmul(A, nm_.view(), b, out, ldo);
+  finish_rows(out, ldo, nullptr, M, N, Y, ldy, e);
 }
 
 }  // namespace gannet::infer

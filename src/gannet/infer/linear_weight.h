@@ -8,13 +8,18 @@
 //    W4A8) or stay f32 (weight-only W8A16, W4A16);
 //  - low-bit (XTC): binary or ternary bit planes as stored (io/low_bit_tensor.h), read in place by
 //    the low-bit product (kernels/low_bit_matmul.h) after apply() quantizes its inputs to int8
-//    token-wise (W1A8, W2A8).
+//    token-wise (W1A8, W2A8);
+//  - N:M sparse (NxMiFormer): int8/int4 kept values and their positions (io/nm_sparse_tensor.h),
+//    packed once for the vector kernels when they take the pattern (kernels/nm_sparse_matmul.h),
+//    inputs quantized to int8 token-wise.
 #pragma once
 #include <cstdint>
 
 #include "gannet/core/tensor.h"
 #include "gannet/io/gpt_weights.h"
 #include "gannet/io/low_bit_tensor.h"
+#include "gannet/io/nm_sparse_tensor.h"
+#include "gannet/kernels/nm_sparse_matmul.h"
 #include "gannet/kernels/quant_matmul.h"
 #include "gannet/kernels/skinny_matmul.h"
 
@@ -38,10 +43,14 @@ class LinearWeight {
   // Low-bit: w's planes and scales (shared, not copied; validated), inputs quantized to int8
   // token-wise; bias [out] f32 or undefined.
   LinearWeight(const io::LowBitTensor& w, Tensor bias);
+  // N:M sparse: w's tensors (shared, not copied; validated), inputs quantized to int8 token-wise;
+  // bias [out] f32 or undefined.
+  LinearWeight(const io::NmSparseTensor& w, Tensor bias);
 
   // ZeroQuant's int8/int4 form (not the low-bit one).
   bool quantized() const { return quantized_; }
   bool low_bit() const { return low_bit_.bits != 0; }
+  bool nm_sparse() const { return nm_.values.defined(); }
   const io::ActivationQuant& activation_quant() const { return act_; }
   // e.g. "f32", "bf16", "int8 g64 / a8", "int4 g64 / f32"
   std::string describe() const;
@@ -52,7 +61,9 @@ class LinearWeight {
   int64_t in_features() const { return in_; }
   const Tensor& weight() const { return weight_; }
   // Bytes of weights a product reads (low-bit: planes and scales).
-  int64_t weight_bytes() const { return low_bit() ? low_bit_.nbytes() : (int64_t)weight_.nbytes(); }
+  int64_t weight_bytes() const {
+    return low_bit() ? low_bit_.nbytes() : nm_sparse() ? nm_.nbytes() : (int64_t)weight_.nbytes();
+  }
   kernels::PackedMatrix packed() const;     // float form only
   kernels::QPackedMatrix qpacked() const;   // quantized form only
   // Floats of scratch apply() needs for M rows.
@@ -81,6 +92,11 @@ class LinearWeight {
   kernels::QPackedMatrix q_{};  // shape of the quantized form (data = weight_)
   io::ActivationQuant act_{};
   io::LowBitTensor low_bit_ = no_low_bit();  // the low-bit form (bits 0: another form)
+  io::NmSparseTensor nm_;                     // the N:M form (values undefined: another form)
+  Tensor nm_packed_;                          // its vector layout (undefined: the reference runs)
+  kernels::NmSparsePacked nm_view_{};
+  void apply_nm_sparse(const float* X, int64_t ldx, int64_t M, float* Y, int64_t ldy, kernels::Epilogue e,
+                       float* scratch) const;
   static io::LowBitTensor no_low_bit() {
     io::LowBitTensor t;
     t.bits = 0;

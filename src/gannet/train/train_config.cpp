@@ -15,17 +15,17 @@ constexpr int64_t kMaxBatch = 1 << 20;
 // "task" and the model block it reads, with the task's own keys.
 void read_task(const io::JsonReader& r, TrainConfig& c) {
   c.task = r.get_string("task", c.task);
-  GANNET_CHECK(c.task == "lm" || c.task == "mlm" || c.task == "classify" || c.task == "xtc", r.context(), ".task: '",
-               c.task, "' is not a task (lm, mlm, classify or xtc)");
+  GANNET_CHECK(c.task == "lm" || c.task == "mlm" || c.task == "classify" || c.task == "xtc" || c.task == "nxm",
+               r.context(), ".task: '", c.task, "' is not a task (lm, mlm, classify, xtc or nxm)");
   if (c.task == "lm") {
     c.model = io::read_gpt_config(r.child("model"));
     return;
   }
-  if (c.task == "xtc") {
-    GANNET_CHECK(!r.has("model"), r.context(), ": task \"xtc\" takes the model's shape from teacher.checkpoint (and ",
-                 "compression_training.layer_reduction); remove the model block");
+  if (c.task == "xtc" || c.task == "nxm") {
+    GANNET_CHECK(!r.has("model"), r.context(), ": task \"", c.task, "\" takes the model's shape from teacher.checkpoint",
+                 c.task == "xtc" ? " (and compression_training.layer_reduction)" : "", "; remove the model block");
     c.teacher_checkpoint = r.child("teacher").get_string("checkpoint", "");
-    GANNET_CHECK(!c.teacher_checkpoint.empty(), r.context(), ": task \"xtc\" needs teacher.checkpoint");
+    GANNET_CHECK(!c.teacher_checkpoint.empty(), r.context(), ": task \"", c.task, "\" needs teacher.checkpoint");
     c.encoder = io::read_encoder_checkpoint_config(c.teacher_checkpoint);
     c.init_checkpoint = r.child("init").get_string("checkpoint", "");
     return;
@@ -58,7 +58,7 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   c.seq_len = data.get_int("seq_len", n_ctx);
   GANNET_CHECK(c.seq_len > 0 && c.seq_len <= n_ctx, name, ": data.seq_len ", c.seq_len,
                " must be in [1, model.n_ctx = ", n_ctx, "]");
-  if (c.task == "classify" || c.task == "xtc") {
+  if (c.task == "classify" || c.task == "xtc" || c.task == "nxm") {
     c.classify_set = data.get_string("task", "");
     GANNET_CHECK(!c.classify_set.empty(), name, ": task \"", c.task, "\" needs data.task (e.g. \"brown-genre\")");
   }
@@ -73,6 +73,7 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   }
   c.steps = r.get_int("train_steps", c.steps, 1);
   if (c.task == "xtc") c.xtc = compress::read_xtc_config(root, r, c.steps);
+  if (c.task == "nxm") c.nxm = compress::read_nm_config(root, r, c.steps);
   c.grad_clip = r.get_float("gradient_clipping", c.grad_clip, NumberRange::at_least(0));  // 0: off
 
   io::JsonReader opt = r.child("optimizer");

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "gannet/compress/nm_config.h"
 #include "gannet/compress/xtc_config.h"
 #include "gannet/models/encoder.h"
 #include "gannet/models/gpt.h"
@@ -23,16 +24,18 @@ struct TrainConfig {
   // "task": "lm" (the GPT, next-token prediction), "mlm" (the encoder's masked-language-model
   // pre-training on the token files), "classify" (the encoder fine-tuned on a classification
   // set of `gannet data tasks`) or "xtc" (a classifier compressed by XTC: a binary or ternary
-  // student distilled from a fine-tuned teacher on a classification set; compress/xtc_config.h).
+  // student distilled from a fine-tuned teacher on a classification set; compress/xtc_config.h) or
+  // "nxm" (NxMiFormer: an N:M sparse int8/int4 student of the teacher's shape, compress/nm_config.h).
   std::string task = "lm";
   models::GptConfig model;               // the "model" block of "lm"
   models::EncoderConfig encoder;         // the "model" block of "mlm" and "classify" (num_classes: the data's)
   float mask_prob = 0.15f;               // mlm.mask_prob: the share of tokens masked (BERT: 15%)
   std::string classify_set;              // data.task of "classify": <data.dir>/tasks/<name>/{train,val}.safetensors
   std::string init_checkpoint;           // init.checkpoint of "classify": an encoder whose trunk starts the model;
-                                         // of "xtc": a student (of the same shape) to start from
+                                         // of "xtc"/"nxm": a student (of the same shape) to start from
   std::string teacher_checkpoint;        // teacher.checkpoint of "xtc": the fine-tuned classifier (its config: `encoder`)
   compress::XtcConfig xtc;               // compression_training and distillation of "xtc"
+  compress::NmConfig nxm;                // compression_training and distillation of "nxm"
   std::string data_dir = "data/brown";  // holds train.tok, val.tok (from `gannet data prepare`)
   int64_t seq_len = 0;                  // 0: the model's n_ctx
   int64_t micro_batch = 8;              // train_micro_batch_size_per_gpu

@@ -1,0 +1,90 @@
+// NxMiFormer's compression settings (task "nxm": `gannet compress --config FILE`), with DeepSpeed's
+// compression_training names where they exist:
+//
+// "compression_training": {
+//   "sparse_pruning": {
+//     "shared_parameters": {"enabled": true, "method": "admm", "schedule_offset": 0,
+//                           "schedule_offset_end": 200, "schedule_offset_stride": 10,
+//                           "admm_rho": 0.001, "admm_rho_growth": 1.2},
+//     "different_groups": {"sp1": {"params": {"nm_pattern": "2:4", "dense_ratio": 0.5},
+//                                  "modules": ["attn", "mlp"]}}},
+//   "weight_quantization": {
+//     "shared_parameters": {"enabled": true, "quantization_type": "symmetric", "group_size": 64},
+//     "different_groups": {"wq1": {"params": {"start_bits": 8, "target_bits": 8}, "modules": ["*"]}}},
+//   "activation_quantization": {... enabled, symmetric, dynamic, int8 (as XTC's)}},
+// "distillation": {... as XTC's (compress/xtc_config.h)}
+//
+// Each block product (h.<i>.attn.c_attn, ... as module substrings) is N:M sparse when one
+// sparse_pruning group names it (nm_pattern, gannet's key: n kept of every m input columns;
+// DeepSpeed's dense_ratio, when given, must equal n / m), else dense; and it is quantized to the
+// bits of the weight_quantization group that names it (8 or 4, symmetric, group_size columns per
+// scale: 0 for one per row), which every product needs (the packed engine runs int8 inputs). A
+// product named by two groups of one section is an error.
+//
+// method (DeepSpeed's key; its values "topk" and "snip_momentum" are not supported):
+//   "l1"      one-shot magnitude pruning at step schedule_offset (DeepSpeed's meaning of l1): the
+//             N:M mask of |W| is fixed there and the masked weights fine-tuned;
+//   "gradual" gradual magnitude pruning (Zhu and Gupta's cubic schedule): from schedule_offset to
+//             schedule_offset_end, every schedule_offset_stride steps, each run of m keeps its k
+//             largest, k going from m down to n; then fixed;
+//   "admm"    ADMM (Zhang et al.; NxMiFormer): from schedule_offset, the loss adds
+//             rho / 2 ||W - Z + U||^2 per sparse product, with Z the N:M projection of W + U and U
+//             += W - Z every schedule_offset_stride steps, rho = admm_rho x admm_rho_growth^(updates
+//             so far); at schedule_offset_end the weights are projected (the mask of |W|) and the
+//             masked weights fine-tuned.
+// Quantization is trained in with straight-through estimators from step 0 in every method, and
+// the student distils from the teacher throughout.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "gannet/compress/quantizer.h"
+#include "gannet/compress/xtc_config.h"
+#include "gannet/core/nm_pattern.h"
+#include "gannet/io/json_config.h"
+
+namespace gannet::compress {
+
+enum class PruneMethod { l1, gradual, admm };
+
+// One block product's compressed form.
+struct NmProductForm {
+  std::optional<NmPattern> pattern;  // nullopt: dense
+  WeightQuantSpec quant;             // symmetric, 8 or 4 bits
+  std::string describe() const;      // e.g. "2:4 int8 g64", "dense int4 g64"
+};
+
+struct NmConfig {
+  PruneMethod method = PruneMethod::admm;
+  int64_t offset = 0, offset_end = 0, stride = 1;  // schedule_offset, _end, _stride
+  float rho = 1e-3f, rho_growth = 1.f;             // admm_rho, admm_rho_growth
+  struct SparseGroup {
+    NmPattern pattern;
+    std::vector<std::string> modules;
+  };
+  struct QuantGroup {
+    int bits = 8;
+    std::vector<std::string> modules;
+  };
+  std::vector<SparseGroup> sparse_groups;
+  std::vector<QuantGroup> quant_groups;
+  int64_t quant_group_size = 64;  // weight_quantization group_size
+  DistillWeights distill;
+
+  // Every product of an encoder of n_layer blocks: [layer][product] in kBlockProducts' order.
+  // Throws one line naming a product that no weight group (or two groups of a section) names.
+  std::vector<std::array<NmProductForm, 4>> resolve(int64_t n_layer) const;
+  const char* method_name() const;
+  std::string describe() const;  // the method and its schedule
+};
+
+// From the config's root object `doc`, read through `root`; `steps` (train_steps) bounds the
+// schedule (the masks must be fixed before the last step, so that fine-tuning follows).
+NmConfig read_nm_config(const nlohmann::json& doc, const io::JsonReader& root, int64_t steps);
+
+}  // namespace gannet::compress

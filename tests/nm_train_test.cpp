@@ -1,0 +1,273 @@
+// NxMiFormer (task "nxm"): the config's keys and their errors; the student's schedule (one-shot,
+// gradual and ADMM masks, Z and U) against what each method defines; the masked forward against
+// the packed quantizer; and training through the shared loop: each method's student learns the toy
+// task with 2:4 int8 products whose final weights are N:M, resumes exactly, and packs into a file
+// that `gannet eval` runs with the accuracy `gannet compress` printed.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <regex>
+
+#include "gannet/autograd/tape.h"
+#include "gannet/compress/nm_mask.h"
+#include "gannet/compress/nm_sparse_quantizer.h"
+#include "gannet/compress/nm_student.h"
+#include "gannet/compress/simulated_quant.h"
+#include "gannet/io/encoder_checkpoint.h"
+#include "gannet/io/nm_sparse_encoder.h"
+#include "gannet/io/safetensors.h"
+#include "gannet/train/trainer.h"
+#include "checkpoint_tensors.h"
+#include "command_output.h"
+#include "test_files.h"
+#include "toy_classification.h"
+
+using namespace gannet;
+using gannet::testing::checkpoint_tensors;
+using gannet::testing::has;
+using gannet::testing::message_of;
+
+namespace {
+
+// compression_training with sparse_pruning's shared parameters `shared` and `extra` keys after it.
+std::string nm_blocks(const std::string& shared, const std::string& pattern = "2:4", int bits = 8,
+                      const std::string& sparse_modules = R"(["attn", "mlp"])") {
+  const std::string b = std::to_string(bits);
+  return R"("compression_training": {
+      "sparse_pruning": {"shared_parameters": {"enabled": true, )" + shared + R"(},
+        "different_groups": {"sp1": {"params": {"nm_pattern": ")" + pattern + R"("}, "modules": )" + sparse_modules +
+         R"(}}},
+      "weight_quantization": {"shared_parameters": {"enabled": true, "group_size": 64},
+        "different_groups": {"wq1": {"params": {"start_bits": )" + b + R"(, "target_bits": )" + b + R"(},
+                                     "modules": ["attn", "mlp"]}}},
+      "activation_quantization": {"shared_parameters": {"enabled": true},
+        "different_groups": {"aq1": {"params": {"bits": 8}, "modules": ["attn", "mlp"]}}}})";
+}
+
+const char* kAdmm = R"("method": "admm", "schedule_offset": 0, "schedule_offset_end": 12, "schedule_offset_stride": 3,
+                       "admm_rho": 0.01, "admm_rho_growth": 2)";
+
+class NmTrain : public gannet::testing::TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    gannet::testing::write_toy_split(dir_.string(), "train", 240, 1);
+    gannet::testing::write_toy_split(dir_.string(), "val", 60, 2);
+  }
+
+  std::string common(const std::string& out, int steps) const {
+    return R"("data": {"dir": ")" + dir_.string() + R"(", "task": "toy"}, "train_micro_batch_size_per_gpu": 8,
+      "train_steps": )" + std::to_string(steps) + R"(, "optimizer": {"type": "AdamW", "params": {"lr": 1e-2}},
+      "scheduler": {"type": "WarmupCosineLR", "params": {"warmup_num_steps": 1}},
+      "eval": {"interval": 0, "batches": 0}, "checkpoint": {"dir": ")" + file(out) + R"(", "interval": 2})";
+  }
+  // A 2-layer classifier trained on the toy task: the teacher.
+  std::string teacher() {
+    if (!teacher_.empty()) return teacher_;
+    const std::string text = R"({"task": "classify", "model": {"vocab_size": 40, "n_ctx": 16, "n_layer": 2,
+      "n_head": 2, "n_embd": 32}, )" + common("teacher", 40) + "}";
+    teacher_ = run(text).checkpoint;
+    return teacher_;
+  }
+  std::string nxm(const std::string& out, int steps, const std::string& blocks) {
+    return R"({"task": "nxm", "teacher": {"checkpoint": ")" + teacher() + R"("}, )" + common(out, steps) + ", " +
+           blocks + "}";
+  }
+  static train::TrainResult run(const std::string& text, train::TrainOptions opt = {}) {
+    opt.progress = false;
+    return train::run_training(train::parse_train_config(text, "c.json"), opt);
+  }
+  std::string error_of(const std::string& text) {
+    return message_of([&] { train::parse_train_config(text, "c.json"); });
+  }
+
+  std::string teacher_;
+};
+
+TEST_F(NmTrain, ConfigReadsKeysAndResolvesEachProduct) {
+  const train::TrainConfig c = train::parse_train_config(
+      nxm("s", 20, nm_blocks(kAdmm, "1:4", 4, R"(["h.1.mlp"])")), "c.json");
+  EXPECT_EQ(c.task, "nxm");
+  EXPECT_EQ(c.nxm.method, compress::PruneMethod::admm);
+  EXPECT_EQ(c.nxm.offset_end, 12);
+  EXPECT_EQ(c.nxm.stride, 3);
+  EXPECT_FLOAT_EQ(c.nxm.rho, 0.01f);
+  const auto forms = c.nxm.resolve(2);
+  EXPECT_EQ(forms[0][2].describe(), "dense int4 g64");
+  EXPECT_EQ(forms[1][1].describe(), "dense int4 g64");
+  EXPECT_EQ(forms[1][2].describe(), "1:4 int4 g64");
+  EXPECT_EQ(forms[1][3].describe(), "1:4 int4 g64");
+}
+
+TEST_F(NmTrain, UnsupportedSettingsAreOneLineErrors) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {nm_blocks(R"("method": "topk")"), "method 'topk' is not supported"},
+      {nm_blocks(R"("method": "admm", "schedule_offset_end": 20)"), "leaves no fine-tuning steps"},
+      {nm_blocks(R"("method": "l1", "schedule_offset": 3, "schedule_offset_end": 5)"), "prunes once"},
+      {nm_blocks(R"("method": "gradual", "schedule_offset": 5, "schedule_offset_end": 5)"), "must be after"},
+      {nm_blocks(R"("method": "l1", "block_pattern": "4x1")"), "block_pattern"},
+      {nm_blocks(R"("method": "l1", "dense_ratio": 0.5)"), "belong in the groups"},
+      {nm_blocks(R"("method": "l1")", "4:4"), "nm_pattern"},
+      {nm_blocks(R"("method": "admm", "admm_rho": 0)"), "admm_rho"},
+      {nm_blocks(R"("method": "l1")", "2:4", 2), "target_bits 2 is not supported"},
+      {nm_blocks(R"("method": "l1", "surprise": 1)"), "surprise"},
+  };
+  for (const auto& [blocks, expected] : cases) {
+    const std::string e = error_of(nxm("e", 20, blocks));
+    EXPECT_TRUE(has(e, expected)) << blocks << "\n-> " << e;
+    EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+  }
+  std::string ratio = nm_blocks(R"("method": "l1")");
+  ratio.replace(ratio.find(R"("nm_pattern": "2:4")"), 19, R"("nm_pattern": "2:4", "dense_ratio": 0.25)");
+  EXPECT_TRUE(has(error_of(nxm("e", 20, ratio)), "dense_ratio 0.25 differs from nm_pattern 2:4"));
+  std::string uncovered = nm_blocks(R"("method": "l1")");
+  uncovered.replace(uncovered.find(R"(["attn", "mlp"]}}},
+      "activation)"), 15, R"(["attn"])");
+  const train::TrainConfig c = train::parse_train_config(nxm("e", 20, uncovered), "c.json");
+  EXPECT_TRUE(has(message_of([&] { c.nxm.resolve(2); }), "h.0.mlp.c_fc.weight is named by 0 groups"));
+}
+
+// The student's state after each method's events, against the definitions.
+TEST_F(NmTrain, ScheduleMasksAndAdmmVariablesFollowTheirDefinitions) {
+  models::EncoderConfig ec;
+  ec.vocab_size = 40, ec.n_ctx = 16, ec.n_layer = 1, ec.n_head = 2, ec.n_embd = 32, ec.num_classes = 3;
+  models::Encoder model(ec);
+  model.init(7);
+  const Tensor& w = model.trunk().block(0).mlp.c_fc.weight.value();  // [128, 32]
+  auto config = [&](const std::string& shared) {
+    return train::parse_train_config(nxm("s", 40, nm_blocks(shared)), "c.json").nxm;
+  };
+  auto kept_per_run = [&](const Tensor& mask) {  // the most any run of 4 keeps
+    int most = 0;
+    for (int64_t i = 0; i < mask.numel(); i += 4) {
+      int k = 0;
+      for (int j = 0; j < 4; ++j) k += mask.f32()[i + j] != 0.f;
+      most = std::max(most, k);
+    }
+    return most;
+  };
+  auto state = [](const compress::NmStudent& s, const std::string& name) {
+    for (const auto& [n, t] : s.state_tensors())
+      if (n == name) return t;
+    ADD_FAILURE() << "no state " << name;
+    return Tensor();
+  };
+
+  const compress::NmConfig l1 = config(R"("method": "l1", "schedule_offset": 2)");
+  compress::NmStudent one_shot(l1, model);
+  one_shot.prepare(1);
+  EXPECT_FALSE(one_shot.masked(0, 2));
+  one_shot.prepare(2);
+  EXPECT_TRUE(one_shot.masked(0, 2));
+  const std::vector<uint8_t> expected = compress::nm_mask(w.f32(), 128, 32, NmPattern{2, 4});
+  const Tensor mask = state(one_shot, "nm.mask.h.0.mlp.c_fc");
+  for (int64_t i = 0; i < w.numel(); ++i) ASSERT_EQ(mask.f32()[i], (float)expected[(size_t)i]) << i;
+
+  const compress::NmConfig gradual =
+      config(R"("method": "gradual", "schedule_offset": 0, "schedule_offset_end": 20, "schedule_offset_stride": 5)");
+  compress::NmStudent g(gradual, model);
+  std::vector<int> kept;
+  for (int s = 0; s <= 21; ++s) {
+    g.prepare(s);
+    if (s % 5 == 0 || s == 21) kept.push_back(kept_per_run(state(g, "nm.mask.h.0.attn.c_attn")));
+  }
+  // Cubic: pruned share 0, 0.58, 0.875, 0.98, 1 of the 2 prunable entries -> kept 4, 3, 2, 2, 2.
+  EXPECT_EQ(kept, (std::vector<int>{4, 3, 2, 2, 2, 2}));
+
+  const compress::NmConfig admm = config(kAdmm);
+  compress::NmStudent a(admm, model);
+  a.prepare(0);
+  const Tensor z = state(a, "admm.z.h.0.mlp.c_fc"), u = state(a, "admm.u.h.0.mlp.c_fc");
+  std::vector<float> proj(w.f32(), w.f32() + w.numel());
+  compress::nm_project(proj.data(), 128, 32, NmPattern{2, 4});
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    ASSERT_EQ(z.f32()[i], proj[(size_t)i]);
+    ASSERT_EQ(u.f32()[i], w.f32()[i] - proj[(size_t)i]);  // U = 0 + W - Z
+  }
+  EXPECT_FLOAT_EQ(a.rho_at(0), 0.01f);
+  EXPECT_FLOAT_EQ(a.rho_at(3), 0.02f);
+  EXPECT_FLOAT_EQ(a.rho_at(11), 0.08f);
+  // rho / 2 ||W - Z + U||^2 with W unchanged: W - Z + U = 2 (W - proj W).
+  double expect_penalty = 0;
+  for (int64_t i = 0; i < w.numel(); ++i) expect_penalty += 4.0 * std::pow(w.f32()[i] - proj[(size_t)i], 2);
+  double penalty = 0;
+  {
+    autograd::NoGrad ng;
+    penalty = a.penalty().value().f32()[0];
+  }
+  EXPECT_GT(penalty, 0.005 * expect_penalty * 0.999);  // the sum over all products is at least c_fc's
+  EXPECT_FALSE(a.masked(0, 2));
+  for (int s = 1; s <= 12; ++s) a.prepare(s);
+  EXPECT_TRUE(a.masked(0, 2));
+  EXPECT_FALSE(a.penalty().defined());
+  EXPECT_EQ(kept_per_run(state(a, "nm.mask.h.0.mlp.c_fc")), 2);
+}
+
+// A masked product's forward weight is, bitwise, what the packed quantizer stores for W * mask.
+TEST_F(NmTrain, MaskedForwardIsThePackedQuantizersNumbers) {
+  models::EncoderConfig ec;
+  ec.vocab_size = 40, ec.n_ctx = 16, ec.n_layer = 1, ec.n_head = 2, ec.n_embd = 64, ec.num_classes = 3;
+  models::Encoder model(ec);
+  model.init(3);
+  const compress::NmConfig c =
+      train::parse_train_config(nxm("s", 10, nm_blocks(R"("method": "l1")", "2:4", 4)), "c.json").nxm;
+  compress::NmStudent s(c, model);
+  s.prepare(0);
+  const autograd::Var& w = model.trunk().block(0).mlp.c_proj.weight;  // [64, 256]
+  autograd::NoGrad ng;
+  const Tensor forward = s.weight(0, 3, w).value();
+  const io::NmSparseTensor packed =
+      compress::quantize_nm_sparse(w.value().f32(), 64, 256, {NmPattern{2, 4}, 4, 64});
+  const Tensor dense = packed.dequantize();
+  EXPECT_EQ(std::memcmp(forward.raw(), dense.raw(), dense.nbytes()), 0);
+}
+
+TEST_F(NmTrain, EveryMethodLearnsWithNmWeightsAndAdmmResumesExactly) {
+  int run_index = 0;
+  for (const std::string method :
+       {std::string(R"("method": "l1")"), std::string(kAdmm),
+        std::string(R"("method": "gradual", "schedule_offset_end": 12, "schedule_offset_stride": 3)")}) {
+    const train::TrainResult r = run(nxm("m" + std::to_string(run_index++), 30, nm_blocks(method)));
+    EXPECT_GT(r.validation.values[1], 0.8) << method << ": chance is 1/3";
+    const io::SafeTensors ck = io::SafeTensors::open(r.checkpoint);
+    for (const char* p : {"h.0.attn.c_attn", "h.1.mlp.c_proj"}) {
+      const Tensor w = ck.get(std::string(p) + ".weight"), m = ck.get(std::string("task.nm.mask.") + p);
+      std::vector<float> masked(w.f32(), w.f32() + w.numel());
+      for (size_t i = 0; i < masked.size(); ++i) masked[i] *= m.f32()[i];
+      EXPECT_TRUE(compress::satisfies_nm(masked.data(), w.dim(0), w.dim(1), NmPattern{2, 4})) << method << " " << p;
+    }
+  }
+  const train::TrainResult whole = run(nxm("a", 16, nm_blocks(kAdmm)));
+  train::TrainOptions first;
+  first.stop_after = 7;  // inside ADMM's phase, between two updates
+  ASSERT_EQ(run(nxm("b", 16, nm_blocks(kAdmm)), first).steps_done, 7);
+  train::TrainOptions rest;
+  rest.resume = true;
+  const train::TrainResult resumed = run(nxm("b", 16, nm_blocks(kAdmm)), rest);
+  EXPECT_EQ(checkpoint_tensors(whole.checkpoint), checkpoint_tensors(resumed.checkpoint));
+  EXPECT_EQ(whole.validation.values, resumed.validation.values);
+}
+
+// `gannet compress` as a user runs it: trains, packs into an N:M file, and reports the packed
+// accuracy as the engine computes it, the figure `gannet eval` gives for the file.
+TEST_F(NmTrain, CompressPacksTheStudentAndRunsItOnTheEngine) {
+  const std::string cfg = file("nxm.json");
+  std::ofstream(cfg) << nxm("cli", 24, nm_blocks(kAdmm));
+  const std::string out = gannet::testing::gannet_output("compress --config " + cfg + " --no-progress --threads 1 2>&1");
+  const std::string packed = file("cli") + "/model.nm.safetensors";
+  EXPECT_TRUE(has(out, "packed: " + packed)) << out;
+  EXPECT_TRUE(has(out, "block products")) << out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("packed N:M ([0-9.]+)%"))) << out;
+  const std::string val = data::classification_set_path(dir_.string(), "toy", "val");
+  const std::string eval = gannet::testing::gannet_output("eval --model " + packed + " --data " + val);
+  EXPECT_TRUE(has(eval, "accuracy " + m[1].str() + "%")) << eval << "\ncompress said: " << out;
+  EXPECT_GT(std::stod(m[1].str()), 80.0) << out;
+  const io::NmSparseEncoder file_model = io::read_nm_sparse_encoder(packed);
+  EXPECT_EQ(file_model.sparse.size(), 8u);
+  EXPECT_EQ(file_model.sparse.at("h.1.mlp.c_fc.weight").n, 2);
+  EXPECT_TRUE(has(message_of([&] { io::read_encoder_checkpoint_config(packed); }), "N:M sparse"));
+}
+
+}  // namespace
