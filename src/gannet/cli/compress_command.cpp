@@ -1,13 +1,19 @@
 #include "gannet/cli/compress_command.h"
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 
 #include "gannet/cli/number_options.h"
 #include "gannet/compress/low_bit_encoder_pack.h"
 #include "gannet/compress/nm_encoder_pack.h"
+#include "gannet/compress/nm_search.h"
+#include "gannet/core/atomic_file.h"
+#include "gannet/io/json_config.h"
+#include "gannet/train/run_directory.h"
 #include "gannet/compress/simulated_quant.h"
 #include "gannet/io/safetensors.h"
 #include "gannet/infer/encoder_engine.h"
@@ -79,6 +85,49 @@ void pack_nm_student(const train::TrainConfig& cfg, const std::string& checkpoin
               megabytes(product_f32));
 }
 
+// Windows spread evenly over the training split: the search's calibration set.
+std::pair<Tensor, Tensor> calibration_windows(const train::TrainConfig& cfg, int64_t count) {
+  const data::ClassificationSet train = train::open_classification_split(cfg, cfg.encoder, "train");
+  const int64_t n = std::min(count, train.size()), T = train.window;
+  Tensor tokens = Tensor::empty({n, T}, DType::i32), mask = Tensor::empty({n, T}, DType::u8);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t from = i * train.size() / n;
+    std::memcpy(tokens.data<int32_t>() + i * T, train.tokens.data<int32_t>() + from * T, T * sizeof(int32_t));
+    std::memcpy(mask.data<uint8_t>() + i * T, train.mask.data<uint8_t>() + from * T, T);
+  }
+  return {tokens, mask};
+}
+
+// The search's forms (compress/nm_search.h): those a resumed run saved in <out_dir>/nm_search.json,
+// or a new search's, printed as a table and saved there before training starts.
+std::vector<std::array<compress::NmProductForm, 4>> searched_forms(const train::TrainConfig& cfg, bool resume) {
+  const std::string path = (std::filesystem::path(cfg.out_dir) / "nm_search.json").string();
+  const int64_t L = cfg.encoder.n_layer, group = cfg.nxm.quant_group_size;
+  if (resume && std::filesystem::exists(path)) {
+    std::printf("search: the forms %s holds\n", path.c_str());
+    return compress::nm_forms_from_json(io::parse_json_text(read_file(path), path), L, group, path);
+  }
+  train::prepare_run_directory(cfg, resume);  // refuses an earlier run before anything is written
+  models::Encoder teacher(cfg.encoder);
+  io::load_encoder_checkpoint(cfg.teacher_checkpoint, teacher, nullptr, nullptr);
+  std::vector<compress::NmProductForm> choices;
+  for (const std::string& c : cfg.nxm.search.choices)
+    choices.push_back(compress::parse_nm_choice(c, group, "compression_training.sparse_pruning.search.choices"));
+  double f32_bytes = 0;
+  for (const auto& [name, shape] : io::low_bit_encoder_low_bit_shapes(cfg.encoder))
+    if (!io::is_embedding_table(name)) f32_bytes += 4.0 * (double)(shape[0] * shape[1]);
+  const auto [tokens, mask] = calibration_windows(cfg, cfg.nxm.search.calibration_windows);
+  std::printf("search: %zu choices for %ld products on %ld calibration windows, budget f32 / %g\n", choices.size(),
+              (long)(4 * L), (long)tokens.dim(0), cfg.nxm.search.budget_ratio);
+  std::fflush(stdout);
+  const compress::NmSearchTable table = compress::search_nm_forms(
+      teacher, tokens, mask, choices, (int64_t)std::floor(f32_bytes / cfg.nxm.search.budget_ratio));
+  std::printf("%s", table.describe().c_str());
+  std::filesystem::create_directories(cfg.out_dir);
+  write_file_atomic(path, compress::nm_forms_to_json(table.forms()).dump(2) + "\n");
+  return table.forms();
+}
+
 // The packed file read back and run by its engine on the validation windows, beside the f32
 // teacher on the same windows.
 void report_packed_accuracy(const train::TrainConfig& cfg, const std::string& path) {
@@ -107,12 +156,13 @@ void report_packed_accuracy(const train::TrainConfig& cfg, const std::string& pa
 
 void run(const CompressArgs& a) {
   if (a.threads > 0) kernels::set_num_threads(a.threads);
-  const train::TrainConfig cfg = train::read_train_config(a.config);
+  train::TrainConfig cfg = train::read_train_config(a.config);
   GANNET_CHECK(cfg.task == "xtc" || cfg.task == "nxm", a.config,
                ": gannet compress runs task \"xtc\" and \"nxm\" configs (this one is \"", cfg.task,
                "\": use gannet train)");
   const char* file = cfg.task == "xtc" ? "model.lowbit.safetensors" : "model.nm.safetensors";
   const std::string out = a.output.empty() ? (std::filesystem::path(cfg.out_dir) / file).string() : a.output;
+  if (cfg.task == "nxm" && cfg.nxm.search.enabled) cfg.nxm.searched = searched_forms(cfg, a.resume);
   train::TrainOptions opt;
   opt.resume = a.resume;
   opt.progress = !a.no_progress;

@@ -44,7 +44,21 @@ void read_schedule(const io::JsonReader& sh, int64_t steps, NmConfig& c) {
                ", which leaves no fine-tuning steps (train_steps ", steps, ")");
 }
 
+void read_search(const io::JsonReader& r, NmConfig& c) {
+  c.search.enabled = r.get_bool("enabled", false);
+  c.search.budget_ratio = r.get_double("budget_ratio", c.search.budget_ratio, NumberRange::above(1));
+  c.search.choices = r.get_string_list(
+      "choices", {"dense int8", "dense int4", "2:4 int8", "2:4 int4", "1:4 int8", "1:4 int4"});
+  GANNET_CHECK(!c.search.choices.empty(), r.context(), ".choices: list at least one");
+  c.search.calibration_windows = r.get_int<int64_t>("calibration_windows", c.search.calibration_windows, 1, 1 << 16);
+}
+
 void read_sparse_groups(const json& section, const io::JsonReader& sp, NmConfig& c) {
+  if (c.search.enabled) {
+    GANNET_CHECK(!sp.has("different_groups"), sp.context(),
+                 ".different_groups: the search picks each product's pattern (remove the groups, or disable search)");
+    return;
+  }
   io::JsonReader groups = sp.child("different_groups");
   for (const std::string& g : different_group_names(section, sp.context())) {
     io::JsonReader group = groups.child(g);
@@ -79,6 +93,11 @@ void read_quant(const json& section, const io::JsonReader& wq, NmConfig& c) {
   GANNET_CHECK(ws.get_bool("quantize_weight_in_forward", true), ws.context(),
                ".quantize_weight_in_forward false is not supported: gannet quantizes in the forward pass");
   c.quant_group_size = ws.get_int<int64_t>("group_size", c.quant_group_size, 0);
+  if (c.search.enabled) {
+    GANNET_CHECK(!wq.has("different_groups"), wq.context(),
+                 ".different_groups: the search picks each product's bits (remove the groups, or disable search)");
+    return;
+  }
   io::JsonReader groups = wq.child("different_groups");
   for (const std::string& g : different_group_names(section, wq.context())) {
     io::JsonReader group = groups.child(g);
@@ -109,6 +128,13 @@ std::string NmProductForm::describe() const {
 }
 
 std::vector<std::array<NmProductForm, 4>> NmConfig::resolve(int64_t n_layer) const {
+  if (!searched.empty()) {
+    GANNET_CHECK((int64_t)searched.size() == n_layer, "N:M search: forms for ", searched.size(), " layers, the model has ",
+                 n_layer);
+    return searched;
+  }
+  GANNET_CHECK(!search.enabled, "compression_training.sparse_pruning.search: the forms are picked by gannet compress, "
+               "which runs the search before training (gannet train cannot)");
   std::vector<std::array<NmProductForm, 4>> out((size_t)n_layer);
   for (int64_t l = 0; l < n_layer; ++l)
     for (int p = 0; p < 4; ++p) {
@@ -156,6 +182,7 @@ NmConfig read_nm_config(const nlohmann::json& doc, const io::JsonReader& root, i
   NmConfig c;
   io::JsonReader sp = ct.child("sparse_pruning");
   read_schedule(sp.child("shared_parameters"), steps, c);
+  read_search(sp.child("search"), c);
   read_sparse_groups(ctj.at("sparse_pruning"), sp, c);
   read_quant(ctj.at("weight_quantization"), ct.child("weight_quantization"), c);
   read_int8_activations(ctj, ct);

@@ -34,6 +34,12 @@
 //             masked weights fine-tuned.
 // Quantization is trained in with straight-through estimators from step 0 in every method, and
 // the student distils from the teacher throughout.
+//
+// "search" (gannet's block in sparse_pruning; compress/nm_search.h): {"enabled": true,
+// "budget_ratio": 10, "choices": ["dense int8", "dense int4", "2:4 int8", "2:4 int4", "1:4 int8",
+// "1:4 int4"], "calibration_windows": 64}: `gannet compress` picks each product's form so that the
+// block products' packed bytes are at most their f32 bytes / budget_ratio, then trains that
+// configuration; the two sections' different_groups are then left out (the search sets them).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -75,6 +81,14 @@ struct NmConfig {
   std::vector<QuantGroup> quant_groups;
   int64_t quant_group_size = 64;  // weight_quantization group_size
   DistillWeights distill;
+  struct Search {
+    bool enabled = false;
+    double budget_ratio = 10;
+    std::vector<std::string> choices;  // e.g. "2:4 int8"
+    int64_t calibration_windows = 64;
+  } search;
+  // The forms a search picked ([layer][product]); when set, resolve() returns them.
+  std::vector<std::array<NmProductForm, 4>> searched;
 
   // Every product of an encoder of n_layer blocks: [layer][product] in kBlockProducts' order.
   // Throws one line naming a product that no weight group (or two groups of a section) names.
