@@ -1,5 +1,5 @@
-// The classifier encoder's inference engine (infer/encoder_engine.h) in its three weight forms,
-// and the low-bit form of infer::LinearWeight.
+// The classifier encoder's inference engine (infer/encoder_engine.h) in its weight forms, and the
+// low-bit and N:M sparse forms of infer::LinearWeight.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,6 +7,10 @@
 #include <random>
 
 #include "gannet/compress/low_bit_encoder_pack.h"
+#include "gannet/compress/nm_encoder_pack.h"
+#include "gannet/compress/nm_sparse_quantizer.h"
+#include "gannet/compress/simulated_quant.h"
+#include "gannet/kernels/nm_sparse_matmul.h"
 #include "gannet/infer/encoder_engine.h"
 #include "gannet/kernels/gelu.h"
 #include "gannet/kernels/low_bit_matmul.h"
@@ -201,6 +205,104 @@ TEST(LowBitLinearWeight, ApplyIsTheReferenceProductBitwise) {
         }
     }
     // row(): the dequantized row.
+    const Tensor d = t.dequantize();
+    std::vector<float> r(K);
+    plain.row(13, r.data());
+    EXPECT_EQ(std::memcmp(r.data(), d.f32() + 13 * K, K * sizeof(float)), 0);
+  }
+}
+
+// Every N:M (and dense) product form of a packed NxMiFormer encoder against the f32 engine on the
+// same dequantized weights with int8 inputs: only the summation order differs.
+TEST(EncoderEngine, NmSparseMatchesF32OnTheDequantizedWeightsWithInt8Inputs) {
+  models::EncoderConfig c = tiny_config();
+  c.n_embd = 64;
+  models::Encoder m(c);
+  m.init(4);
+  std::mt19937 rng(4);
+  std::normal_distribution<float> normal(0.f, 0.15f);
+  for (const nn::Parameter& p : m.parameters()) {
+    Tensor& v = p.var.value();
+    const bool gain = p.name.find("ln_") != std::string::npos && p.name.ends_with(".weight");
+    for (int64_t i = 0; i < v.numel(); ++i) v.f32()[i] = (gain ? 1.f : 0.f) + normal(rng);
+  }
+  std::vector<std::array<compress::NmProductForm, 4>> forms(2);
+  const std::pair<const char*, compress::WeightQuantSpec> picks[8] = {
+      {"2:4", {8, 0}}, {"1:4", {4, 32}}, {"dense", {8, 64}}, {"1:4", {8, 64}},
+      {"2:8", {8, 0}}, {"dense", {4, 32}}, {"2:4", {4, 64}}, {"2:4", {8, 32}}};
+  std::map<std::string, Tensor> masks;
+  for (int i = 0; i < 8; ++i) {
+    compress::NmProductForm& f = forms[(size_t)i / 4][(size_t)i % 4];
+    f.quant = picks[i].second;
+    if (std::string(picks[i].first) != "dense") f.pattern = NmPattern::parse(picks[i].first, "test");
+    const std::string product = "h." + std::to_string(i / 4) + "." + compress::kBlockProducts[(size_t)i % 4];
+    for (const nn::Parameter& p : m.parameters())
+      if (p.name == product + ".weight") masks.emplace(product, Tensor::full(p.var.value().shape(), 1.f));
+  }
+  const io::NmSparseEncoder packed = compress::pack_nm_sparse_encoder(m, forms, masks);
+  EXPECT_EQ(packed.sparse.size(), 6u);
+  EXPECT_EQ(packed.quantized.size(), 2u);
+  models::Encoder d(c);
+  for (size_t i = 0; i < m.parameters().size(); ++i) {
+    const nn::Parameter& src = m.parameters()[i];
+    const Tensor v = packed.sparse.count(src.name)      ? packed.sparse.at(src.name).dequantize()
+                     : packed.quantized.count(src.name) ? packed.quantized.at(src.name).dequantize()
+                                                        : src.var.value();
+    std::memcpy(d.parameters()[i].var.value().raw(), v.raw(), v.nbytes());
+  }
+  const Batch x = random_batch(6, 12, 3);
+  infer::EncoderEngine nm = infer::EncoderEngine::nm_sparse(packed);
+  const Tensor got = nm.logits(x.tokens, x.mask);
+  const Tensor want = infer::EncoderEngine::f32(d, /*fake_int8_inputs=*/true).logits(x.tokens, x.mask);
+  const double scale = std::max(1.0, max_abs(want));
+  EXPECT_LT(max_abs_diff(got, want), 2e-3 * scale);
+  const Tensor plain = infer::EncoderEngine::f32(d).logits(x.tokens, x.mask);
+  EXPECT_GT(max_abs_diff(plain, want), 10 * max_abs_diff(got, want));
+  EXPECT_EQ(nm.describe(), "2:4 int8 per-row / a8");
+  EXPECT_LT(nm.weight_bytes(), infer::EncoderEngine::w8a8(m).weight_bytes());
+}
+
+TEST(NmSparseLinearWeight, ApplyIsTheReferenceProductBitwise) {
+  std::mt19937 rng(12);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  const compress::NmSparseSpec specs[] = {{{2, 4}, 8, 64}, {{1, 4}, 8, 0}, {{2, 4}, 4, 32}, {{3, 8}, 8, 64}};
+  for (const compress::NmSparseSpec& spec : specs) {
+    const int64_t N = 40, K = 128;
+    std::vector<float> w(N * K), bias(N);
+    for (float& v : w) v = normal(rng);
+    for (float& v : bias) v = normal(rng);
+    const io::NmSparseTensor t = compress::quantize_nm_sparse(w.data(), N, K, spec);
+    const infer::LinearWeight plain(t, Tensor()), biased(t, Tensor::from_vector(bias, {N}));
+    EXPECT_TRUE(plain.nm_sparse() && !plain.quantized() && !plain.low_bit());
+    EXPECT_EQ(plain.weight_bytes(), t.nbytes());
+    for (const auto& [M, ldy] : {std::pair<int64_t, int64_t>{1, N + 5}, {7, N + 5}, {70, N}}) {
+      const int64_t ldx = K + 3;
+      std::vector<float> X(M * ldx), scratch(plain.scratch_floats(M));
+      for (float& v : X) v = normal(rng);
+      std::vector<int8_t> q(M * K);
+      std::vector<float> s(M), ref(M * ldy, 0.f), ref_b(M * ldy, 0.f);
+      kernels::quantize_rows(X.data(), ldx, M, K, 0.f, q.data(), K, s.data());
+      const kernels::QuantizedRows A{q.data(), K, s.data(), M, K};
+      kernels::ref::nm_sparse_matmul(A, t.view(), nullptr, ref.data(), ldy);
+      kernels::ref::nm_sparse_matmul(A, t.view(), bias.data(), ref_b.data(), ldy);
+      std::vector<float> Y(M * ldy, -7.f), Z(M * ldy, 0.5f);
+      plain.apply(X.data(), ldx, M, Y.data(), ldy, kernels::Epilogue::store, scratch.data());
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = 0; n < N; ++n) ASSERT_EQ(Y[m * ldy + n], ref[m * ldy + n]) << spec.describe() << " " << m;
+      if (ldy > N) {
+        EXPECT_EQ(Y[ldy - 1], -7.f);
+      }
+      biased.apply(X.data(), ldx, M, Y.data(), ldy, kernels::Epilogue::gelu, scratch.data());
+      biased.apply(X.data(), ldx, M, Z.data(), ldy, kernels::Epilogue::accumulate, scratch.data());
+      for (int64_t m = 0; m < M; ++m) {
+        std::vector<float> g(ref_b.begin() + m * ldy, ref_b.begin() + m * ldy + N);
+        kernels::gelu_forward(g.data(), g.data(), N);
+        for (int64_t n = 0; n < N; ++n) {
+          ASSERT_EQ(Y[m * ldy + n], g[(size_t)n]) << spec.describe() << " " << m << "," << n;
+          ASSERT_EQ(Z[m * ldy + n], 0.5f + ref_b[m * ldy + n]) << spec.describe() << " " << m << "," << n;
+        }
+      }
+    }
     const Tensor d = t.dequantize();
     std::vector<float> r(K);
     plain.row(13, r.data());

@@ -9,10 +9,15 @@
 #include <random>
 #include <vector>
 
+#include <functional>
+
+#include "gannet/compress/nm_encoder_pack.h"
 #include "gannet/compress/nm_sparse_quantizer.h"
 #include "gannet/compress/quantizer.h"
 #include "gannet/core/cpu.h"
+#include "gannet/io/encoder_checkpoint.h"
 #include "gannet/io/json_config.h"
+#include "gannet/io/nm_sparse_encoder.h"
 #include "gannet/io/safetensors.h"
 #include "gannet/kernels/nm_sparse_matmul.h"
 #include "gannet/kernels/quant_matmul.h"
@@ -264,4 +269,60 @@ TEST_F(NmSparseFile, EntriesRoundTripAndBadMetadataIsAnError) {
   meta["bits"] = (int64_t(1) << 32) + 8;
   EXPECT_TRUE(has(message_of([&] { load(save(meta)); }), "-bit values (8 or 4)"));
   EXPECT_TRUE(has(message_of([&] { load(save(t.metadata(), true)); }), "tensor 'fc.index' is missing"));
+}
+
+// The packed encoder file: a round trip keeps every tensor and form; damage to the metadata or
+// the tensors is a one-line error naming the problem; the checkpoint readers refuse it by name.
+TEST_F(NmSparseFile, PackedEncoderRoundTripsAndRejectsDamage) {
+  models::EncoderConfig c;
+  c.vocab_size = 40, c.n_ctx = 8, c.n_layer = 1, c.n_head = 2, c.n_embd = 32, c.num_classes = 3;
+  models::Encoder model(c);
+  model.init(2);
+  std::vector<std::array<compress::NmProductForm, 4>> forms(1);
+  forms[0][0].pattern = NmPattern{2, 4};
+  forms[0][2].pattern = NmPattern{1, 4};
+  forms[0][2].quant = {4, 32};
+  std::map<std::string, Tensor> masks;
+  for (const nn::Parameter& p : model.parameters())
+    for (const char* product : {"h.0.attn.c_attn", "h.0.mlp.c_fc"})
+      if (p.name == std::string(product) + ".weight") masks.emplace(product, Tensor::full(p.var.value().shape(), 1.f));
+  const io::NmSparseEncoder packed = compress::pack_nm_sparse_encoder(model, forms, masks);
+  const std::string path = file("nm.safetensors");
+  io::save_nm_sparse_encoder(path, packed);
+  const io::NmSparseEncoder back = io::read_nm_sparse_encoder(path);
+  EXPECT_EQ(back.sparse.size(), 2u);
+  EXPECT_EQ(back.quantized.size(), 2u);
+  EXPECT_EQ(back.sparse.at("h.0.mlp.c_fc.weight").bits, 4);
+  EXPECT_EQ(back.bytes().total(), packed.bytes().total());
+  EXPECT_TRUE(has(message_of([&] { compress::pack_nm_sparse_encoder(model, forms, {}); }), "no mask"));
+
+  // Rewrites the file with its tensors and metadata edited.
+  auto damaged = [&](const std::function<void(std::vector<std::pair<std::string, Tensor>>&,
+                                              std::map<std::string, std::string>&)>& edit) {
+    const io::SafeTensors f = io::SafeTensors::open(path);
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    for (const std::string& n : f.names()) tensors.emplace_back(n, f.get(n).clone());
+    std::map<std::string, std::string> meta = f.metadata();
+    edit(tensors, meta);
+    const std::string out = file("damaged.safetensors");
+    io::save_safetensors(out, tensors, meta);
+    return message_of([&] { io::read_nm_sparse_encoder(out); });
+  };
+  auto drop = [](std::vector<std::pair<std::string, Tensor>>& t, const std::string& name) {
+    std::erase_if(t, [&](const auto& e) { return e.first == name; });
+  };
+  auto replace_in = [](std::string& text, const std::string& from, const std::string& to) {
+    text.replace(text.find(from), from.size(), to);
+  };
+  EXPECT_TRUE(has(damaged([&](auto& t, auto&) { drop(t, "h.0.mlp.c_fc.weight.index"); }), "is missing"));
+  EXPECT_TRUE(has(damaged([&](auto& t, auto&) { drop(t, "ln_f.bias"); }), "'ln_f.bias' is missing"));
+  EXPECT_TRUE(has(damaged([&](auto& t, auto&) { t.emplace_back("extra", Tensor::zeros({2})); }), "unknown tensor 'extra'"));
+  EXPECT_TRUE(has(damaged([&](auto&, auto& m) { replace_in(m["nm_sparse"], "\"dense\"", "\"sparse\""); }),
+                  "has form 'sparse' (nm or dense)"));
+  EXPECT_TRUE(has(damaged([&](auto&, auto& m) { replace_in(m["nm_sparse"], "\"1:4\"", "\"4:4\""); }), "4:4"));
+  EXPECT_TRUE(has(damaged([&](auto&, auto& m) { m.erase("nm_sparse"); }), "not a packed N:M sparse encoder"));
+  EXPECT_TRUE(has(damaged([&](auto&, auto& m) { replace_in(m["model_config"], "\"n_embd\":32", "\"n_embd\":64"); }),
+                  "h.0"));
+  EXPECT_TRUE(has(message_of([&] { io::read_encoder_checkpoint_config(path); }), "packed N:M sparse model"));
+  EXPECT_TRUE(io::holds_nm_sparse_weights(io::SafeTensors::open(path)));
 }
