@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# NxMiFormer on the reference teachers (scripts/train_teacher.sh): the issue's acceptance runs, each a
+# `gannet compress` of a config in configs/nxm_*.json: 2:4 int8 by ADMM, one-shot (l1) and gradual
+# magnitude pruning on brown-genre and brown-mode at equal steps, the budgeted search (10x smaller
+# block products than f32) and the best uniform configuration within the same budget (1:4 int8).
+#   scripts/nxm_experiments.sh [NAME...]    (default: all; NAME is a config's name, e.g. nxm_admm_mode)
+# Every run prints the student's final validation (simulated), its packed file's size beside the
+# teacher's f32 weights, and its accuracy run packed. A run whose directory exists is resumed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+gannet=build/gannet
+[ -x "$gannet" ] || scripts/build.sh build --target gannet_cli
+for t in genre mode; do
+  [ -f runs/teacher_$t/checkpoint.safetensors ] || { echo "nxm_experiments: no teacher: run scripts/train_teacher.sh first" >&2; exit 1; }
+done
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(nxm_admm_genre nxm_l1_genre nxm_gradual_genre nxm_admm_mode nxm_l1_mode nxm_gradual_mode
+                                 nxm_search_genre nxm_uniform_1of4_genre)
+for n in "${names[@]}"; do
+  resume=()
+  [ -d "runs/$n" ] && resume=(--resume)
+  t0=$(date +%s)
+  echo "== $n"
+  "$gannet" compress --config "configs/$n.json" "${resume[@]}" --no-progress
+  echo "nxm_experiments: $n took $(( $(date +%s) - t0 )) s"
+done
