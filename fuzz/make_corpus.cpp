@@ -11,7 +11,7 @@
 
 #include "fuzz_support.h"
 #include "gannet/compress/low_bit_encoder_pack.h"
-#include "gannet/compress/nm_sparse_quantizer.h"
+#include "gannet/compress/nm_encoder_pack.h"
 #include "gannet/compress/quant_scheme.h"
 #include "gannet/core/rng.h"
 #include "gannet/data/classification_tasks.h"
@@ -20,7 +20,7 @@
 #include "gannet/io/checkpoint.h"
 #include "gannet/io/gpt_weights.h"
 #include "gannet/io/low_bit_encoder.h"
-#include "gannet/io/nm_sparse_tensor.h"
+#include "gannet/io/nm_sparse_encoder.h"
 #include "gannet/io/safetensors.h"
 #include "gannet/io/sharded_checkpoint.h"
 #include "gannet/models/encoder.h"
@@ -178,23 +178,33 @@ void low_bit_encoders(const fs::path& corpus, const fs::path& tmp) {
   }
 }
 
-// N:M sparse weight tensors (2:4 int8 per row, 1:4 int4 in groups of 32) in one file, as the
-// nm_sparse_tensor harness reads it.
-void nm_sparse_tensors(const fs::path& corpus, const fs::path& tmp) {
-  Rng rng(5);
-  std::vector<float> w(24 * 64);
-  for (float& x : w) x = rng.normal() * 0.05f;
-  std::vector<std::pair<std::string, Tensor>> entries;
-  nlohmann::json listed = nlohmann::json::object();
-  const std::pair<const char*, compress::NmSparseSpec> specs[] = {{"fc", {{2, 4}, 8, 0}}, {"proj", {{1, 4}, 4, 32}}};
-  for (const auto& [name, spec] : specs) {
-    const io::NmSparseTensor t = compress::quantize_nm_sparse(w.data(), 24, 64, spec);
-    t.append_entries(name, entries);
-    listed[name] = t.metadata();
-  }
+// A tiny classifier encoder packed N:M (gannet compress's output for task nxm): 2:4 int8 per row
+// (the packed vector path), 1:4 int4 in groups of 32 (the reference) and dense int8 products.
+void nm_sparse_encoders(const fs::path& corpus, const fs::path& tmp) {
+  models::EncoderConfig c;
+  c.vocab_size = 40;
+  c.n_ctx = 8;
+  c.n_layer = 1;
+  c.n_head = 2;
+  c.n_embd = 32;
+  c.num_classes = 3;
+  models::Encoder model(c);
+  model.init(9);
+  std::vector<std::array<compress::NmProductForm, 4>> forms(1);
+  forms[0][0].pattern = NmPattern{2, 4};
+  forms[0][0].quant = {8, 0};
+  forms[0][1].quant = {8, 0};
+  forms[0][2].pattern = NmPattern{1, 4};
+  forms[0][2].quant = {4, 32};
+  forms[0][3].pattern = NmPattern{2, 4};
+  forms[0][3].quant = {8, 0};
+  std::map<std::string, Tensor> masks;
+  for (const nn::Parameter& p : model.parameters())
+    for (const char* product : {"h.0.attn.c_attn", "h.0.mlp.c_fc", "h.0.mlp.c_proj"})
+      if (p.name == std::string(product) + ".weight") masks.emplace(product, Tensor::full(p.var.value().shape(), 1.f));
   const fs::path path = tmp / "nm.safetensors";
-  io::save_safetensors(path.string(), entries, {{"weights", listed.dump()}});
-  put(corpus / "nm_sparse_tensor", "two_weights.safetensors", read_all(path));
+  io::save_nm_sparse_encoder(path.string(), compress::pack_nm_sparse_encoder(model, forms, masks));
+  put(corpus / "nm_sparse_encoder", "mixed.safetensors", read_all(path));
 }
 
 void configs_and_requests(const fs::path& corpus, const fs::path& source) {
@@ -246,7 +256,7 @@ int main(int argc, char** argv) {
     tokens_and_indexes(corpus, tmp);
     classification_tasks(corpus, tmp);
     low_bit_encoders(corpus, tmp);
-    nm_sparse_tensors(corpus, tmp);
+    nm_sparse_encoders(corpus, tmp);
     configs_and_requests(corpus, source);
     fs::remove_all(tmp);
   } catch (const std::exception& e) {
