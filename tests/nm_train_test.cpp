@@ -155,7 +155,7 @@ TEST_F(NmTrain, ScheduleMasksAndAdmmVariablesFollowTheirDefinitions) {
   };
 
   const compress::NmConfig l1 = config(R"("method": "l1", "schedule_offset": 2)");
-  compress::NmStudent one_shot(l1, model);
+  compress::NmStudent one_shot(l1, model.trunk());
   one_shot.prepare(1);
   EXPECT_FALSE(one_shot.masked(0, 2));
   one_shot.prepare(2);
@@ -166,7 +166,7 @@ TEST_F(NmTrain, ScheduleMasksAndAdmmVariablesFollowTheirDefinitions) {
 
   const compress::NmConfig gradual =
       config(R"("method": "gradual", "schedule_offset": 0, "schedule_offset_end": 20, "schedule_offset_stride": 5)");
-  compress::NmStudent g(gradual, model);
+  compress::NmStudent g(gradual, model.trunk());
   std::vector<int> kept;
   for (int s = 0; s <= 21; ++s) {
     g.prepare(s);
@@ -176,7 +176,7 @@ TEST_F(NmTrain, ScheduleMasksAndAdmmVariablesFollowTheirDefinitions) {
   EXPECT_EQ(kept, (std::vector<int>{4, 3, 2, 2, 2, 2}));
 
   const compress::NmConfig admm = config(kAdmm);
-  compress::NmStudent a(admm, model);
+  compress::NmStudent a(admm, model.trunk());
   a.prepare(0);
   const Tensor z = state(a, "admm.z.h.0.mlp.c_fc"), u = state(a, "admm.u.h.0.mlp.c_fc");
   std::vector<float> proj(w.f32(), w.f32() + w.numel());
@@ -212,7 +212,7 @@ TEST_F(NmTrain, MaskedForwardIsThePackedQuantizersNumbers) {
   model.init(3);
   const compress::NmConfig c =
       train::parse_train_config(nxm("s", 10, nm_blocks(R"("method": "l1")", "2:4", 4)), "c.json").nxm;
-  compress::NmStudent s(c, model);
+  compress::NmStudent s(c, model.trunk());
   s.prepare(0);
   const autograd::Var& w = model.trunk().block(0).mlp.c_proj.weight;  // [64, 256]
   autograd::NoGrad ng;

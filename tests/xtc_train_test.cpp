@@ -209,7 +209,7 @@ TEST_F(XtcTrain, CompressPacksTheStudentAndRunsItOnTheEngine) {
   std::ofstream(cfg) << R"({"task": "classify", "model": {"vocab_size": 40, "n_ctx": 16, "n_layer": 1, "n_head": 2,
       "n_embd": 32}, )" + common("cls", 2) + "}";
   EXPECT_TRUE(has(gannet::testing::gannet_output("compress --config " + cfg + " 2>&1"),
-                  "gannet compress runs task \"xtc\" and \"nxm\" configs"));
+                  "gannet compress runs task \"xtc\", \"nxm\" and \"nxm_lm\" configs"));
 }
 
 }  // namespace

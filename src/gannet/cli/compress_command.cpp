@@ -21,7 +21,10 @@
 #include "gannet/kernels/gemm.h"
 #include "gannet/io/low_bit_encoder.h"
 #include "gannet/train/classification_batches.h"
+#include "gannet/train/evaluate.h"
 #include "gannet/train/evaluate_encoder.h"
+#include "gannet/train/prepared_token_files.h"
+#include "gannet/io/checkpoint.h"
 #include "gannet/train/trainer.h"
 
 namespace gannet::cli {
@@ -154,15 +157,31 @@ void report_packed_accuracy(const train::TrainConfig& cfg, const std::string& pa
               100 * (s.confusion.accuracy() - t.confusion.accuracy()));
 }
 
+// The N:M GPT student's validation perplexity (simulated: the training forward, whose products
+// hold the packed numbers) beside the f32 teacher's on the same windows.
+void report_lm_student(const train::TrainConfig& cfg, const train::TrainResult& r) {
+  models::Gpt teacher(cfg.model);
+  io::load_checkpoint(cfg.teacher_checkpoint, teacher, nullptr, nullptr);
+  const train::PreparedTokenFiles files = train::open_prepared_token_files(cfg.data_dir, cfg.model.vocab_size);
+  const train::EvalResult t = train::evaluate(teacher, files.val, cfg.seq_len, cfg.micro_batch, cfg.eval_batches);
+  std::printf("validation perplexity on %ld tokens of %s/val.tok: student (simulated N:M, int8 inputs) %.2f, teacher "
+              "f32 %.2f: %+.2f%%\n",
+              (long)t.tokens, cfg.data_dir.c_str(), r.val_perplexity, t.perplexity,
+              100.0 * (r.val_perplexity / t.perplexity - 1.0));
+  std::printf("checkpoint: %s (a packed N:M GPT file is not written yet)\n", r.checkpoint.c_str());
+}
+
 void run(const CompressArgs& a) {
   if (a.threads > 0) kernels::set_num_threads(a.threads);
   train::TrainConfig cfg = train::read_train_config(a.config);
-  GANNET_CHECK(cfg.task == "xtc" || cfg.task == "nxm", a.config,
-               ": gannet compress runs task \"xtc\" and \"nxm\" configs (this one is \"", cfg.task,
+  GANNET_CHECK(cfg.task == "xtc" || cfg.task == "nxm" || cfg.task == "nxm_lm", a.config,
+               ": gannet compress runs task \"xtc\", \"nxm\" and \"nxm_lm\" configs (this one is \"", cfg.task,
                "\": use gannet train)");
+  GANNET_CHECK(cfg.task != "nxm_lm" || (!cfg.nxm.search.enabled && a.output.empty()), a.config,
+               ": task \"nxm_lm\" has no search and writes no packed file yet (its figure is the simulated student's)");
   const char* file = cfg.task == "xtc" ? "model.lowbit.safetensors" : "model.nm.safetensors";
   const std::string out = a.output.empty() ? (std::filesystem::path(cfg.out_dir) / file).string() : a.output;
-  if (cfg.task == "nxm" && cfg.nxm.search.enabled) cfg.nxm.searched = searched_forms(cfg, a.resume);
+  if (cfg.task != "xtc" && cfg.nxm.search.enabled) cfg.nxm.searched = searched_forms(cfg, a.resume);
   train::TrainOptions opt;
   opt.resume = a.resume;
   opt.progress = !a.no_progress;
@@ -179,6 +198,7 @@ void run(const CompressArgs& a) {
   for (size_t i = 0; i < r.validation.keys.size(); ++i)
     std::printf(", %s %.4f", r.validation.keys[i].c_str(), r.validation.values[i]);
   std::printf(" (simulated)\ncheckpoint: %s\n", r.checkpoint.c_str());
+  if (cfg.task == "nxm_lm") return report_lm_student(cfg, r);
   if (cfg.task == "xtc") pack_xtc_student(cfg, r.checkpoint, out);
   else pack_nm_student(cfg, r.checkpoint, out);
   report_packed_accuracy(cfg, out);

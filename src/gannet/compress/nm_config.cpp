@@ -173,7 +173,7 @@ std::string NmConfig::describe() const {
              " steps), projected at step ", offset_end);
 }
 
-NmConfig read_nm_config(const nlohmann::json& doc, const io::JsonReader& root, int64_t steps) {
+NmConfig read_nm_config(const nlohmann::json& doc, const io::JsonReader& root, int64_t steps, bool language_model) {
   GANNET_CHECK(doc.contains("compression_training"), root.context(), ": task \"nxm\" needs a compression_training block");
   const json& ctj = doc.at("compression_training");
   io::JsonReader ct = root.child("compression_training");
@@ -186,7 +186,11 @@ NmConfig read_nm_config(const nlohmann::json& doc, const io::JsonReader& root, i
   read_sparse_groups(ctj.at("sparse_pruning"), sp, c);
   read_quant(ctj.at("weight_quantization"), ct.child("weight_quantization"), c);
   read_int8_activations(ctj, ct);
-  c.distill = read_distillation(root.child("distillation"), steps);
+  DistillWeights defaults;
+  if (language_model) defaults.hidden = defaults.attention = 0.f;
+  c.distill = read_distillation(root.child("distillation"), steps, defaults);
+  GANNET_CHECK(!language_model || (c.distill.hidden == 0 && c.distill.attention == 0 && !c.distill.two_stage),
+               "distillation: task \"nxm_lm\" distils the logits only (hidden and attention 0, no two_stage)");
   return c;
 }
 

@@ -99,6 +99,9 @@ struct NmConfig {
 
 // From the config's root object `doc`, read through `root`; `steps` (train_steps) bounds the
 // schedule (the masks must be fixed before the last step, so that fine-tuning follows).
-NmConfig read_nm_config(const nlohmann::json& doc, const io::JsonReader& root, int64_t steps);
+// language_model (task "nxm_lm"): distillation is of the logits only (hidden and attention default
+// to 0 and must stay 0; no two stages).
+NmConfig read_nm_config(const nlohmann::json& doc, const io::JsonReader& root, int64_t steps,
+                        bool language_model = false);
 
 }  // namespace gannet::compress

@@ -38,9 +38,8 @@ void magnitude_mask(const Tensor& W, int kept, int m, Tensor& mask) {
 }
 }  // namespace
 
-NmStudent::NmStudent(const NmConfig& config, const models::Encoder& student)
-    : config_(config), student_(student) {
-  const int64_t L = student.config().n_layer;
+NmStudent::NmStudent(const NmConfig& config, const nn::Transformer& student) : config_(config), student_(student) {
+  const int64_t L = student.n_layer();
   const auto forms = config.resolve(L);
   products_.resize((size_t)L);
   for (int64_t l = 0; l < L; ++l) {
@@ -60,7 +59,7 @@ NmStudent::NmStudent(const NmConfig& config, const models::Encoder& student)
 }
 
 const Tensor& NmStudent::latent(int64_t layer, int p) const {
-  return block_product(student_.trunk().block(layer), p).weight.value();
+  return block_product(student_.block(layer), p).weight.value();
 }
 
 bool NmStudent::masked(int64_t layer, int p) const {
@@ -159,7 +158,7 @@ Var NmStudent::penalty() const {
     for (int p = 0; p < 4; ++p) {
       const Sparse& s = products_[l].sparse[(size_t)p];
       if (!s.z.defined()) continue;
-      const Var& w = block_product(student_.trunk().block((int64_t)l), p).weight;
+      const Var& w = block_product(student_.block((int64_t)l), p).weight;
       // mse is the mean of the squares: times numel / 2 for rho / 2 times the sum.
       Var term = autograd::scale(autograd::mse(w, s.target), rho * (float)s.target.numel() / 2.f);
       total = total.defined() ? autograd::add(total, term) : term;

@@ -19,14 +19,15 @@
 
 #include "gannet/compress/nm_config.h"
 #include "gannet/compress/student_form.h"
-#include "gannet/models/encoder.h"
+#include "gannet/nn/transformer.h"
 
 namespace gannet::compress {
 
 class NmStudent : public StudentForm {
  public:
-  // `student`'s block product weights are read at each prepare(); both must outlive this.
-  NmStudent(const NmConfig& config, const models::Encoder& student);
+  // The student's (an encoder's or a GPT's trunk) block product weights are read at each
+  // prepare(); both must outlive this.
+  NmStudent(const NmConfig& config, const nn::Transformer& student);
 
   autograd::Var weight(int64_t layer, int product, const autograd::Var& w) const override;
 
@@ -64,7 +65,7 @@ class NmStudent : public StudentForm {
   void admm_update(bool first);
 
   const NmConfig& config_;
-  const models::Encoder& student_;
+  const nn::Transformer& student_;
   std::vector<Layer> products_;
   int64_t step_ = -1;
 };

@@ -127,8 +127,8 @@ void read_int8_activations(const json& ct_section, const io::JsonReader& ct) {
   }
 }
 
-DistillWeights read_distillation(const io::JsonReader& d, int64_t steps) {
-  DistillWeights w;
+DistillWeights read_distillation(const io::JsonReader& d, int64_t steps, const DistillWeights& defaults) {
+  DistillWeights w = defaults;
   const NumberRange weight = NumberRange::at_least(0);
   w.logits = d.get_float("logits", w.logits, weight);
   w.hidden = d.get_float("hidden", w.hidden, weight);

@@ -83,7 +83,7 @@ XtcConfig read_xtc_config(const nlohmann::json& doc, const io::JsonReader& root,
 // The parts XTC's and NxMiFormer's configs share: the "distillation" block (`steps` bounds
 // two_stage.first_steps), and compression_training.activation_quantization (`ct`, its JSON
 // `ct_section`), which must be enabled, symmetric int8 and dynamic (token-wise).
-DistillWeights read_distillation(const io::JsonReader& d, int64_t steps);
+DistillWeights read_distillation(const io::JsonReader& d, int64_t steps, const DistillWeights& defaults = {});
 void read_int8_activations(const nlohmann::json& ct_section, const io::JsonReader& ct);
 
 // Throws unless the weight groups' modules cover every product of a student of n_layer blocks.

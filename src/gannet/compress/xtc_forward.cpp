@@ -16,19 +16,19 @@ Var product(const nn::Linear& l, int64_t layer, int p, const Var& x, const Stude
   return autograd::linear(fake_quantize_activation(x, 0.f), form->weight(layer, p, l.weight), l.bias);
 }
 
-Var block_forward(const nn::Block& b, int64_t layer, const Var& x, int64_t B, int64_t T, const Tensor& mask,
-                  const StudentForm* f, std::vector<Var>* scores) {
-  Var qkv = product(b.attn.c_attn, layer, 0, b.ln_1.forward(x), f);
-  if (scores) scores->push_back(autograd::attention_scores(qkv, B, T, b.attn.n_head, mask));
-  Var h = autograd::add(
-      x, product(b.attn.c_proj, layer, 1, autograd::attention(qkv, B, T, b.attn.n_head, false, mask), f));
-  Var g = autograd::gelu(product(b.mlp.c_fc, layer, 2, b.ln_2.forward(h), f));
-  return autograd::add(h, product(b.mlp.c_proj, layer, 3, g, f));
-}
-
 Var embedding_table(const Var& table, const StudentForm* f) { return f ? f->embedding_table(table) : table; }
 
 }  // namespace
+
+Var student_block_forward(const nn::Block& b, int64_t layer, const Var& x, int64_t B, int64_t T, bool causal,
+                          const Tensor& mask, const StudentForm* f, std::vector<Var>* scores) {
+  Var qkv = product(b.attn.c_attn, layer, 0, b.ln_1.forward(x), f);
+  if (scores) scores->push_back(autograd::attention_scores(qkv, B, T, b.attn.n_head, mask));
+  Var h = autograd::add(
+      x, product(b.attn.c_proj, layer, 1, autograd::attention(qkv, B, T, b.attn.n_head, causal, mask), f));
+  Var g = autograd::gelu(product(b.mlp.c_fc, layer, 2, b.ln_2.forward(h), f));
+  return autograd::add(h, product(b.mlp.c_proj, layer, 3, g, f));
+}
 
 Var XtcForm::weight(int64_t, int, const Var& w) const { return fake_quantize_low_bit(w, config_.weights); }
 
@@ -47,7 +47,7 @@ EncoderTrace traced_forward(const models::Encoder& model, const StudentForm* for
                               embedding_table(trunk.position_embedding(), form));
   if (want.hidden) r.hidden.push_back(x);
   for (int64_t l = 0; l < trunk.n_layer(); ++l) {
-    x = block_forward(trunk.block(l), l, x, B, T, mask, form, want.scores ? &r.scores : nullptr);
+    x = student_block_forward(trunk.block(l), l, x, B, T, false, mask, form, want.scores ? &r.scores : nullptr);
     if (want.hidden) r.hidden.push_back(x);
   }
   Var pooled = autograd::masked_mean_pool(trunk.final_norm().forward(x), B, T, mask);

@@ -34,6 +34,12 @@ struct TraceRequest {
 EncoderTrace traced_forward(const models::Encoder& model, const StudentForm* form, const Tensor& tokens,
                             const Tensor& mask, TraceRequest want);
 
+// One pre-LN block as a student runs it (form nullptr: f32), x [B*T, C]; bidirectional over the
+// mask's real tokens (the encoder) or causal (the GPT, mask undefined). With `scores` (the encoder
+// only), its pre-softmax attention scores are appended.
+Var student_block_forward(const nn::Block& b, int64_t layer, const Var& x, int64_t B, int64_t T, bool causal,
+                          const Tensor& mask, const StudentForm* form, std::vector<Var>* scores);
+
 // XTC's form: every block product's weight binarized or ternarized as `config` says, the
 // embedding tables too (one scale per row) when it names them (compress/low_bit_fake_quant.h).
 class XtcForm : public StudentForm {

@@ -59,6 +59,8 @@ class Gpt {
   // The MoE layers, in block order.
   std::vector<nn::Moe*> moe_layers() { return trunk_.moe_layers(); }
   std::vector<nn::Block*> blocks() { return trunk_.blocks(); }
+  // The embeddings, blocks and final LayerNorm (compressed students run them their own way).
+  const nn::Transformer& trunk() const { return trunk_; }
   // Parameters by name, in a fixed order (wte, wpe, h.0..., ln_f).
   const nn::ParameterList& parameters() const { return params_; }
   // Forward FLOPs per token at sequence length T (matrix products and attention), for benchmarks;

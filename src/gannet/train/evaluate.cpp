@@ -9,6 +9,12 @@ namespace gannet::train {
 
 EvalResult evaluate(const models::Gpt& model, const data::TokenFile& file, int64_t seq_len, int64_t batch,
                     int64_t max_batches) {
+  return evaluate([&](const Tensor& tokens, const Tensor& targets) { return model.loss(tokens, targets).value().f32()[0]; },
+                  file, seq_len, batch, max_batches);
+}
+
+EvalResult evaluate(const WindowLoss& loss, const data::TokenFile& file, int64_t seq_len, int64_t batch,
+                    int64_t max_batches) {
   autograd::NoGrad no_grad;
   const int64_t windows = data::eval_window_count(file, seq_len);
   GANNET_CHECK(windows > 0, "evaluate: the token file holds ", file.size(), " tokens, fewer than one window of ",
@@ -24,9 +30,7 @@ EvalResult evaluate(const models::Gpt& model, const data::TokenFile& file, int64
     if (rows == 0) break;
     // Only the real windows: padding rows would still be routed by MoE layers and take capacity.
     const bool full = rows == batch;
-    float mean = model.loss(full ? tokens : tokens.slice(0, rows), full ? targets : targets.slice(0, rows))
-                     .value()
-                     .f32()[0];
+    const float mean = loss(full ? tokens : tokens.slice(0, rows), full ? targets : targets.slice(0, rows));
     sum += (double)mean * (double)(rows * seq_len);
     counted += rows * seq_len;
   }

@@ -9,6 +9,7 @@
 #include "gannet/dist/tensor_parallel.h"
 #include "gannet/models/gpt.h"
 #include "gannet/train/evaluate.h"
+#include "gannet/train/gpt_model.h"
 #include "gannet/train/moe_log.h"
 #include "gannet/train/prepared_token_files.h"
 #include "gannet/train/sharded_save.h"
@@ -16,25 +17,6 @@
 namespace gannet::train {
 
 namespace {
-
-class GptModel : public CheckpointModel {
- public:
-  explicit GptModel(const models::GptConfig& config) : gpt(config) {}
-  const nn::ParameterList& parameters() const override { return gpt.parameters(); }
-  void save(const std::string& path, optim::AdamW* optimizer, const io::TrainState& state) const override {
-    io::save_checkpoint(path, gpt, optimizer, state);
-  }
-  void load(const std::string& path, optim::AdamW* optimizer, io::TrainState* state) override {
-    io::load_checkpoint(path, gpt, optimizer, state);
-  }
-  void save_sharded(const std::string& dir, dist::Communicator& world,
-                    const std::vector<const dist::ParameterPlacement*>& placements, dist::DataParallel& dp,
-                    const io::ShardedLayout& layout, const io::TrainState& state) const override {
-    save_sharded_checkpoint(dir, world, gpt, placements, dp, layout, state);
-  }
-
-  models::Gpt gpt;
-};
 
 class GptTask : public TrainTask {
  public:

@@ -16,7 +16,7 @@ std::vector<int64_t> every_layer(int64_t n) {
 class NmTask : public DistillTask {
  public:
   explicit NmTask(const TrainConfig& cfg)
-      : DistillTask(cfg, cfg.nxm.distill, every_layer(cfg.encoder.n_layer)), student_(cfg.nxm, model_.encoder) {
+      : DistillTask(cfg, cfg.nxm.distill, every_layer(cfg.encoder.n_layer)), student_(cfg.nxm, model_.encoder.trunk()) {
     init_student({"wte", "wpe", "ln_f", "classifier"});
   }
   std::vector<std::pair<std::string, Tensor>> state_tensors() override { return student_.state_tensors(); }

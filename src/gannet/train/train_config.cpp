@@ -1,6 +1,7 @@
 #include "gannet/train/train_config.h"
 
 #include "gannet/core/atomic_file.h"
+#include "gannet/io/checkpoint.h"
 #include "gannet/io/encoder_checkpoint.h"
 #include "gannet/io/json_config.h"
 #include "gannet/io/model_config.h"
@@ -15,10 +16,21 @@ constexpr int64_t kMaxBatch = 1 << 20;
 // "task" and the model block it reads, with the task's own keys.
 void read_task(const io::JsonReader& r, TrainConfig& c) {
   c.task = r.get_string("task", c.task);
-  GANNET_CHECK(c.task == "lm" || c.task == "mlm" || c.task == "classify" || c.task == "xtc" || c.task == "nxm",
-               r.context(), ".task: '", c.task, "' is not a task (lm, mlm, classify, xtc or nxm)");
+  GANNET_CHECK(c.task == "lm" || c.task == "mlm" || c.task == "classify" || c.task == "xtc" || c.task == "nxm" ||
+                   c.task == "nxm_lm",
+               r.context(), ".task: '", c.task, "' is not a task (lm, mlm, classify, xtc, nxm or nxm_lm)");
   if (c.task == "lm") {
     c.model = io::read_gpt_config(r.child("model"));
+    return;
+  }
+  if (c.task == "nxm_lm") {
+    GANNET_CHECK(!r.has("model"), r.context(), ": task \"nxm_lm\" takes the model's shape from teacher.checkpoint; ",
+                 "remove the model block");
+    c.teacher_checkpoint = r.child("teacher").get_string("checkpoint", "");
+    GANNET_CHECK(!c.teacher_checkpoint.empty(), r.context(), ": task \"nxm_lm\" needs teacher.checkpoint (a GPT)");
+    c.model = io::read_checkpoint_config(c.teacher_checkpoint);
+    GANNET_CHECK(!c.model.moe.enabled(), c.teacher_checkpoint, ": an MoE GPT; task \"nxm_lm\" compresses dense GPTs");
+    c.init_checkpoint = r.child("init").get_string("checkpoint", "");
     return;
   }
   if (c.task == "xtc" || c.task == "nxm") {
@@ -51,7 +63,8 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   const nlohmann::json root = io::parse_json_text(text, name);
   io::JsonReader r(root, name);
   read_task(r, c);
-  const int64_t n_ctx = c.task == "lm" ? c.model.n_ctx : c.encoder.n_ctx;
+  const bool gpt = c.task == "lm" || c.task == "nxm_lm";
+  const int64_t n_ctx = gpt ? c.model.n_ctx : c.encoder.n_ctx;
 
   io::JsonReader data = r.child("data");
   c.data_dir = data.get_string("dir", c.data_dir);
@@ -73,7 +86,7 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   }
   c.steps = r.get_int("train_steps", c.steps, 1);
   if (c.task == "xtc") c.xtc = compress::read_xtc_config(root, r, c.steps);
-  if (c.task == "nxm") c.nxm = compress::read_nm_config(root, r, c.steps);
+  if (c.task == "nxm" || c.task == "nxm_lm") c.nxm = compress::read_nm_config(root, r, c.steps, c.task == "nxm_lm");
   c.grad_clip = r.get_float("gradient_clipping", c.grad_clip, NumberRange::at_least(0));  // 0: off
 
   io::JsonReader opt = r.child("optimizer");
@@ -133,6 +146,8 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
                                            c.model, c.seq_len, c.seed);
   GANNET_CHECK(c.task == "lm" || (c.tensor_parallel == 1 && c.expert_parallel == 1), name,
                ": parallel.tensor and parallel.expert are for the GPT (task \"lm\") only");
+  GANNET_CHECK(c.task != "nxm_lm" || !c.activation_checkpointing, name,
+               ": activation_checkpointing is not supported by task \"nxm_lm\"");
   r.finish();
   return c;
 }

@@ -11,6 +11,7 @@
 #include "gannet/train/classify_task.h"
 #include "gannet/train/gpt_task.h"
 #include "gannet/train/mlm_task.h"
+#include "gannet/train/nm_lm_task.h"
 #include "gannet/train/nm_task.h"
 #include "gannet/train/xtc_task.h"
 
@@ -44,6 +45,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
                                     : cfg.task == "classify" ? make_classify_task(cfg)
                                     : cfg.task == "xtc"      ? make_xtc_task(cfg)
                                     : cfg.task == "nxm"      ? make_nm_task(cfg)
+                                    : cfg.task == "nxm_lm"   ? make_nm_lm_task(cfg)
                                                              : make_gpt_task(cfg);
   TrainResult result = run_task(*task, cfg, opt);
   const Figures& v = result.validation;
