@@ -64,7 +64,23 @@ LinearWeight::LinearWeight(const io::NmSparseTensor& w, Tensor bias)
   if (kernels::nm_sparse_packable(view)) {
     nm_packed_ = Tensor::empty({kernels::nm_sparse_packed_bytes(view)}, DType::u8);
     nm_view_ = kernels::pack_nm_sparse(view, nm_packed_.raw());
+    return;
   }
+  // No sparse vector path for this pattern or width: the dense int8 matrix holding the same integers
+  // (zeros where nothing is kept) and scales, whose W8A8 product is bitwise the sparse reference's.
+  io::QuantizedTensor dense;
+  dense.bits = 8;
+  dense.rows = w.rows;
+  dense.in = dense.padded_in = w.in;
+  dense.group = w.group;
+  dense.q = Tensor::zeros({w.rows, w.in}, DType::i8);
+  dense.scale = w.scale;
+  int8_t* q = dense.q.data<int8_t>();
+  for (int64_t r = 0; r < w.rows; ++r)
+    for (int64_t j = 0; j < view.kept_per_row(); ++j) q[r * w.in + view.column(r, j)] = (int8_t)view.value(r, j);
+  weight_ = Tensor::empty({kernels::qpacked_bytes(dense.view())}, DType::u8);
+  kernels::pack_quantized(dense.view(), weight_.raw());
+  q_ = kernels::qpacked_view(dense.view(), weight_.raw());
 }
 
 LinearWeight::LinearWeight(Tensor weight, int64_t out, int64_t in, Tensor bias)
@@ -209,7 +225,8 @@ void LinearWeight::apply(const float* X, int64_t ldx, int64_t M, float* Y, int64
   }
 }
 
-// Inputs quantized token-wise, then the sparse product (bias added in it unless accumulating).
+// Inputs quantized token-wise, then the sparse product, or the dense int8 one on the same integers
+// for patterns without a sparse vector path (bias added in it).
 void LinearWeight::apply_nm_sparse(const float* X, int64_t ldx, int64_t M, float* Y, int64_t ldy,
                                    kernels::Epilogue e, float* scratch) const {
   GANNET_CHECK(scratch != nullptr, "LinearWeight::apply: the N:M sparse path needs scratch");
@@ -224,7 +241,7 @@ void LinearWeight::apply_nm_sparse(const float* X, int64_t ldx, int64_t M, float
   float* out = in_place ? Y : product;
   const int64_t ldo = in_place ? ldy : N;
   if (nm_packed_.defined()) kernels::nm_sparse_matmul(A, nm_view_, nm_.view(), b, out, ldo);
-  else kernels::ref::nm_sparse_matmul(A, nm_.view(), b, out, ldo);
+  else kernels::quant_matmul(A, q_, b, out, ldo, kernels::Epilogue::store);
   finish_rows(out, ldo, nullptr, M, N, Y, ldy, e);
 }
 

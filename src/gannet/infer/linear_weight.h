@@ -10,8 +10,10 @@
 //    the low-bit product (kernels/low_bit_matmul.h) after apply() quantizes its inputs to int8
 //    token-wise (W1A8, W2A8);
 //  - N:M sparse (NxMiFormer): int8/int4 kept values and their positions (io/nm_sparse_tensor.h),
-//    packed once for the vector kernels when they take the pattern (kernels/nm_sparse_matmul.h),
-//    inputs quantized to int8 token-wise.
+//    packed once for the vector kernels when they take the pattern (kernels/nm_sparse_matmul.h:
+//    n:4 int8); other patterns and int4 values are held as the dense int8 matrix of the same
+//    integers, whose W8A8 product is bitwise the sparse reference's (the memory and speed of
+//    W8A8, not of the sparse form). Inputs quantized to int8 token-wise.
 #pragma once
 #include <cstdint>
 
@@ -62,7 +64,7 @@ class LinearWeight {
   const Tensor& weight() const { return weight_; }
   // Bytes of weights a product reads (low-bit: planes and scales).
   int64_t weight_bytes() const {
-    return low_bit() ? low_bit_.nbytes() : nm_sparse() ? nm_.nbytes() : (int64_t)weight_.nbytes();
+    return low_bit() ? low_bit_.nbytes() : nm_packed_.defined() ? nm_.nbytes() : (int64_t)weight_.nbytes();
   }
   kernels::PackedMatrix packed() const;     // float form only
   kernels::QPackedMatrix qpacked() const;   // quantized form only
@@ -93,7 +95,7 @@ class LinearWeight {
   io::ActivationQuant act_{};
   io::LowBitTensor low_bit_ = no_low_bit();  // the low-bit form (bits 0: another form)
   io::NmSparseTensor nm_;                     // the N:M form (values undefined: another form)
-  Tensor nm_packed_;                          // its vector layout (undefined: the reference runs)
+  Tensor nm_packed_;                          // its vector layout (undefined: weight_ and q_ hold it dense)
   kernels::NmSparsePacked nm_view_{};
   void apply_nm_sparse(const float* X, int64_t ldx, int64_t M, float* Y, int64_t ldy, kernels::Epilogue e,
                        float* scratch) const;
