@@ -160,8 +160,8 @@ void classification_tasks(const fs::path& corpus, const fs::path& tmp) {
           read_all(data::classification_set_path(opt.data_dir, task, split)));
 }
 
-// A tiny classifier encoder packed binary and ternary (gannet compress's output).
-void low_bit_encoders(const fs::path& corpus, const fs::path& tmp) {
+// A one-layer classifier encoder (vocab 40, d 32, 3 classes) with weights from `seed`.
+models::Encoder tiny_encoder(uint64_t seed) {
   models::EncoderConfig c;
   c.vocab_size = 40;
   c.n_ctx = 8;
@@ -170,7 +170,13 @@ void low_bit_encoders(const fs::path& corpus, const fs::path& tmp) {
   c.n_embd = 32;
   c.num_classes = 3;
   models::Encoder model(c);
-  model.init(7);
+  model.init(seed);
+  return model;
+}
+
+// A tiny classifier encoder packed binary and ternary (gannet compress's output).
+void low_bit_encoders(const fs::path& corpus, const fs::path& tmp) {
+  const models::Encoder model = tiny_encoder(7);
   for (const auto& [scheme, bits] : {std::pair{"w1a8", 1}, std::pair{"w2a8", 2}}) {
     const fs::path path = tmp / (std::string(scheme) + ".safetensors");
     io::save_low_bit_encoder(path.string(), compress::pack_low_bit_encoder(model, {bits, 0}, {bits, 0}, scheme));
@@ -181,15 +187,7 @@ void low_bit_encoders(const fs::path& corpus, const fs::path& tmp) {
 // A tiny classifier encoder packed N:M (gannet compress's output for task nxm): 2:4 int8 per row
 // (the packed vector path), 1:4 int4 in groups of 32 (the reference) and dense int8 products.
 void nm_sparse_encoders(const fs::path& corpus, const fs::path& tmp) {
-  models::EncoderConfig c;
-  c.vocab_size = 40;
-  c.n_ctx = 8;
-  c.n_layer = 1;
-  c.n_head = 2;
-  c.n_embd = 32;
-  c.num_classes = 3;
-  models::Encoder model(c);
-  model.init(9);
+  const models::Encoder model = tiny_encoder(9);
   std::vector<std::array<compress::NmProductForm, 4>> forms(1);
   forms[0][0].pattern = NmPattern{2, 4};
   forms[0][0].quant = {8, 0};

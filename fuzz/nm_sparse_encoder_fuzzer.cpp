@@ -3,11 +3,11 @@
 // accepts is also run: each N:M weight multiplied with two activation rows by the reference and,
 // where its pattern packs, by the packed vector product (checked equal), and one window through
 // the engine, so that anything the validation misses reaches the kernels here, not a user's.
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
+#include "encoder_window.h"
 #include "fuzz_support.h"
 #include "gannet/infer/encoder_engine.h"
 #include "gannet/io/nm_sparse_encoder.h"
@@ -42,18 +42,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::expect_clean_errors([&] {
     const io::NmSparseEncoder model = io::read_nm_sparse_encoder(path);
     const models::EncoderConfig& c = model.config;
-    if (c.n_embd * c.n_layer > 4096 || c.vocab_size > 4096) return;  // bounded work per input
+    if (!fuzz::small_encoder(c)) return;
     for (const auto& [name, t] : model.sparse) multiply(t);
     infer::EncoderEngine engine = infer::EncoderEngine::nm_sparse(model);
-    const int64_t T = std::min<int64_t>(c.n_ctx, 4);
-    Tensor tokens = Tensor::empty({1, T}, DType::i32), mask = Tensor::empty({1, T}, DType::u8);
-    for (int64_t t = 0; t < T; ++t) {
-      tokens.data<int32_t>()[t] = (int32_t)(t % c.vocab_size);
-      mask.data<uint8_t>()[t] = 1;
-    }
-    const Tensor logits = engine.logits(tokens, mask);
-    volatile float sink = logits.f32()[0];
-    (void)sink;
+    fuzz::run_one_window(engine, c);
   });
   return 0;
 }

@@ -8,19 +8,7 @@
 # teacher's f32 weights, and its accuracy run packed. A run whose directory exists is resumed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-gannet=build/gannet
-[ -x "$gannet" ] || scripts/build.sh build --target gannet_cli
-for t in genre mode; do
-  [ -f runs/teacher_$t/checkpoint.safetensors ] || { echo "nxm_experiments: no teacher: run scripts/train_teacher.sh first" >&2; exit 1; }
-done
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(nxm_admm_genre nxm_l1_genre nxm_gradual_genre nxm_admm_mode nxm_l1_mode nxm_gradual_mode
                                  nxm_search_genre nxm_uniform_1of4_genre)
-for n in "${names[@]}"; do
-  resume=()
-  [ -d "runs/$n" ] && resume=(--resume)
-  t0=$(date +%s)
-  echo "== $n"
-  "$gannet" compress --config "configs/$n.json" "${resume[@]}" --no-progress
-  echo "nxm_experiments: $n took $(( $(date +%s) - t0 )) s"
-done
+source scripts/compress_runs_lib.sh

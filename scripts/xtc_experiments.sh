@@ -6,19 +6,7 @@
 # teacher's f32 weights, and its accuracy run packed. A run whose directory exists is resumed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-gannet=build/gannet
-[ -x "$gannet" ] || scripts/build.sh build --target gannet_cli
-for t in genre mode; do
-  [ -f runs/teacher_$t/checkpoint.safetensors ] || { echo "xtc_experiments: no teacher: run scripts/train_teacher.sh first" >&2; exit 1; }
-done
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(xtc_binary_mode xtc_binary_genre xtc_binary_l3_mode xtc_binary_l3_genre
                                  xtc_ternary_genre xtc_binary_genre_two_stage xtc_binary_genre_short)
-for n in "${names[@]}"; do
-  resume=()
-  [ -d "runs/$n" ] && resume=(--resume)
-  t0=$(date +%s)
-  echo "== $n"
-  "$gannet" compress --config "configs/$n.json" "${resume[@]}" --no-progress
-  echo "xtc_experiments: $n took $(( $(date +%s) - t0 )) s"
-done
+source scripts/compress_runs_lib.sh

@@ -17,6 +17,7 @@
 #include "command_output.h"
 #include "test_files.h"
 #include "toy_classification.h"
+#include "toy_teacher_fixture.h"
 
 using namespace gannet;
 using gannet::testing::checkpoint_tensors;
@@ -37,41 +38,12 @@ std::string xtc_blocks(int bits, const std::string& lr = "", const std::string& 
          (lr.empty() ? "" : ", \"layer_reduction\": " + lr) + "}" + extra;
 }
 
-class XtcTrain : public gannet::testing::TempDirTest {
+class XtcTrain : public gannet::testing::ToyTeacherTest {
  protected:
-  void SetUp() override {
-    TempDirTest::SetUp();
-    gannet::testing::write_toy_split(dir_.string(), "train", 240, 1);
-    gannet::testing::write_toy_split(dir_.string(), "val", 60, 2);
-  }
-
-  std::string common(const std::string& out, int steps) const {
-    return R"("data": {"dir": ")" + dir_.string() + R"(", "task": "toy"}, "train_micro_batch_size_per_gpu": 8,
-      "train_steps": )" + std::to_string(steps) + R"(, "optimizer": {"type": "AdamW", "params": {"lr": 1e-2}},
-      "scheduler": {"type": "WarmupCosineLR", "params": {"warmup_num_steps": 1}},
-      "eval": {"interval": 0, "batches": 0}, "checkpoint": {"dir": ")" + file(out) + R"(", "interval": 2})";
-  }
-  // A 2-layer classifier trained on the toy task: the teacher.
-  std::string teacher() {
-    if (!teacher_.empty()) return teacher_;
-    const std::string text = R"({"task": "classify", "model": {"vocab_size": 40, "n_ctx": 16, "n_layer": 2,
-      "n_head": 2, "n_embd": 32}, )" + common("teacher", 40) + "}";
-    teacher_ = run(text).checkpoint;
-    return teacher_;
-  }
   std::string xtc(const std::string& out, int steps, const std::string& blocks) {
     return R"({"task": "xtc", "teacher": {"checkpoint": ")" + teacher() + R"("}, )" + common(out, steps) + ", " +
            blocks + "}";
   }
-  static train::TrainResult run(const std::string& text, train::TrainOptions opt = {}) {
-    opt.progress = false;
-    return train::run_training(train::parse_train_config(text, "c.json"), opt);
-  }
-  std::string error_of(const std::string& text) {
-    return message_of([&] { train::parse_train_config(text, "c.json"); });
-  }
-
-  std::string teacher_;
 };
 
 TEST_F(XtcTrain, ConfigReadsDeepSpeedKeys) {
