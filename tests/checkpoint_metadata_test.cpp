@@ -34,7 +34,7 @@ class CheckpointMetadata : public gannet::testing::TempDirTest {
     models::Gpt m(small_config());
     m.init(1);
     optim::AdamW opt(m.parameters(), optim::AdamWOptions{});
-    io::save_checkpoint(file("ok.safetensors"), m, &opt, io::TrainState{3, {1, 2, 3, 4}, ""});
+    io::save_checkpoint(file("ok.safetensors"), m, &opt, io::TrainState{3, {1, 2, 3, 4}, "", {}});
     io::SafeTensors f = io::SafeTensors::open(file("ok.safetensors"));
     std::vector<std::pair<std::string, Tensor>> tensors;
     for (const std::string& n : f.names()) tensors.emplace_back(n, f.get(n));

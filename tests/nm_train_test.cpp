@@ -197,7 +197,7 @@ TEST_F(NmTrain, MaskedForwardIsThePackedQuantizersNumbers) {
 
 TEST_F(NmTrain, EveryMethodLearnsWithNmWeightsAndAdmmResumesExactly) {
   int run_index = 0;
-  for (const std::string method :
+  for (const std::string& method :
        {std::string(R"("method": "l1")"), std::string(kAdmm),
         std::string(R"("method": "gradual", "schedule_offset_end": 12, "schedule_offset_stride": 3)")}) {
     const train::TrainResult r = run(nxm("m" + std::to_string(run_index++), 30, nm_blocks(method)));

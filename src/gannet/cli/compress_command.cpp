@@ -41,6 +41,14 @@ struct CompressArgs {
 
 double megabytes(double bytes) { return bytes / 1e6; }
 
+// The encoder's block product weights in f32: what NxMiFormer's budget and sizes are against.
+double block_product_f32_bytes(const models::EncoderConfig& c) {
+  double bytes = 0;
+  for (const auto& [name, shape] : io::low_bit_encoder_low_bit_shapes(c))
+    if (!io::is_embedding_table(name)) bytes += 4.0 * (double)(shape[0] * shape[1]);
+  return bytes;
+}
+
 // The XTC student packed into `path`; prints its size beside the teacher's f32 weights.
 void pack_xtc_student(const train::TrainConfig& cfg, const std::string& checkpoint, const std::string& path) {
   models::Encoder student(io::read_encoder_checkpoint_config(checkpoint));
@@ -75,9 +83,7 @@ void pack_nm_student(const train::TrainConfig& cfg, const std::string& checkpoin
   const io::NmSparseEncoder packed = compress::pack_nm_sparse_encoder(student, forms, masks);
   io::save_nm_sparse_encoder(path, packed);
   const double teacher_bytes = 4.0 * (double)nn::count_elements(models::Encoder(cfg.encoder).parameters());
-  double product_f32 = 0;
-  for (const auto& [name, shape] : io::low_bit_encoder_low_bit_shapes(cfg.encoder))
-    if (!io::is_embedding_table(name)) product_f32 += 4.0 * (double)(shape[0] * shape[1]);
+  const double product_f32 = block_product_f32_bytes(cfg.encoder);
   const double file_bytes = (double)std::filesystem::file_size(path);
   const io::NmSparseEncoder::Bytes b = packed.bytes();
   std::printf("packed: %s (%s)\n", path.c_str(), cfg.nxm.describe().c_str());
@@ -116,9 +122,7 @@ std::vector<std::array<compress::NmProductForm, 4>> searched_forms(const train::
   std::vector<compress::NmProductForm> choices;
   for (const std::string& c : cfg.nxm.search.choices)
     choices.push_back(compress::parse_nm_choice(c, group, "compression_training.sparse_pruning.search.choices"));
-  double f32_bytes = 0;
-  for (const auto& [name, shape] : io::low_bit_encoder_low_bit_shapes(cfg.encoder))
-    if (!io::is_embedding_table(name)) f32_bytes += 4.0 * (double)(shape[0] * shape[1]);
+  const double f32_bytes = block_product_f32_bytes(cfg.encoder);
   const auto [tokens, mask] = calibration_windows(cfg, cfg.nxm.search.calibration_windows);
   std::printf("search: %zu choices for %ld products on %ld calibration windows, budget f32 / %g\n", choices.size(),
               (long)(4 * L), (long)tokens.dim(0), cfg.nxm.search.budget_ratio);

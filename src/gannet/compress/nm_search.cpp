@@ -18,10 +18,6 @@ namespace gannet::compress {
 namespace {
 using autograd::Var;
 
-const nn::Linear& block_product(const nn::Block& b, int p) {
-  return p == 0 ? b.attn.c_attn : p == 1 ? b.attn.c_proj : p == 2 ? b.mlp.c_fc : b.mlp.c_proj;
-}
-
 // The weight as the packed file of `form` holds it, dequantized, and its stored bytes.
 std::pair<Tensor, int64_t> compressed(const Tensor& w, const NmProductForm& form) {
   if (!form.pattern) {
@@ -118,7 +114,6 @@ std::vector<int> pick_within_budget(const std::vector<std::vector<double>>& valu
   std::vector<int> pick(n);
   int64_t u = cap;
   for (size_t i = n; i > 0; --i) {
-    // The smallest u' <= u with the same optimum keeps the walk consistent: walk from `cap` down.
     const int c = from[i][(size_t)u];
     pick[i - 1] = c;
     u -= (cost[i - 1][(size_t)c] + unit - 1) / unit;
@@ -139,7 +134,7 @@ NmSearchTable search_nm_forms(const models::Encoder& teacher, const Tensor& toke
   const double base = mean_kl(teacher, none, tokens, mask, teacher_logits);
   for (int64_t l = 0; l < L; ++l)
     for (int p = 0; p < 4; ++p) {
-      const Tensor& w = block_product(teacher.trunk().block(l), p).weight.value();
+      const Tensor& w = teacher.trunk().block(l).product(p).weight.value();
       t.f32_bytes += 4 * w.numel();
       std::vector<double> s;
       std::vector<int64_t> b;

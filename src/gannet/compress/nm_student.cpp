@@ -14,15 +14,6 @@ namespace gannet::compress {
 namespace {
 using autograd::Var;
 
-const nn::Linear& block_product(const nn::Block& b, int p) {
-  switch (p) {
-    case 0: return b.attn.c_attn;
-    case 1: return b.attn.c_proj;
-    case 2: return b.mlp.c_fc;
-    default: return b.mlp.c_proj;
-  }
-}
-
 // The mask keeping the `kept` largest |W * previous| of every run of m (all of them at kept == m).
 void magnitude_mask(const Tensor& W, int kept, int m, Tensor& mask) {
   const int64_t N = W.dim(0), K = W.dim(1);
@@ -59,7 +50,7 @@ NmStudent::NmStudent(const NmConfig& config, const nn::Transformer& student) : c
 }
 
 const Tensor& NmStudent::latent(int64_t layer, int p) const {
-  return block_product(student_.block(layer), p).weight.value();
+  return student_.block(layer).product(p).weight.value();
 }
 
 bool NmStudent::masked(int64_t layer, int p) const {
@@ -90,12 +81,14 @@ void NmStudent::prepare(int64_t step) {
   step_ = step;
   act(step);
   if (config_.method != PruneMethod::admm || step < config_.offset || step >= config_.offset_end) return;
+  if (!target_stale_) return;  // Z and U are those of the last step
   for (Layer& layer : products_)
     for (Sparse& s : layer.sparse)
       if (s.z.defined()) {
         if (!s.target.defined()) s.target = Tensor::empty(s.z.shape());
         for (int64_t i = 0; i < s.z.numel(); ++i) s.target.f32()[i] = s.z.f32()[i] - s.u.f32()[i];
       }
+  target_stale_ = false;
 }
 
 // The schedule's event at the start of `step`, if any.
@@ -134,6 +127,7 @@ void NmStudent::set_masks(double share) {
 
 // Z = proj(W + U), then U += W - Z (first: U = 0, Z = proj(W)).
 void NmStudent::admm_update(bool first) {
+  target_stale_ = true;
   for (size_t l = 0; l < products_.size(); ++l)
     for (int p = 0; p < 4; ++p) {
       Sparse& s = products_[l].sparse[(size_t)p];
@@ -158,7 +152,7 @@ Var NmStudent::penalty() const {
     for (int p = 0; p < 4; ++p) {
       const Sparse& s = products_[l].sparse[(size_t)p];
       if (!s.z.defined()) continue;
-      const Var& w = block_product(student_.block((int64_t)l), p).weight;
+      const Var& w = student_.block((int64_t)l).product(p).weight;
       // mse is the mean of the squares: times numel / 2 for rho / 2 times the sum.
       Var term = autograd::scale(autograd::mse(w, s.target), rho * (float)s.target.numel() / 2.f);
       total = total.defined() ? autograd::add(total, term) : term;
@@ -174,15 +168,18 @@ double NmStudent::distance_from_pattern() const {
       const auto& pattern = products_[l].forms[(size_t)p].pattern;
       if (!pattern) continue;
       const Tensor& W = latent((int64_t)l, p);
-      std::vector<float> proj(W.f32(), W.f32() + W.numel());
+      std::vector<float> w(W.f32(), W.f32() + W.numel());  // as the forward uses it
       if (masked((int64_t)l, p)) {
         const float* m = products_[l].sparse[(size_t)p].mask.f32();
-        for (size_t i = 0; i < proj.size(); ++i) proj[i] *= m[i];
+        for (size_t i = 0; i < w.size(); ++i) w[i] *= m[i];
       }
+      // The projection drops the entries outside the n:m mask of |w|.
+      const std::vector<uint8_t> keep = nm_mask(w.data(), W.dim(0), W.dim(1), *pattern);
       double w2 = 0, d2 = 0;
-      const std::vector<float> w(proj);
-      nm_project(proj.data(), W.dim(0), W.dim(1), *pattern);
-      for (size_t i = 0; i < w.size(); ++i) w2 += (double)w[i] * w[i], d2 += (double)(w[i] - proj[i]) * (w[i] - proj[i]);
+      for (size_t i = 0; i < w.size(); ++i) {
+        w2 += (double)w[i] * w[i];
+        if (!keep[i]) d2 += (double)w[i] * w[i];
+      }
       sum += w2 > 0 ? std::sqrt(d2 / w2) : 0.0;
       ++count;
     }

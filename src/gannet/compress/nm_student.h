@@ -68,6 +68,7 @@ class NmStudent : public StudentForm {
   const nn::Transformer& student_;
   std::vector<Layer> products_;
   int64_t step_ = -1;
+  bool target_stale_ = true;  // Z or U changed since Z - U was taken (or it never was)
 };
 
 }  // namespace gannet::compress

@@ -41,6 +41,11 @@ struct Block {
   // Makes this an MoE block of `experts` experts.
   void make_moe(const MoeConfig& config, int64_t block_index, int64_t experts);
   bool has_mlp() const { return !moe || moe->config.use_residual; }
+  // The dense block's products by index, in forward order: attn.c_attn, attn.c_proj, mlp.c_fc,
+  // mlp.c_proj (compress/simulated_quant.h's kBlockProducts).
+  const Linear& product(int p) const {
+    return p == 0 ? attn.c_attn : p == 1 ? attn.c_proj : p == 2 ? mlp.c_fc : mlp.c_proj;
+  }
   // `moe_pass` collects the MoE layer's losses and statistics; nullptr: a local pass, in training
   // mode when grad mode is on.
   Var forward(const Var& x, int64_t B, int64_t T, bool causal, const Tensor& key_mask,
