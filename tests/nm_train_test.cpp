@@ -48,6 +48,9 @@ std::string nm_blocks(const std::string& shared, const std::string& pattern = "2
 
 const char* kAdmm = R"("method": "admm", "schedule_offset": 0, "schedule_offset_end": 12, "schedule_offset_stride": 3,
                        "admm_rho": 0.01, "admm_rho_growth": 2)";
+const char* kProximalAdmm = R"("method": "admm", "schedule_offset": 0, "schedule_offset_end": 12,
+                               "schedule_offset_stride": 3, "admm_rho": 0.2, "admm_rho_growth": 1.5,
+                               "admm_penalty": "proximal")";
 
 class NmTrain : public gannet::testing::ToyTeacherTest {
  protected:
@@ -65,6 +68,9 @@ TEST_F(NmTrain, ConfigReadsKeysAndResolvesEachProduct) {
   EXPECT_EQ(c.nxm.offset_end, 12);
   EXPECT_EQ(c.nxm.stride, 3);
   EXPECT_FLOAT_EQ(c.nxm.rho, 0.01f);
+  EXPECT_EQ(c.nxm.penalty, compress::AdmmPenalty::loss);
+  EXPECT_EQ(train::parse_train_config(nxm("s", 20, nm_blocks(kProximalAdmm)), "c.json").nxm.penalty,
+            compress::AdmmPenalty::proximal);
   const auto forms = c.nxm.resolve(2);
   EXPECT_EQ(forms[0][2].describe(), "dense int4 g64");
   EXPECT_EQ(forms[1][1].describe(), "dense int4 g64");
@@ -82,6 +88,7 @@ TEST_F(NmTrain, UnsupportedSettingsAreOneLineErrors) {
       {nm_blocks(R"("method": "l1", "dense_ratio": 0.5)"), "belong in the groups"},
       {nm_blocks(R"("method": "l1")", "4:4"), "nm_pattern"},
       {nm_blocks(R"("method": "admm", "admm_rho": 0)"), "admm_rho"},
+      {nm_blocks(R"("method": "admm", "admm_penalty": "l2")"), "admm_penalty: unknown value \"l2\""},
       {nm_blocks(R"("method": "l1")", "2:4", 2), "target_bits 2 is not supported"},
       {nm_blocks(R"("method": "l1", "surprise": 1)"), "surprise"},
   };
@@ -176,6 +183,35 @@ TEST_F(NmTrain, ScheduleMasksAndAdmmVariablesFollowTheirDefinitions) {
   EXPECT_EQ(kept_per_run(state(a, "nm.mask.h.0.mlp.c_fc")), 2);
 }
 
+// ADMM's proximal W-step: each prepared step pulls W toward Z - U by rho / (1 + rho), once.
+TEST_F(NmTrain, ProximalAdmmPullsTheWeightsOncePerStep) {
+  models::EncoderConfig ec;
+  ec.vocab_size = 40, ec.n_ctx = 16, ec.n_layer = 1, ec.n_head = 2, ec.n_embd = 32, ec.num_classes = 3;
+  models::Encoder model(ec);
+  model.init(5);
+  const Tensor& w = model.trunk().block(0).mlp.c_proj.weight.value();  // [32, 128]
+  const std::vector<float> w0(w.f32(), w.f32() + w.numel());
+  const compress::NmConfig c = train::parse_train_config(nxm("p", 40, nm_blocks(kProximalAdmm)), "c.json").nxm;
+  compress::NmStudent s(c, model.trunk());
+  const double start = s.distance_from_pattern();
+  s.prepare(0);  // Z = proj(W0), U = W0 - Z: the target Z - U = 2 Z - W0
+  std::vector<float> z(w0);
+  compress::nm_project(z.data(), 32, 128, NmPattern{2, 4});
+  const double rho = 0.2;
+  for (size_t i = 0; i < w0.size(); ++i) {
+    const double expect = (w0[i] + rho * (2.0 * z[i] - w0[i])) / (1.0 + rho);
+    ASSERT_NEAR(w.f32()[i], expect, 1e-6 * (1.0 + std::fabs(expect))) << i;
+  }
+  EXPECT_FALSE(s.penalty().defined());  // the loss carries no term
+  EXPECT_GT(s.penalty_value(), 0.0);
+  const std::vector<float> once(w.f32(), w.f32() + w.numel());
+  s.prepare(0);  // the same step again: nothing moves
+  EXPECT_EQ(std::memcmp(once.data(), w.f32(), once.size() * sizeof(float)), 0);
+  for (int step = 1; step < 12; ++step) s.prepare(step);
+  // rho 0.2 x 1.5^k over 12 steps (4 updates): well on the way to the N:M set.
+  EXPECT_LT(s.distance_from_pattern(), 0.4 * start) << start;
+}
+
 // A masked product's forward weight is, bitwise, what the packed quantizer stores for W * mask.
 TEST_F(NmTrain, MaskedForwardIsThePackedQuantizersNumbers) {
   models::EncoderConfig ec;
@@ -217,6 +253,26 @@ TEST_F(NmTrain, EveryMethodLearnsWithNmWeightsAndAdmmResumesExactly) {
   train::TrainOptions rest;
   rest.resume = true;
   const train::TrainResult resumed = run(nxm("b", 16, nm_blocks(kAdmm)), rest);
+  EXPECT_EQ(checkpoint_tensors(whole.checkpoint), checkpoint_tensors(resumed.checkpoint));
+  EXPECT_EQ(whole.validation.values, resumed.validation.values);
+}
+
+// A run validated before a checkpoint at an ADMM update has prepared that step: the resumed run
+// must not update Z and U (nor take the proximal step) a second time.
+TEST_F(NmTrain, AdmmResumesExactlyAfterValidatingAtAnUpdate) {
+  auto config = [&](const std::string& out) {
+    std::string text = nxm(out, 16, nm_blocks(kProximalAdmm));
+    const std::string no_eval = R"("eval": {"interval": 0, "batches": 0})";
+    text.replace(text.find(no_eval), no_eval.size(), R"("eval": {"interval": 3, "batches": 2})");
+    return text;
+  };
+  const train::TrainResult whole = run(config("pa"));
+  train::TrainOptions first;
+  first.stop_after = 6;  // validated at step 6, an update, then checkpointed
+  ASSERT_EQ(run(config("pb"), first).steps_done, 6);
+  train::TrainOptions rest;
+  rest.resume = true;
+  const train::TrainResult resumed = run(config("pb"), rest);
   EXPECT_EQ(checkpoint_tensors(whole.checkpoint), checkpoint_tensors(resumed.checkpoint));
   EXPECT_EQ(whole.validation.values, resumed.validation.values);
 }

@@ -28,6 +28,10 @@ void read_schedule(const io::JsonReader& sh, int64_t steps, NmConfig& c) {
   c.stride = sh.get_int<int64_t>("schedule_offset_stride", 10, 1);
   c.rho = sh.get_float("admm_rho", c.rho, NumberRange::above(0));
   c.rho_growth = sh.get_float("admm_rho_growth", c.rho_growth, NumberRange::at_least(1));
+  const std::string penalty = sh.get_string("admm_penalty", "loss");
+  GANNET_CHECK(penalty == "loss" || penalty == "proximal", sh.context(), ".admm_penalty: unknown value \"", penalty,
+               "\" (loss or proximal)");
+  c.penalty = penalty == "proximal" ? AdmmPenalty::proximal : AdmmPenalty::loss;
   GANNET_CHECK(!sh.has("block_pattern"), sh.context(),
                ".block_pattern (DeepSpeed's structured blocks) is not supported: N:M patterns are set by the groups' "
                "nm_pattern");
@@ -169,8 +173,8 @@ std::string NmConfig::describe() const {
     case PruneMethod::admm:
       break;
   }
-  return str("ADMM from step ", offset, " (rho ", rho, " x ", rho_growth, " every ", stride,
-             " steps), projected at step ", offset_end);
+  return str("ADMM from step ", offset, " (rho ", rho, " x ", rho_growth, " every ", stride, " steps, ",
+             penalty == AdmmPenalty::proximal ? "proximal" : "in the loss", "), projected at step ", offset_end);
 }
 
 NmConfig read_nm_config(const nlohmann::json& doc, const io::JsonReader& root, int64_t steps, bool language_model) {

@@ -5,7 +5,7 @@
 //   "sparse_pruning": {
 //     "shared_parameters": {"enabled": true, "method": "admm", "schedule_offset": 0,
 //                           "schedule_offset_end": 200, "schedule_offset_stride": 10,
-//                           "admm_rho": 0.001, "admm_rho_growth": 1.2},
+//                           "admm_rho": 0.001, "admm_rho_growth": 1.2, "admm_penalty": "loss"},
 //     "different_groups": {"sp1": {"params": {"nm_pattern": "2:4", "dense_ratio": 0.5},
 //                                  "modules": ["attn", "mlp"]}}},
 //   "weight_quantization": {
@@ -32,6 +32,13 @@
 //             += W - Z every schedule_offset_stride steps, rho = admm_rho x admm_rho_growth^(updates
 //             so far); at schedule_offset_end the weights are projected (the mask of |W|) and the
 //             masked weights fine-tuned.
+//             admm_penalty (gannet's key) says how the W-step takes the quadratic term: "loss"
+//             (the default) adds it to the loss, so that the optimizer sees its gradient beside the
+//             task's (AdamW then scales it like any gradient: the pull moves W about lr per step
+//             whatever rho is); "proximal" takes it by its proximal operator after the optimizer's
+//             step, W <- (W + rho (Z - U)) / (1 + rho) once per step (proximal gradient on the
+//             augmented Lagrangian): each step then closes a share rho / (1 + rho) of the distance
+//             to Z - U, and admm_rho is that per-step share's rate (e.g. 0.02), not a loss weight.
 // Quantization is trained in with straight-through estimators from step 0 in every method, and
 // the student distils from the teacher throughout.
 //
@@ -57,6 +64,8 @@
 namespace gannet::compress {
 
 enum class PruneMethod { l1, gradual, admm };
+// How ADMM's W-step takes its quadratic term rho / 2 ||W - Z + U||^2 (admm_penalty).
+enum class AdmmPenalty { loss, proximal };
 
 // One block product's compressed form.
 struct NmProductForm {
@@ -69,6 +78,7 @@ struct NmConfig {
   PruneMethod method = PruneMethod::admm;
   int64_t offset = 0, offset_end = 0, stride = 1;  // schedule_offset, _end, _stride
   float rho = 1e-3f, rho_growth = 1.f;             // admm_rho, admm_rho_growth
+  AdmmPenalty penalty = AdmmPenalty::loss;         // admm_penalty
   struct SparseGroup {
     NmPattern pattern;
     std::vector<std::string> modules;

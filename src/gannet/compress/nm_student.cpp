@@ -29,7 +29,8 @@ void magnitude_mask(const Tensor& W, int kept, int m, Tensor& mask) {
 }
 }  // namespace
 
-NmStudent::NmStudent(const NmConfig& config, const nn::Transformer& student) : config_(config), student_(student) {
+NmStudent::NmStudent(const NmConfig& config, const nn::Transformer& student)
+    : config_(config), student_(student), prepared_step_(Tensor::full({1}, -1.f)) {
   const int64_t L = student.n_layer();
   const auto forms = config.resolve(L);
   products_.resize((size_t)L);
@@ -54,8 +55,12 @@ const Tensor& NmStudent::latent(int64_t layer, int p) const {
 }
 
 bool NmStudent::masked(int64_t layer, int p) const {
-  if (!products_[(size_t)layer].forms[(size_t)p].pattern || step_ < 0) return false;
-  return step_ >= (config_.method == PruneMethod::admm ? config_.offset_end : config_.offset);
+  if (!products_[(size_t)layer].forms[(size_t)p].pattern || step() < 0) return false;
+  return step() >= (config_.method == PruneMethod::admm ? config_.offset_end : config_.offset);
+}
+
+bool NmStudent::in_admm_phase() const {
+  return config_.method == PruneMethod::admm && step() >= config_.offset && step() < config_.offset_end;
 }
 
 Var NmStudent::weight(int64_t layer, int p, const Var& w) const {
@@ -76,12 +81,20 @@ float NmStudent::rho_at(int64_t step) const {
 }
 
 void NmStudent::prepare(int64_t step) {
-  if (step == step_) return;
-  GANNET_CHECK(step > step_, "nm student: step ", step, " after step ", step_);
-  step_ = step;
-  act(step);
-  if (config_.method != PruneMethod::admm || step < config_.offset || step >= config_.offset_end) return;
-  if (!target_stale_) return;  // Z and U are those of the last step
+  const bool done = step == this->step();
+  GANNET_CHECK(step >= this->step(), "nm student: step ", step, " after step ", this->step());
+  if (!done) {
+    prepared_step_.f32()[0] = (float)step;
+    act(step);
+  }
+  if (!in_admm_phase()) return;
+  refresh_target();  // also after a resume, which loaded Z and U
+  if (!done && config_.penalty == AdmmPenalty::proximal) proximal_step();
+}
+
+// Z - U, if Z or U changed since it was taken.
+void NmStudent::refresh_target() {
+  if (!target_stale_) return;
   for (Layer& layer : products_)
     for (Sparse& s : layer.sparse)
       if (s.z.defined()) {
@@ -89,6 +102,20 @@ void NmStudent::prepare(int64_t step) {
         for (int64_t i = 0; i < s.z.numel(); ++i) s.target.f32()[i] = s.z.f32()[i] - s.u.f32()[i];
       }
   target_stale_ = false;
+}
+
+// W <- argmin_V rho / 2 ||V - (Z - U)||^2 + 1 / 2 ||V - W||^2 = (W + rho (Z - U)) / (1 + rho).
+void NmStudent::proximal_step() {
+  const float rho = rho_at(step()), keep = 1.f / (1.f + rho), pull = rho / (1.f + rho);
+  for (size_t l = 0; l < products_.size(); ++l)
+    for (int p = 0; p < 4; ++p) {
+      const Sparse& s = products_[l].sparse[(size_t)p];
+      if (!s.z.defined()) continue;
+      const Tensor& W = latent((int64_t)l, p);
+      float* w = W.f32();
+      const float* t = s.target.f32();
+      for (int64_t i = 0; i < W.numel(); ++i) w[i] = keep * w[i] + pull * t[i];
+    }
 }
 
 // The schedule's event at the start of `step`, if any.
@@ -145,8 +172,8 @@ void NmStudent::admm_update(bool first) {
 }
 
 Var NmStudent::penalty() const {
-  if (config_.method != PruneMethod::admm || step_ < config_.offset || step_ >= config_.offset_end) return {};
-  const float rho = rho_at(step_);
+  if (!in_admm_phase() || config_.penalty != AdmmPenalty::loss) return {};
+  const float rho = rho_at(step());
   Var total;
   for (size_t l = 0; l < products_.size(); ++l)
     for (int p = 0; p < 4; ++p) {
@@ -158,6 +185,19 @@ Var NmStudent::penalty() const {
       total = total.defined() ? autograd::add(total, term) : term;
     }
   return total;
+}
+
+double NmStudent::penalty_value() const {
+  if (!in_admm_phase() || target_stale_) return 0.0;
+  double sum = 0;
+  for (size_t l = 0; l < products_.size(); ++l)
+    for (int p = 0; p < 4; ++p) {
+      const Sparse& s = products_[l].sparse[(size_t)p];
+      if (!s.z.defined()) continue;
+      const float *w = latent((int64_t)l, p).f32(), *t = s.target.f32();
+      for (int64_t i = 0; i < s.target.numel(); ++i) sum += (double)(w[i] - t[i]) * (w[i] - t[i]);
+    }
+  return rho_at(step()) / 2.0 * sum;
 }
 
 double NmStudent::distance_from_pattern() const {
@@ -187,7 +227,8 @@ double NmStudent::distance_from_pattern() const {
 }
 
 std::vector<std::pair<std::string, Tensor>> NmStudent::state_tensors() const {
-  std::vector<std::pair<std::string, Tensor>> out;
+  std::vector<std::pair<std::string, Tensor>> out{{"nm.step", prepared_step_}};
+  target_stale_ = true;  // a checkpoint may load Z and U into these tensors
   for (size_t l = 0; l < products_.size(); ++l)
     for (int p = 0; p < 4; ++p) {
       const Sparse& s = products_[l].sparse[(size_t)p];

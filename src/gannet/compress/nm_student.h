@@ -10,7 +10,12 @@
 //
 // The schedule acts at the start of a step (prepare(step)), so that a checkpoint written after
 // step s - 1 holds the state step s starts from: masks, Z and U are the task's checkpointed state
-// (state_tensors()).
+// (state_tensors()), with the step they were prepared for, so that a run validated (and so
+// prepared) for step s before its checkpoint resumes without acting on step s twice.
+//
+// With admm_penalty "proximal", prepare(step) in ADMM's phase also takes the quadratic term's
+// proximal step on the latent weights, W <- (W + rho (Z - U)) / (1 + rho): it writes the block
+// products' weights in place (the student's parameters, which the optimizer also updates).
 #pragma once
 #include <array>
 #include <string>
@@ -34,9 +39,11 @@ class NmStudent : public StudentForm {
   // Brings masks, Z and U to the start of `step` (the first call after a resume takes the state
   // the checkpoint held). Steps must come in order; calling twice with one step does nothing.
   void prepare(int64_t step);
-  // rho / 2 sum ||W - Z + U||^2 over the sparse products in ADMM's phase of the prepared step;
-  // an undefined Var outside it.
+  // With admm_penalty "loss": rho / 2 sum ||W - Z + U||^2 over the sparse products in ADMM's phase
+  // of the prepared step; an undefined Var outside it, and with "proximal".
   autograd::Var penalty() const;
+  // That term's value at the current weights in either mode (0 outside ADMM's phase), for the log.
+  double penalty_value() const;
   // Whether product (layer, p) is sparse and its mask fixed at the prepared step.
   bool masked(int64_t layer, int p) const;
   // ADMM's rho at a step of its phase.
@@ -46,8 +53,9 @@ class NmStudent : public StudentForm {
   double distance_from_pattern() const;
 
   const std::array<NmProductForm, 4>& forms(int64_t layer) const { return products_[(size_t)layer].forms; }
-  // "nm.mask.<product>" (f32 0/1) for every sparse product; with ADMM also "admm.z.<product>" and
-  // "admm.u.<product>", product e.g. "h.0.attn.c_attn".
+  // "nm.step" (the prepared step), "nm.mask.<product>" (f32 0/1) for every sparse product; with
+  // ADMM also "admm.z.<product>" and "admm.u.<product>", product e.g. "h.0.attn.c_attn". They are
+  // the tensors themselves: a checkpoint loads into them.
   std::vector<std::pair<std::string, Tensor>> state_tensors() const;
 
  private:
@@ -55,6 +63,10 @@ class NmStudent : public StudentForm {
     Tensor mask, z, u;  // [out, in]
     Tensor target;      // Z - U in ADMM's phase (recomputed, not stored)
   };
+  int64_t step() const { return (int64_t)prepared_step_.f32()[0]; }
+  bool in_admm_phase() const;
+  void refresh_target();
+  void proximal_step();
   struct Layer {
     std::array<NmProductForm, 4> forms;
     std::array<Sparse, 4> sparse;
@@ -67,8 +79,8 @@ class NmStudent : public StudentForm {
   const NmConfig& config_;
   const nn::Transformer& student_;
   std::vector<Layer> products_;
-  int64_t step_ = -1;
-  bool target_stale_ = true;  // Z or U changed since Z - U was taken (or it never was)
+  Tensor prepared_step_;      // [1] f32: the step prepared for (-1: none); checkpointed as "nm.step"
+  mutable bool target_stale_ = true;  // Z or U changed (or were loaded) since Z - U was taken, or it never was
 };
 
 }  // namespace gannet::compress

@@ -35,7 +35,7 @@ class NmLmTask : public TrainTask {
   int64_t micro_layer_tokens(int64_t s) const override { return micro_tokens(s) * cfg_.model.n_layer; }
   void describe_step(int64_t, nlohmann::json& line) override {
     line["kd_logits"] = kd_;
-    line["admm_penalty"] = penalty_;
+    line["admm_penalty"] = student_.penalty_value();
     line["nm_distance"] = student_.distance_from_pattern();
   }
 
@@ -59,7 +59,7 @@ class NmLmTask : public TrainTask {
   data::WindowSampler sampler_;
   Tensor tokens_, targets_, other_tokens_, other_targets_;
   int64_t next_step_ = 0;
-  double kd_ = 0, penalty_ = 0;
+  double kd_ = 0;
 };
 
 NmLmTask::NmLmTask(const TrainConfig& cfg)
@@ -91,7 +91,6 @@ MicroLoss NmLmTask::forward(const MicroBatch& batch) {
       autograd::soft_cross_entropy(logits, teacher.value(), cfg_.nxm.distill.temperature), cfg_.nxm.distill.logits);
   kd_ = loss.value().f32()[0];
   const autograd::Var p = student_.penalty();
-  penalty_ = p.defined() ? p.value().f32()[0] : 0.0;
   return {p.defined() ? autograd::add(loss, p) : loss, kd_};
 }
 

@@ -22,7 +22,7 @@ class NmTask : public DistillTask {
   std::vector<std::pair<std::string, Tensor>> state_tensors() override { return student_.state_tensors(); }
   void describe_step(int64_t step, nlohmann::json& line) override {
     DistillTask::describe_step(step, line);
-    line["admm_penalty"] = penalty_;
+    line["admm_penalty"] = student_.penalty_value();
     line["nm_distance"] = student_.distance_from_pattern();
   }
   std::string describe_options() const override;
@@ -32,15 +32,10 @@ class NmTask : public DistillTask {
     student_.prepare(step);
     return student_;
   }
-  autograd::Var form_objective() override {
-    autograd::Var p = student_.penalty();
-    penalty_ = p.defined() ? p.value().f32()[0] : 0.0;
-    return p;
-  }
+  autograd::Var form_objective() override { return student_.penalty(); }
 
  private:
   compress::NmStudent student_;
-  double penalty_ = 0;
 };
 
 std::string NmTask::describe_options() const {
