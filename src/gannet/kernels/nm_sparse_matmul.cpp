@@ -1,9 +1,11 @@
 #include "gannet/kernels/nm_sparse_matmul.h"
 
+#include <emmintrin.h>
 #include <omp.h>
 
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "gannet/core/cpu.h"
@@ -76,21 +78,37 @@ void nm_sparse_matmul(const QuantizedRows& A, const NmSparsePacked& W, const NmS
   if (!wide && !cpu_has(Isa::avx2)) return ref::nm_sparse_matmul(A, plain, bias, Y, ldy);
   if (A.M == 0) return;
   const int64_t stride = (A.K + 64 + 63) / 64 * 64;
-  const int bias_by = wide ? 128 : 0;
-  std::vector<uint8_t> x((size_t)(A.M * stride), (uint8_t)bias_by);
-  for (int64_t m = 0; m < A.M; ++m)
-    for (int64_t k = 0; k < A.K; ++k) x[(size_t)(m * stride + k)] = (uint8_t)(A.q[m * A.ld + k] + bias_by);
-  const GatherRows rows{x.data(), stride, A.scale, A.M};
+  const uint8_t bias_by = wide ? 128 : 0;
+  std::unique_ptr<uint8_t[]> buffer(new uint8_t[(size_t)(A.M * stride + 64)]);
+  uint8_t* x = buffer.get() + (64 - (uintptr_t)buffer.get() % 64) % 64;  // rows 64-byte aligned
+  auto copy_rows = [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      const int8_t* from = A.q + m * A.ld;
+      uint8_t* to = x + m * stride;
+      int64_t k = 0;
+      for (const __m128i add = _mm_set1_epi8((char)bias_by); k + 16 <= A.K; k += 16)  // SSE2: every x86-64
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(to + k),
+                         _mm_add_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(from + k)), add));
+      for (; k < A.K; ++k) to[k] = (uint8_t)((uint8_t)from[k] + bias_by);
+      std::memset(to + A.K, bias_by, (size_t)(stride - A.K));
+    }
+  };
+  const GatherRows rows{x, stride, A.scale, A.M};
   auto range = [&](int64_t b0, int64_t b1) {
     if (wide)
       avx512::nm_sparse_matmul_range(rows, W, bias, Y, ldy, b0, b1);
     else
       avx2::nm_sparse_matmul_range(rows, W, bias, Y, ldy, b0, b1);
   };
-  if (omp_in_parallel() || W.blocks() == 1 || A.M * W.N * W.K < (int64_t(1) << 18)) return range(0, W.blocks());
+  if (omp_in_parallel() || W.blocks() == 1 || A.M * W.N * W.K < (int64_t(1) << 18)) {
+    copy_rows(0, A.M);
+    return range(0, W.blocks());
+  }
 #pragma omp parallel
   {
     const int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
+    copy_rows(A.M * t / nth, A.M * (t + 1) / nth);
+#pragma omp barrier
     const int64_t b0 = W.blocks() * t / nth, b1 = W.blocks() * (t + 1) / nth;
     if (b0 < b1) range(b0, b1);
   }

@@ -14,6 +14,7 @@
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
+#include "gannet/core/isa_scratch.h"
 #include "gannet/kernels/nm_sparse_matmul.h"
 
 namespace gannet::kernels::GANNET_ISA {
@@ -54,9 +55,17 @@ struct StepConstants {
 };
 
 // Y[m0 + m, 16 b + r] for m < MT, r < rows.
+// The vpermb indices of a step of a block, from its 16 position bytes.
+inline __m512i step_index(const uint8_t* positions, const StepConstants& k) {
+  const __m512i codes = _mm512_cvtepu16_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(positions)));
+  return _mm512_add_epi8(_mm512_and_si512(multishift(k.control, codes), k.two_bits), k.run_offset);
+}
+
+// Y[m0 + m, 16 b + r] for m < MT, r < rows. `index`: block b's step indices made beforehand (64
+// bytes per step, groups in turn), or nullptr to make them from the positions here.
 template <int MT>
-void tile(const GatherRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, const StepConstants& k, const float* bias,
-          float* Y, int64_t ldy) {
+void tile(const GatherRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, const StepConstants& k,
+          const uint8_t* index_made, const float* bias, float* Y, int64_t ldy) {
   constexpr int kChains = MT == 1 ? 4 : MT == 2 ? 2 : 1;
   const int rows = (int)(W.N - 16 * b < 16 ? W.N - 16 * b : 16);
   const int64_t G = W.K / W.group, steps = W.steps_per_group(), step_columns = 16 / W.n;
@@ -78,14 +87,16 @@ void tile(const GatherRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, c
       for (int64_t off = 0; off < W.group_bytes(); off += 64)
         _mm_prefetch(reinterpret_cast<const char*>(gp + kPrefetchGroups * W.group_bytes() + off), _MM_HINT_T0);
     for (int64_t s = 0; s < steps; ++s) {
-      const __m512i codes = _mm512_cvtepu16_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(positions + 16 * s)));
-      const __m512i index =
-          _mm512_add_epi8(_mm512_and_si512(multishift(k.control, codes), k.two_bits), k.run_offset);
+      const __m512i index = index_made ? _mm512_load_si512(index_made + (g * steps + s) * 64)
+                                       : step_index(positions + 16 * s, k);
       const __m512i w = _mm512_load_si512(values + 64 * s);
       bias_sum = dpbusd(bias_sum, k.bias, w);
       const int c = (int)(s % kChains);
       for (int m = 0; m < MT; ++m) {
-        const __m512i window = _mm512_loadu_si512(x0 + m * A.stride + s * step_columns);
+        // Made indices address the aligned 64 bytes around the step's columns (no split loads).
+        const uint8_t* from = x0 + m * A.stride + s * step_columns;
+        const __m512i window = index_made ? _mm512_load_si512(reinterpret_cast<const void*>((uintptr_t)from & ~uintptr_t(63)))
+                                          : _mm512_loadu_si512(from);
         acc[m][c] = dpbusd(acc[m][c], permute_bytes(index, window), w);
       }
     }
@@ -104,14 +115,14 @@ void tile(const GatherRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, c
 }
 
 void tile_rows(const GatherRows& A, int64_t m0, int mt, const NmSparsePacked& W, int64_t b, const StepConstants& k,
-               const float* bias, float* Y, int64_t ldy) {
+               const uint8_t* index, const float* bias, float* Y, int64_t ldy) {
   switch (mt) {
-    case 6: return tile<6>(A, m0, W, b, k, bias, Y, ldy);
-    case 5: return tile<5>(A, m0, W, b, k, bias, Y, ldy);
-    case 4: return tile<4>(A, m0, W, b, k, bias, Y, ldy);
-    case 3: return tile<3>(A, m0, W, b, k, bias, Y, ldy);
-    case 2: return tile<2>(A, m0, W, b, k, bias, Y, ldy);
-    default: return tile<1>(A, m0, W, b, k, bias, Y, ldy);
+    case 6: return tile<6>(A, m0, W, b, k, index, bias, Y, ldy);
+    case 5: return tile<5>(A, m0, W, b, k, index, bias, Y, ldy);
+    case 4: return tile<4>(A, m0, W, b, k, index, bias, Y, ldy);
+    case 3: return tile<3>(A, m0, W, b, k, index, bias, Y, ldy);
+    case 2: return tile<2>(A, m0, W, b, k, index, bias, Y, ldy);
+    default: return tile<1>(A, m0, W, b, k, index, bias, Y, ldy);
   }
 }
 }  // namespace
@@ -119,9 +130,25 @@ void tile_rows(const GatherRows& A, int64_t m0, int mt, const NmSparsePacked& W,
 void nm_sparse_matmul_range(const GatherRows& A, const NmSparsePacked& W, const float* bias, float* Y, int64_t ldy,
                             int64_t b_begin, int64_t b_end) {
   const StepConstants k(W.n);
+  // With more than one tile of rows the blocks' step indices are made once, here.
+  thread_local IsaScratch<uint8_t> made;
+  const int64_t G = W.K / W.group, steps = W.steps_per_group(), block_index_bytes = G * steps * 64;
+  uint8_t* index = A.M > kMaxMt ? made.reserve((b_end - b_begin) * block_index_bytes) : nullptr;
+  if (index)
+    for (int64_t b = b_begin; b < b_end; ++b)
+      for (int64_t g = 0; g < G; ++g) {
+        const uint8_t* positions = static_cast<const uint8_t*>(W.data) + b * W.block_bytes() + g * W.group_bytes() +
+                                   64 + steps * 64;
+        for (int64_t s = 0; s < steps; ++s) {
+          const int64_t line_offset = (g * W.group + s * 16 / W.n) % 64;  // rows start 64-byte aligned
+          _mm512_store_si512(index + (b - b_begin) * block_index_bytes + (g * steps + s) * 64,
+                             _mm512_add_epi8(step_index(positions + 16 * s, k), _mm512_set1_epi8((char)line_offset)));
+        }
+      }
   for (int64_t m = 0; m < A.M; m += kMaxMt)
     for (int64_t b = b_begin; b < b_end; ++b)
-      tile_rows(A, m, (int)(A.M - m < kMaxMt ? A.M - m : kMaxMt), W, b, k, bias, Y, ldy);
+      tile_rows(A, m, (int)(A.M - m < kMaxMt ? A.M - m : kMaxMt), W, b, k,
+                index ? index + (b - b_begin) * block_index_bytes : nullptr, bias, Y, ldy);
 }
 
 }  // namespace gannet::kernels::GANNET_ISA
