@@ -4,13 +4,18 @@
 // AVX-512 (the avx512 object, with VNNI and VBMI):
 // A step is 4 kept entries of each of a block's 16 rows: one vpdpbusd of 16 lanes, the rows'
 // 4 kept values (s8) against the 4 activations each gathers (u8, a + 128). The 16 position bytes of
-// a step become vpermb indices in four instructions, once per step for every activation row of the
-// tile: vpmovzxwq puts rows 2q and 2q + 1's bytes in qword q, vpmultishiftqb moves position i of
-// row r to byte 4r + i, a mask keeps its 2 bits, and adding the run's offset (4 (i / n)) makes it the
-// column within the step. Each activation row then loads the 64 bytes from the step's first column
-// and vpermb gathers every row's 4 activations from them. The int32 sums, less 128 sum(q) (one
-// more vpdpbusd a step, of 128 with the kept values, for every activation row), are exact, and the epilogue is the reference's fma order, so the results are the
-// reference's bitwise.
+// a step become vpermb indices in four instructions: vpmovzxwq puts rows 2q and 2q + 1's bytes in
+// qword q, vpmultishiftqb moves position i of row r to byte 4r + i, a mask keeps its 2 bits, and
+// adding the run's offset (4 (i / n)) makes it the column within the step. Each activation row then
+// loads 64 bytes holding the step's columns and vpermb gathers every row's 4 activations from them.
+// The int32 sums less 128 sum(q) are exact, and the epilogue is the reference's fma order, so the
+// results are the reference's bitwise.
+// Up to 6 activation rows (decode) each tile makes its steps' indices and 128 sum(q) (one more
+// vpdpbusd a step) as it goes, and loads the window from the step's first column. With more rows
+// the call makes both once per block (make_block): the indices then point into the aligned 64
+// bytes around the step's columns (the copied rows start 64-byte aligned, so no window load splits
+// two cache lines), and a tile of 10 rows runs 3 instructions per vpdpbusd (window load, vpermb,
+// vpdpbusd): half the vpdpbusd of the dense product, each with one load and one vpermb more.
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
@@ -20,7 +25,8 @@
 namespace gannet::kernels::GANNET_ISA {
 
 namespace {
-constexpr int kMaxMt = 6;           // activation rows per tile
+constexpr int kMaxMt = 6;           // activation rows per tile making its own step indices
+constexpr int kMadeMt = 10;         // on made indices (10 accumulators and 10 sums fit; 12 spill)
 constexpr int kPrefetchGroups = 4;  // how far ahead one row's product prefetches the stream
 
 inline __m512i dpbusd(__m512i acc, __m512i u, __m512i x) {
@@ -55,17 +61,28 @@ struct StepConstants {
 };
 
 // Y[m0 + m, 16 b + r] for m < MT, r < rows.
+// Y[m0 + m, 16 b + r] = fma(f[m] lane r, sa[m], bias[16 b + r] or 0) for m < MT, r < rows.
+template <int MT>
+void store_tile(const GatherRows& A, int64_t m0, int rows, int64_t b, const __m512* f, const float* bias, float* Y,
+                int64_t ldy) {
+  const __mmask16 store = (__mmask16)((1u << rows) - 1u);
+  const __m512 b_vec = bias ? _mm512_maskz_loadu_ps(store, bias + 16 * b) : _mm512_setzero_ps();
+  for (int m = 0; m < MT; ++m)
+    _mm512_mask_storeu_ps(Y + (m0 + m) * ldy + 16 * b, store,
+                          _mm512_fmadd_ps(f[m], _mm512_set1_ps(A.scale[m0 + m]), b_vec));
+}
+
 // The vpermb indices of a step of a block, from its 16 position bytes.
 inline __m512i step_index(const uint8_t* positions, const StepConstants& k) {
   const __m512i codes = _mm512_cvtepu16_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(positions)));
   return _mm512_add_epi8(_mm512_and_si512(multishift(k.control, codes), k.two_bits), k.run_offset);
 }
 
-// Y[m0 + m, 16 b + r] for m < MT, r < rows. `index`: block b's step indices made beforehand (64
-// bytes per step, groups in turn), or nullptr to make them from the positions here.
+// Y[m0 + m, 16 b + r] for m < MT, r < rows, making each step's indices from its positions (few
+// rows: the decode product).
 template <int MT>
-void tile(const GatherRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, const StepConstants& k,
-          const uint8_t* index_made, const float* bias, float* Y, int64_t ldy) {
+void tile(const GatherRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, const StepConstants& k, const float* bias,
+          float* Y, int64_t ldy) {
   constexpr int kChains = MT == 1 ? 4 : MT == 2 ? 2 : 1;
   const int rows = (int)(W.N - 16 * b < 16 ? W.N - 16 * b : 16);
   const int64_t G = W.K / W.group, steps = W.steps_per_group(), step_columns = 16 / W.n;
@@ -87,16 +104,12 @@ void tile(const GatherRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, c
       for (int64_t off = 0; off < W.group_bytes(); off += 64)
         _mm_prefetch(reinterpret_cast<const char*>(gp + kPrefetchGroups * W.group_bytes() + off), _MM_HINT_T0);
     for (int64_t s = 0; s < steps; ++s) {
-      const __m512i index = index_made ? _mm512_load_si512(index_made + (g * steps + s) * 64)
-                                       : step_index(positions + 16 * s, k);
+      const __m512i index = step_index(positions + 16 * s, k);
       const __m512i w = _mm512_load_si512(values + 64 * s);
       bias_sum = dpbusd(bias_sum, k.bias, w);
       const int c = (int)(s % kChains);
       for (int m = 0; m < MT; ++m) {
-        // Made indices address the aligned 64 bytes around the step's columns (no split loads).
-        const uint8_t* from = x0 + m * A.stride + s * step_columns;
-        const __m512i window = index_made ? _mm512_load_si512(reinterpret_cast<const void*>((uintptr_t)from & ~uintptr_t(63)))
-                                          : _mm512_loadu_si512(from);
+        const __m512i window = _mm512_loadu_si512(x0 + m * A.stride + s * step_columns);
         acc[m][c] = dpbusd(acc[m][c], permute_bytes(index, window), w);
       }
     }
@@ -107,22 +120,90 @@ void tile(const GatherRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, c
       f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, f[m]);
     }
   }
-  const __mmask16 store = (__mmask16)((1u << rows) - 1u);
-  const __m512 b_vec = bias ? _mm512_maskz_loadu_ps(store, bias + 16 * b) : _mm512_setzero_ps();
-  for (int m = 0; m < MT; ++m)
-    _mm512_mask_storeu_ps(Y + (m0 + m) * ldy + 16 * b, store,
-                          _mm512_fmadd_ps(f[m], _mm512_set1_ps(A.scale[m0 + m]), b_vec));
+  store_tile<MT>(A, m0, rows, b, f, bias, Y, ldy);
+}
+
+// What the batched product makes once per call for each block, group by group: the group's
+// 128 sum(q) per row (64 bytes), then every step's vpermb indices into the aligned 64 bytes around
+// the step's columns (the activation rows start 64-byte aligned: no load splits two lines).
+struct MadeBlock {
+  const uint8_t* data;
+  int64_t group_bytes;
+};
+int64_t made_group_bytes(const NmSparsePacked& W) { return 64 + W.steps_per_group() * 64; }
+
+void make_block(const NmSparsePacked& W, int64_t b, const StepConstants& k, uint8_t* out) {
+  const int64_t steps = W.steps_per_group();
+  for (int64_t g = 0; g < W.K / W.group; ++g) {
+    const uint8_t* gp = static_cast<const uint8_t*>(W.data) + b * W.block_bytes() + g * W.group_bytes();
+    uint8_t* o = out + g * made_group_bytes(W);
+    __m512i bias_sum = _mm512_setzero_si512();
+    for (int64_t s = 0; s < steps; ++s) {
+      bias_sum = dpbusd(bias_sum, k.bias, _mm512_load_si512(gp + 64 + 64 * s));
+      const int64_t line_offset = (g * W.group + s * 16 / W.n) % 64;
+      _mm512_store_si512(o + 64 + 64 * s, _mm512_add_epi8(step_index(gp + 64 + steps * 64 + 16 * s, k),
+                                                           _mm512_set1_epi8((char)line_offset)));
+    }
+    _mm512_store_si512(o, bias_sum);
+  }
+}
+
+// Y[m0 + m, 16 b + r] for m < MT, r < rows, from block b's made indices and sums.
+template <int MT>
+void tile_made(const GatherRows& A, int64_t m0, const NmSparsePacked& W, int64_t b, const uint8_t* made,
+               const float* bias, float* Y, int64_t ldy) {
+  const int64_t G = W.K / W.group, steps = W.steps_per_group(), step_columns = 16 / W.n;
+  const uint8_t* block = static_cast<const uint8_t*>(W.data) + b * W.block_bytes();
+  __m512 f[MT];
+  for (int m = 0; m < MT; ++m) f[m] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < G; ++g) {
+    const uint8_t* gp = block + g * W.group_bytes();
+    const uint8_t* made_group = made + g * made_group_bytes(W);
+    __m512i acc[MT];
+    for (int m = 0; m < MT; ++m) acc[m] = _mm512_setzero_si512();
+    const uint8_t* x0 = A.x + m0 * A.stride + g * W.group;
+    for (int64_t s = 0; s < steps; ++s) {
+      const __m512i index = _mm512_load_si512(made_group + 64 + 64 * s);
+      const __m512i w = _mm512_load_si512(gp + 64 + 64 * s);
+      const uintptr_t line = ((uintptr_t)(x0 + s * step_columns)) & ~uintptr_t(63);
+      for (int m = 0; m < MT; ++m) {
+        const __m512i window = _mm512_load_si512(reinterpret_cast<const void*>(line + m * A.stride));
+        acc[m] = dpbusd(acc[m], permute_bytes(index, window), w);
+      }
+    }
+    const __m512 scale = _mm512_load_ps(gp);
+    const __m512i bias_sum = _mm512_load_si512(made_group);
+    for (int m = 0; m < MT; ++m)
+      f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[m], bias_sum)), scale, f[m]);
+  }
+  store_tile<MT>(A, m0, (int)(W.N - 16 * b < 16 ? W.N - 16 * b : 16), b, f, bias, Y, ldy);
+}
+
+void tile_made_rows(const GatherRows& A, int64_t m0, int mt, const NmSparsePacked& W, int64_t b, const uint8_t* made,
+                    const float* bias, float* Y, int64_t ldy) {
+  switch (mt) {
+    case 10: return tile_made<10>(A, m0, W, b, made, bias, Y, ldy);
+    case 9: return tile_made<9>(A, m0, W, b, made, bias, Y, ldy);
+    case 8: return tile_made<8>(A, m0, W, b, made, bias, Y, ldy);
+    case 7: return tile_made<7>(A, m0, W, b, made, bias, Y, ldy);
+    case 6: return tile_made<6>(A, m0, W, b, made, bias, Y, ldy);
+    case 5: return tile_made<5>(A, m0, W, b, made, bias, Y, ldy);
+    case 4: return tile_made<4>(A, m0, W, b, made, bias, Y, ldy);
+    case 3: return tile_made<3>(A, m0, W, b, made, bias, Y, ldy);
+    case 2: return tile_made<2>(A, m0, W, b, made, bias, Y, ldy);
+    default: return tile_made<1>(A, m0, W, b, made, bias, Y, ldy);
+  }
 }
 
 void tile_rows(const GatherRows& A, int64_t m0, int mt, const NmSparsePacked& W, int64_t b, const StepConstants& k,
-               const uint8_t* index, const float* bias, float* Y, int64_t ldy) {
+               const float* bias, float* Y, int64_t ldy) {
   switch (mt) {
-    case 6: return tile<6>(A, m0, W, b, k, index, bias, Y, ldy);
-    case 5: return tile<5>(A, m0, W, b, k, index, bias, Y, ldy);
-    case 4: return tile<4>(A, m0, W, b, k, index, bias, Y, ldy);
-    case 3: return tile<3>(A, m0, W, b, k, index, bias, Y, ldy);
-    case 2: return tile<2>(A, m0, W, b, k, index, bias, Y, ldy);
-    default: return tile<1>(A, m0, W, b, k, index, bias, Y, ldy);
+    case 6: return tile<6>(A, m0, W, b, k, bias, Y, ldy);
+    case 5: return tile<5>(A, m0, W, b, k, bias, Y, ldy);
+    case 4: return tile<4>(A, m0, W, b, k, bias, Y, ldy);
+    case 3: return tile<3>(A, m0, W, b, k, bias, Y, ldy);
+    case 2: return tile<2>(A, m0, W, b, k, bias, Y, ldy);
+    default: return tile<1>(A, m0, W, b, k, bias, Y, ldy);
   }
 }
 }  // namespace
@@ -130,25 +211,18 @@ void tile_rows(const GatherRows& A, int64_t m0, int mt, const NmSparsePacked& W,
 void nm_sparse_matmul_range(const GatherRows& A, const NmSparsePacked& W, const float* bias, float* Y, int64_t ldy,
                             int64_t b_begin, int64_t b_end) {
   const StepConstants k(W.n);
-  // With more than one tile of rows the blocks' step indices are made once, here.
-  thread_local IsaScratch<uint8_t> made;
-  const int64_t G = W.K / W.group, steps = W.steps_per_group(), block_index_bytes = G * steps * 64;
-  uint8_t* index = A.M > kMaxMt ? made.reserve((b_end - b_begin) * block_index_bytes) : nullptr;
-  if (index)
+  if (A.M <= kMaxMt) {  // one tile of rows: each step's indices made where it runs
+    for (int64_t b = b_begin; b < b_end; ++b) tile_rows(A, 0, (int)A.M, W, b, k, bias, Y, ldy);
+    return;
+  }
+  thread_local IsaScratch<uint8_t> scratch;
+  const int64_t block_bytes = W.K / W.group * made_group_bytes(W);
+  uint8_t* made = scratch.reserve((b_end - b_begin) * block_bytes);
+  for (int64_t b = b_begin; b < b_end; ++b) make_block(W, b, k, made + (b - b_begin) * block_bytes);
+  for (int64_t m = 0; m < A.M; m += kMadeMt)
     for (int64_t b = b_begin; b < b_end; ++b)
-      for (int64_t g = 0; g < G; ++g) {
-        const uint8_t* positions = static_cast<const uint8_t*>(W.data) + b * W.block_bytes() + g * W.group_bytes() +
-                                   64 + steps * 64;
-        for (int64_t s = 0; s < steps; ++s) {
-          const int64_t line_offset = (g * W.group + s * 16 / W.n) % 64;  // rows start 64-byte aligned
-          _mm512_store_si512(index + (b - b_begin) * block_index_bytes + (g * steps + s) * 64,
-                             _mm512_add_epi8(step_index(positions + 16 * s, k), _mm512_set1_epi8((char)line_offset)));
-        }
-      }
-  for (int64_t m = 0; m < A.M; m += kMaxMt)
-    for (int64_t b = b_begin; b < b_end; ++b)
-      tile_rows(A, m, (int)(A.M - m < kMaxMt ? A.M - m : kMaxMt), W, b, k,
-                index ? index + (b - b_begin) * block_index_bytes : nullptr, bias, Y, ldy);
+      tile_made_rows(A, m, (int)(A.M - m < kMadeMt ? A.M - m : kMadeMt), W, b, made + (b - b_begin) * block_bytes, bias,
+                     Y, ldy);
 }
 
 }  // namespace gannet::kernels::GANNET_ISA
