@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # NxMiFormer on the reference teachers (scripts/train_teacher.sh): the issue's acceptance runs, each a
 # `gannet compress` of a config in configs/nxm_*.json: 2:4 int8 by ADMM, one-shot (l1) and gradual
-# magnitude pruning on brown-genre and brown-mode at equal steps, the budgeted search (10x smaller
-# block products than f32) and the best uniform configuration within the same budget (1:4 int8).
+# magnitude pruning on brown-genre and brown-mode at equal steps (ADMM with its term in the loss
+# and proximal, and a shorter proximal phase), the budgeted search (10x smaller block products than
+# f32) and the best uniform configuration within the same budget (1:4 int8) on both tasks.
 #   scripts/nxm_experiments.sh [NAME...]    (default: all; NAME is a config's name, e.g. nxm_admm_mode)
 # Every run prints the student's final validation (simulated), its packed file's size beside the
 # teacher's f32 weights, and its accuracy run packed. A run whose directory exists is resumed.
@@ -10,5 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(nxm_admm_genre nxm_l1_genre nxm_gradual_genre nxm_admm_mode nxm_l1_mode nxm_gradual_mode
-                                 nxm_search_genre nxm_uniform_1of4_genre)
+                                 nxm_admm_loss_genre nxm_admm_loss_mode nxm_admm_short_genre
+                                 nxm_search_genre nxm_uniform_1of4_genre nxm_search_mode nxm_uniform_1of4_mode)
 source scripts/compress_runs_lib.sh
