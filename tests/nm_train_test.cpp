@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <regex>
 
 #include "gannet/autograd/tape.h"
@@ -51,6 +52,15 @@ const char* kAdmm = R"("method": "admm", "schedule_offset": 0, "schedule_offset_
 const char* kProximalAdmm = R"("method": "admm", "schedule_offset": 0, "schedule_offset_end": 12,
                                "schedule_offset_stride": 3, "admm_rho": 0.2, "admm_rho_growth": 1.5,
                                "admm_penalty": "proximal")";
+
+// A 1-layer encoder of width `width` with 2 heads (vocabulary 40, 16 positions, 3 classes).
+std::unique_ptr<models::Encoder> tiny_encoder(int64_t width, uint64_t seed) {
+  models::EncoderConfig ec;
+  ec.vocab_size = 40, ec.n_ctx = 16, ec.n_layer = 1, ec.n_head = 2, ec.n_embd = width, ec.num_classes = 3;
+  auto model = std::make_unique<models::Encoder>(ec);
+  model->init(seed);
+  return model;
+}
 
 class NmTrain : public gannet::testing::ToyTeacherTest {
  protected:
@@ -109,10 +119,8 @@ TEST_F(NmTrain, UnsupportedSettingsAreOneLineErrors) {
 
 // The student's state after each method's events, against the definitions.
 TEST_F(NmTrain, ScheduleMasksAndAdmmVariablesFollowTheirDefinitions) {
-  models::EncoderConfig ec;
-  ec.vocab_size = 40, ec.n_ctx = 16, ec.n_layer = 1, ec.n_head = 2, ec.n_embd = 32, ec.num_classes = 3;
-  models::Encoder model(ec);
-  model.init(7);
+  const std::unique_ptr<models::Encoder> owned = tiny_encoder(32, 7);
+  models::Encoder& model = *owned;
   const Tensor& w = model.trunk().block(0).mlp.c_fc.weight.value();  // [128, 32]
   auto config = [&](const std::string& shared) {
     return train::parse_train_config(nxm("s", 40, nm_blocks(shared)), "c.json").nxm;
@@ -185,10 +193,8 @@ TEST_F(NmTrain, ScheduleMasksAndAdmmVariablesFollowTheirDefinitions) {
 
 // ADMM's proximal W-step: each prepared step pulls W toward Z - U by rho / (1 + rho), once.
 TEST_F(NmTrain, ProximalAdmmPullsTheWeightsOncePerStep) {
-  models::EncoderConfig ec;
-  ec.vocab_size = 40, ec.n_ctx = 16, ec.n_layer = 1, ec.n_head = 2, ec.n_embd = 32, ec.num_classes = 3;
-  models::Encoder model(ec);
-  model.init(5);
+  const std::unique_ptr<models::Encoder> owned = tiny_encoder(32, 5);
+  models::Encoder& model = *owned;
   const Tensor& w = model.trunk().block(0).mlp.c_proj.weight.value();  // [32, 128]
   const std::vector<float> w0(w.f32(), w.f32() + w.numel());
   const compress::NmConfig c = train::parse_train_config(nxm("p", 40, nm_blocks(kProximalAdmm)), "c.json").nxm;
@@ -214,10 +220,8 @@ TEST_F(NmTrain, ProximalAdmmPullsTheWeightsOncePerStep) {
 
 // A masked product's forward weight is, bitwise, what the packed quantizer stores for W * mask.
 TEST_F(NmTrain, MaskedForwardIsThePackedQuantizersNumbers) {
-  models::EncoderConfig ec;
-  ec.vocab_size = 40, ec.n_ctx = 16, ec.n_layer = 1, ec.n_head = 2, ec.n_embd = 64, ec.num_classes = 3;
-  models::Encoder model(ec);
-  model.init(3);
+  const std::unique_ptr<models::Encoder> owned = tiny_encoder(64, 3);
+  models::Encoder& model = *owned;
   const compress::NmConfig c =
       train::parse_train_config(nxm("s", 10, nm_blocks(R"("method": "l1")", "2:4", 4)), "c.json").nxm;
   compress::NmStudent s(c, model.trunk());

@@ -179,32 +179,12 @@ void tile_made(const GatherRows& A, int64_t m0, const NmSparsePacked& W, int64_t
   store_tile<MT>(A, m0, (int)(W.N - 16 * b < 16 ? W.N - 16 * b : 16), b, f, bias, Y, ldy);
 }
 
-void tile_made_rows(const GatherRows& A, int64_t m0, int mt, const NmSparsePacked& W, int64_t b, const uint8_t* made,
-                    const float* bias, float* Y, int64_t ldy) {
-  switch (mt) {
-    case 10: return tile_made<10>(A, m0, W, b, made, bias, Y, ldy);
-    case 9: return tile_made<9>(A, m0, W, b, made, bias, Y, ldy);
-    case 8: return tile_made<8>(A, m0, W, b, made, bias, Y, ldy);
-    case 7: return tile_made<7>(A, m0, W, b, made, bias, Y, ldy);
-    case 6: return tile_made<6>(A, m0, W, b, made, bias, Y, ldy);
-    case 5: return tile_made<5>(A, m0, W, b, made, bias, Y, ldy);
-    case 4: return tile_made<4>(A, m0, W, b, made, bias, Y, ldy);
-    case 3: return tile_made<3>(A, m0, W, b, made, bias, Y, ldy);
-    case 2: return tile_made<2>(A, m0, W, b, made, bias, Y, ldy);
-    default: return tile_made<1>(A, m0, W, b, made, bias, Y, ldy);
-  }
-}
-
-void tile_rows(const GatherRows& A, int64_t m0, int mt, const NmSparsePacked& W, int64_t b, const StepConstants& k,
-               const float* bias, float* Y, int64_t ldy) {
-  switch (mt) {
-    case 6: return tile<6>(A, m0, W, b, k, bias, Y, ldy);
-    case 5: return tile<5>(A, m0, W, b, k, bias, Y, ldy);
-    case 4: return tile<4>(A, m0, W, b, k, bias, Y, ldy);
-    case 3: return tile<3>(A, m0, W, b, k, bias, Y, ldy);
-    case 2: return tile<2>(A, m0, W, b, k, bias, Y, ldy);
-    default: return tile<1>(A, m0, W, b, k, bias, Y, ldy);
-  }
+// body.template operator()<MT>() for the tile height mt in [1, kMax], a template argument.
+template <int kMax, class Body>
+void with_tile_rows(int mt, const Body& body) {
+  if constexpr (kMax > 1)
+    if (mt < kMax) return with_tile_rows<kMax - 1>(mt, body);
+  body.template operator()<kMax>();
 }
 }  // namespace
 
@@ -212,7 +192,8 @@ void nm_sparse_matmul_range(const GatherRows& A, const NmSparsePacked& W, const 
                             int64_t b_begin, int64_t b_end) {
   const StepConstants k(W.n);
   if (A.M <= kMaxMt) {  // one tile of rows: each step's indices made where it runs
-    for (int64_t b = b_begin; b < b_end; ++b) tile_rows(A, 0, (int)A.M, W, b, k, bias, Y, ldy);
+    for (int64_t b = b_begin; b < b_end; ++b)
+      with_tile_rows<kMaxMt>((int)A.M, [&]<int MT>() { tile<MT>(A, 0, W, b, k, bias, Y, ldy); });
     return;
   }
   thread_local IsaScratch<uint8_t> scratch;
@@ -221,8 +202,9 @@ void nm_sparse_matmul_range(const GatherRows& A, const NmSparsePacked& W, const 
   for (int64_t b = b_begin; b < b_end; ++b) make_block(W, b, k, made + (b - b_begin) * block_bytes);
   for (int64_t m = 0; m < A.M; m += kMadeMt)
     for (int64_t b = b_begin; b < b_end; ++b)
-      tile_made_rows(A, m, (int)(A.M - m < kMadeMt ? A.M - m : kMadeMt), W, b, made + (b - b_begin) * block_bytes, bias,
-                     Y, ldy);
+      with_tile_rows<kMadeMt>((int)(A.M - m < kMadeMt ? A.M - m : kMadeMt), [&]<int MT>() {
+        tile_made<MT>(A, m, W, b, made + (b - b_begin) * block_bytes, bias, Y, ldy);
+      });
 }
 
 }  // namespace gannet::kernels::GANNET_ISA
