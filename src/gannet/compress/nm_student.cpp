@@ -63,6 +63,13 @@ bool NmStudent::in_admm_phase() const {
   return config_.method == PruneMethod::admm && step() >= config_.offset && step() < config_.offset_end;
 }
 
+template <class F>
+void NmStudent::each_admm_product(const F& f) const {
+  for (size_t l = 0; l < products_.size(); ++l)
+    for (int p = 0; p < 4; ++p)
+      if (products_[l].sparse[(size_t)p].z.defined()) f((int64_t)l, p, products_[l].sparse[(size_t)p]);
+}
+
 Var NmStudent::weight(int64_t layer, int p, const Var& w) const {
   const WeightQuantSpec spec = products_[(size_t)layer].forms[(size_t)p].quant;
   if (!masked(layer, p)) return fake_quantize_weight(w, spec);
@@ -107,15 +114,12 @@ void NmStudent::refresh_target() {
 // W <- argmin_V rho / 2 ||V - (Z - U)||^2 + 1 / 2 ||V - W||^2 = (W + rho (Z - U)) / (1 + rho).
 void NmStudent::proximal_step() {
   const float rho = rho_at(step()), keep = 1.f / (1.f + rho), pull = rho / (1.f + rho);
-  for (size_t l = 0; l < products_.size(); ++l)
-    for (int p = 0; p < 4; ++p) {
-      const Sparse& s = products_[l].sparse[(size_t)p];
-      if (!s.z.defined()) continue;
-      const Tensor& W = latent((int64_t)l, p);
-      float* w = W.f32();
-      const float* t = s.target.f32();
-      for (int64_t i = 0; i < W.numel(); ++i) w[i] = keep * w[i] + pull * t[i];
-    }
+  each_admm_product([&](int64_t layer, int p, const Sparse& s) {
+    const Tensor& W = latent(layer, p);
+    float* w = W.f32();
+    const float* t = s.target.f32();
+    for (int64_t i = 0; i < W.numel(); ++i) w[i] = keep * w[i] + pull * t[i];
+  });
 }
 
 // The schedule's event at the start of `step`, if any.
@@ -155,48 +159,39 @@ void NmStudent::set_masks(double share) {
 // Z = proj(W + U), then U += W - Z (first: U = 0, Z = proj(W)).
 void NmStudent::admm_update(bool first) {
   target_stale_ = true;
-  for (size_t l = 0; l < products_.size(); ++l)
-    for (int p = 0; p < 4; ++p) {
-      Sparse& s = products_[l].sparse[(size_t)p];
-      if (!s.z.defined()) continue;
-      const Tensor& W = latent((int64_t)l, p);
-      const int64_t n = W.numel();
-      float *z = s.z.f32(), *u = s.u.f32();
-      const float* w = W.f32();
-      if (first)
-        for (int64_t i = 0; i < n; ++i) u[i] = 0.f;
-      for (int64_t i = 0; i < n; ++i) z[i] = w[i] + u[i];
-      nm_project(z, W.dim(0), W.dim(1), *products_[l].forms[(size_t)p].pattern);
-      for (int64_t i = 0; i < n; ++i) u[i] += w[i] - z[i];
-    }
+  each_admm_product([&](int64_t layer, int p, const Sparse& s) {
+    const Tensor& W = latent(layer, p);
+    const int64_t n = W.numel();
+    float *z = s.z.f32(), *u = s.u.f32();
+    const float* w = W.f32();
+    if (first)
+      for (int64_t i = 0; i < n; ++i) u[i] = 0.f;
+    for (int64_t i = 0; i < n; ++i) z[i] = w[i] + u[i];
+    nm_project(z, W.dim(0), W.dim(1), *products_[(size_t)layer].forms[(size_t)p].pattern);
+    for (int64_t i = 0; i < n; ++i) u[i] += w[i] - z[i];
+  });
 }
 
 Var NmStudent::penalty() const {
   if (!in_admm_phase() || config_.penalty != AdmmPenalty::loss) return {};
   const float rho = rho_at(step());
   Var total;
-  for (size_t l = 0; l < products_.size(); ++l)
-    for (int p = 0; p < 4; ++p) {
-      const Sparse& s = products_[l].sparse[(size_t)p];
-      if (!s.z.defined()) continue;
-      const Var& w = student_.block((int64_t)l).product(p).weight;
-      // mse is the mean of the squares: times numel / 2 for rho / 2 times the sum.
-      Var term = autograd::scale(autograd::mse(w, s.target), rho * (float)s.target.numel() / 2.f);
-      total = total.defined() ? autograd::add(total, term) : term;
-    }
+  each_admm_product([&](int64_t layer, int p, const Sparse& s) {
+    const Var& w = student_.block(layer).product(p).weight;
+    // mse is the mean of the squares: times numel / 2 for rho / 2 times the sum.
+    Var term = autograd::scale(autograd::mse(w, s.target), rho * (float)s.target.numel() / 2.f);
+    total = total.defined() ? autograd::add(total, term) : term;
+  });
   return total;
 }
 
 double NmStudent::penalty_value() const {
   if (!in_admm_phase() || target_stale_) return 0.0;
   double sum = 0;
-  for (size_t l = 0; l < products_.size(); ++l)
-    for (int p = 0; p < 4; ++p) {
-      const Sparse& s = products_[l].sparse[(size_t)p];
-      if (!s.z.defined()) continue;
-      const float *w = latent((int64_t)l, p).f32(), *t = s.target.f32();
-      for (int64_t i = 0; i < s.target.numel(); ++i) sum += (double)(w[i] - t[i]) * (w[i] - t[i]);
-    }
+  each_admm_product([&](int64_t layer, int p, const Sparse& s) {
+    const float *w = latent(layer, p).f32(), *t = s.target.f32();
+    for (int64_t i = 0; i < s.target.numel(); ++i) sum += (double)(w[i] - t[i]) * (w[i] - t[i]);
+  });
   return rho_at(step()) / 2.0 * sum;
 }
 

@@ -65,6 +65,9 @@ class NmStudent : public StudentForm {
   };
   int64_t step() const { return (int64_t)prepared_step_.f32()[0]; }
   bool in_admm_phase() const;
+  // f(layer, p, sparse) for every sparse product that has ADMM's Z and U.
+  template <class F>
+  void each_admm_product(const F& f) const;
   void refresh_target();
   void proximal_step();
   struct Layer {

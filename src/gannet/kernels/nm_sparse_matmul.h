@@ -56,7 +56,9 @@ void nm_sparse_matmul(const QuantizedRows& A, const NmSparsePacked& W, const NmS
 
 // Activation rows copied for the vector paths: row m at x + m * stride holds a[m, k] for k < K, then
 // at least 64 more readable bytes; for avx512:: biased to unsigned (a + 128, as its
-// sums expect), for avx2:: as they are (its products take the signs apart).
+// sums expect), for avx2:: as they are (its products take the signs apart). avx512:: with more
+// than 6 rows also needs x and stride 64-byte aligned (its windows are the aligned lines around
+// each step; nm_sparse_matmul copies the rows so).
 struct GatherRows {
   const uint8_t* x = nullptr;
   int64_t stride = 0;
