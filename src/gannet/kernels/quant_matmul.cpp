@@ -12,6 +12,7 @@
 #include "gannet/core/round_up.h"
 #include "gannet/kernels/gelu.h"
 #include "gannet/kernels/quantize_rows.h"
+#include "gannet/kernels/quantize_rows_int4.h"
 
 namespace gannet::kernels {
 
@@ -99,6 +100,7 @@ void split_rows(int64_t N, int64_t work, F&& body) {
 // the rows' group sums, and with shared packing their tiles (aq) and tile sums (as).
 struct A8Buffers {
   std::vector<int32_t> asum, aq, as;
+  std::vector<int8_t> wide;  // 4-bit rows widened to int8
 };
 A8Buffers& a8_buffers() {
   thread_local A8Buffers b;
@@ -106,19 +108,24 @@ A8Buffers& a8_buffers() {
 }
 
 template <class Finish>
-void a8_product(const QuantizedRows& A, const QPackedMatrix& W, const float* bias, float* Y, int64_t ldy, Epilogue e,
+void a8_product(const QuantizedRows& A4, const QPackedMatrix& W, const float* bias, float* Y, int64_t ldy, Epilogue e,
                 Finish&& finish) {
   const Isa isa = quant_isa();
-  const bool shared = isa == Isa::avx512 && A.M > 4;
+  const bool shared = isa == Isa::avx512 && A4.M > 4;
   const int64_t groups = W.K / W.group;
   A8Buffers& buf = a8_buffers();
-  if ((int64_t)buf.asum.size() < A.M * groups) buf.asum.resize(A.M * groups);
-  if (shared && (int64_t)buf.as.size() < A.M * groups) buf.as.resize(A.M * groups);
-  if (shared && (int64_t)buf.aq.size() < A.M * W.K / 4) buf.aq.resize(A.M * W.K / 4);
+  if ((int64_t)buf.asum.size() < A4.M * groups) buf.asum.resize(A4.M * groups);
+  if (shared && (int64_t)buf.as.size() < A4.M * groups) buf.as.resize(A4.M * groups);
+  if (shared && (int64_t)buf.aq.size() < A4.M * W.K / 4) buf.aq.resize(A4.M * W.K / 4);
+  const bool wide = A4.bits == 4;
+  if (wide && (int64_t)buf.wide.size() < A4.M * A4.K) buf.wide.resize(A4.M * A4.K);
   int32_t *sum = buf.asum.data(), *q = buf.aq.data(), *s = buf.as.data();
-  // Rows [m_begin, m_end): their group sums (and tiles).
+  // The int8 rows the bodies read: 4-bit rows are widened into buf.wide as they are prepared.
+  const QuantizedRows A = wide ? QuantizedRows{buf.wide.data(), A4.K, A4.scale, A4.M, A4.K} : A4;
+  // Rows [m_begin, m_end): widened (4-bit rows), then their group sums (and tiles).
   auto prepare = [&](int64_t m_begin, int64_t m_end) {
     if (m_begin >= m_end) return;
+    if (wide) widen_int4_rows(A4, m_begin, m_end, buf.wide.data() + m_begin * A4.K, A4.K);
     const QuantizedRows part{A.q + m_begin * A.ld, A.ld, A.scale + m_begin, m_end - m_begin, A.K};
     activation_group_sums(part, W.group, sum + m_begin * groups);
     if (shared) avx512::a8_pack_rows(A, sum, W, m_begin, m_end, q, s);
@@ -152,6 +159,13 @@ void a8_product(const QuantizedRows& A, const QPackedMatrix& W, const float* bia
     range(b, end);
     finish(b, end, t, nth);
   }
+}
+// Throws unless A's sizes and bit width are ones the products take.
+void check_rows(const QuantizedRows& A, const char* what) {
+  GANNET_CHECK(A.bits == 8 || A.bits == 4, what, ": ", A.bits, "-bit activations (the products take 8 or 4)");
+  const int64_t row_bytes = A.bits == 8 ? A.K : (A.K + 1) / 2;
+  GANNET_CHECK(A.M >= 0 && A.K >= 0 && A.ld >= row_bytes && (A.bits == 8 || A.K % 2 == 0), what,
+               ": bad activation sizes M=", A.M, " K=", A.K, " ld=", A.ld, " (", A.bits, "-bit)");
 }
 }  // namespace
 
@@ -305,8 +319,8 @@ void quant_matmul(const QuantizedRows& A, const QPackedMatrix& W, const float* b
                   Epilogue e) {
   check_quant_shape(W.bits, W.K, W.group, "quant_matmul");
   GANNET_CHECK(A.K == W.K, "quant_matmul: activations have K=", A.K, ", weights K=", W.K);
-  GANNET_CHECK(A.M >= 0 && W.N >= 0 && A.ld >= A.K && ldy >= W.N, "quant_matmul: bad sizes M=", A.M, " N=", W.N,
-               " ld=", A.ld, " ldy=", ldy);
+  check_rows(A, "quant_matmul");
+  GANNET_CHECK(W.N >= 0 && ldy >= W.N, "quant_matmul: bad sizes N=", W.N, " ldy=", ldy);
   if (A.M == 0 || W.N == 0) return;
   a8_product(A, W, bias, Y, ldy, e, [](int64_t, int64_t, int64_t, int64_t) {});
 }
@@ -315,8 +329,9 @@ void quant_matmul_gelu_int8(const QuantizedRows& A, const QPackedMatrix& W, cons
                             float static_scale, int8_t* q, int64_t ldq, float* scales) {
   check_quant_shape(W.bits, W.K, W.group, "quant_matmul_gelu_int8");
   GANNET_CHECK(A.K == W.K, "quant_matmul_gelu_int8: activations have K=", A.K, ", weights K=", W.K);
-  GANNET_CHECK(A.M >= 0 && W.N >= 0 && A.ld >= A.K && ldh >= W.N && ldq >= W.N,
-               "quant_matmul_gelu_int8: bad sizes M=", A.M, " N=", W.N, " ld=", A.ld, " ldh=", ldh, " ldq=", ldq);
+  check_rows(A, "quant_matmul_gelu_int8");
+  GANNET_CHECK(W.N >= 0 && ldh >= W.N && ldq >= W.N, "quant_matmul_gelu_int8: bad sizes N=", W.N, " ldh=", ldh,
+               " ldq=", ldq);
   GANNET_CHECK(std::isfinite(static_scale), "quant_matmul_gelu_int8: static scale ", static_scale, " is not finite");
   if (A.M == 0) return;
   const int64_t M = A.M;

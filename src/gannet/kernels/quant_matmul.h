@@ -62,13 +62,20 @@ QPackedMatrix qpacked_view(const QuantizedWeights& w, const void* data);
 // QuantizedWeights::dequantized computes it.
 void unpack_quantized_rows(const QPackedMatrix& W, int64_t r0, int64_t rows, float* out);
 
-// Activations quantized token-wise to int8 (kernels/quantize_rows.h writes them): row m is
-// sa[m] * q[m, :], q in [-127, 127].
+// Activations quantized token-wise: row m is sa[m] * q[m, :].
+//  - bits 8 (kernels/quantize_rows.h writes them): one int8 per column, q in [-127, 127];
+//  - bits 4 (W4A4; kernels/quantize_rows_int4.h writes them): two codes c in [0, 15] per byte
+//    (column 2j in the low nibble of byte j), standing for c - zero[m] (zero nullptr: 8 for every
+//    row, symmetric). The products widen them to int8 as they gather a tile of rows (the VNNI
+//    instructions multiply bytes), so every path's arithmetic below is that of the int8 values
+//    c - z; the rows occupy half the bytes.
 struct QuantizedRows {
   const int8_t* q = nullptr;
   int64_t ld = 0;                // row stride of q in bytes
   const float* scale = nullptr;  // [M]
   int64_t M = 0, K = 0;
+  int bits = 8;
+  const uint8_t* zero = nullptr;  // bits 4: [M] zero points, or nullptr (8)
 };
 
 // W8A8 / W4A8. bias may be nullptr. Runs on the OpenMP threads (N split into contiguous block

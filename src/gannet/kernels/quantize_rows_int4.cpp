@@ -1,0 +1,90 @@
+#include "gannet/kernels/quantize_rows_int4.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "gannet/core/dispatch.h"
+#include "gannet/core/error.h"
+
+namespace gannet::kernels {
+
+Int4RowScale int4_row_scale(float lo, float hi, bool asymmetric, float static_scale) {
+  if (static_scale > 0.f) return {static_scale, 1.f / static_scale, 8};
+  lo = std::min(lo, 0.f);
+  hi = std::max(hi, 0.f);
+  if (!asymmetric) {
+    const float amax = std::max(-lo, hi);
+    return {amax / 7.f, amax > 0.f ? 7.f / amax : 0.f, 8};
+  }
+  const float range = hi - lo;
+  const float inv = range > 0.f ? 15.f / range : 0.f;
+  const float z = std::nearbyint(-lo * inv);
+  return {range / 15.f, inv, (int)std::min(std::max(z, 0.f), 15.f)};
+}
+
+namespace ref {
+void quantize_rows_int4(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t Kp, bool asymmetric,
+                        float static_scale, uint8_t* q, int64_t ldq, float* scales, uint8_t* zeros) {
+  std::vector<uint8_t> c(Kp);
+  const float cmin = asymmetric ? 0.f : 1.f;
+  for (int64_t m = 0; m < M; ++m) {
+    const float* x = X + m * ldx;
+    float lo = 0.f, hi = 0.f;
+    for (int64_t k = 0; k < K && static_scale <= 0.f; ++k) {
+      lo = std::min(lo, x[k]);
+      hi = std::max(hi, x[k]);
+    }
+    const Int4RowScale s = int4_row_scale(lo, hi, asymmetric, static_scale);
+    scales[m] = s.scale;
+    if (zeros) zeros[m] = (uint8_t)s.zero;
+    for (int64_t k = 0; k < K; ++k)
+      c[k] = (uint8_t)std::min(std::max(std::nearbyint(x[k] * s.inv) + (float)s.zero, cmin), 15.f);
+    std::fill(c.begin() + K, c.end(), (uint8_t)s.zero);
+    uint8_t* out = q + m * ldq;
+    for (int64_t j = 0; j < Kp / 2; ++j) out[j] = (uint8_t)(c[2 * j] | c[2 * j + 1] << 4);
+  }
+}
+}  // namespace ref
+
+void quantize_rows_int4(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t Kp, bool asymmetric,
+                        float static_scale, uint8_t* q, int64_t ldq, float* scales, uint8_t* zeros) {
+  GANNET_CHECK(M >= 0 && K >= 0 && Kp >= K && Kp % 2 == 0 && ldx >= K && 2 * ldq >= Kp,
+               "quantize_rows_int4: bad sizes M=", M, " K=", K, " Kp=", Kp, " ldx=", ldx, " ldq=", ldq);
+  GANNET_CHECK(std::isfinite(static_scale) && static_scale >= 0.f, "quantize_rows_int4: static scale ",
+               static_scale, " is not a finite non-negative number");
+  GANNET_CHECK(!(asymmetric && static_scale > 0.f),
+               "quantize_rows_int4: a static scale is for symmetric rows only (asymmetric rows are dynamic)");
+  GANNET_CHECK(!asymmetric || zeros, "quantize_rows_int4: asymmetric rows need their zero points");
+  auto rows = [&](int64_t m0, int64_t m1) {
+    auto body = [&](const float* x, uint8_t* qq, float* s, uint8_t* z) {
+      GANNET_DISPATCH(quantize_rows_int4, x, ldx, m1 - m0, K, Kp, asymmetric, static_scale, qq, ldq, s, z);
+    };
+    body(X + m0 * ldx, q + m0 * ldq, scales + m0, zeros ? zeros + m0 : nullptr);
+  };
+  if (omp_in_parallel() || M < 2 || M * K < (int64_t(1) << 16)) return rows(0, M);
+#pragma omp parallel
+  {
+    const int64_t nth = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t chunk = (M + nth - 1) / nth, b = std::min(M, t * chunk), e = std::min(M, b + chunk);
+    if (b < e) rows(b, e);
+  }
+}
+
+void widen_int4_rows(const QuantizedRows& A, int64_t m_begin, int64_t m_end, int8_t* out, int64_t ldo) {
+  GANNET_CHECK(A.bits == 4 && A.K % 2 == 0, "widen_int4_rows: needs 4-bit rows of even width");
+  const uint8_t* q = reinterpret_cast<const uint8_t*>(A.q);
+  for (int64_t m = m_begin; m < m_end; ++m) {
+    const uint8_t* in = q + m * A.ld;
+    int8_t* o = out + (m - m_begin) * ldo;
+    const int z = A.zero ? A.zero[m] : 8;
+    for (int64_t j = 0; j < A.K / 2; ++j) {
+      o[2 * j] = (int8_t)((in[j] & 0x0F) - z);
+      o[2 * j + 1] = (int8_t)((in[j] >> 4) - z);
+    }
+  }
+}
+
+}  // namespace gannet::kernels

@@ -1,0 +1,71 @@
+// Vector token-wise int4 activation quantization; compiled once per ISA (see core/simd.h). Per row:
+// the minimum and maximum (skipped with a static scale), the codes in a row buffer (scale, round to
+// nearest even, add the zero point, clamp, narrow), then two codes per byte.
+#include <algorithm>
+#include <vector>
+
+#include "gannet/core/simd.h"
+#include "gannet/kernels/quantize_rows_int4.h"
+
+namespace gannet::kernels::GANNET_ISA {
+using namespace gannet::simd;
+
+namespace {
+// n codes clamp(rint(x * inv) + z, cmin, 15) as bytes at c (n <= W).
+inline void put_codes(uint8_t* c, vf x, vf inv, vf z, vf cmin, int n) {
+  const vf v = min(max(add(round_nearest(mul(x, inv)), z), cmin), set1(15.f));
+#if defined(__AVX512F__)
+  _mm512_mask_cvtepi32_storeu_epi8(c, tail_mask(n), _mm512_cvtps_epi32(v));
+#else
+  const __m256i i = _mm256_cvtps_epi32(v);
+  const __m128i p16 = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+  const __m128i p8 = _mm_packus_epi16(p16, p16);
+  alignas(16) uint8_t t[16];
+  _mm_store_si128(reinterpret_cast<__m128i*>(t), p8);
+  for (int j = 0; j < n; ++j) c[j] = t[j];
+#endif
+}
+
+// The row's minimum and maximum, both starting from 0.
+inline void row_range(const float* x, int64_t K, float& lo, float& hi) {
+  vf mx = zero(), neg = zero();
+  int64_t k = 0;
+  for (; k + W <= K; k += W) {
+    const vf v = load(x + k);
+    mx = max(mx, v);
+    neg = max(neg, sub(zero(), v));
+  }
+  if (k < K) {
+    const vf v = load_partial(x + k, (int)(K - k));
+    mx = max(mx, v);
+    neg = max(neg, sub(zero(), v));
+  }
+  hi = reduce_max(mx);
+  lo = -reduce_max(neg);
+}
+}  // namespace
+
+void quantize_rows_int4(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t Kp, bool asymmetric,
+                        float static_scale, uint8_t* q, int64_t ldq, float* scales, uint8_t* zeros) {
+  thread_local std::vector<uint8_t> codes;
+  if ((int64_t)codes.size() < Kp) codes.resize(Kp);
+  uint8_t* c = codes.data();
+  const vf cmin = set1(asymmetric ? 0.f : 1.f);
+  for (int64_t m = 0; m < M; ++m) {
+    const float* x = X + m * ldx;
+    float lo = 0.f, hi = 0.f;
+    if (static_scale <= 0.f) row_range(x, K, lo, hi);
+    const Int4RowScale s = int4_row_scale(lo, hi, asymmetric, static_scale);
+    scales[m] = s.scale;
+    if (zeros) zeros[m] = (uint8_t)s.zero;
+    const vf inv = set1(s.inv), z = set1((float)s.zero);
+    int64_t k = 0;
+    for (; k + W <= K; k += W) put_codes(c + k, load(x + k), inv, z, cmin, W);
+    if (k < K) put_codes(c + k, load_partial(x + k, (int)(K - k)), inv, z, cmin, (int)(K - k));
+    std::fill(c + K, c + Kp, (uint8_t)s.zero);
+    uint8_t* out = q + m * ldq;
+    for (int64_t j = 0; j < Kp / 2; ++j) out[j] = (uint8_t)(c[2 * j] | c[2 * j + 1] << 4);
+  }
+}
+
+}  // namespace gannet::kernels::GANNET_ISA
