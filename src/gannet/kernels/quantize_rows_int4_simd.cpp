@@ -26,6 +26,31 @@ inline void put_codes(uint8_t* c, vf x, vf inv, vf z, vf cmin, int n) {
 #endif
 }
 
+// out[j] = c[2j] | c[2j + 1] << 4 for j < bytes; c holds a multiple of 2 W bytes past the last one
+// read (the caller's buffer is padded).
+inline void pair_codes(const uint8_t* c, int64_t bytes, uint8_t* out) {
+  int64_t j = 0;
+#if defined(__AVX512F__)
+  // 16-bit lanes hold c_even | c_odd << 8; (w | w >> 4) keeps c_even | c_odd << 4 in the low byte.
+  for (; j + 32 <= bytes; j += 32) {
+    const __m512i w = _mm512_loadu_si512(c + 2 * j);
+    const __m512i t = _mm512_or_si512(w, _mm512_srli_epi16(w, 4));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), _mm512_cvtepi16_epi8(t));
+  }
+#else
+  const __m256i low = _mm256_set1_epi16(0x00FF);
+  for (; j + 32 <= bytes; j += 32) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 2 * j));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 2 * j + 32));
+    const __m256i ta = _mm256_and_si256(_mm256_or_si256(a, _mm256_srli_epi16(a, 4)), low);
+    const __m256i tb = _mm256_and_si256(_mm256_or_si256(b, _mm256_srli_epi16(b, 4)), low);
+    const __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi16(ta, tb), 0xD8);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), p);
+  }
+#endif
+  for (; j < bytes; ++j) out[j] = (uint8_t)(c[2 * j] | c[2 * j + 1] << 4);
+}
+
 // The row's minimum and maximum, both starting from 0.
 inline void row_range(const float* x, int64_t K, float& lo, float& hi) {
   vf mx = zero(), neg = zero();
@@ -48,7 +73,7 @@ inline void row_range(const float* x, int64_t K, float& lo, float& hi) {
 void quantize_rows_int4(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t Kp, bool asymmetric,
                         float static_scale, uint8_t* q, int64_t ldq, float* scales, uint8_t* zeros) {
   thread_local std::vector<uint8_t> codes;
-  if ((int64_t)codes.size() < Kp) codes.resize(Kp);
+  if ((int64_t)codes.size() < Kp + 64) codes.resize(Kp + 64);
   uint8_t* c = codes.data();
   const vf cmin = set1(asymmetric ? 0.f : 1.f);
   for (int64_t m = 0; m < M; ++m) {
@@ -63,8 +88,7 @@ void quantize_rows_int4(const float* X, int64_t ldx, int64_t M, int64_t K, int64
     for (; k + W <= K; k += W) put_codes(c + k, load(x + k), inv, z, cmin, W);
     if (k < K) put_codes(c + k, load_partial(x + k, (int)(K - k)), inv, z, cmin, (int)(K - k));
     std::fill(c + K, c + Kp, (uint8_t)s.zero);
-    uint8_t* out = q + m * ldq;
-    for (int64_t j = 0; j < Kp / 2; ++j) out[j] = (uint8_t)(c[2 * j] | c[2 * j + 1] << 4);
+    pair_codes(c, Kp / 2, q + m * ldq);
   }
 }
 
