@@ -313,3 +313,61 @@ TEST(NmSparseLinearWeight, ApplyIsTheReferenceProductBitwise) {
 }
 
 }  // namespace
+
+// W4A4 (the INT4 paper's encoder pipeline): int4 weights and int4 token-wise inputs, symmetric and
+// asymmetric, dense and 2:4, run packed, against the f32 engine on the dequantized weights with
+// the same inputs quantized to int4 and back in f32.
+TEST(EncoderEngine, W4A4MatchesF32OnTheDequantizedWeightsWithInt4Inputs) {
+  models::EncoderConfig c = tiny_config();
+  c.n_embd = 64;
+  for (bool asym : {false, true})
+    for (bool sparse : {false, true}) {
+      models::Encoder src(c);
+      src.init(5);
+      std::mt19937 rng(5);
+      std::normal_distribution<float> normal(0.f, 0.15f);
+      for (const nn::Parameter& p : src.parameters()) {
+        Tensor& v = p.var.value();
+        const bool gain = p.name.find("ln_") != std::string::npos && p.name.ends_with(".weight");
+        for (int64_t i = 0; i < v.numel(); ++i) v.f32()[i] = (gain ? 1.f : 0.f) + normal(rng);
+      }
+      const io::ActivationQuant a4{true, 0.f, 4, asym};
+      std::vector<std::array<compress::NmProductForm, 4>> forms(2);
+      std::map<std::string, Tensor> masks;
+      for (int i = 0; i < 8; ++i) {
+        compress::NmProductForm& f = forms[(size_t)i / 4][(size_t)i % 4];
+        f.quant = {4, 32};
+        f.input = a4;
+        if (sparse) f.pattern = NmPattern::parse("2:4", "test");
+        const std::string product = "h." + std::to_string(i / 4) + "." + compress::kBlockProducts[(size_t)i % 4];
+        for (const nn::Parameter& p : src.parameters())
+          if (p.name == product + ".weight") masks.emplace(product, Tensor::full(p.var.value().shape(), 1.f));
+      }
+      const io::NmSparseEncoder packed = compress::pack_nm_sparse_encoder(src, forms, masks);
+      EXPECT_EQ(packed.inputs.size(), 8u);
+      models::Encoder d(c);
+      for (size_t i = 0; i < src.parameters().size(); ++i) {
+        const nn::Parameter& p = src.parameters()[i];
+        const Tensor v = packed.sparse.count(p.name)      ? packed.sparse.at(p.name).dequantize()
+                         : packed.quantized.count(p.name) ? packed.quantized.at(p.name).dequantize()
+                                                          : p.var.value();
+        std::memcpy(d.parameters()[i].var.value().raw(), v.raw(), v.nbytes());
+      }
+      const Batch x = random_batch(6, 12, 3);
+      infer::EncoderEngine w4a4 = infer::EncoderEngine::nm_sparse(packed);
+      const Tensor got = w4a4.logits(x.tokens, x.mask);
+      const Tensor want = infer::EncoderEngine::f32(d, a4).logits(x.tokens, x.mask);
+      const double scale = std::max(1.0, max_abs(want));
+      const std::string what = std::string(asym ? "asymmetric" : "symmetric") + (sparse ? " 2:4" : " dense");
+      EXPECT_LT(max_abs_diff(got, want), 2e-3 * scale) << what;
+      // The int4 inputs matter: the same weights with int8 inputs give other logits.
+      const Tensor a8 = infer::EncoderEngine::f32(d, /*fake_int8_inputs=*/true).logits(x.tokens, x.mask);
+      EXPECT_GT(max_abs_diff(a8, want), 10 * max_abs_diff(got, want)) << what;
+      EXPECT_EQ(w4a4.describe(), std::string(sparse ? "2:4 int4 g32" : "int4 g32") + " / a4" + (asym ? " asym" : ""));
+      // Post-training W4A4 from the f32 model: the same numbers as the packed dense form.
+      if (!sparse) {
+        const Tensor ptq = infer::EncoderEngine::w8a8(src, {4, 32}, a4).logits(x.tokens, x.mask);
+        EXPECT_EQ(max_abs_diff(ptq, got), 0.0) << what;
+      }
+    }
+}

@@ -197,7 +197,7 @@ TEST(Lkd, StaticActivationScalesComeFromCalibration) {
   const auto stats = c::calibrate_activations(w, batches);
   for (const auto& [name, mx] : stats) {
     const io::ActivationQuant a = r.model.activation(name);
-    EXPECT_TRUE(a.int8) << name;
+    EXPECT_TRUE(a.quantized) << name;
     EXPECT_FLOAT_EQ(a.static_scale, mx / 127.f) << name;
   }
   EXPECT_THROW(c::quantize_with_lkd(w, c::scheme_preset("w8a8", so), {}, {}), Error);  // no data

@@ -131,7 +131,7 @@ struct Reference {
   std::vector<float> product(const std::string& weight, const float* W, const float* b, std::vector<float> X,
                              int64_t M, int64_t out, int64_t in) const {
     const io::ActivationQuant a = q.activation(weight);
-    if (a.int8) c::fake_quantize_activations(X.data(), M, in, a.static_scale, X.data());
+    if (a.quantized) c::fake_quantize_activations(X.data(), M, in, a.static_scale, X.data());
     std::vector<float> Y(M * out);
     for (int64_t m = 0; m < M; ++m)
       for (int64_t n = 0; n < out; ++n) {
@@ -427,7 +427,7 @@ TEST_P(MoeQuantEngine, EngineMatchesTheDequantizedReferenceForEveryScheme) {
           const std::string name = str("h.", l, ".moe.experts.", m, ".weight");
           ASSERT_TRUE(q.quantized.count(name)) << what << " " << name;
           EXPECT_EQ(q.quantized.at(name).bits, scheme[1] - '0') << what;
-          EXPECT_EQ(q.activation(name).int8, a8) << what;
+          EXPECT_EQ(q.activation(name).quantized, a8) << what;
         }
         EXPECT_TRUE(q.tensors.count(str("h.", l, ".moe.gate.weight"))) << what;
       }
@@ -653,7 +653,7 @@ TEST_F(MoeQuantFile, QuantizeCommandEndToEnd) {
   EXPECT_EQ(q.scheme, "w4a8");
   for (int64_t l = 0; l < 2; ++l) {
     EXPECT_EQ(q.quantized.at(str("h.", l, ".moe.experts.c_fc.weight")).bits, 4);
-    EXPECT_TRUE(q.activation(str("h.", l, ".moe.experts.c_proj.weight")).int8);
+    EXPECT_TRUE(q.activation(str("h.", l, ".moe.experts.c_proj.weight")).quantized);
     EXPECT_EQ(q.quantized.at(str("h.", l, ".mlp.c_fc.weight")).bits, 4);
     EXPECT_TRUE(q.tensors.count(str("h.", l, ".moe.gate.weight")));
     EXPECT_TRUE(q.tensors.count(str("h.", l, ".moe.coefficient.weight")));
@@ -680,7 +680,7 @@ TEST_F(MoeQuantFile, QuantizeCommandEndToEnd) {
   const io::GptWeights cq = io::read_gpt_weights(file("c.safetensors"));
   EXPECT_EQ(cq.quantized.at("h.0.moe.experts.c_proj.weight").bits, 4);
   EXPECT_EQ(cq.quantized.at("h.0.attn.c_attn.weight").bits, 8);
-  EXPECT_FALSE(cq.activation("h.0.moe.experts.c_proj.weight").int8);
+  EXPECT_FALSE(cq.activation("h.0.moe.experts.c_proj.weight").quantized);
 
   // LKD (on a token file or data-free) and static activation scales: one-line errors.
   std::vector<int32_t> toks = random_ids(400, kVocab, 6);

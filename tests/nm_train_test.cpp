@@ -303,3 +303,60 @@ TEST_F(NmTrain, CompressPacksTheStudentAndRunsItOnTheEngine) {
 }
 
 }  // namespace
+
+namespace {
+// compression_training without pruning: int4 weights and inputs quantized as `activations` says.
+std::string w4a4_blocks(const std::string& activations) {
+  return R"("compression_training": {
+      "weight_quantization": {"shared_parameters": {"enabled": true, "group_size": 32},
+        "different_groups": {"wq1": {"params": {"start_bits": 4, "target_bits": 4}, "modules": ["*"]}}},
+      "activation_quantization": )" + activations + "}";
+}
+const char* kA4 = R"({"shared_parameters": {"enabled": true},
+        "different_groups": {"aq1": {"params": {"bits": 4}, "modules": ["*"]}}})";
+}  // namespace
+
+TEST_F(NmTrain, W4A4ConfigResolvesInt4InputsAndRefusesWhatTheKernelsDoNotTake) {
+  const train::TrainConfig c = train::parse_train_config(nxm("s", 20, w4a4_blocks(kA4)), "c.json");
+  for (const auto& layer : c.nxm.resolve(2))
+    for (const auto& f : layer) EXPECT_EQ(f.describe(), "dense int4 g32 / a4");
+  const std::string mixed = R"({"shared_parameters": {"enabled": true},
+        "different_groups": {"aq1": {"params": {"bits": 8}, "modules": ["attn"]},
+                             "aq2": {"params": {"bits": 4}, "modules": ["mlp"]}}})";
+  const auto forms = train::parse_train_config(nxm("s", 20, w4a4_blocks(mixed)), "c.json").nxm.resolve(1);
+  EXPECT_EQ(forms[0][1].describe(), "dense int4 g32");
+  EXPECT_EQ(forms[0][2].describe(), "dense int4 g32 / a4");
+  std::string asym = kA4;
+  asym.replace(asym.find(R"("enabled": true)"), 15, R"("enabled": true, "quantization_type": "asymmetric")");
+  EXPECT_EQ(train::parse_train_config(nxm("s", 20, w4a4_blocks(asym)), "c.json").nxm.resolve(1)[0][0].describe(),
+            "dense int4 g32 / a4 asym");
+  std::string five = kA4, asym8 = asym;
+  five.replace(five.find(R"("bits": 4)"), 9, R"("bits": 5)");
+  asym8.replace(asym8.find(R"("bits": 4)"), 9, R"("bits": 8)");
+  EXPECT_TRUE(has(error_of(nxm("e", 20, w4a4_blocks(five))), ".params.bits 5 is not supported (8 or 4)"));
+  EXPECT_TRUE(has(error_of(nxm("e", 20, w4a4_blocks(asym8))), "asymmetric activations are int4 only"));
+  const std::string attn_only = R"({"shared_parameters": {"enabled": true},
+        "different_groups": {"aq1": {"params": {"bits": 4}, "modules": ["attn"]}}})";
+  const auto partial = train::parse_train_config(nxm("s", 20, w4a4_blocks(attn_only)), "c.json");
+  EXPECT_TRUE(has(message_of([&] { partial.nxm.resolve(1); }), "h.0.mlp.c_fc.weight is named by 0 groups"));
+}
+
+// Quantization-aware W4A4 with distillation through `gannet compress`: the packed file holds int4
+// weights with int4 inputs, and `gannet eval` runs it with the accuracy compress printed.
+TEST_F(NmTrain, CompressW4A4PacksInt4InputsAndEvalAgrees) {
+  const std::string cfg = file("w4a4.json");
+  std::ofstream(cfg) << nxm("w4a4", 24, w4a4_blocks(kA4));
+  const std::string out = gannet::testing::gannet_output("compress --config " + cfg + " --no-progress --threads 1 2>&1");
+  const std::string packed = file("w4a4") + "/model.nm.safetensors";
+  EXPECT_TRUE(has(out, "8 x dense int4 g32 / a4")) << out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("packed N:M ([0-9.]+)%"))) << out;
+  const std::string val = data::classification_set_path(dir_.string(), "toy", "val");
+  const std::string eval = gannet::testing::gannet_output("eval --model " + packed + " --data " + val);
+  EXPECT_TRUE(has(eval, "accuracy " + m[1].str() + "%")) << eval << "\ncompress said: " << out;
+  EXPECT_GT(std::stod(m[1].str()), 60.0) << out;
+  const io::NmSparseEncoder file_model = io::read_nm_sparse_encoder(packed);
+  EXPECT_TRUE(file_model.sparse.empty());
+  ASSERT_EQ(file_model.inputs.size(), 8u);
+  EXPECT_EQ(file_model.input("h.1.mlp.c_proj.weight"), (io::ActivationQuant{true, 0.f, 4, false}));
+}

@@ -73,8 +73,8 @@ TEST(QuantConfig, ModulesSelectProductsAndTheRestStaysFloat) {
   EXPECT_EQ(q.quantized.size(), 3u);  // c_fc of both layers, one c_proj
   EXPECT_EQ(q.quantized.at("h.0.mlp.c_fc.weight").bits, 8);
   EXPECT_EQ(q.quantized.at("h.1.attn.c_proj.weight").bits, 4);
-  EXPECT_TRUE(q.activation("h.0.mlp.c_fc.weight").int8);
-  EXPECT_FALSE(q.activation("h.1.attn.c_proj.weight").int8);
+  EXPECT_TRUE(q.activation("h.0.mlp.c_fc.weight").quantized);
+  EXPECT_FALSE(q.activation("h.1.attn.c_proj.weight").quantized);
   EXPECT_TRUE(q.tensors.count("h.0.attn.c_attn.weight"));
   EXPECT_TRUE(q.tensors.count("wte.weight"));
   // int8 inputs for a product whose weight stays f32.

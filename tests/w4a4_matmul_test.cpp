@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "gannet/compress/quantizer.h"
 #include "gannet/core/error.h"
 #include "gannet/core/rng.h"
 #include "gannet/kernels/gemm.h"
@@ -185,4 +186,17 @@ TEST(W4A4, BadInputsThrow) {
   EXPECT_THROW(k::quant_matmul(five, W.p, nullptr, Y.data(), 16, k::Epilogue::store), Error);
   const k::QuantizedRows narrow{reinterpret_cast<const int8_t*>(q.data()), 31, s.data(), 4, 64, 4, nullptr};
   EXPECT_THROW(k::quant_matmul(narrow, W.p, nullptr, Y.data(), 16, k::Epilogue::store), Error);
+}
+
+// What a student trains on (compress::fake_quantize_activations) is the engine's int4 values.
+TEST(W4A4, FakeQuantizedActivationsAreTheKernelsValues) {
+  for (bool asym : {false, true}) {
+    const int64_t M = 5, K = 37;
+    const auto X = activations(M, K, 90);
+    std::vector<float> fake(M * K);
+    compress::fake_quantize_activations(X.data(), M, K, io::ActivationQuant{true, 0.f, 4, asym}, fake.data());
+    const Int4Rows A(X, M, K, K + 1, asym);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t k = 0; k < K; ++k) ASSERT_EQ(fake[m * K + k], A.scale[m] * (float)A.value(m, k)) << m << " " << k;
+  }
 }

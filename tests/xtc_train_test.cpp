@@ -79,7 +79,7 @@ TEST_F(XtcTrain, UnsupportedSettingsAreOneLineErrors) {
   EXPECT_TRUE(has(with("\"group_size\": 0", "\"quantize_groups\": 1"), "quantize_groups"));
   EXPECT_TRUE(has(with("\"group_size\": 0", "\"group_size\": 0, \"schedule_offset\": 5"), "schedule_offset = 5"));
   EXPECT_TRUE(has(with("\"shared_parameters\": {\"enabled\": true}", "\"shared_parameters\": {\"enabled\": false}"),
-                  "must be true: the packed kernels take int8 activations"));
+                  "must be true: the packed kernels take integer activations"));
   EXPECT_TRUE(has(with("\"bits\": 8", "\"bits\": 4"), "bits 4 is not supported"));
   EXPECT_TRUE(has(with("", "", 1, R"({"enabled": true, "keep_number_layer": 1, "module_name_prefix": "bert.encoder.layer",
                                       "teacher_layer": [0]})"),

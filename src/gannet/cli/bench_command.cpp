@@ -127,7 +127,7 @@ void report_bound_defect(const Measured& m) {
 // Whether any product of the model quantizes its inputs to int8 (its prompts run on integer GEMMs).
 bool has_int8_activations(const io::GptWeights& w) {
   for (const auto& [name, a] : w.activations)
-    if (a.int8) return true;
+    if (a.quantized) return true;
   return false;
 }
 

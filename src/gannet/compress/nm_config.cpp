@@ -128,14 +128,30 @@ bool names(const std::vector<std::string>& modules, const std::string& weight) {
 
 std::string NmProductForm::describe() const {
   return str(pattern ? pattern->describe() : std::string("dense"), " int", quant.bits,
-             quant.group == 0 ? std::string(" per-row") : str(" g", quant.group));
+             quant.group == 0 ? std::string(" per-row") : str(" g", quant.group),
+             input.bits == 8 ? std::string() : str(" / a", input.bits, input.asymmetric ? " asym" : ""));
+}
+
+io::ActivationQuant NmConfig::input(const std::string& weight) const {
+  io::ActivationQuant a{true};
+  if (inputs.groups.empty()) return a;  // a config built in code: int8 everywhere
+  int hits = 0;
+  for (const ActivationGroups::Group& g : inputs.groups)
+    if (names(g.modules, weight)) a.bits = g.bits, a.asymmetric = inputs.asymmetric, ++hits;
+  GANNET_CHECK(hits == 1, "compression_training.activation_quantization: ", weight, " is named by ", hits,
+               " groups (every block product needs exactly one: the packed encoder runs integer inputs)");
+  return a;
 }
 
 std::vector<std::array<NmProductForm, 4>> NmConfig::resolve(int64_t n_layer) const {
   if (!searched.empty()) {
     GANNET_CHECK((int64_t)searched.size() == n_layer, "N:M search: forms for ", searched.size(), " layers, the model has ",
                  n_layer);
-    return searched;
+    std::vector<std::array<NmProductForm, 4>> out = searched;
+    for (int64_t l = 0; l < n_layer; ++l)
+      for (int p = 0; p < 4; ++p)
+        out[(size_t)l][(size_t)p].input = input(str("h.", l, ".", kBlockProducts[(size_t)p], ".weight"));
+    return out;
   }
   GANNET_CHECK(!search.enabled, "compression_training.sparse_pruning.search: the forms are picked by gannet compress, "
                "which runs the search before training (gannet train cannot)");
@@ -156,6 +172,7 @@ std::vector<std::array<NmProductForm, 4>> NmConfig::resolve(int64_t n_layer) con
       f.quant.group = quant_group_size;
       f.quant.symmetric = true;
       f.quant.validate();
+      f.input = input(w);
     }
   return out;
 }
@@ -165,6 +182,7 @@ const char* NmConfig::method_name() const {
 }
 
 std::string NmConfig::describe() const {
+  if (sparse_groups.empty() && !search.enabled) return "no pruning (every block product dense)";
   switch (method) {
     case PruneMethod::l1:
       return str("one-shot magnitude pruning at step ", offset);
@@ -181,15 +199,18 @@ NmConfig read_nm_config(const nlohmann::json& doc, const io::JsonReader& root, i
   GANNET_CHECK(doc.contains("compression_training"), root.context(), ": task \"nxm\" needs a compression_training block");
   const json& ctj = doc.at("compression_training");
   io::JsonReader ct = root.child("compression_training");
-  GANNET_CHECK(ctj.contains("sparse_pruning"), ct.context(), ": no sparse_pruning");
   GANNET_CHECK(ctj.contains("weight_quantization"), ct.context(), ": no weight_quantization");
   NmConfig c;
-  io::JsonReader sp = ct.child("sparse_pruning");
-  read_schedule(sp.child("shared_parameters"), steps, c);
-  read_search(sp.child("search"), c);
-  read_sparse_groups(ctj.at("sparse_pruning"), sp, c);
+  if (ctj.contains("sparse_pruning")) {
+    io::JsonReader sp = ct.child("sparse_pruning");
+    read_schedule(sp.child("shared_parameters"), steps, c);
+    read_search(sp.child("search"), c);
+    read_sparse_groups(ctj.at("sparse_pruning"), sp, c);
+  } else {  // quantization only (e.g. W4A4): every product dense, no pruning schedule
+    c.method = PruneMethod::l1;
+  }
   read_quant(ctj.at("weight_quantization"), ct.child("weight_quantization"), c);
-  read_int8_activations(ctj, ct);
+  c.inputs = read_activation_groups(ctj, ct, true);
   DistillWeights defaults;
   if (language_model) defaults.hidden = defaults.attention = 0.f;
   c.distill = read_distillation(root.child("distillation"), steps, defaults);

@@ -14,8 +14,9 @@
 //   "activation_quantization": {... enabled, symmetric, dynamic, int8 (as XTC's)}},
 // "distillation": {... as XTC's (compress/xtc_config.h)}
 //
-// Each block product (h.<i>.attn.c_attn, ... as module substrings) is N:M sparse when one
-// sparse_pruning group names it (nm_pattern, gannet's key: n kept of every m input columns;
+// Without sparse_pruning every product is dense: quantization-aware training with distillation
+// alone (W8A8, W4A4 and their mixes). Each block product (h.<i>.attn.c_attn, ... as module
+// substrings) is N:M sparse when one sparse_pruning group names it (nm_pattern, gannet's key: n kept of every m input columns;
 // DeepSpeed's dense_ratio, when given, must equal n / m), else dense; and it is quantized to the
 // bits of the weight_quantization group that names it (8 or 4, symmetric, group_size columns per
 // scale: 0 for one per row), which every product needs (the packed engine runs int8 inputs). A
@@ -71,7 +72,8 @@ enum class AdmmPenalty { loss, proximal };
 struct NmProductForm {
   std::optional<NmPattern> pattern;  // nullopt: dense
   WeightQuantSpec quant;             // symmetric, 8 or 4 bits
-  std::string describe() const;      // e.g. "2:4 int8 g64", "dense int4 g64"
+  io::ActivationQuant input{true};   // token-wise int8 or int4 (W4A4) inputs
+  std::string describe() const;      // e.g. "2:4 int8 g64", "dense int4 g64 / a4"
 };
 
 struct NmConfig {
@@ -90,6 +92,7 @@ struct NmConfig {
   std::vector<SparseGroup> sparse_groups;
   std::vector<QuantGroup> quant_groups;
   int64_t quant_group_size = 64;  // weight_quantization group_size
+  ActivationGroups inputs;        // activation_quantization
   DistillWeights distill;
   struct Search {
     bool enabled = false;
@@ -103,6 +106,9 @@ struct NmConfig {
   // Every product of an encoder of n_layer blocks: [layer][product] in kBlockProducts' order.
   // Throws one line naming a product that no weight group (or two groups of a section) names.
   std::vector<std::array<NmProductForm, 4>> resolve(int64_t n_layer) const;
+  // The input quantization of the block product weight `weight` (e.g. "h.0.mlp.c_fc.weight"). Throws
+  // one line unless exactly one activation group names it.
+  io::ActivationQuant input(const std::string& weight) const;
   const char* method_name() const;
   std::string describe() const;  // the method and its schedule
 };

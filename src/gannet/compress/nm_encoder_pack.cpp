@@ -26,6 +26,7 @@ io::NmSparseEncoder pack_nm_sparse_encoder(const models::Encoder& student,
       continue;
     }
     const NmProductForm& form = *f->second;
+    if (!(form.input == io::ActivationQuant{true})) out.inputs[par.name] = form.input;
     try {
       if (!form.pattern) {
         out.quantized.emplace(par.name, quantize_weights(w, form.quant));

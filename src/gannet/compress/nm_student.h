@@ -35,6 +35,10 @@ class NmStudent : public StudentForm {
   NmStudent(const NmConfig& config, const nn::Transformer& student);
 
   autograd::Var weight(int64_t layer, int product, const autograd::Var& w) const override;
+  // The product's input quantization from its form (int8, or int4 for W4A4).
+  io::ActivationQuant input(int64_t layer, int product) const override {
+    return products_[(size_t)layer].forms[(size_t)product].input;
+  }
 
   // Brings masks, Z and U to the start of `step` (the first call after a resume takes the state
   // the checkpoint held). Steps must come in order; calling twice with one step does nothing.

@@ -8,6 +8,7 @@
 #include "gannet/core/limits.h"
 #include "gannet/core/rng.h"
 #include "gannet/core/round_up.h"
+#include "gannet/kernels/quantize_rows_int4.h"
 
 namespace gannet::compress {
 
@@ -168,6 +169,21 @@ void fake_quantize_activations(const float* X, int64_t M, int64_t K, float stati
     float s = 0.f;
     quantize_activations(X + m * K, 1, K, static_scale, q.data(), &s);
     for (int64_t k = 0; k < K; ++k) out[m * K + k] = s * (float)q[k];
+  }
+}
+
+void fake_quantize_activations(const float* X, int64_t M, int64_t K, const io::ActivationQuant& a, float* out) {
+  GANNET_CHECK(a.quantized, "fake_quantize_activations: the inputs are not quantized (f32)");
+  if (a.bits == 8) return fake_quantize_activations(X, M, K, a.static_scale, out);
+  GANNET_CHECK(a.bits == 4, "fake_quantize_activations: ", a.bits, "-bit activations (8 or 4)");
+  const int64_t Kp = K + K % 2;
+  std::vector<uint8_t> q((size_t)(Kp / 2)), zero(1);
+  for (int64_t m = 0; m < M; ++m) {
+    float s = 0.f;
+    kernels::quantize_rows_int4(X + m * K, K, 1, K, Kp, a.asymmetric, a.static_scale, q.data(), Kp / 2, &s,
+                                zero.data());
+    const int z = a.asymmetric ? zero[0] : 8;
+    for (int64_t k = 0; k < K; ++k) out[m * K + k] = s * (float)(((q[k / 2] >> (4 * (k % 2))) & 0x0F) - z);
   }
 }
 

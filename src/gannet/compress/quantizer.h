@@ -44,6 +44,10 @@ void fake_quantize_weights(const float* W, int64_t N, int64_t K, const WeightQua
 void quantize_activations(const float* X, int64_t M, int64_t K, float static_scale, int8_t* q, float* scales);
 // out = the activations after quantization and back (f32 [M, K]); out may alias X.
 void fake_quantize_activations(const float* X, int64_t M, int64_t K, float static_scale, float* out);
+// The same for any input quantization the engine's products run (a.quantized; int8 as above, int4
+// by kernels::quantize_rows_int4: scale * (code - zero)), so that a student trains on exactly the
+// values the packed model computes with.
+void fake_quantize_activations(const float* X, int64_t M, int64_t K, const io::ActivationQuant& a, float* out);
 
 // A static activation scale from calibration statistics: the largest |x| seen, over 127.
 float static_scale_from_max_abs(float max_abs);

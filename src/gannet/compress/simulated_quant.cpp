@@ -23,12 +23,20 @@ Var fake_quantize_activation(const Var& x, float static_scale) {
   });
 }
 
+Var fake_quantize_activation(const Var& x, const io::ActivationQuant& a) {
+  GANNET_CHECK(x.value().dtype() == DType::f32 && x.value().ndim() == 2, "fake quantize activation: expected a 2-D ",
+               "f32 tensor, got ", x.value().describe());
+  return straight_through(x, [&](const Tensor& X, Tensor& out) {
+    fake_quantize_activations(X.f32(), X.dim(0), X.dim(1), a, out.f32());
+  });
+}
+
 Var simulated_block_forward(const nn::Block& b, const BlockQuant& q, const Var& x, int64_t B, int64_t T) {
   const nn::Linear* products[4] = {&b.attn.c_attn, &b.attn.c_proj, &b.mlp.c_fc, &b.mlp.c_proj};
   auto product = [&](int i, const Var& in) {
     const nn::Linear& l = *products[i];
     const Var w = q.weight[i] ? fake_quantize_weight(l.weight, *q.weight[i]) : l.weight;
-    const Var xin = q.input[i].int8 ? fake_quantize_activation(in, q.input[i].static_scale) : in;
+    const Var xin = q.input[i].quantized ? fake_quantize_activation(in, q.input[i].static_scale) : in;
     return autograd::linear(xin, w, l.bias);
   };
   Var a = autograd::attention(product(0, b.ln_1.forward(x)), B, T, b.attn.n_head, /*causal=*/true);

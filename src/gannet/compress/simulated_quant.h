@@ -19,6 +19,8 @@ Var fake_quantize_weight(const Var& w, const WeightQuantSpec& spec);
 // Activations quantized to int8 and back (token-wise, or with static_scale > 0); the gradient
 // passes straight through.
 Var fake_quantize_activation(const Var& x, float static_scale);
+// Activations quantized as `a` says (int8 or int4, compress::fake_quantize_activations) and back.
+Var fake_quantize_activation(const Var& x, const io::ActivationQuant& a);
 
 // The four products of a block, in order: attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj.
 constexpr std::array<const char*, 4> kBlockProducts = {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"};

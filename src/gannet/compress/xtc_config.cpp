@@ -106,13 +106,20 @@ LayerReduction read_layer_reduction(const io::JsonReader& lr) {
 }  // namespace
 
 void read_int8_activations(const json& ct_section, const io::JsonReader& ct) {
+  read_activation_groups(ct_section, ct, false);
+}
+
+ActivationGroups read_activation_groups(const json& ct_section, const io::JsonReader& ct, bool allow_int4) {
   io::JsonReader aq = ct.child("activation_quantization");
   io::JsonReader as = aq.child("shared_parameters");
   GANNET_CHECK(ct_section.contains("activation_quantization") && as.get_bool("enabled", false), ct.context(),
-               ".activation_quantization.shared_parameters.enabled must be true: the packed kernels take int8 "
+               ".activation_quantization.shared_parameters.enabled must be true: the packed kernels take integer "
                "activations");
+  ActivationGroups out;
   const std::string type = as.get_string("quantization_type", "symmetric");
-  GANNET_CHECK(type == "symmetric", as.context(), ".quantization_type '", type, "' is not supported (symmetric int8)");
+  GANNET_CHECK(type == "symmetric" || (allow_int4 && type == "asymmetric"), as.context(), ".quantization_type '", type,
+               "' is not supported (", allow_int4 ? "symmetric, or asymmetric for int4" : "symmetric int8", ")");
+  out.asymmetric = type == "asymmetric";
   const std::string range = as.get_string("range_calibration", "dynamic");
   GANNET_CHECK(range == "dynamic", as.context(), ".range_calibration '", range,
                "' is not supported: the students' activations are quantized per token (dynamic)");
@@ -121,10 +128,15 @@ void read_int8_activations(const json& ct_section, const io::JsonReader& ct) {
   for (const std::string& g : different_group_names(ct_section.at("activation_quantization"), aq.context())) {
     io::JsonReader group = groups.child(g);
     const int64_t bits = group.child("params").get_int<int64_t>("bits", 8);
-    GANNET_CHECK(bits == 8, group.context(), ".params.bits ", bits, " is not supported (activations are int8)");
+    GANNET_CHECK(bits == 8 || (allow_int4 && bits == 4), group.context(), ".params.bits ", bits,
+                 " is not supported (", allow_int4 ? "8 or 4" : "activations are int8", ")");
+    GANNET_CHECK(!out.asymmetric || bits == 4, group.context(), ".params.bits ", bits,
+                 ": asymmetric activations are int4 only");
     const ModuleTargets t = module_targets(group, group.context());
-    GANNET_CHECK(!t.embedding && !t.lm_head, group.context(), ".modules: only block products take int8 inputs");
+    GANNET_CHECK(!t.embedding && !t.lm_head, group.context(), ".modules: only block products take integer inputs");
+    out.groups.push_back({(int)bits, t.patterns});
   }
+  return out;
 }
 
 DistillWeights read_distillation(const io::JsonReader& d, int64_t steps, const DistillWeights& defaults) {

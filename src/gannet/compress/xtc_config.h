@@ -85,6 +85,17 @@ XtcConfig read_xtc_config(const nlohmann::json& doc, const io::JsonReader& root,
 // `ct_section`), which must be enabled, symmetric int8 and dynamic (token-wise).
 DistillWeights read_distillation(const io::JsonReader& d, int64_t steps, const DistillWeights& defaults = {});
 void read_int8_activations(const nlohmann::json& ct_section, const io::JsonReader& ct);
+// The same section where int4 inputs are allowed (task nxm: W4A4): each group's bits (8 or 4) and
+// modules; quantization_type "asymmetric" (a zero point per token) only when every group is int4.
+struct ActivationGroups {
+  bool asymmetric = false;
+  struct Group {
+    int bits = 8;
+    std::vector<std::string> modules;
+  };
+  std::vector<Group> groups;
+};
+ActivationGroups read_activation_groups(const nlohmann::json& ct_section, const io::JsonReader& ct, bool allow_int4);
 
 // Throws unless the weight groups' modules cover every product of a student of n_layer blocks.
 void check_product_coverage(const XtcConfig& c, int64_t n_layer);

@@ -10,10 +10,10 @@ namespace gannet::compress {
 namespace {
 
 // x W^T + b of block `layer`'s product `p`, with the weight in the form's shape and the input
-// quantized to int8 (form nullptr: f32).
+// quantized as the form says (form nullptr: f32).
 Var product(const nn::Linear& l, int64_t layer, int p, const Var& x, const StudentForm* form) {
   if (!form) return l.forward(x);
-  return autograd::linear(fake_quantize_activation(x, 0.f), form->weight(layer, p, l.weight), l.bias);
+  return autograd::linear(fake_quantize_activation(x, form->input(layer, p)), form->weight(layer, p, l.weight), l.bias);
 }
 
 Var embedding_table(const Var& table, const StudentForm* f) { return f ? f->embedding_table(table) : table; }

@@ -64,16 +64,21 @@ void require_classifier(const models::EncoderConfig& c) {
 }  // namespace
 
 EncoderEngine EncoderEngine::f32(const models::Encoder& model, bool fake_int8_inputs) {
+  return f32(model, fake_int8_inputs ? io::ActivationQuant{true} : io::ActivationQuant{});
+}
+
+EncoderEngine EncoderEngine::f32(const models::Encoder& model, const io::ActivationQuant& fake_inputs) {
   require_classifier(model.config());
   const std::map<std::string, Tensor> p = parameters_of(model);
   EncoderEngine e = EncoderEngineBuilder::build(
       model.config(), [&](const std::string& n) { return p.at(n); },
       [&](const std::string& n, Tensor bias) { return f32_matrix(p.at(n), std::move(bias)); });
-  e.fake_int8_ = fake_int8_inputs;
+  e.fake_inputs_ = fake_inputs;
   return e;
 }
 
-EncoderEngine EncoderEngine::w8a8(const models::Encoder& model, const compress::WeightQuantSpec& spec) {
+EncoderEngine EncoderEngine::w8a8(const models::Encoder& model, const compress::WeightQuantSpec& spec,
+                                  const io::ActivationQuant& inputs) {
   require_classifier(model.config());
   const std::map<std::string, Tensor> p = parameters_of(model);
   return EncoderEngineBuilder::build(
@@ -83,7 +88,7 @@ EncoderEngine EncoderEngine::w8a8(const models::Encoder& model, const compress::
         const io::QuantizedTensor q = compress::quantize_weights(p.at(n), spec);
         Tensor packed = Tensor::empty({kernels::qpacked_bytes(q.view())}, DType::u8);
         kernels::pack_quantized(q.view(), packed.raw());
-        return LinearWeight(packed, q, std::move(bias), io::ActivationQuant{true, 0.f});
+        return LinearWeight(packed, q, std::move(bias), inputs);
       });
 }
 
@@ -100,11 +105,11 @@ EncoderEngine EncoderEngine::nm_sparse(const io::NmSparseEncoder& model) {
       model.config, [&](const std::string& n) { return model.dense.at(n); },
       [&](const std::string& n, Tensor bias) {
         if (io::is_embedding_table(n)) return f32_matrix(model.dense.at(n), std::move(bias));
-        if (model.sparse.count(n)) return LinearWeight(model.sparse.at(n), std::move(bias));
+        if (model.sparse.count(n)) return LinearWeight(model.sparse.at(n), std::move(bias), model.input(n));
         const io::QuantizedTensor& q = model.quantized.at(n);
         Tensor packed = Tensor::empty({kernels::qpacked_bytes(q.view())}, DType::u8);
         kernels::pack_quantized(q.view(), packed.raw());
-        return LinearWeight(packed, q, std::move(bias), io::ActivationQuant{true, 0.f});
+        return LinearWeight(packed, q, std::move(bias), model.input(n));
       });
 }
 
@@ -175,7 +180,7 @@ void EncoderEngine::attention(const std::vector<int64_t>& start, const std::vect
 }
 
 void EncoderEngine::fake_quantize(float* X, int64_t rows, int64_t cols) const {
-  if (fake_int8_) compress::fake_quantize_activations(X, rows, cols, 0.f, X);
+  if (fake_inputs_.quantized) compress::fake_quantize_activations(X, rows, cols, fake_inputs_, X);
 }
 
 void EncoderEngine::block(const Layer& L, const std::vector<int64_t>& start, const std::vector<int64_t>& count) {

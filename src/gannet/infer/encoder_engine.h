@@ -7,7 +7,7 @@
 //    stored, inputs quantized to int8 token-wise; the embedding tables are low-bit too, a lookup
 //    dequantizing one row;
 //  - N:M sparse (NxMiFormer), from an io::NmSparseEncoder: each block product N:M sparse or dense
-//    int8/int4, inputs quantized to int8 token-wise; f32 embeddings.
+//    int8/int4, inputs quantized token-wise to int8, or to int4 (W4A4); f32 embeddings.
 // LayerNorms, attention (bidirectional over the sequence's real tokens), GELU (tanh form), mean
 // pooling over the real tokens and the classifier run in f32 (the classifier is f32 in every form).
 // Only the real tokens' rows are computed: a padding row is neither a key nor pooled, so the
@@ -33,9 +33,13 @@ class EncoderEngine {
   // token-wise and back first (compress::fake_quantize_activations): the low-bit engine's
   // arithmetic simulated in f32 (XTC's training forward).
   static EncoderEngine f32(const models::Encoder& model, bool fake_int8_inputs = false);
-  // Block products quantized by `weights` (ZeroQuant, default int8 g64 symmetric), int8 inputs;
-  // the embeddings stay f32.
-  static EncoderEngine w8a8(const models::Encoder& model, const compress::WeightQuantSpec& weights = {});
+  // The same with the inputs quantized as `fake_inputs` says (int8 or int4) and back.
+  static EncoderEngine f32(const models::Encoder& model, const io::ActivationQuant& fake_inputs);
+  // Block products quantized by `weights` (ZeroQuant, default int8 g64 symmetric) after training
+  // (round to nearest), inputs quantized as `inputs` says (default int8 token-wise; int4 for
+  // post-training W4A4); the embeddings stay f32.
+  static EncoderEngine w8a8(const models::Encoder& model, const compress::WeightQuantSpec& weights = {},
+                            const io::ActivationQuant& inputs = {true});
   // Validated (io::LowBitEncoder::validate) first; shares its tensors.
   static EncoderEngine low_bit(const io::LowBitEncoder& model);
   // N:M sparse and dense int8/int4 block products (NxMiFormer), int8 inputs; f32 embeddings.
@@ -67,7 +71,7 @@ class EncoderEngine {
   void prepare(int64_t rows, int64_t batch, int64_t T);
 
   models::EncoderConfig config_;
-  bool fake_int8_ = false;
+  io::ActivationQuant fake_inputs_;  // quantized: the block products' inputs fake-quantized
   LinearWeight wte_, wpe_, classifier_;
   std::vector<Layer> layers_;
   Tensor lnf_g_, lnf_b_;

@@ -82,8 +82,8 @@ struct Layer {
 
 // Whether block l's c_fc quantizes its GELU output for c_proj (both take int8 inputs).
 bool fuses_gelu_quantization(const Layer& l) {
-  return l.experts == 0 && l.fc.quantized() && l.fc.activation_quant().int8 && l.out.quantized() &&
-         l.out.activation_quant().int8;
+  return l.experts == 0 && l.fc.quantized() && l.fc.activation_quant().int8() && l.out.quantized() &&
+         l.out.activation_quant().int8();
 }
 
 // One row of a pass: a token at a position of a sequence.
@@ -532,7 +532,7 @@ kernels::QuantizedRows Engine::Impl::norm_quantized(const LinearWeight& w, const
 
 void Engine::Impl::norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n, float* y,
                              int64_t ldy, kernels::Epilogue e) {
-  if (w.quantized() && w.activation_quant().int8) return w.apply_int8(norm_quantized(w, gamma, beta, n), y, ldy, e);
+  if (w.quantized() && w.activation_quant().int8()) return w.apply_int8(norm_quantized(w, gamma, beta, n), y, ldy, e);
   kernels::layernorm_forward(x.data(), gamma.f32(), beta.f32(), xn.data(), nullptr, nullptr, n, C, cfg.layernorm_eps);
   w.apply(xn.data(), C, n, y, ldy, e, scratch.data());
 }

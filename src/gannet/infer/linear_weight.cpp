@@ -1,5 +1,6 @@
 #include "gannet/infer/linear_weight.h"
 
+#include "gannet/kernels/quantize_rows_int4.h"
 #include <omp.h>
 
 #include <algorithm>
@@ -12,10 +13,19 @@
 #include "gannet/kernels/gemm.h"
 #include "gannet/kernels/low_bit_matmul.h"
 #include "gannet/kernels/quantize_rows.h"
+#include "gannet/kernels/quantize_rows_int4.h"
 
 namespace gannet::infer {
 
 namespace {
+// Throws naming `what` unless the input quantization is one the integer products take.
+void check_inputs(const io::ActivationQuant& a, const char* what) {
+  if (!a.quantized) return;
+  GANNET_CHECK(a.bits == 8 || a.bits == 4, what, ": ", a.bits, "-bit inputs (the products take 8 or 4)");
+  GANNET_CHECK(!a.asymmetric || a.bits == 4, what, ": asymmetric inputs are int4 only");
+  GANNET_CHECK(!(a.asymmetric && a.static_scale > 0.f), what, ": asymmetric inputs are token-wise (no static scale)");
+}
+
 kernels::PackedType packed_type(DType t) {
   GANNET_CHECK(t == DType::f32 || t == DType::bf16, "LinearWeight: weight dtype ", dtype_name(t),
                " is not supported (f32, bf16)");
@@ -56,9 +66,11 @@ LinearWeight::LinearWeight(const io::LowBitTensor& w, Tensor bias)
   if (bias_.defined()) check_shape(bias_, {out_}, "LinearWeight bias");
 }
 
-LinearWeight::LinearWeight(const io::NmSparseTensor& w, Tensor bias)
-    : bias_(std::move(bias)), out_(w.rows), in_(w.in), nm_(w) {
+LinearWeight::LinearWeight(const io::NmSparseTensor& w, Tensor bias, io::ActivationQuant inputs)
+    : bias_(std::move(bias)), out_(w.rows), in_(w.in), act_(inputs), nm_(w) {
   w.validate("LinearWeight N:M sparse weight");
+  GANNET_CHECK(inputs.quantized, "LinearWeight N:M sparse weight: the sparse kernels take integer inputs");
+  check_inputs(inputs, "LinearWeight N:M sparse weight");
   if (bias_.defined()) check_shape(bias_, {out_}, "LinearWeight bias");
   const kernels::NmSparseWeights view = w.view();
   if (kernels::nm_sparse_packable(view)) {
@@ -97,6 +109,7 @@ LinearWeight::LinearWeight(Tensor packed, const io::QuantizedTensor& q, Tensor b
                kernels::qpacked_bytes(view), " bytes");
   q_ = kernels::qpacked_view(view, weight_.raw());
   if (bias_.defined()) check_shape(bias_, {out_}, "LinearWeight bias");
+  check_inputs(act_, "LinearWeight");
 }
 
 kernels::PackedMatrix LinearWeight::packed() const {
@@ -113,12 +126,15 @@ std::string LinearWeight::describe() const {
   if (low_bit())
     return str(low_bit_.ternary() ? "ternary" : "binary",
                low_bit_.group == low_bit_.padded_in ? std::string(" per-row") : str(" g", low_bit_.group), " / a8");
+  const std::string inputs = !act_.quantized ? " / f32"
+                             : str(" / a", act_.bits, act_.asymmetric ? " asym" : "",
+                                   act_.static_scale > 0 ? " static" : "");
   if (nm_sparse())
     return str(nm_.n, ":", nm_.m, " int", nm_.bits, nm_.group == nm_.in ? std::string(" per-row") : str(" g", nm_.group),
-               " / a8");
+               inputs);
   if (!quantized_) return dtype_name(weight_.dtype());
   return str("int", q_.bits, q_.group == q_.K ? std::string(" per-row") : str(" g", q_.group),
-             q_.asymmetric ? " asym" : "", act_.int8 ? (act_.static_scale > 0 ? " / a8 static" : " / a8") : " / f32");
+             q_.asymmetric ? " asym" : "", inputs);
 }
 
 void LinearWeight::row(int64_t n, float* out) const {
@@ -143,13 +159,14 @@ void LinearWeight::row(int64_t n, float* out) const {
 }
 
 void LinearWeight::apply_int8(const kernels::QuantizedRows& A, float* Y, int64_t ldy, kernels::Epilogue e) const {
-  GANNET_CHECK(quantized_ && act_.int8, "LinearWeight::apply_int8: needs a quantized weight with int8 inputs");
+  GANNET_CHECK(quantized_ && act_.int8(), "LinearWeight::apply_int8: needs a quantized weight with int8 inputs");
   kernels::quant_matmul(A, q_, bias_.defined() ? bias_.f32() : nullptr, Y, ldy, e);
 }
 
 void LinearWeight::apply_int8_gelu_int8(const kernels::QuantizedRows& A, float* H, int64_t ldh, float next_static_scale,
                                         int8_t* q, int64_t ldq, float* scales) const {
-  GANNET_CHECK(quantized_ && act_.int8, "LinearWeight::apply_int8_gelu_int8: needs a quantized weight with int8 inputs");
+  GANNET_CHECK(quantized_ && act_.int8(),
+               "LinearWeight::apply_int8_gelu_int8: needs a quantized weight with int8 inputs");
   kernels::quant_matmul_gelu_int8(A, q_, bias_.defined() ? bias_.f32() : nullptr, H, ldh, next_static_scale, q, ldq,
                                   scales);
 }
@@ -157,11 +174,12 @@ void LinearWeight::apply_int8_gelu_int8(const kernels::QuantizedRows& A, float* 
 int64_t LinearWeight::scratch_floats(int64_t M) const {
   // Low-bit: the int8 inputs and their scales, and the product's rows when it is accumulated.
   if (low_bit()) return (M * low_bit_.padded_in + 3) / 4 + M + 16 + M * out_;
-  if (nm_sparse()) return (M * in_ + 3) / 4 + M + 16 + M * out_;
+  // N:M: the quantized inputs (int4 ones widened to int8 too) and the product's rows.
+  if (nm_sparse()) return input_scratch_floats(M, in_) + (act_.bits == 4 ? (M * in_ + 3) / 4 : 0) + M * out_;
   if (quantized_) {
-    // Inputs padded to the packed width (f32), or their int8 form and row scales.
+    // Inputs padded to the packed width (f32), or their integer form, row scales and zero points.
     const int64_t Kp = q_.K;
-    if (act_.int8) return (M * Kp + 3) / 4 + M + 16;
+    if (act_.quantized) return input_scratch_floats(M, Kp);
     return Kp == in_ ? 0 : M * Kp;
   }
   if (M <= kSkinnyMaxRows) return 0;
@@ -188,15 +206,7 @@ void LinearWeight::apply(const float* X, int64_t ldx, int64_t M, float* Y, int64
   if (quantized_) {
     const int64_t Kp = q_.K;
     GANNET_CHECK(scratch != nullptr || scratch_floats(M) == 0, "LinearWeight::apply: the quantized path needs scratch");
-    if (act_.int8) {
-      float* scales = scratch;
-      int8_t* q = reinterpret_cast<int8_t*>(scratch + M + 16);
-      kernels::quantize_rows(X, ldx, M, K, act_.static_scale, q, Kp, scales);
-      if (Kp > K)
-        for (int64_t m = 0; m < M; ++m) std::memset(q + m * Kp + K, 0, Kp - K);
-      const kernels::QuantizedRows A{q, Kp, scales, M, Kp};
-      return kernels::quant_matmul(A, q_, b, Y, ldy, e);
-    }
+    if (act_.quantized) return kernels::quant_matmul(quantize_inputs(X, ldx, M, Kp, scratch), q_, b, Y, ldy, e);
     if (Kp == K) return kernels::quant_matmul_f32(X, ldx, M, q_, b, Y, ldy, e);
     for (int64_t m = 0; m < M; ++m) {
       std::memcpy(scratch + m * Kp, X + m * ldx, K * sizeof(float));
@@ -225,17 +235,39 @@ void LinearWeight::apply(const float* X, int64_t ldx, int64_t M, float* Y, int64
   }
 }
 
+int64_t LinearWeight::input_scratch_floats(int64_t M, int64_t Kp) { return M + 16 + (M + 3) / 4 + (M * Kp + 3) / 4; }
+
+kernels::QuantizedRows LinearWeight::quantize_inputs(const float* X, int64_t ldx, int64_t M, int64_t Kp,
+                                                     float* scratch) const {
+  const int64_t K = in_;
+  float* scales = scratch;
+  uint8_t* zeros = reinterpret_cast<uint8_t*>(scratch + M + 16);
+  int8_t* q = reinterpret_cast<int8_t*>(scratch + M + 16 + (M + 3) / 4);
+  if (act_.bits == 4) {
+    kernels::quantize_rows_int4(X, ldx, M, K, Kp, act_.asymmetric, act_.static_scale, reinterpret_cast<uint8_t*>(q),
+                                Kp / 2, scales, act_.asymmetric ? zeros : nullptr);
+    return {q, Kp / 2, scales, M, Kp, 4, act_.asymmetric ? zeros : nullptr};
+  }
+  kernels::quantize_rows(X, ldx, M, K, act_.static_scale, q, Kp, scales);
+  if (Kp > K)
+    for (int64_t m = 0; m < M; ++m) std::memset(q + m * Kp + K, 0, Kp - K);
+  return {q, Kp, scales, M, Kp};
+}
+
 // Inputs quantized token-wise, then the sparse product, or the dense int8 one on the same integers
 // for patterns without a sparse vector path (bias added in it).
 void LinearWeight::apply_nm_sparse(const float* X, int64_t ldx, int64_t M, float* Y, int64_t ldy,
                                    kernels::Epilogue e, float* scratch) const {
   GANNET_CHECK(scratch != nullptr, "LinearWeight::apply: the N:M sparse path needs scratch");
   const int64_t N = out_, K = in_;
-  float* scales = scratch;
-  int8_t* q = reinterpret_cast<int8_t*>(scratch + M + 16);
-  float* product = scratch + M + 16 + (M * K + 3) / 4;
-  kernels::quantize_rows(X, ldx, M, K, 0.f, q, K, scales);
-  const kernels::QuantizedRows A{q, K, scales, M, K};
+  kernels::QuantizedRows A = quantize_inputs(X, ldx, M, K, scratch);
+  float* product = scratch + input_scratch_floats(M, K);
+  if (A.bits == 4) {  // the sparse kernels read int8 rows: the values c - z widened
+    int8_t* wide = reinterpret_cast<int8_t*>(product);
+    kernels::widen_int4_rows(A, 0, M, wide, K);
+    A = kernels::QuantizedRows{wide, K, A.scale, M, K};
+    product += (M * K + 3) / 4;
+  }
   const bool in_place = e != kernels::Epilogue::accumulate;
   const float* b = bias_.defined() ? bias_.f32() : nullptr;
   float* out = in_place ? Y : product;

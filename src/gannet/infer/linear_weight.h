@@ -45,9 +45,9 @@ class LinearWeight {
   // Low-bit: w's planes and scales (shared, not copied; validated), inputs quantized to int8
   // token-wise; bias [out] f32 or undefined.
   LinearWeight(const io::LowBitTensor& w, Tensor bias);
-  // N:M sparse: w's tensors (shared, not copied; validated), inputs quantized to int8 token-wise;
-  // bias [out] f32 or undefined.
-  LinearWeight(const io::NmSparseTensor& w, Tensor bias);
+  // N:M sparse: w's tensors (shared, not copied; validated), inputs quantized token-wise as
+  // `inputs` says (int8, or int4 widened to int8 for the sparse kernels); bias [out] f32 or undefined.
+  LinearWeight(const io::NmSparseTensor& w, Tensor bias, io::ActivationQuant inputs = {true});
 
   // ZeroQuant's int8/int4 form (not the low-bit one).
   bool quantized() const { return quantized_; }
@@ -97,6 +97,11 @@ class LinearWeight {
   io::NmSparseTensor nm_;                     // the N:M form (values undefined: another form)
   Tensor nm_packed_;                          // its vector layout (undefined: weight_ and q_ hold it dense)
   kernels::NmSparsePacked nm_view_{};
+  // Bytes (as floats) of scratch quantize_inputs needs for M rows of Kp columns.
+  static int64_t input_scratch_floats(int64_t M, int64_t Kp);
+  // X's M rows quantized as act_ says, padded to Kp columns, into scratch: row scales, zero points
+  // (int4 asymmetric), then the int8 values or int4 codes.
+  kernels::QuantizedRows quantize_inputs(const float* X, int64_t ldx, int64_t M, int64_t Kp, float* scratch) const;
   void apply_nm_sparse(const float* X, int64_t ldx, int64_t M, float* Y, int64_t ldy, kernels::Epilogue e,
                        float* scratch) const;
   static io::LowBitTensor no_low_bit() {

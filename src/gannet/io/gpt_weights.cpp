@@ -122,7 +122,7 @@ nlohmann::json quantization_json(const GptWeights& w) {
     const ActivationQuant a = w.activation(name);
     weights[name] = {{"bits", q.bits},       {"group", q.group},
                      {"in", q.in},           {"padded_in", q.padded_in},
-                     {"symmetric", q.symmetric()}, {"activations", a.int8 ? "int8" : "f32"},
+                     {"symmetric", q.symmetric()}, {"activations", a.quantized ? "int8" : "f32"},
                      {"activation_scale", a.static_scale}};
   }
   return {{"format", kQuantFormat}, {"scheme", w.scheme}, {"notes", w.quantization_notes}, {"weights", weights}};

@@ -15,14 +15,6 @@
 
 namespace gannet::io {
 
-// How a Linear's input is quantized at run time: kept in f32 (weight-only schemes, "A16"), or
-// quantized to int8 token-wise (static_scale == 0) or with one calibrated static scale.
-struct ActivationQuant {
-  bool int8 = false;
-  float static_scale = 0.f;
-  bool operator==(const ActivationQuant&) const = default;
-};
-
 struct GptWeights {
   models::GptConfig config;
   // Under gannet's parameter names and layouts (nn::Linear weights [out, in]): "wte.weight",

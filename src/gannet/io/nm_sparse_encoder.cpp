@@ -62,7 +62,22 @@ nlohmann::json weights_metadata(const NmSparseEncoder& m) {
   }
   for (const auto& [name, q] : m.quantized)
     w[name] = {{"form", "dense"}, {"bits", q.bits}, {"group", q.group}, {"in", q.in}, {"padded_in", q.padded_in}};
+  for (const auto& [name, a] : m.inputs)
+    if (!(a == ActivationQuant{true})) w[name]["inputs"] = {{"bits", a.bits}, {"asymmetric", a.asymmetric}};
   return {{"format", kNmSparseFormat}, {"weights", w}};
+}
+
+// A weight entry's "inputs" (absent: int8 token-wise).
+ActivationQuant read_inputs(const JsonReader& e, const std::string& what) {
+  ActivationQuant a{true};
+  if (!e.has("inputs")) return a;
+  const JsonReader i = e.child("inputs");
+  const int64_t bits = i.get_int<int64_t>("bits", 8);
+  GANNET_CHECK(bits == 8 || bits == 4, what, ": inputs of ", bits, " bits (8 or 4)");
+  a.bits = (int)bits;
+  a.asymmetric = i.get_bool("asymmetric", false);
+  i.finish();
+  return a;
 }
 
 QuantizedTensor read_dense_product(const SafeTensors& file, const std::string& name, const JsonReader& e,
@@ -100,6 +115,11 @@ NmSparseEncoder::Bytes NmSparseEncoder::bytes() const {
   return b;
 }
 
+ActivationQuant NmSparseEncoder::input(const std::string& name) const {
+  auto it = inputs.find(name);
+  return it == inputs.end() ? ActivationQuant{true} : it->second;
+}
+
 void NmSparseEncoder::validate(const std::string& what) const {
   try {
     config.validate();
@@ -109,6 +129,13 @@ void NmSparseEncoder::validate(const std::string& what) const {
   GANNET_CHECK(config.num_classes >= 2 && !config.mlm_head, what, ": a packed encoder is a classifier (num_classes ",
                config.num_classes, ", mlm_head ", config.mlm_head ? "true" : "false", ")");
   validate_products(*this, what);
+  for (const auto& [name, a] : inputs) {
+    GANNET_CHECK(sparse.count(name) || quantized.count(name), what, ": inputs for '", escape_bytes(name),
+                 "', not a block product");
+    GANNET_CHECK(a.quantized && a.static_scale == 0.f && (a.bits == 8 || a.bits == 4) && (!a.asymmetric || a.bits == 4),
+                 what, ": '", escape_bytes(name), "' has inputs the products do not take (token-wise int8, or int4 ",
+                 "symmetric or asymmetric)");
+  }
   const auto shapes = dense_shapes(config);
   std::map<std::string, bool> known;
   for (const auto& [name, shape] : shapes) {
@@ -168,6 +195,8 @@ NmSparseEncoder read_nm_sparse_encoder(const std::string& path) {
     const std::string& name = it.key();
     GANNET_CHECK(shapes.count(name), path, ": nm_sparse lists '", escape_bytes(name), "', not a block product");
     const JsonReader e = weights.child(name);
+    const ActivationQuant a = read_inputs(e, path + ": '" + escape_bytes(name) + "'");
+    if (!(a == ActivationQuant{true})) out.inputs[name] = a;
     const std::string form = e.get_string("form", "");
     if (form == "nm") out.sparse.emplace(name, NmSparseTensor::read(file, name, e));
     else if (form == "dense") out.quantized.emplace(name, read_dense_product(file, name, e, shapes.at(name)));

@@ -6,7 +6,8 @@
 // LayerNorms, ln_f, the classifier) f32 under its parameter name. Metadata: "nm_sparse" =
 // {"format": "gannet-nmsparse-1", "weights": {NAME: {"form": "nm", and the N:M tensor's entry} or
 // {"form": "dense", "bits", "group", "in", "padded_in"}}}, "model_type" "encoder" and
-// "model_config" (the EncoderConfig as JSON). The block products take int8 token-wise inputs.
+// "model_config" (the EncoderConfig as JSON). The block products take int8 token-wise inputs, or
+// int4 ones (W4A4) where a weight's entry has "inputs": {"bits": 4, "asymmetric": bool}.
 // The encoder checkpoint reader refuses such a file by name, and this reader refuses others.
 #pragma once
 #include <map>
@@ -28,6 +29,10 @@ struct NmSparseEncoder {
   std::map<std::string, NmSparseTensor> sparse;  // N:M block products
   std::map<std::string, QuantizedTensor> quantized;  // dense block products (symmetric)
   std::map<std::string, Tensor> dense;           // f32: the rest
+  // Block products whose inputs are not int8 token-wise (absent: int8, as files before W4A4).
+  std::map<std::string, ActivationQuant> inputs;
+  // The input quantization of block product `name`.
+  ActivationQuant input(const std::string& name) const;
 
   struct Bytes {
     int64_t products = 0, dense = 0;  // the block products' stored bytes; the f32 rest
@@ -35,8 +40,9 @@ struct NmSparseEncoder {
   };
   Bytes bytes() const;
   // Throws one line naming `what` unless the config is a classifier's, every block product is in
-  // exactly one of sparse and quantized with its shape (valid, symmetric), and dense holds exactly
-  // the other parameters, f32 with their shapes.
+  // exactly one of sparse and quantized with its shape (valid, symmetric), dense holds exactly
+  // the other parameters, f32 with their shapes, and inputs names block products with token-wise
+  // int8 or int4 (asymmetric: int4 only) inputs.
   void validate(const std::string& what) const;
 };
 

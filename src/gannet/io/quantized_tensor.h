@@ -18,6 +18,17 @@
 
 namespace gannet::io {
 
+// How a Linear's input is quantized at run time: kept in f32 (weight-only schemes, "A16"), or
+// quantized to int8 (or int4) token-wise (static_scale == 0) or with one calibrated static scale.
+struct ActivationQuant {
+  bool quantized = false;    // inputs quantized to `bits` bits; false: they stay f32
+  float static_scale = 0.f;  // 0: token-wise (dynamic); else one calibrated scale (symmetric only)
+  int bits = 8;              // 8, or 4 (W4A4: two codes per byte, kernels/quantize_rows_int4.h)
+  bool asymmetric = false;   // bits 4: a zero point per row (token-wise only)
+  bool int8() const { return quantized && bits == 8; }
+  bool operator==(const ActivationQuant&) const = default;
+};
+
 struct QuantizedTensor {
   int bits = 8;           // 8 or 4
   int64_t rows = 0;       // N
