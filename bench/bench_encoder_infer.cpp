@@ -1,5 +1,5 @@
 // The classifier encoder's inference (infer/encoder_engine.h) in its weight forms: f32, W8A8
-// (ZeroQuant int8 g64, int8 token-wise inputs), binary and ternary (XTC W1A8 / W2A8, per-row
+// (ZeroQuant int8 g64, int8 token-wise inputs), W4A4 (int4 g64, int4 token-wise inputs), binary and ternary (XTC W1A8 / W2A8, per-row
 // scales, embeddings low-bit too), 2:4 and 1:4 (NxMiFormer: N:M sparse int8 g64 kept values by
 // magnitude, int8 token-wise inputs, f32 embeddings), at the teacher's shape (6 layers, d 384, 6 heads, vocab 8192,
 // n_ctx 128, 15 classes) and its 3-layer student, on full windows of 128 tokens at batch 1 and 32.
@@ -47,6 +47,8 @@ std::vector<Form> forms_of(const models::Encoder& m, int64_t group, const std::v
   std::vector<Form> forms;
   forms.push_back({"f32", infer::EncoderEngine::f32(m)});
   if (wanted("W8A8")) forms.push_back({"W8A8", infer::EncoderEngine::w8a8(m)});
+  if (wanted("W4A4"))  // int4 g64 weights, int4 token-wise inputs (the INT4 paper's encoder form)
+    forms.push_back({"W4A4", infer::EncoderEngine::w8a8(m, {4, 64}, io::ActivationQuant{true, 0.f, 4, false})});
   if (wanted("binary"))
     forms.push_back({"binary", infer::EncoderEngine::low_bit(compress::pack_low_bit_encoder(m, {1, group}, {1, 0}, "w1a8"))});
   if (wanted("ternary"))
@@ -89,19 +91,19 @@ void random_batch(int64_t B, int64_t T, int64_t vocab, Tensor& tokens, Tensor& m
 
 int main(int argc, char** argv) {
   gannet::kernels::ensure_blas_core(argv);
-  CLI::App app{"classifier encoder inference: f32, W8A8, binary, ternary and N:M sparse int8 weights"};
+  CLI::App app{"classifier encoder inference: f32, W8A8, W4A4, binary, ternary and N:M sparse int8 weights"};
   int threads = 2, reps = 5;
   int64_t T = 128, group = 0;
   std::vector<int64_t> batches = {1, 32}, layer_counts = {6, 3};
-  std::vector<std::string> form_names = {"W8A8", "binary", "ternary", "2:4", "1:4"};
+  std::vector<std::string> form_names = {"W8A8", "W4A4", "binary", "ternary", "2:4", "1:4"};
   app.add_option("--threads,-t", threads)->capture_default_str();
   app.add_option("--reps,-r", reps, "timed repetitions per case (after one warm-up)")->capture_default_str();
   app.add_option("--tokens", T, "tokens per sequence (at most 128)")->capture_default_str();
   app.add_option("--batches", batches, "batch sizes")->capture_default_str();
   app.add_option("--layers", layer_counts, "models by layer count (d 384, 6 heads)")->capture_default_str();
-  app.add_option("--forms", form_names, "forms beside f32: W8A8, binary, ternary, 2:4, 1:4")
+  app.add_option("--forms", form_names, "forms beside f32: W8A8, W4A4, binary, ternary, 2:4, 1:4")
       ->capture_default_str()
-      ->check(CLI::IsMember({"W8A8", "binary", "ternary", "2:4", "1:4"}));
+      ->check(CLI::IsMember({"W8A8", "W4A4", "binary", "ternary", "2:4", "1:4"}));
   app.add_option("--group,-g", group, "low-bit products' group (0: one scale per row)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   kernels::set_num_threads(threads);

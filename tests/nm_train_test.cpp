@@ -5,7 +5,9 @@
 // that `gannet eval` runs with the accuracy `gannet compress` printed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <regex>
@@ -15,6 +17,7 @@
 #include "gannet/compress/nm_sparse_quantizer.h"
 #include "gannet/compress/nm_student.h"
 #include "gannet/compress/simulated_quant.h"
+#include "gannet/infer/encoder_engine.h"
 #include "gannet/io/encoder_checkpoint.h"
 #include "gannet/io/nm_sparse_encoder.h"
 #include "gannet/io/safetensors.h"
@@ -359,4 +362,36 @@ TEST_F(NmTrain, CompressW4A4PacksInt4InputsAndEvalAgrees) {
   EXPECT_TRUE(file_model.sparse.empty());
   ASSERT_EQ(file_model.inputs.size(), 8u);
   EXPECT_EQ(file_model.input("h.1.mlp.c_proj.weight"), (io::ActivationQuant{true, 0.f, 4, false}));
+}
+
+// Post-training W4A4 of an encoder (`gannet quantize`, round to nearest): every product dense int4
+// with int4 inputs, the same logits as the engine quantizing the f32 model itself; and the options
+// an encoder does not take are one-line errors.
+TEST_F(NmTrain, QuantizeW4A4RoundsAnEncoderToTheEngineForm) {
+  const std::string out = file("ptq.safetensors");
+  const std::string said =
+      gannet::testing::gannet_output("quantize -i " + teacher() + " -o " + out + " --scheme w4a4 --group 32 2>&1");
+  EXPECT_TRUE(has(said, "as dense int4 g32 / a4 (round to nearest)")) << said;
+  const io::NmSparseEncoder packed = io::read_nm_sparse_encoder(out);
+  EXPECT_TRUE(packed.sparse.empty());
+  EXPECT_EQ(packed.quantized.size(), 4u * (size_t)packed.config.n_layer);
+  for (const auto& [name, q] : packed.quantized) {
+    EXPECT_EQ(q.bits, 4) << name;
+    EXPECT_EQ(packed.input(name), (io::ActivationQuant{true, 0.f, 4, false})) << name;
+  }
+  models::Encoder model(io::read_encoder_checkpoint_config(teacher()));
+  io::load_encoder_checkpoint(teacher(), model, nullptr, nullptr);
+  Tensor tokens = Tensor::empty({2, 8}, DType::i32), mask = Tensor::empty({2, 8}, DType::u8);
+  for (int64_t i = 0; i < 16; ++i) tokens.data<int32_t>()[i] = (int32_t)(i % 7), mask.data<uint8_t>()[i] = i % 5 != 4;
+  const Tensor a = infer::EncoderEngine::nm_sparse(packed).logits(tokens, mask);
+  const Tensor b = infer::EncoderEngine::w8a8(model, {4, 32}, io::ActivationQuant{true, 0.f, 4, false}).logits(tokens, mask);
+  for (int64_t i = 0; i < a.numel(); ++i) EXPECT_EQ(a.f32()[i], b.f32()[i]);
+  for (const std::string& bad : {std::string("--scheme w4a16"), std::string("--scheme w4a4 --lkd-steps 3"),
+                                 std::string("--scheme w8a8 --asymmetric-activations")}) {
+    const auto [status, text] = gannet::testing::command_status(std::string(GANNET_BINARY) + " quantize -i " + teacher() +
+                                                                " -o " + file("bad") + " " + bad + " 2>&1");
+    EXPECT_NE(status, 0) << bad;
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << bad << ": " << text;
+  }
+  EXPECT_FALSE(std::filesystem::exists(file("bad")));
 }

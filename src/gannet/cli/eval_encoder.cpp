@@ -84,7 +84,8 @@ void eval_encoder(const std::string& model_path, const std::string& data_path, i
     const io::NmSparseEncoder packed = io::read_nm_sparse_encoder(model_path);
     infer::EncoderEngine e = infer::EncoderEngine::nm_sparse(packed);
     eval_classifier(packed.config, [&](const Tensor& t, const Tensor& m) { return e.logits(t, m); },
-                    ", engine N:M " + e.describe(), data_path, batch, max_batches);
+                    (packed.sparse.empty() ? ", engine packed " : ", engine N:M ") + e.describe(), data_path, batch,
+                    max_batches);
     return;
   }
   models::Encoder model(io::read_encoder_checkpoint_config(model_path));

@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <memory>
 
+#include "gannet/cli/eval_encoder.h"
 #include "gannet/cli/number_options.h"
+#include "gannet/cli/quantize_encoder.h"
 #include "gannet/compress/lkd.h"
 #include "gannet/compress/quant_config.h"
 #include "gannet/core/rng.h"
@@ -24,6 +26,7 @@ struct QuantizeArgs {
   int64_t group = 64, lkd_steps = 0, calib_batches = 16, calib_batch = 8, calib_seq_len = 128;
   float lkd_lr = 1e-4f;
   bool asymmetric = false, static_activations = false, data_free = false, no_progress = false;
+  bool asymmetric_activations = false;
   uint64_t seed = 1;
   int threads = 0;
 };
@@ -87,12 +90,20 @@ double file_mb(const std::string& path) { return (double)std::filesystem::file_s
 void add_quantize_command(CLI::App& app) {
   auto a = std::make_shared<QuantizeArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "quantize", "Quantize a GPT to int8/int4 (ZeroQuant): packed integers, integer kernels, optional LKD");
-  cmd->add_option("--in,-i", a->in, "float model: gannet .safetensors or HF GPT-2 directory")->required();
+      "quantize",
+      "Quantize a GPT to int8/int4 (ZeroQuant): packed integers, integer kernels, optional LKD; or a classifier "
+      "encoder (w8a8, w4a8, w4a4) by round to nearest");
+  cmd->add_option("--in,-i", a->in, "float model: gannet .safetensors (GPT or encoder) or HF GPT-2 directory")
+      ->required();
   cmd->add_option("--out,-o", a->out, "quantized model to write (.safetensors)")->required();
   CLI::Option* scheme_option =
-      cmd->add_option("--scheme", a->scheme, "w8a8 | w4a8 | w8a16 | w4a16 | mixed (W8 attention, W4 MLP, A8)")
-          ->check(CLI::IsMember(compress::scheme_names()));
+      cmd->add_option("--scheme", a->scheme,
+                      "w8a8 | w4a8 | w8a16 | w4a16 | mixed (W8 attention, W4 MLP, A8); encoders: w8a8 | w4a8 | w4a4")
+          ->check(CLI::IsMember([] {
+            std::vector<std::string> names = compress::scheme_names();
+            names.push_back("w4a4");
+            return names;
+          }()));
   CLI::Option* config = cmd->add_option("--config", a->config,
                                         "scheme from a JSON file with DeepSpeed's compression_training keys "
                                         "(docs/quantization.md)")
@@ -130,10 +141,23 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "calibration sampling seed")
       ->capture_default_str()
       ->check(number_in<uint64_t>(NumberRange::at_least(0)));
+  cmd->add_flag("--asymmetric-activations", a->asymmetric_activations,
+                "encoder w4a4: int4 inputs with a zero point per token");
   add_threads_option(cmd, a->threads);
   cmd->add_flag("--no-progress", a->no_progress, "no progress bar");
   cmd->callback([a]() {
     if (a->threads > 0) kernels::set_num_threads(a->threads);
+    if (is_encoder_model(a->in)) {
+      GANNET_CHECK(a->config.empty() && a->lkd_steps == 0 && a->calib.empty() && !a->data_free && !a->asymmetric &&
+                       !a->static_activations && a->embedding == "default" && a->lm_head == "default",
+                   "quantize: an encoder takes --scheme, --group and --asymmetric-activations only (round to nearest; ",
+                   "quantization-aware W4A4 is `gannet compress` with task nxm)");
+      GANNET_CHECK(!a->scheme.empty(), "give --scheme w8a8, w4a8 or w4a4");
+      return quantize_encoder(a->in, a->out, a->scheme, a->group, a->asymmetric_activations);
+    }
+    GANNET_CHECK(a->scheme != "w4a4", "quantize: scheme w4a4 is for encoders (a GPT takes ",
+                 "w8a8, w4a8, w8a16, w4a16, mixed)");
+    GANNET_CHECK(!a->asymmetric_activations, "quantize: --asymmetric-activations is for an encoder's w4a4");
     const auto t0 = std::chrono::steady_clock::now();
     compress::SchemeOptions so;
     so.group = a->group;
