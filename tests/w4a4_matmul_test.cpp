@@ -126,8 +126,9 @@ TEST(W4A4, ProductEqualsTheProductOfTheWidenedRows) {
   for (int bits : {4, 8})
     for (bool wasym : {false, true})
       for (bool aasym : {false, true})
-        for (int64_t M : {1, 3, 7, 32, 45}) {
-          const int64_t N = 70, K = 192, group = 64;
+        for (int64_t M : {1, 3, 7, 32, 45})
+          for (auto [K, group] : {std::pair<int64_t, int64_t>{192, 64}, {160, 32}, {96, 96}}) {
+          const int64_t N = 70;
           QMatrix W(bits, N, K, group, wasym, 31 + M);
           const auto X = activations(M, K, 41 + M);
           const auto b = random_vec(N, 5);
@@ -144,9 +145,9 @@ TEST(W4A4, ProductEqualsTheProductOfTheWidenedRows) {
             std::vector<float> got(M * N);
             k::quant_matmul(A.r, W.p, b.data(), got.data(), N, k::Epilogue::store);
             ASSERT_EQ(got, want) << "W" << bits << (wasym ? " asym" : "") << " A4" << (aasym ? " asym" : "")
-                                 << " M " << M << " threads " << threads;
+                                 << " M " << M << " K " << K << " threads " << threads;
           }
-        }
+          }
   k::set_num_threads(saved);
 }
 

@@ -117,14 +117,16 @@ void a8_product(const QuantizedRows& A4, const QPackedMatrix& W, const float* bi
   if ((int64_t)buf.asum.size() < A4.M * groups) buf.asum.resize(A4.M * groups);
   if (shared && (int64_t)buf.as.size() < A4.M * groups) buf.as.resize(A4.M * groups);
   if (shared && (int64_t)buf.aq.size() < A4.M * W.K / 4) buf.aq.resize(A4.M * W.K / 4);
-  const bool wide = A4.bits == 4;
+  // 4-bit rows: packed into the shared tiles from their codes, or else widened to int8 rows in
+  // buf.wide as they are prepared (the bodies that read rows read int8).
+  const bool wide = A4.bits == 4 && !shared;
   if (wide && (int64_t)buf.wide.size() < A4.M * A4.K) buf.wide.resize(A4.M * A4.K);
   int32_t *sum = buf.asum.data(), *q = buf.aq.data(), *s = buf.as.data();
-  // The int8 rows the bodies read: 4-bit rows are widened into buf.wide as they are prepared.
   const QuantizedRows A = wide ? QuantizedRows{buf.wide.data(), A4.K, A4.scale, A4.M, A4.K} : A4;
   // Rows [m_begin, m_end): widened (4-bit rows), then their group sums (and tiles).
   auto prepare = [&](int64_t m_begin, int64_t m_end) {
     if (m_begin >= m_end) return;
+    if (A.bits == 4) return avx512::a8_pack_rows(A, nullptr, W, m_begin, m_end, q, s);
     if (wide) widen_int4_rows(A4, m_begin, m_end, buf.wide.data() + m_begin * A4.K, A4.K);
     const QuantizedRows part{A.q + m_begin * A.ld, A.ld, A.scale + m_begin, m_end - m_begin, A.K};
     activation_group_sums(part, W.group, sum + m_begin * groups);

@@ -120,7 +120,8 @@ GANNET_QUANT_MATMUL_DECLS  // AVX512-VNNI vpdpbusd; needs cpu_has_avx512_vnni()
 // quant_matmul_range in two steps, so that the threads of one product can share the first: the
 // int8 rows are packed in tiles of a8_tile_rows(bits) rows (aq: M * K / 4 words, as: M * K / group),
 // rows [m_begin, m_end) at a time (m_begin a multiple of the tile rows), then any output range
-// reads all the tiles.
+// reads all the tiles. 4-bit rows are packed from their codes (asum unused: the sums come from
+// the codes); the packed range then reads them as int8 rows.
 int64_t a8_tile_rows(int bits);
 void a8_pack_rows(const QuantizedRows& A, const int32_t* asum, const QPackedMatrix& W, int64_t m_begin, int64_t m_end,
                   int32_t* aq, int32_t* as);

@@ -42,7 +42,7 @@ void quantize_rows_int4(const float* X, int64_t ldx, int64_t M, int64_t K, int64
     scales[m] = s.scale;
     if (zeros) zeros[m] = (uint8_t)s.zero;
     for (int64_t k = 0; k < K; ++k)
-      c[k] = (uint8_t)std::min(std::max(std::nearbyint(x[k] * s.inv) + (float)s.zero, cmin), 15.f);
+      c[k] = (uint8_t)std::nearbyint(std::min(std::max(std::fma(x[k], s.inv, (float)s.zero), cmin), 15.f));
     std::fill(c.begin() + K, c.end(), (uint8_t)s.zero);
     uint8_t* out = q + m * ldq;
     for (int64_t j = 0; j < Kp / 2; ++j) out[j] = (uint8_t)(c[2 * j] | c[2 * j + 1] << 4);

@@ -4,11 +4,12 @@
 // Row m of X becomes scale[m] * (c[m, k] - z[m]), each code c in [0, 15] stored two per byte
 // (column 2j in the low nibble of byte j, 2j + 1 in the high one):
 //   symmetric, dynamic:  scale = max_k |x| / 7, inv = 7 / max (0 for a row of zeros), z = 8,
-//                        c = clamp(rint(x * inv) + 8, 1, 15)   (values -7..7);
+//                        c = rint(clamp(fma(x, inv, 8), 1, 15))   (values -7..7);
 //   symmetric, static:   scale = static_scale (calibrated per tensor), inv = 1 / scale, as above;
 //   asymmetric, dynamic: lo = min(0, min_k x), hi = max(0, max_k x), scale = (hi - lo) / 15,
 //                        inv = 15 / (hi - lo) (0 when equal), z = rint(-lo * inv) (in [0, 15]),
-//                        c = clamp(rint(x * inv) + z, 0, 15)   (values -z..15 - z).
+//                        c = rint(clamp(fma(x, inv, z), 0, 15))   (values -z..15 - z).
+// (fma: x * inv + z rounded once, so every path that has the instruction gets the same float.)
 // The range always holds 0, so padding columns (code z) and zeros are exact. Rounding is to
 // nearest even; every path computes these float operations, so the vector paths equal the scalar
 // reference bitwise.

@@ -11,9 +11,12 @@ namespace gannet::kernels::GANNET_ISA {
 using namespace gannet::simd;
 
 namespace {
-// n codes clamp(rint(x * inv) + z, cmin, 15) as bytes at c (n <= W).
+// The codes rint(clamp(fma(x, inv, z), cmin, 15)) as floats; the conversion rounds them.
+inline vf code_values(vf x, vf inv, vf z, vf cmin) { return min(max(fmadd(x, inv, z), cmin), set1(15.f)); }
+
+// n codes as bytes at c (n <= W).
 inline void put_codes(uint8_t* c, vf x, vf inv, vf z, vf cmin, int n) {
-  const vf v = min(max(add(round_nearest(mul(x, inv)), z), cmin), set1(15.f));
+  const vf v = code_values(x, inv, z, cmin);
 #if defined(__AVX512F__)
   _mm512_mask_cvtepi32_storeu_epi8(c, tail_mask(n), _mm512_cvtps_epi32(v));
 #else
@@ -90,8 +93,7 @@ void quantize_rows_int4(const float* X, int64_t ldx, int64_t M, int64_t K, int64
     // v | v >> 28 holds c_even | c_odd << 4 in its low byte, which vpmovqb keeps.
     uint8_t* out = q + m * ldq;
     for (; k + W <= K; k += W) {
-      const vf v = min(max(add(round_nearest(mul(load(x + k), inv)), z), cmin), set1(15.f));
-      const __m512i i = _mm512_cvtps_epi32(v);
+      const __m512i i = _mm512_cvtps_epi32(code_values(load(x + k), inv, z, cmin));
       _mm_storel_epi64(reinterpret_cast<__m128i*>(out + k / 2),
                        _mm512_cvtepi64_epi8(_mm512_or_si512(i, _mm512_srli_epi64(i, 28))));
     }
