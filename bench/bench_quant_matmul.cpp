@@ -263,7 +263,10 @@ int main(int argc, char** argv) {
         std::vector<double> ratio, ratio_f32, ratio_44, ratio_44_dnn;
         for (auto& fn : fns) fn();  // warm-up
         for (int r = 0; r < reps; ++r) {
-          for (size_t i = 0; i < fns.size(); ++i) {
+          // Each repetition starts from another contender, so that none always follows the same one
+          // (e.g. sgemm, which leaves the caches full of f32 data).
+          for (size_t j = 0; j < fns.size(); ++j) {
+            const size_t i = (j + (size_t)r) % fns.size();
             auto t0 = Clock::now();
             fns[i]();
             t[i].push_back(seconds_since(t0));
@@ -282,7 +285,7 @@ int main(int argc, char** argv) {
     std::printf(
         "(GOP/s = 2 M N K / time, median of repetitions; ratio: median over repetitions of W8A8 / oneDNN's\n"
         " matmul, W4A4 / W8A8 (speed) and W4A4 / oneDNN's matmul likewise, each repetition running every\n"
-        " contender once in turn)\n");
+        " contender once in turn, from a different one each time)\n");
   }
   return 0;
 }

@@ -90,11 +90,7 @@ inline __m512i dpbusd(__m512i acc, __m512i w, __m512i b) {
 // out[(nb * MT + m) * 16 + r] for MT activation rows (a tile packed by pack_tile) against NB
 // consecutive blocks (NB * 16 rows of W), all groups. The int32 accumulators and the f32 sums over
 // groups stay in registers (NB * MT of each: at most 24 with the weights and the broadcast).
-// X16 (int4 weights, symmetric int4 rows: pack_tile_a4 with x16): the tile holds 16 a for the
-// quads of the low nibbles, so the high nibbles are used in place (v & 0xF0 = 16 u, no shift):
-// the accumulator holds 16 I exactly, and float(16 I) * (s / 16) is float(I) * s to the bit (powers
-// of two scale exactly).
-template <int BITS, bool ASYM, int NB, int MT, bool X16 = false>
+template <int BITS, bool ASYM, int NB, int MT>
 inline void a8_tile(const int32_t* aq, const int32_t* as, const uint8_t* blk, const Layout& L, float* out) {
   // int4 at few rows: low and high nibbles in separate chains (integer sums: any order is exact).
   constexpr bool kSplit = BITS == 4 && NB == 1 && MT <= 4;
@@ -135,10 +131,7 @@ inline void a8_tile(const int32_t* aq, const int32_t* as, const uint8_t* blk, co
         for (int nb = 0; nb < NB; ++nb) {
           const __m512i v = _mm512_loadu_si512(w + nb * L.block_stride + 64 * c);
           lo[nb] = _mm512_and_si512(v, nib);
-          if constexpr (X16)
-            hi[nb] = _mm512_andnot_si512(nib, v);
-          else
-            hi[nb] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+          hi[nb] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
         }
         for (int m = 0; m < MT; ++m) {
           if constexpr (NB == 1) {
@@ -155,8 +148,7 @@ inline void a8_tile(const int32_t* aq, const int32_t* as, const uint8_t* blk, co
       }
     }
     for (int nb = 0; nb < NB; ++nb) {
-      __m512 s = _mm512_loadu_ps(reinterpret_cast<const float*>(base + nb * L.block_stride));
-      if constexpr (X16) s = _mm512_mul_ps(s, _mm512_set1_ps(1.f / 16.f));
+      const __m512 s = _mm512_loadu_ps(reinterpret_cast<const float*>(base + nb * L.block_stride));
       for (int m = 0; m < MT; ++m) {
         __m512i d = acc[nb][m];
         if constexpr (kSplit) d = _mm512_add_epi32(d, acc2[m]);
@@ -242,10 +234,8 @@ inline void put(float* y, __m512 v, __mmask16 mask, Epilogue e) {
 // pack_tile for 4-bit rows (QuantizedRows::bits 4): each row's codes widened to the int8 values
 // c - z as they go into the tile, 64 at a time, and the group sums taken from the codes (vpsadbw:
 // sum c - z * group), so that no widened copy of the rows is made. part: K / 16 words of scratch.
-// With x16 (see a8_tile) the values of the even quads (the low nibbles of int4 weights' chunks)
-// are stored times 16 (|16 a| <= 112 for symmetric rows), and the sums times 16 too.
-inline void pack_tile_a4(const QuantizedRows& A, int64_t group, int64_t groups, int bias, bool asym, bool x16,
-                         int64_t m0, int mt, int32_t* aq, int32_t* as, int32_t* part) {
+inline void pack_tile_a4(const QuantizedRows& A, int64_t group, int64_t groups, int bias, bool asym, int64_t m0,
+                         int mt, int32_t* aq, int32_t* as, int32_t* part) {
   const int64_t quads = A.K / 4;
   const __m256i nib = _mm256_set1_epi8(0x0F);
   for (int m = 0; m < mt; ++m) {
@@ -260,14 +250,8 @@ inline void pack_tile_a4(const QuantizedRows& A, int64_t group, int64_t groups, 
       // unpacklo: values 0-15 | 32-47, unpackhi: 16-31 | 48-63 (per 128-bit lane).
       const __m256i u0 = _mm256_sub_epi8(_mm256_unpacklo_epi8(lo, hi), zv);
       const __m256i u1 = _mm256_sub_epi8(_mm256_unpackhi_epi8(lo, hi), zv);
-      __m256i q0 = _mm256_permute2x128_si256(u0, u1, 0x20), q1 = _mm256_permute2x128_si256(u0, u1, 0x31);
-      if (x16) {  // even quads (bytes 0-3, 8-11, ...) times 16: (v << 4) & 0xF0 per byte
-        const __m256i even = _mm256_set1_epi64x(0x00000000FFFFFFFFll), f0 = _mm256_set1_epi8((char)0xF0);
-        q0 = _mm256_blendv_epi8(q0, _mm256_and_si256(_mm256_slli_epi16(q0, 4), f0), even);
-        q1 = _mm256_blendv_epi8(q1, _mm256_and_si256(_mm256_slli_epi16(q1, 4), f0), even);
-      }
-      _mm256_store_si256(reinterpret_cast<__m256i*>(w), q0);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(w + 8), q1);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(w), _mm256_permute2x128_si256(u0, u1, 0x20));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(w + 8), _mm256_permute2x128_si256(u0, u1, 0x31));
       for (int i = 0; i < 16; ++i) aq[(c + i) * mt + m] = w[i];
       // Per 64-bit lane j: the codes of values 16 j .. 16 j + 15.
       const __m256i s = _mm256_add_epi64(_mm256_sad_epu8(lo, _mm256_setzero_si256()),
@@ -282,7 +266,7 @@ inline void pack_tile_a4(const QuantizedRows& A, int64_t group, int64_t groups, 
         const uint8_t b0 = p[2 * (c + i)], b1 = p[2 * (c + i) + 1];
         const int v[4] = {(b0 & 0x0F) - z, (b0 >> 4) - z, (b1 & 0x0F) - z, (b1 >> 4) - z};
         uint32_t word = 0;
-        for (int j = 0; j < 4; ++j) word |= (uint32_t)(uint8_t)(int8_t)(x16 && i % 2 == 0 ? 16 * v[j] : v[j]) << (8 * j);
+        for (int j = 0; j < 4; ++j) word |= (uint32_t)(uint8_t)(int8_t)v[j] << (8 * j);
         aq[(c + i) * mt + m] = (int32_t)word;
         sum += (b0 & 0x0F) + (b0 >> 4) + (b1 & 0x0F) + (b1 >> 4);
       }
@@ -291,14 +275,9 @@ inline void pack_tile_a4(const QuantizedRows& A, int64_t group, int64_t groups, 
     for (int64_t g = 0; g < groups; ++g) {
       int32_t sum = -z * (int32_t)group;
       for (int64_t j = g * group / 16; j < (g + 1) * group / 16; ++j) sum += part[j];
-      as[g * mt + m] = (x16 ? 16 : 1) * (asym ? -sum : -bias * sum);
+      as[g * mt + m] = asym ? -sum : -bias * sum;
     }
   }
-}
-
-// Whether the tiles of A against W use a8_tile's X16 form.
-inline bool tiles_x16(const QuantizedRows& A, const QPackedMatrix& W) {
-  return A.bits == 4 && A.zero == nullptr && W.bits == 4;
 }
 
 // The rows' tiles as a8_tile reads them (pack_tile), each tile at aq + m0 * K / 4 and its sums at
@@ -313,15 +292,14 @@ void a8_pack_rows(const QuantizedRows& A, const int32_t* asum, const QPackedMatr
   for (int64_t m0 = m_begin; m0 < m_end; m0 += MaxMt) {
     const int mt = (int)(m_end - m0 < MaxMt ? m_end - m0 : MaxMt);
     if (A.bits == 4)
-      pack_tile_a4(A, L.G, L.groups, L.bias, ASYM, tiles_x16(A, W), m0, mt, aq + m0 * A.K / 4, as + m0 * L.groups,
-                   part);
+      pack_tile_a4(A, L.G, L.groups, L.bias, ASYM, m0, mt, aq + m0 * A.K / 4, as + m0 * L.groups, part);
     else
       pack_tile(A, asum, L.groups, L.bias, ASYM, m0, mt, aq + m0 * A.K / 4, as + m0 * L.groups);
   }
 }
 
 // Output columns [n_begin, n_end) from the tiles of all rows, packed by a8_pack_rows.
-template <int BITS, bool ASYM, bool X16 = false>
+template <int BITS, bool ASYM>
 void a8_range(const QuantizedRows& A, const int32_t* aq_all, const int32_t* as_all, const QPackedMatrix& W,
               const float* bias, float* Y, int64_t ldy, Epilogue e, int64_t n_begin, int64_t n_end) {
   constexpr int MaxMt = BITS == 8 ? kA8Mt : kA8Mt4, NbMax = BITS == 8 ? kA8Nb : kA8Nb4;
@@ -358,7 +336,7 @@ void a8_range(const QuantizedRows& A, const int32_t* aq_all, const int32_t* as_a
           const int32_t* aq = aq_all + m0 * A.K / 4;
           const int32_t* as = as_all + m0 * L.groups;
           if (nbs == 1) {
-#define GANNET_Q_TILE(MT) a8_tile<BITS, ASYM, 1, (MT <= MaxMt ? MT : 1), X16>(aq, as, blk, L, out)
+#define GANNET_Q_TILE(MT) a8_tile<BITS, ASYM, 1, (MT <= MaxMt ? MT : 1)>(aq, as, blk, L, out)
             if constexpr (MaxMt > 8) {
               switch (mt) { GANNET_Q_CASES_12(GANNET_Q_TILE) }
             } else {
@@ -366,7 +344,7 @@ void a8_range(const QuantizedRows& A, const int32_t* aq_all, const int32_t* as_a
             }
 #undef GANNET_Q_TILE
           } else {
-#define GANNET_Q_TILE(MT) a8_tile<BITS, ASYM, NbMax, (MT <= MaxMt ? MT : 1), X16>(aq, as, blk, L, out)
+#define GANNET_Q_TILE(MT) a8_tile<BITS, ASYM, NbMax, (MT <= MaxMt ? MT : 1)>(aq, as, blk, L, out)
             if constexpr (MaxMt > 8) {
               switch (mt) { GANNET_Q_CASES_12(GANNET_Q_TILE) }
             } else {
@@ -588,9 +566,6 @@ void quant_matmul_packed_range(const QuantizedRows& A, const int32_t* aq, const 
   if (W.bits == 8) {
     if (W.asymmetric) a8_range<8, true>(A, aq, as, W, bias, Y, ldy, e, n_begin, n_end);
     else a8_range<8, false>(A, aq, as, W, bias, Y, ldy, e, n_begin, n_end);
-  } else if (tiles_x16(A, W)) {
-    if (W.asymmetric) a8_range<4, true, true>(A, aq, as, W, bias, Y, ldy, e, n_begin, n_end);
-    else a8_range<4, false, true>(A, aq, as, W, bias, Y, ldy, e, n_begin, n_end);
   } else {
     if (W.asymmetric) a8_range<4, true>(A, aq, as, W, bias, Y, ldy, e, n_begin, n_end);
     else a8_range<4, false>(A, aq, as, W, bias, Y, ldy, e, n_begin, n_end);
