@@ -11,6 +11,7 @@
 #include "engine_test_util.h"
 #include "gannet/autograd/tape.h"
 #include "gannet/compress/layerwise_gpt.h"
+#include "gannet/compress/quant_config.h"
 #include "gannet/compress/quant_scheme.h"
 #include "gannet/compress/simulated_quant.h"
 #include "gannet/core/rng.h"
@@ -195,4 +196,39 @@ TEST_F(QuantizedFile, CorruptOrMismatchedFilesFailClearly) {
   EXPECT_TRUE(has(message_of([&] { io::read_gpt_weights(p); }), "ln_f.weight"));
   // Quantizing an already quantized model.
   EXPECT_THROW(c::quantize_model(q, c::scheme_preset("w8a8", options(32, true))), Error);
+}
+
+// The INT4 paper's decoder settings: int4 inputs in the MLP only (A8 attention) from a config, and
+// asymmetric int4 inputs from the preset; each file keeps every product's inputs, and the engine
+// on int4 inputs matches the simulated model.
+TEST_F(QuantizedFile, Int4InputsRoundTripAndMatchTheSimulatedModel) {
+  const std::string mixed_inputs = R"({"compression_training": {
+    "weight_quantization": {"shared_parameters": {"enabled": true, "group_size": 32},
+      "different_groups": {"wq1": {"params": {"start_bits": 4, "target_bits": 4},
+                                   "modules": ["attn", "mlp", "embedding", "lm_head"]}}},
+    "activation_quantization": {"shared_parameters": {"enabled": true},
+      "different_groups": {"aq1": {"params": {"bits": 8}, "modules": ["attn"]},
+                           "aq2": {"params": {"bits": 4}, "modules": ["mlp"]}}}}})";
+  c::SchemeOptions asym = options(32, true);
+  asym.asymmetric_activations = true;
+  const auto ids = random_ids(36, 67, 4);
+  for (const c::QuantScheme& s : {c::scheme_from_config(mixed_inputs, "x.json"), c::scheme_preset("w4a4", asym)}) {
+    const io::GptWeights q = c::quantize_model(random_weights(7), s);
+    const bool preset = s.name == "w4a4";
+    EXPECT_EQ(q.activation("h.0.attn.c_attn.weight"), (io::ActivationQuant{true, 0.f, preset ? 4 : 8, preset}));
+    EXPECT_EQ(q.activation("h.1.mlp.c_proj.weight"), (io::ActivationQuant{true, 0.f, 4, preset}));
+    io::write_gpt_weights(file("a4.safetensors"), q);
+    const io::GptWeights r = io::read_gpt_weights(file("a4.safetensors"));
+    for (const auto& [name, t] : q.quantized) EXPECT_EQ(r.activation(name), q.activation(name)) << name;
+    infer::Engine e(r, {});
+    std::vector<float> got(ids.size() * 67);
+    e.forward_all({0, ids}, got.data());
+    EXPECT_LT(max_rel_error(got, simulated_logits(q, ids)), 2e-3) << s.describe();
+  }
+  c::SchemeOptions bad = options(32, true);
+  bad.asymmetric_activations = true;
+  EXPECT_THROW(c::scheme_preset("w4a8", bad), Error);
+  bad.asymmetric_activations = false;
+  bad.static_activations = true;
+  EXPECT_THROW(c::scheme_preset("w4a4", bad), Error);
 }

@@ -106,8 +106,9 @@ QuantScheme scheme_from_config(const std::string& text, const std::string& path)
   io::JsonReader as = aq.child("shared_parameters");
   if (ctj.contains("activation_quantization") && as.get_bool("enabled", false)) {
     const std::string atype = as.get_string("quantization_type", "symmetric");
-    GANNET_CHECK(atype == "symmetric", as.context(), ".quantization_type '", atype,
-                 "' is not supported: gannet quantizes activations symmetrically (int8, [-127, 127])");
+    GANNET_CHECK(atype == "symmetric" || atype == "asymmetric", as.context(), ".quantization_type '", atype,
+                 "' is not supported (symmetric; asymmetric for int4 inputs)");
+    s.asymmetric_activations = atype == "asymmetric";
     const std::string range = as.get_string("range_calibration", "dynamic");
     GANNET_CHECK(range == "dynamic" || range == "static", as.context(), ".range_calibration '", range,
                  "' (dynamic: one scale per token; static: calibrated per product)");
@@ -117,12 +118,20 @@ QuantScheme scheme_from_config(const std::string& text, const std::string& path)
     for (const std::string& g : different_group_names(ctj.at("activation_quantization"), aq.context())) {
       io::JsonReader group = agroups.child(g);
       io::JsonReader params = group.child("params");
-      const int64_t bits = params.get_int<int64_t>("bits", 8);  // 8, checked below
-      GANNET_CHECK(bits == 8, params.context(), ".bits ", bits, " is not supported (activations are int8)");
+      const int64_t bits = params.get_int<int64_t>("bits", 8);  // 8 or 4, checked below
+      GANNET_CHECK(bits == 8 || bits == 4, params.context(), ".bits ", bits, " is not supported (8 or 4)");
+      GANNET_CHECK(bits == 4 || !s.asymmetric_activations, params.context(), ".bits ", bits,
+                   ": asymmetric activations are int4 only");
+      GANNET_CHECK(bits == 8 || !s.static_activations, params.context(),
+                   ".bits 4: static activation scales are int8 only (int4 inputs are token-wise)");
       const ModuleTargets t = module_targets(group, group.context());
       GANNET_CHECK(!t.embedding, group.context(), ".modules: the embedding has no input to quantize");
+      GANNET_CHECK(!(t.lm_head && bits == 4), group.context(), ".modules: the LM head's inputs are int8 or f32");
       if (t.lm_head) s.lm_head_int8_activations = true;
-      for (const std::string& p : t.patterns) s.int8_activation_patterns.push_back(p);
+      for (const std::string& p : t.patterns) {
+        s.int8_activation_patterns.push_back(p);
+        if (bits == 4) s.int4_activation_patterns.push_back(p);
+      }
     }
   } else {
     as.get_string("quantization_type", "");

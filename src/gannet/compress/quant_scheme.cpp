@@ -28,7 +28,7 @@ std::optional<WeightQuantSpec> table_spec(const std::string& what, const std::st
 std::string spec_text(const std::optional<WeightQuantSpec>& s) { return s ? s->describe() : "f32"; }
 }  // namespace
 
-std::vector<std::string> scheme_names() { return {"w8a8", "w4a8", "w8a16", "w4a16", "mixed"}; }
+std::vector<std::string> scheme_names() { return {"w8a8", "w4a8", "w8a16", "w4a16", "mixed", "w4a4"}; }
 
 QuantScheme scheme_preset(const std::string& name, const SchemeOptions& o) {
   QuantScheme s;
@@ -40,7 +40,13 @@ QuantScheme scheme_preset(const std::string& name, const SchemeOptions& o) {
   else if (name == "w8a16") attn_bits = mlp_bits = 8;
   else if (name == "w4a16") attn_bits = mlp_bits = 4;
   else if (name == "mixed") attn_bits = 8, mlp_bits = 4, a8 = true;
-  else fail(str("unknown quantization scheme '", name, "' (w8a8, w4a8, w8a16, w4a16, mixed)"));
+  else if (name == "w4a4") attn_bits = mlp_bits = 4, a8 = true, s.int4_activation_patterns = {"*"};
+  else fail(str("unknown quantization scheme '", name, "' (w8a8, w4a8, w8a16, w4a16, mixed, w4a4)"));
+  GANNET_CHECK(!o.asymmetric_activations || name == "w4a4",
+               "asymmetric activations are int4 only (scheme w4a4; ", name, " has none)");
+  GANNET_CHECK(!o.static_activations || name != "w4a4",
+               "static activation scales are int8 only (w4a4's int4 inputs are token-wise)");
+  s.asymmetric_activations = o.asymmetric_activations;
   s.rules = {{".attn.", {weight_spec(attn_bits, o), a8}}, {".mlp.", {weight_spec(mlp_bits, o), a8}}};
   const int narrow = std::min(attn_bits, mlp_bits);
   s.embedding = table_spec("embedding", o.embedding, narrow, o);
@@ -86,11 +92,27 @@ LinearQuant QuantScheme::for_layer_weight(const std::string& name) const {
   return q;
 }
 
+io::ActivationQuant QuantScheme::input_of(const std::string& name) const {
+  io::ActivationQuant a{true};
+  for (const std::string& p : int4_activation_patterns)
+    if (ProductRule{p, {}}.matches(name)) {
+      a.bits = 4;
+      a.asymmetric = asymmetric_activations;
+    }
+  return a;
+}
+
 std::string QuantScheme::describe() const {
-  auto linear = [](const LinearQuant& l) { return str(spec_text(l.weight), l.int8_activations ? " / a8" : " / f32"); };
+  const bool all4 = int4_activation_patterns.size() == 1 && int4_activation_patterns[0] == "*";
+  auto linear = [&](const LinearQuant& l) {
+    return str(spec_text(l.weight), !l.int8_activations ? " / f32" : all4 ? (asymmetric_activations ? " / a4 asym" : " / a4") : " / a8");
+  };
   std::string text = name + ":";
   for (const ProductRule& r : rules) text += str(" ", r.pattern == "*" ? "all" : r.pattern == ".attn." ? "attention" : r.pattern == ".mlp." ? "mlp" : "'" + r.pattern + "'", " ", linear(r.quant), ",");
   for (const std::string& p : int8_activation_patterns) text += str(" int8 inputs for '", p, "',");
+  if (!all4)
+    for (const std::string& p : int4_activation_patterns)
+      text += str(" int4", asymmetric_activations ? " asymmetric" : "", " inputs for '", p, "',");
   return str(text, " embedding ", spec_text(embedding), ", lm head ", spec_text(lm_head),
              lm_head_int8_activations ? " / a8" : "",
              static_activations ? ", static activation scales" : "");
@@ -137,7 +159,9 @@ io::GptWeights quantize_model(const io::GptWeights& fp, const QuantScheme& s,
   }
   auto activation = [&](const std::string& name, bool int8) {
     if (!int8) return;
-    io::ActivationQuant a{true, 0.f};
+    io::ActivationQuant a = s.input_of(name);
+    GANNET_CHECK(!(s.static_activations && a.bits == 4), "quantize: static activation scales are int8 only ('", name,
+                 "' has int4 inputs)");
     if (s.static_activations) {
       auto it = act_max.find(name);
       GANNET_CHECK(it != act_max.end(), "quantize: no calibration statistics for the input of '", name, "'");

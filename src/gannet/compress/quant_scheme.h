@@ -36,6 +36,10 @@ struct QuantScheme {
   // Products whose inputs are quantized to int8 besides those their rule says (the config form
   // names weight and activation groups apart); a pattern matching an f32 product is an error.
   std::vector<std::string> int8_activation_patterns;
+  // Products whose quantized inputs are int4 instead of int8 (W4A4; the INT4 paper's decoder study),
+  // with a zero point per token when asymmetric_activations. Token-wise only (no static scales).
+  std::vector<std::string> int4_activation_patterns;
+  bool asymmetric_activations = false;
   std::optional<WeightQuantSpec> embedding, lm_head;
   bool lm_head_int8_activations = false;
   // A8 with one calibrated scale per product instead of a scale per token (needs calibration data).
@@ -43,6 +47,9 @@ struct QuantScheme {
 
   // The quantization of layer weight `name` ("h.3.mlp.c_fc.weight"), by the rules.
   LinearQuant for_layer_weight(const std::string& name) const;
+  // How the input of quantized product `name` is quantized when it is (int8, or int4 by the int4
+  // patterns; the static scale is set by quantize_model).
+  io::ActivationQuant input_of(const std::string& name) const;
   std::string describe() const;
 };
 
@@ -53,9 +60,12 @@ struct SchemeOptions {
   // "default" (the scheme's choice), "f32", "int8" or "int4".
   std::string embedding = "default", lm_head = "default";
   bool static_activations = false;
+  bool asymmetric_activations = false;  // w4a4: a zero point per token
 };
 
-// The named schemes: w8a8, w4a8, w8a16, w4a16, and mixed (W8 attention + W4 MLP, A8 everywhere).
+// The named schemes: w8a8, w4a8, w8a16, w4a16, mixed (W8 attention + W4 MLP, A8 everywhere), and
+// w4a4 (int4 weights and int4 token-wise inputs in every block product; the embedding and LM head
+// int4 weight-only).
 // By default the embedding and LM head take the scheme's narrowest weight format, weight-only.
 QuantScheme scheme_preset(const std::string& name, const SchemeOptions& options);
 std::vector<std::string> scheme_names();

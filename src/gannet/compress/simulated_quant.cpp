@@ -36,7 +36,7 @@ Var simulated_block_forward(const nn::Block& b, const BlockQuant& q, const Var& 
   auto product = [&](int i, const Var& in) {
     const nn::Linear& l = *products[i];
     const Var w = q.weight[i] ? fake_quantize_weight(l.weight, *q.weight[i]) : l.weight;
-    const Var xin = q.input[i].quantized ? fake_quantize_activation(in, q.input[i].static_scale) : in;
+    const Var xin = q.input[i].quantized ? fake_quantize_activation(in, q.input[i]) : in;
     return autograd::linear(xin, w, l.bias);
   };
   Var a = autograd::attention(product(0, b.ln_1.forward(x)), B, T, b.attn.n_head, /*causal=*/true);

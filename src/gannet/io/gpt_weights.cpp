@@ -122,8 +122,10 @@ nlohmann::json quantization_json(const GptWeights& w) {
     const ActivationQuant a = w.activation(name);
     weights[name] = {{"bits", q.bits},       {"group", q.group},
                      {"in", q.in},           {"padded_in", q.padded_in},
-                     {"symmetric", q.symmetric()}, {"activations", a.quantized ? "int8" : "f32"},
+                     {"symmetric", q.symmetric()},
+                     {"activations", !a.quantized ? "f32" : a.bits == 4 ? "int4" : "int8"},
                      {"activation_scale", a.static_scale}};
+    if (a.asymmetric) weights[name]["activation_asymmetric"] = true;
   }
   return {{"format", kQuantFormat}, {"scheme", w.scheme}, {"notes", w.quantization_notes}, {"weights", weights}};
 }
@@ -161,8 +163,11 @@ void read_quantized(const SafeTensors& file, const std::string& text, const std:
     q.rows = shape->second[0];
     const bool symmetric = e.get_bool("symmetric", true);
     const std::string act = e.get_string("activations", "f32");
-    GANNET_CHECK(act == "f32" || act == "int8", path, ": '", escape_bytes(name), "' has activations '", escape_bytes(act),
-                 "' (f32, int8)");
+    GANNET_CHECK(act == "f32" || act == "int8" || act == "int4", path, ": '", escape_bytes(name),
+                 "' has activations '", escape_bytes(act), "' (f32, int8, int4)");
+    const bool act_asym = e.get_bool("activation_asymmetric", false);
+    GANNET_CHECK(!act_asym || act == "int4", path, ": '", escape_bytes(name),
+                 "' has asymmetric activations that are not int4");
     // Checked as the float it is used as: 1e39 is a finite double but an infinite float.
     const double act_scale_read = e.get_double("activation_scale", 0.0, NumberRange::any());
     const std::optional<float> act_scale = to_finite_float(act_scale_read);
@@ -182,7 +187,9 @@ void read_quantized(const SafeTensors& file, const std::string& text, const std:
     GANNET_CHECK(!symmetric || !file.has(name + ".zero"), path, ": '", name, "' is symmetric but has zero points");
     q.validate(path + ": quantized tensor '" + name + "'");
     w.quantized.emplace(name, std::move(q));
-    if (act == "int8") w.activations[name] = ActivationQuant{true, *act_scale};
+    if (act != "f32") w.activations[name] = ActivationQuant{true, *act_scale, act == "int4" ? 4 : 8, act_asym};
+    GANNET_CHECK(!(act_asym && *act_scale > 0.f), path, ": '", escape_bytes(name),
+                 "' has asymmetric activations with a static scale (they are token-wise)");
   }
   r.finish();
 }
