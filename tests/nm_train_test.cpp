@@ -395,3 +395,36 @@ TEST_F(NmTrain, QuantizeW4A4RoundsAnEncoderToTheEngineForm) {
   }
   EXPECT_FALSE(std::filesystem::exists(file("bad")));
 }
+
+// Composability (the INT4 paper): W4A4 with 2:4 sparsity and layer reduction trained together. The
+// student keeps one of the teacher's two blocks (h.0 starts from the teacher's h.1), packs into a
+// one-block file of 2:4 int4 products with int4 inputs, and evaluates as compress said.
+TEST_F(NmTrain, W4A4With24AndLayerReductionPacksAOneBlockStudent) {
+  std::string blocks = nm_blocks(kAdmm, "2:4", 4, R"(["attn", "mlp"])");
+  blocks.replace(blocks.find(R"("bits": 8)"), 9, R"("bits": 4)");
+  blocks.replace(blocks.rfind("}"), 1, R"(, "layer_reduction": {"enabled": true, "keep_number_layer": 1,
+      "teacher_layer": [1]}})");
+  const std::string cfg = file("composed.json");
+  std::ofstream(cfg) << nxm("composed", 24, blocks);
+  const std::string out = gannet::testing::gannet_output("compress --config " + cfg + " --no-progress --threads 1 2>&1");
+  EXPECT_TRUE(has(out, "(1 of its 2 layers: 1)")) << out;
+  EXPECT_TRUE(has(out, "4 x 2:4 int4 g64 / a4")) << out;
+  const std::string packed = file("composed") + "/model.nm.safetensors";
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("packed N:M ([0-9.]+)%"))) << out;
+  const std::string val = data::classification_set_path(dir_.string(), "toy", "val");
+  const std::string eval = gannet::testing::gannet_output("eval --model " + packed + " --data " + val);
+  EXPECT_TRUE(has(eval, "accuracy " + m[1].str() + "%")) << eval << "\ncompress said: " << out;
+  const io::NmSparseEncoder file_model = io::read_nm_sparse_encoder(packed);
+  EXPECT_EQ(file_model.config.n_layer, 1);
+  EXPECT_EQ(file_model.sparse.size(), 4u);
+  EXPECT_EQ(file_model.input("h.0.mlp.c_fc.weight").bits, 4);
+  // Layer reduction does not combine with the search (it measures the teacher's blocks).
+  std::string searched = R"("compression_training": {
+      "sparse_pruning": {"shared_parameters": {"enabled": true, "method": "l1"}, "search": {"enabled": true}},
+      "weight_quantization": {"shared_parameters": {"enabled": true}},
+      "activation_quantization": {"shared_parameters": {"enabled": true},
+        "different_groups": {"aq1": {"params": {"bits": 8}, "modules": ["*"]}}},
+      "layer_reduction": {"enabled": true, "keep_number_layer": 1, "teacher_layer": [1]}})";
+  EXPECT_TRUE(has(error_of(nxm("e", 20, searched)), "layer_reduction with sparse_pruning.search is not supported"));
+}

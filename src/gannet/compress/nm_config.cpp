@@ -211,6 +211,12 @@ NmConfig read_nm_config(const nlohmann::json& doc, const io::JsonReader& root, i
   }
   read_quant(ctj.at("weight_quantization"), ct.child("weight_quantization"), c);
   c.inputs = read_activation_groups(ctj, ct, true);
+  c.layers = read_layer_reduction(ct.child("layer_reduction"));
+  GANNET_CHECK(!c.layers.enabled || !language_model, ct.context(),
+               ".layer_reduction: task \"nxm_lm\" keeps the GPT's blocks (layer reduction is for encoders)");
+  GANNET_CHECK(!c.layers.enabled || !c.search.enabled, ct.context(),
+               ".layer_reduction with sparse_pruning.search is not supported (the search measures the teacher's "
+               "blocks)");
   DistillWeights defaults;
   if (language_model) defaults.hidden = defaults.attention = 0.f;
   c.distill = read_distillation(root.child("distillation"), steps, defaults);

@@ -12,6 +12,8 @@
 //     "shared_parameters": {"enabled": true, "quantization_type": "symmetric", "group_size": 64},
 //     "different_groups": {"wq1": {"params": {"start_bits": 8, "target_bits": 8}, "modules": ["*"]}}},
 //   "activation_quantization": {... enabled, symmetric, dynamic, int8 (as XTC's)}},
+// "layer_reduction": {... as XTC's (compress/xtc_config.h)}: a student of fewer blocks, each
+//   initialised from the teacher block it is distilled against (task nxm only; not with the search),
 // "distillation": {... as XTC's (compress/xtc_config.h)}
 //
 // Without sparse_pruning every product is dense: quantization-aware training with distillation
@@ -93,6 +95,7 @@ struct NmConfig {
   std::vector<QuantGroup> quant_groups;
   int64_t quant_group_size = 64;  // weight_quantization group_size
   ActivationGroups inputs;        // activation_quantization
+  LayerReduction layers;          // layer_reduction (XTC's block): a student of fewer blocks
   DistillWeights distill;
   struct Search {
     bool enabled = false;

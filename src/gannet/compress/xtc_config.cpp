@@ -76,6 +76,9 @@ void read_weight_groups(const json& section, const io::JsonReader& wq, XtcConfig
   c.weights.validate();
 }
 
+
+}  // namespace
+
 LayerReduction read_layer_reduction(const io::JsonReader& lr) {
   LayerReduction r;
   r.enabled = lr.get_bool("enabled", false);
@@ -102,8 +105,6 @@ LayerReduction read_layer_reduction(const io::JsonReader& lr) {
                  ".other_module_name: '", m, "' is not a module outside the blocks (wte, wpe, ln_f, classifier)");
   return r;
 }
-
-}  // namespace
 
 void read_int8_activations(const json& ct_section, const io::JsonReader& ct) {
   read_activation_groups(ct_section, ct, false);
@@ -183,14 +184,18 @@ void check_product_coverage(const XtcConfig& c, int64_t n_layer) {
 }
 
 std::vector<int64_t> student_layer_map(const XtcConfig& c, int64_t teacher_layers) {
+  return student_layer_map(c.layers, teacher_layers);
+}
+
+std::vector<int64_t> student_layer_map(const LayerReduction& layers, int64_t teacher_layers) {
   std::vector<int64_t> map;
-  if (!c.layers.enabled) {
+  if (!layers.enabled) {
     for (int64_t l = 0; l < teacher_layers; ++l) map.push_back(l);
     return map;
   }
-  GANNET_CHECK(c.layers.teacher_layers.back() < teacher_layers, "compression_training.layer_reduction.teacher_layer ",
-               c.layers.teacher_layers.back(), " is not a layer of the teacher (", teacher_layers, " layers)");
-  return c.layers.teacher_layers;
+  GANNET_CHECK(layers.teacher_layers.back() < teacher_layers, "compression_training.layer_reduction.teacher_layer ",
+               layers.teacher_layers.back(), " is not a layer of the teacher (", teacher_layers, " layers)");
+  return layers.teacher_layers;
 }
 
 std::string XtcConfig::describe() const {

@@ -103,5 +103,8 @@ void check_product_coverage(const XtcConfig& c, int64_t n_layer);
 // The teacher layer each student block starts from (and is distilled against): teacher_layers, or
 // 0..n-1 without layer reduction. Throws when the teacher has too few layers.
 std::vector<int64_t> student_layer_map(const XtcConfig& c, int64_t teacher_layers);
+std::vector<int64_t> student_layer_map(const LayerReduction& layers, int64_t teacher_layers);
+// compression_training.layer_reduction (XTC's and NxMiFormer's): disabled when "enabled" is false.
+LayerReduction read_layer_reduction(const io::JsonReader& lr);
 
 }  // namespace gannet::compress

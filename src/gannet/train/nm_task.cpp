@@ -7,17 +7,13 @@ namespace gannet::train {
 
 namespace {
 
-std::vector<int64_t> every_layer(int64_t n) {
-  std::vector<int64_t> map;
-  for (int64_t l = 0; l < n; ++l) map.push_back(l);
-  return map;
-}
-
 class NmTask : public DistillTask {
  public:
   explicit NmTask(const TrainConfig& cfg)
-      : DistillTask(cfg, cfg.nxm.distill, every_layer(cfg.encoder.n_layer)), student_(cfg.nxm, model_.encoder.trunk()) {
-    init_student({"wte", "wpe", "ln_f", "classifier"});
+      : DistillTask(cfg, cfg.nxm.distill, compress::student_layer_map(cfg.nxm.layers, cfg.encoder.n_layer)),
+        student_(cfg.nxm, model_.encoder.trunk()) {
+    const std::vector<std::string> all = {"wte", "wpe", "ln_f", "classifier"};
+    init_student(cfg.nxm.layers.enabled ? cfg.nxm.layers.copied : all);
   }
   std::vector<std::pair<std::string, Tensor>> state_tensors() override { return student_.state_tensors(); }
   void describe_step(int64_t step, nlohmann::json& line) override {
@@ -39,10 +35,15 @@ class NmTask : public DistillTask {
 };
 
 std::string NmTask::describe_options() const {
-  std::string s = str("gannet train: N:M student of ", cfg_.teacher_checkpoint, " (", cfg_.encoder.n_layer,
-                      " layers): ", cfg_.nxm.describe(), "\n");
+  std::string layers = str(cfg_.encoder.n_layer, " layers");
+  if (cfg_.nxm.layers.enabled) {
+    layers = str(layer_map_.size(), " of its ", cfg_.encoder.n_layer, " layers:");
+    for (int64_t t : layer_map_) layers += str(" ", t);
+  }
+  std::string s = str("gannet train: N:M student of ", cfg_.teacher_checkpoint, " (", layers, "): ",
+                      cfg_.nxm.describe(), "\n");
   std::map<std::string, int> counts;
-  for (int64_t l = 0; l < cfg_.encoder.n_layer; ++l)
+  for (int64_t l = 0; l < (int64_t)layer_map_.size(); ++l)
     for (const compress::NmProductForm& f : student_.forms(l)) ++counts[f.describe()];
   s += "gannet train: products:";
   for (const auto& [form, n] : counts) s += str(" ", n, " x ", form, ";");

@@ -35,7 +35,7 @@ void read_task(const io::JsonReader& r, TrainConfig& c) {
   }
   if (c.task == "xtc" || c.task == "nxm") {
     GANNET_CHECK(!r.has("model"), r.context(), ": task \"", c.task, "\" takes the model's shape from teacher.checkpoint",
-                 c.task == "xtc" ? " (and compression_training.layer_reduction)" : "", "; remove the model block");
+                 " (and compression_training.layer_reduction)", "; remove the model block");
     c.teacher_checkpoint = r.child("teacher").get_string("checkpoint", "");
     GANNET_CHECK(!c.teacher_checkpoint.empty(), r.context(), ": task \"", c.task, "\" needs teacher.checkpoint");
     c.encoder = io::read_encoder_checkpoint_config(c.teacher_checkpoint);
