@@ -35,8 +35,8 @@ models::EncoderConfig tiny_config() {
 }
 
 // Weights large enough that the logits are O(1) and depend on every part of the model.
-models::Encoder random_model(uint32_t seed) {
-  models::Encoder m(tiny_config());
+models::Encoder random_model(uint32_t seed, const models::EncoderConfig& c = tiny_config()) {
+  models::Encoder m(c);
   m.init(seed);
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.f, 0.15f);
@@ -217,15 +217,7 @@ TEST(LowBitLinearWeight, ApplyIsTheReferenceProductBitwise) {
 TEST(EncoderEngine, NmSparseMatchesF32OnTheDequantizedWeightsWithInt8Inputs) {
   models::EncoderConfig c = tiny_config();
   c.n_embd = 64;
-  models::Encoder m(c);
-  m.init(4);
-  std::mt19937 rng(4);
-  std::normal_distribution<float> normal(0.f, 0.15f);
-  for (const nn::Parameter& p : m.parameters()) {
-    Tensor& v = p.var.value();
-    const bool gain = p.name.find("ln_") != std::string::npos && p.name.ends_with(".weight");
-    for (int64_t i = 0; i < v.numel(); ++i) v.f32()[i] = (gain ? 1.f : 0.f) + normal(rng);
-  }
+  models::Encoder m = random_model(4, c);
   std::vector<std::array<compress::NmProductForm, 4>> forms(2);
   const std::pair<const char*, compress::WeightQuantSpec> picks[8] = {
       {"2:4", {8, 0}}, {"1:4", {4, 32}}, {"dense", {8, 64}}, {"1:4", {8, 64}},
@@ -322,15 +314,7 @@ TEST(EncoderEngine, W4A4MatchesF32OnTheDequantizedWeightsWithInt4Inputs) {
   c.n_embd = 64;
   for (bool asym : {false, true})
     for (bool sparse : {false, true}) {
-      models::Encoder src(c);
-      src.init(5);
-      std::mt19937 rng(5);
-      std::normal_distribution<float> normal(0.f, 0.15f);
-      for (const nn::Parameter& p : src.parameters()) {
-        Tensor& v = p.var.value();
-        const bool gain = p.name.find("ln_") != std::string::npos && p.name.ends_with(".weight");
-        for (int64_t i = 0; i < v.numel(); ++i) v.f32()[i] = (gain ? 1.f : 0.f) + normal(rng);
-      }
+      models::Encoder src = random_model(5, c);
       const io::ActivationQuant a4{true, 0.f, 4, asym};
       std::vector<std::array<compress::NmProductForm, 4>> forms(2);
       std::map<std::string, Tensor> masks;

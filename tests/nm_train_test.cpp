@@ -71,6 +71,24 @@ class NmTrain : public gannet::testing::ToyTeacherTest {
     return R"({"task": "nxm", "teacher": {"checkpoint": ")" + teacher() + R"("}, )" + common(out, steps) + ", " +
            blocks + "}";
   }
+  // `gannet compress` of a run `name` of `steps` steps as a user runs it; checks that it reports the
+  // packed accuracy `gannet eval` gives for its file. Returns compress's output and that accuracy.
+  std::pair<std::string, double> compress_and_eval(const std::string& name, int steps, const std::string& blocks) {
+    const std::string cfg = file(name + ".json");
+    std::ofstream(cfg) << nxm(name, steps, blocks);
+    const std::string out =
+        gannet::testing::gannet_output("compress --config " + cfg + " --no-progress --threads 1 2>&1");
+    std::smatch m;
+    if (!std::regex_search(out, m, std::regex("packed N:M ([0-9.]+)%"))) {
+      ADD_FAILURE() << "no packed accuracy in: " << out;
+      return {out, 0.0};
+    }
+    const std::string val = data::classification_set_path(dir_.string(), "toy", "val");
+    const std::string eval = gannet::testing::gannet_output("eval --model " + packed(name) + " --data " + val);
+    EXPECT_TRUE(has(eval, "accuracy " + m[1].str() + "%")) << eval << "\ncompress said: " << out;
+    return {out, std::stod(m[1].str())};
+  }
+  std::string packed(const std::string& name) { return file(name) + "/model.nm.safetensors"; }
 };
 
 TEST_F(NmTrain, ConfigReadsKeysAndResolvesEachProduct) {
@@ -287,22 +305,14 @@ TEST_F(NmTrain, AdmmResumesExactlyAfterValidatingAtAnUpdate) {
 // `gannet compress` as a user runs it: trains, packs into an N:M file, and reports the packed
 // accuracy as the engine computes it, the figure `gannet eval` gives for the file.
 TEST_F(NmTrain, CompressPacksTheStudentAndRunsItOnTheEngine) {
-  const std::string cfg = file("nxm.json");
-  std::ofstream(cfg) << nxm("cli", 24, nm_blocks(kAdmm));
-  const std::string out = gannet::testing::gannet_output("compress --config " + cfg + " --no-progress --threads 1 2>&1");
-  const std::string packed = file("cli") + "/model.nm.safetensors";
-  EXPECT_TRUE(has(out, "packed: " + packed)) << out;
+  const auto [out, accuracy] = compress_and_eval("cli", 24, nm_blocks(kAdmm));
+  EXPECT_TRUE(has(out, "packed: " + packed("cli"))) << out;
   EXPECT_TRUE(has(out, "block products")) << out;
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(out, m, std::regex("packed N:M ([0-9.]+)%"))) << out;
-  const std::string val = data::classification_set_path(dir_.string(), "toy", "val");
-  const std::string eval = gannet::testing::gannet_output("eval --model " + packed + " --data " + val);
-  EXPECT_TRUE(has(eval, "accuracy " + m[1].str() + "%")) << eval << "\ncompress said: " << out;
-  EXPECT_GT(std::stod(m[1].str()), 80.0) << out;
-  const io::NmSparseEncoder file_model = io::read_nm_sparse_encoder(packed);
+  EXPECT_GT(accuracy, 80.0) << out;
+  const io::NmSparseEncoder file_model = io::read_nm_sparse_encoder(packed("cli"));
   EXPECT_EQ(file_model.sparse.size(), 8u);
   EXPECT_EQ(file_model.sparse.at("h.1.mlp.c_fc.weight").n, 2);
-  EXPECT_TRUE(has(message_of([&] { io::read_encoder_checkpoint_config(packed); }), "N:M sparse"));
+  EXPECT_TRUE(has(message_of([&] { io::read_encoder_checkpoint_config(packed("cli")); }), "N:M sparse"));
 }
 
 }  // namespace
@@ -347,18 +357,10 @@ TEST_F(NmTrain, W4A4ConfigResolvesInt4InputsAndRefusesWhatTheKernelsDoNotTake) {
 // Quantization-aware W4A4 with distillation through `gannet compress`: the packed file holds int4
 // weights with int4 inputs, and `gannet eval` runs it with the accuracy compress printed.
 TEST_F(NmTrain, CompressW4A4PacksInt4InputsAndEvalAgrees) {
-  const std::string cfg = file("w4a4.json");
-  std::ofstream(cfg) << nxm("w4a4", 24, w4a4_blocks(kA4));
-  const std::string out = gannet::testing::gannet_output("compress --config " + cfg + " --no-progress --threads 1 2>&1");
-  const std::string packed = file("w4a4") + "/model.nm.safetensors";
+  const auto [out, accuracy] = compress_and_eval("w4a4", 24, w4a4_blocks(kA4));
   EXPECT_TRUE(has(out, "8 x dense int4 g32 / a4")) << out;
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(out, m, std::regex("packed N:M ([0-9.]+)%"))) << out;
-  const std::string val = data::classification_set_path(dir_.string(), "toy", "val");
-  const std::string eval = gannet::testing::gannet_output("eval --model " + packed + " --data " + val);
-  EXPECT_TRUE(has(eval, "accuracy " + m[1].str() + "%")) << eval << "\ncompress said: " << out;
-  EXPECT_GT(std::stod(m[1].str()), 60.0) << out;
-  const io::NmSparseEncoder file_model = io::read_nm_sparse_encoder(packed);
+  EXPECT_GT(accuracy, 60.0) << out;
+  const io::NmSparseEncoder file_model = io::read_nm_sparse_encoder(packed("w4a4"));
   EXPECT_TRUE(file_model.sparse.empty());
   ASSERT_EQ(file_model.inputs.size(), 8u);
   EXPECT_EQ(file_model.input("h.1.mlp.c_proj.weight"), (io::ActivationQuant{true, 0.f, 4, false}));
@@ -404,18 +406,10 @@ TEST_F(NmTrain, W4A4With24AndLayerReductionPacksAOneBlockStudent) {
   blocks.replace(blocks.find(R"("bits": 8)"), 9, R"("bits": 4)");
   blocks.replace(blocks.rfind("}"), 1, R"(, "layer_reduction": {"enabled": true, "keep_number_layer": 1,
       "teacher_layer": [1]}})");
-  const std::string cfg = file("composed.json");
-  std::ofstream(cfg) << nxm("composed", 24, blocks);
-  const std::string out = gannet::testing::gannet_output("compress --config " + cfg + " --no-progress --threads 1 2>&1");
+  const std::string out = compress_and_eval("composed", 24, blocks).first;
   EXPECT_TRUE(has(out, "(1 of its 2 layers: 1)")) << out;
   EXPECT_TRUE(has(out, "4 x 2:4 int4 g64 / a4")) << out;
-  const std::string packed = file("composed") + "/model.nm.safetensors";
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(out, m, std::regex("packed N:M ([0-9.]+)%"))) << out;
-  const std::string val = data::classification_set_path(dir_.string(), "toy", "val");
-  const std::string eval = gannet::testing::gannet_output("eval --model " + packed + " --data " + val);
-  EXPECT_TRUE(has(eval, "accuracy " + m[1].str() + "%")) << eval << "\ncompress said: " << out;
-  const io::NmSparseEncoder file_model = io::read_nm_sparse_encoder(packed);
+  const io::NmSparseEncoder file_model = io::read_nm_sparse_encoder(packed("composed"));
   EXPECT_EQ(file_model.config.n_layer, 1);
   EXPECT_EQ(file_model.sparse.size(), 4u);
   EXPECT_EQ(file_model.input("h.0.mlp.c_fc.weight").bits, 4);
