@@ -3,7 +3,8 @@
 # perplexity of W8A8, W4A8 and W4A4 (int4 weights and int4 token-wise inputs in every block
 # product), where W4A4's loss comes from (int4 inputs in the attention or the MLP only, and in one
 # block at a time, the rest A8), and what recovers it (asymmetric inputs, groups of 32, LKD).
-# Every model is quantized after training (`gannet quantize`) and run packed (`gannet eval`).
+# Every model is quantized after training (`gannet quantize`) and run packed (`gannet eval`); then
+# the inputs' statistics (`gannet input-stats`: outlier channels, one-sidedness, int4 error).
 #   scripts/int4_decoder_study.sh [MODEL] [VAL]   (defaults: runs/demo/checkpoint.safetensors,
 #                                                  data/brown/val.tok; LKD calibrates on train.tok)
 set -euo pipefail
@@ -69,3 +70,5 @@ run "W4A4, groups of 32" --scheme w4a4 --group 32
 run "W4A4, asymmetric inputs, groups of 32" --scheme w4a4 --asymmetric-activations --group 32
 run "W4A4, LKD 100 steps per block" --scheme w4a4 --lkd-steps 100 --calib "$calib"
 run "W4A4, asymmetric inputs, LKD 100 steps" --scheme w4a4 --asymmetric-activations --lkd-steps 100 --calib "$calib"
+echo "-- the inputs themselves (outlier channels, one-sidedness, quantization error)"
+"$gannet" input-stats -m "$model" --calib "$calib"

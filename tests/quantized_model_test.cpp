@@ -10,6 +10,7 @@
 
 #include "engine_test_util.h"
 #include "gannet/autograd/tape.h"
+#include "gannet/compress/input_statistics.h"
 #include "gannet/compress/layerwise_gpt.h"
 #include "gannet/compress/quant_config.h"
 #include "gannet/compress/quant_scheme.h"
@@ -231,4 +232,64 @@ TEST_F(QuantizedFile, Int4InputsRoundTripAndMatchTheSimulatedModel) {
   bad.asymmetric_activations = false;
   bad.static_activations = true;
   EXPECT_THROW(c::scheme_preset("w4a4", bad), Error);
+}
+
+// The input statistics against their definitions, recomputed here from the float blocks' product
+// inputs on the same two batches.
+TEST(InputStatistics, FollowTheirDefinitions) {
+  const io::GptWeights fp = random_weights(11);
+  std::vector<Tensor> batches;
+  for (uint64_t s : {1, 2}) {
+    const auto ids = random_ids(2 * 12, 67, s);
+    Tensor t = Tensor::empty({2, 12}, DType::i32);
+    std::copy(ids.begin(), ids.end(), t.data<int32_t>());
+    batches.push_back(t);
+  }
+  const auto stats = c::input_statistics(fp, batches);
+  const int64_t L = fp.config.n_layer, P = 4 * L;
+  ASSERT_EQ((int64_t)stats.size(), P);
+  // The inputs, gathered per product.
+  autograd::NoGrad ng;
+  c::LayerwiseGpt m(fp);
+  std::vector<std::vector<std::vector<float>>> rows((size_t)P);  // [product][token][channel]
+  for (const Tensor& b : batches) {
+    autograd::Var x = m.embed(b);
+    for (int64_t l = 0; l < L; ++l) {
+      const auto in = c::block_product_inputs(m.block(l), x, 2, 12);
+      for (int p = 0; p < 4; ++p)
+        for (int64_t r = 0; r < in[p].dim(0); ++r)
+          rows[l * 4 + p].emplace_back(in[p].f32() + r * in[p].dim(1), in[p].f32() + (r + 1) * in[p].dim(1));
+      x = m.block(l).forward(x, 2, 12, true, Tensor());
+    }
+  }
+  for (size_t p = 0; p < (size_t)P; ++p) {
+    const c::InputStatistics& s = stats[p];
+    EXPECT_EQ(s.product, str("h.", p / 4, ".", c::kBlockProducts[p % 4], ".weight"));
+    EXPECT_EQ(s.tokens, 48);
+    const int64_t K = (int64_t)rows[p][0].size();
+    std::vector<float> cmax((size_t)K, 0.f);
+    double balance = 0;
+    for (const auto& r : rows[p]) {
+      float lo = 0, hi = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        cmax[(size_t)k] = std::max(cmax[(size_t)k], std::fabs(r[(size_t)k]));
+        lo = std::min(lo, r[(size_t)k]);
+        hi = std::max(hi, r[(size_t)k]);
+      }
+      balance += std::min(-lo, hi) / std::max(-lo, hi);
+    }
+    const int64_t top = std::max_element(cmax.begin(), cmax.end()) - cmax.begin();
+    EXPECT_EQ(s.top_channels.front(), top) << s.product;
+    EXPECT_EQ(s.max_abs, cmax[(size_t)top]) << s.product;
+    std::vector<float> sorted = cmax;
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_EQ(s.median_channel_max, sorted[sorted.size() / 2]) << s.product;
+    EXPECT_NEAR(s.balance, balance / 48, 1e-9) << s.product;
+    // Coarser quantizers leave more error; every error is a small fraction of the signal.
+    EXPECT_LT(s.error_int8, s.error_int4) << s.product;
+    EXPECT_LT(s.error_int4, 0.5) << s.product;
+    EXPECT_GT(s.error_int8, 0.0) << s.product;
+  }
+  // The GELU output (mlp.c_proj's input) is the one-sided one.
+  EXPECT_LT(stats[3].balance, stats[2].balance);
 }

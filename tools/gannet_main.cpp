@@ -12,6 +12,7 @@
 #include "gannet/cli/init_command.h"
 #include "gannet/cli/moe_stats_command.h"
 #include "gannet/cli/plot_command.h"
+#include "gannet/cli/input_stats_command.h"
 #include "gannet/cli/quantize_command.h"
 #include "gannet/cli/serve_command.h"
 #include "gannet/cli/train_command.h"
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   gannet::cli::add_init_command(app);
   gannet::cli::add_bench_command(app);
   gannet::cli::add_quantize_command(app);
+  gannet::cli::add_input_stats_command(app);
   gannet::cli::add_compress_command(app);
   gannet::cli::add_plot_command(app);
   gannet::cli::add_moe_stats_command(app);

@@ -37,4 +37,24 @@ nn::ParameterList LayerwiseGpt::block_parameters(int64_t l) const {
   return out;
 }
 
+std::array<Tensor, 4> block_product_inputs(const nn::Block& b, const Var& x, int64_t B, int64_t T) {
+  Var n1 = b.ln_1.forward(x);
+  Var a = autograd::attention(b.attn.c_attn.forward(n1), B, T, b.attn.n_head, true);
+  Var h = autograd::add(x, b.attn.c_proj.forward(a));
+  Var n2 = b.ln_2.forward(h);
+  Var g = autograd::gelu(b.mlp.c_fc.forward(n2));
+  return {n1.value(), a.value(), n2.value(), g.value()};
+}
+
+void check_calibration_batches(const std::vector<Tensor>& batches, const models::GptConfig& c) {
+  GANNET_CHECK(!batches.empty(), "quantize: no calibration batches");
+  for (const Tensor& b : batches) {
+    GANNET_CHECK(b.dtype() == DType::i32 && b.ndim() == 2 && b.dim(1) <= c.n_ctx, "quantize: calibration batch ",
+                 b.describe(), " is not [B, T <= ", c.n_ctx, "] i32");
+    for (int64_t i = 0; i < b.numel(); ++i)
+      GANNET_CHECK(b.data<int32_t>()[i] >= 0 && b.data<int32_t>()[i] < c.vocab_size, "quantize: calibration token ",
+                   b.data<int32_t>()[i], " outside the vocabulary");
+  }
+}
+
 }  // namespace gannet::compress

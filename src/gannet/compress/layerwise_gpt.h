@@ -3,6 +3,7 @@
 // distillation (the teacher's hidden states and the student's blocks), and the simulated
 // reference of a quantized model.
 #pragma once
+#include <array>
 #include <vector>
 
 #include "gannet/io/gpt_weights.h"
@@ -36,5 +37,13 @@ class LayerwiseGpt {
   std::vector<nn::Block> blocks_;
   nn::LayerNorm ln_f_;
 };
+
+// The inputs of a block's four products (kBlockProducts' order) as the float block computes them
+// on hidden states x [B*T, C] (causal attention).
+std::array<Tensor, 4> block_product_inputs(const nn::Block& b, const Var& x, int64_t B, int64_t T);
+
+// Throws one line unless every batch is i32 [B, T <= n_ctx] of tokens in the vocabulary (and there
+// is one).
+void check_calibration_batches(const std::vector<Tensor>& batches, const models::GptConfig& c);
 
 }  // namespace gannet::compress

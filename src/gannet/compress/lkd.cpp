@@ -28,27 +28,6 @@ BlockQuant block_quant(const QuantScheme& scheme, const io::GptWeights& quantize
   return q;
 }
 
-void check_batches(const std::vector<Tensor>& batches, const models::GptConfig& c) {
-  GANNET_CHECK(!batches.empty(), "quantize: no calibration batches");
-  for (const Tensor& b : batches) {
-    GANNET_CHECK(b.dtype() == DType::i32 && b.ndim() == 2 && b.dim(1) <= c.n_ctx, "quantize: calibration batch ",
-                 b.describe(), " is not [B, T <= ", c.n_ctx, "] i32");
-    for (int64_t i = 0; i < b.numel(); ++i)
-      GANNET_CHECK(b.data<int32_t>()[i] >= 0 && b.data<int32_t>()[i] < c.vocab_size, "quantize: calibration token ",
-                   b.data<int32_t>()[i], " outside the vocabulary");
-  }
-}
-
-// The inputs of a block's four products, as the float block computes them.
-std::array<Tensor, 4> product_inputs(const nn::Block& b, const Var& x, int64_t B, int64_t T) {
-  Var n1 = b.ln_1.forward(x);
-  Var a = autograd::attention(b.attn.c_attn.forward(n1), B, T, b.attn.n_head, true);
-  Var h = autograd::add(x, b.attn.c_proj.forward(a));
-  Var n2 = b.ln_2.forward(h);
-  Var g = autograd::gelu(b.mlp.c_fc.forward(n2));
-  return {n1.value(), a.value(), n2.value(), g.value()};
-}
-
 float max_abs(const Tensor& t) {
   float m = 0.f;
   for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(t.f32()[i]));
@@ -57,7 +36,7 @@ float max_abs(const Tensor& t) {
 }  // namespace
 
 std::map<std::string, float> calibrate_activations(const io::GptWeights& model, const std::vector<Tensor>& batches) {
-  check_batches(batches, model.config);
+  check_calibration_batches(batches, model.config);
   autograd::NoGrad ng;
   LayerwiseGpt m(model);
   std::map<std::string, float> out;
@@ -65,7 +44,7 @@ std::map<std::string, float> calibrate_activations(const io::GptWeights& model, 
     const int64_t B = rows_of(tokens), T = cols_of(tokens);
     Var x = m.embed(tokens);
     for (int64_t l = 0; l < model.config.n_layer; ++l) {
-      const auto inputs = product_inputs(m.block(l), x, B, T);
+      const auto inputs = block_product_inputs(m.block(l), x, B, T);
       for (size_t i = 0; i < kBlockProducts.size(); ++i) {
         float& v = out[str("h.", l, ".", kBlockProducts[i], ".weight")];
         v = std::max(v, max_abs(inputs[i]));
@@ -143,7 +122,7 @@ QuantizeResult quantize_with_lkd(const io::GptWeights& fp, const QuantScheme& sc
   GANNET_CHECK(o.lr > 0.f && std::isfinite(o.lr), "LKD: learning rate must be positive, got ", o.lr);
   QuantizeResult r;
   const bool need_data = scheme.static_activations || o.steps > 0;
-  if (need_data) check_batches(batches, fp.config);
+  if (need_data) check_calibration_batches(batches, fp.config);
   if (scheme.static_activations) r.activation_max_abs = calibrate_activations(fp, batches);
   // Plain rounding first: it fixes the activation quantization every block's student sees.
   r.model = quantize_model(fp, scheme, r.activation_max_abs);
