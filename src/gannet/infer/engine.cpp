@@ -108,8 +108,9 @@ struct Engine::Impl {
   // Work buffers, sized for the largest pass.
   int64_t max_rows = 0;
   std::vector<float> x, xn, qkv, att, hid, scratch, attn_scores;
-  std::vector<int8_t> xq;      // a LayerNorm's output quantized for an int8-input product
+  std::vector<int8_t> xq;      // a LayerNorm's output quantized for an int8- or int4-input product
   std::vector<float> xq_scale;
+  std::vector<uint8_t> xq_zero;  // int4 asymmetric: the rows' zero points
   // c_fc's GELU output quantized by c_fc for an int8-input c_proj ([rows, widest c_proj input];
   // the padding columns stay zero).
   std::vector<int8_t> hq;
@@ -125,7 +126,8 @@ struct Engine::Impl {
   // quantized by the LayerNorm itself (kernels/layernorm_quantize.h).
   void norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n, float* y, int64_t ldy,
                  kernels::Epilogue e);
-  // Rows [0, n) of x through LayerNorm, quantized for w's int8 inputs into xq (padding zero).
+  // Rows [0, n) of x through LayerNorm, quantized for w's int8 or int4 inputs into xq (padding
+  // zero), as ZeroQuant's fused LayerNorm does.
   kernels::QuantizedRows norm_quantized(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n);
   // The dense MLP of block L on rows [0, n): X += c_proj(gelu(c_fc(ln_2(X)))). With int8 inputs to
   // both products, c_fc quantizes its GELU output for c_proj itself (ZeroQuant's fusion).
@@ -361,6 +363,7 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
   for (const Layer& l : layers) widest = std::max({widest, l.qkv.packed_in(), l.fc.packed_in()});
   xq.assign(max_rows * widest, 0);
   xq_scale.resize(max_rows);
+  xq_zero.resize(max_rows);
   int64_t hidden_q = 0;
   for (const Layer& l : layers)
     if (fuses_gelu_quantization(l)) hidden_q = std::max(hidden_q, l.out.packed_in());
@@ -523,6 +526,14 @@ void Engine::Impl::moe_forward(const Layer& L, int64_t n) {
 kernels::QuantizedRows Engine::Impl::norm_quantized(const LinearWeight& w, const Tensor& gamma, const Tensor& beta,
                                                    int64_t n) {
   const int64_t Kp = w.packed_in();  // padding columns stay zero (xq is zeroed at construction)
+  const io::ActivationQuant& a = w.activation_quant();
+  if (a.bits == 4) {  // the codes of Kp columns (padding code z), two per byte
+    uint8_t* codes = reinterpret_cast<uint8_t*>(xq.data());
+    kernels::layernorm_quantize_rows_int4(x.data(), gamma.f32(), beta.f32(), n, C, cfg.layernorm_eps, Kp, a.asymmetric,
+                                          a.static_scale, codes, Kp / 2, xq_scale.data(),
+                                          a.asymmetric ? xq_zero.data() : nullptr);
+    return {xq.data(), Kp / 2, xq_scale.data(), n, Kp, 4, a.asymmetric ? xq_zero.data() : nullptr};
+  }
   kernels::layernorm_quantize_rows(x.data(), gamma.f32(), beta.f32(), n, C, cfg.layernorm_eps,
                                    w.activation_quant().static_scale, xq.data(), Kp, xq_scale.data());
   if (Kp > C)
@@ -532,7 +543,8 @@ kernels::QuantizedRows Engine::Impl::norm_quantized(const LinearWeight& w, const
 
 void Engine::Impl::norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n, float* y,
                              int64_t ldy, kernels::Epilogue e) {
-  if (w.quantized() && w.activation_quant().int8()) return w.apply_int8(norm_quantized(w, gamma, beta, n), y, ldy, e);
+  if (w.quantized() && w.activation_quant().quantized)
+    return w.apply_quantized(norm_quantized(w, gamma, beta, n), y, ldy, e);
   kernels::layernorm_forward(x.data(), gamma.f32(), beta.f32(), xn.data(), nullptr, nullptr, n, C, cfg.layernorm_eps);
   w.apply(xn.data(), C, n, y, ldy, e, scratch.data());
 }
@@ -547,7 +559,7 @@ void Engine::Impl::mlp(const Layer& L, int64_t n) {
   const int64_t Kp = L.out.packed_in();
   L.fc.apply_int8_gelu_int8(norm_quantized(L.fc, L.ln2_g, L.ln2_b, n), hid.data(), 4 * C,
                             L.out.activation_quant().static_scale, hq.data(), Kp, hq_scale.data());
-  L.out.apply_int8({hq.data(), Kp, hq_scale.data(), n, Kp}, x.data(), C, kernels::Epilogue::accumulate);
+  L.out.apply_quantized({hq.data(), Kp, hq_scale.data(), n, Kp}, x.data(), C, kernels::Epilogue::accumulate);
 }
 
 Engine::Engine(const io::GptWeights& weights, const EngineOptions& options)

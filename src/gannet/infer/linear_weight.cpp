@@ -158,8 +158,10 @@ void LinearWeight::row(int64_t n, float* out) const {
   std::memcpy(out, padded.data(), in_ * sizeof(float));
 }
 
-void LinearWeight::apply_int8(const kernels::QuantizedRows& A, float* Y, int64_t ldy, kernels::Epilogue e) const {
-  GANNET_CHECK(quantized_ && act_.int8(), "LinearWeight::apply_int8: needs a quantized weight with int8 inputs");
+void LinearWeight::apply_quantized(const kernels::QuantizedRows& A, float* Y, int64_t ldy, kernels::Epilogue e) const {
+  GANNET_CHECK(quantized_ && act_.quantized && A.bits == act_.bits && (A.zero != nullptr) == act_.asymmetric,
+               "LinearWeight::apply_quantized: needs a quantized weight whose inputs are quantized as A is (", A.bits,
+               "-bit", A.zero ? " asymmetric" : "", ")");
   kernels::quant_matmul(A, q_, bias_.defined() ? bias_.f32() : nullptr, Y, ldy, e);
 }
 

@@ -74,10 +74,10 @@ class LinearWeight {
   // Columns of the inputs the quantized kernels read: in_features() rounded up to the group.
   // Low-bit: the planes' padded width.
   int64_t packed_in() const { return quantized_ ? q_.K : low_bit() ? low_bit_.padded_in : in_; }
-  // Quantized with int8 inputs only: the product of inputs quantized already by their producer
-  // (A.K == packed_in(), padding columns zero).
-  void apply_int8(const kernels::QuantizedRows& A, float* Y, int64_t ldy, kernels::Epilogue e) const;
-  // As apply_int8 with the GELU epilogue, whose output H [M, ldh] is also quantized for the next
+  // Quantized with integer inputs only: the product of inputs quantized already by their producer
+  // as activation_quant() says (A.K == packed_in(), padding columns zero; A.bits its bits).
+  void apply_quantized(const kernels::QuantizedRows& A, float* Y, int64_t ldy, kernels::Epilogue e) const;
+  // As apply_quantized (int8 inputs only) with the GELU epilogue, whose output H [M, ldh] is also quantized for the next
   // int8-input product (static scale next_static_scale, or token-wise when <= 0) into q [M, ldq]
   // and scales [M]: ZeroQuant's fusion (kernels::quant_matmul_gelu_int8).
   void apply_int8_gelu_int8(const kernels::QuantizedRows& A, float* H, int64_t ldh, float next_static_scale,
