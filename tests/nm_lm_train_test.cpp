@@ -114,7 +114,7 @@ TEST_F(NmLmTrain, CompressReportsTheStudentBesideTheTeacherAndBadKeysAreErrors) 
   std::ofstream(cfg) << nxm_lm("cli", 12);
   const std::string out = gannet::testing::gannet_output("compress --config " + cfg + " --no-progress --threads 1 2>&1");
   EXPECT_TRUE(has(out, "validation perplexity on")) << out;
-  EXPECT_TRUE(has(out, "student (simulated N:M, int8 inputs)")) << out;
+  EXPECT_TRUE(has(out, "student (simulated, its products as trained)")) << out;
   EXPECT_TRUE(has(out, "a packed N:M GPT file is not written yet")) << out;
   auto error_of = [&](const std::string& text) {
     return message_of([&] { train::parse_train_config(text, "c.json"); });

@@ -168,7 +168,7 @@ void report_lm_student(const train::TrainConfig& cfg, const train::TrainResult& 
   io::load_checkpoint(cfg.teacher_checkpoint, teacher, nullptr, nullptr);
   const train::PreparedTokenFiles files = train::open_prepared_token_files(cfg.data_dir, cfg.model.vocab_size);
   const train::EvalResult t = train::evaluate(teacher, files.val, cfg.seq_len, cfg.micro_batch, cfg.eval_batches);
-  std::printf("validation perplexity on %ld tokens of %s/val.tok: student (simulated N:M, int8 inputs) %.2f, teacher "
+  std::printf("validation perplexity on %ld tokens of %s/val.tok: student (simulated, its products as trained) %.2f, teacher "
               "f32 %.2f: %+.2f%%\n",
               (long)t.tokens, cfg.data_dir.c_str(), r.val_perplexity, t.perplexity,
               100.0 * (r.val_perplexity / t.perplexity - 1.0));
