@@ -46,9 +46,9 @@ std::vector<Form> forms_of(const models::Encoder& m, int64_t group, const std::v
   auto wanted = [&](const char* n) { return std::find(names.begin(), names.end(), n) != names.end(); };
   std::vector<Form> forms;
   forms.push_back({"f32", infer::EncoderEngine::f32(m)});
-  if (wanted("W8A8")) forms.push_back({"W8A8", infer::EncoderEngine::w8a8(m)});
+  if (wanted("W8A8")) forms.push_back({"W8A8", infer::EncoderEngine::quantized(m)});
   if (wanted("W4A4"))  // int4 g64 weights, int4 token-wise inputs (the INT4 paper's encoder form)
-    forms.push_back({"W4A4", infer::EncoderEngine::w8a8(m, {4, 64}, io::ActivationQuant{true, 0.f, 4, false})});
+    forms.push_back({"W4A4", infer::EncoderEngine::quantized(m, {4, 64}, io::ActivationQuant{true, 0.f, 4, false})});
   if (wanted("binary"))
     forms.push_back({"binary", infer::EncoderEngine::low_bit(compress::pack_low_bit_encoder(m, {1, group}, {1, 0}, "w1a8"))});
   if (wanted("ternary"))

@@ -128,7 +128,7 @@ TEST(EncoderEngine, LowBitMatchesF32OnTheDequantizedWeightsWithInt8Inputs) {
 TEST(EncoderEngine, W8A8IsCloseToF32AndEachFormReadsFewerBytes) {
   const models::Encoder m = random_model(7);
   const Batch x = random_batch(4, 12, 2);
-  infer::EncoderEngine f = infer::EncoderEngine::f32(m), q = infer::EncoderEngine::w8a8(m);
+  infer::EncoderEngine f = infer::EncoderEngine::f32(m), q = infer::EncoderEngine::quantized(m);
   const Tensor want = f.logits(x.tokens, x.mask), got = q.logits(x.tokens, x.mask);
   EXPECT_LT(max_abs_diff(got, want), 0.05 * std::max(1.0, max_abs(want)));
   EXPECT_GT(max_abs_diff(got, want), 0.0);
@@ -251,7 +251,7 @@ TEST(EncoderEngine, NmSparseMatchesF32OnTheDequantizedWeightsWithInt8Inputs) {
   const Tensor plain = infer::EncoderEngine::f32(d).logits(x.tokens, x.mask);
   EXPECT_GT(max_abs_diff(plain, want), 10 * max_abs_diff(got, want));
   EXPECT_EQ(nm.describe(), "2:4 int8 per-row / a8");
-  EXPECT_LT(nm.weight_bytes(), infer::EncoderEngine::w8a8(m).weight_bytes());
+  EXPECT_LT(nm.weight_bytes(), infer::EncoderEngine::quantized(m).weight_bytes());
 }
 
 TEST(NmSparseLinearWeight, ApplyIsTheReferenceProductBitwise) {
@@ -350,7 +350,7 @@ TEST(EncoderEngine, W4A4MatchesF32OnTheDequantizedWeightsWithInt4Inputs) {
       EXPECT_EQ(w4a4.describe(), std::string(sparse ? "2:4 int4 g32" : "int4 g32") + " / a4" + (asym ? " asym" : ""));
       // Post-training W4A4 from the f32 model: the same numbers as the packed dense form.
       if (!sparse) {
-        const Tensor ptq = infer::EncoderEngine::w8a8(src, {4, 32}, a4).logits(x.tokens, x.mask);
+        const Tensor ptq = infer::EncoderEngine::quantized(src, {4, 32}, a4).logits(x.tokens, x.mask);
         EXPECT_EQ(max_abs_diff(ptq, got), 0.0) << what;
       }
     }

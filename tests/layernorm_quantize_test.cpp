@@ -47,6 +47,8 @@ TEST(LayerNormQuantize, Int4EqualsLayerNormThenQuantizeRowsInt4Bitwise) {
                                         q_got.data(), ld, s_got.data(), z_got.data());
         ASSERT_EQ(q_got, q_want) << "C " << C << " M " << M << " mode " << mode;
         ASSERT_EQ(s_got, s_want);
-        if (asym) ASSERT_EQ(z_got, z_want);
+        if (asym) {
+          ASSERT_EQ(z_got, z_want);
+        }
       }
 }

@@ -386,7 +386,7 @@ TEST_F(NmTrain, QuantizeW4A4RoundsAnEncoderToTheEngineForm) {
   Tensor tokens = Tensor::empty({2, 8}, DType::i32), mask = Tensor::empty({2, 8}, DType::u8);
   for (int64_t i = 0; i < 16; ++i) tokens.data<int32_t>()[i] = (int32_t)(i % 7), mask.data<uint8_t>()[i] = i % 5 != 4;
   const Tensor a = infer::EncoderEngine::nm_sparse(packed).logits(tokens, mask);
-  const Tensor b = infer::EncoderEngine::w8a8(model, {4, 32}, io::ActivationQuant{true, 0.f, 4, false}).logits(tokens, mask);
+  const Tensor b = infer::EncoderEngine::quantized(model, {4, 32}, io::ActivationQuant{true, 0.f, 4, false}).logits(tokens, mask);
   for (int64_t i = 0; i < a.numel(); ++i) EXPECT_EQ(a.f32()[i], b.f32()[i]);
   for (const std::string& bad : {std::string("--scheme w4a16"), std::string("--scheme w4a4 --lkd-steps 3"),
                                  std::string("--scheme w8a8 --asymmetric-activations")}) {

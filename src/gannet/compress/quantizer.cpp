@@ -176,15 +176,17 @@ void fake_quantize_activations(const float* X, int64_t M, int64_t K, const io::A
   GANNET_CHECK(a.quantized, "fake_quantize_activations: the inputs are not quantized (f32)");
   if (a.bits == 8) return fake_quantize_activations(X, M, K, a.static_scale, out);
   GANNET_CHECK(a.bits == 4, "fake_quantize_activations: ", a.bits, "-bit activations (8 or 4)");
+  // All rows at once (on the threads), then their values c - z as the products widen them.
   const int64_t Kp = K + K % 2;
-  std::vector<uint8_t> q((size_t)(Kp / 2)), zero(1);
-  for (int64_t m = 0; m < M; ++m) {
-    float s = 0.f;
-    kernels::quantize_rows_int4(X + m * K, K, 1, K, Kp, a.asymmetric, a.static_scale, q.data(), Kp / 2, &s,
-                                zero.data());
-    const int z = a.asymmetric ? zero[0] : 8;
-    for (int64_t k = 0; k < K; ++k) out[m * K + k] = s * (float)(((q[k / 2] >> (4 * (k % 2))) & 0x0F) - z);
-  }
+  std::vector<uint8_t> q((size_t)(M * Kp / 2)), zero((size_t)M);
+  std::vector<float> scale((size_t)M);
+  uint8_t* z = a.asymmetric ? zero.data() : nullptr;
+  kernels::quantize_rows_int4(X, K, M, K, Kp, a.asymmetric, a.static_scale, q.data(), Kp / 2, scale.data(), z);
+  std::vector<int8_t> values((size_t)(M * Kp));
+  kernels::widen_int4_rows({reinterpret_cast<const int8_t*>(q.data()), Kp / 2, scale.data(), M, Kp, 4, z}, 0, M,
+                           values.data(), Kp);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t k = 0; k < K; ++k) out[m * K + k] = scale[(size_t)m] * (float)values[(size_t)(m * Kp + k)];
 }
 
 float static_scale_from_max_abs(float max_abs) {

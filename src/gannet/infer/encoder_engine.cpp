@@ -77,8 +77,8 @@ EncoderEngine EncoderEngine::f32(const models::Encoder& model, const io::Activat
   return e;
 }
 
-EncoderEngine EncoderEngine::w8a8(const models::Encoder& model, const compress::WeightQuantSpec& spec,
-                                  const io::ActivationQuant& inputs) {
+EncoderEngine EncoderEngine::quantized(const models::Encoder& model, const compress::WeightQuantSpec& spec,
+                                       const io::ActivationQuant& inputs) {
   require_classifier(model.config());
   const std::map<std::string, Tensor> p = parameters_of(model);
   return EncoderEngineBuilder::build(

@@ -38,8 +38,8 @@ class EncoderEngine {
   // Block products quantized by `weights` (ZeroQuant, default int8 g64 symmetric) after training
   // (round to nearest), inputs quantized as `inputs` says (default int8 token-wise; int4 for
   // post-training W4A4); the embeddings stay f32.
-  static EncoderEngine w8a8(const models::Encoder& model, const compress::WeightQuantSpec& weights = {},
-                            const io::ActivationQuant& inputs = {true});
+  static EncoderEngine quantized(const models::Encoder& model, const compress::WeightQuantSpec& weights = {},
+                                 const io::ActivationQuant& inputs = {true});
   // Validated (io::LowBitEncoder::validate) first; shares its tensors.
   static EncoderEngine low_bit(const io::LowBitEncoder& model);
   // N:M sparse and dense int8/int4 block products (NxMiFormer), int8 inputs; f32 embeddings.
