@@ -82,8 +82,8 @@ struct Layer {
 
 // Whether block l's c_fc quantizes its GELU output for c_proj (both take int8 inputs).
 bool fuses_gelu_quantization(const Layer& l) {
-  return l.experts == 0 && l.fc.quantized() && l.fc.activation_quant().int8() && l.out.quantized() &&
-         l.out.activation_quant().int8();
+  return l.experts == 0 && l.fc.quantized() && l.fc.activation_quant().quantized && l.out.quantized() &&
+         l.out.activation_quant().quantized;
 }
 
 // One row of a pass: a token at a position of a sequence.
@@ -111,10 +111,10 @@ struct Engine::Impl {
   std::vector<int8_t> xq;      // a LayerNorm's output quantized for an int8- or int4-input product
   std::vector<float> xq_scale;
   std::vector<uint8_t> xq_zero;  // int4 asymmetric: the rows' zero points
-  // c_fc's GELU output quantized by c_fc for an int8-input c_proj ([rows, widest c_proj input];
-  // the padding columns stay zero).
+  // c_fc's GELU output quantized by c_fc for c_proj (int8 or int4 rows of the widest c_proj input).
   std::vector<int8_t> hq;
   std::vector<float> hq_scale;
+  std::vector<uint8_t> hq_zero;  // int4 asymmetric: c_proj's input rows' zero points
   // MoE blocks' buffers (empty in a dense model): router logits and probabilities [rows, E], the
   // gate of each slot [rows * k], the slots' inputs and outputs [rows * k, C], the combined expert
   // output [rows, C]; for PR-MoE the dense MLP's output [rows, C] and the mixing weights [rows, 2].
@@ -369,6 +369,7 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
     if (fuses_gelu_quantization(l)) hidden_q = std::max(hidden_q, l.out.packed_in());
   hq.assign(max_rows * hidden_q, 0);
   hq_scale.resize(hidden_q > 0 ? max_rows : 0);
+  hq_zero.resize(hidden_q > 0 ? max_rows : 0);
   logit_rows.resize(std::min<int64_t>(opt.max_sequences, LinearWeight::kSkinnyMaxRows) * V);
 }
 
@@ -554,12 +555,10 @@ void Engine::Impl::mlp(const Layer& L, int64_t n) {
     norm_then(L.fc, L.ln2_g, L.ln2_b, n, hid.data(), 4 * C, kernels::Epilogue::gelu);
     return L.out.apply(hid.data(), 4 * C, n, x.data(), C, kernels::Epilogue::accumulate, scratch.data());
   }
-  // c_proj's inputs: c_fc's 4C GELU outputs, then zero columns up to c_proj's packed width (hq is
-  // zeroed at construction and the fused kernel writes columns [0, 4C) only).
-  const int64_t Kp = L.out.packed_in();
-  L.fc.apply_int8_gelu_int8(norm_quantized(L.fc, L.ln2_g, L.ln2_b, n), hid.data(), 4 * C,
-                            L.out.activation_quant().static_scale, hq.data(), Kp, hq_scale.data());
-  L.out.apply_quantized({hq.data(), Kp, hq_scale.data(), n, Kp}, x.data(), C, kernels::Epilogue::accumulate);
+  // c_proj's inputs: c_fc's 4C GELU outputs quantized by c_fc's kernel.
+  const kernels::QuantizedRows h = L.fc.apply_quantized_gelu(norm_quantized(L.fc, L.ln2_g, L.ln2_b, n), hid.data(),
+                                                             4 * C, L.out, hq.data(), hq_scale.data(), hq_zero.data());
+  L.out.apply_quantized(h, x.data(), C, kernels::Epilogue::accumulate);
 }
 
 Engine::Engine(const io::GptWeights& weights, const EngineOptions& options)

@@ -165,12 +165,25 @@ void LinearWeight::apply_quantized(const kernels::QuantizedRows& A, float* Y, in
   kernels::quant_matmul(A, q_, bias_.defined() ? bias_.f32() : nullptr, Y, ldy, e);
 }
 
-void LinearWeight::apply_int8_gelu_int8(const kernels::QuantizedRows& A, float* H, int64_t ldh, float next_static_scale,
-                                        int8_t* q, int64_t ldq, float* scales) const {
-  GANNET_CHECK(quantized_ && act_.int8(),
-               "LinearWeight::apply_int8_gelu_int8: needs a quantized weight with int8 inputs");
-  kernels::quant_matmul_gelu_int8(A, q_, bias_.defined() ? bias_.f32() : nullptr, H, ldh, next_static_scale, q, ldq,
-                                  scales);
+kernels::QuantizedRows LinearWeight::apply_quantized_gelu(const kernels::QuantizedRows& A, float* H, int64_t ldh,
+                                                          const LinearWeight& next, int8_t* q, float* scales,
+                                                          uint8_t* zeros) const {
+  const io::ActivationQuant& a = next.act_;
+  GANNET_CHECK(quantized_ && act_.quantized && next.quantized_ && a.quantized && next.in_ == out_,
+               "LinearWeight::apply_quantized_gelu: needs two quantized products with quantized inputs, the second "
+               "taking the first's outputs");
+  const float* b = bias_.defined() ? bias_.f32() : nullptr;
+  const int64_t Kp = next.packed_in(), M = A.M;
+  if (a.bits == 8) {
+    kernels::quant_matmul_gelu_int8(A, q_, b, H, ldh, a.static_scale, q, Kp, scales);
+    if (Kp > out_)
+      for (int64_t m = 0; m < M; ++m) std::memset(q + m * Kp + out_, 0, Kp - out_);
+    return {q, Kp, scales, M, Kp};
+  }
+  uint8_t* z = a.asymmetric ? zeros : nullptr;
+  kernels::quant_matmul_gelu_int4(A, q_, b, H, ldh, Kp, a.asymmetric, a.static_scale, reinterpret_cast<uint8_t*>(q),
+                                  Kp / 2, scales, z);
+  return {q, Kp / 2, scales, M, Kp, 4, z};
 }
 
 int64_t LinearWeight::scratch_floats(int64_t M) const {

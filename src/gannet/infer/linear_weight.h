@@ -77,11 +77,14 @@ class LinearWeight {
   // Quantized with integer inputs only: the product of inputs quantized already by their producer
   // as activation_quant() says (A.K == packed_in(), padding columns zero; A.bits its bits).
   void apply_quantized(const kernels::QuantizedRows& A, float* Y, int64_t ldy, kernels::Epilogue e) const;
-  // As apply_quantized (int8 inputs only) with the GELU epilogue, whose output H [M, ldh] is also quantized for the next
-  // int8-input product (static scale next_static_scale, or token-wise when <= 0) into q [M, ldq]
-  // and scales [M]: ZeroQuant's fusion (kernels::quant_matmul_gelu_int8).
-  void apply_int8_gelu_int8(const kernels::QuantizedRows& A, float* H, int64_t ldh, float next_static_scale,
-                            int8_t* q, int64_t ldq, float* scales) const;
+  // As apply_quantized with the GELU epilogue, whose output H [M, ldh] is also quantized for `next`,
+  // the quantized product it feeds, as next.activation_quant() says (int8, or int4 codes two per
+  // byte): rows of next.packed_in() columns at q (row stride packed_in() or packed_in() / 2 bytes),
+  // scales [M] and, int4 asymmetric, zeros [M]. ZeroQuant's fusion (kernels::quant_matmul_gelu_int8,
+  // kernels::quant_matmul_gelu_int4), padding columns value 0. Returns those rows as next's inputs.
+  kernels::QuantizedRows apply_quantized_gelu(const kernels::QuantizedRows& A, float* H, int64_t ldh,
+                                              const LinearWeight& next, int8_t* q, float* scales,
+                                              uint8_t* zeros) const;
 
   // Y[m, :] = epilogue(X[m, :] W^T + b) for m < M. Y must not alias X.
   void apply(const float* X, int64_t ldx, int64_t M, float* Y, int64_t ldy, kernels::Epilogue e,

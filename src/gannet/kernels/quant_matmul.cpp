@@ -364,6 +364,57 @@ void quant_matmul_gelu_int8(const QuantizedRows& A, const QPackedMatrix& W, cons
   });
 }
 
+void quant_matmul_gelu_int4(const QuantizedRows& A, const QPackedMatrix& W, const float* bias, float* H, int64_t ldh,
+                            int64_t Kp, bool asymmetric, float static_scale, uint8_t* q, int64_t ldq, float* scales,
+                            uint8_t* zeros) {
+  check_quant_shape(W.bits, W.K, W.group, "quant_matmul_gelu_int4");
+  GANNET_CHECK(A.K == W.K, "quant_matmul_gelu_int4: activations have K=", A.K, ", weights K=", W.K);
+  check_rows(A, "quant_matmul_gelu_int4");
+  GANNET_CHECK(W.N >= 0 && ldh >= W.N && Kp >= W.N && Kp % 2 == 0 && 2 * ldq >= Kp,
+               "quant_matmul_gelu_int4: bad sizes N=", W.N, " ldh=", ldh, " Kp=", Kp, " ldq=", ldq);
+  GANNET_CHECK(std::isfinite(static_scale) && static_scale >= 0.f && !(asymmetric && static_scale > 0.f),
+               "quant_matmul_gelu_int4: static scale ", static_scale, " is not a finite non-negative number",
+               " (and asymmetric rows are dynamic)");
+  GANNET_CHECK(!asymmetric || zeros, "quant_matmul_gelu_int4: asymmetric rows need their zero points");
+  if (A.M == 0) return;
+  const int64_t M = A.M, N = W.N;
+  // Per thread: the extremes of its columns of each row [M] each, then each row's inverse scale
+  // and zero point [M] (every thread derives the same ones).
+  thread_local std::vector<float> work;
+  thread_local std::vector<uint8_t> zero_work;
+  const int64_t slots = std::max<int64_t>(1, omp_get_max_threads());
+  if ((int64_t)work.size() < 3 * slots * M) work.resize(3 * slots * M);
+  if ((int64_t)zero_work.size() < slots * M) zero_work.resize(slots * M);
+  float* const lo = work.data();
+  float* const hi = lo + slots * M;
+  float* const inv = hi + slots * M;
+  uint8_t* const zw = zero_work.data();
+  a8_product(A, W, bias, H, ldh, Epilogue::gelu, [&](int64_t b, int64_t end, int64_t t, int64_t nth) {
+    const bool dynamic = static_scale <= 0.f;
+    if (dynamic) {
+      if (b < end) rows_min_max(H + b, ldh, M, end - b, lo + t * M, hi + t * M);
+      else std::fill(lo + t * M, lo + (t + 1) * M, 0.f), std::fill(hi + t * M, hi + (t + 1) * M, 0.f);
+      if (nth > 1) {
+#pragma omp barrier
+      }
+    }
+    float* my_inv = inv + t * M;
+    uint8_t* my_zero = zw + t * M;
+    for (int64_t m = 0; m < M; ++m) {
+      float l = 0.f, h = 0.f;
+      for (int64_t u = 0; dynamic && u < nth; ++u) l = std::min(l, lo[u * M + m]), h = std::max(h, hi[u * M + m]);
+      const Int4RowScale r = int4_row_scale(l, h, asymmetric, static_scale);
+      my_inv[m] = r.inv;
+      my_zero[m] = (uint8_t)r.zero;
+      if (t == 0) scales[m] = r.scale;
+      if (t == 0 && zeros) zeros[m] = (uint8_t)r.zero;
+    }
+    // The range's codes; the range that ends the row also writes the padding codes up to Kp.
+    if (b < end) quantize_rows_int4_with(H + b, ldh, M, end - b, end == N ? Kp - b : end - b, asymmetric, my_inv,
+                                         my_zero, q + b / 2, ldq);
+  });
+}
+
 void quant_matmul_f32(const float* X, int64_t ldx, int64_t M, const QPackedMatrix& W, const float* bias, float* Y,
                       int64_t ldy, Epilogue e) {
   check_quant_shape(W.bits, W.K, W.group, "quant_matmul_f32");

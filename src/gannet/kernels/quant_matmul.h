@@ -89,6 +89,14 @@ void quant_matmul(const QuantizedRows& A, const QPackedMatrix& W, const float* b
 // quant_matmul(..., Epilogue::gelu) followed by quantize_rows.
 void quant_matmul_gelu_int8(const QuantizedRows& A, const QPackedMatrix& W, const float* bias, float* H, int64_t ldh,
                             float static_scale, int8_t* q, int64_t ldq, float* scales);
+// The same fusion for an int4-input product (W4A4's MLP): H as above, and its rows quantized as
+// quantize_rows_int4(H, ldh, M, N, Kp, asymmetric, static_scale, q, ldq, scales, zeros) would
+// (kernels/quantize_rows_int4.h: codes of columns [0, Kp), padding code z, two per byte). Each
+// thread finds the extremes of the columns it computed, then writes their codes. Bitwise that
+// sequence.
+void quant_matmul_gelu_int4(const QuantizedRows& A, const QPackedMatrix& W, const float* bias, float* H, int64_t ldh,
+                            int64_t Kp, bool asymmetric, float static_scale, uint8_t* q, int64_t ldq, float* scales,
+                            uint8_t* zeros);
 // W8A16 / W4A16 (weight-only): f32 activations X [M, K] (row stride ldx); same threading.
 void quant_matmul_f32(const float* X, int64_t ldx, int64_t M, const QPackedMatrix& W, const float* bias, float* Y,
                       int64_t ldy, Epilogue e);

@@ -27,25 +27,42 @@ Int4RowScale int4_row_scale(float lo, float hi, bool asymmetric, float static_sc
 }
 
 namespace ref {
-void quantize_rows_int4(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t Kp, bool asymmetric,
-                        float static_scale, uint8_t* q, int64_t ldq, float* scales, uint8_t* zeros) {
-  std::vector<uint8_t> c(Kp);
+namespace {
+// One row's codes of K values and Kp - K padding codes z, two per byte.
+void row_codes(const float* x, int64_t K, int64_t Kp, float inv, int z, bool asymmetric, uint8_t* out) {
   const float cmin = asymmetric ? 0.f : 1.f;
+  std::vector<uint8_t> c(Kp, (uint8_t)z);
+  for (int64_t k = 0; k < K; ++k)
+    c[k] = (uint8_t)std::nearbyint(std::min(std::max(std::fma(x[k], inv, (float)z), cmin), 15.f));
+  for (int64_t j = 0; j < Kp / 2; ++j) out[j] = (uint8_t)(c[2 * j] | c[2 * j + 1] << 4);
+}
+}  // namespace
+
+void rows_min_max(const float* X, int64_t ldx, int64_t M, int64_t K, float* lo, float* hi) {
   for (int64_t m = 0; m < M; ++m) {
     const float* x = X + m * ldx;
-    float lo = 0.f, hi = 0.f;
-    for (int64_t k = 0; k < K && static_scale <= 0.f; ++k) {
-      lo = std::min(lo, x[k]);
-      hi = std::max(hi, x[k]);
+    lo[m] = hi[m] = 0.f;
+    for (int64_t k = 0; k < K; ++k) {
+      lo[m] = std::min(lo[m], x[k]);
+      hi[m] = std::max(hi[m], x[k]);
     }
+  }
+}
+
+void quantize_rows_int4_with(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t Kp, bool asymmetric,
+                             const float* inv, const uint8_t* zeros, uint8_t* q, int64_t ldq) {
+  for (int64_t m = 0; m < M; ++m) row_codes(X + m * ldx, K, Kp, inv[m], zeros ? zeros[m] : 8, asymmetric, q + m * ldq);
+}
+
+void quantize_rows_int4(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t Kp, bool asymmetric,
+                        float static_scale, uint8_t* q, int64_t ldq, float* scales, uint8_t* zeros) {
+  for (int64_t m = 0; m < M; ++m) {
+    float lo = 0.f, hi = 0.f;
+    if (static_scale <= 0.f) rows_min_max(X + m * ldx, ldx, 1, K, &lo, &hi);
     const Int4RowScale s = int4_row_scale(lo, hi, asymmetric, static_scale);
     scales[m] = s.scale;
     if (zeros) zeros[m] = (uint8_t)s.zero;
-    for (int64_t k = 0; k < K; ++k)
-      c[k] = (uint8_t)std::nearbyint(std::min(std::max(std::fma(x[k], s.inv, (float)s.zero), cmin), 15.f));
-    std::fill(c.begin() + K, c.end(), (uint8_t)s.zero);
-    uint8_t* out = q + m * ldq;
-    for (int64_t j = 0; j < Kp / 2; ++j) out[j] = (uint8_t)(c[2 * j] | c[2 * j + 1] << 4);
+    row_codes(X + m * ldx, K, Kp, s.inv, s.zero, asymmetric, q + m * ldq);
   }
 }
 }  // namespace ref
@@ -72,6 +89,18 @@ void quantize_rows_int4(const float* X, int64_t ldx, int64_t M, int64_t K, int64
     const int64_t chunk = (M + nth - 1) / nth, b = std::min(M, t * chunk), e = std::min(M, b + chunk);
     if (b < e) rows(b, e);
   }
+}
+
+void rows_min_max(const float* X, int64_t ldx, int64_t M, int64_t K, float* lo, float* hi) {
+  GANNET_CHECK(M >= 0 && K >= 0 && ldx >= K, "rows_min_max: bad sizes M=", M, " K=", K, " ldx=", ldx);
+  GANNET_DISPATCH(rows_min_max, X, ldx, M, K, lo, hi);
+}
+
+void quantize_rows_int4_with(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t Kp, bool asymmetric,
+                             const float* inv, const uint8_t* zeros, uint8_t* q, int64_t ldq) {
+  GANNET_CHECK(M >= 0 && K >= 0 && Kp >= K && Kp % 2 == 0 && ldx >= K && 2 * ldq >= Kp,
+               "quantize_rows_int4_with: bad sizes M=", M, " K=", K, " Kp=", Kp, " ldx=", ldx, " ldq=", ldq);
+  GANNET_DISPATCH(quantize_rows_int4_with, X, ldx, M, K, Kp, asymmetric, inv, zeros, q, ldq);
 }
 
 void widen_int4_rows(const QuantizedRows& A, int64_t m_begin, int64_t m_end, int8_t* out, int64_t ldo) {

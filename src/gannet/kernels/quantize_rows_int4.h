@@ -36,13 +36,27 @@ Int4RowScale int4_row_scale(float lo, float hi, bool asymmetric, float static_sc
 void quantize_rows_int4(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t Kp, bool asymmetric,
                         float static_scale, uint8_t* q, int64_t ldq, float* scales, uint8_t* zeros);
 
+// quantize_rows_int4 in two halves, for an op whose rows are written in column ranges by several
+// threads (kernels/quant_matmul.h's quant_matmul_gelu_int4): each range's minimum and maximum (both
+// starting from 0), then, once the whole rows' scales are known (int4_row_scale of the ranges'
+// extremes), each range's codes with the rows' inverses inv [M] and zero points zeros [M] (nullptr:
+// 8, symmetric). A range starts at an even column of the row; columns [K, Kp) of it get code z.
+// Together they give quantize_rows_int4's codes bitwise (extremes do not depend on how the row is
+// cut). On the calling thread.
+void rows_min_max(const float* X, int64_t ldx, int64_t M, int64_t K, float* lo, float* hi);
+void quantize_rows_int4_with(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t Kp, bool asymmetric,
+                             const float* inv, const uint8_t* zeros, uint8_t* q, int64_t ldq);
+
 // The rows of a QuantizedRows of 4 bits (see quant_matmul.h) as int8 values c - z:
 // out[(m - m_begin) * ldo + k] for rows [m_begin, m_end) and all A.K columns.
 void widen_int4_rows(const QuantizedRows& A, int64_t m_begin, int64_t m_end, int8_t* out, int64_t ldo);
 
 #define GANNET_QUANTIZE_ROWS_INT4_DECLS                                                                          \
   void quantize_rows_int4(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t Kp, bool asymmetric,       \
-                          float static_scale, uint8_t* q, int64_t ldq, float* scales, uint8_t* zeros);
+                          float static_scale, uint8_t* q, int64_t ldq, float* scales, uint8_t* zeros);    \
+  void rows_min_max(const float* X, int64_t ldx, int64_t M, int64_t K, float* lo, float* hi);                   \
+  void quantize_rows_int4_with(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t Kp, bool asymmetric,  \
+                               const float* inv, const uint8_t* zeros, uint8_t* q, int64_t ldq);
 namespace ref {
 GANNET_QUANTIZE_ROWS_INT4_DECLS
 }

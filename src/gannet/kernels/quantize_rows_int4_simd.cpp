@@ -73,11 +73,45 @@ inline void row_range(const float* x, int64_t K, float& lo, float& hi) {
 }
 }  // namespace
 
-void quantize_rows_int4(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t Kp, bool asymmetric,
-                        float static_scale, uint8_t* q, int64_t ldq, float* scales, uint8_t* zeros) {
+namespace {
+// One row's codes of K values and Kp - K padding codes z, two per byte, at out.
+void row_codes(const float* x, int64_t K, int64_t Kp, float inv_s, int zero, vf cmin, uint8_t* out) {
   thread_local std::vector<uint8_t> codes;
   if ((int64_t)codes.size() < Kp + 64) codes.resize(Kp + 64);
   uint8_t* c = codes.data();
+  const vf inv = set1(inv_s), z = set1((float)zero);
+  int64_t k = 0;
+#if defined(__AVX512F__)
+  // Whole chunks straight to their 8 bytes: in each 64-bit lane (c_even, c_odd as int32),
+  // v | v >> 28 holds c_even | c_odd << 4 in its low byte, which vpmovqb keeps.
+  for (; k + W <= K; k += W) {
+    const __m512i i = _mm512_cvtps_epi32(code_values(load(x + k), inv, z, cmin));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + k / 2),
+                     _mm512_cvtepi64_epi8(_mm512_or_si512(i, _mm512_srli_epi64(i, 28))));
+  }
+  const int64_t done = k;
+#else
+  const int64_t done = 0;
+#endif
+  for (; k + W <= K; k += W) put_codes(c + k, load(x + k), inv, z, cmin, W);
+  if (k < K) put_codes(c + k, load_partial(x + k, (int)(K - k)), inv, z, cmin, (int)(K - k));
+  std::fill(c + K, c + Kp, (uint8_t)zero);
+  pair_codes(c + done, (Kp - done) / 2, out + done / 2);
+}
+}  // namespace
+
+void rows_min_max(const float* X, int64_t ldx, int64_t M, int64_t K, float* lo, float* hi) {
+  for (int64_t m = 0; m < M; ++m) row_range(X + m * ldx, K, lo[m], hi[m]);
+}
+
+void quantize_rows_int4_with(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t Kp, bool asymmetric,
+                             const float* inv, const uint8_t* zeros, uint8_t* q, int64_t ldq) {
+  const vf cmin = set1(asymmetric ? 0.f : 1.f);
+  for (int64_t m = 0; m < M; ++m) row_codes(X + m * ldx, K, Kp, inv[m], zeros ? zeros[m] : 8, cmin, q + m * ldq);
+}
+
+void quantize_rows_int4(const float* X, int64_t ldx, int64_t M, int64_t K, int64_t Kp, bool asymmetric,
+                        float static_scale, uint8_t* q, int64_t ldq, float* scales, uint8_t* zeros) {
   const vf cmin = set1(asymmetric ? 0.f : 1.f);
   for (int64_t m = 0; m < M; ++m) {
     const float* x = X + m * ldx;
@@ -86,25 +120,7 @@ void quantize_rows_int4(const float* X, int64_t ldx, int64_t M, int64_t K, int64
     const Int4RowScale s = int4_row_scale(lo, hi, asymmetric, static_scale);
     scales[m] = s.scale;
     if (zeros) zeros[m] = (uint8_t)s.zero;
-    const vf inv = set1(s.inv), z = set1((float)s.zero);
-    int64_t k = 0;
-#if defined(__AVX512F__)
-    // Whole chunks straight to their 8 bytes: in each 64-bit lane (c_even, c_odd as int32),
-    // v | v >> 28 holds c_even | c_odd << 4 in its low byte, which vpmovqb keeps.
-    uint8_t* out = q + m * ldq;
-    for (; k + W <= K; k += W) {
-      const __m512i i = _mm512_cvtps_epi32(code_values(load(x + k), inv, z, cmin));
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(out + k / 2),
-                       _mm512_cvtepi64_epi8(_mm512_or_si512(i, _mm512_srli_epi64(i, 28))));
-    }
-    const int64_t done = k;
-#else
-    const int64_t done = 0;
-#endif
-    for (; k + W <= K; k += W) put_codes(c + k, load(x + k), inv, z, cmin, W);
-    if (k < K) put_codes(c + k, load_partial(x + k, (int)(K - k)), inv, z, cmin, (int)(K - k));
-    std::fill(c + K, c + Kp, (uint8_t)s.zero);
-    pair_codes(c + done, (Kp - done) / 2, q + m * ldq + done / 2);
+    row_codes(x, K, Kp, s.inv, s.zero, cmin, q + m * ldq);
   }
 }
 
