@@ -76,7 +76,7 @@ void add_quantize_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "quantize",
       "Quantize a GPT to int8/int4 (ZeroQuant): packed integers, integer kernels, optional LKD; or a classifier "
-      "encoder (w8a8, w4a8, w4a4) by round to nearest");
+      "encoder (w8a8, w4a8, w4a4) by round to nearest or LKD");
   cmd->add_option("--in,-i", a->in, "float model: gannet .safetensors (GPT or encoder) or HF GPT-2 directory")
       ->required();
   cmd->add_option("--out,-o", a->out, "quantized model to write (.safetensors)")->required();
@@ -108,7 +108,7 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--lkd-lr", a->lkd_lr, "LKD learning rate (cosine-decayed over each block's steps)")
       ->capture_default_str()
       ->check(number_in<float>(NumberRange::above(0)));
-  cmd->add_option("--calib", a->calib, "calibration token file (e.g. data/brown/train.tok)")->check(CLI::ExistingFile);
+  cmd->add_option("--calib", a->calib, "calibration token file (e.g. data/brown/train.tok); an encoder: a classification split (data/brown/tasks/brown-mode/train.safetensors)")->check(CLI::ExistingFile);
   cmd->add_flag("--data-free", a->data_free, "calibrate on text the float model samples itself");
   cmd->add_option("--calib-batches", a->calib_batches, "calibration batches")
       ->capture_default_str()
@@ -129,12 +129,25 @@ void add_quantize_command(CLI::App& app) {
   cmd->callback([a]() {
     if (a->threads > 0) kernels::set_num_threads(a->threads);
     if (is_encoder_model(a->in)) {
-      GANNET_CHECK(a->config.empty() && a->lkd_steps == 0 && a->calib.empty() && !a->data_free && !a->asymmetric &&
-                       !a->static_activations && a->embedding == "default" && a->lm_head == "default",
-                   "quantize: an encoder takes --scheme, --group and --asymmetric-activations only (round to nearest; ",
-                   "quantization-aware W4A4 is `gannet compress` with task nxm)");
+      GANNET_CHECK(a->config.empty() && !a->data_free && !a->asymmetric && !a->static_activations &&
+                       a->embedding == "default" && a->lm_head == "default" && a->calib_seq_len == 128,
+                   "quantize: an encoder takes --scheme, --group, --asymmetric-activations and LKD's --lkd-steps, ",
+                   "--lkd-lr, --calib (a classification split), --calib-batches, --calib-batch and --seed ",
+                   "(quantization-aware W4A4 is `gannet compress` with task nxm)");
       GANNET_CHECK(!a->scheme.empty(), "give --scheme w8a8, w4a8 or w4a4");
-      return quantize_encoder(a->in, a->out, a->scheme, a->group, a->asymmetric_activations);
+      GANNET_CHECK(a->lkd_steps == 0 || !a->calib.empty(),
+                   "--lkd-steps on an encoder needs --calib, a classification split (e.g. ",
+                   "data/brown/tasks/brown-mode/train.safetensors)");
+      GANNET_CHECK(a->lkd_steps > 0 || a->calib.empty(), "--calib on an encoder is only used by --lkd-steps");
+      EncoderLkdArgs lkd;
+      lkd.steps = a->lkd_steps;
+      lkd.lr = a->lkd_lr;
+      lkd.calib = a->calib;
+      lkd.batches = a->calib_batches;
+      lkd.batch = a->calib_batch;
+      lkd.seed = a->seed;
+      lkd.progress = !a->no_progress;
+      return quantize_encoder(a->in, a->out, a->scheme, a->group, a->asymmetric_activations, lkd);
     }
     const auto t0 = std::chrono::steady_clock::now();
     compress::SchemeOptions so;

@@ -55,15 +55,9 @@ std::map<std::string, float> calibrate_activations(const io::GptWeights& model, 
   return out;
 }
 
-namespace {
-using Progress = std::function<void(int64_t, int64_t, const std::string&)>;
-
-// One LKD stage: `steps` AdamW updates of `params` (no weight decay, the rate cosine-decayed to 0
-// over the stage) on loss_of(batch index), cycling through `batches`; progress is reported as
-// done = first_step + s + 1 of `total`, with the running loss after `label`.
-void distill(const nn::ParameterList& params, const LkdOptions& o, size_t batches,
-             const std::function<Var(size_t)>& loss_of, const Progress& progress, int64_t first_step, int64_t total,
-             const std::string& label) {
+void distill_stage(const nn::ParameterList& params, const LkdOptions& o, size_t batches,
+                   const std::function<Var(size_t)>& loss_of, const LkdProgress& progress, int64_t first_step,
+                   int64_t total, const std::string& label) {
   optim::AdamWOptions ao;
   ao.lr = o.lr;
   ao.weight_decay = 0.f;
@@ -80,9 +74,10 @@ void distill(const nn::ParameterList& params, const LkdOptions& o, size_t batche
   }
 }
 
+namespace {
 // The LM head's stage of LKD: returns the distilled f32 head weight [V, C].
 Tensor distill_head(const LayerwiseGpt& teacher, const WeightQuantSpec& spec, const std::vector<Tensor>& hidden,
-                    const LkdOptions& o, QuantizeResult& r, const Progress& progress, int64_t total) {
+                    const LkdOptions& o, QuantizeResult& r, const LkdProgress& progress, int64_t total) {
   const int64_t L = teacher.config().n_layer;
   std::vector<Tensor> normed;
   {
@@ -104,7 +99,7 @@ Tensor distill_head(const LayerwiseGpt& teacher, const WeightQuantSpec& spec, co
     return s / (double)normed.size();
   };
   const double before = total_loss();
-  distill({{"lm_head", w, false}}, o, normed.size(), student_loss, progress, L * o.steps, total, "lm head kl");
+  distill_stage({{"lm_head", w, false}}, o, normed.size(), student_loss, progress, L * o.steps, total, "lm head kl");
   const double after = total_loss();
   if (after >= before) {  // distillation did not help on this data: keep plain rounding
     r.layers.push_back({-1, before, before, true});
@@ -149,7 +144,7 @@ QuantizeResult quantize_with_lkd(const io::GptWeights& fp, const QuantScheme& sc
         before += mse(simulated_block_forward(student.block(l), q, Var(hidden[i]), B, T), target[i]).value().f32()[0];
       }
     }
-    distill(student.block_parameters(l), o, batches.size(), [&](size_t i) {
+    distill_stage(student.block_parameters(l), o, batches.size(), [&](size_t i) {
       return mse(simulated_block_forward(student.block(l), q, Var(hidden[i]), rows_of(batches[i]), cols_of(batches[i])),
                  target[i]);
     }, progress, l * o.steps, total, str("block ", l, " mse"));

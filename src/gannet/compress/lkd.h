@@ -19,6 +19,7 @@
 
 #include "gannet/compress/quant_scheme.h"
 #include "gannet/io/gpt_weights.h"
+#include "gannet/nn/parameter.h"
 
 namespace gannet::compress {
 
@@ -41,6 +42,15 @@ struct QuantizeResult {
   std::vector<LkdLayerReport> layers;  // empty without LKD
   std::map<std::string, float> activation_max_abs;  // calibration statistics (static scales)
 };
+
+using LkdProgress = std::function<void(int64_t, int64_t, const std::string&)>;
+
+// One LKD stage: `steps` AdamW updates of `params` (no weight decay, the rate cosine-decayed to 0
+// over the stage) on loss_of(batch index), cycling through `batches`; progress is reported as
+// done = first_step + s + 1 of `total`, with the running loss after `label`.
+void distill_stage(const nn::ParameterList& params, const LkdOptions& o, size_t batches,
+                   const std::function<autograd::Var(size_t)>& loss_of, const LkdProgress& progress,
+                   int64_t first_step, int64_t total, const std::string& label);
 
 // Largest |input| of each product (by weight name) of the float model over the batches.
 std::map<std::string, float> calibrate_activations(const io::GptWeights& model, const std::vector<Tensor>& batches);
