@@ -13,6 +13,7 @@
 #include "gannet/core/rng.h"
 #include "gannet/data/token_file.h"
 #include "gannet/io/checkpoint.h"
+#include "gannet/io/gpt_weights.h"
 #include "gannet/io/safetensors.h"
 #include "gannet/train/evaluate.h"
 #include "gannet/train/prepared_token_files.h"
@@ -123,6 +124,28 @@ TEST_F(NmLmTrain, CompressReportsTheStudentBesideTheTeacherAndBadKeysAreErrors) 
   EXPECT_TRUE(has(error_of(nxm_lm("e", 12, R"(, "model": {"n_layer": 2})")), "remove the model block"));
   EXPECT_TRUE(has(error_of(nxm_lm("e", 12, R"(, "activation_checkpointing": {"enabled": true})")),
                   "activation_checkpointing"));
+}
+
+// W4A4 by QAT alone (no pruning): compress packs the student into a GPT file whose perplexity on
+// the engine's integer kernels is the simulated one (the forward the student trained through).
+TEST_F(NmLmTrain, CompressPacksADenseStudentThatRunsOnTheEngine) {
+  const std::string cfg = file("w4a4.json");
+  std::string text = nxm_lm("w4a4", 6);
+  const size_t a = text.find(R"("sparse_pruning")"), b = text.find(R"("weight_quantization")");
+  text.erase(a, b - a);
+  auto replace = [&](const std::string& from, const std::string& to) { text.replace(text.find(from), from.size(), to); };
+  replace(R"("start_bits": 8, "target_bits": 8)", R"("start_bits": 4, "target_bits": 4)");
+  replace(R"("bits": 8)", R"("bits": 4)");
+  std::ofstream(cfg) << text;
+  const std::string out = gannet::testing::gannet_output("compress --config " + cfg + " --no-progress --threads 1 2>&1");
+  const std::string packed = file("w4a4") + "/model.quantized.safetensors";
+  ASSERT_TRUE(has(out, "packed: " + packed)) << out;
+  const io::GptWeights q = io::read_gpt_weights(packed);
+  EXPECT_EQ(q.activation("h.1.mlp.c_proj.weight"), (io::ActivationQuant{true, 0.f, 4, false}));
+  EXPECT_EQ(q.quantized.at("h.0.attn.c_attn.weight").bits, 4);
+  auto number_after = [&](const std::string& key) { return std::stod(out.substr(out.find(key) + key.size())); };
+  const double simulated = number_after("its products as trained) "), engine = number_after("perplexity on the engine ");
+  EXPECT_NEAR(engine, simulated, 2e-3 * simulated) << out;
 }
 
 }  // namespace

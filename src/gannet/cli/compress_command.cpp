@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "gannet/cli/compress_lm_student.h"
 #include "gannet/cli/number_options.h"
 #include "gannet/compress/low_bit_encoder_pack.h"
 #include "gannet/compress/nm_encoder_pack.h"
@@ -161,29 +162,18 @@ void report_packed_accuracy(const train::TrainConfig& cfg, const std::string& pa
               100 * (s.confusion.accuracy() - t.confusion.accuracy()));
 }
 
-// The N:M GPT student's validation perplexity (simulated: the training forward, whose products
-// hold the packed numbers) beside the f32 teacher's on the same windows.
-void report_lm_student(const train::TrainConfig& cfg, const train::TrainResult& r) {
-  models::Gpt teacher(cfg.model);
-  io::load_checkpoint(cfg.teacher_checkpoint, teacher, nullptr, nullptr);
-  const train::PreparedTokenFiles files = train::open_prepared_token_files(cfg.data_dir, cfg.model.vocab_size);
-  const train::EvalResult t = train::evaluate(teacher, files.val, cfg.seq_len, cfg.micro_batch, cfg.eval_batches);
-  std::printf("validation perplexity on %ld tokens of %s/val.tok: student (simulated, its products as trained) %.2f, teacher "
-              "f32 %.2f: %+.2f%%\n",
-              (long)t.tokens, cfg.data_dir.c_str(), r.val_perplexity, t.perplexity,
-              100.0 * (r.val_perplexity / t.perplexity - 1.0));
-  std::printf("checkpoint: %s (a packed N:M GPT file is not written yet)\n", r.checkpoint.c_str());
-}
-
 void run(const CompressArgs& a) {
   if (a.threads > 0) kernels::set_num_threads(a.threads);
   train::TrainConfig cfg = train::read_train_config(a.config);
   GANNET_CHECK(cfg.task == "xtc" || cfg.task == "nxm" || cfg.task == "nxm_lm", a.config,
                ": gannet compress runs task \"xtc\", \"nxm\" and \"nxm_lm\" configs (this one is \"", cfg.task,
                "\": use gannet train)");
-  GANNET_CHECK(cfg.task != "nxm_lm" || (!cfg.nxm.search.enabled && a.output.empty()), a.config,
-               ": task \"nxm_lm\" has no search and writes no packed file yet (its figure is the simulated student's)");
-  const char* file = cfg.task == "xtc" ? "model.lowbit.safetensors" : "model.nm.safetensors";
+  GANNET_CHECK(cfg.task != "nxm_lm" || !cfg.nxm.search.enabled, a.config, ": task \"nxm_lm\" has no search");
+  GANNET_CHECK(cfg.task != "nxm_lm" || a.output.empty() || lm_student_packs(cfg), a.config,
+               ": --output: task \"nxm_lm\" packs dense products only (the decode engine has no N:M form yet)");
+  const char* file = cfg.task == "xtc"      ? "model.lowbit.safetensors"
+                     : cfg.task == "nxm_lm" ? kLmStudentFile
+                                            : "model.nm.safetensors";
   const std::string out = a.output.empty() ? (std::filesystem::path(cfg.out_dir) / file).string() : a.output;
   if (cfg.task != "xtc" && cfg.nxm.search.enabled) cfg.nxm.searched = searched_forms(cfg, a.resume);
   train::TrainOptions opt;
@@ -202,7 +192,7 @@ void run(const CompressArgs& a) {
   for (size_t i = 0; i < r.validation.keys.size(); ++i)
     std::printf(", %s %.4f", r.validation.keys[i].c_str(), r.validation.values[i]);
   std::printf(" (simulated)\ncheckpoint: %s\n", r.checkpoint.c_str());
-  if (cfg.task == "nxm_lm") return report_lm_student(cfg, r);
+  if (cfg.task == "nxm_lm") return finish_lm_student(cfg, r, out);
   if (cfg.task == "xtc") pack_xtc_student(cfg, r.checkpoint, out);
   else pack_nm_student(cfg, r.checkpoint, out);
   report_packed_accuracy(cfg, out);
@@ -213,12 +203,15 @@ void add_compress_command(CLI::App& app) {
   auto args = std::make_shared<CompressArgs>();
   CLI::App* cmd = app.add_subcommand(
       "compress", "XTC or NxMiFormer: distil a binary/ternary (task xtc; configs/xtc_*.json) or N:M sparse int8/int4 "
-                  "(task nxm; configs/nxm_*.json) student from a fine-tuned encoder and pack it into a model file");
-  cmd->add_option("--config,-c", args->config, "compression config (JSON: a training config with task xtc or nxm)")
+                  "(task nxm; configs/nxm_*.json) student from a fine-tuned encoder, or a quantized (task nxm_lm) "
+                  "student from a GPT, and pack it into a model file");
+  cmd->add_option("--config,-c", args->config,
+                  "compression config (JSON: a training config with task xtc, nxm or nxm_lm)")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--output,-o", args->output,
-                  "packed model file (default: <checkpoint.dir>/model.lowbit.safetensors, or model.nm.safetensors)");
+                  "packed model file (default: <checkpoint.dir>/model.lowbit.safetensors, model.nm.safetensors, or for "
+                  "nxm_lm model.quantized.safetensors)");
   cmd->add_flag("--resume", args->resume, "continue from the checkpoint in checkpoint.dir");
   cmd->add_flag("--no-progress", args->no_progress, "no progress bar");
   cmd->add_option("--stop-after", args->stop_after, "stop after this many steps, with a checkpoint (for testing)")
