@@ -87,8 +87,15 @@ TEST(Train, ResumeEqualsUninterruptedRun) {
   rest.resume = true;
   train::TrainResult rb = train::run_training(split, rest);
   EXPECT_EQ(rb.steps_done, 7);
+  EXPECT_EQ(rb.steps_run, 4);
   EXPECT_EQ(gannet::testing::checkpoint_tensors(ra.checkpoint), gannet::testing::checkpoint_tensors(rb.checkpoint));  // bit for bit
   EXPECT_DOUBLE_EQ(ra.val_loss, rb.val_loss);
+  // Resuming the finished run runs no step; the command says so instead of a loss of 0.
+  EXPECT_EQ(train::run_training(split, rest).steps_run, 0);
+  std::ofstream(dir / "b.json") << config_text(dir, dir / "b", 7);
+  const std::string out =
+      gannet::testing::gannet_output("train --no-progress --resume --config " + (dir / "b.json").string() + " 2>&1");
+  EXPECT_NE(out.find("final: step 7, finished before this run, validation loss"), std::string::npos) << out;
 }
 
 TEST(Train, ShardedCheckpointInOneProcessResumesExactly) {

@@ -188,7 +188,10 @@ void run(const CompressArgs& a) {
                 (long)cfg.steps, r.checkpoint.c_str());
     return;
   }
-  std::printf("final: step %ld, distillation loss %.4f", (long)r.steps_done, r.final_train_loss);
+  if (r.steps_run > 0)
+    std::printf("final: step %ld, distillation loss %.4f", (long)r.steps_done, r.final_train_loss);
+  else
+    std::printf("final: step %ld (finished before this run)", (long)r.steps_done);
   for (size_t i = 0; i < r.validation.keys.size(); ++i)
     std::printf(", %s %.4f", r.validation.keys[i].c_str(), r.validation.values[i]);
   std::printf(" (simulated)\ncheckpoint: %s\n", r.checkpoint.c_str());

@@ -6,6 +6,8 @@
 #include <memory>
 
 #include "gannet/cli/number_options.h"
+#include "gannet/core/format_number.h"
+#include "gannet/core/error.h"
 #include "gannet/data/tokenizer.h"
 #include "gannet/io/checkpoint.h"
 #include "gannet/train/sampling.h"
@@ -36,15 +38,18 @@ void run(const TrainArgs& a) {
                 r.checkpoint.c_str());
     return;
   }
+  // A resumed run that had finished ran no step: it has no train loss to show.
+  const std::string train_loss =
+      r.steps_run > 0 ? str("train loss ", format_number("%.4f", r.final_train_loss)) : "finished before this run";
   if (cfg.task != "lm") {
-    std::printf("final: step %ld, train loss %.4f", (long)r.steps_done, r.final_train_loss);
+    std::printf("final: step %ld, %s", (long)r.steps_done, train_loss.c_str());
     for (size_t i = 0; i < r.validation.keys.size(); ++i)
       std::printf(", %s %.4f", r.validation.keys[i].c_str(), r.validation.values[i]);
     std::printf("\ncheckpoint: %s\n", r.checkpoint.c_str());
     return;
   }
-  std::printf("final: step %ld, train loss %.4f, validation loss %.4f, validation perplexity %.2f\n",
-              (long)r.steps_done, r.final_train_loss, r.val_loss, r.val_perplexity);
+  std::printf("final: step %ld, %s, validation loss %.4f, validation perplexity %.2f\n", (long)r.steps_done,
+              train_loss.c_str(), r.val_loss, r.val_perplexity);
   std::printf("checkpoint: %s\n", r.checkpoint.c_str());
   std::string tok_path = (std::filesystem::path(cfg.data_dir) / "tokenizer.model").string();
   if (!std::filesystem::exists(tok_path) || a.sample_prompt.empty()) return;

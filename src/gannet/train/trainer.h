@@ -20,7 +20,8 @@ struct TrainOptions {
 
 struct TrainResult {
   int64_t steps_done = 0;
-  double final_train_loss = 0;
+  int64_t steps_run = 0;        // steps this invocation ran (0: resumed a finished run)
+  double final_train_loss = 0;  // the last step's loss (0 when steps_run is 0)
   double val_loss = 0, val_perplexity = 0;  // the GPT's final validation (0 when not run)
   Figures validation;                       // the task's final validation figures (none when not run)
   double tokens_per_second = 0;

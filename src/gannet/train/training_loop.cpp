@@ -335,6 +335,7 @@ TrainResult TrainingLoop::run() {
   TrainResult result;
   t_start_ = std::chrono::steady_clock::now();
   const int64_t stop_at = opt_.stop_after >= 0 ? std::min(cfg_.steps, step_ + opt_.stop_after) : cfg_.steps;
+  const int64_t first_step = step_;
   while (step_ < stop_at) {
     run_step();
     const bool last = step_ == cfg_.steps;
@@ -356,6 +357,7 @@ TrainResult TrainingLoop::run() {
   result.checkpoint = ckpt_;
   result.rank = world_.rank();
   result.steps_done = step_;
+  result.steps_run = step_ - first_step;
   result.final_train_loss = last_loss_;
   result.tokens_per_second = ema_tps_;
   if (result.interrupted) {
