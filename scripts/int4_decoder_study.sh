@@ -7,6 +7,7 @@
 # the inputs' statistics (`gannet input-stats`: outlier channels, one-sidedness, int4 error).
 #   scripts/int4_decoder_study.sh [MODEL] [VAL]   (defaults: runs/demo/checkpoint.safetensors,
 #                                                  data/brown/val.tok; LKD calibrates on train.tok)
+# EVAL_BATCHES=N evaluates on the first N batches of 8 windows only (a larger model's quick pass).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-runs/demo/checkpoint.safetensors}
@@ -22,7 +23,8 @@ import json, struct, sys
 f = open(sys.argv[1], 'rb'); n = struct.unpack('<Q', f.read(8))[0]
 print(json.loads(json.loads(f.read(n))['__metadata__']['model_config'])['n_layer'])" "$model")
 
-ppl() { "$gannet" eval -m "$1" -d "$val" | sed -n 's/.*perplexity \([0-9.]*\).*/\1/p'; }
+eval_batches=${EVAL_BATCHES:-0}
+ppl() { "$gannet" eval -m "$1" -d "$val" --max-batches "$eval_batches" | sed -n 's/.*perplexity \([0-9.]*\).*/\1/p'; }
 base=$(ppl "$model")
 printf '%-44s %10s %9s\n' "model ($(basename "$model"), $layers blocks)" perplexity "vs f32"
 row() { printf '%-44s %10s %8s%%\n' "$1" "$2" "$(python3 -c "print(f'{100 * ($2 / $base - 1):+.2f}')")"; }
