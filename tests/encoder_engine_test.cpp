@@ -355,3 +355,28 @@ TEST(EncoderEngine, W4A4MatchesF32OnTheDequantizedWeightsWithInt4Inputs) {
       }
     }
 }
+
+// ZeroQuant's fusion in the encoder engine (the LayerNorms and c_fc's GELU quantize the next
+// product's inputs): bitwise the logits of the unfused engine, where each product quantizes its
+// f32 input itself, for int8 and int4 (symmetric, asymmetric) inputs, with padded inputs (d 48,
+// groups of 32) and not (d 64).
+TEST(EncoderEngine, FusedInputQuantizationIsBitwiseTheUnfused) {
+  for (int64_t d : {48, 64})
+    for (const io::ActivationQuant& a : {io::ActivationQuant{true}, io::ActivationQuant{true, 0.f, 4, false},
+                                         io::ActivationQuant{true, 0.f, 4, true}}) {
+      models::EncoderConfig c = tiny_config();
+      c.n_embd = d;
+      const models::Encoder src = random_model(7, c);
+      compress::WeightQuantSpec spec;
+      spec.bits = a.bits;
+      spec.group = 32;
+      infer::EncoderEngine fused = infer::EncoderEngine::quantized(src, spec, a);
+      infer::EncoderEngine plain = infer::EncoderEngine::quantized(src, spec, a);
+      plain.set_fused_input_quantization(false);
+      const Batch x = random_batch(9, 12, 4);  // 9 sequences: the products' tiled paths too
+      const Tensor got = fused.logits(x.tokens, x.mask), want = plain.logits(x.tokens, x.mask);
+      EXPECT_EQ(std::memcmp(got.raw(), want.raw(), want.nbytes()), 0) << "d " << d << " a" << a.bits
+                                                                       << (a.asymmetric ? " asym" : "");
+      EXPECT_GT(max_abs(want), 0.0);
+    }
+}

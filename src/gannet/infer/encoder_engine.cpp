@@ -183,21 +183,40 @@ void EncoderEngine::fake_quantize(float* X, int64_t rows, int64_t cols) const {
   if (fake_inputs_.quantized) compress::fake_quantize_activations(X, rows, cols, fake_inputs_, X);
 }
 
-void EncoderEngine::block(const Layer& L, const std::vector<int64_t>& start, const std::vector<int64_t>& count) {
-  const int64_t C = config_.n_embd, n = n_;
+void EncoderEngine::norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, float* y, int64_t ldy,
+                              kernels::Epilogue e) {
+  const int64_t C = config_.n_embd;
   const float eps = config_.layernorm_eps;
-  float* s = scratch_.data();
-  kernels::layernorm_forward(x_.data(), L.ln1_g.f32(), L.ln1_b.f32(), xn_.data(), nullptr, nullptr, n, C, eps);
-  fake_quantize(xn_.data(), n, C);
-  L.qkv.apply(xn_.data(), C, n, qkv_.data(), 3 * C, kernels::Epilogue::store, s);
+  if (fused_ && !fake_inputs_.quantized && takes_fused_inputs(w))
+    return w.apply_quantized(layernorm_quantized(w, x_.data(), n_, C, gamma.f32(), beta.f32(), eps, xq_), y, ldy, e);
+  kernels::layernorm_forward(x_.data(), gamma.f32(), beta.f32(), xn_.data(), nullptr, nullptr, n_, C, eps);
+  fake_quantize(xn_.data(), n_, C);
+  w.apply(xn_.data(), C, n_, y, ldy, e, scratch_.data());
+}
+
+void EncoderEngine::mlp(const Layer& L) {
+  const int64_t C = config_.n_embd;
+  if (!fused_ || fake_inputs_.quantized || !takes_fused_inputs(L.fc) || !takes_fused_inputs(L.out)) {
+    norm_then(L.fc, L.ln2_g, L.ln2_b, hid_.data(), 4 * C, kernels::Epilogue::gelu);
+    fake_quantize(hid_.data(), n_, 4 * C);
+    return L.out.apply(hid_.data(), 4 * C, n_, x_.data(), C, kernels::Epilogue::accumulate, scratch_.data());
+  }
+  // c_fc's kernel quantizes its GELU output for c_proj (ZeroQuant's fusion).
+  hq_.reserve(n_, L.out.packed_in());
+  const kernels::QuantizedRows in =
+      layernorm_quantized(L.fc, x_.data(), n_, C, L.ln2_g.f32(), L.ln2_b.f32(), config_.layernorm_eps, xq_);
+  const kernels::QuantizedRows h =
+      L.fc.apply_quantized_gelu(in, hid_.data(), 4 * C, L.out, hq_.q.data(), hq_.scale.data(), hq_.zero.data());
+  L.out.apply_quantized(h, x_.data(), C, kernels::Epilogue::accumulate);
+}
+
+void EncoderEngine::block(const Layer& L, const std::vector<int64_t>& start, const std::vector<int64_t>& count) {
+  const int64_t C = config_.n_embd;
+  norm_then(L.qkv, L.ln1_g, L.ln1_b, qkv_.data(), 3 * C, kernels::Epilogue::store);
   attention(start, count);
-  fake_quantize(att_.data(), n, C);
-  L.proj.apply(att_.data(), C, n, x_.data(), C, kernels::Epilogue::accumulate, s);
-  kernels::layernorm_forward(x_.data(), L.ln2_g.f32(), L.ln2_b.f32(), xn_.data(), nullptr, nullptr, n, C, eps);
-  fake_quantize(xn_.data(), n, C);
-  L.fc.apply(xn_.data(), C, n, hid_.data(), 4 * C, kernels::Epilogue::gelu, s);
-  fake_quantize(hid_.data(), n, 4 * C);
-  L.out.apply(hid_.data(), 4 * C, n, x_.data(), C, kernels::Epilogue::accumulate, s);
+  fake_quantize(att_.data(), n_, C);
+  L.proj.apply(att_.data(), C, n_, x_.data(), C, kernels::Epilogue::accumulate, scratch_.data());
+  mlp(L);
 }
 
 Tensor EncoderEngine::logits(const Tensor& tokens, const Tensor& mask) {

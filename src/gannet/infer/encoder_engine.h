@@ -20,6 +20,7 @@
 
 #include "gannet/compress/quantizer.h"
 #include "gannet/core/tensor.h"
+#include "gannet/infer/fused_input_quantization.h"
 #include "gannet/infer/linear_weight.h"
 #include "gannet/io/low_bit_encoder.h"
 #include "gannet/io/nm_sparse_encoder.h"
@@ -57,6 +58,11 @@ class EncoderEngine {
   // 1 <= T <= n_ctx, a mask that is not u8 [B, T], or a token outside the vocabulary.
   Tensor logits(const Tensor& tokens, const Tensor& mask);
 
+  // Whether the LayerNorms and c_fc's GELU quantize the inputs of the dense quantized products that
+  // follow them (ZeroQuant's fusion, infer/fused_input_quantization.h; on by default), or each
+  // product quantizes its f32 input in a pass of its own. Bitwise the same logits either way.
+  void set_fused_input_quantization(bool on) { fused_ = on; }
+
  private:
   struct Layer {
     LinearWeight qkv, proj, fc, out;
@@ -67,6 +73,10 @@ class EncoderEngine {
   void embed(const std::vector<int32_t>& tok, const std::vector<int32_t>& pos);
   void attention(const std::vector<int64_t>& start, const std::vector<int64_t>& count);
   void block(const Layer& L, const std::vector<int64_t>& start, const std::vector<int64_t>& count);
+  // LayerNorm (gamma, beta) of x_ and then w's product into y: fused when w takes fused inputs.
+  void norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, float* y, int64_t ldy,
+                 kernels::Epilogue e);
+  void mlp(const Layer& L);
   void fake_quantize(float* X, int64_t rows, int64_t cols) const;
   void prepare(int64_t rows, int64_t batch, int64_t T);
 
@@ -77,6 +87,8 @@ class EncoderEngine {
   Tensor lnf_g_, lnf_b_;
   int64_t n_ = 0;  // rows (real tokens) of the current pass
   std::vector<float> x_, xn_, qkv_, att_, hid_, lse_, scratch_;
+  bool fused_ = true;
+  QuantizedInputs xq_, hq_;  // the fused producers' quantized rows
 
   friend struct EncoderEngineBuilder;
 };

@@ -13,12 +13,12 @@
 #include "gannet/core/error.h"
 #include "gannet/core/huge_pages.h"
 #include "gannet/core/parallel_errors.h"
+#include "gannet/infer/fused_input_quantization.h"
 #include "gannet/infer/kv_cache.h"
 #include "gannet/infer/linear_weight.h"
 #include "gannet/kernels/bias.h"
 #include "gannet/kernels/cached_attention.h"
 #include "gannet/kernels/layernorm.h"
-#include "gannet/kernels/layernorm_quantize.h"
 #include "gannet/kernels/moe_dispatch.h"
 #include "gannet/kernels/moe_routing.h"
 #include "gannet/kernels/skinny_matmul.h"
@@ -82,8 +82,7 @@ struct Layer {
 
 // Whether block l's c_fc quantizes its GELU output for c_proj (both take int8 inputs).
 bool fuses_gelu_quantization(const Layer& l) {
-  return l.experts == 0 && l.fc.quantized() && l.fc.activation_quant().quantized && l.out.quantized() &&
-         l.out.activation_quant().quantized;
+  return l.experts == 0 && takes_fused_inputs(l.fc) && takes_fused_inputs(l.out);
 }
 
 // One row of a pass: a token at a position of a sequence.
@@ -108,13 +107,8 @@ struct Engine::Impl {
   // Work buffers, sized for the largest pass.
   int64_t max_rows = 0;
   std::vector<float> x, xn, qkv, att, hid, scratch, attn_scores;
-  std::vector<int8_t> xq;      // a LayerNorm's output quantized for an int8- or int4-input product
-  std::vector<float> xq_scale;
-  std::vector<uint8_t> xq_zero;  // int4 asymmetric: the rows' zero points
-  // c_fc's GELU output quantized by c_fc for c_proj (int8 or int4 rows of the widest c_proj input).
-  std::vector<int8_t> hq;
-  std::vector<float> hq_scale;
-  std::vector<uint8_t> hq_zero;  // int4 asymmetric: c_proj's input rows' zero points
+  QuantizedInputs xq;  // a LayerNorm's output quantized for an int8- or int4-input product
+  QuantizedInputs hq;  // c_fc's GELU output quantized by c_fc for c_proj
   // MoE blocks' buffers (empty in a dense model): router logits and probabilities [rows, E], the
   // gate of each slot [rows * k], the slots' inputs and outputs [rows * k, C], the combined expert
   // output [rows, C]; for PR-MoE the dense MLP's output [rows, C] and the mixing weights [rows, 2].
@@ -126,9 +120,11 @@ struct Engine::Impl {
   // quantized by the LayerNorm itself (kernels/layernorm_quantize.h).
   void norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n, float* y, int64_t ldy,
                  kernels::Epilogue e);
-  // Rows [0, n) of x through LayerNorm, quantized for w's int8 or int4 inputs into xq (padding
-  // zero), as ZeroQuant's fused LayerNorm does.
-  kernels::QuantizedRows norm_quantized(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n);
+  // Rows [0, n) of x through LayerNorm, quantized for w's int8 or int4 inputs into xq, as
+  // ZeroQuant's fused LayerNorm does.
+  kernels::QuantizedRows norm_quantized(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n) {
+    return layernorm_quantized(w, x.data(), n, C, gamma.f32(), beta.f32(), cfg.layernorm_eps, xq);
+  }
   // The dense MLP of block L on rows [0, n): X += c_proj(gelu(c_fc(ln_2(X)))). With int8 inputs to
   // both products, c_fc quantizes its GELU output for c_proj itself (ZeroQuant's fusion).
   void mlp(const Layer& L, int64_t n);
@@ -361,15 +357,11 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
   prepare_scratch(max_rows);
   int64_t widest = C;
   for (const Layer& l : layers) widest = std::max({widest, l.qkv.packed_in(), l.fc.packed_in()});
-  xq.assign(max_rows * widest, 0);
-  xq_scale.resize(max_rows);
-  xq_zero.resize(max_rows);
+  xq.reserve(max_rows, widest);
   int64_t hidden_q = 0;
   for (const Layer& l : layers)
     if (fuses_gelu_quantization(l)) hidden_q = std::max(hidden_q, l.out.packed_in());
-  hq.assign(max_rows * hidden_q, 0);
-  hq_scale.resize(hidden_q > 0 ? max_rows : 0);
-  hq_zero.resize(hidden_q > 0 ? max_rows : 0);
+  if (hidden_q > 0) hq.reserve(max_rows, hidden_q);
   logit_rows.resize(std::min<int64_t>(opt.max_sequences, LinearWeight::kSkinnyMaxRows) * V);
 }
 
@@ -524,28 +516,9 @@ void Engine::Impl::moe_forward(const Layer& L, int64_t n) {
   }
 }
 
-kernels::QuantizedRows Engine::Impl::norm_quantized(const LinearWeight& w, const Tensor& gamma, const Tensor& beta,
-                                                   int64_t n) {
-  const int64_t Kp = w.packed_in();  // padding columns stay zero (xq is zeroed at construction)
-  const io::ActivationQuant& a = w.activation_quant();
-  if (a.bits == 4) {  // the codes of Kp columns (padding code z), two per byte
-    uint8_t* codes = reinterpret_cast<uint8_t*>(xq.data());
-    kernels::layernorm_quantize_rows_int4(x.data(), gamma.f32(), beta.f32(), n, C, cfg.layernorm_eps, Kp, a.asymmetric,
-                                          a.static_scale, codes, Kp / 2, xq_scale.data(),
-                                          a.asymmetric ? xq_zero.data() : nullptr);
-    return {xq.data(), Kp / 2, xq_scale.data(), n, Kp, 4, a.asymmetric ? xq_zero.data() : nullptr};
-  }
-  kernels::layernorm_quantize_rows(x.data(), gamma.f32(), beta.f32(), n, C, cfg.layernorm_eps,
-                                   w.activation_quant().static_scale, xq.data(), Kp, xq_scale.data());
-  if (Kp > C)
-    for (int64_t m = 0; m < n; ++m) std::memset(xq.data() + m * Kp + C, 0, Kp - C);
-  return {xq.data(), Kp, xq_scale.data(), n, Kp};
-}
-
 void Engine::Impl::norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n, float* y,
                              int64_t ldy, kernels::Epilogue e) {
-  if (w.quantized() && w.activation_quant().quantized)
-    return w.apply_quantized(norm_quantized(w, gamma, beta, n), y, ldy, e);
+  if (takes_fused_inputs(w)) return w.apply_quantized(norm_quantized(w, gamma, beta, n), y, ldy, e);
   kernels::layernorm_forward(x.data(), gamma.f32(), beta.f32(), xn.data(), nullptr, nullptr, n, C, cfg.layernorm_eps);
   w.apply(xn.data(), C, n, y, ldy, e, scratch.data());
 }
@@ -557,7 +530,7 @@ void Engine::Impl::mlp(const Layer& L, int64_t n) {
   }
   // c_proj's inputs: c_fc's 4C GELU outputs quantized by c_fc's kernel.
   const kernels::QuantizedRows h = L.fc.apply_quantized_gelu(norm_quantized(L.fc, L.ln2_g, L.ln2_b, n), hid.data(),
-                                                             4 * C, L.out, hq.data(), hq_scale.data(), hq_zero.data());
+                                                             4 * C, L.out, hq.q.data(), hq.scale.data(), hq.zero.data());
   L.out.apply_quantized(h, x.data(), C, kernels::Epilogue::accumulate);
 }
 
