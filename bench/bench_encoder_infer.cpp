@@ -49,6 +49,16 @@ std::vector<Form> forms_of(const models::Encoder& m, int64_t group, const std::v
   if (wanted("W8A8")) forms.push_back({"W8A8", infer::EncoderEngine::quantized(m)});
   if (wanted("W4A4"))  // int4 g64 weights, int4 token-wise inputs (the INT4 paper's encoder form)
     forms.push_back({"W4A4", infer::EncoderEngine::quantized(m, {4, 64}, io::ActivationQuant{true, 0.f, 4, false})});
+  // The same with ZeroQuant's fused input quantization (the LayerNorms and c_fc's GELU quantize).
+  if (wanted("W8A8-fused")) {
+    forms.push_back({"W8A8-fused", infer::EncoderEngine::quantized(m)});
+    forms.back().engine.set_fused_input_quantization(true);
+  }
+  if (wanted("W4A4-fused")) {
+    forms.push_back(
+        {"W4A4-fused", infer::EncoderEngine::quantized(m, {4, 64}, io::ActivationQuant{true, 0.f, 4, false})});
+    forms.back().engine.set_fused_input_quantization(true);
+  }
   if (wanted("binary"))
     forms.push_back({"binary", infer::EncoderEngine::low_bit(compress::pack_low_bit_encoder(m, {1, group}, {1, 0}, "w1a8"))});
   if (wanted("ternary"))
@@ -101,9 +111,11 @@ int main(int argc, char** argv) {
   app.add_option("--tokens", T, "tokens per sequence (at most 128)")->capture_default_str();
   app.add_option("--batches", batches, "batch sizes")->capture_default_str();
   app.add_option("--layers", layer_counts, "models by layer count (d 384, 6 heads)")->capture_default_str();
-  app.add_option("--forms", form_names, "forms beside f32: W8A8, W4A4, binary, ternary, 2:4, 1:4")
+  app.add_option("--forms", form_names,
+                 "forms beside f32: W8A8, W4A4, binary, ternary, 2:4, 1:4; W8A8-fused, W4A4-fused (the LayerNorms and "
+                 "GELU quantizing the next product's input)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"W8A8", "W4A4", "binary", "ternary", "2:4", "1:4"}));
+      ->check(CLI::IsMember({"W8A8", "W4A4", "binary", "ternary", "2:4", "1:4", "W8A8-fused", "W4A4-fused"}));
   app.add_option("--group,-g", group, "low-bit products' group (0: one scale per row)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   kernels::set_num_threads(threads);

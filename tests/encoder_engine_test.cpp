@@ -372,7 +372,7 @@ TEST(EncoderEngine, FusedInputQuantizationIsBitwiseTheUnfused) {
       spec.group = 32;
       infer::EncoderEngine fused = infer::EncoderEngine::quantized(src, spec, a);
       infer::EncoderEngine plain = infer::EncoderEngine::quantized(src, spec, a);
-      plain.set_fused_input_quantization(false);
+      fused.set_fused_input_quantization(true);
       const Batch x = random_batch(9, 12, 4);  // 9 sequences: the products' tiled paths too
       const Tensor got = fused.logits(x.tokens, x.mask), want = plain.logits(x.tokens, x.mask);
       EXPECT_EQ(std::memcmp(got.raw(), want.raw(), want.nbytes()), 0) << "d " << d << " a" << a.bits

@@ -59,8 +59,11 @@ class EncoderEngine {
   Tensor logits(const Tensor& tokens, const Tensor& mask);
 
   // Whether the LayerNorms and c_fc's GELU quantize the inputs of the dense quantized products that
-  // follow them (ZeroQuant's fusion, infer/fused_input_quantization.h; on by default), or each
-  // product quantizes its f32 input in a pass of its own. Bitwise the same logits either way.
+  // follow them (ZeroQuant's fusion, infer/fused_input_quantization.h), or each product quantizes
+  // its f32 input in a pass of its own (the default). Bitwise the same logits either way. Off by
+  // default because it measured slower here: at 128-4096 rows the fused GELU re-reads each thread's
+  // column block of its output for the maxima and then the codes, where the unfused pass reads a
+  // row once and finds it in L1 the second time (docs/NOTES.md).
   void set_fused_input_quantization(bool on) { fused_ = on; }
 
  private:
@@ -87,7 +90,7 @@ class EncoderEngine {
   Tensor lnf_g_, lnf_b_;
   int64_t n_ = 0;  // rows (real tokens) of the current pass
   std::vector<float> x_, xn_, qkv_, att_, hid_, lse_, scratch_;
-  bool fused_ = true;
+  bool fused_ = false;
   QuantizedInputs xq_, hq_;  // the fused producers' quantized rows
 
   friend struct EncoderEngineBuilder;
