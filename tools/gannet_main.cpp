@@ -9,6 +9,7 @@
 #include "gannet/cli/data_command.h"
 #include "gannet/cli/eval_command.h"
 #include "gannet/cli/generate_command.h"
+#include "gannet/cli/graph_command.h"
 #include "gannet/cli/init_command.h"
 #include "gannet/cli/moe_stats_command.h"
 #include "gannet/cli/plot_command.h"
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   gannet::cli::add_compress_command(app);
   gannet::cli::add_plot_command(app);
   gannet::cli::add_moe_stats_command(app);
+  gannet::cli::add_graph_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

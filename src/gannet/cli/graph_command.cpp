@@ -1,0 +1,12 @@
+#include "gannet/cli/graph_command.h"
+
+#include <CLI/CLI.hpp>
+
+namespace gannet::cli {
+
+void add_graph_commands(CLI::App& app) {
+  CLI::App* graph = app.add_subcommand("graph", "Node classification on graphs: GraphSAGE with BiFeat feature compression");
+  graph->require_subcommand(1);
+}
+
+}  // namespace gannet::cli
