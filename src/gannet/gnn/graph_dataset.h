@@ -42,4 +42,13 @@ struct GraphDataset {
 // the indices (no copy).
 GraphDataset load_graph_dataset(const std::string& dir);
 
+// Writes every file but features.safetensors (graph, nodes, names, summary) into `dir`, creating
+// it; `summary` is the summary.json text. Each file is written whole or not at all.
+void save_graph_files(const std::string& dir, const std::string& source, const CsrGraph& graph, const Tensor& labels,
+                      const Tensor& split, const std::vector<std::string>& classes,
+                      const std::vector<std::string>& names, const std::string& summary);
+// Writes features.safetensors (f32 [N, D]) into `dir`. A data set whose features do not fit in
+// memory (the generated graph) streams them into the same file format instead.
+void save_feature_file(const std::string& dir, const Tensor& features);
+
 }  // namespace gannet::gnn
