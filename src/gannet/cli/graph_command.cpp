@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "gannet/cli/graph_compress_command.h"
 #include "gannet/cli/graph_prepare_command.h"
 
 namespace gannet::cli {
@@ -9,6 +10,7 @@ namespace gannet::cli {
 void add_graph_commands(CLI::App& app) {
   CLI::App* graph = app.add_subcommand("graph", "Node classification on graphs: GraphSAGE with BiFeat feature compression");
   graph->require_subcommand(1);
+  add_graph_compress_command(*graph);
   add_graph_prepare_command(*graph);
 }
 
