@@ -39,7 +39,8 @@ class NeighbourSampler {
  public:
   // fanouts: per hop from the seeds outwards, each >= 1 (or -1: every neighbour).
   NeighbourSampler(const CsrGraph& graph, std::vector<int> fanouts);
-  // Samples the blocks of `seeds` (distinct node ids) under `seed`, on the kernels' threads.
+  // Samples the blocks of `seeds` (distinct node ids) under `seed`, on the kernels' threads. It
+  // keeps no state between calls: several threads may sample at once.
   MiniBatch sample(const std::vector<int32_t>& seeds, uint64_t seed) const;
   int num_layers() const { return (int)fanouts_.size(); }
 
