@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "gannet/cli/graph_compress_command.h"
+#include "gannet/cli/graph_generate_command.h"
 #include "gannet/cli/graph_prepare_command.h"
 
 namespace gannet::cli {
@@ -12,6 +13,7 @@ void add_graph_commands(CLI::App& app) {
   graph->require_subcommand(1);
   add_graph_compress_command(*graph);
   add_graph_prepare_command(*graph);
+  add_graph_generate_command(*graph);
 }
 
 }  // namespace gannet::cli
