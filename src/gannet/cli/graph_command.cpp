@@ -5,6 +5,7 @@
 #include "gannet/cli/graph_compress_command.h"
 #include "gannet/cli/graph_generate_command.h"
 #include "gannet/cli/graph_prepare_command.h"
+#include "gannet/cli/graph_train_command.h"
 
 namespace gannet::cli {
 
@@ -14,6 +15,7 @@ void add_graph_commands(CLI::App& app) {
   add_graph_compress_command(*graph);
   add_graph_prepare_command(*graph);
   add_graph_generate_command(*graph);
+  add_graph_train_commands(*graph);
 }
 
 }  // namespace gannet::cli

@@ -3,6 +3,7 @@
 #include "gannet/core/atomic_file.h"
 #include "gannet/io/checkpoint.h"
 #include "gannet/io/encoder_checkpoint.h"
+#include "gannet/io/graphsage_checkpoint.h"
 #include "gannet/io/json_config.h"
 #include "gannet/io/model_config.h"
 #include "gannet/kernels/gemm.h"
@@ -13,12 +14,32 @@ namespace {
 // Sequences per micro-batch and micro-batches per step: far above any CPU run, low enough that
 // batch x seq_len x vocab products stay far from int64's end.
 constexpr int64_t kMaxBatch = 1 << 20;
+// Task "graph": the model block and the graph block.
+void read_graph_task(const io::JsonReader& r, TrainConfig& c) {
+  c.graph_model = io::read_graphsage_config(r.child("model"), c.graph_model, false);
+  const io::JsonReader g = r.child("graph");
+  const std::vector<int64_t> fanouts = g.get_int_list("fanouts", {c.fanouts.begin(), c.fanouts.end()}, -1, 1 << 16);
+  for (int64_t f : fanouts)
+    GANNET_CHECK(f != 0, g.context(), ".fanouts: 0 neighbours per hop; use at least 1 (or -1: every neighbour)");
+  c.fanouts.assign(fanouts.begin(), fanouts.end());
+  if (c.graph_model.is_sage())
+    GANNET_CHECK((int64_t)c.fanouts.size() == c.graph_model.layers, g.context(), ".fanouts: ", c.fanouts.size(),
+                 " hops for a model of ", c.graph_model.layers, " layers (one per layer)");
+  c.graph_features = g.get_string("features", c.graph_features);
+  GANNET_CHECK(!c.graph_features.empty(), g.context(), ".features: empty (\"raw\" or a BiFeat file)");
+  c.data_dir = "data/debian-graph";
+}
+
 // "task" and the model block it reads, with the task's own keys.
 void read_task(const io::JsonReader& r, TrainConfig& c) {
   c.task = r.get_string("task", c.task);
   GANNET_CHECK(c.task == "lm" || c.task == "mlm" || c.task == "classify" || c.task == "xtc" || c.task == "nxm" ||
-                   c.task == "nxm_lm",
-               r.context(), ".task: '", c.task, "' is not a task (lm, mlm, classify, xtc, nxm or nxm_lm)");
+                   c.task == "nxm_lm" || c.task == "graph",
+               r.context(), ".task: '", c.task, "' is not a task (lm, mlm, classify, xtc, nxm, nxm_lm or graph)");
+  if (c.task == "graph") {
+    read_graph_task(r, c);
+    return;
+  }
   if (c.task == "lm") {
     c.model = io::read_gpt_config(r.child("model"));
     return;
@@ -68,9 +89,11 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
 
   io::JsonReader data = r.child("data");
   c.data_dir = data.get_string("dir", c.data_dir);
-  c.seq_len = data.get_int("seq_len", n_ctx);
-  GANNET_CHECK(c.seq_len > 0 && c.seq_len <= n_ctx, name, ": data.seq_len ", c.seq_len,
-               " must be in [1, model.n_ctx = ", n_ctx, "]");
+  if (c.task != "graph") {
+    c.seq_len = data.get_int("seq_len", n_ctx);
+    GANNET_CHECK(c.seq_len > 0 && c.seq_len <= n_ctx, name, ": data.seq_len ", c.seq_len,
+                 " must be in [1, model.n_ctx = ", n_ctx, "]");
+  }
   if (c.task == "classify" || c.task == "xtc" || c.task == "nxm") {
     c.classify_set = data.get_string("task", "");
     GANNET_CHECK(!c.classify_set.empty(), name, ": task \"", c.task, "\" needs data.task (e.g. \"brown-genre\")");
@@ -142,12 +165,13 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   GANNET_CHECK(c.task == "lm" || !root.contains("data_efficiency"), name,
                ": data_efficiency is for the GPT (task \"lm\") only");
   io::JsonReader de = r.child("data_efficiency");  // checks that it is an object
-  c.data_efficiency = read_data_efficiency(de, root.contains("data_efficiency") ? root["data_efficiency"] : nlohmann::json(),
-                                           c.model, c.seq_len, c.seed);
+  if (c.task != "graph")  // no sequences: nothing of it applies
+    c.data_efficiency = read_data_efficiency(
+        de, root.contains("data_efficiency") ? root["data_efficiency"] : nlohmann::json(), c.model, c.seq_len, c.seed);
   GANNET_CHECK(c.task == "lm" || (c.tensor_parallel == 1 && c.expert_parallel == 1), name,
                ": parallel.tensor and parallel.expert are for the GPT (task \"lm\") only");
-  GANNET_CHECK(c.task != "nxm_lm" || !c.activation_checkpointing, name,
-               ": activation_checkpointing is not supported by task \"nxm_lm\"");
+  GANNET_CHECK((c.task != "nxm_lm" && c.task != "graph") || !c.activation_checkpointing, name,
+               ": activation_checkpointing is not supported by task \"", c.task, "\"");
   r.finish();
   return c;
 }

@@ -14,6 +14,7 @@
 #include "gannet/compress/xtc_config.h"
 #include "gannet/models/encoder.h"
 #include "gannet/models/gpt.h"
+#include "gannet/models/graphsage.h"
 #include "gannet/optim/adamw.h"
 #include "gannet/optim/schedule.h"
 #include "gannet/train/data_efficiency.h"
@@ -29,6 +30,14 @@ struct TrainConfig {
   std::string task = "lm";
   models::GptConfig model;               // the "model" block of "lm"
   models::EncoderConfig encoder;         // the "model" block of "mlm" and "classify" (num_classes: the data's)
+  // "graph": GraphSAGE (or its features-only MLP) on a node-classification set of `gannet graph
+  // prepare`: the "model" block {type, hidden, layers, dropout} (in_dim and num_classes: the
+  // data's), graph.fanouts (per hop from the seeds outwards, one per layer) and graph.features
+  // ("raw": the f32 matrix; otherwise a BiFeat file of `gannet graph compress`). A micro-batch is
+  // train_micro_batch_size_per_gpu seed nodes.
+  models::GraphSageConfig graph_model;
+  std::vector<int> fanouts = {15, 10};
+  std::string graph_features = "raw";
   float mask_prob = 0.15f;               // mlm.mask_prob: the share of tokens masked (BERT: 15%)
   std::string classify_set;              // data.task of "classify": <data.dir>/tasks/<name>/{train,val}.safetensors
   std::string init_checkpoint;           // init.checkpoint of "classify": an encoder whose trunk starts the model;
@@ -36,7 +45,7 @@ struct TrainConfig {
   std::string teacher_checkpoint;        // teacher.checkpoint of "xtc": the fine-tuned classifier (its config: `encoder`)
   compress::XtcConfig xtc;               // compression_training and distillation of "xtc"
   compress::NmConfig nxm;                // compression_training and distillation of "nxm"
-  std::string data_dir = "data/brown";  // holds train.tok, val.tok (from `gannet data prepare`)
+  std::string data_dir = "data/brown";  // holds train.tok, val.tok (from `gannet data prepare`); "graph": data/debian-graph
   int64_t seq_len = 0;                  // 0: the model's n_ctx
   int64_t micro_batch = 8;              // train_micro_batch_size_per_gpu
   int64_t grad_accum = 1;               // gradient_accumulation_steps

@@ -96,6 +96,8 @@ class TrainTask {
   // Tokens of one micro-batch of `step`, and the sum over layers of the tokens each processes
   // (fewer when layers drop tokens).
   virtual int64_t micro_tokens(int64_t step) const = 0;
+  // What micro_tokens counts, in the progress line ("token": tokens/s; the graph task's "node").
+  virtual const char* unit() const { return "token"; }
   virtual int64_t micro_layer_tokens(int64_t step) const = 0;
   // Adds the task's own figures of the step just done to its log line; a note for the progress bar.
   virtual void describe_step(int64_t /*step*/, nlohmann::json& /*line*/) {}

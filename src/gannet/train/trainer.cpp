@@ -10,6 +10,7 @@
 #include "gannet/kernels/gemm.h"
 #include "gannet/train/classify_task.h"
 #include "gannet/train/gpt_task.h"
+#include "gannet/train/graph_task.h"
 #include "gannet/train/mlm_task.h"
 #include "gannet/train/nm_lm_task.h"
 #include "gannet/train/nm_task.h"
@@ -46,6 +47,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
                                     : cfg.task == "xtc"      ? make_xtc_task(cfg)
                                     : cfg.task == "nxm"      ? make_nm_task(cfg)
                                     : cfg.task == "nxm_lm"   ? make_nm_lm_task(cfg)
+                                    : cfg.task == "graph"    ? make_graph_task(cfg)
                                                              : make_gpt_task(cfg);
   TrainResult result = run_task(*task, cfg, opt);
   const Figures& v = result.validation;

@@ -266,10 +266,11 @@ void TrainingLoop::print_start() const {
                  world_.size(), cfg_.tensor_parallel, dp_size_, cfg_.expert_parallel, cfg_.zero_stage,
                  (double)dp_->optimizer_state_bytes() / 1e6);
   const nn::ParameterList& params = task_.model().parameters();
-  std::fprintf(stderr, "gannet train: %.2fM parameters%s, %ld steps of %ld tokens, %s\n",
+  std::fprintf(stderr, "gannet train: %.2fM parameters%s, %ld steps of %ld %ss, %s\n",
                task_.whole_parameter_count() / 1e6,
                split_ ? str(" (", (double)nn::count_elements(params) / 1e6, "M on this rank)").c_str() : "",
-               (long)cfg_.steps, (long)(accum_ * task_.micro_tokens(cfg_.steps - 1)), task_.describe_data().c_str());
+               (long)cfg_.steps, (long)(accum_ * task_.micro_tokens(cfg_.steps - 1)), task_.unit(),
+               task_.describe_data().c_str());
   std::fputs(task_.describe_options().c_str(), stderr);
 }
 
@@ -324,7 +325,7 @@ void TrainingLoop::log_step(int64_t done_step, float lr, double norm, double tok
   }
   metrics_.write(line);
   if (progress_)
-    bar_->update(step_, "loss " + format_number("%.4f", last_loss_) + " | " + format_number("%.0f", ema_tps_) + " tok/s | lr " +
+    bar_->update(step_, "loss " + format_number("%.4f", last_loss_) + " | " + format_number("%.0f", ema_tps_) + " " + task_.unit() + "s/s | lr " +
                            format_number("%.2e", lr) + task_.progress_note());
 }
 
