@@ -38,7 +38,7 @@ struct GeneratedGraphOptions {
   double homophily = 0.6;      // probability that an edge's second end is drawn from its first end's class
   // Standard deviation of each feature coordinate around its class centroid. At 0.4 (D = 128, C =
   // 172) the nearest centroid classifies 41% of the nodes, near an MLP on papers100M (47%); the
-  // centroid nearest to the average of a node's features and its neighbours' mean, 81%.
+  // centroid nearest to the average of a node's features and its neighbours' mean, about 80%.
   double feature_noise = 0.4;
   uint64_t seed = 0;
 };
