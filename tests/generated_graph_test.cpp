@@ -11,6 +11,7 @@
 #include "gannet/gnn/graph_dataset.h"
 #include "gannet/kernels/gemm.h"
 #include "test_files.h"
+#include "thread_count.h"
 
 using namespace gannet;
 using namespace gannet::gnn;
@@ -40,11 +41,6 @@ double same_class_share(const GeneratedGraph& g) {
   return (double)same / (double)g.graph.num_directed_edges();
 }
 
-struct ThreadCount {
-  int saved = kernels::num_threads();
-  ~ThreadCount() { kernels::set_num_threads(saved); }
-};
-
 class GeneratedGraphTest : public TempDirTest {};
 
 }  // namespace
@@ -70,7 +66,7 @@ TEST(GeneratedGraph, CsrIsSymmetricSortedWithoutLoopsOrRepeats) {
 }
 
 TEST(GeneratedGraph, SameSeedSameGraphWhateverTheThreads) {
-  ThreadCount restore;
+  RestoreThreadCount restore;
   kernels::set_num_threads(1);
   const GeneratedGraph a = generate_graph(small(5));
   kernels::set_num_threads(2);

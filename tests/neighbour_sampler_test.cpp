@@ -9,6 +9,7 @@
 #include "gannet/core/rng.h"
 #include "gannet/kernels/gemm.h"
 #include "test_files.h"
+#include "thread_count.h"
 
 using namespace gannet;
 using namespace gannet::gnn;
@@ -111,12 +112,6 @@ std::vector<int32_t> first_nodes(int32_t count, int32_t stride, int32_t n) {
   return s;
 }
 
-// Restores the thread count a test changed.
-struct ThreadCount {
-  int saved = kernels::num_threads();
-  ~ThreadCount() { kernels::set_num_threads(saved); }
-};
-
 }  // namespace
 
 TEST(NeighbourSampler, BatchHoldsFanOutsTrueNeighboursAndFirstDrawnOrder) {
@@ -168,7 +163,7 @@ TEST(NeighbourSampler, SharedNeighboursAreOneSourceNode) {
 }
 
 TEST(NeighbourSampler, SameSeedSameBatchWhateverTheThreads) {
-  ThreadCount restore;
+  RestoreThreadCount restore;
   const CsrGraph g = random_graph(5000, 2);
   NeighbourSampler sampler(g, {15, 10, 5});
   const std::vector<int32_t> seeds = first_nodes(400, 37, 5000);  // above the parallel threshold
