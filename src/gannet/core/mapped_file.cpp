@@ -21,8 +21,10 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
   m->size_ = (size_t)st.st_size;
   if (m->size_ > 0) {
     // Private and writable: pages are shared with the page cache until written, and a write
-    // never reaches the file (which was opened read-only).
-    void* p = ::mmap(nullptr, m->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    // never reaches the file (which was opened read-only). No reservation: the kernel would
+    // otherwise count the whole file as memory this process might write, and refuse files larger
+    // than memory (a generated graph's 25.6 GB of features on a 24 GB machine).
+    void* p = ::mmap(nullptr, m->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
     if (p == MAP_FAILED) {
       int err = errno;
       ::close(fd);
