@@ -115,22 +115,24 @@ void fix_signs(std::vector<double>& u, int64_t m, int64_t k) {
   }
 }
 
-// The columns of U * S, each shifted and scaled to zero mean and unit variance: f32 [rows, rank].
-Tensor standardized_components(const TruncatedSvd& svd) {
+// The columns of U * S, each shifted to zero mean, all scaled by one factor so that the mean
+// column variance is 1: f32 [rows, rank]. One factor for all, not one per column, keeps the
+// spectrum: the leading components, which carry most of the text's signal, stay the largest.
+Tensor scaled_components(const TruncatedSvd& svd) {
   const int64_t n = svd.rows, d = svd.rank;
   Tensor out = Tensor::zeros({n, d}, DType::f32);
   float* f = out.f32();
+  std::vector<double> mean(d, 0.0);
+  double var_sum = 0;
   for (int64_t j = 0; j < d; ++j) {
-    // A component at rounding level (the matrix has lower rank than d) stays zero rather than
-    // being scaled up to unit variance.
-    if (!(svd.s[j] > 1e-6 * svd.s[0])) continue;
-    double mean = 0, var = 0;
-    for (int64_t i = 0; i < n; ++i) mean += svd.u[i * d + j] * svd.s[j];
-    mean /= (double)n;
-    for (int64_t i = 0; i < n; ++i) var += std::pow(svd.u[i * d + j] * svd.s[j] - mean, 2);
-    const double inv_std = var > 0 ? 1.0 / std::sqrt(var / (double)n) : 0.0;
-    for (int64_t i = 0; i < n; ++i) f[i * d + j] = (float)((svd.u[i * d + j] * svd.s[j] - mean) * inv_std);
+    for (int64_t i = 0; i < n; ++i) mean[j] += svd.u[i * d + j] * svd.s[j];
+    mean[j] /= (double)n;
+    for (int64_t i = 0; i < n; ++i) var_sum += std::pow(svd.u[i * d + j] * svd.s[j] - mean[j], 2);
   }
+  const double var = var_sum / (double)n / (double)d;
+  const double inv_std = var > 0 ? 1.0 / std::sqrt(var) : 0.0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < d; ++j) f[i * d + j] = (float)((svd.u[i * d + j] * svd.s[j] - mean[j]) * inv_std);
   return out;
 }
 
@@ -295,7 +297,7 @@ TextFeatures text_features(const std::vector<std::string>& names, const std::vec
   const TruncatedSvd svd = randomized_svd(x, d, options.oversampling, options.power_iterations, options.seed);
   TextFeatures out;
   out.words = x.cols;
-  out.features = standardized_components(svd);
+  out.features = scaled_components(svd);
   double total = 0, kept = 0;
   for (float v : x.values) total += (double)v * v;
   for (double sj : svd.s) kept += sj * sj;
@@ -303,7 +305,7 @@ TextFeatures text_features(const std::vector<std::string>& names, const std::vec
   out.method = str("TF-IDF of name parts and synopsis (sublinear tf, smooth idf, unit rows, words in >= ",
                    options.min_df, " packages: ", x.cols, "), randomized SVD to ", d, " dims (", options.oversampling,
                    " extra columns, ", options.power_iterations, " power iterations, seed ", options.seed,
-                   "), rows U*S standardized per column");
+                   "), rows U*S centred per column, one scale for all (mean column variance 1)");
   return out;
 }
 

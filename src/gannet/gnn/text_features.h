@@ -74,8 +74,10 @@ struct TextFeatures {
   std::string method;  // one line for summaries
 };
 // Rows U * S of the truncated SVD of the TF-IDF matrix (the documents' coordinates in the
-// leading singular directions, equal to the projection X V), then standardized per column (zero
-// mean, unit variance), so that every component weighs the same in the model's first layer.
+// leading singular directions, equal to the projection X V), each column centred, all scaled by
+// one factor to a mean column variance of 1. The spectrum is kept: per-column standardization
+// would whiten the features, raising the tail components (mostly noise) to the leading ones'
+// weight, and left product quantization (BiFeat) 30% more relative error for the same accuracy.
 TextFeatures text_features(const std::vector<std::string>& names, const std::vector<std::string>& texts,
                            const TextFeatureOptions& options);
 
