@@ -141,10 +141,11 @@ std::string GraphTask::describe_options() const {
   std::string fanouts;
   for (int f : cfg_.fanouts) fanouts += (fanouts.empty() ? "" : ",") + std::to_string(f);
   const double raw = (double)data_.num_nodes() * (double)data_.feature_dim() * 4;
-  return str("gannet train: ", c.type == "sage" ? str("GraphSAGE-mean, fan-outs ", fanouts) : std::string("MLP on node features only"),
+  const std::string ratio =
+      cfg_.graph_features == "raw" ? "" : str(", ", format_number("%.1f", raw / (double)store_->bytes()), "x smaller than f32");
+  return str("gannet train: ", c.is_sage() ? str("GraphSAGE-mean, fan-outs ", fanouts) : std::string("MLP on node features only"),
              ", ", c.layers, " layers of ", c.hidden, ", dropout ", c.dropout, "\ngannet train: features ",
-             cfg_.graph_features, ", ", format_number("%.1f", (double)store_->bytes() / 1e6), " MB resident (",
-             format_number("%.1f", raw / (double)store_->bytes()), "x smaller than f32)\n");
+             cfg_.graph_features, ", ", format_number("%.1f", (double)store_->bytes() / 1e6), " MB resident", ratio, "\n");
 }
 
 }  // namespace
