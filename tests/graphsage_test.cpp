@@ -140,6 +140,23 @@ TEST(GraphOps, GradientsMatchFiniteDifferences) {
   }, 0.5f, 1e-4);
 }
 
+TEST(GraphOps, ReluDropoutIsDropoutOfReluBitwiseWithItsGradient) {
+  Var x = random_var({37, 19}, 5);
+  for (int64_t i = 0; i < x.value().numel(); ++i)
+    if (std::fabs(x.value().f32()[i]) < 0.05f) x.value().f32()[i] = -0.3f;  // away from the kink
+  {
+    autograd::NoGrad no_grad;
+    Rng a(11), b(11);
+    const Var fused = autograd::relu_dropout(x, 0.3f, a);
+    const Var apart = autograd::dropout(autograd::relu(x), 0.3f, b);
+    for (int64_t i = 0; i < fused.value().numel(); ++i) ASSERT_EQ(fused.value().f32()[i], apart.value().f32()[i]) << i;
+  }
+  check_gradient(x, [&] {
+    Rng rng(7);
+    return autograd::relu_dropout(x, 0.3f, rng);
+  }, 0.01f, 1e-3);
+}
+
 TEST(GraphOps, DropoutKeepsAboutOneMinusPAndScales) {
   Var x(Tensor::full({200, 50}, 1.f), false);
   Rng rng(3);

@@ -1,7 +1,10 @@
 #include "gannet/autograd/graph_ops.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "gannet/autograd/tape.h"
 #include "gannet/kernels/neighbour_mean.h"
@@ -10,6 +13,16 @@ namespace gannet::autograd {
 namespace k = gannet::kernels;
 
 namespace {
+// v where keep is true, else +0, without a branch: the masks are random, so a branch would be
+// mispredicted half the time (it cost ten times the arithmetic here).
+inline float keep_or_zero(float v, bool keep) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  bits &= 0u - (uint32_t)keep;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
 bool needs_grad(const Var& x) { return grad_enabled() && x.requires_grad(); }
 
 void check_matrix(const Var& x, const char* op) {
@@ -71,10 +84,42 @@ Var relu(const Var& x) {
     float* dx = sum_target(x).f32();
     const float* g = dY.f32();
     const float* out = y.value().f32();
-    for (int64_t i = 0; i < n; ++i) dx[i] += out[i] > 0.f ? g[i] : 0.f;
+#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; ++i) dx[i] += keep_or_zero(g[i], out[i] > 0.f);
   });
   return y;
 }
+
+namespace {
+// out = keep ? f(in) * scale : 0 with the dropout masks of (seed, row, column), and the masks
+// into m when given. f is the identity or ReLU.
+template <bool kRelu>
+void dropout_rows(const float* in, float* out, uint8_t* m, int64_t N, int64_t C, float p, uint64_t seed) {
+  const float keep_scale = 1.f / (1.f - p);
+  // Four 16-bit uniforms from each 64-bit draw: p is resolved to 1/65536.
+  const uint32_t threshold = (uint32_t)std::lround((double)p * 65536.0);
+#pragma omp parallel if (N * C > (1 << 15))
+  {
+    std::vector<uint16_t> u((size_t)(C + 3) & ~size_t{3});
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < N; ++r) {
+      Rng row(seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(r + 1)));
+      for (size_t c = 0; c < u.size(); c += 4) {
+        const uint64_t bits = row.next_u64();
+        std::memcpy(&u[c], &bits, sizeof bits);  // little-endian: u[c] is the low 16 bits
+      }
+      const float* x = in + r * C;
+      float* y = out + r * C;
+      for (int64_t c = 0; c < C; ++c) {
+        const float v = kRelu ? std::max(x[c], 0.f) : x[c];
+        y[c] = keep_or_zero(v * keep_scale, u[c] >= threshold);
+      }
+      if (m)
+        for (int64_t c = 0; c < C; ++c) m[r * C + c] = u[c] >= threshold;
+    }
+  }
+}
+}  // namespace
 
 Var dropout(const Var& x, float p, Rng& rng) {
   check_matrix(x, "dropout");
@@ -83,20 +128,8 @@ Var dropout(const Var& x, float p, Rng& rng) {
   const bool rg = needs_grad(x);
   Var y(Tensor::empty({N, C}), rg);
   Tensor mask = Tensor::empty({N, C}, DType::u8);
-  const uint64_t seed = rng.next_u64();
   const float keep_scale = 1.f / (1.f - p);
-  const float* in = x.value().f32();
-  float* out = y.value().f32();
-  uint8_t* m = mask.data<uint8_t>();
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < N; ++r) {
-    Rng row(seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(r + 1)));
-    for (int64_t c = 0; c < C; ++c) {
-      const bool keep = row.uniform() >= p;
-      m[r * C + c] = keep;
-      out[r * C + c] = keep ? in[r * C + c] * keep_scale : 0.f;
-    }
-  }
+  dropout_rows<false>(x.value().f32(), y.value().f32(), mask.data<uint8_t>(), N, C, p, rng.next_u64());
   if (!rg) return y;
   tape().record([x, y, mask, keep_scale]() {
     const Tensor& dY = y.grad();
@@ -104,7 +137,37 @@ Var dropout(const Var& x, float p, Rng& rng) {
     float* dx = sum_target(x).f32();
     const float* g = dY.f32();
     const uint8_t* mm = mask.data<uint8_t>();
-    for (int64_t i = 0; i < dY.numel(); ++i) dx[i] += mm[i] ? g[i] * keep_scale : 0.f;
+    const int64_t n = dY.numel();
+#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; ++i) dx[i] += keep_or_zero(g[i] * keep_scale, mm[i] != 0);
+  });
+  return y;
+}
+
+Var relu_dropout(const Var& x, float p, Rng& rng) {
+  check_matrix(x, "relu_dropout");
+  GANNET_CHECK(p >= 0.f && p < 1.f, "relu_dropout: probability ", p, " is outside [0, 1)");
+  const int64_t N = x.value().dim(0), C = x.value().dim(1);
+  const bool rg = needs_grad(x);
+  Var y(Tensor::empty({N, C}), rg);
+  const float keep_scale = 1.f / (1.f - p);
+  dropout_rows<true>(x.value().f32(), y.value().f32(), nullptr, N, C, p, rng.next_u64());
+  if (!rg) return y;
+  tape().record([x, y, keep_scale]() {
+    const Tensor& dY = y.grad();
+    if (!dY.defined()) return;
+    bool accumulate;
+    float* dx = grad_for(x, accumulate).f32();  // written, not zeroed and added to, when fresh
+    const float* g = dY.f32();
+    const float* out = y.value().f32();
+    const int64_t n = dY.numel();
+    if (accumulate) {
+#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
+      for (int64_t i = 0; i < n; ++i) dx[i] += keep_or_zero(g[i] * keep_scale, out[i] > 0.f);
+    } else {
+#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
+      for (int64_t i = 0; i < n; ++i) dx[i] = keep_or_zero(g[i] * keep_scale, out[i] > 0.f);
+    }
   });
   return y;
 }

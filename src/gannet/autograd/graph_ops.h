@@ -18,7 +18,10 @@ Var leading_rows(const Var& x, int64_t n);
 Var relu(const Var& x);
 // Inverted dropout: each element kept with probability 1 - p and scaled by 1 / (1 - p), else 0.
 // One number is drawn from `rng` per call; the mask follows from it and the element's position,
-// whatever the thread count.  x [N, C]
+// whatever the thread count (p is resolved to 1/65536).  x [N, C]
 Var dropout(const Var& x, float p, Rng& rng);
+// dropout(relu(x), p, rng) in one pass, bitwise (the same masks); nothing but the output is kept
+// for the backward pass, which passes the gradient where the output is non-zero.  x [N, C]
+Var relu_dropout(const Var& x, float p, Rng& rng);
 
 }  // namespace gannet::autograd

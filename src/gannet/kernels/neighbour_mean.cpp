@@ -3,7 +3,6 @@
 #include <cstring>
 
 #include "gannet/core/error.h"
-#include "gannet/kernels/bias.h"
 
 namespace gannet::kernels {
 
@@ -37,13 +36,23 @@ TransposedNeighbours transpose_neighbours(const int64_t* offsets, const int32_t*
 }
 
 void neighbour_mean(const float* x, const int64_t* offsets, const int32_t* src, int64_t num_dst, int64_t C, float* y) {
+  // The row sums are written out here rather than through kernels/bias.h's add_inplace, whose
+  // calls open a parallel region each: per neighbour, that cost more than the sum.
 #pragma omp parallel for schedule(dynamic, 64)
   for (int64_t d = 0; d < num_dst; ++d) {
     float* out = y + d * C;
     std::memset(out, 0, sizeof(float) * C);
     const int64_t n = offsets[d + 1] - offsets[d];
-    for (int64_t j = offsets[d]; j < offsets[d + 1]; ++j) add_inplace(out, x + (int64_t)src[j] * C, C);
-    if (n > 1) scale_inplace(out, 1.f / (float)n, C);
+    for (int64_t j = offsets[d]; j < offsets[d + 1]; ++j) {
+      const float* row = x + (int64_t)src[j] * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) out[c] += row[c];
+    }
+    if (n > 1) {
+      const float w = 1.f / (float)n;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) out[c] *= w;
+    }
   }
 }
 

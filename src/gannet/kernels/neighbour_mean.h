@@ -3,7 +3,7 @@
 // in [0, num_src)); a node without neighbours gets a zero row. The backward pass spreads each
 // destination's gradient, divided by its neighbour count, over its neighbours' rows; it runs over
 // the transposed lists (each source's destinations) so that threads own whole rows and nothing
-// races. Rows are summed with the vectorised add of kernels/bias.h, parallel over output rows.
+// races. Parallel over output rows.
 #pragma once
 #include <cstdint>
 #include <vector>

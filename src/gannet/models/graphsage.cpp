@@ -77,8 +77,7 @@ Var GraphSage::logits(const Var& x, const gnn::MiniBatch& batch, Rng* dropout) c
     const Layer& layer = layers_[l];
     h = config_.is_sage() ? sage_layer(layer, h, batch.blocks[l]) : autograd::linear(h, layer.weight, layer.bias);
     if (l + 1 == config_.layers) break;
-    h = autograd::relu(h);
-    if (dropout && config_.dropout > 0.f) h = autograd::dropout(h, config_.dropout, *dropout);
+    h = dropout && config_.dropout > 0.f ? autograd::relu_dropout(h, config_.dropout, *dropout) : autograd::relu(h);
   }
   GANNET_CHECK(h.value().dim(0) == seeds, "GraphSage: ", h.value().dim(0), " output rows for ", seeds, " seeds");
   return h;
