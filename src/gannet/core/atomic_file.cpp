@@ -19,20 +19,6 @@ namespace {
 
 std::string errno_str(int err) { return std::strerror(err); }
 
-// Writes all n bytes to fd; returns 0 or the errno of the failure.
-int write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 // An output streambuf over a POSIX file descriptor, remembering the first write error.
 class FdBuf : public std::streambuf {
  public:
@@ -94,6 +80,19 @@ std::string base_of(const std::string& path) {
 constexpr const char* kTmpMarker = ".tmp.";
 
 }  // namespace
+
+int write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
 
 std::string temporary_path(const std::string& path) { return path + kTmpMarker + std::to_string((long)::getpid()); }
 

@@ -17,6 +17,10 @@ namespace gannet {
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& writer);
 void write_file_atomic(const std::string& path, const std::string& contents);
 
+// Writes all n bytes to the descriptor (retrying short writes and EINTR); returns 0 or the errno
+// of the failure.
+int write_all(int fd, const char* p, size_t n);
+
 // The temporary write_file_atomic fills for `path` in this process: `path + ".tmp.<pid>"`.
 std::string temporary_path(const std::string& path);
 

@@ -185,29 +185,22 @@ Tensor SafeTensors::get(const std::string& name, DType expected_dtype, const Sha
   return get(name);
 }
 
-void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
+std::string safetensors_header(const std::string& path, const std::vector<TensorEntry>& entries,
+                               const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) {
     nlohmann::ordered_json m = nlohmann::ordered_json::object();
     for (const auto& [k, v] : metadata) m[k] = v;
     header["__metadata__"] = std::move(m);
   }
-  std::set<std::string> seen;
   uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
-    GANNET_CHECK(name != "__metadata__", "cannot write ", path, ": '__metadata__' is not a valid tensor name");
-    GANNET_CHECK(seen.insert(name).second, "cannot write ", path, ": tensor name '", name, "' appears twice");
-    GANNET_CHECK(t.defined(), "cannot write ", path, ": tensor '", name, "' is undefined");
-    GANNET_CHECK(t.device() == Device::cpu, "cannot write ", path, ": tensor '", name, "' is not on the CPU");
-    GANNET_CHECK(t.dtype() != DType::i4, "cannot write ", path, ": tensor '", name, "' is ", t.describe(),
-                 "; saving packed int4 to safetensors is not supported yet");
+  for (const TensorEntry& e : entries) {
     nlohmann::ordered_json entry = nlohmann::ordered_json::object();
-    entry["dtype"] = safetensors_dtype_name(t.dtype());
-    entry["shape"] = t.shape();
-    entry["data_offsets"] = {offset, offset + t.nbytes()};
-    header[name] = std::move(entry);
-    offset += t.nbytes();
+    entry["dtype"] = safetensors_dtype_name(e.dtype);
+    entry["shape"] = e.shape;
+    entry["data_offsets"] = {offset, offset + e.nbytes};
+    header[e.name] = std::move(entry);
+    offset += e.nbytes;
   }
   std::string h;
   try {
@@ -216,12 +209,27 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     fail(str("cannot write ", path, ": ", e.what()));
   }
   h.append((8 - (8 + h.size()) % 8) % 8, ' ');
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[(size_t)i] = (char)((h.size() >> (8 * i)) & 0xff);
+  return out + h;
+}
+
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  std::set<std::string> seen;
+  std::vector<TensorEntry> entries;
+  for (const auto& [name, t] : tensors) {
+    GANNET_CHECK(name != "__metadata__", "cannot write ", path, ": '__metadata__' is not a valid tensor name");
+    GANNET_CHECK(seen.insert(name).second, "cannot write ", path, ": tensor name '", name, "' appears twice");
+    GANNET_CHECK(t.defined(), "cannot write ", path, ": tensor '", name, "' is undefined");
+    GANNET_CHECK(t.device() == Device::cpu, "cannot write ", path, ": tensor '", name, "' is not on the CPU");
+    GANNET_CHECK(t.dtype() != DType::i4, "cannot write ", path, ": tensor '", name, "' is ", t.describe(),
+                 "; saving packed int4 to safetensors is not supported yet");
+    entries.push_back({name, t.dtype(), t.shape(), (uint64_t)t.nbytes()});
+  }
+  const std::string header = safetensors_header(path, entries, metadata);
   write_file_atomic(path, [&](std::ostream& os) {
-    uint64_t n = h.size();
-    char len[8];
-    for (int i = 0; i < 8; ++i) len[i] = (char)((n >> (8 * i)) & 0xff);
-    os.write(len, 8);
-    os.write(h.data(), (std::streamsize)h.size());
+    os.write(header.data(), (std::streamsize)header.size());
     for (const auto& [name, t] : tensors) os.write(static_cast<const char*>(t.raw()), (std::streamsize)t.nbytes());
   });
 }

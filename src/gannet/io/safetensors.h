@@ -55,6 +55,18 @@ class SafeTensors {
   std::vector<std::string> order_;
 };
 
+// One tensor's entry in a header: its data follow the previous entry's.
+struct TensorEntry {
+  std::string name;
+  DType dtype;
+  Shape shape;
+  uint64_t nbytes;
+};
+// The bytes before the data: the 8-byte little-endian length, then the JSON header padded with
+// spaces so that the data starts 8-byte aligned. Throws naming `path` for what JSON cannot hold.
+std::string safetensors_header(const std::string& path, const std::vector<TensorEntry>& entries,
+                               const std::map<std::string, std::string>& metadata);
+
 // Writes a safetensors file atomically (temporary + rename), tensors' data in the given order,
 // the header padded with spaces so that the data starts 8-byte aligned. Names must be unique and
 // not "__metadata__". Saving an i4 tensor throws ("not supported yet").

@@ -6,7 +6,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 
 #include "gannet/core/atomic_file.h"
 #include "gannet/core/error.h"
@@ -15,38 +14,6 @@
 namespace gannet::io {
 
 namespace {
-
-// The header save_safetensors writes for one tensor: JSON padded with spaces so that the data
-// starts 8-byte aligned, after the 8-byte little-endian length.
-std::string header_bytes(const std::string& name, DType dtype, const Shape& shape, uint64_t nbytes,
-                         const std::map<std::string, std::string>& metadata) {
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty()) {
-    nlohmann::ordered_json m = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : metadata) m[k] = v;
-    header["__metadata__"] = std::move(m);
-  }
-  header[name] = {{"dtype", safetensors_dtype_name(dtype)}, {"shape", shape}, {"data_offsets", {0, nbytes}}};
-  std::string h = header.dump();
-  h.append((8 - (8 + h.size()) % 8) % 8, ' ');
-  std::string out(8, '\0');
-  for (int i = 0; i < 8; ++i) out[(size_t)i] = (char)((h.size() >> (8 * i)) & 0xff);
-  return out + h;
-}
-
-// Writes all n bytes; returns 0 or the errno of the failure.
-int write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
 
 std::string parent_of(const std::string& path) {
   std::string dir = std::filesystem::path(path).parent_path().string();
@@ -63,7 +30,7 @@ SafetensorsStreamWriter::SafetensorsStreamWriter(const std::string& path, const 
   GANNET_CHECK(dtype != DType::i4, "cannot write ", path, ": streaming packed int4 to safetensors is not supported");
   for (int64_t d : shape) GANNET_CHECK(d >= 0, "cannot write ", path, ": negative dimension in ", shape_str(shape));
   row_bytes_ = dtype_bytes(dtype, shape_numel(Shape(shape.begin() + 1, shape.end())));
-  const std::string header = header_bytes(name, dtype, shape, row_bytes_ * (uint64_t)shape[0], metadata);
+  const std::string header = safetensors_header(path, {{name, dtype, shape, row_bytes_ * (uint64_t)shape[0]}}, metadata);
   remove_stale_temporaries(parent_of(path), std::filesystem::path(path).filename().string());
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (fd_ < 0) fail(str("cannot write ", path, ": ", std::strerror(errno)));
