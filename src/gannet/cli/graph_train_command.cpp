@@ -8,6 +8,7 @@
 #include "gannet/core/format_number.h"
 #include "gannet/io/graphsage_checkpoint.h"
 #include "gannet/kernels/gemm.h"
+#include "gannet/metrics/majority_baseline.h"
 #include "gannet/train/evaluate_graph.h"
 #include "gannet/train/trainer.h"
 
@@ -50,15 +51,11 @@ struct EvalArgs {
   int threads = 0;
 };
 
-// The split's nodes and the accuracy of always answering the training set's most frequent class.
-double majority_accuracy(const gnn::GraphDataset& d, const std::vector<int32_t>& nodes, std::string& name) {
-  std::vector<int64_t> counts(d.num_classes(), 0);
-  for (int32_t v : d.nodes_in(gnn::kTrain)) ++counts[d.labels.data<int32_t>()[v]];
-  const int32_t best = (int32_t)(std::max_element(counts.begin(), counts.end()) - counts.begin());
-  name = d.classes[best];
-  int64_t hits = 0;
-  for (int32_t v : nodes) hits += d.labels.data<int32_t>()[v] == best;
-  return nodes.empty() ? 0 : (double)hits / (double)nodes.size();
+// The labels of `nodes`.
+std::vector<int32_t> labels_of(const gnn::GraphDataset& d, const std::vector<int32_t>& nodes) {
+  std::vector<int32_t> out(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) out[i] = d.labels.data<int32_t>()[nodes[i]];
+  return out;
 }
 
 void run_eval(EvalArgs a) {
@@ -88,11 +85,12 @@ void run_eval(EvalArgs a) {
   const gnn::SplitPart part = a.split == "train" ? gnn::kTrain : a.split == "validation" ? gnn::kValidation : gnn::kTest;
   const std::vector<int32_t> nodes = data.nodes_in(part);
   const train::GraphEval e = train::evaluate_graph(model, data, *store, sampler, nodes, a.batch, 0, a.seed);
-  std::string majority;
-  const double base = majority_accuracy(data, nodes, majority);
+  const metrics::MajorityBaseline base = metrics::majority_baseline(
+      labels_of(data, data.nodes_in(gnn::kTrain)), labels_of(data, nodes), (int)data.num_classes());
   std::printf("%s: %s accuracy %.4f, loss %.4f (%ld nodes; features %s)\n", a.checkpoint.c_str(), a.split.c_str(),
               e.accuracy, e.loss, (long)e.nodes, a.features.c_str());
-  std::printf("majority class '%s': %s accuracy %.4f\n", majority.c_str(), a.split.c_str(), base);
+  std::printf("majority class '%s': %s accuracy %.4f\n", data.classes[base.majority_class].c_str(), a.split.c_str(),
+              base.accuracy);
 }
 
 }  // namespace
