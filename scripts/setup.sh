@@ -4,9 +4,10 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config git
       libopenblas-openmp-dev libdnnl-dev
       libsentencepiece-dev sentencepiece libutf8proc-dev
-      nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
+      nlohmann-json3-dev libcli11-dev libcpp-httplib-dev zlib1g-dev
       libopenmpi-dev openmpi-bin
       libgtest-dev libgmock-dev libbenchmark-dev
+      unifont unicode-data dataset-fashion-mnist  # VL-MoE data: glyph image-text pairs, Fashion-MNIST
       clang libclang-rt-14-dev libomp-dev llvm)  # clang build and fuzzers: libFuzzer, ASan/UBSan runtimes, OpenMP, llvm-symbolizer
 missing=()
 for p in "${PKGS[@]}"; do
