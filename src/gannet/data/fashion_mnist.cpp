@@ -37,7 +37,8 @@ std::string gunzip_file(const std::string& path) {
   for (;;) {
     const int n = gzread(f.get(), buf, sizeof buf);
     int err = Z_OK;
-    const char* msg = gzerror(f.get(), &err);
+    std::string msg = gzerror(f.get(), &err);
+    if (msg.rfind(path + ": ", 0) == 0) msg.erase(0, path.size() + 2);  // zlib prefixes the path
     // gzread hands out what it has of a truncated stream and flags it with Z_BUF_ERROR.
     GANNET_CHECK(n >= 0 && err == Z_OK, path, ": corrupt gzip data (", err == Z_BUF_ERROR ? "truncated: " : "",
                  msg, ")");
