@@ -291,6 +291,9 @@ TEST(GlyphTextTokenizer, RoundTripsNamesAndMarksUnknownWords) {
   ASSERT_EQ(ids.size(), 3u);
   EXPECT_EQ(ids[1], GlyphTextTokenizer::kUnk);
   EXPECT_EQ(tok.decode(ids), "CIRCLED [UNK] DIGIT");
+  // The one loss: a hyphen after a space (12 Tibetan names) decodes glued to the word before.
+  GlyphTextTokenizer tibetan = GlyphTextTokenizer::build({"TIBETAN MARK -UM"});
+  EXPECT_EQ(tibetan.decode(tibetan.encode("TIBETAN MARK -UM")), "TIBETAN MARK-UM");
 }
 
 TEST(GlyphTextTokenizer, MostFrequentWordsFirstAndMinCount) {
@@ -329,4 +332,31 @@ TEST(GlyphTextTokenizer, EncodesABatchWithClsSepAndPadding) {
   EXPECT_EQ(t[5 + 4], GlyphTextTokenizer::kSep);  // cut, keeping [SEP]
   EXPECT_EQ(tok.decode({t + 6, t + 9}), "LATIN SMALL LETTER");
   EXPECT_EQ(mask.data<uint8_t>()[4], 1);
+}
+
+// The other layouts run: the dense counterpart, PR-MoE experts beside a dense FFN, MoE in every
+// other lower block, and Fashion-MNIST's 28 x 28 images (49 patches).
+TEST(VlMoe, OtherLayoutsRunInFusion) {
+  VlMoeConfig dense = tiny_config();
+  dense.dense = true;
+  VlMoeConfig residual = tiny_config();
+  residual.moe.use_residual = true;
+  VlMoeConfig interval = tiny_config();
+  interval.n_layer = 3;
+  interval.moe.expert_interval = 2;  // of the two lower blocks, block 1
+  VlMoeConfig fashion = tiny_config();
+  fashion.image_size = 28;
+  for (const VlMoeConfig& c : {dense, residual, interval, fashion}) {
+    VlMoe m(c);
+    m.init(1);
+    models::VlMoeOutput out = m.forward(tiny_batch(2, 3, c));
+    EXPECT_EQ(out.hidden.shape(), Shape({2 * (c.image_tokens() + 6), c.n_embd}));
+    EXPECT_EQ(out.image_moe.layers.size(), c.dense ? 0u : 1u);
+    EXPECT_EQ(out.text_moe.layers.size(), c.dense ? 0u : 1u);
+    autograd::tape().clear();
+  }
+  EXPECT_EQ(VlMoeConfig{fashion}.image_tokens(), 1 + 49);
+  EXPECT_EQ(interval.experts_at(0), 0);
+  EXPECT_EQ(interval.experts_at(1), 2);
+  EXPECT_EQ(interval.experts_at(2), 0);
 }
