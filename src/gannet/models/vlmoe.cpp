@@ -1,6 +1,8 @@
 #include "gannet/models/vlmoe.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "gannet/autograd/ops.h"
 #include "gannet/autograd/tape.h"
