@@ -17,6 +17,8 @@
 #include "gannet/data/classification_tasks.h"
 #include "gannet/data/difficulty.h"
 #include "gannet/data/token_file.h"
+#include "gannet/gnn/bifeat_compress.h"
+#include "gannet/gnn/graph_dataset.h"
 #include "gannet/io/checkpoint.h"
 #include "gannet/io/gpt_weights.h"
 #include "gannet/io/low_bit_encoder.h"
@@ -205,6 +207,53 @@ void nm_sparse_encoders(const fs::path& corpus, const fs::path& tmp) {
   put(corpus / "nm_sparse_encoder", "mixed.safetensors", read_all(path));
 }
 
+// A 24-node graph data set (a ring with chords, 8 features, 3 classes) and its features compressed
+// by BiFeat: 8-bit and 4-bit SQ levels beside PQ.
+void graph_files(const fs::path& corpus, const fs::path& tmp) {
+  const int64_t n = 24, dim = 8;
+  std::vector<std::vector<int32_t>> adj((size_t)n);
+  auto link = [&](int64_t a, int64_t b) { adj[a].push_back((int32_t)b), adj[b].push_back((int32_t)a); };
+  for (int64_t v = 0; v < n; ++v) link(v, (v + 1) % n);
+  for (int64_t v = 0; v < n; v += 4) link(v, (v + 12) % n);
+  gnn::CsrGraph g;
+  g.num_nodes = n;
+  g.indptr = Tensor::zeros({n + 1}, DType::i64);
+  std::vector<int32_t> flat;
+  for (int64_t v = 0; v < n; ++v) {
+    std::sort(adj[v].begin(), adj[v].end());
+    adj[v].erase(std::unique(adj[v].begin(), adj[v].end()), adj[v].end());
+    flat.insert(flat.end(), adj[v].begin(), adj[v].end());
+    g.indptr.data<int64_t>()[v + 1] = (int64_t)flat.size();
+  }
+  g.indices = Tensor::empty({(int64_t)flat.size()}, DType::i32);
+  std::copy(flat.begin(), flat.end(), g.indices.data<int32_t>());
+  Tensor labels = Tensor::empty({n}, DType::i32), split = Tensor::empty({n}, DType::u8);
+  Tensor features = Tensor::empty({n, dim});
+  Rng rng(5);
+  std::vector<std::string> names;
+  for (int64_t v = 0; v < n; ++v) {
+    labels.data<int32_t>()[v] = (int32_t)(v % 3);
+    split.data<uint8_t>()[v] = (uint8_t)(v % 5 == 0 ? gnn::kTest : v % 5 == 1 ? gnn::kValidation : gnn::kTrain);
+    for (int64_t d = 0; d < dim; ++d) features.f32()[v * dim + d] = (float)rng.uniform() * 2 - 1;
+    names.push_back("node" + std::to_string(v));
+  }
+  const fs::path dir = tmp / "graph";
+  gnn::save_graph_files(dir.string(), "debian", g, labels, split, {"a", "b", "c"}, names, "{}");
+  gnn::save_feature_file(dir.string(), features);
+  put(corpus / "graph_dataset", "ring24",
+      joined({read_all(dir / "graph.safetensors"), read_all(dir / "nodes.safetensors"),
+              read_all(dir / "features.safetensors")}));
+  for (int bits : {8, 4}) {
+    gnn::BiFeatOptions opt;
+    opt.sq_fraction = 0.25;
+    opt.sq_bits = bits;
+    opt.pq_subvectors = 2;
+    const fs::path path = tmp / ("bifeat" + std::to_string(bits) + ".safetensors");
+    gnn::compress_features(features, g, path.string(), opt);
+    put(corpus / "bifeat_store", "ring24_sq" + std::to_string(bits) + ".safetensors", read_all(path));
+  }
+}
+
 void configs_and_requests(const fs::path& corpus, const fs::path& source) {
   for (const auto& e : fs::directory_iterator(source / "configs"))
     if (e.path().extension() == ".json") put(corpus / "train_config", e.path().filename().string(), read_all(e.path()));
@@ -255,6 +304,7 @@ int main(int argc, char** argv) {
     classification_tasks(corpus, tmp);
     low_bit_encoders(corpus, tmp);
     nm_sparse_encoders(corpus, tmp);
+    graph_files(corpus, tmp);
     configs_and_requests(corpus, source);
     fs::remove_all(tmp);
   } catch (const std::exception& e) {
