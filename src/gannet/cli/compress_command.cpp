@@ -192,9 +192,7 @@ void run(const CompressArgs& a) {
     std::printf("final: step %ld, distillation loss %.4f", (long)r.steps_done, r.final_train_loss);
   else
     std::printf("final: step %ld (finished before this run)", (long)r.steps_done);
-  for (size_t i = 0; i < r.validation.keys.size(); ++i)
-    std::printf(", %s %.4f", r.validation.keys[i].c_str(), r.validation.values[i]);
-  std::printf(" (simulated)\ncheckpoint: %s\n", r.checkpoint.c_str());
+  std::printf("%s (simulated)\ncheckpoint: %s\n", r.validation.listed().c_str(), r.checkpoint.c_str());
   if (cfg.task == "nxm_lm") return finish_lm_student(cfg, r, out);
   if (cfg.task == "xtc") pack_xtc_student(cfg, r.checkpoint, out);
   else pack_nm_student(cfg, r.checkpoint, out);

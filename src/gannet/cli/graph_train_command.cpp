@@ -38,9 +38,8 @@ void run_train(const TrainArgs& a) {
   }
   std::printf("final: step %ld", (long)r.steps_done);
   if (r.steps_run > 0) std::printf(", train loss %.4f", r.final_train_loss);
-  for (size_t i = 0; i < r.validation.keys.size(); ++i)
-    std::printf(", %s %.4f", r.validation.keys[i].c_str(), r.validation.values[i]);
-  std::printf(", %.0f nodes/s\ncheckpoint: %s\n", r.tokens_per_second, r.checkpoint.c_str());
+  std::printf("%s, %.0f nodes/s\ncheckpoint: %s\n", r.validation.listed().c_str(), r.tokens_per_second,
+              r.checkpoint.c_str());
 }
 
 struct EvalArgs {

@@ -42,10 +42,8 @@ void run(const TrainArgs& a) {
   const std::string train_loss =
       r.steps_run > 0 ? str("train loss ", format_number("%.4f", r.final_train_loss)) : "finished before this run";
   if (cfg.task != "lm") {
-    std::printf("final: step %ld, %s", (long)r.steps_done, train_loss.c_str());
-    for (size_t i = 0; i < r.validation.keys.size(); ++i)
-      std::printf(", %s %.4f", r.validation.keys[i].c_str(), r.validation.values[i]);
-    std::printf("\ncheckpoint: %s\n", r.checkpoint.c_str());
+    std::printf("final: step %ld, %s%s\ncheckpoint: %s\n", (long)r.steps_done, train_loss.c_str(),
+                r.validation.listed().c_str(), r.checkpoint.c_str());
     return;
   }
   std::printf("final: step %ld, %s, validation loss %.4f, validation perplexity %.2f\n", (long)r.steps_done,

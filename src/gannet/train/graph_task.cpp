@@ -139,7 +139,10 @@ std::string GraphTask::describe_data() const {
 std::string GraphTask::describe_options() const {
   const models::GraphSageConfig& c = model_.sage.config();
   std::string fanouts;
-  for (int f : cfg_.fanouts) fanouts += (fanouts.empty() ? "" : ",") + std::to_string(f);
+  for (int f : cfg_.fanouts) {
+    if (!fanouts.empty()) fanouts += ',';
+    fanouts += std::to_string(f);
+  }
   const double raw = (double)data_.num_nodes() * (double)data_.feature_dim() * 4;
   const std::string ratio =
       cfg_.graph_features == "raw" ? "" : str(", ", format_number("%.1f", raw / (double)store_->bytes()), "x smaller than f32");

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gannet/autograd/tape.h"
+#include "gannet/core/format_number.h"
 #include "gannet/core/rng.h"
 #include "gannet/dist/data_parallel.h"
 #include "gannet/dist/placement.h"
@@ -56,6 +57,12 @@ struct MicroLoss {
 struct Figures {
   std::vector<std::string> keys;
   std::vector<double> values;
+  // ", key value" per figure, values to four decimals: the tail of the commands' "final:" line.
+  std::string listed() const {
+    std::string s;
+    for (size_t i = 0; i < keys.size() && i < values.size(); ++i) s += ", " + keys[i] + format_number(" %.4f", values[i]);
+    return s;
+  }
 };
 
 class TrainTask {
