@@ -174,16 +174,10 @@ json labelled_summary(const LabelledImages& set) {
 PreparedData prepare_fashion_mnist(const FashionMnistOptions& opt) {
   GANNET_CHECK(!opt.out_dir.empty(), "data prepare: empty output directory");
   const json want = fashion_options_json(opt);  // checks the inputs exist before anything is written
+  if (auto earlier = earlier_run_if_current(opt.out_dir, want, kFashionOutputs)) return *earlier;
   PreparedData res;
   res.out_dir = opt.out_dir;
   const fs::path dir(opt.out_dir);
-  if (prepare_stamp_current(opt.out_dir, want, kFashionOutputs)) {
-    res.up_to_date = true;
-    res.summary = json::parse(read_file((dir / "summary.json").string()), nullptr, false);
-    std::fprintf(stderr, "[data] %s is up to date (prepare.json matches the options and inputs); nothing to do\n",
-                 opt.out_dir.c_str());
-    return res;
-  }
   const auto sources = fashion_sources(opt);
   const int num_classes = (int)fashion_mnist_classes().size();
   std::fprintf(stderr, "[data] reading Fashion-MNIST from %s\n", opt.source_dir.c_str());

@@ -228,16 +228,10 @@ json glyphs_options_json(const GlyphsOptions& opt) {
 PreparedData prepare_glyphs(const GlyphsOptions& opt) {
   GANNET_CHECK(!opt.out_dir.empty(), "data prepare: empty output directory");
   const json want = glyphs_options_json(opt);  // checks the inputs exist before anything is written
+  if (auto earlier = earlier_run_if_current(opt.out_dir, want, kGlyphOutputs)) return *earlier;
   PreparedData res;
   res.out_dir = opt.out_dir;
   const fs::path dir(opt.out_dir);
-  if (prepare_stamp_current(opt.out_dir, want, kGlyphOutputs)) {
-    res.up_to_date = true;
-    res.summary = json::parse(read_file((dir / "summary.json").string()), nullptr, false);
-    std::fprintf(stderr, "[data] %s is up to date (prepare.json matches the options and inputs); nothing to do\n",
-                 opt.out_dir.c_str());
-    return res;
-  }
   std::fprintf(stderr, "[data] reading %s, %s, %s\n", opt.unifont_hex.c_str(), opt.unicode_data.c_str(),
                opt.blocks.c_str());
   const std::vector<UnifontGlyph> glyphs = read_unifont_hex(opt.unifont_hex);

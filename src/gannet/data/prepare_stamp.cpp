@@ -1,5 +1,6 @@
 #include "gannet/data/prepare_stamp.h"
 
+#include <cstdio>
 #include <filesystem>
 
 #include "gannet/core/atomic_file.h"
@@ -35,6 +36,18 @@ bool prepare_stamp_current(const std::string& dir, const json& options, const st
     if (ec || size != sizes[name].get<uint64_t>()) return false;
   }
   return true;
+}
+
+std::optional<PreparedData> earlier_run_if_current(const std::string& dir, const json& options,
+                                                   const std::vector<std::string>& outputs) {
+  if (!prepare_stamp_current(dir, options, outputs)) return std::nullopt;
+  PreparedData res;
+  res.up_to_date = true;
+  res.out_dir = dir;
+  res.summary = json::parse(read_file((fs::path(dir) / "summary.json").string()), nullptr, false);
+  std::fprintf(stderr, "[data] %s is up to date (prepare.json matches the options and inputs); nothing to do\n",
+               dir.c_str());
+  return res;
 }
 
 void invalidate_prepare_stamp(const std::string& dir) {

@@ -4,6 +4,7 @@
 // (The Brown preparation keeps its own stamp of the same shape, in prepare.cpp.)
 #pragma once
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,11 @@ nlohmann::json input_fingerprint(const std::string& path);
 // exists with its recorded size.
 bool prepare_stamp_current(const std::string& dir, const nlohmann::json& options,
                            const std::vector<std::string>& outputs);
+
+// The earlier run's result when prepare_stamp_current holds (its summary.json read back), after
+// saying on stderr that there is nothing to do; nothing otherwise.
+std::optional<PreparedData> earlier_run_if_current(const std::string& dir, const nlohmann::json& options,
+                                                   const std::vector<std::string>& outputs);
 
 // Removes DIR/prepare.json: from then on the outputs are not valid until write_prepare_stamp.
 void invalidate_prepare_stamp(const std::string& dir);
