@@ -6,6 +6,7 @@
 #include "gannet/io/graphsage_checkpoint.h"
 #include "gannet/io/json_config.h"
 #include "gannet/io/model_config.h"
+#include "gannet/io/vlmoe_checkpoint.h"
 #include "gannet/kernels/gemm.h"
 
 namespace gannet::train {
@@ -30,14 +31,34 @@ void read_graph_task(const io::JsonReader& r, TrainConfig& c) {
   c.data_dir = "data/debian-graph";
 }
 
+// Task "vlmoe": the model block and the vlmoe block.
+void read_vlmoe_task(const io::JsonReader& r, TrainConfig& c) {
+  const io::JsonReader model = r.child("model");
+  c.vlmoe = io::read_vlmoe_config(model, c.vlmoe, false);
+  try {
+    c.vlmoe.validate();  // with the default vocab_size: the tokenizer's is known once the data is read
+  } catch (const Error& e) {
+    fail(str(model.context(), ": ", e.what()));
+  }
+  const io::JsonReader v = r.child("vlmoe");
+  c.vlmoe_eval_split = v.get_string("eval_split", c.vlmoe_eval_split);
+  GANNET_CHECK(c.vlmoe_eval_split == "test_chars" || c.vlmoe_eval_split == "test_blocks", v.context(),
+               ".eval_split: '", c.vlmoe_eval_split, "' is not a held-out glyph split (test_chars or test_blocks)");
+  c.data_dir = "data/glyphs";
+}
+
 // "task" and the model block it reads, with the task's own keys.
 void read_task(const io::JsonReader& r, TrainConfig& c) {
   c.task = r.get_string("task", c.task);
   GANNET_CHECK(c.task == "lm" || c.task == "mlm" || c.task == "classify" || c.task == "xtc" || c.task == "nxm" ||
-                   c.task == "nxm_lm" || c.task == "graph",
-               r.context(), ".task: '", c.task, "' is not a task (lm, mlm, classify, xtc, nxm, nxm_lm or graph)");
+                   c.task == "nxm_lm" || c.task == "graph" || c.task == "vlmoe",
+               r.context(), ".task: '", c.task, "' is not a task (lm, mlm, classify, xtc, nxm, nxm_lm, graph or vlmoe)");
   if (c.task == "graph") {
     read_graph_task(r, c);
+    return;
+  }
+  if (c.task == "vlmoe") {
+    read_vlmoe_task(r, c);
     return;
   }
   if (c.task == "lm") {
@@ -85,11 +106,12 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   io::JsonReader r(root, name);
   read_task(r, c);
   const bool gpt = c.task == "lm" || c.task == "nxm_lm";
+  const bool sequences = c.task != "graph" && c.task != "vlmoe";  // whose data are token windows
   const int64_t n_ctx = gpt ? c.model.n_ctx : c.encoder.n_ctx;
 
   io::JsonReader data = r.child("data");
   c.data_dir = data.get_string("dir", c.data_dir);
-  if (c.task != "graph") {
+  if (sequences) {
     c.seq_len = data.get_int("seq_len", n_ctx);
     GANNET_CHECK(c.seq_len > 0 && c.seq_len <= n_ctx, name, ": data.seq_len ", c.seq_len,
                  " must be in [1, model.n_ctx = ", n_ctx, "]");
@@ -165,12 +187,12 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   GANNET_CHECK(c.task == "lm" || !root.contains("data_efficiency"), name,
                ": data_efficiency is for the GPT (task \"lm\") only");
   io::JsonReader de = r.child("data_efficiency");  // checks that it is an object
-  if (c.task != "graph")  // no sequences: nothing of it applies
+  if (sequences)  // otherwise nothing of it applies
     c.data_efficiency = read_data_efficiency(
         de, root.contains("data_efficiency") ? root["data_efficiency"] : nlohmann::json(), c.model, c.seq_len, c.seed);
   GANNET_CHECK(c.task == "lm" || (c.tensor_parallel == 1 && c.expert_parallel == 1), name,
                ": parallel.tensor and parallel.expert are for the GPT (task \"lm\") only");
-  GANNET_CHECK((c.task != "nxm_lm" && c.task != "graph") || !c.activation_checkpointing, name,
+  GANNET_CHECK((c.task != "nxm_lm" && c.task != "graph" && c.task != "vlmoe") || !c.activation_checkpointing, name,
                ": activation_checkpointing is not supported by task \"", c.task, "\"");
   r.finish();
   return c;

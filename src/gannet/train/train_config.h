@@ -15,6 +15,7 @@
 #include "gannet/models/encoder.h"
 #include "gannet/models/gpt.h"
 #include "gannet/models/graphsage.h"
+#include "gannet/models/vlmoe.h"
 #include "gannet/optim/adamw.h"
 #include "gannet/optim/schedule.h"
 #include "gannet/train/data_efficiency.h"
@@ -38,6 +39,12 @@ struct TrainConfig {
   models::GraphSageConfig graph_model;
   std::vector<int> fanouts = {15, 10};
   std::string graph_features = "raw";
+  // "vlmoe": VL-MoE pre-trained with ITC on the glyph pairs of `gannet data prepare --dataset glyphs`
+  // (<data.dir>/train), validated by retrieval on vlmoe.eval_split (train/vlmoe_task.h): the "model"
+  // block is models::VlMoeConfig's keys with its moe block (io/vlmoe_checkpoint.h; vocab_size: the
+  // tokenizer's). A micro-batch is train_micro_batch_size_per_gpu pairs.
+  models::VlMoeConfig vlmoe;
+  std::string vlmoe_eval_split = "test_chars";  // vlmoe.eval_split: "test_chars" or "test_blocks"
   float mask_prob = 0.15f;               // mlm.mask_prob: the share of tokens masked (BERT: 15%)
   std::string classify_set;              // data.task of "classify": <data.dir>/tasks/<name>/{train,val}.safetensors
   std::string init_checkpoint;           // init.checkpoint of "classify": an encoder whose trunk starts the model;

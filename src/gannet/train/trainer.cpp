@@ -14,6 +14,7 @@
 #include "gannet/train/mlm_task.h"
 #include "gannet/train/nm_lm_task.h"
 #include "gannet/train/nm_task.h"
+#include "gannet/train/vlmoe_task.h"
 #include "gannet/train/xtc_task.h"
 
 namespace gannet::train {
@@ -48,6 +49,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
                                     : cfg.task == "nxm"      ? make_nm_task(cfg)
                                     : cfg.task == "nxm_lm"   ? make_nm_lm_task(cfg)
                                     : cfg.task == "graph"    ? make_graph_task(cfg)
+                                    : cfg.task == "vlmoe"    ? make_vlmoe_task(cfg)
                                                              : make_gpt_task(cfg);
   TrainResult result = run_task(*task, cfg, opt);
   const Figures& v = result.validation;
