@@ -7,6 +7,7 @@
 
 #include "gannet/autograd/contrastive_ops.h"
 #include "gannet/autograd/tape.h"
+#include "gannet/kernels/gemm.h"
 #include "gannet/models/vlmoe_losses.h"
 
 namespace gannet::train {
@@ -74,14 +75,10 @@ VlMoeEval evaluate_vlmoe(const models::VlMoe& model, const data::GlyphSet& set,
     append_rows(emb.texts, autograd::l2_normalize_rows(txt).value());
     emb.dim = img.value().dim(1);
   }
+  // similarity[i, j] = cosine of image i and text j: images x texts^T.
   Tensor similarity = Tensor::zeros({n, n});
-  float* s = similarity.f32();
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      const float* a = emb.images.data() + i * emb.dim;
-      const float* t = emb.texts.data() + j * emb.dim;
-      s[i * n + j] = std::inner_product(a, a + emb.dim, t, 0.0f);
-    }
+  kernels::gemm(false, true, n, n, emb.dim, 1.0f, emb.images.data(), emb.dim, emb.texts.data(), emb.dim, 0.0f,
+                similarity.f32(), n);
   e.recall = retrieval_recall(similarity, {set.names.begin(), set.names.begin() + n});
   return e;
 }
