@@ -13,9 +13,11 @@
 #include "gannet/core/error.h"
 #include "gannet/core/huge_pages.h"
 #include "gannet/core/parallel_errors.h"
+#include "gannet/infer/engine_weights.h"
 #include "gannet/infer/fused_input_quantization.h"
 #include "gannet/infer/kv_cache.h"
 #include "gannet/infer/linear_weight.h"
+#include "gannet/infer/streamed_weights.h"
 #include "gannet/kernels/bias.h"
 #include "gannet/kernels/cached_attention.h"
 #include "gannet/kernels/layernorm.h"
@@ -40,46 +42,6 @@ namespace {
 // Rows of one pass at most: a long prompt is processed in pieces of this many tokens.
 constexpr int64_t kMaxPieceRows = 512;
 
-// The prepared weights live in one block of huge pages (core/huge_pages.h).
-class Arena {
- public:
-  explicit Arena(size_t bytes) : owner_(allocate_huge_pages(bytes, "the weights")), size_(bytes) {}
-  Tensor take(const Shape& shape, DType dtype) {
-    size_t bytes = (dtype_bytes(dtype, shape_numel(shape)) + 63) / 64 * 64;
-    GANNET_CHECK(used_ + bytes <= size_, "engine: weight arena overflow");
-    Tensor t = Tensor::wrap(static_cast<char*>(owner_.get()) + used_, shape, dtype, owner_);
-    used_ += bytes;
-    return t;
-  }
-
- private:
-  std::shared_ptr<void> owner_;
-  size_t size_ = 0, used_ = 0;
-};
-
-size_t padded_bytes(DType t, int64_t n) { return (dtype_bytes(t, n) + 63) / 64 * 64; }
-
-// A weight's values as f32, in a vector the preparation may change.
-std::vector<float> to_f32(const Tensor& t) {
-  Tensor f = as_f32(t);
-  return std::vector<float>(f.f32(), f.f32() + f.numel());
-}
-
-struct Layer {
-  // fc, out: the dense MLP; absent in an MoE block without use_residual. Float: ln_1 folded into
-  // qkv, ln_2 into fc (except in an MoE block, see below).
-  LinearWeight qkv, proj, fc, out;
-  Tensor ln1_g, ln1_b, ln2_g, ln2_b;  // what remains of the LayerNorms at run time (ones/zeros when folded)
-  // An MoE block (experts > 0) keeps ln_2 unfolded: its output feeds the router, every expert and
-  // (use_residual) the dense MLP and the mixing coefficient.
-  int64_t experts = 0;
-  bool residual = false;                         // PR-MoE: softmax(coef)[0] * moe + softmax(coef)[1] * mlp
-  LinearWeight gate;                             // router [E, C], f32 whatever the format, no bias
-  std::vector<LinearWeight> expert_fc, expert_out;  // per expert: [4C, C] (GELU), [C, 4C]
-  LinearWeight coef;                             // use_residual: [2, C]
-  bool has_mlp() const { return experts == 0 || residual; }
-};
-
 // Whether block l's c_fc quantizes its GELU output for c_proj (both take int8 inputs).
 bool fuses_gelu_quantization(const Layer& l) {
   return l.experts == 0 && takes_fused_inputs(l.fc) && takes_fused_inputs(l.out);
@@ -98,11 +60,25 @@ struct Engine::Impl {
   EngineOptions opt;
   int64_t C = 0, H = 0, D = 0, ctx = 0;
   DType wtype = DType::f32;
-  LinearWeight embed;     // wte [V, C]: the token embedding's rows (and the tied LM head)
-  LinearWeight head;      // the LM head: embed, or lm_head.weight when quantized apart
-  Tensor wpe;             // [ctx, C] f32
-  Tensor lnf_g, lnf_b;    // [C] f32
+  // The weights. In memory: all of them, in one arena. Streamed: the small resident tensors here,
+  // and heads and layers are the copies for the ring's first slot, for their shapes and formats
+  // only; a pass gets the ones it runs on from `streamed`.
+  HeadWeights heads;
+  ResidentTensors resident;
   std::vector<Layer> layers;
+  std::unique_ptr<StreamedWeights> streamed;
+  const HeadWeights& use_head() { return streamed ? streamed->head() : heads; }
+  void done_with_embedding() {
+    if (streamed) streamed->release_head();
+  }
+  const Layer& use_layer(int64_t l) { return streamed ? streamed->layer(l) : layers[l]; }
+  void done_with_layer(int64_t l) {
+    if (streamed) streamed->release_layer(l);
+  }
+  // Rows a pass runs through a layer at a time: all of them, except in a wide decode pass (more
+  // rows than the skinny kernel takes, streaming only), which goes in groups it takes.
+  void layer_forward(const Layer& L, int64_t l, const Row* rs, int64_t n, float* X);
+  void prepare_weights(const io::GptWeights& w);
   KvCache cache;
   // Work buffers, sized for the largest pass.
   int64_t max_rows = 0;
@@ -115,19 +91,20 @@ struct Engine::Impl {
   std::vector<float> router_logits, router_probs, slot_gates, moe_in, moe_out, moe_y, dense, mix_logits, mix;
   kernels::MoeRouting routing;
   // The MoE half of block L on rows [0, n) of xn (its ln_2 output): X += the block's MoE output.
-  void moe_forward(const Layer& L, int64_t n);
+  void moe_forward(const Layer& L, float* X, int64_t n);
   // LayerNorm then the product that reads it; an int8-input quantized product gets its input
   // quantized by the LayerNorm itself (kernels/layernorm_quantize.h).
-  void norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n, float* y, int64_t ldy,
-                 kernels::Epilogue e);
+  void norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, const float* X, int64_t n, float* y,
+                 int64_t ldy, kernels::Epilogue e);
   // Rows [0, n) of x through LayerNorm, quantized for w's int8 or int4 inputs into xq, as
   // ZeroQuant's fused LayerNorm does.
-  kernels::QuantizedRows norm_quantized(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n) {
-    return layernorm_quantized(w, x.data(), n, C, gamma.f32(), beta.f32(), cfg.layernorm_eps, xq);
+  kernels::QuantizedRows norm_quantized(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, const float* X,
+                                        int64_t n) {
+    return layernorm_quantized(w, X, n, C, gamma.f32(), beta.f32(), cfg.layernorm_eps, xq);
   }
   // The dense MLP of block L on rows [0, n): X += c_proj(gelu(c_fc(ln_2(X)))). With int8 inputs to
   // both products, c_fc quantizes its GELU output for c_proj itself (ZeroQuant's fusion).
-  void mlp(const Layer& L, int64_t n);
+  void mlp(const Layer& L, float* X, int64_t n);
 
   Impl(const io::GptWeights& w, const EngineOptions& o);
   void check_chunks(std::span<const Chunk> chunks);
@@ -164,176 +141,15 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
       wtype(o.weights == WeightFormat::bf16 ? DType::bf16 : DType::f32),
       cache(w.config.n_layer, o.max_sequences, w.config.n_head, w.config.n_embd / w.config.n_head, ctx) {
   cfg.validate();
-  const int64_t V = cfg.vocab_size, L = cfg.n_layer;
+  const int64_t V = cfg.vocab_size;
   if (cfg.moe.enabled()) {
     GANNET_CHECK(cfg.moe.router == "top_k", "engine: MoE routing '", cfg.moe.router,
                  "' is not causal (each expert picks among all tokens of a batch, so a token's output would depend "
                  "on later tokens and on other sequences); the engine runs top_k routing only");
   }
-  // One arena for everything the kernels stream. Float matrices take the engine's format; a
-  // quantized model's quantized matrices keep theirs (packed for kernels/quant_matmul.h).
-  const kernels::PackedType ptype = wtype == DType::f32 ? kernels::PackedType::f32 : kernels::PackedType::bf16;
-  auto matrix_bytes = [&](const std::string& name, int64_t out, int64_t in) -> size_t {
-    if (const io::QuantizedTensor* q = w.find_quantized(name, {out, in}))
-      return padded_bytes(DType::u8, kernels::qpacked_bytes(q->view()));
-    return padded_bytes(wtype, kernels::packed_size(ptype, out, in));
-  };
-  // One expert's matrix [out, in] of an expert tensor [E, out, in]; a quantized expert tensor is one
-  // [E * out, in] matrix, and expert e packs its rows [e * out, (e + 1) * out) on their own.
-  auto expert_bytes = [&](const std::string& name, int64_t E, int64_t out, int64_t in) -> size_t {
-    if (const io::QuantizedTensor* q = w.find_quantized(name, {E * out, in}))
-      return padded_bytes(DType::u8, kernels::qpacked_bytes(q->row_slice(0, out).view()));
-    return padded_bytes(wtype, kernels::packed_size(ptype, out, in));
-  };
-  const bool separate_head = w.quantized.count("lm_head.weight") != 0;
-  size_t bytes = matrix_bytes("wte.weight", V, C) + padded_bytes(DType::f32, ctx * C) + 2 * padded_bytes(DType::f32, C);
-  if (separate_head) bytes += matrix_bytes("lm_head.weight", V, C);
-  for (int64_t l = 0; l < L; ++l) {
-    const std::string h = "h." + std::to_string(l);
-    const int64_t E = cfg.moe.experts_at(l, L);
-    bytes += matrix_bytes(h + ".attn.c_attn.weight", 3 * C, C) + matrix_bytes(h + ".attn.c_proj.weight", C, C) +
-             padded_bytes(DType::f32, 3 * C) + 6 * padded_bytes(DType::f32, C);
-    if (E == 0 || cfg.moe.use_residual)
-      bytes += matrix_bytes(h + ".mlp.c_fc.weight", 4 * C, C) + matrix_bytes(h + ".mlp.c_proj.weight", C, 4 * C) +
-               padded_bytes(DType::f32, 4 * C) + padded_bytes(DType::f32, C);
-    if (E > 0) {
-      bytes += padded_bytes(DType::f32, kernels::packed_size(kernels::PackedType::f32, E, C)) +
-               E * (expert_bytes(h + ".moe.experts.c_fc.weight", E, 4 * C, C) +
-                    expert_bytes(h + ".moe.experts.c_proj.weight", E, C, 4 * C) + padded_bytes(DType::f32, 4 * C) +
-                    padded_bytes(DType::f32, C));
-      if (cfg.moe.use_residual)
-        bytes += padded_bytes(wtype, kernels::packed_size(ptype, 2, C)) + padded_bytes(DType::f32, 2);
-    }
-  }
-  Arena arena(bytes);
-
-  auto vector = [&](const std::string& name, int64_t n) {
-    std::vector<float> v = to_f32(w.at(name, {n}));
-    Tensor t = arena.take({n}, DType::f32);
-    std::memcpy(t.raw(), v.data(), n * sizeof(float));
-    return t;
-  };
-  auto constant = [&](int64_t n, float value) {
-    Tensor t = arena.take({n}, DType::f32);
-    std::fill(t.f32(), t.f32() + n, value);
-    return t;
-  };
-  // A quantized matrix, packed for the integer kernels.
-  auto quantized = [&](const std::string& name, const io::QuantizedTensor& q, Tensor bias) {
-    Tensor t = arena.take({kernels::qpacked_bytes(q.view())}, DType::u8);
-    kernels::pack_quantized(q.view(), t.raw());
-    return LinearWeight(t, q, std::move(bias), w.activation(name));
-  };
-  // A float matrix packed for the decode kernel, in the engine's format or in f32.
-  auto matrix_as = [&](kernels::PackedType pt, const float* values, int64_t out, int64_t in, Tensor bias) {
-    const DType dt = pt == kernels::PackedType::f32 ? DType::f32 : DType::bf16;
-    Tensor t = arena.take({kernels::packed_size(pt, out, in)}, dt);
-    kernels::pack_weights(pt, values, out, in, t.raw());
-    return LinearWeight(t, out, in, std::move(bias));
-  };
-  auto matrix = [&](const std::vector<float>& values, int64_t out, int64_t in, Tensor bias) {
-    return matrix_as(ptype, values.data(), out, in, std::move(bias));
-  };
-  if (const io::QuantizedTensor* q = w.find_quantized("wte.weight", {V, C})) embed = quantized("wte.weight", *q, Tensor());
-  else embed = matrix(to_f32(w.at("wte.weight", {V, C})), V, C, Tensor());
-  head = embed;
-  if (separate_head) head = quantized("lm_head.weight", *w.find_quantized("lm_head.weight", {V, C}), Tensor());
-  {
-    std::vector<float> v = to_f32(w.at("wpe.weight", {cfg.n_ctx, C}));
-    wpe = arena.take({ctx, C}, DType::f32);
-    std::memcpy(wpe.raw(), v.data(), ctx * C * sizeof(float));
-  }
-  lnf_g = vector("ln_f.weight", C);
-  lnf_b = vector("ln_f.bias", C);
-
-  // A LayerNorm's scale and shift folded into the float Linear that follows it:
-  //   W' = W diag(gamma),  b' = b + W beta,
-  // so that at run time only the normalization itself remains. A quantized Linear keeps its
-  // integers as quantized, so its LayerNorm applies gamma and beta itself (and its output is what
-  // the int8 activation quantization sees, as in ZeroQuant).
-  auto normed = [&](const std::string& p, const std::string& ln, int64_t out, Tensor& gamma, Tensor& beta) {
-    const std::string name = p + ".weight";
-    if (const io::QuantizedTensor* q = w.find_quantized(name, {out, C})) {
-      gamma = vector(ln + ".weight", C);
-      beta = vector(ln + ".bias", C);
-      return quantized(name, *q, vector(p + ".bias", out));
-    }
-    gamma = constant(C, 1.f);
-    beta = constant(C, 0.f);
-    std::vector<float> W = to_f32(w.at(name, {out, C}));
-    std::vector<float> b = to_f32(w.at(p + ".bias", {out}));
-    std::vector<float> g = to_f32(w.at(ln + ".weight", {C}));
-    std::vector<float> be = to_f32(w.at(ln + ".bias", {C}));
-    Tensor bt = arena.take({out}, DType::f32);
-    for (int64_t n = 0; n < out; ++n) {
-      double s = b[n];
-      float* row = W.data() + n * C;
-      for (int64_t k = 0; k < C; ++k) {
-        s += (double)row[k] * be[k];
-        row[k] *= g[k];
-      }
-      bt.f32()[n] = (float)s;
-    }
-    return matrix(W, out, C, bt);
-  };
-  auto plain = [&](const std::string& p, int64_t out, int64_t in) {
-    const std::string name = p + ".weight";
-    if (const io::QuantizedTensor* q = w.find_quantized(name, {out, in})) return quantized(name, *q, vector(p + ".bias", out));
-    return matrix(to_f32(w.at(name, {out, in})), out, in, vector(p + ".bias", out));
-  };
-  // An MoE block: ln_2 kept, the router in f32, one LinearWeight per expert from the slices of
-  // the [E, out, in] tensors: float ones packed in the engine's format, quantized ones (stored as
-  // one [E * out, in] matrix) packed from the expert's rows for the integer kernels, with the
-  // tensor's input quantization (int8 inputs are quantized token-wise by LinearWeight::apply from
-  // the gathered ln_2 rows, as for any product whose input is not a folded LayerNorm's output).
-  auto moe_block = [&](const std::string& h, int64_t E, Layer& y) {
-    y.experts = E;
-    y.residual = cfg.moe.use_residual;
-    y.ln2_g = vector(h + ".ln_2.weight", C);
-    y.ln2_b = vector(h + ".ln_2.bias", C);
-    if (y.residual) {
-      y.fc = plain(h + ".mlp.c_fc", 4 * C, C);
-      y.out = plain(h + ".mlp.c_proj", C, 4 * C);
-      y.coef = plain(h + ".moe.coefficient", 2, C);
-    }
-    y.gate = matrix_as(kernels::PackedType::f32, to_f32(w.at(h + ".moe.gate.weight", {E, C})).data(), E, C, Tensor());
-    const std::string p = h + ".moe.experts.";
-    const std::vector<float> b1 = to_f32(w.at(p + "c_fc.bias", {E, 4 * C}));
-    const std::vector<float> b2 = to_f32(w.at(p + "c_proj.bias", {E, C}));
-    auto bias = [&](const std::vector<float>& all, int64_t e, int64_t n) {
-      Tensor t = arena.take({n}, DType::f32);
-      std::memcpy(t.raw(), all.data() + e * n, n * sizeof(float));
-      return t;
-    };
-    // The E experts' LinearWeights of expert tensor `name` [E, out, in] with biases `b` [E, out].
-    auto experts = [&](const std::string& name, int64_t out, int64_t in, const std::vector<float>& b,
-                       std::vector<LinearWeight>& dst) {
-      if (const io::QuantizedTensor* q = w.find_quantized(name, {E * out, in})) {
-        for (int64_t e = 0; e < E; ++e) dst.push_back(quantized(name, q->row_slice(e * out, (e + 1) * out), bias(b, e, out)));
-        return;
-      }
-      const std::vector<float> all = to_f32(w.at(name, {E, out, in}));
-      for (int64_t e = 0; e < E; ++e) dst.push_back(matrix_as(ptype, all.data() + e * out * in, out, in, bias(b, e, out)));
-    };
-    experts(p + "c_fc.weight", 4 * C, C, b1, y.expert_fc);
-    experts(p + "c_proj.weight", C, 4 * C, b2, y.expert_out);
-  };
-  layers.resize(L);
+  prepare_weights(w);
   int64_t max_experts = 0;
-  for (int64_t l = 0; l < L; ++l) {
-    std::string h = "h." + std::to_string(l);
-    Layer& y = layers[l];
-    y.qkv = normed(h + ".attn.c_attn", h + ".ln_1", 3 * C, y.ln1_g, y.ln1_b);
-    y.proj = plain(h + ".attn.c_proj", C, C);
-    if (const int64_t E = cfg.moe.experts_at(l, L); E > 0) {
-      moe_block(h, E, y);
-      max_experts = std::max(max_experts, E);
-      continue;
-    }
-    y.fc = normed(h + ".mlp.c_fc", h + ".ln_2", 4 * C, y.ln2_g, y.ln2_b);
-    y.out = plain(h + ".mlp.c_proj", C, 4 * C);
-  }
-
+  for (const Layer& l : layers) max_experts = std::max(max_experts, l.experts);
   max_rows = std::max<int64_t>(kMaxPieceRows, opt.max_sequences);
   x.resize(max_rows * C);
   xn.resize(max_rows * C);
@@ -365,6 +181,29 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
   logit_rows.resize(std::min<int64_t>(opt.max_sequences, LinearWeight::kSkinnyMaxRows) * V);
 }
 
+void Engine::Impl::prepare_weights(const io::GptWeights& w) {
+  // Float matrices take the engine's format; a quantized model's quantized matrices keep theirs.
+  const EngineWeightBuilder b(w, wtype == DType::f32 ? kernels::PackedType::f32 : kernels::PackedType::bf16);
+  const int64_t L = cfg.n_layer;
+  if (opt.offload_disk) {
+    std::shared_ptr<void> owner = allocate_huge_pages(b.resident_bytes(ctx), "the resident weights");
+    WeightArena arena(owner, b.resident_bytes(ctx));
+    resident = b.resident(ctx, arena);
+    streamed = std::make_unique<StreamedWeights>(w, b, StreamOptions{opt.max_resident_bytes, opt.offload_dir});
+    heads = streamed->head_shapes();
+    layers = streamed->layer_shapes();
+    return;
+  }
+  // One arena for everything the kernels stream.
+  size_t bytes = b.resident_bytes(ctx) + b.head_bytes();
+  for (int64_t l = 0; l < L; ++l) bytes += b.layer_bytes(l);
+  WeightArena arena(allocate_huge_pages(bytes, "the weights"), bytes);
+  heads = b.head(arena);
+  resident = b.resident(ctx, arena);
+  layers.resize(L);
+  for (int64_t l = 0; l < L; ++l) layers[l] = b.layer(l, arena);
+}
+
 void Engine::Impl::prepare_scratch(int64_t M) {
   int64_t need = 0;
   for (const Layer& l : layers) {
@@ -374,7 +213,7 @@ void Engine::Impl::prepare_scratch(int64_t M) {
     for (const std::vector<LinearWeight>* ws : {&l.expert_fc, &l.expert_out})
       for (const LinearWeight& lw : *ws) need = std::max(need, lw.scratch_floats(M));
   }
-  need = std::max(need, head.scratch_floats(M));
+  need = std::max(need, heads.head.scratch_floats(M));
   if ((int64_t)scratch.size() < need) scratch.resize(need);
   const int64_t threads = omp_get_max_threads();
   if ((int64_t)attn_scores.size() < threads * ctx) attn_scores.resize(threads * ctx);
@@ -401,70 +240,85 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
   prepare_scratch(std::max<int64_t>(n, (int64_t)out_rows.size()));
   float* X = x.data();
   // Embeddings.
+  const HeadWeights& hw = use_head();
   ParallelErrors errors;  // embed.row may allocate (a padded quantized row)
 #pragma omp parallel for schedule(static) if (n > 8)
   for (int64_t i = 0; i < n; ++i) {
     errors.run([&] {
       float* xi = X + i * C;
-      const float* pe = wpe.f32() + rs[i].pos * C;
-      embed.row(rs[i].token, xi);
+      const float* pe = resident.wpe.f32() + rs[i].pos * C;
+      hw.embed.row(rs[i].token, xi);
       for (int64_t c = 0; c < C; ++c) xi[c] += pe[c];
     });
   }
   errors.rethrow();
+  done_with_embedding();
+  // A wide decode pass (more decode rows than the skinny kernel takes; streaming only) runs each
+  // layer and the head on groups of rows it takes, so that every row meets the kernels it meets in
+  // memory, where decode passes are that narrow.
+  bool distinct = true;
+  for (int64_t i = 1; i < n && distinct; ++i) distinct = rs[i].seq != rs[i - 1].seq;
+  const bool wide = distinct && n > LinearWeight::kSkinnyMaxRows;
+  const int64_t group = wide ? LinearWeight::kSkinnyMaxRows : n;
+  for (int64_t l = 0; l < cfg.n_layer; ++l) {
+    const Layer& L = use_layer(l);
+    for (int64_t g = 0; g < n; g += group) layer_forward(L, l, rs.data() + g, std::min(group, n - g), X + g * C);
+    done_with_layer(l);
+  }
+  // Final LayerNorm of the rows whose logits are wanted, then the tied LM head (held, streaming,
+  // until the next pass's embedding).
+  const HeadWeights& head = use_head();
+  const int64_t m = (int64_t)out_rows.size(), head_group = wide ? LinearWeight::kSkinnyMaxRows : std::max<int64_t>(m, 1);
+  for (int64_t j = 0; j < m; ++j)
+    kernels::layernorm_forward(X + out_rows[j] * C, resident.lnf_g.f32(), resident.lnf_b.f32(), xn.data() + j * C,
+                               nullptr, nullptr, 1, C, cfg.layernorm_eps);
+  for (int64_t j = 0; j < m; j += head_group)
+    head.head.apply(xn.data() + j * C, C, std::min(head_group, m - j), logits + j * V, V, kernels::Epilogue::store,
+                    scratch.data());
+}
+
+void Engine::Impl::layer_forward(const Layer& L, int64_t l, const Row* rs, int64_t n, float* X) {
   const float eps = cfg.layernorm_eps, scale = 1.f / std::sqrt((float)D);
   bool distinct_sequences = true;  // decode passes: one row per sequence
   for (int64_t i = 1; i < n && distinct_sequences; ++i) distinct_sequences = rs[i].seq != rs[i - 1].seq;
-  for (int64_t l = 0; l < cfg.n_layer; ++l) {
-    const Layer& L = layers[l];
-    norm_then(L.qkv, L.ln1_g, L.ln1_b, n, qkv.data(), 3 * C, kernels::Epilogue::store);
-    // New keys and values into the cache, then each row attends over its sequence's prefix. In a
-    // decode pass every row is its own sequence, so a (row, head) task stores and attends alone.
-    const bool parallel = n * H > 1 && n * H * (rs.back().pos + 1) * D > 32768;
-    auto store = [&](int64_t i, int64_t h) {
-      const float* q = qkv.data() + i * 3 * C;
-      cache.store(rs[i].seq, l, h, rs[i].pos, q + C + h * D, q + 2 * C + h * D);
-    };
-    auto attend = [&](int64_t i, int64_t h) {
-      float* sc = attn_scores.data() + omp_get_thread_num() * ctx;
-      kernels::attend_cached(qkv.data() + i * 3 * C + h * D, cache.keys(rs[i].seq, l, h),
-                             cache.values(rs[i].seq, l, h), D, rs[i].pos + 1, D, scale, sc,
-                             att.data() + i * C + h * D);
-    };
-    if (distinct_sequences) {
+  norm_then(L.qkv, L.ln1_g, L.ln1_b, X, n, qkv.data(), 3 * C, kernels::Epilogue::store);
+  // New keys and values into the cache, then each row attends over its sequence's prefix. In a
+  // decode pass every row is its own sequence, so a (row, head) task stores and attends alone.
+  const bool parallel = n * H > 1 && n * H * (rs[n - 1].pos + 1) * D > 32768;
+  auto store = [&](int64_t i, int64_t h) {
+    const float* q = qkv.data() + i * 3 * C;
+    cache.store(rs[i].seq, l, h, rs[i].pos, q + C + h * D, q + 2 * C + h * D);
+  };
+  auto attend = [&](int64_t i, int64_t h) {
+    float* sc = attn_scores.data() + omp_get_thread_num() * ctx;
+    kernels::attend_cached(qkv.data() + i * 3 * C + h * D, cache.keys(rs[i].seq, l, h), cache.values(rs[i].seq, l, h),
+                           D, rs[i].pos + 1, D, scale, sc, att.data() + i * C + h * D);
+  };
+  if (distinct_sequences) {
 #pragma omp parallel for schedule(static) if (parallel)
-      for (int64_t ih = 0; ih < n * H; ++ih) {
-        store(ih / H, ih % H);
-        attend(ih / H, ih % H);
-      }
-    } else {
+    for (int64_t ih = 0; ih < n * H; ++ih) {
+      store(ih / H, ih % H);
+      attend(ih / H, ih % H);
+    }
+  } else {
 #pragma omp parallel if (parallel)
-      {
+    {
 #pragma omp for schedule(static)
-        for (int64_t ih = 0; ih < n * H; ++ih) store(ih / H, ih % H);
+      for (int64_t ih = 0; ih < n * H; ++ih) store(ih / H, ih % H);
 #pragma omp for schedule(dynamic, 4)
-        for (int64_t ih = 0; ih < n * H; ++ih) attend(ih / H, ih % H);
-      }
+      for (int64_t ih = 0; ih < n * H; ++ih) attend(ih / H, ih % H);
     }
-    L.proj.apply(att.data(), C, n, X, C, kernels::Epilogue::accumulate, scratch.data());
-    if (L.experts > 0) {
-      kernels::layernorm_forward(X, L.ln2_g.f32(), L.ln2_b.f32(), xn.data(), nullptr, nullptr, n, C, eps);
-      moe_forward(L, n);
-      continue;
-    }
-    mlp(L, n);
   }
-  // Final LayerNorm of the rows whose logits are wanted, then the tied LM head.
-  const int64_t m = (int64_t)out_rows.size();
-  for (int64_t j = 0; j < m; ++j)
-    kernels::layernorm_forward(X + out_rows[j] * C, lnf_g.f32(), lnf_b.f32(), xn.data() + j * C, nullptr, nullptr,
-                               1, C, eps);
-  if (m > 0) head.apply(xn.data(), C, m, logits, V, kernels::Epilogue::store, scratch.data());
+  L.proj.apply(att.data(), C, n, X, C, kernels::Epilogue::accumulate, scratch.data());
+  if (L.experts > 0) {
+    kernels::layernorm_forward(X, L.ln2_g.f32(), L.ln2_b.f32(), xn.data(), nullptr, nullptr, n, C, eps);
+    return moe_forward(L, X, n);
+  }
+  mlp(L, X, n);
 }
 
-void Engine::Impl::moe_forward(const Layer& L, int64_t n) {
+void Engine::Impl::moe_forward(const Layer& L, float* X, int64_t n) {
   const int64_t E = L.experts, k = cfg.moe.k;
-  float* X = x.data();
   const float* Xn = xn.data();
   // Router in f32, softmax, then top-k without a capacity limit (dropless): every row keeps its k
   // choices whatever else is in the pass. Slots come grouped by expert (a counting sort).
@@ -516,22 +370,22 @@ void Engine::Impl::moe_forward(const Layer& L, int64_t n) {
   }
 }
 
-void Engine::Impl::norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, int64_t n, float* y,
-                             int64_t ldy, kernels::Epilogue e) {
-  if (takes_fused_inputs(w)) return w.apply_quantized(norm_quantized(w, gamma, beta, n), y, ldy, e);
-  kernels::layernorm_forward(x.data(), gamma.f32(), beta.f32(), xn.data(), nullptr, nullptr, n, C, cfg.layernorm_eps);
+void Engine::Impl::norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, const float* X,
+                             int64_t n, float* y, int64_t ldy, kernels::Epilogue e) {
+  if (takes_fused_inputs(w)) return w.apply_quantized(norm_quantized(w, gamma, beta, X, n), y, ldy, e);
+  kernels::layernorm_forward(X, gamma.f32(), beta.f32(), xn.data(), nullptr, nullptr, n, C, cfg.layernorm_eps);
   w.apply(xn.data(), C, n, y, ldy, e, scratch.data());
 }
 
-void Engine::Impl::mlp(const Layer& L, int64_t n) {
+void Engine::Impl::mlp(const Layer& L, float* X, int64_t n) {
   if (!fuses_gelu_quantization(L)) {
-    norm_then(L.fc, L.ln2_g, L.ln2_b, n, hid.data(), 4 * C, kernels::Epilogue::gelu);
-    return L.out.apply(hid.data(), 4 * C, n, x.data(), C, kernels::Epilogue::accumulate, scratch.data());
+    norm_then(L.fc, L.ln2_g, L.ln2_b, X, n, hid.data(), 4 * C, kernels::Epilogue::gelu);
+    return L.out.apply(hid.data(), 4 * C, n, X, C, kernels::Epilogue::accumulate, scratch.data());
   }
   // c_proj's inputs: c_fc's 4C GELU outputs quantized by c_fc's kernel.
-  const kernels::QuantizedRows h = L.fc.apply_quantized_gelu(norm_quantized(L.fc, L.ln2_g, L.ln2_b, n), hid.data(),
+  const kernels::QuantizedRows h = L.fc.apply_quantized_gelu(norm_quantized(L.fc, L.ln2_g, L.ln2_b, X, n), hid.data(),
                                                              4 * C, L.out, hq.q.data(), hq.scale.data(), hq.zero.data());
-  L.out.apply_quantized(h, x.data(), C, kernels::Epilogue::accumulate);
+  L.out.apply_quantized(h, X, C, kernels::Epilogue::accumulate);
 }
 
 Engine::Engine(const io::GptWeights& weights, const EngineOptions& options)
@@ -584,8 +438,10 @@ void Engine::forward(std::span<const Chunk> chunks, float* logits) {
   decode.clear();
   for (size_t i = 0; i < chunks.size(); ++i)
     if (chunks[i].tokens.size() == 1) decode.push_back((int64_t)i);
-  for (size_t b = 0; b < decode.size(); b += LinearWeight::kSkinnyMaxRows) {
-    const size_t e = std::min(decode.size(), b + (size_t)LinearWeight::kSkinnyMaxRows);
+  // Streaming, every decode row goes in one pass (each streamed layer serves them all).
+  const size_t per_pass = m.streamed ? std::max<size_t>(decode.size(), 1) : (size_t)LinearWeight::kSkinnyMaxRows;
+  for (size_t b = 0; b < decode.size(); b += per_pass) {
+    const size_t e = std::min(decode.size(), b + per_pass);
     rows.clear();
     outs.clear();
     for (size_t j = b; j < e; ++j) {
@@ -610,9 +466,20 @@ void Engine::forward_all(const Chunk& chunk, float* logits) {
   impl_->run_chunk(chunk, true, logits);
 }
 
+Engine::StreamStats Engine::stream_stats() const {
+  const StreamedWeights* s = impl_->streamed.get();
+  if (!s) return {};
+  return {s->slots(), s->slot_bytes(), s->bytes_per_pass(), s->bytes_read()};
+}
+
+double Engine::measure_disk_read_gbps(int64_t bytes) {
+  GANNET_CHECK(impl_->streamed, "engine: the weights are not streamed from disk");
+  return impl_->streamed->measure_read_gbps(bytes);
+}
+
 int64_t Engine::weight_bytes_per_step() const {
   const Impl& m = *impl_;
-  int64_t bytes = m.head.weight_bytes() + 2 * m.C * 4;
+  int64_t bytes = m.heads.head.weight_bytes() + 2 * m.C * 4;
   auto product = [](const LinearWeight& lw) { return lw.weight_bytes() + lw.out_features() * 4; };
   for (const Layer& l : m.layers) {
     // A quantized layer's LayerNorm reads its gamma and beta (folded ones cost nothing); so does

@@ -15,6 +15,11 @@
 // Weights: every matrix is packed for the decode kernel (kernels/skinny_matmul.h) in f32 or bf16;
 // each LayerNorm's scale and shift are folded into the product that follows it (ln_1 into c_attn,
 // ln_2 into c_fc); the LM head is the packed token embedding, whose rows also serve the lookup.
+// They are prepared unit by unit (infer/engine_weights.h) and kept in memory, or, with
+// offload_disk, written to disk and streamed back through a ring of buffers each pass
+// (infer/streamed_weights.h): the same kernels on the same bytes, so the logits are bitwise equal.
+// Streaming, all decode rows of a forward() go in one pass, run through each layer in groups of
+// at most LinearWeight::kSkinnyMaxRows rows, so that each streamed layer serves the whole batch.
 //
 // Mixture-of-Experts blocks (GPT-MoE, models::GptConfig::moe) run with top_k routing only, and
 // dropless: ln_2 stays unfolded (its output feeds the router, the experts and, for PR-MoE, the
@@ -37,6 +42,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 
 #include "gannet/io/gpt_weights.h"
 #include "gannet/models/gpt.h"
@@ -52,6 +58,11 @@ struct EngineOptions {
   WeightFormat weights = WeightFormat::f32;
   int64_t max_sequences = 1;  // KV-cache slots
   int64_t max_context = 0;    // tokens per slot; 0 = the model's n_ctx (and never more than it)
+  // Weight streaming (ZeRO-Inference, infer/streamed_weights.h): the prepared weights kept on disk
+  // in offload_dir and read ahead, unit by unit, into a ring of at most max_resident_bytes.
+  bool offload_disk = false;
+  int64_t max_resident_bytes = 0;
+  std::string offload_dir = ".";
 };
 
 // Tokens to append to one sequence.
@@ -86,6 +97,16 @@ class Engine {
   void forward(std::span<const Chunk> chunks, float* logits);
   // As forward() for one chunk, writing the logits of every token ([tokens.size(), vocab]).
   void forward_all(const Chunk& chunk, float* logits);
+
+  // Streaming only (zeros otherwise): the ring's slots and the bytes of each, the bytes a pass reads
+  // from disk (0 when the ring holds every unit: each is read once), and the bytes read so far.
+  struct StreamStats {
+    int64_t slots = 0, slot_bytes = 0, bytes_per_pass = 0, bytes_read = 0;
+  };
+  StreamStats stream_stats() const;
+  // Streaming only: the disk's sequential direct-I/O read rate in GB/s over `bytes` of the
+  // streamed file, measured now (once the read-ahead is done).
+  double measure_disk_read_gbps(int64_t bytes);
 
   // Bytes of weights one decode step reads (all layer matrices and the LM head; the embedding rows
   // of the new tokens are negligible): the numerator of the memory-bandwidth bound. An MoE block

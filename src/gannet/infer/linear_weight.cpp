@@ -112,6 +112,15 @@ LinearWeight::LinearWeight(Tensor packed, const io::QuantizedTensor& q, Tensor b
   check_inputs(act_, "LinearWeight");
 }
 
+LinearWeight LinearWeight::relocated(const std::function<Tensor(const Tensor&)>& move) const {
+  GANNET_CHECK(!low_bit() && !nm_sparse(), "LinearWeight: low-bit and N:M weights cannot be relocated");
+  LinearWeight y = *this;
+  y.weight_ = move(weight_);
+  y.bias_ = move(bias_);
+  if (quantized_) y.q_.data = y.weight_.raw();
+  return y;
+}
+
 kernels::PackedMatrix LinearWeight::packed() const {
   GANNET_CHECK(!quantized_ && !low_bit() && !nm_sparse(), "LinearWeight: a quantized weight has no float packing");
   return {packed_type(weight_.dtype()), weight_.raw(), out_, in_};

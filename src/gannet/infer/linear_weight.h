@@ -16,6 +16,7 @@
 //    W8A8, not of the sparse form). Inputs quantized to int8 token-wise.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 #include "gannet/core/tensor.h"
 #include "gannet/io/gpt_weights.h"
@@ -48,6 +49,10 @@ class LinearWeight {
   // N:M sparse: w's tensors (shared, not copied; validated), inputs quantized token-wise as
   // `inputs` says (int8, or int4 widened to int8 for the sparse kernels); bias [out] f32 or undefined.
   LinearWeight(const io::NmSparseTensor& w, Tensor bias, io::ActivationQuant inputs = {true});
+
+  // This weight with its tensors (packed weight, bias) replaced by move(tensor): the same bytes at
+  // another address (weights streamed into a buffer). Float and quantized forms only.
+  LinearWeight relocated(const std::function<Tensor(const Tensor&)>& move) const;
 
   // ZeroQuant's int8/int4 form (not the low-bit one).
   bool quantized() const { return quantized_; }

@@ -1,0 +1,280 @@
+#include "gannet/infer/engine_weights.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "gannet/core/dtype.h"
+#include "gannet/core/error.h"
+#include "gannet/kernels/skinny_matmul.h"
+
+namespace gannet::infer {
+
+size_t arena_bytes(DType t, int64_t n) { return (dtype_bytes(t, n) + 63) / 64 * 64; }
+
+WeightArena::WeightArena(std::shared_ptr<void> owner, size_t bytes) : owner_(std::move(owner)), size_(bytes) {}
+
+Tensor WeightArena::take(const Shape& shape, DType dtype) {
+  const size_t bytes = arena_bytes(dtype, shape_numel(shape));
+  GANNET_CHECK(used_ + bytes <= size_, "engine: weight arena overflow");
+  Tensor t = Tensor::wrap(base() + used_, shape, dtype, owner_);
+  used_ += bytes;
+  return t;
+}
+
+Relocation relocation(const char* from, size_t bytes, char* to, std::shared_ptr<void> owner) {
+  return [=](const Tensor& t) {
+    if (!t.defined()) return t;
+    const char* p = static_cast<const char*>(t.raw());
+    GANNET_CHECK(p >= from && p + t.nbytes() <= from + bytes, "engine: a weight lies outside its unit's block");
+    return Tensor::wrap(to + (p - from), t.shape(), t.dtype(), owner);
+  };
+}
+
+Layer relocated(const Layer& layer, const Relocation& move) {
+  Layer y = layer;
+  for (LinearWeight* lw : {&y.qkv, &y.proj, &y.fc, &y.out, &y.gate, &y.coef}) *lw = lw->relocated(move);
+  for (std::vector<LinearWeight>* ws : {&y.expert_fc, &y.expert_out})
+    for (LinearWeight& lw : *ws) lw = lw.relocated(move);
+  for (Tensor* t : {&y.ln1_g, &y.ln1_b, &y.ln2_g, &y.ln2_b}) *t = move(*t);
+  return y;
+}
+
+HeadWeights relocated(const HeadWeights& head, const Relocation& move) {
+  return {head.embed.relocated(move), head.head.relocated(move)};
+}
+
+namespace {
+// A weight's values as f32, in a vector the preparation may change.
+std::vector<float> to_f32(const Tensor& t) {
+  Tensor f = as_f32(t);
+  return std::vector<float>(f.f32(), f.f32() + f.numel());
+}
+}  // namespace
+
+EngineWeightBuilder::EngineWeightBuilder(const io::GptWeights& weights, kernels::PackedType ptype)
+    : w_(weights),
+      cfg_(weights.config),
+      C_(weights.config.n_embd),
+      ptype_(ptype),
+      wtype_(ptype == kernels::PackedType::f32 ? DType::f32 : DType::bf16) {}
+
+// Float matrices take the engine's format; a quantized model's quantized matrices keep theirs
+// (packed for kernels/quant_matmul.h).
+size_t EngineWeightBuilder::matrix_bytes(const std::string& name, int64_t out, int64_t in) const {
+  if (const io::QuantizedTensor* q = w_.find_quantized(name, {out, in}))
+    return arena_bytes(DType::u8, kernels::qpacked_bytes(q->view()));
+  return arena_bytes(wtype_, kernels::packed_size(ptype_, out, in));
+}
+
+// One expert's matrix [out, in] of an expert tensor [E, out, in]; a quantized expert tensor is one
+// [E * out, in] matrix, and expert e packs its rows [e * out, (e + 1) * out) on their own.
+size_t EngineWeightBuilder::expert_bytes(const std::string& name, int64_t E, int64_t out, int64_t in) const {
+  if (const io::QuantizedTensor* q = w_.find_quantized(name, {E * out, in}))
+    return arena_bytes(DType::u8, kernels::qpacked_bytes(q->row_slice(0, out).view()));
+  return arena_bytes(wtype_, kernels::packed_size(ptype_, out, in));
+}
+
+size_t EngineWeightBuilder::head_bytes() const {
+  const int64_t V = cfg_.vocab_size;
+  size_t bytes = matrix_bytes("wte.weight", V, C_);
+  if (w_.quantized.count("lm_head.weight")) bytes += matrix_bytes("lm_head.weight", V, C_);
+  return bytes;
+}
+
+size_t EngineWeightBuilder::resident_bytes(int64_t ctx) const {
+  return arena_bytes(DType::f32, ctx * C_) + 2 * arena_bytes(DType::f32, C_);
+}
+
+size_t EngineWeightBuilder::layer_bytes(int64_t l) const {
+  const int64_t C = C_, L = cfg_.n_layer, E = cfg_.moe.experts_at(l, L);
+  const std::string h = "h." + std::to_string(l);
+  size_t bytes = matrix_bytes(h + ".attn.c_attn.weight", 3 * C, C) + matrix_bytes(h + ".attn.c_proj.weight", C, C) +
+                 arena_bytes(DType::f32, 3 * C) + 6 * arena_bytes(DType::f32, C);
+  if (E == 0 || cfg_.moe.use_residual)
+    bytes += matrix_bytes(h + ".mlp.c_fc.weight", 4 * C, C) + matrix_bytes(h + ".mlp.c_proj.weight", C, 4 * C) +
+             arena_bytes(DType::f32, 4 * C) + arena_bytes(DType::f32, C);
+  if (E > 0) {
+    bytes += arena_bytes(DType::f32, kernels::packed_size(kernels::PackedType::f32, E, C)) +
+             E * (expert_bytes(h + ".moe.experts.c_fc.weight", E, 4 * C, C) +
+                  expert_bytes(h + ".moe.experts.c_proj.weight", E, C, 4 * C) + arena_bytes(DType::f32, 4 * C) +
+                  arena_bytes(DType::f32, C));
+    if (cfg_.moe.use_residual)
+      bytes += arena_bytes(wtype_, kernels::packed_size(ptype_, 2, C)) + arena_bytes(DType::f32, 2);
+  }
+  return bytes;
+}
+
+Tensor EngineWeightBuilder::vector(WeightArena& a, const std::string& name, int64_t n) const {
+  std::vector<float> v = to_f32(w_.at(name, {n}));
+  Tensor t = a.take({n}, DType::f32);
+  std::memcpy(t.raw(), v.data(), n * sizeof(float));
+  return t;
+}
+
+Tensor EngineWeightBuilder::constant(WeightArena& a, int64_t n, float value) const {
+  Tensor t = a.take({n}, DType::f32);
+  std::fill(t.f32(), t.f32() + n, value);
+  return t;
+}
+
+// A quantized matrix, packed for the integer kernels.
+LinearWeight EngineWeightBuilder::quantized(WeightArena& a, const std::string& name, const io::QuantizedTensor& q,
+                                            Tensor bias) const {
+  Tensor t = a.take({kernels::qpacked_bytes(q.view())}, DType::u8);
+  kernels::pack_quantized(q.view(), t.raw());
+  return LinearWeight(t, q, std::move(bias), w_.activation(name));
+}
+
+// A float matrix packed for the decode kernel, in the engine's format or in f32.
+LinearWeight EngineWeightBuilder::matrix_as(WeightArena& a, kernels::PackedType pt, const float* values, int64_t out,
+                                            int64_t in, Tensor bias) const {
+  const DType dt = pt == kernels::PackedType::f32 ? DType::f32 : DType::bf16;
+  Tensor t = a.take({kernels::packed_size(pt, out, in)}, dt);
+  kernels::pack_weights(pt, values, out, in, t.raw());
+  return LinearWeight(t, out, in, std::move(bias));
+}
+
+// A LayerNorm's scale and shift folded into the float Linear that follows it:
+//   W' = W diag(gamma),  b' = b + W beta,
+// so that at run time only the normalization itself remains. A quantized Linear keeps its
+// integers as quantized, so its LayerNorm applies gamma and beta itself (and its output is what
+// the int8 activation quantization sees, as in ZeroQuant).
+LinearWeight EngineWeightBuilder::normed(WeightArena& a, const std::string& p, const std::string& ln, int64_t out,
+                                         Tensor& gamma, Tensor& beta) const {
+  const int64_t C = C_;
+  const std::string name = p + ".weight";
+  if (const io::QuantizedTensor* q = w_.find_quantized(name, {out, C})) {
+    gamma = vector(a, ln + ".weight", C);
+    beta = vector(a, ln + ".bias", C);
+    return quantized(a, name, *q, vector(a, p + ".bias", out));
+  }
+  gamma = constant(a, C, 1.f);
+  beta = constant(a, C, 0.f);
+  std::vector<float> W = to_f32(w_.at(name, {out, C}));
+  std::vector<float> b = to_f32(w_.at(p + ".bias", {out}));
+  std::vector<float> g = to_f32(w_.at(ln + ".weight", {C}));
+  std::vector<float> be = to_f32(w_.at(ln + ".bias", {C}));
+  Tensor bt = a.take({out}, DType::f32);
+  for (int64_t n = 0; n < out; ++n) {
+    double s = b[n];
+    float* row = W.data() + n * C;
+    for (int64_t k = 0; k < C; ++k) {
+      s += (double)row[k] * be[k];
+      row[k] *= g[k];
+    }
+    bt.f32()[n] = (float)s;
+  }
+  return matrix_as(a, ptype_, W.data(), out, C, bt);
+}
+
+LinearWeight EngineWeightBuilder::plain(WeightArena& a, const std::string& p, int64_t out, int64_t in) const {
+  const std::string name = p + ".weight";
+  if (const io::QuantizedTensor* q = w_.find_quantized(name, {out, in}))
+    return quantized(a, name, *q, vector(a, p + ".bias", out));
+  return matrix_as(a, ptype_, to_f32(w_.at(name, {out, in})).data(), out, in, vector(a, p + ".bias", out));
+}
+
+// An MoE block: ln_2 kept, the router in f32, one LinearWeight per expert from the slices of
+// the [E, out, in] tensors: float ones packed in the engine's format, quantized ones (stored as
+// one [E * out, in] matrix) packed from the expert's rows for the integer kernels, with the
+// tensor's input quantization (int8 inputs are quantized token-wise by LinearWeight::apply from
+// the gathered ln_2 rows, as for any product whose input is not a folded LayerNorm's output).
+void EngineWeightBuilder::moe_block(WeightArena& a, const std::string& h, int64_t E, Layer& y) const {
+  const int64_t C = C_;
+  y.experts = E;
+  y.residual = cfg_.moe.use_residual;
+  y.ln2_g = vector(a, h + ".ln_2.weight", C);
+  y.ln2_b = vector(a, h + ".ln_2.bias", C);
+  if (y.residual) {
+    y.fc = plain(a, h + ".mlp.c_fc", 4 * C, C);
+    y.out = plain(a, h + ".mlp.c_proj", C, 4 * C);
+    y.coef = plain(a, h + ".moe.coefficient", 2, C);
+  }
+  y.gate = matrix_as(a, kernels::PackedType::f32, to_f32(w_.at(h + ".moe.gate.weight", {E, C})).data(), E, C, Tensor());
+  const std::string p = h + ".moe.experts.";
+  const std::vector<float> b1 = to_f32(w_.at(p + "c_fc.bias", {E, 4 * C}));
+  const std::vector<float> b2 = to_f32(w_.at(p + "c_proj.bias", {E, C}));
+  auto bias = [&](const std::vector<float>& all, int64_t e, int64_t n) {
+    Tensor t = a.take({n}, DType::f32);
+    std::memcpy(t.raw(), all.data() + e * n, n * sizeof(float));
+    return t;
+  };
+  // The E experts' LinearWeights of expert tensor `name` [E, out, in] with biases `b` [E, out].
+  auto experts = [&](const std::string& name, int64_t out, int64_t in, const std::vector<float>& b,
+                     std::vector<LinearWeight>& dst) {
+    if (const io::QuantizedTensor* q = w_.find_quantized(name, {E * out, in})) {
+      for (int64_t e = 0; e < E; ++e)
+        dst.push_back(quantized(a, name, q->row_slice(e * out, (e + 1) * out), bias(b, e, out)));
+      return;
+    }
+    const std::vector<float> all = to_f32(w_.at(name, {E, out, in}));
+    for (int64_t e = 0; e < E; ++e)
+      dst.push_back(matrix_as(a, ptype_, all.data() + e * out * in, out, in, bias(b, e, out)));
+  };
+  experts(p + "c_fc.weight", 4 * C, C, b1, y.expert_fc);
+  experts(p + "c_proj.weight", C, 4 * C, b2, y.expert_out);
+}
+
+HeadWeights EngineWeightBuilder::head(WeightArena& a) const {
+  const int64_t V = cfg_.vocab_size;
+  HeadWeights hw;
+  if (const io::QuantizedTensor* q = w_.find_quantized("wte.weight", {V, C_}))
+    hw.embed = quantized(a, "wte.weight", *q, Tensor());
+  else
+    hw.embed = matrix_as(a, ptype_, to_f32(w_.at("wte.weight", {V, C_})).data(), V, C_, Tensor());
+  hw.head = hw.embed;
+  if (w_.quantized.count("lm_head.weight"))
+    hw.head = quantized(a, "lm_head.weight", *w_.find_quantized("lm_head.weight", {V, C_}), Tensor());
+  return hw;
+}
+
+ResidentTensors EngineWeightBuilder::resident(int64_t ctx, WeightArena& a) const {
+  ResidentTensors r;
+  std::vector<float> v = to_f32(w_.at("wpe.weight", {cfg_.n_ctx, C_}));
+  r.wpe = a.take({ctx, C_}, DType::f32);
+  std::memcpy(r.wpe.raw(), v.data(), ctx * C_ * sizeof(float));
+  r.lnf_g = vector(a, "ln_f.weight", C_);
+  r.lnf_b = vector(a, "ln_f.bias", C_);
+  return r;
+}
+
+Layer EngineWeightBuilder::layer(int64_t l, WeightArena& a) const {
+  const int64_t C = C_;
+  const std::string h = "h." + std::to_string(l);
+  Layer y;
+  y.qkv = normed(a, h + ".attn.c_attn", h + ".ln_1", 3 * C, y.ln1_g, y.ln1_b);
+  y.proj = plain(a, h + ".attn.c_proj", C, C);
+  if (const int64_t E = cfg_.moe.experts_at(l, cfg_.n_layer); E > 0) {
+    moe_block(a, h, E, y);
+    return y;
+  }
+  y.fc = normed(a, h + ".mlp.c_fc", h + ".ln_2", 4 * C, y.ln2_g, y.ln2_b);
+  y.out = plain(a, h + ".mlp.c_proj", C, 4 * C);
+  return y;
+}
+
+namespace {
+void page_out(const Tensor& t) {
+  if (!t.defined() || t.nbytes() == 0) return;
+  static const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  const uintptr_t b = (uintptr_t)t.raw(), e = b + t.nbytes();
+  const uintptr_t first = (b + page - 1) / page * page, last = e / page * page;
+  if (last > first) madvise((void*)first, last - first, MADV_PAGEOUT);
+}
+}  // namespace
+
+void release_source_pages(const io::GptWeights& w, const std::string& prefix, bool exact) {
+  auto match = [&](const std::string& name) { return exact ? name == prefix : name.rfind(prefix, 0) == 0; };
+  for (const auto& [name, t] : w.tensors)
+    if (match(name)) page_out(t);
+  for (const auto& [name, q] : w.quantized)
+    if (match(name)) {
+      page_out(q.q);
+      page_out(q.scale);
+      page_out(q.zero);
+    }
+}
+
+}  // namespace gannet::infer

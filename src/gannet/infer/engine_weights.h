@@ -1,0 +1,108 @@
+// The inference engine's prepared weights (infer/engine.h), unit by unit: the token embedding and
+// LM head, each block, and the small resident tensors (position embedding, final LayerNorm). A
+// builder lays each unit out in a WeightArena, so that a unit is one contiguous block of bytes:
+// the engine keeps them all in one arena in memory, or writes each block to disk and streams it
+// back (infer/streamed_weights.h), its LinearWeights rebased onto the buffer it was read into.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gannet/core/tensor.h"
+#include "gannet/infer/linear_weight.h"
+#include "gannet/io/gpt_weights.h"
+
+namespace gannet::infer {
+
+// Bytes a tensor of n elements takes in an arena (rounded up to 64 for alignment).
+size_t arena_bytes(DType t, int64_t n);
+
+// Tensors carved one after another out of one block of memory.
+class WeightArena {
+ public:
+  WeightArena(std::shared_ptr<void> owner, size_t bytes);
+  Tensor take(const Shape& shape, DType dtype);
+  char* base() const { return static_cast<char*>(owner_.get()); }
+  size_t used() const { return used_; }
+
+ private:
+  std::shared_ptr<void> owner_;
+  size_t size_ = 0, used_ = 0;
+};
+
+struct Layer {
+  // fc, out: the dense MLP; absent in an MoE block without use_residual. Float: ln_1 folded into
+  // qkv, ln_2 into fc (except in an MoE block, see below).
+  LinearWeight qkv, proj, fc, out;
+  Tensor ln1_g, ln1_b, ln2_g, ln2_b;  // what remains of the LayerNorms at run time (ones/zeros when folded)
+  // An MoE block (experts > 0) keeps ln_2 unfolded: its output feeds the router, every expert and
+  // (use_residual) the dense MLP and the mixing coefficient.
+  int64_t experts = 0;
+  bool residual = false;                            // PR-MoE: softmax(coef)[0] * moe + softmax(coef)[1] * mlp
+  LinearWeight gate;                                // router [E, C], f32 whatever the format, no bias
+  std::vector<LinearWeight> expert_fc, expert_out;  // per expert: [4C, C] (GELU), [C, 4C]
+  LinearWeight coef;                                // use_residual: [2, C]
+  bool has_mlp() const { return experts == 0 || residual; }
+};
+
+struct HeadWeights {
+  LinearWeight embed;  // wte [V, C]: the token embedding's rows (and the tied LM head)
+  LinearWeight head;   // the LM head: embed, or lm_head.weight when quantized apart
+};
+
+struct ResidentTensors {
+  Tensor wpe;           // [ctx, C] f32
+  Tensor lnf_g, lnf_b;  // [C] f32
+};
+
+// A copy of a unit's weights whose tensors moved with their bytes: every tensor inside
+// [from, from + bytes) now at the same offset from `to` (owned by `owner`). Throws on a tensor
+// outside the block.
+using Relocation = std::function<Tensor(const Tensor&)>;
+Relocation relocation(const char* from, size_t bytes, char* to, std::shared_ptr<void> owner);
+Layer relocated(const Layer& layer, const Relocation& move);
+HeadWeights relocated(const HeadWeights& head, const Relocation& move);
+
+// Prepares a GPT's weights for the engine: float matrices packed for the decode kernel in `ptype`
+// with LayerNorms folded in where they can be; quantized ones packed for the integer kernels.
+class EngineWeightBuilder {
+ public:
+  EngineWeightBuilder(const io::GptWeights& weights, kernels::PackedType ptype);
+  int64_t layers() const { return cfg_.n_layer; }
+
+  size_t head_bytes() const;
+  size_t layer_bytes(int64_t l) const;
+  size_t resident_bytes(int64_t ctx) const;
+  HeadWeights head(WeightArena& arena) const;
+  Layer layer(int64_t l, WeightArena& arena) const;
+  ResidentTensors resident(int64_t ctx, WeightArena& arena) const;
+
+ private:
+  const io::GptWeights& w_;
+  const models::GptConfig& cfg_;
+  int64_t C_;
+  kernels::PackedType ptype_;
+  DType wtype_;
+
+  size_t matrix_bytes(const std::string& name, int64_t out, int64_t in) const;
+  size_t expert_bytes(const std::string& name, int64_t E, int64_t out, int64_t in) const;
+  Tensor vector(WeightArena& a, const std::string& name, int64_t n) const;
+  Tensor constant(WeightArena& a, int64_t n, float value) const;
+  LinearWeight quantized(WeightArena& a, const std::string& name, const io::QuantizedTensor& q, Tensor bias) const;
+  LinearWeight matrix_as(WeightArena& a, kernels::PackedType pt, const float* values, int64_t out, int64_t in,
+                         Tensor bias) const;
+  LinearWeight normed(WeightArena& a, const std::string& p, const std::string& ln, int64_t out, Tensor& gamma,
+                      Tensor& beta) const;
+  LinearWeight plain(WeightArena& a, const std::string& p, int64_t out, int64_t in) const;
+  void moe_block(WeightArena& a, const std::string& h, int64_t E, Layer& y) const;
+};
+
+// Asks the kernel to drop from memory the pages of the model file behind the weights of one unit
+// (names starting with `prefix`, or exactly `prefix` when exact): once a unit is prepared its
+// source is not read again. Contents are kept (MADV_PAGEOUT: a mapped file's pages are read back
+// on a later access; anonymous memory stays). Best effort.
+void release_source_pages(const io::GptWeights& weights, const std::string& prefix, bool exact);
+
+}  // namespace gannet::infer
