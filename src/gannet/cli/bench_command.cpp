@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "gannet/cli/offload_options.h"
 #include "gannet/core/rng.h"
 #include "gannet/infer/engine.h"
 #include "gannet/io/gpt_weights.h"
@@ -30,6 +31,7 @@ struct BenchArgs {
   std::vector<int64_t> batches = {1};
   int reps = 5;
   int threads = 0;
+  OffloadArgs offload;
 };
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -124,6 +126,34 @@ void report_bound_defect(const Measured& m) {
   std::printf("): the bound is too low, not the figure high\n");
 }
 
+std::string tg_name(int64_t gen, int64_t B) { return "tg" + std::to_string(gen) + (B > 1 ? "x" + std::to_string(B) : ""); }
+
+// Generation with the weights streamed from disk: tokens/s beside the bound
+// min(compute bound, disk bandwidth x B / bytes per step), the disk's direct-I/O read rate measured
+// after each repetition over a step's bytes of the streamed file, the compute bound from the GEMM
+// rate measured before it. Returns the median tokens/s.
+double streamed_generation(infer::Engine& e, const BenchArgs& a, const std::string& label, int64_t B) {
+  time_generation(e, 1, B, 1);  // warm-up: the first pass fills the ring
+  const infer::Engine::StreamStats s = e.stream_stats();
+  double flops = 0;  // per token, averaged over the positions of the test
+  for (int64_t i = 1; i <= a.gen; ++i) flops += e.flops_per_token(i, true) / a.gen;
+  std::vector<double> disk;
+  Measured m = measure(a.reps, [&](int r) {
+    const double compute = kernels::measure_gemm_gflops(1536, 3) * 1e9 / flops;
+    const GenerationTiming t = time_generation(e, a.gen, B, 2 + r);
+    disk.push_back(s.bytes_per_pass > 0 ? e.measure_disk_read_gbps(s.bytes_per_pass) : 0);
+    const double io = s.bytes_per_pass > 0 ? disk.back() * 1e9 * B / s.bytes_per_pass : compute;
+    return std::pair<double, double>(a.gen * B / t.seconds, std::min(compute, io));
+  });
+  std::printf("%-10s %-9s %12.1f %12.1f %8.1f%%   %.1f MB per step from disk at %.2f GB/s (direct I/O), ring %ld x "
+              "%.1f MB\n",
+              (label + "/disk").c_str(), tg_name(a.gen, B).c_str(), m.tokens_per_s, m.bound, 100 * m.fraction, s.bytes_per_pass / 1e6,
+              disk.empty() ? 0.0 : median(disk), (long)s.slots, s.slot_bytes / 1e6);
+  report_bound_defect(m);
+  std::fflush(stdout);
+  return m.tokens_per_s;
+}
+
 // Whether any product of the model quantizes its inputs to int8 (its prompts run on integer GEMMs).
 bool has_int8_activations(const io::GptWeights& w) {
   for (const auto& [name, a] : w.activations)
@@ -164,7 +194,9 @@ void run(const BenchArgs& a) {
   }
   std::printf("%-10s %-9s %12s %12s %9s   %s\n", "weights", "test", "tokens/s", "bound", "of bound", "bound from");
   std::fflush(stdout);
-  kernels::ReadBandwidthProbe around;  // 1 GiB passes (each kernel) before and after each generation repetition
+  // 1 GiB passes (each kernel) before and after each in-memory generation repetition; made when
+  // first needed (a streamed bench keeps its memory to the weights' budget).
+  std::unique_ptr<kernels::ReadBandwidthProbe> around;
 
   struct Result {
     std::string label, test;
@@ -179,6 +211,7 @@ void run(const BenchArgs& a) {
       o.weights = infer::parse_weight_format(name);
       o.max_sequences = max_batch;
       o.max_context = need_ctx;
+      apply_offload(a.offload, a.models[mi], o);
       infer::Engine e(w, o);
       // A quantized model is labelled by its scheme (the format applies to its float leftovers).
       const std::string label = w.is_quantized() ? (name == "f32" ? w.scheme : w.scheme + "+" + name) : name;
@@ -199,6 +232,10 @@ void run(const BenchArgs& a) {
         results.push_back({label, test, m.tokens_per_s, m.fraction, 0});
       }
       for (int64_t B : a.batches) {
+        if (o.offload_disk) {
+          results.push_back({label, tg_name(a.gen, B), streamed_generation(e, a, label, B), 0, 0});
+          continue;
+        }
         time_generation(e, std::min<int64_t>(a.gen, 16), B, 1);  // warm-up
         const double bytes = (double)e.weight_bytes_per_step();
         // The interleaved probe reads as many bytes as a step: from wherever the step's weights
@@ -207,13 +244,14 @@ void run(const BenchArgs& a) {
         std::vector<double> best_around;
         std::vector<int> best_kernel(kernels::kReadKernelCount, 0);
         Measured m = measure(a.reps, [&](int r) {
-          const double before = around.measure_best(1);
+          if (!around) around = std::make_unique<kernels::ReadBandwidthProbe>();
+          const double before = around->measure_best(1);
           const GenerationTiming t = time_generation(e, a.gen, B, 2 + r, &probe);
-          best_around.push_back(std::max(before, around.measure_best(1)));
+          best_around.push_back(std::max(before, around->measure_best(1)));
           ++best_kernel[(size_t)t.probe.best_kernel()];
           return std::pair<double, double>(a.gen * B / t.seconds, B * t.probe.best_gbps() * 1e9 / bytes);
         });
-        std::string test = "tg" + std::to_string(a.gen) + (B > 1 ? "x" + std::to_string(B) : "");
+        std::string test = tg_name(a.gen, B);
         const int top = (int)(std::max_element(best_kernel.begin(), best_kernel.end()) - best_kernel.begin());
         std::printf("%-10s %-9s %12.1f %12.1f %8.1f%%   %.1f MB of weights per step at %.1f GB/s (best kernel %s; "
                     "best 1 GiB pass around: %.1f)\n",
@@ -267,6 +305,7 @@ void add_bench_command(CLI::App& app) {
       ->delimiter(',')->capture_default_str()->check(CLI::Range(1, 256));
   cmd->add_option("--reps,-r", a->reps, "repetitions; the median is reported")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--threads,-t", a->threads, "threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  add_offload_options(cmd, a->offload);
   cmd->callback([a]() { run(*a); });
 }
 

@@ -7,6 +7,7 @@
 
 #include "gannet/cli/eval_encoder.h"
 #include "gannet/cli/number_options.h"
+#include "gannet/cli/offload_options.h"
 #include "gannet/data/token_file.h"
 #include "gannet/infer/evaluate.h"
 #include "gannet/io/gpt_weights.h"
@@ -45,6 +46,7 @@ struct EvalArgs {
   std::string model, data;
   int64_t seq_len = 0, batch = 8, max_batches = 0;
   int threads = 0;
+  OffloadArgs offload;
   bool engine = false;
 };
 }  // namespace
@@ -73,6 +75,7 @@ void add_eval_command(CLI::App& app) {
       ->capture_default_str()
       ->check(number_in<int64_t>(NumberRange::closed(0, 1LL << 40)));
   add_threads_option(cmd, a->threads);
+  add_offload_options(cmd, a->offload);
   cmd->add_flag("--engine", a->engine,
                 "run on the inference engine (always so for quantized models and packed low-bit encoders, which run on its "
                 "integer kernels)");
@@ -80,15 +83,17 @@ void add_eval_command(CLI::App& app) {
     if (a->threads > 0) kernels::set_num_threads(a->threads);
     if (is_encoder_model(a->model)) {
       GANNET_CHECK(a->seq_len == 0, "--seq-len is for GPT models; ", a->model, " is an encoder");
+      GANNET_CHECK(a->offload.offload == "none", "--offload is for GPT models; ", a->model, " is an encoder");
       eval_encoder(a->model, a->data, a->batch, a->max_batches, a->engine);
       return;
     }
     io::GptWeights w = io::read_gpt_weights(a->model);
-    if (a->engine || w.is_quantized()) {
+    if (a->engine || w.is_quantized() || a->offload.offload == "disk") {
       const int64_t T = a->seq_len > 0 ? a->seq_len : w.config.n_ctx;
       GANNET_CHECK(T <= w.config.n_ctx, "--seq-len ", T, " is longer than the model's n_ctx ", w.config.n_ctx);
       infer::EngineOptions eo;
       eo.max_context = T;
+      apply_offload(a->offload, a->model, eo);
       infer::Engine engine(w, eo);
       data::TokenFile file = data::TokenFile::open(a->data);
       infer::TextLoss r = infer::evaluate_text(engine, file, T, a->max_batches * a->batch);

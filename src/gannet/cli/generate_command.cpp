@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "gannet/cli/model_options.h"
+#include "gannet/cli/offload_options.h"
 #include "gannet/cli/number_options.h"
 #include "gannet/infer/engine.h"
 #include "gannet/infer/scheduler.h"
@@ -24,6 +25,7 @@ struct GenerateArgs {
   std::vector<std::string> stop;
   bool ignore_eos = false;
   int threads = 0;
+  OffloadArgs offload;
 };
 
 void run(const GenerateArgs& a) {
@@ -48,6 +50,7 @@ void run(const GenerateArgs& a) {
     o.weights = infer::parse_weight_format(a.weights);
     o.max_sequences = 1;
     o.max_context = (int64_t)prompt.size() + a.max_tokens;  // the cache holds no more than this run needs
+    apply_offload(a.offload, a.model, o);
     engine = std::make_unique<infer::Engine>(w, o);
   }
   infer::Scheduler scheduler(*engine, *tok);
@@ -111,6 +114,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--weights", a->weights, "weight precision in the engine")
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "bf16"}));
+  add_offload_options(cmd, a->offload);
   add_threads_option(cmd, a->threads);
   cmd->callback([a]() { run(*a); });
 }

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "gannet/cli/model_options.h"
+#include "gannet/cli/offload_options.h"
 #include "gannet/cli/number_options.h"
 #include "gannet/infer/engine.h"
 #include "gannet/infer/scheduler.h"
@@ -28,6 +29,7 @@ namespace {
 struct ServeArgs {
   std::string model, tokenizer, model_name, host = "127.0.0.1", weights = "f32";
   int port = 8080;
+  OffloadArgs offload;
   int64_t parallel = 4, ctx = 0, max_tokens_limit = 0, max_queued = 64;
   double shutdown_grace = 5.0, request_timeout = 30.0;
   int threads = 0;
@@ -67,6 +69,7 @@ void run(const ServeArgs& a) {
     o.weights = infer::parse_weight_format(a.weights);
     o.max_sequences = a.parallel;
     o.max_context = a.ctx;
+    apply_offload(a.offload, a.model, o);
     engine = std::make_unique<infer::Engine>(w, o);
   }
   infer::SchedulerOptions so;
@@ -147,6 +150,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--weights", a->weights, "weight precision in the engine")
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "bf16"}));
+  add_offload_options(cmd, a->offload);
   add_threads_option(cmd, a->threads);
   cmd->add_option("--max-tokens-limit", a->max_tokens_limit,
                   "largest max_tokens a request may ask for (0 = only the context limits it)")

@@ -173,7 +173,8 @@ LinearWeight EngineWeightBuilder::plain(WeightArena& a, const std::string& p, in
   const std::string name = p + ".weight";
   if (const io::QuantizedTensor* q = w_.find_quantized(name, {out, in}))
     return quantized(a, name, *q, vector(a, p + ".bias", out));
-  return matrix_as(a, ptype_, to_f32(w_.at(name, {out, in})).data(), out, in, vector(a, p + ".bias", out));
+  // The source as it is when f32 (widened when bf16): packing reads it, no copy needed.
+  return matrix_as(a, ptype_, as_f32(w_.at(name, {out, in})).f32(), out, in, vector(a, p + ".bias", out));
 }
 
 // An MoE block: ln_2 kept, the router in f32, one LinearWeight per expert from the slices of
@@ -209,9 +210,8 @@ void EngineWeightBuilder::moe_block(WeightArena& a, const std::string& h, int64_
         dst.push_back(quantized(a, name, q->row_slice(e * out, (e + 1) * out), bias(b, e, out)));
       return;
     }
-    const std::vector<float> all = to_f32(w_.at(name, {E, out, in}));
-    for (int64_t e = 0; e < E; ++e)
-      dst.push_back(matrix_as(a, ptype_, all.data() + e * out * in, out, in, bias(b, e, out)));
+    const Tensor all = as_f32(w_.at(name, {E, out, in}));
+    for (int64_t e = 0; e < E; ++e) dst.push_back(matrix_as(a, ptype_, all.f32() + e * out * in, out, in, bias(b, e, out)));
   };
   experts(p + "c_fc.weight", 4 * C, C, b1, y.expert_fc);
   experts(p + "c_proj.weight", C, 4 * C, b2, y.expert_out);
@@ -223,7 +223,7 @@ HeadWeights EngineWeightBuilder::head(WeightArena& a) const {
   if (const io::QuantizedTensor* q = w_.find_quantized("wte.weight", {V, C_}))
     hw.embed = quantized(a, "wte.weight", *q, Tensor());
   else
-    hw.embed = matrix_as(a, ptype_, to_f32(w_.at("wte.weight", {V, C_})).data(), V, C_, Tensor());
+    hw.embed = matrix_as(a, ptype_, as_f32(w_.at("wte.weight", {V, C_})).f32(), V, C_, Tensor());
   hw.head = hw.embed;
   if (w_.quantized.count("lm_head.weight"))
     hw.head = quantized(a, "lm_head.weight", *w_.find_quantized("lm_head.weight", {V, C_}), Tensor());

@@ -61,11 +61,11 @@ StreamedWeights::StreamedWeights(const io::GptWeights& w, const EngineWeightBuil
   layers_.assign(slots, std::vector<Layer>(L));
   std::vector<FileExtent> extents;
   try {
-    // Unit u prepared in a buffer of its own, written, and relocated into every slot.
+    // Unit u prepared in the ring's first slot (memory within the budget), written, and relocated
+    // into every slot.
     auto prepare = [&](int64_t u, auto build, auto keep) {
       const int64_t bytes = unit_bytes[u], offset = extents.empty() ? 0 : extents.back().offset + extents.back().bytes;
-      std::shared_ptr<void> buffer = allocate_huge_pages((size_t)bytes, "a unit of the weights");
-      WeightArena arena(buffer, (size_t)bytes);
+      WeightArena arena(ring, (size_t)bytes);
       auto unit = build(arena);
       std::memset(arena.base() + arena.used(), 0, (size_t)bytes - arena.used());
       write_exactly(fd, arena.base(), bytes, offset);
