@@ -1,23 +1,25 @@
 #include "gannet/cli/init_command.h"
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
 
 #include "gannet/cli/number_options.h"
-#include "gannet/io/checkpoint.h"
+#include "gannet/io/gpt_random_init.h"
 
 namespace gannet::cli {
 
 namespace {
-// GPT-2's published shapes (vocabulary 50257, context 1024).
+// GPT-2's published shapes (vocabulary 50257, context 1024), and a 7B-class shape in GPT-2's
+// architecture (LLaMA-7B's depth and width, GPT-2's vocabulary, context 2048): 6.7B parameters.
 const std::map<std::string, models::GptConfig>& presets() {
   static const std::map<std::string, models::GptConfig> p = [] {
-    auto gpt2 = [](int64_t layers, int64_t heads, int64_t dim) {
+    auto gpt2 = [](int64_t layers, int64_t heads, int64_t dim, int64_t context = 1024) {
       models::GptConfig c;
       c.vocab_size = 50257;
-      c.n_ctx = 1024;
+      c.n_ctx = context;
       c.n_layer = layers;
       c.n_head = heads;
       c.n_embd = dim;
@@ -25,13 +27,15 @@ const std::map<std::string, models::GptConfig>& presets() {
     };
     return std::map<std::string, models::GptConfig>{{"gpt2-124m", gpt2(12, 12, 768)},
                                                     {"gpt2-355m", gpt2(24, 16, 1024)},
-                                                    {"gpt2-774m", gpt2(36, 20, 1280)}};
+                                                    {"gpt2-774m", gpt2(36, 20, 1280)},
+                                                    {"gpt2-1.5b", gpt2(48, 25, 1600)},
+                                                    {"gpt-7b", gpt2(32, 32, 4096, 2048)}};
   }();
   return p;
 }
 
 struct InitArgs {
-  std::string preset, out;
+  std::string preset, out, dtype = "f32";
   uint64_t seed = 1;
 };
 }  // namespace
@@ -46,16 +50,31 @@ void add_init_command(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "initialization seed")
       ->capture_default_str()
       ->check(number_in<uint64_t>(NumberRange::at_least(0)));
+  cmd->add_option("--dtype", a->dtype, "weight type stored (bf16 halves the file)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f32", "bf16"}));
   cmd->callback([a]() {
     const models::GptConfig& cfg = presets().at(a->preset);
-    models::Gpt model(cfg);
-    model.init(a->seed);
-    io::save_checkpoint(a->out, model, nullptr, io::TrainState{});
-    int64_t params = 0;
-    for (const auto& p : model.parameters()) params += p.var.value().numel();
-    std::printf("wrote %s: %s, %ld layers, d %ld, %ld heads, context %ld, vocabulary %ld, %.1fM parameters\n",
+    // The model is written tensor by tensor (io/gpt_random_init.h), never held whole: a progress
+    // line on stderr every few seconds for the large presets.
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    auto last = start;
+    auto progress = [&](const io::RandomGptProgress& p) {
+      const auto now = Clock::now();
+      if (now - last < std::chrono::seconds(5) && p.tensors_done < p.tensors_total) return;
+      if (now - start < std::chrono::seconds(5)) return;  // a short write stays quiet
+      last = now;
+      std::fprintf(stderr, "init: %ld/%ld tensors, %.2f of %.2f GB written (%.0fs)\n", (long)p.tensors_done,
+                   (long)p.tensors_total, p.bytes_done / 1e9, p.bytes_total / 1e9,
+                   std::chrono::duration<double>(now - start).count());
+    };
+    const io::RandomGptSummary s =
+        io::write_random_gpt(a->out, cfg, a->dtype == "bf16" ? DType::bf16 : DType::f32, a->seed, progress);
+    std::printf("wrote %s: %s, %ld layers, d %ld, %ld heads, context %ld, vocabulary %ld, %.1fM parameters, "
+                "%s, %.2f GB\n",
                 a->out.c_str(), a->preset.c_str(), (long)cfg.n_layer, (long)cfg.n_embd, (long)cfg.n_head,
-                (long)cfg.n_ctx, (long)cfg.vocab_size, params / 1e6);
+                (long)cfg.n_ctx, (long)cfg.vocab_size, s.parameters / 1e6, a->dtype.c_str(), s.file_bytes / 1e9);
   });
 }
 
