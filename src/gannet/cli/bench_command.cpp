@@ -67,6 +67,7 @@ double time_prompt(infer::Engine& e, int64_t n, uint64_t seed) {
 struct GenerationTiming {
   double seconds = 0;               // the decode steps alone
   kernels::BandwidthTally probe;    // the probe passes alone
+  infer::Engine::StreamStats first, last;  // streaming: the stream's counters around the steps
 };
 GenerationTiming time_generation(infer::Engine& e, int64_t n, int64_t B, uint64_t seed,
                                  const kernels::ReadBandwidthProbe* probe = nullptr) {
@@ -80,6 +81,7 @@ GenerationTiming time_generation(infer::Engine& e, int64_t n, int64_t B, uint64_
   }
   e.forward(chunks, logits.data());
   GenerationTiming t;
+  t.first = e.stream_stats();
   int64_t passes = 0;
   auto t0 = Clock::now();
   for (int64_t i = 1; i <= n; ++i) {
@@ -92,6 +94,7 @@ GenerationTiming time_generation(infer::Engine& e, int64_t n, int64_t B, uint64_
     }
   }
   t.seconds += seconds_since(t0);
+  t.last = e.stream_stats();
   return t;
 }
 
@@ -129,26 +132,43 @@ void report_bound_defect(const Measured& m) {
 std::string tg_name(int64_t gen, int64_t B) { return "tg" + std::to_string(gen) + (B > 1 ? "x" + std::to_string(B) : ""); }
 
 // Generation with the weights streamed from disk: tokens/s beside the bound
-// min(compute bound, disk bandwidth x B / bytes per step), the disk's direct-I/O read rate measured
-// after each repetition over a step's bytes of the streamed file, the compute bound from the GEMM
-// rate measured before it. Returns the median tokens/s.
+// min(compute bound, disk bandwidth x B / bytes per step). The disk's rate is the best of three
+// measured in the same repetition: a direct-I/O read of a step's bytes of the streamed file before
+// and after it, and the rate the stream's own reads ran at during the steps (this virtual disk's
+// rate moves by tens of percent from one second to the next). The compute bound comes from the GEMM
+// rate measured before. The steps need every unit of every pass but those the ring held when they
+// began. Returns the median tokens/s.
 double streamed_generation(infer::Engine& e, const BenchArgs& a, const std::string& label, int64_t B) {
   time_generation(e, 1, B, 1);  // warm-up: the first pass fills the ring
   const infer::Engine::StreamStats s = e.stream_stats();
   double flops = 0;  // per token, averaged over the positions of the test
   for (int64_t i = 1; i <= a.gen; ++i) flops += e.flops_per_token(i, true) / a.gen;
-  std::vector<double> disk;
+  std::vector<double> disk, probes, during;
+  double seconds = 0, read_s = 0, wait_s = 0;  // over the repetitions: steps, reading, waiting for a read
   Measured m = measure(a.reps, [&](int r) {
     const double compute = kernels::measure_gemm_gflops(1536, 3) * 1e9 / flops;
+    const double before = s.bytes_per_pass > 0 ? e.measure_disk_read_gbps(s.bytes_per_pass) : 0;
     const GenerationTiming t = time_generation(e, a.gen, B, 2 + r);
-    disk.push_back(s.bytes_per_pass > 0 ? e.measure_disk_read_gbps(s.bytes_per_pass) : 0);
-    const double io = s.bytes_per_pass > 0 ? disk.back() * 1e9 * B / s.bytes_per_pass : compute;
+    const double after = s.bytes_per_pass > 0 ? e.measure_disk_read_gbps(s.bytes_per_pass) : 0;
+    const double reading = t.last.read_seconds - t.first.read_seconds;
+    seconds += t.seconds;
+    read_s += reading;
+    wait_s += t.last.wait_seconds - t.first.wait_seconds;
+    probes.push_back(std::max(before, after));
+    during.push_back(reading > 0 ? (t.last.bytes_read - t.first.bytes_read) / reading / 1e9 : 0);
+    disk.push_back(std::max(probes.back(), during.back()));
+    // The steps need every unit of every pass but those the ring held when they began.
+    const double needed = (double)a.gen * s.bytes_per_pass - (double)s.slots * s.slot_bytes;
+    const double io = s.bytes_per_pass > 0 ? disk.back() * 1e9 * a.gen * B / needed : compute;
     return std::pair<double, double>(a.gen * B / t.seconds, std::min(compute, io));
   });
   std::printf("%-10s %-9s %12.1f %12.1f %8.1f%%   %.1f MB per step from disk at %.2f GB/s (direct I/O), ring %ld x "
               "%.1f MB\n",
               (label + "/disk").c_str(), tg_name(a.gen, B).c_str(), m.tokens_per_s, m.bound, 100 * m.fraction, s.bytes_per_pass / 1e6,
               disk.empty() ? 0.0 : median(disk), (long)s.slots, s.slot_bytes / 1e6);
+  std::printf("           disk GB/s: probes %.2f, the stream's reads %.2f (medians); the reader was busy %.0f%% of the "
+              "steps' time, the steps waited for it %.0f%%\n",
+              median(probes), median(during), 100 * read_s / seconds, 100 * wait_s / seconds);
   report_bound_defect(m);
   std::fflush(stdout);
   return m.tokens_per_s;

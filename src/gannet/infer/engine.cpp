@@ -469,7 +469,7 @@ void Engine::forward_all(const Chunk& chunk, float* logits) {
 Engine::StreamStats Engine::stream_stats() const {
   const StreamedWeights* s = impl_->streamed.get();
   if (!s) return {};
-  return {s->slots(), s->slot_bytes(), s->bytes_per_pass(), s->bytes_read()};
+  return {s->slots(), s->slot_bytes(), s->bytes_per_pass(), s->bytes_read(), s->read_seconds(), s->wait_seconds()};
 }
 
 double Engine::measure_disk_read_gbps(int64_t bytes) {

@@ -99,9 +99,11 @@ class Engine {
   void forward_all(const Chunk& chunk, float* logits);
 
   // Streaming only (zeros otherwise): the ring's slots and the bytes of each, the bytes a pass reads
-  // from disk (0 when the ring holds every unit: each is read once), and the bytes read so far.
+  // from disk (0 when the ring holds every unit: each is read once), the bytes read so far, the
+  // seconds the reader spent reading them, and the seconds passes waited for a unit.
   struct StreamStats {
     int64_t slots = 0, slot_bytes = 0, bytes_per_pass = 0, bytes_read = 0;
+    double read_seconds = 0, wait_seconds = 0;
   };
   StreamStats stream_stats() const;
   // Streaming only: the disk's sequential direct-I/O read rate in GB/s over `bytes` of the

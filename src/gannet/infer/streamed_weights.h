@@ -45,6 +45,8 @@ class StreamedWeights {
   // Bytes one pass reads from disk (every unit once), when the ring holds fewer than all units.
   int64_t bytes_per_pass() const { return bytes_per_pass_; }
   int64_t bytes_read() const { return stream_->bytes_read(); }
+  double read_seconds() const { return stream_->read_seconds(); }
+  double wait_seconds() const { return stream_->wait_seconds(); }
   double measure_read_gbps(int64_t bytes) { return stream_->measure_read_gbps(bytes); }
 
  private:

@@ -80,8 +80,10 @@ void WeightStream::read_loop() {
       }
       slot_unit_[s] = -1;
     }
+    const auto t0 = std::chrono::steady_clock::now();
     const std::string err = read_unit(u, slot_data(s));
     std::lock_guard<std::mutex> lock(mu_);
+    read_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!err.empty()) {
       error_ = err;
       cv_.notify_all();
@@ -100,7 +102,11 @@ int64_t WeightStream::acquire(int64_t unit) {
   GANNET_CHECK(acquired_ % U == unit, "weight stream: unit ", unit, " acquired out of order (next is ", acquired_ % U,
                ")");
   GANNET_CHECK(acquired_ < released_ + slots_, "weight stream: every slot is held");
-  cv_.wait(lock, [&] { return loaded_ > acquired_ || !error_.empty(); });
+  if (loaded_ <= acquired_ && error_.empty()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    cv_.wait(lock, [&] { return loaded_ > acquired_ || !error_.empty(); });
+    wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
   if (loaded_ <= acquired_) fail(error_);
   return acquired_++ % slots_;
 }
@@ -119,6 +125,16 @@ void WeightStream::release(int64_t unit) {
 int64_t WeightStream::bytes_read() const {
   std::lock_guard<std::mutex> lock(mu_);
   return bytes_read_;
+}
+
+double WeightStream::read_seconds() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return read_seconds_;
+}
+
+double WeightStream::wait_seconds() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return wait_seconds_;
 }
 
 double WeightStream::measure_read_gbps(int64_t bytes) {

@@ -49,8 +49,11 @@ class WeightStream {
   int64_t acquire(int64_t unit);
   // Gives back the slot of the oldest unit acquired and not released, which must be `unit`.
   void release(int64_t unit);
-  // Bytes read from the file so far.
+  // Bytes read from the file so far, seconds the reader spent reading them, and seconds acquire()
+  // waited for a unit (the compute the disk held up).
   int64_t bytes_read() const;
+  double read_seconds() const;
+  double wait_seconds() const;
   // Reads `bytes` of the file from its start (wrapping around) with direct I/O, once the ring is
   // full and the reader idle, and returns GB/s: the device's sequential read rate, measured
   // beside the stream.
@@ -69,6 +72,7 @@ class WeightStream {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   int64_t loaded_ = 0, acquired_ = 0, released_ = 0, bytes_read_ = 0;
+  double read_seconds_ = 0, wait_seconds_ = 0;
   bool stop_ = false;
   std::string error_;
   std::vector<int64_t> slot_unit_;  // the unit each slot holds (-1: none)
