@@ -133,3 +133,20 @@ TEST_F(FileErrorsCli, FileBytesInAnErrorAreEscaped) {
   EXPECT_FALSE(has(r.err, "\xff")) << r.err;
   EXPECT_EQ(r.err.find('\0'), std::string::npos);
 }
+
+// Weight streaming's options: a budget or directory without --offload disk, disk without a budget,
+// and a budget below two units are one-line errors; a streamed eval gives the in-memory engine's loss.
+TEST_F(FileErrorsCli, OffloadOptionsAreChecked) {
+  io::write_gpt_weights(file("m.safetensors"), weights_of(tiny_model()));
+  const std::string eval = "eval -m " + file("m.safetensors") + " -d " + val_tokens() + " --max-batches 2 ";
+  one_line_error(run_gannet(eval + "--max-resident-mb 10"), "--max-resident-mb and --offload-dir need --offload disk");
+  one_line_error(run_gannet(eval + "--offload disk"), "--offload disk needs --max-resident-mb");
+  one_line_error(run_gannet(eval + "--offload disk --max-resident-mb 0.001 --offload-dir ."), "fewer than two units");
+  one_line_error(run_gannet(eval + "--offload tape --max-resident-mb 1"), "--offload");
+  const CliRun memory = run_gannet(eval + "--engine");
+  const CliRun disk = run_gannet(eval + "--offload disk --max-resident-mb 16 --offload-dir .");
+  ASSERT_EQ(memory.rc, 0) << memory.err;
+  ASSERT_EQ(disk.rc, 0) << disk.err;
+  EXPECT_EQ(disk.out, memory.out);
+  EXPECT_TRUE(has(memory.out, "loss ")) << memory.out;
+}

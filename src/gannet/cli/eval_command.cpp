@@ -81,14 +81,15 @@ void add_eval_command(CLI::App& app) {
                 "integer kernels)");
   cmd->callback([a]() {
     if (a->threads > 0) kernels::set_num_threads(a->threads);
+    const bool streamed = offload_to_disk(a->offload);
     if (is_encoder_model(a->model)) {
       GANNET_CHECK(a->seq_len == 0, "--seq-len is for GPT models; ", a->model, " is an encoder");
-      GANNET_CHECK(a->offload.offload == "none", "--offload is for GPT models; ", a->model, " is an encoder");
+      GANNET_CHECK(!streamed, "--offload is for GPT models; ", a->model, " is an encoder");
       eval_encoder(a->model, a->data, a->batch, a->max_batches, a->engine);
       return;
     }
     io::GptWeights w = io::read_gpt_weights(a->model);
-    if (a->engine || w.is_quantized() || a->offload.offload == "disk") {
+    if (a->engine || w.is_quantized() || streamed) {
       const int64_t T = a->seq_len > 0 ? a->seq_len : w.config.n_ctx;
       GANNET_CHECK(T <= w.config.n_ctx, "--seq-len ", T, " is longer than the model's n_ctx ", w.config.n_ctx);
       infer::EngineOptions eo;

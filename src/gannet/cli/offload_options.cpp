@@ -22,12 +22,17 @@ void add_offload_options(CLI::App* cmd, OffloadArgs& a) {
       ->check(CLI::ExistingDirectory);
 }
 
-void apply_offload(const OffloadArgs& a, const std::string& model, infer::EngineOptions& o) {
+bool offload_to_disk(const OffloadArgs& a) {
   if (a.offload != "disk") {
     GANNET_CHECK(a.max_resident_mb == 0 && a.dir.empty(), "--max-resident-mb and --offload-dir need --offload disk");
-    return;
+    return false;
   }
   GANNET_CHECK(a.max_resident_mb > 0, "--offload disk needs --max-resident-mb (MiB of weight buffers)");
+  return true;
+}
+
+void apply_offload(const OffloadArgs& a, const std::string& model, infer::EngineOptions& o) {
+  if (!offload_to_disk(a)) return;
   namespace fs = std::filesystem;
   std::error_code ec;
   const fs::path p(model);

@@ -19,6 +19,9 @@ struct OffloadArgs {
 
 void add_offload_options(CLI::App* cmd, OffloadArgs& a);
 
+// Whether the options ask for streaming; throws on a combination that makes no sense.
+bool offload_to_disk(const OffloadArgs& a);
+
 // Sets o's streaming fields from the options; throws on a combination that makes no sense
 // (--max-resident-mb or --offload-dir without --offload disk, or disk without a budget).
 void apply_offload(const OffloadArgs& a, const std::string& model, infer::EngineOptions& o);

@@ -98,11 +98,14 @@ void run(const ServeArgs& a) {
   signal(SIGPIPE, SIG_IGN);  // a client gone mid-write is an error return, not a signal
 
   const models::GptConfig& c = engine->config();
+  const infer::Engine::StreamStats st = engine->stream_stats();
+  const std::string where = st.slots == 0 ? "" : str(" streamed from disk through ", st.slots, " x ",
+                                                     st.slot_bytes / 1048576, " MiB");
   std::fprintf(stderr,
-               "gannet serve: model %s (%ld layers, d %ld, vocabulary %ld), %s weights, %ld slots of %ld tokens; "
+               "gannet serve: model %s (%ld layers, d %ld, vocabulary %ld), %s weights%s, %ld slots of %ld tokens; "
                "listening on http://%s:%d\n",
                o.model_name.c_str(), (long)c.n_layer, (long)c.n_embd, (long)c.vocab_size, a.weights.c_str(),
-               (long)engine->max_sequences(), (long)engine->max_context(), a.host.c_str(), port);
+               where.c_str(), (long)engine->max_sequences(), (long)engine->max_context(), a.host.c_str(), port);
   std::fflush(stderr);
 
   const auto grace = std::chrono::milliseconds((int64_t)(a.shutdown_grace * 1000));
