@@ -138,6 +138,36 @@ TEST(StreamedEngine, RingStaysWithinTheBudgetAndReadsEachUnitOncePerPass) {
   EXPECT_EQ(all.stream_stats().bytes_per_pass, 0);
 }
 
+// An MoE block's experts are read when a pass routes to them: one token (top-1) reads one expert
+// per MoE block, so less than the file; a long prompt reaches more experts; with the ring holding
+// every unit, experts once read stay, so the same prompt again reads nothing.
+TEST(StreamedEngine, ReadsOnlyTheExpertsAPassRoutesTo) {
+  models::GptConfig c = small_config(kVocab, 96, 4, 32, 4);
+  c.moe.num_experts = {8};
+  c.moe.k = 1;
+  c.moe.drop_tokens = false;
+  // A strong random router, so that a long prompt's tokens spread over the experts.
+  const models::Gpt m = perturbed_model(c, 6, [](const std::string& n) {
+    return n.find("moe.gate") != std::string::npos ? 3.f : n.find("ln_") != std::string::npos ? 0.3f : 0.05f;
+  });
+  infer::EngineOptions o;
+  o.max_sequences = 3;
+  infer::Engine e(weights_of(m), streamed(o, int64_t(1) << 40));
+  const std::vector<int32_t> ids = random_ids(80, kVocab, 8);
+  std::vector<float> logits(kVocab);
+  auto run = [&](int64_t seq, int64_t begin, int64_t n) {
+    infer::Chunk c{seq, std::span<const int32_t>(ids).subspan(begin, n)};
+    e.forward(std::span<const infer::Chunk>(&c, 1), logits.data());
+    return e.stream_stats().bytes_read;
+  };
+  const int64_t file = e.stream_stats().file_bytes, one = run(0, 0, 1);
+  EXPECT_LT(one, file);
+  const int64_t prompt = run(1, 1, 79);
+  EXPECT_GT(prompt, one);
+  EXPECT_LE(prompt, file);
+  EXPECT_EQ(run(2, 1, 79), prompt);
+}
+
 TEST(StreamedEngine, RefusesABudgetBelowTwoUnitsAndAnInMemoryDirectory) {
   const io::GptWeights w = weights_of(model(small_config(kVocab, 64, 4, 32, 2), 5));
   const int64_t unit = largest_unit(w, {});

@@ -157,8 +157,12 @@ double streamed_generation(infer::Engine& e, const BenchArgs& a, const std::stri
     probes.push_back(std::max(before, after));
     during.push_back(reading > 0 ? (t.last.bytes_read - t.first.bytes_read) / reading / 1e9 : 0);
     disk.push_back(std::max(probes.back(), during.back()));
-    // The steps need every unit of every pass but those the ring held when they began.
-    const double needed = (double)a.gen * s.bytes_per_pass - (double)s.slots * s.slot_bytes;
+    // The steps need every unit of every pass but those the ring held when they began; with MoE
+    // blocks also the experts they route to: at least what was read, less what the ring may hold
+    // of the next steps.
+    const double ahead = (double)s.slots * s.slot_bytes;
+    const double needed = std::max((double)a.gen * s.bytes_per_pass - ahead,
+                                   (double)(t.last.bytes_read - t.first.bytes_read) - ahead);
     const double io = s.bytes_per_pass > 0 ? disk.back() * 1e9 * a.gen * B / needed : compute;
     return std::pair<double, double>(a.gen * B / t.seconds, std::min(compute, io));
   });

@@ -91,7 +91,8 @@ struct Engine::Impl {
   std::vector<float> router_logits, router_probs, slot_gates, moe_in, moe_out, moe_y, dense, mix_logits, mix;
   kernels::MoeRouting routing;
   // The MoE half of block L on rows [0, n) of xn (its ln_2 output): X += the block's MoE output.
-  void moe_forward(const Layer& L, float* X, int64_t n);
+  void moe_forward(const Layer& L, int64_t l, float* X, int64_t n);
+  std::vector<int64_t> routed;  // moe_forward's scratch: the experts a pass routes to
   // LayerNorm then the product that reads it; an int8-input quantized product gets its input
   // quantized by the LayerNorm itself (kernels/layernorm_quantize.h).
   void norm_then(const LinearWeight& w, const Tensor& gamma, const Tensor& beta, const float* X, int64_t n, float* y,
@@ -312,12 +313,12 @@ void Engine::Impl::layer_forward(const Layer& L, int64_t l, const Row* rs, int64
   L.proj.apply(att.data(), C, n, X, C, kernels::Epilogue::accumulate, scratch.data());
   if (L.experts > 0) {
     kernels::layernorm_forward(X, L.ln2_g.f32(), L.ln2_b.f32(), xn.data(), nullptr, nullptr, n, C, eps);
-    return moe_forward(L, X, n);
+    return moe_forward(L, l, X, n);
   }
   mlp(L, X, n);
 }
 
-void Engine::Impl::moe_forward(const Layer& L, float* X, int64_t n) {
+void Engine::Impl::moe_forward(const Layer& L, int64_t l, float* X, int64_t n) {
   const int64_t E = L.experts, k = cfg.moe.k;
   const float* Xn = xn.data();
   // Router in f32, softmax, then top-k without a capacity limit (dropless): every row keeps its k
@@ -341,6 +342,13 @@ void Engine::Impl::moe_forward(const Layer& L, float* X, int64_t n) {
       d = std::max(d, FLT_EPSILON);
       for (int32_t i = b; i < end; ++i) g[routing.token_slots[i]] /= d;
     }
+  // Streamed, the experts chosen are read now (they are not read ahead).
+  if (streamed) {
+    routed.clear();
+    for (int64_t e = 0; e < E; ++e)
+      if (off[e + 1] > off[e]) routed.push_back(e);
+    streamed->load_experts(l, routed);
+  }
   // Each expert's rows, gathered into one contiguous block, through its MLP.
   kernels::gather_rows(Xn, routing.slot_token.data(), S, C, moe_in.data());
   for (int64_t e = 0; e < E; ++e) {
@@ -469,7 +477,15 @@ void Engine::forward_all(const Chunk& chunk, float* logits) {
 Engine::StreamStats Engine::stream_stats() const {
   const StreamedWeights* s = impl_->streamed.get();
   if (!s) return {};
-  return {s->slots(), s->slot_bytes(), s->bytes_per_pass(), s->bytes_read(), s->read_seconds(), s->wait_seconds()};
+  Engine::StreamStats st;
+  st.slots = s->slots();
+  st.slot_bytes = s->slot_bytes();
+  st.bytes_per_pass = s->bytes_per_pass();
+  st.bytes_read = s->bytes_read();
+  st.file_bytes = s->file_bytes();
+  st.read_seconds = s->read_seconds();
+  st.wait_seconds = s->wait_seconds();
+  return st;
 }
 
 double Engine::measure_disk_read_gbps(int64_t bytes) {

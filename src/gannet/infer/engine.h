@@ -100,9 +100,11 @@ class Engine {
 
   // Streaming only (zeros otherwise): the ring's slots and the bytes of each, the bytes a pass reads
   // from disk (0 when the ring holds every unit: each is read once), the bytes read so far, the
-  // seconds the reader spent reading them, and the seconds passes waited for a unit.
+  // seconds the reader spent reading them, the seconds passes waited for a unit, and the bytes of
+  // the streamed file (every unit whole, experts included).
   struct StreamStats {
     int64_t slots = 0, slot_bytes = 0, bytes_per_pass = 0, bytes_read = 0;
+    int64_t file_bytes = 0;
     double read_seconds = 0, wait_seconds = 0;
   };
   StreamStats stream_stats() const;

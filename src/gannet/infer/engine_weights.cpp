@@ -23,6 +23,12 @@ Tensor WeightArena::take(const Shape& shape, DType dtype) {
   return t;
 }
 
+void WeightArena::align(size_t alignment) {
+  const size_t at = (used_ + alignment - 1) / alignment * alignment;
+  GANNET_CHECK(at <= size_, "engine: weight arena overflow");
+  used_ = at;
+}
+
 Relocation relocation(const char* from, size_t bytes, char* to, std::shared_ptr<void> owner) {
   return [=](const Tensor& t) {
     if (!t.defined()) return t;
@@ -96,10 +102,12 @@ size_t EngineWeightBuilder::layer_bytes(int64_t l) const {
     bytes += matrix_bytes(h + ".mlp.c_fc.weight", 4 * C, C) + matrix_bytes(h + ".mlp.c_proj.weight", C, 4 * C) +
              arena_bytes(DType::f32, 4 * C) + arena_bytes(DType::f32, C);
   if (E > 0) {
-    bytes += arena_bytes(DType::f32, kernels::packed_size(kernels::PackedType::f32, E, C)) +
-             E * (expert_bytes(h + ".moe.experts.c_fc.weight", E, 4 * C, C) +
-                  expert_bytes(h + ".moe.experts.c_proj.weight", E, C, 4 * C) + arena_bytes(DType::f32, 4 * C) +
-                  arena_bytes(DType::f32, C));
+    // The experts' blocks, each aligned (and the padding in front of the first).
+    const size_t expert = expert_bytes(h + ".moe.experts.c_fc.weight", E, 4 * C, C) +
+                          expert_bytes(h + ".moe.experts.c_proj.weight", E, C, 4 * C) +
+                          arena_bytes(DType::f32, 4 * C) + arena_bytes(DType::f32, C);
+    bytes += arena_bytes(DType::f32, kernels::packed_size(kernels::PackedType::f32, E, C)) + kExpertAlign +
+             E * ((expert + kExpertAlign - 1) / kExpertAlign * kExpertAlign);
     if (cfg_.moe.use_residual)
       bytes += arena_bytes(wtype_, kernels::packed_size(ptype_, 2, C)) + arena_bytes(DType::f32, 2);
   }
@@ -182,7 +190,7 @@ LinearWeight EngineWeightBuilder::plain(WeightArena& a, const std::string& p, in
 // one [E * out, in] matrix) packed from the expert's rows for the integer kernels, with the
 // tensor's input quantization (int8 inputs are quantized token-wise by LinearWeight::apply from
 // the gathered ln_2 rows, as for any product whose input is not a folded LayerNorm's output).
-void EngineWeightBuilder::moe_block(WeightArena& a, const std::string& h, int64_t E, Layer& y) const {
+void EngineWeightBuilder::moe_block(WeightArena& a, size_t start, const std::string& h, int64_t E, Layer& y) const {
   const int64_t C = C_;
   y.experts = E;
   y.residual = cfg_.moe.use_residual;
@@ -202,19 +210,28 @@ void EngineWeightBuilder::moe_block(WeightArena& a, const std::string& h, int64_
     std::memcpy(t.raw(), all.data() + e * n, n * sizeof(float));
     return t;
   };
-  // The E experts' LinearWeights of expert tensor `name` [E, out, in] with biases `b` [E, out].
-  auto experts = [&](const std::string& name, int64_t out, int64_t in, const std::vector<float>& b,
-                     std::vector<LinearWeight>& dst) {
-    if (const io::QuantizedTensor* q = w_.find_quantized(name, {E * out, in})) {
-      for (int64_t e = 0; e < E; ++e)
-        dst.push_back(quantized(a, name, q->row_slice(e * out, (e + 1) * out), bias(b, e, out)));
-      return;
-    }
-    const Tensor all = as_f32(w_.at(name, {E, out, in}));
-    for (int64_t e = 0; e < E; ++e) dst.push_back(matrix_as(a, ptype_, all.f32() + e * out * in, out, in, bias(b, e, out)));
+  // An expert tensor [E, out, in] in f32 (undefined when quantized), and expert e's LinearWeight
+  // of it with biases `b` [E, out].
+  auto source = [&](const std::string& name, int64_t out, int64_t in) {
+    return w_.find_quantized(name, {E * out, in}) ? Tensor() : as_f32(w_.at(name, {E, out, in}));
   };
-  experts(p + "c_fc.weight", 4 * C, C, b1, y.expert_fc);
-  experts(p + "c_proj.weight", C, 4 * C, b2, y.expert_out);
+  const Tensor fc_all = source(p + "c_fc.weight", 4 * C, C), out_all = source(p + "c_proj.weight", C, 4 * C);
+  auto expert = [&](const std::string& name, const Tensor& all, int64_t e, int64_t out, int64_t in,
+                    const std::vector<float>& b) {
+    if (!all.defined())
+      return quantized(a, name, w_.find_quantized(name, {E * out, in})->row_slice(e * out, (e + 1) * out),
+                       bias(b, e, out));
+    return matrix_as(a, ptype_, all.f32() + e * out * in, out, in, bias(b, e, out));
+  };
+  a.align(kExpertAlign);
+  y.experts_offset = (int64_t)(a.used() - start);
+  for (int64_t e = 0; e < E; ++e) {
+    const size_t begin = a.used();
+    y.expert_fc.push_back(expert(p + "c_fc.weight", fc_all, e, 4 * C, C, b1));
+    y.expert_out.push_back(expert(p + "c_proj.weight", out_all, e, C, 4 * C, b2));
+    a.align(kExpertAlign);
+    y.expert_stride = (int64_t)(a.used() - begin);
+  }
 }
 
 HeadWeights EngineWeightBuilder::head(WeightArena& a) const {
@@ -243,11 +260,12 @@ ResidentTensors EngineWeightBuilder::resident(int64_t ctx, WeightArena& a) const
 Layer EngineWeightBuilder::layer(int64_t l, WeightArena& a) const {
   const int64_t C = C_;
   const std::string h = "h." + std::to_string(l);
+  const size_t start = a.used();
   Layer y;
   y.qkv = normed(a, h + ".attn.c_attn", h + ".ln_1", 3 * C, y.ln1_g, y.ln1_b);
   y.proj = plain(a, h + ".attn.c_proj", C, C);
   if (const int64_t E = cfg_.moe.experts_at(l, cfg_.n_layer); E > 0) {
-    moe_block(a, h, E, y);
+    moe_block(a, start, h, E, y);
     return y;
   }
   y.fc = normed(a, h + ".mlp.c_fc", h + ".ln_2", 4 * C, y.ln2_g, y.ln2_b);

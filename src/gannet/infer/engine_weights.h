@@ -18,12 +18,16 @@ namespace gannet::infer {
 
 // Bytes a tensor of n elements takes in an arena (rounded up to 64 for alignment).
 size_t arena_bytes(DType t, int64_t n);
+// The alignment of each expert's block in an MoE block's unit (that of direct I/O).
+constexpr int64_t kExpertAlign = 4096;
 
 // Tensors carved one after another out of one block of memory.
 class WeightArena {
  public:
   WeightArena(std::shared_ptr<void> owner, size_t bytes);
   Tensor take(const Shape& shape, DType dtype);
+  // Skips to the next multiple of `alignment` bytes from the base.
+  void align(size_t alignment);
   char* base() const { return static_cast<char*>(owner_.get()); }
   size_t used() const { return used_; }
 
@@ -44,6 +48,11 @@ struct Layer {
   LinearWeight gate;                                // router [E, C], f32 whatever the format, no bias
   std::vector<LinearWeight> expert_fc, expert_out;  // per expert: [4C, C] (GELU), [C, 4C]
   LinearWeight coef;                                // use_residual: [2, C]
+  // Where the experts lie in the unit, each expert's two products (bias, then matrix) in one block:
+  // expert e at experts_offset + e * expert_stride from the unit's start, both multiples of
+  // kExpertAlign, after everything else the block holds (so a stream can read the rest alone and
+  // then only the experts a pass routes to).
+  int64_t experts_offset = 0, expert_stride = 0;
   bool has_mlp() const { return experts == 0 || residual; }
 };
 
@@ -96,7 +105,8 @@ class EngineWeightBuilder {
   LinearWeight normed(WeightArena& a, const std::string& p, const std::string& ln, int64_t out, Tensor& gamma,
                       Tensor& beta) const;
   LinearWeight plain(WeightArena& a, const std::string& p, int64_t out, int64_t in) const;
-  void moe_block(WeightArena& a, const std::string& h, int64_t E, Layer& y) const;
+  // `start`: where the block's unit began in the arena.
+  void moe_block(WeightArena& a, size_t start, const std::string& h, int64_t E, Layer& y) const;
 };
 
 // Asks the kernel to drop from memory the pages of the model file behind the weights of one unit

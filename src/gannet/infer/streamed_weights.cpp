@@ -69,7 +69,8 @@ StreamedWeights::StreamedWeights(const io::GptWeights& w, const EngineWeightBuil
       auto unit = build(arena);
       std::memset(arena.base() + arena.used(), 0, (size_t)bytes - arena.used());
       write_exactly(fd, arena.base(), bytes, offset);
-      extents.push_back({offset, bytes});
+      unit_offset_.push_back(offset);
+      extents.push_back({offset, bytes});  // an MoE block's read-ahead part is set below
       for (int64_t s = 0; s < slots; ++s)
         keep(s, unit, relocation(arena.base(), (size_t)bytes, static_cast<char*>(ring.get()) + s * largest, ring));
     };
@@ -80,6 +81,7 @@ StreamedWeights::StreamedWeights(const io::GptWeights& w, const EngineWeightBuil
     for (int64_t l = 0; l < L; ++l) {
       prepare(l + 1, [&](WeightArena& a) { return b.layer(l, a); },
               [&](int64_t s, const Layer& y, const Relocation& m) { layers_[s][l] = relocated(y, m); });
+      if (layers_[0][l].experts > 0) extents.back().bytes = layers_[0][l].experts_offset;  // experts on demand
       release_source_pages(w, "h." + std::to_string(l) + ".", false);
     }
     GANNET_CHECK(fdatasync(fd) == 0, "writing the streamed weights failed: ", std::strerror(errno));
@@ -88,6 +90,10 @@ StreamedWeights::StreamedWeights(const io::GptWeights& w, const EngineWeightBuil
     throw;
   }
   for (const FileExtent& e : extents) bytes_per_pass_ += e.bytes;
+  for (int64_t b : unit_bytes) file_bytes_ += b;
+  loaded_.resize(slots);
+  loaded_unit_.assign(slots, -1);
+  loaded_generation_.assign(slots, -1);
   if (slots == U) bytes_per_pass_ = 0;  // every unit keeps its slot: read once
   stream_ = std::make_unique<WeightStream>(fd, "--offload-dir " + o.dir + " weights", std::move(extents), ring,
                                            slots, largest);
@@ -103,7 +109,34 @@ void StreamedWeights::release_head() {
   head_slot_ = -1;
 }
 
-const Layer& StreamedWeights::layer(int64_t l) { return layers_[stream_->acquire(l + 1)][l]; }
+const Layer& StreamedWeights::layer(int64_t l) {
+  layer_slot_ = stream_->acquire(l + 1);
+  return layers_[layer_slot_][l];
+}
+
+void StreamedWeights::load_experts(int64_t l, const std::vector<int64_t>& experts) {
+  const int64_t s = layer_slot_, u = l + 1, generation = stream_->generation(s);
+  const Layer& y = layers_[s][l];
+  if (loaded_unit_[s] != u || loaded_generation_[s] != generation) {
+    loaded_[s].assign(y.experts, 0);
+    loaded_unit_[s] = u;
+    loaded_generation_[s] = generation;
+  }
+  // Runs of consecutive experts missing from the slot, each read at once.
+  std::vector<char>& have = loaded_[s];
+  for (size_t i = 0; i < experts.size();) {
+    const int64_t first = experts[i];
+    int64_t last = first;
+    while (i < experts.size() && experts[i] == last && !have[last]) ++i, ++last;
+    if (last == first) {
+      ++i;
+      continue;
+    }
+    const int64_t at = y.experts_offset + first * y.expert_stride, bytes = (last - first) * y.expert_stride;
+    stream_->read_now(s, at, unit_offset_[u] + at, bytes);
+    std::fill(have.begin() + first, have.begin() + last, 1);
+  }
+}
 
 void StreamedWeights::release_layer(int64_t l) { stream_->release(l + 1); }
 

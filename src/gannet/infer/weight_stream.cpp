@@ -41,7 +41,8 @@ WeightStream::WeightStream(int fd, std::string name, std::vector<FileExtent> uni
       memory_(std::move(memory)),
       slots_(slots),
       slot_bytes_(slot_bytes),
-      slot_unit_(slots, -1) {
+      slot_unit_(slots, -1),
+      slot_generation_(slots, 0) {
   GANNET_CHECK(!units_.empty() && slots_ >= 1, "weight stream: no units or no slots");
   GANNET_CHECK(slot_bytes_ % kDirectIoAlign == 0 && (uintptr_t)memory_.get() % kDirectIoAlign == 0,
                "weight stream: slots not aligned for direct I/O");
@@ -90,6 +91,7 @@ void WeightStream::read_loop() {
       return;
     }
     slot_unit_[s] = u;
+    ++slot_generation_[s];
     bytes_read_ += units_[u].bytes;
     loaded_ = k + 1;
     cv_.notify_all();
@@ -120,6 +122,23 @@ void WeightStream::release(int64_t unit) {
     ++released_;
   }
   cv_.notify_all();
+}
+
+void WeightStream::read_now(int64_t slot, int64_t slot_offset, int64_t file_offset, int64_t bytes) {
+  GANNET_CHECK(slot >= 0 && slot < slots_ && slot_offset >= 0 && bytes >= 0 && slot_offset + bytes <= slot_bytes_ &&
+                   slot_offset % kDirectIoAlign == 0 && file_offset % kDirectIoAlign == 0 && bytes % kDirectIoAlign == 0,
+               "weight stream: a read outside its slot or not aligned for direct I/O");
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string err = read_exactly(fd_, name_, file_offset, bytes, slot_data(slot) + slot_offset);
+  GANNET_CHECK(err.empty(), err);
+  std::lock_guard<std::mutex> lock(mu_);
+  read_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  bytes_read_ += bytes;
+}
+
+int64_t WeightStream::generation(int64_t s) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return slot_generation_[s];
 }
 
 int64_t WeightStream::bytes_read() const {

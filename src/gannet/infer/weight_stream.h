@@ -22,7 +22,8 @@
 
 namespace gannet::infer {
 
-// A unit's bytes in the file: offset and length multiples of kDirectIoAlign.
+// A unit's bytes in the file that the reader reads ahead: offset and length multiples of
+// kDirectIoAlign. A unit may own more bytes after these, read on demand (read_now).
 struct FileExtent {
   int64_t offset = 0, bytes = 0;
 };
@@ -49,6 +50,12 @@ class WeightStream {
   int64_t acquire(int64_t unit);
   // Gives back the slot of the oldest unit acquired and not released, which must be `unit`.
   void release(int64_t unit);
+  // Reads `bytes` at file offset `file_offset` into slot `slot` at `slot_offset`, on the calling
+  // thread (all three multiples of kDirectIoAlign; the slot must be acquired). Throws on failure.
+  void read_now(int64_t slot, int64_t slot_offset, int64_t file_offset, int64_t bytes);
+  // Counts the reader's reads into slot s: what a slot holds beyond its read-ahead bytes (read
+  // with read_now) is valid while this is unchanged.
+  int64_t generation(int64_t s) const;
   // Bytes read from the file so far, seconds the reader spent reading them, and seconds acquire()
   // waited for a unit (the compute the disk held up).
   int64_t bytes_read() const;
@@ -75,7 +82,8 @@ class WeightStream {
   double read_seconds_ = 0, wait_seconds_ = 0;
   bool stop_ = false;
   std::string error_;
-  std::vector<int64_t> slot_unit_;  // the unit each slot holds (-1: none)
+  std::vector<int64_t> slot_unit_;        // the unit each slot holds (-1: none)
+  std::vector<int64_t> slot_generation_;  // reads into each slot
   std::thread reader_;
 };
 
