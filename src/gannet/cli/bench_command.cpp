@@ -131,13 +131,60 @@ void report_bound_defect(const Measured& m) {
 
 std::string tg_name(int64_t gen, int64_t B) { return "tg" + std::to_string(gen) + (B > 1 ? "x" + std::to_string(B) : ""); }
 
+// The disk's side of a streamed repetition's bound: the best rate seen (direct-I/O probes of a
+// step's bytes of the streamed file before and after, and the stream's own reads during), and the
+// bytes the repetition needed at least: every unit of each of its passes but those the ring held
+// when it began; with MoE blocks also the experts routed to: at least what was read, less what the
+// ring may hold of later passes.
+struct DiskShare {
+  double probe_gbps = 0, stream_gbps = 0, best_gbps = 0, needed_bytes = 0;
+  // Tokens/s the disk allows for `tokens` tokens.
+  double tokens_per_s(double tokens) const { return best_gbps * 1e9 * tokens / needed_bytes; }
+};
+DiskShare disk_share(const infer::Engine::StreamStats& first, const infer::Engine::StreamStats& last,
+                     double probe_before, double probe_after, int64_t passes) {
+  DiskShare d;
+  const double reading = last.read_seconds - first.read_seconds, read = (double)(last.bytes_read - first.bytes_read);
+  const double ahead = (double)first.slots * first.slot_bytes;
+  d.probe_gbps = std::max(probe_before, probe_after);
+  d.stream_gbps = reading > 0 ? read / reading / 1e9 : 0;
+  d.best_gbps = std::max(d.probe_gbps, d.stream_gbps);
+  d.needed_bytes = std::max((double)passes * first.bytes_per_pass - ahead, read - ahead);
+  return d;
+}
+
+// A prompt with the weights streamed from disk: tokens/s beside min(compute bound, what the disk
+// allows, as disk_share says). Returns the median tokens/s.
+double streamed_prompt(infer::Engine& e, const BenchArgs& a, const std::string& label, int64_t p, double flops,
+                       bool int8_gemm) {
+  time_prompt(e, p, 1);  // warm-up
+  const int64_t bytes = e.stream_stats().bytes_per_pass;
+  std::vector<double> rates;
+  Measured m = measure(a.reps, [&](int r) {
+    const double peak = int8_gemm ? kernels::measure_onednn_int8_gops(1536, 3) : kernels::measure_gemm_gflops(1536, 3);
+    const double compute = peak * 1e9 / (flops / p);
+    const double before = bytes > 0 ? e.measure_disk_read_gbps(bytes) : 0;
+    const infer::Engine::StreamStats first = e.stream_stats();
+    const double seconds = time_prompt(e, p, 2 + r);
+    const infer::Engine::StreamStats last = e.stream_stats();
+    const double after = bytes > 0 ? e.measure_disk_read_gbps(bytes) : 0;
+    const DiskShare d = disk_share(first, last, before, after, (p + 511) / 512);
+    rates.push_back(d.best_gbps);
+    return std::pair<double, double>(p / seconds, bytes > 0 ? std::min(compute, d.tokens_per_s(p)) : compute);
+  });
+  std::printf("%-10s %-9s %12.1f %12.1f %8.1f%%   %.2f GFLOP/token; %.1f MB per pass from disk at %.2f GB/s\n",
+              (label + "/disk").c_str(), ("pp" + std::to_string(p)).c_str(), m.tokens_per_s, m.bound,
+              100 * m.fraction, flops / p / 1e9, bytes / 1e6, median(rates));
+  report_bound_defect(m);
+  std::fflush(stdout);
+  return m.tokens_per_s;
+}
+
 // Generation with the weights streamed from disk: tokens/s beside the bound
-// min(compute bound, disk bandwidth x B / bytes per step). The disk's rate is the best of three
-// measured in the same repetition: a direct-I/O read of a step's bytes of the streamed file before
-// and after it, and the rate the stream's own reads ran at during the steps (this virtual disk's
-// rate moves by tens of percent from one second to the next). The compute bound comes from the GEMM
-// rate measured before. The steps need every unit of every pass but those the ring held when they
-// began. Returns the median tokens/s.
+// min(compute bound, disk bandwidth x B / bytes per step), the disk's share as disk_share says
+// (the best of three rates, since this virtual disk's rate moves by tens of percent from one
+// second to the next), the compute bound from the GEMM rate measured before. Returns the median
+// tokens/s.
 double streamed_generation(infer::Engine& e, const BenchArgs& a, const std::string& label, int64_t B) {
   time_generation(e, 1, B, 1);  // warm-up: the first pass fills the ring
   const infer::Engine::StreamStats s = e.stream_stats();
@@ -150,20 +197,14 @@ double streamed_generation(infer::Engine& e, const BenchArgs& a, const std::stri
     const double before = s.bytes_per_pass > 0 ? e.measure_disk_read_gbps(s.bytes_per_pass) : 0;
     const GenerationTiming t = time_generation(e, a.gen, B, 2 + r);
     const double after = s.bytes_per_pass > 0 ? e.measure_disk_read_gbps(s.bytes_per_pass) : 0;
-    const double reading = t.last.read_seconds - t.first.read_seconds;
+    const DiskShare d = disk_share(t.first, t.last, before, after, a.gen);
     seconds += t.seconds;
-    read_s += reading;
+    read_s += t.last.read_seconds - t.first.read_seconds;
     wait_s += t.last.wait_seconds - t.first.wait_seconds;
-    probes.push_back(std::max(before, after));
-    during.push_back(reading > 0 ? (t.last.bytes_read - t.first.bytes_read) / reading / 1e9 : 0);
-    disk.push_back(std::max(probes.back(), during.back()));
-    // The steps need every unit of every pass but those the ring held when they began; with MoE
-    // blocks also the experts they route to: at least what was read, less what the ring may hold
-    // of the next steps.
-    const double ahead = (double)s.slots * s.slot_bytes;
-    const double needed = std::max((double)a.gen * s.bytes_per_pass - ahead,
-                                   (double)(t.last.bytes_read - t.first.bytes_read) - ahead);
-    const double io = s.bytes_per_pass > 0 ? disk.back() * 1e9 * a.gen * B / needed : compute;
+    probes.push_back(d.probe_gbps);
+    during.push_back(d.stream_gbps);
+    disk.push_back(d.best_gbps);
+    const double io = s.bytes_per_pass > 0 ? d.tokens_per_s((double)a.gen * B) : compute;
     return std::pair<double, double>(a.gen * B / t.seconds, std::min(compute, io));
   });
   std::printf("%-10s %-9s %12.1f %12.1f %8.1f%%   %.1f MB per step from disk at %.2f GB/s (direct I/O), ring %ld x "
@@ -242,6 +283,10 @@ void run(const BenchArgs& a) {
       for (int64_t p : a.prompts) {
         double flops = e.flops_per_token(0, true) - e.flops_per_token(0, false);  // the head, once
         for (int64_t i = 0; i < p; ++i) flops += e.flops_per_token(i, false);
+        if (o.offload_disk) {
+          results.push_back({label, "pp" + std::to_string(p), streamed_prompt(e, a, label, p, flops, int8_gemm), 0, 0});
+          continue;
+        }
         time_prompt(e, p, 1);  // warm-up
         Measured m = measure(a.reps, [&](int r) {
           const double peak = int8_gemm ? kernels::measure_onednn_int8_gops(1536, 3) : kernels::measure_gemm_gflops(1536, 3);
