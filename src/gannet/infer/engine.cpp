@@ -13,6 +13,7 @@
 #include "gannet/core/error.h"
 #include "gannet/core/huge_pages.h"
 #include "gannet/core/parallel_errors.h"
+#include "gannet/dist/communicator.h"
 #include "gannet/infer/engine_weights.h"
 #include "gannet/infer/fused_input_quantization.h"
 #include "gannet/infer/kv_cache.h"
@@ -59,6 +60,15 @@ struct Engine::Impl {
   models::GptConfig cfg;
   EngineOptions opt;
   int64_t C = 0, H = 0, D = 0, ctx = 0;
+  // Tensor parallelism (null: one process): this rank's heads, attention width (Hl D), MLP width
+  // and vocabulary rows; one process: H, C, 4C and V.
+  dist::Communicator* tp = nullptr;
+  int64_t Hl = 0, A = 0, F = 0, Vl = 0;
+  std::vector<float> partial, local_logits, gathered;  // a row-parallel product's share; the head's
+  // X += w(in) for rows [0, n): with tensor parallelism each rank's share summed over the group.
+  void add_product(const LinearWeight& w, const float* in, int64_t ldin, int64_t n, float* X);
+  // The head's logits of m rows of xn into logits [m, V].
+  void head_logits(const HeadWeights& head, int64_t m, bool wide, float* logits);
   DType wtype = DType::f32;
   // The weights. In memory: all of them, in one arena. Streamed: the small resident tensors here,
   // and heads and layers are the copies for the ring's first slot, for their shapes and formats
@@ -130,6 +140,11 @@ int64_t context_of(const io::GptWeights& w, const EngineOptions& o) {
                " is longer than the model's n_ctx ", w.config.n_ctx);
   return o.max_context > 0 ? o.max_context : w.config.n_ctx;
 }
+// The tensor-parallel group, or null for one process (no group, or a group of one).
+dist::Communicator* tensor_group(const EngineOptions& o) {
+  return o.tensor_parallel && o.tensor_parallel->size() > 1 ? o.tensor_parallel : nullptr;
+}
+int64_t group_size(const EngineOptions& o) { return tensor_group(o) ? tensor_group(o)->size() : 1; }
 }  // namespace
 
 Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
@@ -139,8 +154,13 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
       H(w.config.n_head),
       D(w.config.n_embd / w.config.n_head),
       ctx(context_of(w, o)),
+      tp(tensor_group(o)),
+      Hl(w.config.n_head / group_size(o)),
+      A(Hl * D),
+      F(4 * w.config.n_embd / group_size(o)),
+      Vl(TensorSlice{0, (int)group_size(o)}.vocab_rows(w.config.vocab_size)),
       wtype(o.weights == WeightFormat::bf16 ? DType::bf16 : DType::f32),
-      cache(w.config.n_layer, o.max_sequences, w.config.n_head, w.config.n_embd / w.config.n_head, ctx) {
+      cache(w.config.n_layer, o.max_sequences, w.config.n_head / group_size(o), w.config.n_embd / w.config.n_head, ctx) {
   cfg.validate();
   const int64_t V = cfg.vocab_size;
   if (cfg.moe.enabled()) {
@@ -154,9 +174,10 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
   max_rows = std::max<int64_t>(kMaxPieceRows, opt.max_sequences);
   x.resize(max_rows * C);
   xn.resize(max_rows * C);
-  qkv.resize(max_rows * 3 * C);
-  att.resize(max_rows * C);
-  hid.resize(max_rows * 4 * C);
+  qkv.resize(max_rows * 3 * A);
+  att.resize(max_rows * A);
+  hid.resize(max_rows * F);
+  if (tp) partial.resize(max_rows * C);
   if (max_experts > 0) {
     const int64_t k = cfg.moe.k;
     router_logits.resize(max_rows * max_experts);
@@ -184,7 +205,8 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
 
 void Engine::Impl::prepare_weights(const io::GptWeights& w) {
   // Float matrices take the engine's format; a quantized model's quantized matrices keep theirs.
-  const EngineWeightBuilder b(w, wtype == DType::f32 ? kernels::PackedType::f32 : kernels::PackedType::bf16);
+  const EngineWeightBuilder b(w, wtype == DType::f32 ? kernels::PackedType::f32 : kernels::PackedType::bf16,
+                              TensorSlice{tp ? tp->rank() : 0, (int)group_size(opt)});
   const int64_t L = cfg.n_layer;
   if (opt.offload_disk) {
     std::shared_ptr<void> owner = allocate_huge_pages(b.resident_bytes(ctx), "the resident weights");
@@ -237,22 +259,34 @@ void Engine::Impl::check_chunks(std::span<const Chunk> chunks) {
 }
 
 void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& out_rows, float* logits) {
-  const int64_t n = (int64_t)rs.size(), V = cfg.vocab_size;
+  const int64_t n = (int64_t)rs.size();
   prepare_scratch(std::max<int64_t>(n, (int64_t)out_rows.size()));
   float* X = x.data();
   // Embeddings.
   const HeadWeights& hw = use_head();
   ParallelErrors errors;  // embed.row may allocate (a padded quantized row)
+  // With tensor parallelism the rank holding a token's row gives it, the others zeros, summed.
+  const int64_t row0 = tp ? tp->rank() * Vl : 0;
+  auto embed = [&](int64_t i, float* xi) {
+    const int64_t r = rs[i].token - row0;
+    if (r >= 0 && r < (tp ? Vl : cfg.vocab_size)) hw.embed.row(r, xi);
+    else std::fill(xi, xi + C, 0.f);
+  };
 #pragma omp parallel for schedule(static) if (n > 8)
   for (int64_t i = 0; i < n; ++i) {
     errors.run([&] {
       float* xi = X + i * C;
       const float* pe = resident.wpe.f32() + rs[i].pos * C;
-      hw.embed.row(rs[i].token, xi);
+      embed(i, xi);
+      if (tp) return;
       for (int64_t c = 0; c < C; ++c) xi[c] += pe[c];
     });
   }
   errors.rethrow();
+  if (tp) {
+    tp->all_reduce_sum(X, n * C);
+    for (int64_t i = 0; i < n; ++i) kernels::add_inplace(X + i * C, resident.wpe.f32() + rs[i].pos * C, C);
+  }
   done_with_embedding();
   // A wide decode pass (more decode rows than the skinny kernel takes; streaming only) runs each
   // layer and the head on groups of rows it takes, so that every row meets the kernels it meets in
@@ -269,48 +303,77 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
   // Final LayerNorm of the rows whose logits are wanted, then the tied LM head (held, streaming,
   // until the next pass's embedding).
   const HeadWeights& head = use_head();
-  const int64_t m = (int64_t)out_rows.size(), head_group = wide ? LinearWeight::kSkinnyMaxRows : std::max<int64_t>(m, 1);
+  const int64_t m = (int64_t)out_rows.size();
   for (int64_t j = 0; j < m; ++j)
     kernels::layernorm_forward(X + out_rows[j] * C, resident.lnf_g.f32(), resident.lnf_b.f32(), xn.data() + j * C,
                                nullptr, nullptr, 1, C, cfg.layernorm_eps);
+  head_logits(head, m, wide, logits);
+}
+
+void Engine::Impl::head_logits(const HeadWeights& head, int64_t m, bool wide, float* logits) {
+  const int64_t V = cfg.vocab_size, head_group = wide ? LinearWeight::kSkinnyMaxRows : std::max<int64_t>(m, 1);
+  const int64_t W = tp ? Vl : V;  // the rows this rank holds
+  float* out = logits;
+  if (tp) {
+    local_logits.resize(m * Vl);
+    out = local_logits.data();
+  }
   for (int64_t j = 0; j < m; j += head_group)
-    head.head.apply(xn.data() + j * C, C, std::min(head_group, m - j), logits + j * V, V, kernels::Epilogue::store,
+    head.head.apply(xn.data() + j * C, C, std::min(head_group, m - j), out + j * W, W, kernels::Epilogue::store,
                     scratch.data());
+  if (!tp || m == 0) return;
+  // Every rank's [m, Vl] block, then each row's columns in vocabulary order (the padding dropped).
+  const int64_t t = tp->size();
+  gathered.resize(t * m * Vl);
+  tp->all_gather(local_logits.data(), gathered.data(), m * Vl);
+  for (int64_t r = 0; r < t; ++r) {
+    const int64_t v0 = r * Vl, cols = std::max<int64_t>(0, std::min(V, v0 + Vl) - v0);
+    for (int64_t j = 0; j < m; ++j)
+      std::copy(gathered.data() + (r * m + j) * Vl, gathered.data() + (r * m + j) * Vl + cols, logits + j * V + v0);
+  }
+}
+
+void Engine::Impl::add_product(const LinearWeight& w, const float* in, int64_t ldin, int64_t n, float* X) {
+  if (!tp) return w.apply(in, ldin, n, X, C, kernels::Epilogue::accumulate, scratch.data());
+  w.apply(in, ldin, n, partial.data(), C, kernels::Epilogue::store, scratch.data());
+  tp->all_reduce_sum(partial.data(), n * C);
+  kernels::add_inplace(X, partial.data(), n * C);
 }
 
 void Engine::Impl::layer_forward(const Layer& L, int64_t l, const Row* rs, int64_t n, float* X) {
   const float eps = cfg.layernorm_eps, scale = 1.f / std::sqrt((float)D);
   bool distinct_sequences = true;  // decode passes: one row per sequence
   for (int64_t i = 1; i < n && distinct_sequences; ++i) distinct_sequences = rs[i].seq != rs[i - 1].seq;
-  norm_then(L.qkv, L.ln1_g, L.ln1_b, X, n, qkv.data(), 3 * C, kernels::Epilogue::store);
+  norm_then(L.qkv, L.ln1_g, L.ln1_b, X, n, qkv.data(), 3 * A, kernels::Epilogue::store);
   // New keys and values into the cache, then each row attends over its sequence's prefix. In a
   // decode pass every row is its own sequence, so a (row, head) task stores and attends alone.
-  const bool parallel = n * H > 1 && n * H * (rs[n - 1].pos + 1) * D > 32768;
+  // This rank's Hl heads (all H in one process): q, k, v of row i at i * 3A, + A, + 2A.
+  const bool parallel = n * Hl > 1 && n * Hl * (rs[n - 1].pos + 1) * D > 32768;
   auto store = [&](int64_t i, int64_t h) {
-    const float* q = qkv.data() + i * 3 * C;
-    cache.store(rs[i].seq, l, h, rs[i].pos, q + C + h * D, q + 2 * C + h * D);
+    const float* q = qkv.data() + i * 3 * A;
+    cache.store(rs[i].seq, l, h, rs[i].pos, q + A + h * D, q + 2 * A + h * D);
   };
   auto attend = [&](int64_t i, int64_t h) {
     float* sc = attn_scores.data() + omp_get_thread_num() * ctx;
-    kernels::attend_cached(qkv.data() + i * 3 * C + h * D, cache.keys(rs[i].seq, l, h), cache.values(rs[i].seq, l, h),
-                           D, rs[i].pos + 1, D, scale, sc, att.data() + i * C + h * D);
+    kernels::attend_cached(qkv.data() + i * 3 * A + h * D, cache.keys(rs[i].seq, l, h), cache.values(rs[i].seq, l, h),
+                           D, rs[i].pos + 1, D, scale, sc, att.data() + i * A + h * D);
   };
   if (distinct_sequences) {
 #pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t ih = 0; ih < n * H; ++ih) {
-      store(ih / H, ih % H);
-      attend(ih / H, ih % H);
+    for (int64_t ih = 0; ih < n * Hl; ++ih) {
+      store(ih / Hl, ih % Hl);
+      attend(ih / Hl, ih % Hl);
     }
   } else {
 #pragma omp parallel if (parallel)
     {
 #pragma omp for schedule(static)
-      for (int64_t ih = 0; ih < n * H; ++ih) store(ih / H, ih % H);
+      for (int64_t ih = 0; ih < n * Hl; ++ih) store(ih / Hl, ih % Hl);
 #pragma omp for schedule(dynamic, 4)
-      for (int64_t ih = 0; ih < n * H; ++ih) attend(ih / H, ih % H);
+      for (int64_t ih = 0; ih < n * Hl; ++ih) attend(ih / Hl, ih % Hl);
     }
   }
-  L.proj.apply(att.data(), C, n, X, C, kernels::Epilogue::accumulate, scratch.data());
+  add_product(L.proj, att.data(), A, n, X);
   if (L.experts > 0) {
     kernels::layernorm_forward(X, L.ln2_g.f32(), L.ln2_b.f32(), xn.data(), nullptr, nullptr, n, C, eps);
     return moe_forward(L, l, X, n);
@@ -387,8 +450,8 @@ void Engine::Impl::norm_then(const LinearWeight& w, const Tensor& gamma, const T
 
 void Engine::Impl::mlp(const Layer& L, float* X, int64_t n) {
   if (!fuses_gelu_quantization(L)) {
-    norm_then(L.fc, L.ln2_g, L.ln2_b, X, n, hid.data(), 4 * C, kernels::Epilogue::gelu);
-    return L.out.apply(hid.data(), 4 * C, n, X, C, kernels::Epilogue::accumulate, scratch.data());
+    norm_then(L.fc, L.ln2_g, L.ln2_b, X, n, hid.data(), F, kernels::Epilogue::gelu);
+    return add_product(L.out, hid.data(), F, n, X);
   }
   // c_proj's inputs: c_fc's 4C GELU outputs quantized by c_fc's kernel.
   const kernels::QuantizedRows h = L.fc.apply_quantized_gelu(norm_quantized(L.fc, L.ln2_g, L.ln2_b, X, n), hid.data(),

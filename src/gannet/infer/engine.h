@@ -47,6 +47,10 @@
 #include "gannet/io/gpt_weights.h"
 #include "gannet/models/gpt.h"
 
+namespace gannet::dist {
+class Communicator;
+}
+
 namespace gannet::infer {
 
 enum class WeightFormat { f32, bf16 };
@@ -63,6 +67,12 @@ struct EngineOptions {
   bool offload_disk = false;
   int64_t max_resident_bytes = 0;
   std::string offload_dir = ".";
+  // Tensor-parallel inference (Megatron layout, infer/engine_weights.h's TensorSlice) over this
+  // group, when it has more than one rank: every rank builds an engine with the same options and
+  // makes the same calls; each holds its heads, its MLP columns and its rows of the vocabulary;
+  // two all-reduces per block, one for the embedding, an all-gather for the logits, which every
+  // rank then holds whole. Dense float models only.
+  dist::Communicator* tensor_parallel = nullptr;
 };
 
 // Tokens to append to one sequence.

@@ -59,12 +59,19 @@ std::vector<float> to_f32(const Tensor& t) {
 }
 }  // namespace
 
-EngineWeightBuilder::EngineWeightBuilder(const io::GptWeights& weights, kernels::PackedType ptype)
+EngineWeightBuilder::EngineWeightBuilder(const io::GptWeights& weights, kernels::PackedType ptype, TensorSlice slice)
     : w_(weights),
       cfg_(weights.config),
       C_(weights.config.n_embd),
       ptype_(ptype),
-      wtype_(ptype == kernels::PackedType::f32 ? DType::f32 : DType::bf16) {}
+      wtype_(ptype == kernels::PackedType::f32 ? DType::f32 : DType::bf16),
+      slice_(slice) {
+  if (slice_.size == 1) return;
+  GANNET_CHECK(!weights.is_quantized() && !cfg_.moe.enabled(),
+               "tensor-parallel inference takes dense float models (quantized and MoE models: not yet)");
+  GANNET_CHECK(cfg_.n_head % slice_.size == 0, "tensor parallelism over ", slice_.size, " ranks needs n_head (",
+               cfg_.n_head, ") divisible by it");
+}
 
 // Float matrices take the engine's format; a quantized model's quantized matrices keep theirs
 // (packed for kernels/quant_matmul.h).
@@ -83,7 +90,7 @@ size_t EngineWeightBuilder::expert_bytes(const std::string& name, int64_t E, int
 }
 
 size_t EngineWeightBuilder::head_bytes() const {
-  const int64_t V = cfg_.vocab_size;
+  const int64_t V = slice_.size > 1 ? slice_.vocab_rows(cfg_.vocab_size) : cfg_.vocab_size;
   size_t bytes = matrix_bytes("wte.weight", V, C_);
   if (w_.quantized.count("lm_head.weight")) bytes += matrix_bytes("lm_head.weight", V, C_);
   return bytes;
@@ -96,6 +103,12 @@ size_t EngineWeightBuilder::resident_bytes(int64_t ctx) const {
 size_t EngineWeightBuilder::layer_bytes(int64_t l) const {
   const int64_t C = C_, L = cfg_.n_layer, E = cfg_.moe.experts_at(l, L);
   const std::string h = "h." + std::to_string(l);
+  if (slice_.size > 1) {  // a dense float block's share: C/t of attention and 4C/t of MLP width
+    const int64_t A = C / slice_.size, F = 4 * C / slice_.size;
+    return arena_bytes(wtype_, kernels::packed_size(ptype_, 3 * A, C)) + arena_bytes(wtype_, kernels::packed_size(ptype_, C, A)) +
+           arena_bytes(wtype_, kernels::packed_size(ptype_, F, C)) + arena_bytes(wtype_, kernels::packed_size(ptype_, C, F)) +
+           arena_bytes(DType::f32, 3 * A) + arena_bytes(DType::f32, F) + 6 * arena_bytes(DType::f32, C);
+  }
   size_t bytes = matrix_bytes(h + ".attn.c_attn.weight", 3 * C, C) + matrix_bytes(h + ".attn.c_proj.weight", C, C) +
                  arena_bytes(DType::f32, 3 * C) + 6 * arena_bytes(DType::f32, C);
   if (E == 0 || cfg_.moe.use_residual)
@@ -150,7 +163,7 @@ LinearWeight EngineWeightBuilder::matrix_as(WeightArena& a, kernels::PackedType 
 // integers as quantized, so its LayerNorm applies gamma and beta itself (and its output is what
 // the int8 activation quantization sees, as in ZeroQuant).
 LinearWeight EngineWeightBuilder::normed(WeightArena& a, const std::string& p, const std::string& ln, int64_t out,
-                                         Tensor& gamma, Tensor& beta) const {
+                                         Tensor& gamma, Tensor& beta, int64_t parts) const {
   const int64_t C = C_;
   const std::string name = p + ".weight";
   if (const io::QuantizedTensor* q = w_.find_quantized(name, {out, C})) {
@@ -164,7 +177,6 @@ LinearWeight EngineWeightBuilder::normed(WeightArena& a, const std::string& p, c
   std::vector<float> b = to_f32(w_.at(p + ".bias", {out}));
   std::vector<float> g = to_f32(w_.at(ln + ".weight", {C}));
   std::vector<float> be = to_f32(w_.at(ln + ".bias", {C}));
-  Tensor bt = a.take({out}, DType::f32);
   for (int64_t n = 0; n < out; ++n) {
     double s = b[n];
     float* row = W.data() + n * C;
@@ -172,9 +184,24 @@ LinearWeight EngineWeightBuilder::normed(WeightArena& a, const std::string& p, c
       s += (double)row[k] * be[k];
       row[k] *= g[k];
     }
-    bt.f32()[n] = (float)s;
+    b[n] = (float)s;
   }
-  return matrix_as(a, ptype_, W.data(), out, C, bt);
+  // A tensor slice keeps its rows of each of the `parts` blocks (folding is per row, so slicing
+  // after it is slicing before it).
+  int64_t rows = out;
+  if (slice_.size > 1) {
+    const int64_t block = out / parts, share = block / slice_.size;
+    rows = parts * share;
+    for (int64_t part = 0; part < parts; ++part)
+      for (int64_t i = 0; i < share; ++i) {
+        const int64_t src = part * block + slice_.rank * share + i, dst = part * share + i;
+        std::copy(W.data() + src * C, W.data() + (src + 1) * C, W.data() + dst * C);  // dst <= src
+        b[dst] = b[src];
+      }
+  }
+  Tensor bt = a.take({rows}, DType::f32);
+  std::copy(b.begin(), b.begin() + rows, bt.f32());
+  return matrix_as(a, ptype_, W.data(), rows, C, bt);
 }
 
 LinearWeight EngineWeightBuilder::plain(WeightArena& a, const std::string& p, int64_t out, int64_t in) const {
@@ -183,6 +210,16 @@ LinearWeight EngineWeightBuilder::plain(WeightArena& a, const std::string& p, in
     return quantized(a, name, *q, vector(a, p + ".bias", out));
   // The source as it is when f32 (widened when bf16): packing reads it, no copy needed.
   return matrix_as(a, ptype_, as_f32(w_.at(name, {out, in})).f32(), out, in, vector(a, p + ".bias", out));
+}
+
+LinearWeight EngineWeightBuilder::row_parallel(WeightArena& a, const std::string& p, int64_t out, int64_t in) const {
+  if (slice_.size == 1) return plain(a, p, out, in);
+  const int64_t share = in / slice_.size, k0 = slice_.rank * share;
+  const Tensor W = as_f32(w_.at(p + ".weight", {out, in}));
+  std::vector<float> Wl(out * share);
+  for (int64_t n = 0; n < out; ++n) std::copy(W.f32() + n * in + k0, W.f32() + n * in + k0 + share, Wl.data() + n * share);
+  Tensor bias = slice_.rank == 0 ? vector(a, p + ".bias", out) : constant(a, out, 0.f);
+  return matrix_as(a, ptype_, Wl.data(), out, share, bias);
 }
 
 // An MoE block: ln_2 kept, the router in f32, one LinearWeight per expert from the slices of
@@ -237,6 +274,14 @@ void EngineWeightBuilder::moe_block(WeightArena& a, size_t start, const std::str
 HeadWeights EngineWeightBuilder::head(WeightArena& a) const {
   const int64_t V = cfg_.vocab_size;
   HeadWeights hw;
+  if (slice_.size > 1) {  // rows [rank Vl, (rank + 1) Vl) of the table, zero rows past V
+    const int64_t Vl = slice_.vocab_rows(V), r0 = slice_.rank * Vl, n = std::max<int64_t>(0, std::min(V, r0 + Vl) - r0);
+    const Tensor all = as_f32(w_.at("wte.weight", {V, C_}));
+    std::vector<float> rows(Vl * C_, 0.f);
+    std::copy(all.f32() + r0 * C_, all.f32() + (r0 + n) * C_, rows.data());
+    hw.embed = hw.head = matrix_as(a, ptype_, rows.data(), Vl, C_, Tensor());
+    return hw;
+  }
   if (const io::QuantizedTensor* q = w_.find_quantized("wte.weight", {V, C_}))
     hw.embed = quantized(a, "wte.weight", *q, Tensor());
   else
@@ -262,14 +307,14 @@ Layer EngineWeightBuilder::layer(int64_t l, WeightArena& a) const {
   const std::string h = "h." + std::to_string(l);
   const size_t start = a.used();
   Layer y;
-  y.qkv = normed(a, h + ".attn.c_attn", h + ".ln_1", 3 * C, y.ln1_g, y.ln1_b);
-  y.proj = plain(a, h + ".attn.c_proj", C, C);
+  y.qkv = normed(a, h + ".attn.c_attn", h + ".ln_1", 3 * C, y.ln1_g, y.ln1_b, 3);
+  y.proj = row_parallel(a, h + ".attn.c_proj", C, C);
   if (const int64_t E = cfg_.moe.experts_at(l, cfg_.n_layer); E > 0) {
     moe_block(a, start, h, E, y);
     return y;
   }
   y.fc = normed(a, h + ".mlp.c_fc", h + ".ln_2", 4 * C, y.ln2_g, y.ln2_b);
-  y.out = plain(a, h + ".mlp.c_proj", C, 4 * C);
+  y.out = row_parallel(a, h + ".mlp.c_proj", C, 4 * C);
   return y;
 }
 

@@ -74,11 +74,22 @@ Relocation relocation(const char* from, size_t bytes, char* to, std::shared_ptr<
 Layer relocated(const Layer& layer, const Relocation& move);
 HeadWeights relocated(const HeadWeights& head, const Relocation& move);
 
+// This rank's share of a tensor-parallel engine (Megatron layout) over `size` ranks: c_attn's
+// rows of its heads in each of Q, K and V, and c_fc's rows of its hidden units (column-parallel);
+// the columns of both c_proj that read them (row-parallel; the bias on rank 0 only, the others'
+// zero, so that the sum over ranks adds it once); the token table's rows [rank Vl, (rank + 1) Vl)
+// with Vl = ceil(V / size), zero rows past V (vocabulary-parallel embedding and LM head).
+struct TensorSlice {
+  int rank = 0, size = 1;
+  int64_t vocab_rows(int64_t V) const { return (V + size - 1) / size; }
+};
+
 // Prepares a GPT's weights for the engine: float matrices packed for the decode kernel in `ptype`
 // with LayerNorms folded in where they can be; quantized ones packed for the integer kernels.
+// With a tensor slice of more than one rank, this rank's share of a float dense model.
 class EngineWeightBuilder {
  public:
-  EngineWeightBuilder(const io::GptWeights& weights, kernels::PackedType ptype);
+  EngineWeightBuilder(const io::GptWeights& weights, kernels::PackedType ptype, TensorSlice slice = {});
   int64_t layers() const { return cfg_.n_layer; }
 
   size_t head_bytes() const;
@@ -94,6 +105,7 @@ class EngineWeightBuilder {
   int64_t C_;
   kernels::PackedType ptype_;
   DType wtype_;
+  TensorSlice slice_;
 
   size_t matrix_bytes(const std::string& name, int64_t out, int64_t in) const;
   size_t expert_bytes(const std::string& name, int64_t E, int64_t out, int64_t in) const;
@@ -102,9 +114,12 @@ class EngineWeightBuilder {
   LinearWeight quantized(WeightArena& a, const std::string& name, const io::QuantizedTensor& q, Tensor bias) const;
   LinearWeight matrix_as(WeightArena& a, kernels::PackedType pt, const float* values, int64_t out, int64_t in,
                          Tensor bias) const;
+  // `parts`: the row blocks a tensor slice takes its share of each of (3 for c_attn's Q, K, V).
   LinearWeight normed(WeightArena& a, const std::string& p, const std::string& ln, int64_t out, Tensor& gamma,
-                      Tensor& beta) const;
+                      Tensor& beta, int64_t parts = 1) const;
   LinearWeight plain(WeightArena& a, const std::string& p, int64_t out, int64_t in) const;
+  // A c_proj of a tensor slice: its share of the columns, the bias on rank 0.
+  LinearWeight row_parallel(WeightArena& a, const std::string& p, int64_t out, int64_t in) const;
   // `start`: where the block's unit began in the arena.
   void moe_block(WeightArena& a, size_t start, const std::string& h, int64_t E, Layer& y) const;
 };

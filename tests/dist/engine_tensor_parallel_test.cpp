@@ -1,0 +1,93 @@
+// Tensor-parallel inference (EngineOptions::tensor_parallel) on every rank of the world against
+// the one-process engine each rank also builds: logits within 1e-5 relative and the same greedy
+// tokens, for a prompt then decode steps and for a batch of sequences decoded together, f32 and
+// bf16; quantized models are refused with one clear error.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "../engine_test_util.h"
+#include "gannet/compress/quant_scheme.h"
+#include "gannet/compress/quantizer.h"
+#include "gannet/core/error.h"
+#include "gannet/dist/world.h"
+
+namespace gannet {
+namespace {
+
+constexpr int64_t kVocab = 97;  // not a multiple of the group: the last rank's rows are padded
+
+io::GptWeights weights() {
+  static const models::Gpt m = testing::perturbed_model(testing::small_config(kVocab, 64, 4, 64, 3), 11,
+                                                        [](const std::string& n) { return n.find("ln_") != std::string::npos ? 0.3f : 0.05f; });
+  return testing::weights_of(m);
+}
+
+// Each row of got against want: largest difference over the row's largest magnitude, and argmax.
+void expect_close(const std::vector<std::vector<float>>& got, const std::vector<std::vector<float>>& want,
+                  double tol) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t s = 0; s < got.size(); ++s) {
+    ASSERT_EQ(got[s].size(), want[s].size());
+    for (size_t r = 0; r < got[s].size(); r += kVocab) {
+      double diff = 0, scale = 0;
+      for (int64_t v = 0; v < kVocab; ++v) {
+        diff = std::max(diff, (double)std::abs(got[s][r + v] - want[s][r + v]));
+        scale = std::max(scale, (double)std::abs(want[s][r + v]));
+      }
+      EXPECT_LE(diff, tol * scale) << "step " << s << " row " << r / kVocab;
+      const auto g = std::max_element(got[s].begin() + r, got[s].begin() + r + kVocab) - (got[s].begin() + r);
+      const auto w = std::max_element(want[s].begin() + r, want[s].begin() + r + kVocab) - (want[s].begin() + r);
+      EXPECT_EQ(g, w) << "greedy token, step " << s << " row " << r / kVocab;
+    }
+  }
+}
+
+// Five sequences given prompts of 3 tokens, then four decode steps of all five together.
+std::vector<std::vector<float>> batch(infer::Engine& e) {
+  const std::vector<int32_t> ids = testing::random_ids(40, kVocab, 5);
+  std::vector<std::vector<float>> out;
+  std::vector<infer::Chunk> chunks;
+  for (int64_t b = 0; b < 5; ++b) chunks.push_back({b, std::span<const int32_t>(ids).subspan(b * 3, 3)});
+  out.emplace_back(5 * kVocab);
+  e.forward(chunks, out.back().data());
+  for (int64_t s = 0; s < 4; ++s) {
+    for (int64_t b = 0; b < 5; ++b) chunks[b] = {b, std::span<const int32_t>(ids).subspan(15 + s * 5 + b, 1)};
+    out.emplace_back(5 * kVocab);
+    e.forward(chunks, out.back().data());
+  }
+  return out;
+}
+
+TEST(EngineTensorParallel, MatchesOneProcess) {
+  const io::GptWeights w = weights();
+  const std::vector<int32_t> ids = testing::random_ids(24, kVocab, 3);
+  for (const char* format : {"f32", "bf16"}) {
+    infer::EngineOptions o;
+    o.weights = infer::parse_weight_format(format);
+    o.max_sequences = 5;
+    infer::Engine one(w, o);
+    o.tensor_parallel = &dist::world();
+    infer::Engine group(w, o);
+    expect_close(testing::prefill_then_decode(group, ids, 10, kVocab), testing::prefill_then_decode(one, ids, 10, kVocab),
+                 1e-5);
+    expect_close(batch(group), batch(one), 1e-5);
+  }
+}
+
+TEST(EngineTensorParallel, RefusesQuantizedModels) {
+  const io::GptWeights q = compress::quantize_model(weights(), compress::scheme_preset("w8a8", testing::options(32)));
+  infer::EngineOptions o;
+  o.tensor_parallel = &dist::world();
+  try {
+    infer::Engine e(q, o);
+    FAIL() << "a quantized model was taken";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("tensor-parallel inference takes dense float models"), std::string::npos)
+        << err.what();
+  }
+}
+
+}  // namespace
+}  // namespace gannet
