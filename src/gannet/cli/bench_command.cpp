@@ -7,6 +7,8 @@
 #include <memory>
 
 #include "gannet/cli/offload_options.h"
+#include "gannet/cli/tensor_parallel_option.h"
+#include "gannet/dist/communicator.h"
 #include "gannet/core/rng.h"
 #include "gannet/infer/engine.h"
 #include "gannet/io/gpt_weights.h"
@@ -32,6 +34,7 @@ struct BenchArgs {
   int reps = 5;
   int threads = 0;
   OffloadArgs offload;
+  int tensor_parallel = 1;
 };
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -229,6 +232,7 @@ bool has_int8_activations(const io::GptWeights& w) {
 void run(const BenchArgs& a) {
   if (a.threads > 0) kernels::set_num_threads(a.threads);
   GANNET_CHECK(!a.models.empty(), "bench: no model given");
+  dist::Communicator* group = tensor_parallel_group(a.tensor_parallel);
   std::vector<io::GptWeights> models;
   for (const std::string& path : a.models) models.push_back(io::read_gpt_weights(path));
   int64_t need_ctx = a.gen + 1;
@@ -250,6 +254,8 @@ void run(const BenchArgs& a) {
               "oneDNN's u8s8s32 matmul primitive with its weights reordered once); figures are medians of %d\n"
               "repetitions; a repetition above its bound is reported as a defect of the bound\n\n",
               kernels::num_threads(), kernels::blas_core_name(), (long)kProbeEvery, a.reps);
+  if (group)
+    std::printf("tensor-parallel over %d processes (this one's rank 0): the figures are the group's\n\n", group->size());
   if (std::any_of(models.begin(), models.end(), has_int8_activations)) {
     const bool exact = kernels::OnednnInt8Matmul::exact_at_full_range();
     std::printf("oneDNN's int8 product on this CPU is %s\n\n",
@@ -277,6 +283,7 @@ void run(const BenchArgs& a) {
       o.max_sequences = max_batch;
       o.max_context = need_ctx;
       apply_offload(a.offload, a.models[mi], o);
+      o.tensor_parallel = group;
       infer::Engine e(w, o);
       // A quantized model is labelled by its scheme (the format applies to its float leftovers).
       const std::string label = w.is_quantized() ? (name == "f32" ? w.scheme : w.scheme + "+" + name) : name;
@@ -375,6 +382,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--reps,-r", a->reps, "repetitions; the median is reported")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--threads,-t", a->threads, "threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
   add_offload_options(cmd, a->offload);
+  add_tensor_parallel_option(cmd, a->tensor_parallel);
   cmd->callback([a]() { run(*a); });
 }
 

@@ -7,6 +7,8 @@
 
 #include "gannet/cli/model_options.h"
 #include "gannet/cli/offload_options.h"
+#include "gannet/cli/tensor_parallel_option.h"
+#include "gannet/dist/communicator.h"
 #include "gannet/cli/number_options.h"
 #include "gannet/infer/engine.h"
 #include "gannet/infer/scheduler.h"
@@ -26,6 +28,7 @@ struct GenerateArgs {
   bool ignore_eos = false;
   int threads = 0;
   OffloadArgs offload;
+  int tensor_parallel = 1;
 };
 
 void run(const GenerateArgs& a) {
@@ -51,6 +54,7 @@ void run(const GenerateArgs& a) {
     o.max_sequences = 1;
     o.max_context = (int64_t)prompt.size() + a.max_tokens;  // the cache holds no more than this run needs
     apply_offload(a.offload, a.model, o);
+    o.tensor_parallel = tensor_parallel_group(a.tensor_parallel);
     engine = std::make_unique<infer::Engine>(w, o);
   }
   infer::Scheduler scheduler(*engine, *tok);
@@ -78,6 +82,8 @@ void run(const GenerateArgs& a) {
   char gen_speed[32] = "n/a";
   if (res.completion_tokens > 1 && decode_s > 0)
     std::snprintf(gen_speed, sizeof(gen_speed), "%.1f", (res.completion_tokens - 1) / decode_s);
+  const dist::Communicator* group = engine->options().tensor_parallel;
+  if (group && group->rank() != 0) return;  // rank 0 reports
   std::fprintf(stderr, "prompt: %ld tokens, %.1f tokens/s; generation: %ld tokens, %s tokens/s; finish: %s\n",
                (long)res.prompt_tokens, res.prompt_tokens / std::max(res.prefill_s, 1e-9), (long)res.completion_tokens,
                gen_speed, res.finish_reason.c_str());
@@ -115,6 +121,7 @@ void add_generate_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "bf16"}));
   add_offload_options(cmd, a->offload);
+  add_tensor_parallel_option(cmd, a->tensor_parallel);
   add_threads_option(cmd, a->threads);
   cmd->callback([a]() { run(*a); });
 }

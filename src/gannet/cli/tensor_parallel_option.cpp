@@ -1,0 +1,33 @@
+#include "gannet/cli/tensor_parallel_option.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "gannet/core/error.h"
+#include "gannet/dist/world.h"
+
+namespace gannet::cli {
+
+void add_tensor_parallel_option(CLI::App* cmd, int& ranks) {
+  cmd->add_option("--tensor-parallel", ranks,
+                  "processes the model is split over (Megatron layout: heads, MLP columns, vocabulary); run under "
+                  "`mpirun -np N` with the same N; dense float models")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+}
+
+dist::Communicator* tensor_parallel_group(int ranks) {
+  if (ranks <= 1) {
+    GANNET_CHECK(!dist::launched_by_mpi() || dist::world().size() == 1, "launched by mpirun with ",
+                 dist::world().size(), " processes: give --tensor-parallel ", dist::world().size(),
+                 " (or run one process)");
+    return nullptr;
+  }
+  GANNET_CHECK(dist::launched_by_mpi(), "--tensor-parallel ", ranks, " needs `mpirun -np ", ranks, "`");
+  dist::Communicator& w = dist::world();
+  GANNET_CHECK(w.size() == ranks, "--tensor-parallel ", ranks, " but mpirun started ", w.size(), " processes");
+  if (w.rank() != 0) GANNET_CHECK(std::freopen("/dev/null", "w", stdout) != nullptr, "cannot silence rank ", w.rank());
+  return &w;
+}
+
+}  // namespace gannet::cli

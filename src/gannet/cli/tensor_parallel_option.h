@@ -1,0 +1,23 @@
+// The --tensor-parallel option of the commands that run the inference engine on several processes
+// (generate, bench): `mpirun -np N gannet generate ... --tensor-parallel N`. Every rank runs the
+// same command on the same inputs (the engine's collectives keep them in step; sampling sees the
+// same logits everywhere); rank 0 alone writes to stdout.
+#pragma once
+
+namespace CLI {
+class App;
+}
+namespace gannet::dist {
+class Communicator;
+}
+
+namespace gannet::cli {
+
+void add_tensor_parallel_option(CLI::App* cmd, int& ranks);
+
+// The group for EngineOptions::tensor_parallel: null for 1; else MPI's world, which must have
+// exactly `ranks` processes. Launched by mpirun with several processes, --tensor-parallel must say
+// so (the ranks would otherwise each run the whole job). Silences stdout on ranks other than 0.
+dist::Communicator* tensor_parallel_group(int ranks);
+
+}  // namespace gannet::cli
