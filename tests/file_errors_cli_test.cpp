@@ -150,3 +150,10 @@ TEST_F(FileErrorsCli, OffloadOptionsAreChecked) {
   EXPECT_EQ(disk.out, memory.out);
   EXPECT_TRUE(has(memory.out, "loss ")) << memory.out;
 }
+
+// --tensor-parallel without mpirun is a one-line error naming the command to run.
+TEST_F(FileErrorsCli, TensorParallelNeedsMpirun) {
+  io::write_gpt_weights(file("m.safetensors"), weights_of(tiny_model()));
+  one_line_error(run_gannet("bench -m " + file("m.safetensors") + " -p 4 -n 2 -r 1 --tensor-parallel 2"),
+                 "--tensor-parallel 2 needs `mpirun -np 2`");
+}
