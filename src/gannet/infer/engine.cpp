@@ -85,9 +85,10 @@ struct Engine::Impl {
   void done_with_layer(int64_t l) {
     if (streamed) streamed->release_layer(l);
   }
+  // Block l on rows rs[0, n) of X; `distinct`: each row is its own sequence (a decode pass).
   // Rows a pass runs through a layer at a time: all of them, except in a wide decode pass (more
   // rows than the skinny kernel takes, streaming only), which goes in groups it takes.
-  void layer_forward(const Layer& L, int64_t l, const Row* rs, int64_t n, float* X);
+  void layer_forward(const Layer& L, int64_t l, const Row* rs, int64_t n, bool distinct, float* X);
   void prepare_weights(const io::GptWeights& w);
   KvCache cache;
   // Work buffers, sized for the largest pass.
@@ -269,7 +270,7 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
   const int64_t row0 = tp ? tp->rank() * Vl : 0;
   auto embed = [&](int64_t i, float* xi) {
     const int64_t r = rs[i].token - row0;
-    if (r >= 0 && r < (tp ? Vl : cfg.vocab_size)) hw.embed.row(r, xi);
+    if (r >= 0 && r < Vl) hw.embed.row(r, xi);  // one process: Vl = V
     else std::fill(xi, xi + C, 0.f);
   };
 #pragma omp parallel for schedule(static) if (n > 8)
@@ -297,7 +298,8 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
   const int64_t group = wide ? LinearWeight::kSkinnyMaxRows : n;
   for (int64_t l = 0; l < cfg.n_layer; ++l) {
     const Layer& L = use_layer(l);
-    for (int64_t g = 0; g < n; g += group) layer_forward(L, l, rs.data() + g, std::min(group, n - g), X + g * C);
+    for (int64_t g = 0; g < n; g += group)
+      layer_forward(L, l, rs.data() + g, std::min(group, n - g), distinct, X + g * C);
     done_with_layer(l);
   }
   // Final LayerNorm of the rows whose logits are wanted, then the tied LM head (held, streaming,
@@ -312,7 +314,7 @@ void Engine::Impl::pass(const std::vector<Row>& rs, const std::vector<int64_t>& 
 
 void Engine::Impl::head_logits(const HeadWeights& head, int64_t m, bool wide, float* logits) {
   const int64_t V = cfg.vocab_size, head_group = wide ? LinearWeight::kSkinnyMaxRows : std::max<int64_t>(m, 1);
-  const int64_t W = tp ? Vl : V;  // the rows this rank holds
+  const int64_t W = Vl;  // the rows this rank holds (one process: V)
   float* out = logits;
   if (tp) {
     local_logits.resize(m * Vl);
@@ -340,10 +342,8 @@ void Engine::Impl::add_product(const LinearWeight& w, const float* in, int64_t l
   kernels::add_inplace(X, partial.data(), n * C);
 }
 
-void Engine::Impl::layer_forward(const Layer& L, int64_t l, const Row* rs, int64_t n, float* X) {
+void Engine::Impl::layer_forward(const Layer& L, int64_t l, const Row* rs, int64_t n, bool distinct, float* X) {
   const float eps = cfg.layernorm_eps, scale = 1.f / std::sqrt((float)D);
-  bool distinct_sequences = true;  // decode passes: one row per sequence
-  for (int64_t i = 1; i < n && distinct_sequences; ++i) distinct_sequences = rs[i].seq != rs[i - 1].seq;
   norm_then(L.qkv, L.ln1_g, L.ln1_b, X, n, qkv.data(), 3 * A, kernels::Epilogue::store);
   // New keys and values into the cache, then each row attends over its sequence's prefix. In a
   // decode pass every row is its own sequence, so a (row, head) task stores and attends alone.
@@ -358,7 +358,7 @@ void Engine::Impl::layer_forward(const Layer& L, int64_t l, const Row* rs, int64
     kernels::attend_cached(qkv.data() + i * 3 * A + h * D, cache.keys(rs[i].seq, l, h), cache.values(rs[i].seq, l, h),
                            D, rs[i].pos + 1, D, scale, sc, att.data() + i * A + h * D);
   };
-  if (distinct_sequences) {
+  if (distinct) {
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t ih = 0; ih < n * Hl; ++ih) {
       store(ih / Hl, ih % Hl);
