@@ -12,6 +12,8 @@
 #include "gannet/cli/graph_command.h"
 #include "gannet/cli/init_command.h"
 #include "gannet/cli/moe_stats_command.h"
+#include "gannet/cli/vlmoe_embed_command.h"
+#include "gannet/cli/vlmoe_search_command.h"
 #include "gannet/cli/plot_command.h"
 #include "gannet/cli/input_stats_command.h"
 #include "gannet/cli/quantize_command.h"
@@ -38,6 +40,8 @@ int main(int argc, char** argv) {
   gannet::cli::add_compress_command(app);
   gannet::cli::add_plot_command(app);
   gannet::cli::add_moe_stats_command(app);
+  gannet::cli::add_embed_command(app);
+  gannet::cli::add_search_command(app);
   gannet::cli::add_graph_commands(app);
   try {
     app.parse(argc, argv);

@@ -6,8 +6,10 @@
 #include <memory>
 
 #include "gannet/cli/eval_encoder.h"
+#include "gannet/cli/eval_vlmoe.h"
 #include "gannet/cli/number_options.h"
 #include "gannet/cli/offload_options.h"
+#include "gannet/cli/vlmoe_model.h"
 #include "gannet/data/token_file.h"
 #include "gannet/infer/evaluate.h"
 #include "gannet/io/gpt_weights.h"
@@ -56,7 +58,8 @@ void add_eval_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "eval",
       "Loss and perplexity of a GPT on a token file; an encoder's accuracy and macro-F1 on a classification set "
-      "(beside the majority baseline), or its masked-token accuracy on a token file");
+      "(beside the majority baseline), or its masked-token accuracy on a token file; a VL-MoE's ITC loss and "
+      "image-text retrieval (R@1, R@5) on the held-out glyph splits");
   cmd->add_option("--model,-m", a->model,
                   "model or checkpoint (.safetensors), a sharded checkpoint (its manifest.json or directory), or a "
                   "Hugging Face GPT-2 directory")
@@ -64,14 +67,16 @@ void add_eval_command(CLI::App& app) {
       ->check(CLI::ExistingPath);
   cmd->add_option("--data,-d", a->data,
                   "token file, e.g. data/brown/val.tok, or for an encoder classifier a classification set, e.g. "
-                  "data/brown/tasks/brown-genre/val.safetensors")->required()->check(CLI::ExistingFile);
+                  "data/brown/tasks/brown-genre/val.safetensors, or for a VL-MoE a glyph data directory, e.g. data/glyphs")
+      ->required()
+      ->check(CLI::ExistingPath);
   cmd->add_option("--seq-len", a->seq_len, "window length (0 = the model's n_ctx)")
       ->capture_default_str()
       ->check(number_in<int64_t>(NumberRange::at_least(0)));
-  cmd->add_option("--batch", a->batch, "windows per batch")
+  cmd->add_option("--batch", a->batch, "windows per batch (VL-MoE: pairs per ITC batch)")
       ->capture_default_str()
       ->check(number_in<int64_t>(NumberRange::closed(1, kMaxBatchOption)));
-  cmd->add_option("--max-batches", a->max_batches, "stop after this many batches (0 = whole file)")
+  cmd->add_option("--max-batches", a->max_batches, "stop after this many batches (0 = whole file; VL-MoE: per split)")
       ->capture_default_str()
       ->check(number_in<int64_t>(NumberRange::closed(0, 1LL << 40)));
   add_threads_option(cmd, a->threads);
@@ -82,6 +87,12 @@ void add_eval_command(CLI::App& app) {
   cmd->callback([a]() {
     if (a->threads > 0) kernels::set_num_threads(a->threads);
     const bool streamed = offload_to_disk(a->offload);
+    if (is_vlmoe_model(a->model)) {
+      GANNET_CHECK(a->seq_len == 0 && !streamed && !a->engine, "--seq-len, --offload and --engine are for GPT models; ",
+                   a->model, " is a VL-MoE");
+      eval_vlmoe(a->model, a->data, a->batch, a->max_batches);
+      return;
+    }
     if (is_encoder_model(a->model)) {
       GANNET_CHECK(a->seq_len == 0, "--seq-len is for GPT models; ", a->model, " is an encoder");
       GANNET_CHECK(!streamed, "--offload is for GPT models; ", a->model, " is an encoder");

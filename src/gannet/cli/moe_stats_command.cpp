@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <memory>
 
+#include "gannet/cli/moe_stats_vlmoe.h"
 #include "gannet/cli/number_options.h"
+#include "gannet/cli/vlmoe_model.h"
 #include "gannet/core/atomic_file.h"
 #include "gannet/core/error.h"
 #include "gannet/data/token_file.h"
@@ -23,13 +25,21 @@ namespace {
 namespace fs = std::filesystem;
 
 struct MoeStatsArgs {
-  std::string model, data, chart, json;
+  std::string model, data, chart, json, split = "test_chars";
   train::MoeStatsOptions options;
   int threads = 0;
 };
 
+void run_vlmoe(const MoeStatsArgs& a) {
+  GANNET_CHECK(a.options.seq_len == 0, "--seq-len is for GPT-MoE models; ", a.model, " is a VL-MoE");
+  VlMoeStatsRequest q{a.model, a.data, a.split, a.chart, a.json, a.options};
+  run_vlmoe_moe_stats(q);
+}
+
 void run(const MoeStatsArgs& a) {
   if (a.threads > 0) kernels::set_num_threads(a.threads);
+  if (is_vlmoe_model(a.model)) return run_vlmoe(a);
+  GANNET_CHECK(a.split == "test_chars", "--split is for VL-MoE models; ", a.model, " is a GPT");
   GANNET_CHECK(fs::exists(a.model), "model ", a.model, " does not exist");
   std::error_code ec;
   GANNET_CHECK(fs::exists(a.data, ec), "data directory ", a.data, " does not exist (make one with `gannet data prepare`)");
@@ -86,25 +96,33 @@ void add_moe_stats_command(CLI::App& app) {
       "moe-stats",
       "Routing analysis of a GPT-MoE on a data directory's validation windows: per MoE layer the tokens routed, "
       "capacity, expert load before and after the capacity limit, dropped fraction, router entropy, balance loss "
-      "and each expert's most frequent tokens; writes an SVG chart of expert load");
-  cmd->add_option("model", a->model, "GPT-MoE model or checkpoint (.safetensors, or a sharded checkpoint: its manifest.json or directory)")->required();
-  cmd->add_option("data", a->data, "data directory from `gannet data prepare` (its val.tok and tokenizer.model)")
+      "and each expert's most frequent tokens; writes an SVG chart of expert load. On a VL-MoE, over a glyph split: "
+      "per modality (image and text tokens routed to each expert, the image share), with a chart per modality");
+  cmd->add_option("model", a->model, "GPT-MoE model or checkpoint (.safetensors, or a sharded checkpoint: its manifest.json or directory), or a "
+                  "VL-MoE checkpoint")->required();
+  cmd->add_option("data", a->data, "data directory from `gannet data prepare` (its val.tok and tokenizer.model; for a VL-MoE, the glyph "
+                  "data directory)")
       ->required();
   cmd->add_option("--windows", a->options.max_windows,
-                  "validation windows to analyze, from the start of val.tok (0 = all)")
+                  "validation windows to analyze, from the start of val.tok (VL-MoE: pairs of the split) (0 = all)")
       ->capture_default_str()
       ->check(number_in<int64_t>(NumberRange::at_least(0)));
   cmd->add_option("--seq-len", a->options.seq_len, "window length (0 = the model's n_ctx)")
       ->capture_default_str()
       ->check(number_in<int64_t>(NumberRange::at_least(0)));
   cmd->add_option("--batch", a->options.batch,
-                  "windows per forward pass (the capacity limit applies to each pass's batch x seq-len tokens)")
+                  "windows (VL-MoE: pairs) per forward pass (the capacity limit applies to each pass's tokens)")
       ->capture_default_str()
       ->check(number_in<int64_t>(NumberRange::closed(1, kMaxBatchOption)));
   cmd->add_option("--top", a->options.top, "most frequent tokens listed per expert")
       ->capture_default_str()
       ->check(number_in<int64_t>(NumberRange::at_least(0)));
-  cmd->add_option("--chart", a->chart, "SVG chart to write (default: MODEL with the extension .moe.svg)");
+  cmd->add_option("--chart", a->chart,
+                  "SVG chart to write (default: MODEL with the extension .moe.svg; VL-MoE: two, with .image and .text "
+                  "before the extension)");
+  cmd->add_option("--split", a->split, "VL-MoE only: the glyph split to analyze")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"train", "test_chars", "test_blocks"}));
   cmd->add_option("--json", a->json, "also write every number to this JSON file");
   cmd->add_option("--seed", a->options.seed, "random token selection: pass i uses seed + i")
       ->capture_default_str()

@@ -133,6 +133,15 @@ VlMoe::VlMoe(const VlMoeConfig& config) : config_(config) {
   text_proj_.collect("itc.text_proj", params_);
   logit_scale_ = nn::make_param({1});
   params_.push_back({"itc.logit_scale", logit_scale_, false});
+  if (config_.itm_head) {
+    itm_head_ = nn::Linear(C, 2);
+    itm_head_.collect("itm.head", params_);
+  }
+}
+
+nn::Var VlMoe::itm_logits(const nn::Var& fused_pooled) const {
+  GANNET_CHECK(config_.itm_head, "vlmoe: the model has no ITM head (itm_head is false)");
+  return itm_head_.forward(fused_pooled);
 }
 
 void VlMoe::init(uint64_t seed) {
@@ -157,6 +166,7 @@ void VlMoe::init(uint64_t seed) {
   image_proj_.init(rng, std);
   text_proj_.init(rng, std);
   nn::init_constant(logit_scale_, kInitialLogitScale);
+  if (config_.itm_head) itm_head_.init(rng, std);
 }
 
 VlMoe::Rows VlMoe::rows_of(const VlMoeInput& in) const {
@@ -255,12 +265,15 @@ nn::Var VlMoe::layer_forward(const Layer& l, const nn::Var& x, const Rows& r, Vl
   return autograd::add(h, ffn);
 }
 
-VlMoeOutput VlMoe::forward(const VlMoeInput& input, uint64_t moe_seed) const {
+VlMoeOutput VlMoe::forward(const VlMoeInput& input, uint64_t moe_seed, bool keep_routing) const {
   const Rows r = rows_of(input);
   VlMoeOutput out;
   out.image_tokens = r.I;
   out.text_tokens = r.T;
-  for (nn::MoePass* pass : {&out.image_moe, &out.text_moe}) pass->training = autograd::grad_enabled();
+  for (nn::MoePass* pass : {&out.image_moe, &out.text_moe}) {
+    pass->training = autograd::grad_enabled();
+    pass->keep_routing = keep_routing;
+  }
   out.image_moe.seed = moe_seed;
   out.text_moe.seed = moe_seed ^ 0x5851F42D4C957F2Dull;  // a stream of its own for the text experts
   nn::Var x = embed(input, r);

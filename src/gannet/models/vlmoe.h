@@ -15,7 +15,7 @@
 // Parameter names: img.patch.{weight,bias}, img.wpe.weight, txt.wte.weight, txt.wpe.weight, then per
 // block h.<i>.{ln_1,attn,ln_2}.* and h.<i>.{v_moe,t_moe}.* (MoE) or h.<i>.{v_mlp,t_mlp}.* (dense
 // lower) or h.<i>.vl_mlp.* (top), then ln_f.*, itc.image_proj.weight, itc.text_proj.weight,
-// itc.logit_scale.
+// itc.logit_scale, and with itm_head itm.head.{weight,bias}.
 #pragma once
 #include <vector>
 
@@ -36,6 +36,7 @@ struct VlMoeConfig {
   int64_t proj_dim = 64;  // ITC's projections of the pooled vectors
   float layernorm_eps = 1e-5f;
   bool dense = false;  // the dense counterpart: V-FFN and T-FFN in the lower blocks
+  bool itm_head = false;  // an image-text matching head (itm.head, [2, C]) on the fused image [CLS]
   // Options of the V-MoE and T-MoE layers (the same for both), applied to the n_layer - n_vl_layer
   // lower blocks: moe.layers and moe.expert_interval count within them, and a lower block without an
   // MoE layer has a dense V-FFN and T-FFN. Default: every lower block, 4 experts, top-1.
@@ -82,12 +83,15 @@ class VlMoe {
   const VlMoeConfig& config() const { return config_; }
   void init(uint64_t seed);
   // MoE layers run as in training when grad mode is on (capacity_factor, noise from `moe_seed`),
-  // else as in evaluation.
-  VlMoeOutput forward(const VlMoeInput& input, uint64_t moe_seed = 0) const;
+  // else as in evaluation. With `keep_routing`, each modality's MoePass keeps its layers' routings
+  // (for the routing analysis, train/vlmoe_routing.h).
+  VlMoeOutput forward(const VlMoeInput& input, uint64_t moe_seed = 0, bool keep_routing = false) const;
   // ITC's projections of the pooled vectors [B, C] -> [B, proj_dim], and its log logit scale [1].
   nn::Var image_projection(const nn::Var& pooled) const { return image_proj_.forward(pooled); }
   nn::Var text_projection(const nn::Var& pooled) const { return text_proj_.forward(pooled); }
   const nn::Var& logit_scale() const { return logit_scale_; }
+  // ITM's logits [B, 2] (column 1: the pair matches) from fusion's image_pooled [B, C]; needs itm_head.
+  nn::Var itm_logits(const nn::Var& fused_pooled) const;
   const nn::ParameterList& parameters() const { return params_; }
 
  private:
@@ -116,6 +120,7 @@ class VlMoe {
   nn::LayerNorm ln_f_;
   nn::Linear image_proj_, text_proj_;
   nn::Var logit_scale_;
+  nn::Linear itm_head_;
 };
 
 }  // namespace gannet::models
