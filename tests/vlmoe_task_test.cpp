@@ -144,8 +144,9 @@ class VlMoeTask : public TempDirTest {
     data::prepare_glyphs(o);
   }
 
-  std::string config(int64_t steps, const std::string& out) const {
-    return str(R"({"task": "vlmoe", "model": {"image_size": 16, "patch_size": 8, "text_ctx": 8, "n_layer": 2,
+  // `vlmoe`: the vlmoe block's keys, e.g. "\"itm_weight\": 1".
+  std::string config(int64_t steps, const std::string& out, const std::string& vlmoe = "") const {
+    return str(R"({"task": "vlmoe", "vlmoe": {)", vlmoe, R"(}, "model": {"image_size": 16, "patch_size": 8, "text_ctx": 8, "n_layer": 2,
       "n_vl_layer": 1, "n_head": 2, "n_embd": 16, "proj_dim": 8, "moe": {"num_experts": 2, "k": 1}},
       "data": {"dir": ")", file("glyphs"), R"("}, "train_micro_batch_size_per_gpu": 8, "train_steps": )", steps,
                R"(, "optimizer": {"type": "AdamW", "params": {"lr": 0.001}},
@@ -153,12 +154,13 @@ class VlMoeTask : public TempDirTest {
       "eval": {"interval": 0, "batches": 0}, "checkpoint": {"dir": ")", out, R"("}, "seed": 5, "threads": 1})");
   }
 
-  train::TrainResult train(int64_t steps, const std::string& out, int64_t stop_after = -1, bool resume = false) {
+  train::TrainResult train(int64_t steps, const std::string& out, int64_t stop_after = -1, bool resume = false,
+                           const std::string& vlmoe = "") {
     train::TrainOptions o;
     o.progress = false;
     o.stop_after = stop_after;
     o.resume = resume;
-    return train::run_training(train::parse_train_config(config(steps, out), "test config"), o);
+    return train::run_training(train::parse_train_config(config(steps, out, vlmoe), "test config"), o);
   }
 
   // The training loss of each logged step of a run.
@@ -204,6 +206,28 @@ TEST_F(VlMoeTask, ResumedRunEndsWhereAnUninterruptedOneDoes) {
             checkpoint_tensors(file("parts/checkpoint.safetensors")));
 }
 
+// ITM beside ITC: the model gets its head, the log its loss, and a resumed run still ends bitwise
+// where an uninterrupted one does (the negatives are drawn from the micro-batch's own seed).
+TEST_F(VlMoeTask, ItmTrainsBesideItcAndResumesExactly) {
+  const std::string itm = "\"itm_weight\": 0.5";
+  train(12, file("whole"), -1, false, itm);
+  EXPECT_EQ(train(12, file("parts"), 5, false, itm).steps_done, 5);
+  train(12, file("parts"), -1, true, itm);
+  const auto whole = checkpoint_tensors(file("whole/checkpoint.safetensors"));
+  EXPECT_EQ(whole, checkpoint_tensors(file("parts/checkpoint.safetensors")));
+  EXPECT_EQ(whole.count("itm.head.weight"), 1u);
+  std::ifstream in(file("whole/metrics.jsonl"));
+  int64_t logged = 0;
+  for (std::string line; std::getline(in, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    if (!j.contains("loss")) continue;
+    ASSERT_TRUE(j.contains("itm")) << line;
+    EXPECT_TRUE(std::isfinite(j["itm"].get<double>()) && j["itm"].get<double>() > 0) << line;
+    ++logged;
+  }
+  EXPECT_EQ(logged, 12);
+}
+
 TEST(VlMoeTaskConfig, MistakesAreErrors) {
   auto error_of = [&](const std::string& text) {
     return message_of([&] { train::parse_train_config(text, "c.json"); });
@@ -214,6 +238,7 @@ TEST(VlMoeTaskConfig, MistakesAreErrors) {
   EXPECT_TRUE(has(error_of(R"({"task": "vlmoe", "model": {"image_size": 16, "patch_size": 5}})"), "patch_size"));
   EXPECT_TRUE(has(error_of(R"({"task": "vlmoe", "vlmoe": {"eval_split": "train"}})"), "not a held-out glyph split"));
   EXPECT_TRUE(has(error_of(R"({"task": "vlmoe", "vlmoe": {"split": "test_chars"}})"), "unknown key 'split'"));
+  EXPECT_TRUE(has(error_of(R"({"task": "vlmoe", "vlmoe": {"itm_weight": -1}})"), "itm_weight"));
   EXPECT_TRUE(has(error_of(R"({"task": "vlmoe", "data": {"seq_len": 8}})"), "unknown key 'seq_len'"));
   EXPECT_TRUE(has(error_of(R"({"task": "vlmoe", "activation_checkpointing": {"enabled": true}})"),
                   "not supported by task \"vlmoe\""));
@@ -221,4 +246,5 @@ TEST(VlMoeTaskConfig, MistakesAreErrors) {
   EXPECT_EQ(c.vlmoe.moe.expert_interval, 1) << "VL-MoE's default: every lower block an MoE block";
   EXPECT_EQ(c.data_dir, "data/glyphs");
   EXPECT_EQ(c.vlmoe_eval_split, "test_chars");
+  EXPECT_EQ(c.vlmoe_itm_weight, 0.0) << "ITC alone by default";
 }

@@ -1,7 +1,8 @@
-// VL-MoE (models/vlmoe.h), its ITC loss (models/vlmoe_losses.h) and the glyph text tokenizer: shapes
-// in every mode, gradients against finite differences through ITC, modality routing (image tokens
-// never reach text experts and back), equal active FFN FLOPs of the dense counterpart, determinism
-// under a seed, the tokenizer's round trip and unknown words.
+// VL-MoE (models/vlmoe.h), its ITC and ITM losses (models/vlmoe_losses.h) and the glyph text
+// tokenizer: shapes in every mode, gradients against finite differences through ITC and ITM, ITM's
+// hard negatives, modality routing (image tokens never reach text experts and back), equal active
+// FFN FLOPs of the dense counterpart, determinism under a seed, the tokenizer's round trip and
+// unknown words.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -24,6 +25,8 @@ using data::GlyphTextTokenizer;
 using models::VlMoe;
 using models::VlMoeConfig;
 using models::VlMoeInput;
+using gannet::testing::has;
+using gannet::testing::message_of;
 
 namespace {
 
@@ -129,30 +132,31 @@ TEST(VlMoe, AuxiliaryLossesPerModalityInTraining) {
 }
 
 // Finite differences through the ITC loss for parameters of each kind.
-TEST(VlMoe, ItcGradientsMatchFiniteDifferences) {
-  const VlMoeConfig c = tiny_config();
+namespace {
+
+using GradientChecks = std::vector<std::pair<std::string, std::vector<int64_t>>>;
+
+// A tiny model with larger weights than GPT-2's init, so that every parameter moves a loss measurably.
+VlMoe perturbed_model(const VlMoeConfig& c) {
   VlMoe m(c);
   m.init(5);
-  // Larger weights than GPT-2's init, so that every parameter moves the loss measurably.
   Rng rng(9);
   for (const auto& p : m.parameters())
     if (p.name != "itc.logit_scale")
       for (int64_t i = 0; i < p.var.value().numel(); ++i) p.var.value().f32()[i] += 0.2f * rng.normal();
-  const VlMoeInput in = tiny_batch(4, 11, c);
+  return m;
+}
+
+// Backpropagates loss() once and compares the listed elements' gradients with central differences
+// (the loss evaluated without grad: evaluation capacity is no limit either, drop_tokens being off).
+void expect_gradients_match_finite_differences(const VlMoe& m, const std::function<Var()>& loss,
+                                               const GradientChecks& checks) {
   nn::zero_grad(m.parameters());
-  autograd::tape().backward(itc_loss(m, in));
+  autograd::tape().backward(loss());
   auto loss_value = [&] {
-    autograd::NoGrad no_grad;  // evaluation capacity is no limit either: drop_tokens is off
-    return (double)itc_loss(m, in).value().f32()[0];
+    autograd::NoGrad no_grad;
+    return (double)loss().value().f32()[0];
   };
-  const std::vector<std::pair<std::string, std::vector<int64_t>>> checks = {
-      {"img.patch.weight", {0, 17, 40}},
-      {"h.0.v_moe.experts.c_fc.weight", {3, 700, 1500}},
-      {"h.0.t_moe.experts.c_proj.weight", {5, 600, 1900}},
-      {"h.0.t_moe.gate.weight", {1, 20}},
-      {"h.1.vl_mlp.c_fc.weight", {2, 333}},
-      {"txt.wte.weight", {16 * 2 + 3}},
-      {"itc.logit_scale", {0}}};
   for (const auto& [name, indices] : checks) {
     const Var& v = param(m, name);
     for (int64_t i : indices) {
@@ -167,6 +171,91 @@ TEST(VlMoe, ItcGradientsMatchFiniteDifferences) {
       EXPECT_NEAR(analytic, numeric, 1e-4 + 1e-2 * std::fabs(numeric)) << name << "[" << i << "]";
     }
   }
+}
+
+}  // namespace
+
+TEST(VlMoe, ItcGradientsMatchFiniteDifferences) {
+  const VlMoeConfig c = tiny_config();
+  const VlMoe m = perturbed_model(c);
+  const VlMoeInput in = tiny_batch(4, 11, c);
+  expect_gradients_match_finite_differences(m, [&] { return itc_loss(m, in); },
+                                            {{"img.patch.weight", {0, 17, 40}},
+                                             {"h.0.v_moe.experts.c_fc.weight", {3, 700, 1500}},
+                                             {"h.0.t_moe.experts.c_proj.weight", {5, 600, 1900}},
+                                             {"h.0.t_moe.gate.weight", {1, 20}},
+                                             {"h.1.vl_mlp.c_fc.weight", {2, 333}},
+                                             {"txt.wte.weight", {16 * 2 + 3}},
+                                             {"itc.logit_scale", {0}}});
+}
+
+// ITM through the fusion pass, the negatives fixed: the head, both modalities' experts and routers,
+// the shared attention and the VL-FFN.
+TEST(VlMoe, ItmGradientsMatchFiniteDifferences) {
+  VlMoeConfig c = tiny_config();
+  c.itm_head = true;
+  const VlMoe m = perturbed_model(c);
+  const VlMoeInput in = tiny_batch(4, 11, c);
+  const models::ItmPairs pairs = models::itm_pairs({{1, 2, 3, 0}, {3, -1, 1, 2}});
+  ASSERT_EQ(pairs.labels.numel(), 4 + 4 + 3);
+  expect_gradients_match_finite_differences(
+      m, [&] { return models::image_text_matching(m, in.images, in.text, in.text_mask, pairs).loss; },
+      {{"itm.head.weight", {0, 17}},
+       {"itm.head.bias", {1}},
+       {"img.patch.weight", {0, 40}},
+       {"h.0.v_moe.experts.c_fc.weight", {3, 1500}},
+       {"h.0.t_moe.experts.c_proj.weight", {5, 1900}},
+       {"h.0.v_moe.gate.weight", {1, 20}},
+       {"h.0.attn.c_attn.weight", {7, 400}},
+       {"h.1.vl_mlp.c_proj.weight", {2, 333}},
+       {"txt.wte.weight", {16 * 2 + 3}}});
+}
+
+TEST(VlMoe, ItmPairsArePositivesThenEachDrawnNegative) {
+  const models::ItmPairs p = models::itm_pairs({{2, -1, 0}, {1, 2, -1}});
+  EXPECT_EQ(p.image, (std::vector<int64_t>{0, 1, 2, 0, 2, 1, 2}));
+  EXPECT_EQ(p.text, (std::vector<int64_t>{0, 1, 2, 2, 0, 0, 1}));
+  EXPECT_EQ(std::vector<int32_t>(p.labels.data<int32_t>(), p.labels.data<int32_t>() + 7),
+            (std::vector<int32_t>{1, 1, 1, 0, 0, 0, 0}));
+}
+
+// The negatives' frequencies follow the softmax of the similarities over the other names: row 0
+// [5, 1, 0] gives text 1 with probability e / (e + 1), never text 0 (the positive); column 0 likewise.
+TEST(VlMoe, HardNegativesFollowTheSoftmaxOfTheSimilarities) {
+  const Tensor s = Tensor::from_vector({5, 1, 0, /**/ 0, 5, 3, /**/ 1, 2, 5}, {3, 3});
+  Rng rng(3);
+  int64_t text1 = 0, image2 = 0;
+  const int64_t draws = 20000;
+  for (int64_t d = 0; d < draws; ++d) {
+    const models::ItmNegatives n = models::sample_itm_negatives(s, {"A", "B", "C"}, rng);
+    ASSERT_NE(n.text_for_image[0], 0);
+    ASSERT_NE(n.image_for_text[0], 0);
+    text1 += n.text_for_image[0] == 1;
+    image2 += n.image_for_text[0] == 2;  // column 0: images 1 and 2 score 0 and 1
+  }
+  const double e = std::exp(1.0);
+  EXPECT_NEAR((double)text1 / draws, e / (e + 1), 0.012);
+  EXPECT_NEAR((double)image2 / draws, e / (e + 1), 0.012);
+  // A pair sharing the positive's name is no negative; with none left, none is drawn.
+  for (int d = 0; d < 200; ++d) {
+    const models::ItmNegatives n = models::sample_itm_negatives(s, {"A", "B", "A"}, rng);
+    EXPECT_EQ(n.text_for_image[0], 1);
+    EXPECT_EQ(n.image_for_text[2], 1);
+  }
+  const models::ItmNegatives none = models::sample_itm_negatives(s, {"A", "A", "A"}, rng);
+  EXPECT_EQ(none.text_for_image, (std::vector<int64_t>{-1, -1, -1}));
+  EXPECT_TRUE(has(message_of([&] { models::sample_itm_negatives(s, {"A", "B"}, rng); }), "for 2 pairs"));
+}
+
+TEST(VlMoe, ItmNeedsTheHead) {
+  const VlMoeConfig c = tiny_config();
+  VlMoe m(c);
+  m.init(1);
+  const VlMoeInput in = tiny_batch(2, 1, c);
+  EXPECT_TRUE(has(message_of([&] {
+                    models::image_text_matching(m, in.images, in.text, in.text_mask, models::itm_pairs({{1, 0}, {1, 0}}));
+                  }),
+                  "no ITM head"));
 }
 
 TEST(VlMoe, LogitScaleIsClampedAtOneHundred) {

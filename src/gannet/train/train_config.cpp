@@ -44,6 +44,7 @@ void read_vlmoe_task(const io::JsonReader& r, TrainConfig& c) {
   c.vlmoe_eval_split = v.get_string("eval_split", c.vlmoe_eval_split);
   GANNET_CHECK(c.vlmoe_eval_split == "test_chars" || c.vlmoe_eval_split == "test_blocks", v.context(),
                ".eval_split: '", c.vlmoe_eval_split, "' is not a held-out glyph split (test_chars or test_blocks)");
+  c.vlmoe_itm_weight = v.get_double("itm_weight", c.vlmoe_itm_weight, NumberRange::at_least(0));
   c.data_dir = "data/glyphs";
 }
 

@@ -45,6 +45,7 @@ struct TrainConfig {
   // tokenizer's). A micro-batch is train_micro_batch_size_per_gpu pairs.
   models::VlMoeConfig vlmoe;
   std::string vlmoe_eval_split = "test_chars";  // vlmoe.eval_split: "test_chars" or "test_blocks"
+  double vlmoe_itm_weight = 0;  // vlmoe.itm_weight: ITM's weight beside ITC (0: ITC alone, no ITM head)
   float mask_prob = 0.15f;               // mlm.mask_prob: the share of tokens masked (BERT: 15%)
   std::string classify_set;              // data.task of "classify": <data.dir>/tasks/<name>/{train,val}.safetensors
   std::string init_checkpoint;           // init.checkpoint of "classify": an encoder whose trunk starts the model;

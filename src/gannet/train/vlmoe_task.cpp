@@ -1,8 +1,13 @@
 #include "gannet/train/vlmoe_task.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
+#include "gannet/autograd/contrastive_ops.h"
 #include "gannet/autograd/ops.h"
+#include "gannet/autograd/tape.h"
+#include "gannet/kernels/gemm.h"
 #include "gannet/core/format_number.h"
 #include "gannet/models/vlmoe_losses.h"
 #include "gannet/train/evaluate_vlmoe.h"
@@ -13,10 +18,23 @@ namespace gannet::train {
 
 namespace {
 
-// The model block with the tokenizer's vocabulary.
-models::VlMoeConfig sized_for(models::VlMoeConfig c, const data::GlyphTextTokenizer& tokenizer) {
+// The model block with the tokenizer's vocabulary, and the ITM head when ITM is trained.
+models::VlMoeConfig sized_for(const TrainConfig& cfg, const data::GlyphTextTokenizer& tokenizer) {
+  models::VlMoeConfig c = cfg.vlmoe;
   c.vocab_size = tokenizer.vocab_size();
+  c.itm_head = c.itm_head || cfg.vlmoe_itm_weight > 0;
   return c;
+}
+
+// ITC's logits exp(s) cos(image i, text j) [B, B], as values: what ITM draws its hard negatives from.
+Tensor itc_similarity(const autograd::Var& image_proj, const autograd::Var& text_proj, const autograd::Var& scale) {
+  autograd::NoGrad no_grad;
+  const Tensor img = autograd::l2_normalize_rows(image_proj).value(), txt = autograd::l2_normalize_rows(text_proj).value();
+  const int64_t B = img.dim(0), D = img.dim(1);
+  Tensor s = Tensor::zeros({B, B});
+  const float t = std::exp(std::min(scale.value().f32()[0], models::kMaxLogitScale));
+  kernels::gemm(false, true, B, B, D, t, img.f32(), D, txt.f32(), D, 0.0f, s.f32(), B);
+  return s;
 }
 
 double aux_value(const nn::MoePass& pass) { return pass.aux_loss.defined() ? pass.aux_loss.value().f32()[0] : 0.0; }
@@ -69,7 +87,13 @@ class VlMoeTask : public TrainTask {
   data::GlyphBatches batches_;
   VlMoeModel model_;
   MoeLog image_moe_log_, text_moe_log_;
+  double itm_sum_ = 0;  // ITM losses since the last log line
+  int64_t itm_count_ = 0;
   Rng unused_rng_{0};
+
+  // ITM on the batch's positives and hard negatives drawn from ITC's similarities, with the fusion
+  // pass's MoE auxiliary losses; weighted by vlmoe.itm_weight.
+  autograd::Var itm(const data::GlyphBatch& b, const Tensor& similarity, uint64_t moe_seed);
 };
 
 data::GlyphTextTokenizer tokenizer_for_run(const TrainConfig& cfg, const data::GlyphSet& train) {
@@ -85,7 +109,7 @@ VlMoeTask::VlMoeTask(const TrainConfig& cfg)
       eval_(data::load_glyph_split(cfg.data_dir, cfg.vlmoe_eval_split)),
       tokenizer_(tokenizer_for_run(cfg, train_)),
       batches_(train_, tokenizer_, cfg.micro_batch, cfg.vlmoe.text_ctx, cfg.seed),
-      model_(sized_for(cfg.vlmoe, tokenizer_)) {
+      model_(sized_for(cfg, tokenizer_)) {
   GANNET_CHECK(train_.images.dim(1) == cfg.vlmoe.image_size && train_.images.dim(2) == cfg.vlmoe.image_size,
                cfg.data_dir, ": images are ", shape_str(train_.images.shape()), ", model.image_size is ",
                cfg.vlmoe.image_size);
@@ -100,14 +124,31 @@ MicroLoss VlMoeTask::forward(const MicroBatch& batch) {
   const uint64_t moe_seed = cfg_.seed + 0xD1B54A32D192ED03ull * (uint64_t)(index + 1);
   const models::VlMoeOutput img = m.forward({b.images, {}, {}}, moe_seed);
   const models::VlMoeOutput txt = m.forward({{}, b.tokens, b.mask}, moe_seed ^ 0x5851F42D4C957F2Dull);
-  const autograd::Var itc = models::image_text_contrastive(m.image_projection(img.image_pooled),
-                                                           m.text_projection(txt.text_pooled), m.logit_scale());
+  const autograd::Var ip = m.image_projection(img.image_pooled), tp = m.text_projection(txt.text_pooled);
+  const autograd::Var itc = models::image_text_contrastive(ip, tp, m.logit_scale());
   image_moe_log_.add(img.image_moe.layers, aux_value(img.image_moe));
   text_moe_log_.add(txt.text_moe.layers, aux_value(txt.text_moe));
-  return {plus_aux(plus_aux(itc, img.image_moe), txt.text_moe), itc.value().f32()[0]};
+  autograd::Var loss = plus_aux(plus_aux(itc, img.image_moe), txt.text_moe);
+  if (cfg_.vlmoe_itm_weight > 0)
+    loss = autograd::add(loss, itm(b, itc_similarity(ip, tp, m.logit_scale()), moe_seed ^ 0x2545F4914F6CDD1Dull));
+  return {loss, itc.value().f32()[0]};
+}
+
+autograd::Var VlMoeTask::itm(const data::GlyphBatch& b, const Tensor& similarity, uint64_t moe_seed) {
+  std::vector<std::string> names;
+  for (int64_t p : b.pairs) names.push_back(train_.names[(size_t)p]);
+  Rng rng(moe_seed);
+  const models::ItmPairs pairs = models::itm_pairs(models::sample_itm_negatives(similarity, names, rng));
+  const models::ItmLoss l = models::image_text_matching(model_.vlmoe, b.images, b.tokens, b.mask, pairs, moe_seed);
+  itm_sum_ += l.loss.value().f32()[0];
+  ++itm_count_;
+  return plus_aux(plus_aux(autograd::scale(l.loss, (float)cfg_.vlmoe_itm_weight), l.fused.image_moe), l.fused.text_moe);
 }
 
 void VlMoeTask::describe_step(int64_t, nlohmann::json& line) {
+  if (itm_count_ > 0) line["itm"] = itm_sum_ / (double)itm_count_;
+  itm_sum_ = 0;
+  itm_count_ = 0;
   if (model_.vlmoe.config().dense) return;
   line["moe_image"] = image_moe_log_.take();
   line["moe_text"] = text_moe_log_.take();
@@ -126,7 +167,8 @@ std::string VlMoeTask::describe_options() const {
       c.dense ? std::string("dense V-FFN/T-FFN") : str("V-MoE/T-MoE (", c.moe.num_experts[0], " experts, top-", c.moe.k, ")");
   return str("gannet train: VL-MoE d ", c.n_embd, ", ", c.n_layer, " blocks (", c.lower_layers(), " lower: ", ffn, "; ",
              c.n_vl_layer, " VL-FFN), ", c.image_tokens(), " image tokens, text_ctx ", c.text_ctx, ", ",
-             format_number("%.2f", (double)(f.ffn + f.router) / 1e6), " MFLOPs FFN per token\n");
+             format_number("%.2f", (double)(f.ffn + f.router) / 1e6), " MFLOPs FFN per token",
+             cfg_.vlmoe_itm_weight > 0 ? str("; ITC + ", cfg_.vlmoe_itm_weight, " x ITM") : std::string(), "\n");
 }
 
 }  // namespace
