@@ -18,9 +18,11 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "command_output.h"
 #include "engine_test_util.h"
 #include "gannet/core/error.h"
 #include "gannet/data/text_tokenizer.h"
@@ -789,26 +791,38 @@ TEST(ServerCli, ServeRefusesBadLimits) {
   }
 }
 
-TEST(ServerCli, ServeAnswersThenStopsOnSigterm) {
-  CliDir d;
-  const fs::path err = d.path / "serve.err";
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    if (!freopen(err.c_str(), "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
-    execl(GANNET_BINARY, GANNET_BINARY, "serve", "-m", d.model.c_str(), "--tokenizer", d.path.c_str(), "--port", "0",
-          "--parallel", "2", "--threads", "1", "--model-name", "cli-model", (char*)nullptr);
+// `gannet serve` on d's model and tokenizer with `args` (after `prefix`, e.g. mpirun's words, when
+// given) as a child process writing its stderr to `err`; the port it listens on once it says so
+// (0 if it did not within 30 s).
+struct ServeProcess {
+  pid_t pid = -1;
+  int port = 0;
+};
+ServeProcess start_serve(const CliDir& d, const fs::path& err, const std::string& prefix, const std::string& args) {
+  ServeProcess p;
+  const std::string cmd = str("exec ", prefix, " ", GANNET_BINARY, " serve -m ", d.model, " --tokenizer ",
+                              d.path.string(), " --port 0 ", args, " 2>", err.string(), " >/dev/null");
+  p.pid = fork();
+  if (p.pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
     _exit(127);
   }
-  int port = 0;
   const std::string marker = "listening on http://127.0.0.1:";
-  for (int i = 0; i < 3000 && port == 0; ++i) {
+  for (int i = 0; i < 3000 && p.port == 0 && p.pid > 0; ++i) {
     std::this_thread::sleep_for(10ms);
     std::string text = read_text(err);
     size_t at = text.find(marker);
     if (at != std::string::npos && text.find('\n', at) != std::string::npos)
-      port = std::atoi(text.c_str() + at + marker.size());
+      p.port = std::atoi(text.c_str() + at + marker.size());
   }
+  return p;
+}
+
+TEST(ServerCli, ServeAnswersThenStopsOnSigterm) {
+  CliDir d;
+  const fs::path err = d.path / "serve.err";
+  const auto [pid, port] = start_serve(d, err, "", "--parallel 2 --threads 1 --model-name cli-model");
+  ASSERT_GT(pid, 0);
   ASSERT_GT(port, 0) << read_text(err);
   httplib::Client cli("127.0.0.1", port);
   cli.set_read_timeout(30, 0);
@@ -837,4 +851,106 @@ TEST(ServerCli, ServeAnswersThenStopsOnSigterm) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << read_text(err);
   EXPECT_NE(read_text(err).find("shutting down"), std::string::npos);
   EXPECT_TRUE(idle.closed_within(1000ms));
+}
+
+// `mpirun -np 2 gannet serve --tensor-parallel 2`: rank 0 serves HTTP, rank 1 follows its engine
+// calls; the answers are the one-process server's (greedy and seeded sampling, requests at once
+// sharing the batch), and SIGTERM to rank 0 ends both ranks (rank 0 gracefully, then it releases
+// rank 1).
+TEST(ServerCli, ServeUnderMpirunAnswersAsOneProcess) {
+  CliDir d;
+  const fs::path err1 = d.path / "one.err", err2 = d.path / "two.err";
+  const std::string args = "--parallel 3 --threads 1";
+  const ServeProcess one = start_serve(d, err1, "", args);
+  const ServeProcess two =
+      start_serve(d, err2,
+                  str("env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 ", GANNET_MPIRUN,
+                      " -np 2 --oversubscribe"),
+                  args + " --tensor-parallel 2");
+  ASSERT_GT(one.port, 0) << read_text(err1);
+  ASSERT_GT(two.port, 0) << read_text(err2);
+  EXPECT_NE(read_text(err2).find("split over 2 processes"), std::string::npos) << read_text(err2);
+  const std::vector<std::string> bodies = {
+      R"({"prompt": "the winter", "max_tokens": 12, "temperature": 0, "ignore_eos": true})",
+      R"({"prompt": "in the", "max_tokens": 10, "temperature": 0.9, "top_k": 20, "seed": 7, "ignore_eos": true})",
+      R"({"prompt": "on her", "max_tokens": 9, "temperature": 0.7, "seed": 3, "ignore_eos": true})"};
+  // Each request alone, then all three at once (decoded in one batch).
+  auto answers = [&](int port, bool together) {
+    std::vector<std::string> texts(bodies.size());
+    auto ask = [&](size_t i) {
+      httplib::Client cli("127.0.0.1", port);
+      cli.set_read_timeout(60, 0);
+      auto r = cli.Post("/v1/completions", bodies[i], "application/json");
+      texts[i] = r && r->status == 200 ? json::parse(r->body)["choices"][0]["text"].get<std::string>()
+                                      : "(failed: " + (r ? r->body : std::string("no answer")) + ")";
+    };
+    std::vector<std::thread> ts;
+    for (size_t i = 0; i < bodies.size(); ++i) {
+      if (together) ts.emplace_back(ask, i);
+      else ask(i);
+    }
+    for (std::thread& t : ts) t.join();
+    return texts;
+  };
+  const std::vector<std::string> want = answers(one.port, false);
+  EXPECT_EQ(answers(two.port, false), want);
+  EXPECT_EQ(answers(two.port, true), want);
+  for (const std::string& t : want) EXPECT_EQ(t.find("(failed"), std::string::npos) << t;
+
+  // SIGTERM to rank 0 (the pid its banner names): it drains and stops, then releases rank 1, and
+  // mpirun ends with status 0 within seconds.
+  const std::string banner = read_text(err2), marker = "(rank 0: pid ";
+  const size_t at = banner.find(marker);
+  ASSERT_NE(at, std::string::npos) << banner;
+  const pid_t rank0 = (pid_t)std::atoi(banner.c_str() + at + marker.size());
+  ASSERT_GT(rank0, 0);
+  ASSERT_EQ(kill(one.pid, SIGTERM), 0);
+  ASSERT_EQ(kill(rank0, SIGTERM), 0);
+  for (const ServeProcess& p : {one, two}) {
+    int status = -1;
+    for (int i = 0; i < 2000 && waitpid(p.pid, &status, WNOHANG) == 0; ++i) std::this_thread::sleep_for(10ms);
+    if (status == -1 && kill(p.pid, SIGKILL) == 0) waitpid(p.pid, nullptr, 0);  // hung: fail, not hang
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << ": " << read_text(err2);
+  }
+  EXPECT_NE(read_text(err2).find("gannet serve: stopped"), std::string::npos) << read_text(err2);
+
+}
+
+// A follower rank killed while rank 0 serves: mpirun ends the job (rank 0 included) with an error,
+// instead of rank 0 waiting forever in the next request's collective.
+TEST(ServerCli, ServeUnderMpirunEndsWhenAFollowerDies) {
+  CliDir d;
+  const fs::path err = d.path / "two.err";
+  const ServeProcess two = start_serve(
+      d, err,
+      str("env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 ", GANNET_MPIRUN,
+          " -np 2 --oversubscribe"),
+      "--parallel 2 --threads 1 --tensor-parallel 2");
+  ASSERT_GT(two.port, 0) << read_text(err);
+  const std::string banner = read_text(err), marker = "(rank 0: pid ";
+  ASSERT_NE(banner.find(marker), std::string::npos) << banner;
+  const pid_t rank0 = (pid_t)std::atoi(banner.c_str() + banner.find(marker) + marker.size());
+  // The follower: mpirun's other child.
+  pid_t rank1 = 0;
+  std::istringstream children(gannet::testing::command_output(str("pgrep -P ", two.pid)));
+  for (pid_t p; children >> p;)
+    if (p != rank0) rank1 = p;
+  ASSERT_GT(rank1, 0);
+  ASSERT_EQ(kill(rank1, SIGKILL), 0);
+  httplib::Client cli("127.0.0.1", two.port);
+  cli.set_read_timeout(30, 0);
+  auto r = cli.Post("/v1/completions", R"({"prompt": "the", "max_tokens": 4})", "application/json");
+  EXPECT_FALSE(r && r->status == 200) << "answered without its follower";
+  int status = -1;
+  for (int i = 0; i < 3000 && waitpid(two.pid, &status, WNOHANG) == 0; ++i) std::this_thread::sleep_for(10ms);
+  if (status == -1 && kill(two.pid, SIGKILL) == 0) waitpid(two.pid, nullptr, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << status << ": " << read_text(err);
+  // Gone, or a zombie waiting for its new parent to reap it.
+  auto running = [](pid_t p) {
+    std::ifstream stat("/proc/" + std::to_string(p) + "/stat");
+    std::string pid, name, state;
+    return stat >> pid >> name >> state && state != "Z";
+  };
+  for (int i = 0; i < 200 && running(rank0); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_FALSE(running(rank0)) << "rank 0 outlived the job";
 }

@@ -4,8 +4,11 @@
 // bf16; quantized models are refused with one clear error.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "../engine_test_util.h"
 #include "gannet/compress/quant_scheme.h"
@@ -87,6 +90,23 @@ TEST(EngineTensorParallel, RefusesQuantizedModels) {
     EXPECT_NE(std::string(err.what()).find("tensor-parallel inference takes dense float models"), std::string::npos)
         << err.what();
   }
+}
+
+// Not a test of its own: `GANNET_DIST_DIE=1 mpirun -np 2 gannet_dist_tests --gtest_filter=Death.*`,
+// run by the single-process tests (TensorParallelFailure), checks that a rank dying between two
+// decode steps ends the job instead of leaving rank 0 waiting in the step's all-reduce.
+TEST(Death, TensorParallelEngineRankThatDiesEndsTheJob) {
+  if (!std::getenv("GANNET_DIST_DIE")) GTEST_SKIP() << "run by TensorParallelFailure.DeadRankEndsTheJob";
+  infer::EngineOptions o;
+  o.tensor_parallel = &dist::world();
+  infer::Engine e(weights(), o);
+  const std::vector<int32_t> ids = testing::random_ids(4, kVocab, 3);
+  std::vector<float> logits(kVocab);
+  const infer::Chunk prompt{0, std::span<const int32_t>(ids).subspan(0, 3)};
+  e.forward(std::span<const infer::Chunk>(&prompt, 1), logits.data());
+  if (dist::world().rank() == 1) _exit(3);
+  const infer::Chunk step{0, std::span<const int32_t>(ids).subspan(3, 1)};
+  e.forward(std::span<const infer::Chunk>(&step, 1), logits.data());  // never completes: rank 1 is gone
 }
 
 }  // namespace

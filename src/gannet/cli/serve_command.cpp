@@ -14,8 +14,10 @@
 #include <thread>
 
 #include "gannet/cli/model_options.h"
-#include "gannet/cli/offload_options.h"
 #include "gannet/cli/number_options.h"
+#include "gannet/cli/offload_options.h"
+#include "gannet/cli/tensor_parallel_option.h"
+#include "gannet/dist/communicator.h"
 #include "gannet/infer/engine.h"
 #include "gannet/infer/scheduler.h"
 #include "gannet/infer/server.h"
@@ -34,6 +36,7 @@ struct ServeArgs {
   double shutdown_grace = 5.0, request_timeout = 30.0;
   int threads = 0;
   int64_t max_connections = 0;
+  int tensor_parallel = 1;
 };
 
 // SIGINT/SIGTERM write a byte to a pipe that a watcher thread reads (the only async-signal-safe
@@ -46,6 +49,14 @@ void on_stop_signal(int) {
   const char c = 1;
   ssize_t ignored = write(g_signal_pipe[1], &c, 1);
   (void)ignored;
+}
+
+// A rank other than 0 under --tensor-parallel: no HTTP, the engine calls rank 0's scheduler makes,
+// until rank 0 stops. Signals are rank 0's to act on (it shuts down gracefully, then stops us).
+void follow_rank_zero(infer::Engine& engine) {
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
+  engine.follow();
 }
 
 void run(const ServeArgs& a) {
@@ -61,6 +72,7 @@ void run(const ServeArgs& a) {
   GANNET_CHECK(a.max_connections >= 0, "--max-connections must be >= 0, got ", a.max_connections);
   GANNET_CHECK(a.port >= 0 && a.port <= 65535, "--port must be in 0..65535, got ", a.port);
 
+  dist::Communicator* group = tensor_parallel_group(a.tensor_parallel);
   std::unique_ptr<data::TextTokenizer> tok = load_tokenizer_for(a.model, a.tokenizer);
   std::unique_ptr<infer::Engine> engine;
   {
@@ -69,9 +81,12 @@ void run(const ServeArgs& a) {
     o.weights = infer::parse_weight_format(a.weights);
     o.max_sequences = a.parallel;
     o.max_context = a.ctx;
+    o.tensor_parallel = group;
+    o.lead_followers = true;
     apply_offload(a.offload, a.model, o);
     engine = std::make_unique<infer::Engine>(w, o);
   }
+  if (group && group->rank() != 0) return follow_rank_zero(*engine);
   infer::SchedulerOptions so;
   so.max_queued = a.max_queued;
   so.max_tokens_limit = a.max_tokens_limit;
@@ -101,11 +116,14 @@ void run(const ServeArgs& a) {
   const infer::Engine::StreamStats st = engine->stream_stats();
   const std::string where = st.slots == 0 ? "" : str(" streamed from disk through ", st.slots, " x ",
                                                      st.slot_bytes / 1048576, " MiB");
+  // Under mpirun the pid to signal for a graceful stop (mpirun itself, signalled, ends the ranks at once).
+  const std::string split = group ? str(", split over ", group->size(), " processes (rank 0: pid ", getpid(), ")") : "";
   std::fprintf(stderr,
-               "gannet serve: model %s (%ld layers, d %ld, vocabulary %ld), %s weights%s, %ld slots of %ld tokens; "
+               "gannet serve: model %s (%ld layers, d %ld, vocabulary %ld), %s weights%s%s, %ld slots of %ld tokens; "
                "listening on http://%s:%d\n",
                o.model_name.c_str(), (long)c.n_layer, (long)c.n_embd, (long)c.vocab_size, a.weights.c_str(),
-               where.c_str(), (long)engine->max_sequences(), (long)engine->max_context(), a.host.c_str(), port);
+               where.c_str(), split.c_str(), (long)engine->max_sequences(), (long)engine->max_context(),
+               a.host.c_str(), port);
   std::fflush(stderr);
 
   const auto grace = std::chrono::milliseconds((int64_t)(a.shutdown_grace * 1000));
@@ -154,6 +172,7 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "bf16"}));
   add_offload_options(cmd, a->offload);
+  add_tensor_parallel_option(cmd, a->tensor_parallel);
   add_threads_option(cmd, a->threads);
   cmd->add_option("--max-tokens-limit", a->max_tokens_limit,
                   "largest max_tokens a request may ask for (0 = only the context limits it)")

@@ -1,7 +1,8 @@
 // The --tensor-parallel option of the commands that run the inference engine on several processes
-// (generate, bench): `mpirun -np N gannet generate ... --tensor-parallel N`. Every rank runs the
-// same command on the same inputs (the engine's collectives keep them in step; sampling sees the
-// same logits everywhere); rank 0 alone writes to stdout.
+// (generate, bench, serve): `mpirun -np N gannet generate ... --tensor-parallel N`. In generate and
+// bench every rank runs the same command on the same inputs (the engine's collectives keep them in
+// step; sampling sees the same logits everywhere); in serve rank 0 alone speaks HTTP and the others
+// follow its engine calls (EngineOptions::lead_followers). Rank 0 alone writes to stdout.
 #pragma once
 
 namespace CLI {

@@ -1,6 +1,6 @@
 // Communicator over MPI (OpenMPI from Debian): the world of an `mpirun -np N` launch, or a sub-group
-// split from it. Only the thread that initialized MPI may call it (MPI_THREAD_FUNNELED); the
-// kernels' OpenMP threads never do.
+// split from it. One thread at a time may call it (MPI_THREAD_SERIALIZED: the main thread, or a
+// server's scheduler thread while the main thread serves HTTP); the kernels' OpenMP threads never do.
 #pragma once
 #include <mpi.h>
 

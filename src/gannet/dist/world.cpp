@@ -23,8 +23,11 @@ struct World {
       return;
     }
     int provided = 0;
-    int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+    // Serialized: one thread at a time, not always the main one (a server's scheduler thread
+    // runs the tensor-parallel engine's collectives).
+    int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
     GANNET_CHECK(rc == MPI_SUCCESS, "MPI_Init_thread failed (code ", rc, ")");
+    GANNET_CHECK(provided >= MPI_THREAD_SERIALIZED, "this MPI library does not let two threads take turns at it");
     mpi = true;
     comm = std::make_unique<MpiCommunicator>(MPI_COMM_WORLD);
   }

@@ -14,6 +14,7 @@
 #include "gannet/core/huge_pages.h"
 #include "gannet/core/parallel_errors.h"
 #include "gannet/dist/communicator.h"
+#include "gannet/infer/engine_calls.h"
 #include "gannet/infer/engine_weights.h"
 #include "gannet/infer/fused_input_quantization.h"
 #include "gannet/infer/kv_cache.h"
@@ -64,6 +65,10 @@ struct Engine::Impl {
   // and vocabulary rows; one process: H, C, 4C and V.
   dist::Communicator* tp = nullptr;
   int64_t Hl = 0, A = 0, F = 0, Vl = 0;
+  // Rank 0 of a group whose other ranks follow it (EngineOptions::lead_followers): it sends them
+  // each call before making it.
+  bool leads() const { return tp && opt.lead_followers && tp->rank() == 0; }
+  bool follows() const { return tp && opt.lead_followers && tp->rank() != 0; }
   std::vector<float> partial, local_logits, gathered;  // a row-parallel product's share; the head's
   // X += w(in) for rows [0, n): with tensor parallelism each rank's share summed over the group.
   void add_product(const LinearWeight& w, const float* in, int64_t ldin, int64_t n, float* X);
@@ -461,7 +466,42 @@ void Engine::Impl::mlp(const Layer& L, float* X, int64_t n) {
 
 Engine::Engine(const io::GptWeights& weights, const EngineOptions& options)
     : impl_(std::make_unique<Impl>(weights, options)) {}
-Engine::~Engine() = default;
+
+Engine::~Engine() {
+  if (!impl_->leads()) return;
+  try {
+    send_call(*impl_->tp, EngineCall{});  // stop: the followers' follow() returns
+  } catch (...) {
+    // The group is broken already; whoever broke it ends the job (dist::abort_world).
+  }
+}
+
+void Engine::follow() {
+  Impl& m = *impl_;
+  GANNET_CHECK(m.follows(), "engine: follow() is for the ranks other than 0 of a group led by rank 0");
+  const int64_t V = vocab_size();
+  std::vector<float> logits;
+  for (;;) {
+    const EngineCall call = receive_call(*m.tp);
+    const std::vector<Chunk> chunks = call.chunks();
+    switch (call.op) {
+      case EngineCall::Op::stop:
+        return;
+      case EngineCall::Op::reset:
+        reset(call.seqs.at(0));
+        break;
+      case EngineCall::Op::forward:
+        logits.resize(chunks.size() * V);
+        forward(chunks, logits.data());
+        break;
+      case EngineCall::Op::forward_all:
+        GANNET_CHECK(chunks.size() == 1, "engine: a forward_all call carries one chunk");
+        logits.resize(chunks[0].tokens.size() * V);
+        forward_all(chunks[0], logits.data());
+        break;
+    }
+  }
+}
 
 const models::GptConfig& Engine::config() const { return impl_->cfg; }
 const EngineOptions& Engine::options() const { return impl_->opt; }
@@ -474,6 +514,7 @@ int64_t Engine::length(int64_t seq) const {
 
 void Engine::reset(int64_t seq) {
   GANNET_CHECK(seq >= 0 && seq < max_sequences(), "engine: sequence ", seq, " out of range");
+  if (impl_->leads()) send_call(*impl_->tp, EngineCall::of_reset(seq));
   impl_->cache.set_length(seq, 0);
 }
 
@@ -499,6 +540,7 @@ void Engine::Impl::run_chunk(const Chunk& c, bool all_logits, float* logits) {
 void Engine::forward(std::span<const Chunk> chunks, float* logits) {
   Impl& m = *impl_;
   m.check_chunks(chunks);
+  if (m.leads()) send_call(*m.tp, EngineCall::of_chunks(EngineCall::Op::forward, chunks));
   const int64_t V = vocab_size();
   // Single-token chunks (decode steps) run together, each row computed on its own; longer chunks
   // run one at a time, in pieces, so that no sequence's result depends on the rest of the call.
@@ -534,6 +576,8 @@ void Engine::forward(std::span<const Chunk> chunks, float* logits) {
 
 void Engine::forward_all(const Chunk& chunk, float* logits) {
   impl_->check_chunks(std::span<const Chunk>(&chunk, 1));
+  if (impl_->leads())
+    send_call(*impl_->tp, EngineCall::of_chunks(EngineCall::Op::forward_all, std::span<const Chunk>(&chunk, 1)));
   impl_->run_chunk(chunk, true, logits);
 }
 

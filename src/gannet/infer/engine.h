@@ -73,6 +73,10 @@ struct EngineOptions {
   // two all-reduces per block, one for the embedding, an all-gather for the logits, which every
   // rank then holds whole. Dense float models only.
   dist::Communicator* tensor_parallel = nullptr;
+  // With tensor_parallel: rank 0 alone is driven by its caller (a server's scheduler) and sends
+  // each forward(), forward_all() and reset() to the other ranks first; they run follow() until
+  // rank 0's engine is destroyed. Without it every rank makes the same calls itself.
+  bool lead_followers = false;
 };
 
 // Tokens to append to one sequence.
@@ -107,6 +111,10 @@ class Engine {
   void forward(std::span<const Chunk> chunks, float* logits);
   // As forward() for one chunk, writing the logits of every token ([tokens.size(), vocab]).
   void forward_all(const Chunk& chunk, float* logits);
+
+  // lead_followers, on ranks other than 0: runs the calls rank 0 makes, as rank 0 sends them,
+  // until rank 0's engine is destroyed. Throws gannet::Error when called anywhere else.
+  void follow();
 
   // Streaming only (zeros otherwise): the ring's slots and the bytes of each, the bytes a pass reads
   // from disk (0 when the ring holds every unit: each is read once), the bytes read so far, the
