@@ -25,6 +25,7 @@
 #include "gannet/kernels/layernorm.h"
 #include "gannet/kernels/moe_dispatch.h"
 #include "gannet/kernels/moe_routing.h"
+#include "gannet/kernels/quantize_rows.h"
 #include "gannet/kernels/skinny_matmul.h"
 #include "gannet/kernels/softmax.h"
 #include "gannet/kernels/token_gather.h"
@@ -72,6 +73,11 @@ struct Engine::Impl {
   std::vector<float> partial, local_logits, gathered;  // a row-parallel product's share; the head's
   // X += w(in) for rows [0, n): with tensor parallelism each rank's share summed over the group.
   void add_product(const LinearWeight& w, const float* in, int64_t ldin, int64_t n, float* X);
+  // A row-parallel product with token-wise int8 inputs: each row's scale from its maximum over the
+  // whole row (all ranks' columns), so the integers are those one process would use.
+  std::vector<float> row_max, row_scale, row_inv;
+  std::vector<int8_t> row_q;
+  void apply_row_parallel_int8(const LinearWeight& w, const float* in, int64_t ldin, int64_t n, float* Y);
   // The head's logits of m rows of xn into logits [m, V].
   void head_logits(const HeadWeights& head, int64_t m, bool wide, float* logits);
   DType wtype = DType::f32;
@@ -342,9 +348,31 @@ void Engine::Impl::head_logits(const HeadWeights& head, int64_t m, bool wide, fl
 
 void Engine::Impl::add_product(const LinearWeight& w, const float* in, int64_t ldin, int64_t n, float* X) {
   if (!tp) return w.apply(in, ldin, n, X, C, kernels::Epilogue::accumulate, scratch.data());
-  w.apply(in, ldin, n, partial.data(), C, kernels::Epilogue::store, scratch.data());
+  const io::ActivationQuant& a = w.activation_quant();
+  if (w.quantized() && a.int8() && a.static_scale == 0.f) apply_row_parallel_int8(w, in, ldin, n, partial.data());
+  else w.apply(in, ldin, n, partial.data(), C, kernels::Epilogue::store, scratch.data());
   tp->all_reduce_sum(partial.data(), n * C);
   kernels::add_inplace(X, partial.data(), n * C);
+}
+
+void Engine::Impl::apply_row_parallel_int8(const LinearWeight& w, const float* in, int64_t ldin, int64_t n,
+                                           float* Y) {
+  const int64_t K = w.in_features(), Kp = w.packed_in();
+  row_max.resize(n);
+  row_scale.resize(n);
+  row_inv.resize(n);
+  row_q.resize(n * Kp);
+  kernels::rows_abs_max(in, ldin, n, K, row_max.data());
+  tp->all_reduce_max(row_max.data(), n);
+  for (int64_t m = 0; m < n; ++m) {
+    const kernels::RowScale s = kernels::row_scale(row_max[m], 0.f);
+    row_scale[m] = s.scale;
+    row_inv[m] = s.inv;
+  }
+  kernels::quantize_rows_inv(in, ldin, n, K, row_inv.data(), row_q.data(), Kp);
+  if (Kp > K)
+    for (int64_t m = 0; m < n; ++m) std::memset(row_q.data() + m * Kp + K, 0, Kp - K);
+  w.apply_quantized({row_q.data(), Kp, row_scale.data(), n, Kp}, Y, C, kernels::Epilogue::store);
 }
 
 void Engine::Impl::layer_forward(const Layer& L, int64_t l, const Row* rs, int64_t n, bool distinct, float* X) {
@@ -454,7 +482,9 @@ void Engine::Impl::norm_then(const LinearWeight& w, const Tensor& gamma, const T
 }
 
 void Engine::Impl::mlp(const Layer& L, float* X, int64_t n) {
-  if (!fuses_gelu_quantization(L)) {
+  // Tensor-parallel, c_fc's GELU output is a share of each row, so c_proj's int8 inputs take their
+  // scales from add_product instead.
+  if (tp || !fuses_gelu_quantization(L)) {
     norm_then(L.fc, L.ln2_g, L.ln2_b, X, n, hid.data(), F, kernels::Epilogue::gelu);
     return add_product(L.out, hid.data(), F, n, X);
   }

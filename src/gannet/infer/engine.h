@@ -71,7 +71,9 @@ struct EngineOptions {
   // group, when it has more than one rank: every rank builds an engine with the same options and
   // makes the same calls; each holds its heads, its MLP columns and its rows of the vocabulary;
   // two all-reduces per block, one for the embedding, an all-gather for the logits, which every
-  // rank then holds whole. Dense float models only.
+  // rank then holds whole. Dense models: float, or quantized with float or symmetric int8 inputs
+  // (a row-parallel product's token scales come from an all-reduced maximum of each row, so its
+  // integers are one process's; c_fc's fused GELU quantization is not used then).
   dist::Communicator* tensor_parallel = nullptr;
   // With tensor_parallel: rank 0 alone is driven by its caller (a server's scheduler) and sends
   // each forward(), forward_all() and reset() to the other ranks first; they run follow() until

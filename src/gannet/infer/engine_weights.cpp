@@ -67,10 +67,24 @@ EngineWeightBuilder::EngineWeightBuilder(const io::GptWeights& weights, kernels:
       wtype_(ptype == kernels::PackedType::f32 ? DType::f32 : DType::bf16),
       slice_(slice) {
   if (slice_.size == 1) return;
-  GANNET_CHECK(!weights.is_quantized() && !cfg_.moe.enabled(),
-               "tensor-parallel inference takes dense float models (quantized and MoE models: not yet)");
+  GANNET_CHECK(!cfg_.moe.enabled(), "tensor-parallel inference takes dense models (MoE models: not yet)");
+  // A row-parallel product's int8 inputs take their token scale from the whole row (the engine
+  // all-reduces each row's maximum); int4 and asymmetric inputs have no such path yet.
+  for (const auto& [name, a] : weights.activations)
+    GANNET_CHECK(!a.quantized || (a.bits == 8 && !a.asymmetric), "tensor-parallel inference takes float inputs or "
+                 "symmetric int8 inputs to quantized products; ", name, " takes ", a.bits, "-bit",
+                 a.asymmetric ? " asymmetric" : "", " inputs");
   GANNET_CHECK(cfg_.n_head % slice_.size == 0, "tensor parallelism over ", slice_.size, " ranks needs n_head (",
                cfg_.n_head, ") divisible by it");
+}
+
+size_t EngineWeightBuilder::share_bytes(const std::string& name, int64_t out, int64_t in, int64_t rows,
+                                        int64_t cols) const {
+  if (const io::QuantizedTensor* q = w_.find_quantized(name, {out, in})) {
+    const int64_t padded = cols == in ? q->padded_in : cols;
+    return arena_bytes(DType::u8, kernels::qpacked_bytes(q->bits, rows, padded, q->group, !q->symmetric()));
+  }
+  return arena_bytes(wtype_, kernels::packed_size(ptype_, rows, cols));
 }
 
 // Float matrices take the engine's format; a quantized model's quantized matrices keep theirs
@@ -90,9 +104,9 @@ size_t EngineWeightBuilder::expert_bytes(const std::string& name, int64_t E, int
 }
 
 size_t EngineWeightBuilder::head_bytes() const {
-  const int64_t V = slice_.size > 1 ? slice_.vocab_rows(cfg_.vocab_size) : cfg_.vocab_size;
-  size_t bytes = matrix_bytes("wte.weight", V, C_);
-  if (w_.quantized.count("lm_head.weight")) bytes += matrix_bytes("lm_head.weight", V, C_);
+  const int64_t V = cfg_.vocab_size, Vl = slice_.size > 1 ? slice_.vocab_rows(V) : V;
+  size_t bytes = share_bytes("wte.weight", V, C_, Vl, C_);
+  if (w_.quantized.count("lm_head.weight")) bytes += share_bytes("lm_head.weight", V, C_, Vl, C_);
   return bytes;
 }
 
@@ -103,10 +117,10 @@ size_t EngineWeightBuilder::resident_bytes(int64_t ctx) const {
 size_t EngineWeightBuilder::layer_bytes(int64_t l) const {
   const int64_t C = C_, L = cfg_.n_layer, E = cfg_.moe.experts_at(l, L);
   const std::string h = "h." + std::to_string(l);
-  if (slice_.size > 1) {  // a dense float block's share: C/t of attention and 4C/t of MLP width
+  if (slice_.size > 1) {  // a dense block's share: C/t of attention and 4C/t of MLP width
     const int64_t A = C / slice_.size, F = 4 * C / slice_.size;
-    return arena_bytes(wtype_, kernels::packed_size(ptype_, 3 * A, C)) + arena_bytes(wtype_, kernels::packed_size(ptype_, C, A)) +
-           arena_bytes(wtype_, kernels::packed_size(ptype_, F, C)) + arena_bytes(wtype_, kernels::packed_size(ptype_, C, F)) +
+    return share_bytes(h + ".attn.c_attn.weight", 3 * C, C, 3 * A, C) + share_bytes(h + ".attn.c_proj.weight", C, C, C, A) +
+           share_bytes(h + ".mlp.c_fc.weight", 4 * C, C, F, C) + share_bytes(h + ".mlp.c_proj.weight", C, 4 * C, C, F) +
            arena_bytes(DType::f32, 3 * A) + arena_bytes(DType::f32, F) + 6 * arena_bytes(DType::f32, C);
   }
   size_t bytes = matrix_bytes(h + ".attn.c_attn.weight", 3 * C, C) + matrix_bytes(h + ".attn.c_proj.weight", C, C) +
@@ -169,7 +183,10 @@ LinearWeight EngineWeightBuilder::normed(WeightArena& a, const std::string& p, c
   if (const io::QuantizedTensor* q = w_.find_quantized(name, {out, C})) {
     gamma = vector(a, ln + ".weight", C);
     beta = vector(a, ln + ".bias", C);
-    return quantized(a, name, *q, vector(a, p + ".bias", out));
+    if (slice_.size == 1) return quantized(a, name, *q, vector(a, p + ".bias", out));
+    const std::vector<std::pair<int64_t, int64_t>> rows = slice_rows(out, parts);
+    const int64_t n = (int64_t)rows.size() * (rows[0].second - rows[0].first);
+    return quantized(a, name, q->gather_rows(rows, n), rows_of(a, p + ".bias", out, rows));
   }
   gamma = constant(a, C, 1.f);
   beta = constant(a, C, 0.f);
@@ -190,13 +207,11 @@ LinearWeight EngineWeightBuilder::normed(WeightArena& a, const std::string& p, c
   // after it is slicing before it).
   int64_t rows = out;
   if (slice_.size > 1) {
-    const int64_t block = out / parts, share = block / slice_.size;
-    rows = parts * share;
-    for (int64_t part = 0; part < parts; ++part)
-      for (int64_t i = 0; i < share; ++i) {
-        const int64_t src = part * block + slice_.rank * share + i, dst = part * share + i;
-        std::copy(W.data() + src * C, W.data() + (src + 1) * C, W.data() + dst * C);  // dst <= src
-        b[dst] = b[src];
+    rows = 0;
+    for (const auto& [r0, r1] : slice_rows(out, parts))
+      for (int64_t src = r0; src < r1; ++src, ++rows) {
+        std::copy(W.data() + src * C, W.data() + (src + 1) * C, W.data() + rows * C);  // rows <= src
+        b[rows] = b[src];
       }
   }
   Tensor bt = a.take({rows}, DType::f32);
@@ -212,9 +227,35 @@ LinearWeight EngineWeightBuilder::plain(WeightArena& a, const std::string& p, in
   return matrix_as(a, ptype_, as_f32(w_.at(name, {out, in})).f32(), out, in, vector(a, p + ".bias", out));
 }
 
+std::vector<std::pair<int64_t, int64_t>> EngineWeightBuilder::slice_rows(int64_t out, int64_t parts) const {
+  const int64_t block = out / parts, share = block / slice_.size;
+  std::vector<std::pair<int64_t, int64_t>> rows;
+  for (int64_t part = 0; part < parts; ++part)
+    rows.emplace_back(part * block + slice_.rank * share, part * block + (slice_.rank + 1) * share);
+  return rows;
+}
+
+Tensor EngineWeightBuilder::rows_of(WeightArena& a, const std::string& name, int64_t n,
+                                    const std::vector<std::pair<int64_t, int64_t>>& rows) const {
+  const std::vector<float> all = to_f32(w_.at(name, {n}));
+  int64_t count = 0;
+  for (const auto& [r0, r1] : rows) count += r1 - r0;
+  Tensor t = a.take({count}, DType::f32);
+  float* dst = t.f32();
+  for (const auto& [r0, r1] : rows) dst = std::copy(all.begin() + r0, all.begin() + r1, dst);
+  return t;
+}
+
 LinearWeight EngineWeightBuilder::row_parallel(WeightArena& a, const std::string& p, int64_t out, int64_t in) const {
   if (slice_.size == 1) return plain(a, p, out, in);
   const int64_t share = in / slice_.size, k0 = slice_.rank * share;
+  if (const io::QuantizedTensor* q = w_.find_quantized(p + ".weight", {out, in})) {
+    GANNET_CHECK(share % q->group == 0 && q->padded_in == in, "tensor parallelism over ", slice_.size, " ranks cuts ",
+                 p, "'s ", in, " inputs into ", share, " columns each, which does not fall on its quantization "
+                 "groups of ", q->group);
+    Tensor bias = slice_.rank == 0 ? vector(a, p + ".bias", out) : constant(a, out, 0.f);
+    return quantized(a, p + ".weight", q->column_slice(k0, k0 + share), bias);
+  }
   const Tensor W = as_f32(w_.at(p + ".weight", {out, in}));
   std::vector<float> Wl(out * share);
   for (int64_t n = 0; n < out; ++n) std::copy(W.f32() + n * in + k0, W.f32() + n * in + k0 + share, Wl.data() + n * share);
@@ -276,6 +317,14 @@ HeadWeights EngineWeightBuilder::head(WeightArena& a) const {
   HeadWeights hw;
   if (slice_.size > 1) {  // rows [rank Vl, (rank + 1) Vl) of the table, zero rows past V
     const int64_t Vl = slice_.vocab_rows(V), r0 = slice_.rank * Vl, n = std::max<int64_t>(0, std::min(V, r0 + Vl) - r0);
+    auto share = [&](const std::string& name) {
+      return quantized(a, name, w_.find_quantized(name, {V, C_})->gather_rows({{r0, r0 + n}}, Vl), Tensor());
+    };
+    if (w_.find_quantized("wte.weight", {V, C_})) {
+      hw.embed = hw.head = share("wte.weight");
+      if (w_.quantized.count("lm_head.weight")) hw.head = share("lm_head.weight");
+      return hw;
+    }
     const Tensor all = as_f32(w_.at("wte.weight", {V, C_}));
     std::vector<float> rows(Vl * C_, 0.f);
     std::copy(all.f32() + r0 * C_, all.f32() + (r0 + n) * C_, rows.data());

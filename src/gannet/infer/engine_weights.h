@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gannet/core/tensor.h"
@@ -86,7 +87,9 @@ struct TensorSlice {
 
 // Prepares a GPT's weights for the engine: float matrices packed for the decode kernel in `ptype`
 // with LayerNorms folded in where they can be; quantized ones packed for the integer kernels.
-// With a tensor slice of more than one rank, this rank's share of a float dense model.
+// With a tensor slice of more than one rank, this rank's share of a dense model: float, or
+// quantized with float or symmetric int8 inputs (c_proj's columns cut on its groups; the token
+// table's rows with their scales).
 class EngineWeightBuilder {
  public:
   EngineWeightBuilder(const io::GptWeights& weights, kernels::PackedType ptype, TensorSlice slice = {});
@@ -108,6 +111,13 @@ class EngineWeightBuilder {
   TensorSlice slice_;
 
   size_t matrix_bytes(const std::string& name, int64_t out, int64_t in) const;
+  // Bytes of a [rows, cols] share of the weight `name` [out, in] as prepared.
+  size_t share_bytes(const std::string& name, int64_t out, int64_t in, int64_t rows, int64_t cols) const;
+  // This slice's row ranges of a column-parallel [out, *] matrix made of `parts` blocks.
+  std::vector<std::pair<int64_t, int64_t>> slice_rows(int64_t out, int64_t parts) const;
+  // The entries `rows` of the vector `name` [n], in order.
+  Tensor rows_of(WeightArena& a, const std::string& name, int64_t n,
+                 const std::vector<std::pair<int64_t, int64_t>>& rows) const;
   size_t expert_bytes(const std::string& name, int64_t E, int64_t out, int64_t in) const;
   Tensor vector(WeightArena& a, const std::string& name, int64_t n) const;
   Tensor constant(WeightArena& a, int64_t n, float value) const;

@@ -1,6 +1,7 @@
 #include "gannet/io/quantized_tensor.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "gannet/core/error.h"
 
@@ -30,6 +31,59 @@ QuantizedTensor QuantizedTensor::row_slice(int64_t begin, int64_t end) const {
   t.q = q.slice(begin, end);
   t.scale = scale.slice(begin, end);
   if (zero.defined()) t.zero = zero.slice(begin, end);
+  return t;
+}
+
+namespace {
+// Bytes of one row of the integers.
+int64_t row_bytes(const QuantizedTensor& t) { return t.bits == 8 ? t.padded_in : t.padded_in / 2; }
+}  // namespace
+
+QuantizedTensor QuantizedTensor::gather_rows(const std::vector<std::pair<int64_t, int64_t>>& ranges,
+                                             int64_t out_rows) const {
+  const int64_t groups = padded_in / group, rb = row_bytes(*this);
+  QuantizedTensor t = *this;
+  t.rows = out_rows;
+  t.q = Tensor::zeros({out_rows, rb}, q.dtype());
+  t.scale = Tensor::zeros({out_rows, groups}, DType::f32);
+  if (zero.defined()) t.zero = Tensor::zeros({out_rows, groups}, DType::i8);
+  int64_t at = 0;
+  for (const auto& [b, e] : ranges) {
+    GANNET_CHECK(b >= 0 && b <= e && e <= rows && at + (e - b) <= out_rows, "quantized tensor: rows [", b, ", ", e,
+                 ") do not fit");
+    auto copy = [&](const Tensor& from, Tensor& to, int64_t bytes) {
+      std::memcpy(static_cast<char*>(to.raw()) + at * bytes, static_cast<const char*>(from.raw()) + b * bytes,
+                  (e - b) * bytes);
+    };
+    copy(q, t.q, rb);
+    copy(scale, t.scale, groups * 4);
+    if (zero.defined()) copy(zero, t.zero, groups);
+    at += e - b;
+  }
+  return t;
+}
+
+QuantizedTensor QuantizedTensor::column_slice(int64_t begin, int64_t end) const {
+  GANNET_CHECK(begin >= 0 && begin < end && end <= padded_in && begin % group == 0 &&
+                   (end % group == 0 || end == padded_in),
+               "quantized tensor: columns [", begin, ", ", end, ") do not fall on its groups of ", group);
+  GANNET_CHECK(begin < in && (bits == 8 || (begin % 2 == 0 && end % 2 == 0)), "quantized tensor: columns [", begin,
+               ", ", end, ") cannot be cut from a ", bits, "-bit matrix of width ", in);
+  const int64_t groups = padded_in / group, g0 = begin / group, g1 = end / group, rb = row_bytes(*this);
+  const int64_t b0 = bits == 8 ? begin : begin / 2, nb = bits == 8 ? end - begin : (end - begin) / 2;
+  QuantizedTensor t = *this;
+  t.in = std::min(in, end) - begin;
+  t.padded_in = end - begin;
+  t.q = Tensor::empty({rows, nb}, q.dtype());
+  t.scale = Tensor::empty({rows, g1 - g0}, DType::f32);
+  if (zero.defined()) t.zero = Tensor::empty({rows, g1 - g0}, DType::i8);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(static_cast<char*>(t.q.raw()) + r * nb, static_cast<const char*>(q.raw()) + r * rb + b0, nb);
+    std::memcpy(t.scale.f32() + r * (g1 - g0), scale.f32() + r * groups + g0, (g1 - g0) * 4);
+    if (zero.defined())
+      std::memcpy(static_cast<int8_t*>(t.zero.raw()) + r * (g1 - g0), static_cast<const int8_t*>(zero.raw()) + r * groups + g0,
+                  g1 - g0);
+  }
   return t;
 }
 

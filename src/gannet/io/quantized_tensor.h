@@ -47,6 +47,13 @@ struct QuantizedTensor {
   // row-major, so a row range of the integers, scales and zero points is contiguous): expert e of
   // an MoE expert tensor stored as one [E * out, in] matrix is row_slice(e * out, (e + 1) * out).
   QuantizedTensor row_slice(int64_t begin, int64_t end) const;
+  // A copy of the rows [begin, end) of each range, in order, then zero rows (scale 0) up to `rows`
+  // rows in all: a tensor-parallel rank's rows of c_attn's Q, K and V blocks, or of a vocabulary.
+  QuantizedTensor gather_rows(const std::vector<std::pair<int64_t, int64_t>>& ranges, int64_t rows) const;
+  // A copy of the columns [begin, end) of the padded width: whole groups (begin and end multiples
+  // of the group, or end the padded width), so each row keeps its scales; a row-parallel rank's
+  // share of c_proj. Its logical width stops at this matrix's.
+  QuantizedTensor column_slice(int64_t begin, int64_t end) const;
   // Checks that the tensors agree with bits/rows/in/padded_in/group, that every scale is finite
   // and >= 0 and every zero point in range; throws naming `what`.
   void validate(const std::string& what) const;
