@@ -263,7 +263,8 @@ TEST_F(VlMoeCli, BadInputIsOneErrorLineAndAFailure) {
            {"embed --model " + file("glyphs/train.safetensors") + " --text A", "vlmoe"},
            {"search " + base + " --split test_charz --text A", "test_charz"},
            {str("eval --model ", ckpt(), " --data ", file("glyphs/train.jsonl")), "glyph data directory"},
-           {str("moe-stats ", ckpt(), " ", file("glyphs"), " --seq-len 4"), "--seq-len is for GPT-MoE models"}}) {
+           {str("moe-stats ", ckpt(), " ", file("glyphs"), " --seq-len 4"), "--seq-len is for GPT-MoE models"},
+           {str("eval --model ", file("glyphs/train.safetensors"), " --data ", file("glyphs")), "is a directory"}}) {
     const auto [rc, out] = gannet(args);
     EXPECT_NE(rc, 0) << args;
     EXPECT_TRUE(has(out, message)) << args << ":\n" << out;

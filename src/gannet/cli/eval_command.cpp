@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "gannet/cli/eval_encoder.h"
@@ -93,6 +94,9 @@ void add_eval_command(CLI::App& app) {
       eval_vlmoe(a->model, a->data, a->batch, a->max_batches);
       return;
     }
+    std::error_code ec;
+    GANNET_CHECK(!std::filesystem::is_directory(a->data, ec), "--data ", a->data,
+                 " is a directory; a GPT or an encoder is evaluated on a file (a directory is a VL-MoE's glyph data)");
     if (is_encoder_model(a->model)) {
       GANNET_CHECK(a->seq_len == 0, "--seq-len is for GPT models; ", a->model, " is an encoder");
       GANNET_CHECK(!streamed, "--offload is for GPT models; ", a->model, " is an encoder");
