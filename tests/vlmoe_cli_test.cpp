@@ -264,7 +264,9 @@ TEST_F(VlMoeCli, BadInputIsOneErrorLineAndAFailure) {
            {"search " + base + " --split test_charz --text A", "test_charz"},
            {str("eval --model ", ckpt(), " --data ", file("glyphs/train.jsonl")), "glyph data directory"},
            {str("moe-stats ", ckpt(), " ", file("glyphs"), " --seq-len 4"), "--seq-len is for GPT-MoE models"},
-           {str("eval --model ", file("glyphs/train.safetensors"), " --data ", file("glyphs")), "is a directory"}}) {
+           {str("eval --model ", file("glyphs/train.safetensors"), " --data ", file("glyphs")), "is a directory"},
+           {str("moe-stats ", file("glyphs/train.safetensors"), " ", file("glyphs"), " --split test_chars"),
+            "--split is for VL-MoE models"}}) {
     const auto [rc, out] = gannet(args);
     EXPECT_NE(rc, 0) << args;
     EXPECT_TRUE(has(out, message)) << args << ":\n" << out;

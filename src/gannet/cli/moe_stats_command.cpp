@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 
 struct MoeStatsArgs {
   std::string model, data, chart, json, split = "test_chars";
+  const CLI::Option* split_option = nullptr;  // given or not: --split is for a VL-MoE only
   train::MoeStatsOptions options;
   int threads = 0;
 };
@@ -39,7 +40,7 @@ void run_vlmoe(const MoeStatsArgs& a) {
 void run(const MoeStatsArgs& a) {
   if (a.threads > 0) kernels::set_num_threads(a.threads);
   if (is_vlmoe_model(a.model)) return run_vlmoe(a);
-  GANNET_CHECK(a.split == "test_chars", "--split is for VL-MoE models; ", a.model, " is a GPT");
+  GANNET_CHECK(a.split_option->count() == 0, "--split is for VL-MoE models; ", a.model, " is a GPT");
   GANNET_CHECK(fs::exists(a.model), "model ", a.model, " does not exist");
   std::error_code ec;
   GANNET_CHECK(fs::exists(a.data, ec), "data directory ", a.data, " does not exist (make one with `gannet data prepare`)");
@@ -120,7 +121,7 @@ void add_moe_stats_command(CLI::App& app) {
   cmd->add_option("--chart", a->chart,
                   "SVG chart to write (default: MODEL with the extension .moe.svg; VL-MoE: two, with .image and .text "
                   "before the extension)");
-  cmd->add_option("--split", a->split, "VL-MoE only: the glyph split to analyze")
+  a->split_option = cmd->add_option("--split", a->split, "VL-MoE only: the glyph split to analyze")
       ->capture_default_str()
       ->check(CLI::IsMember({"train", "test_chars", "test_blocks"}));
   cmd->add_option("--json", a->json, "also write every number to this JSON file");
