@@ -208,7 +208,7 @@ void nm_sparse_encoders(const fs::path& corpus, const fs::path& tmp) {
 }
 
 // A 24-node graph data set (a ring with chords, 8 features, 3 classes) and its features compressed
-// by BiFeat: 8-bit and 4-bit SQ levels beside PQ.
+// by BiFeat: 8-bit and 4-bit SQ levels beside PQ, and PQ alone with 8-bit codebooks.
 void graph_files(const fs::path& corpus, const fs::path& tmp) {
   const int64_t n = 24, dim = 8;
   std::vector<std::vector<int32_t>> adj((size_t)n);
@@ -252,6 +252,14 @@ void graph_files(const fs::path& corpus, const fs::path& tmp) {
     gnn::compress_features(features, g, path.string(), opt);
     put(corpus / "bifeat_store", "ring24_sq" + std::to_string(bits) + ".safetensors", read_all(path));
   }
+  gnn::BiFeatOptions opt;  // 8-bit PQ codebooks with their scales, every node in the PQ level
+  opt.sq_fraction = 0;
+  opt.sq_bits = 4;
+  opt.pq_subvectors = 4;
+  opt.codebook_bits = 8;
+  const fs::path path = tmp / "bifeat_pq8.safetensors";
+  gnn::compress_features(features, g, path.string(), opt);
+  put(corpus / "bifeat_store", "ring24_pq8.safetensors", read_all(path));
 }
 
 void configs_and_requests(const fs::path& corpus, const fs::path& source) {

@@ -54,6 +54,15 @@ std::vector<double> degrees(const CsrGraph& g) {
   return d;
 }
 
+// Every layout with f32 and with 8-bit codebooks.
+template <class Layout>
+std::vector<std::pair<Layout, int>> with_codebook_bits(const std::vector<Layout>& layouts) {
+  std::vector<std::pair<Layout, int>> out;
+  for (const Layout& l : layouts)
+    for (int bits : {32, 8}) out.emplace_back(l, bits);
+  return out;
+}
+
 class BiFeatTest : public testing::TempDirTest {
  protected:
   struct Layout {
@@ -62,13 +71,14 @@ class BiFeatTest : public testing::TempDirTest {
     double fraction;
   };
   // Compresses a random set of this layout into file(name) with quick k-means settings.
-  BiFeatReport compress(const Layout& l, const std::string& name, uint64_t seed = 1) {
+  BiFeatReport compress(const Layout& l, const std::string& name, uint64_t seed = 1, int codebook_bits = 32) {
     graph_ = testing::skewed_graph(l.N, 3, seed);
     features_ = testing::heavy_tailed_features(l.N, l.D, seed + 1);
     BiFeatOptions opt;
     opt.sq_fraction = l.fraction;
     opt.sq_bits = l.bits;
     opt.pq_subvectors = l.M;
+    opt.codebook_bits = codebook_bits;
     opt.kmeans_iters = 4;
     opt.kmeans_sample = 1500;
     return compress_features(features_, graph_, file(name), opt);
@@ -90,19 +100,22 @@ class BiFeatTest : public testing::TempDirTest {
     throw Error("no tensor " + name);
   }
 
+  void check_file_contents(int cb_bits);
+
   CsrGraph graph_;
   Tensor features_;
 };
 
 TEST_F(BiFeatTest, FusedGatherEqualsDecodeAllThenGatherBitwise) {
-  const std::vector<Layout> layouts = {
-      {2000, 32, 4, 8, 0.1}, {2000, 36, 6, 4, 0.1}, {1500, 19, 1, 8, 0.2}, {1500, 19, 19, 4, 0.2}, {1200, 128, 8, 8, 0.05}};
+  const std::vector<Layout> layouts = {{2000, 32, 4, 8, 0.1},  {2000, 36, 6, 4, 0.1},  {1500, 19, 1, 8, 0.2},
+                                       {1500, 19, 19, 4, 0.2}, {1200, 128, 8, 8, 0.05}, {1200, 128, 16, 4, 0.0},
+                                       {1000, 40, 2, 8, 0.1}};
   std::vector<Isa> isas = testing::vector_isas();
   isas.push_back(Isa::scalar);
   testing::note_missing_isas();
-  for (const Layout& l : layouts) {
-    SCOPED_TRACE(str("N=", l.N, " D=", l.D, " M=", l.M, " bits=", l.bits));
-    compress(l, "f.safetensors");
+  for (const auto& [l, cb_bits] : with_codebook_bits(layouts)) {
+    SCOPED_TRACE(str("N=", l.N, " D=", l.D, " M=", l.M, " bits=", l.bits, " codebook bits=", cb_bits));
+    compress(l, "f.safetensors", 1, cb_bits);
     const BiFeatStore store = BiFeatStore::open(file("f.safetensors"));
     const std::vector<float> all = decode_all(store);
     Rng rng(l.D);
@@ -127,9 +140,19 @@ TEST_F(BiFeatTest, FusedGatherEqualsDecodeAllThenGatherBitwise) {
 }
 
 TEST_F(BiFeatTest, FileHoldsTheHighestDegreeNodesAndTheQuantizersCodes) {
+  for (int cb_bits : {32, 8}) {
+    SCOPED_TRACE(cb_bits);
+    check_file_contents(cb_bits);
+  }
+}
+
+void BiFeatTest::check_file_contents(int cb_bits) {
   const Layout l{1500, 24, 4, 8, 0.1};
-  compress(l, "f.safetensors");
+  compress(l, "f.safetensors", 1, cb_bits);
   const BiFeatStore s = BiFeatStore::open(file("f.safetensors"));
+  EXPECT_EQ(s.metadata().at("version"), "2");
+  EXPECT_EQ(s.metadata().at("pq_codebook_bits"), std::to_string(cb_bits));
+  EXPECT_EQ(s.tables().pq_codebook_bits, cb_bits);
   EXPECT_EQ(s.sq_rows(), 150);
   EXPECT_EQ(s.pq_rows(), 1350);
   EXPECT_EQ(s.metadata().at("importance"), "degree");
@@ -285,7 +308,7 @@ TEST_F(BiFeatTest, CorruptFilesAreOneErrorNamingTheFileAndTheProblem) {
     t.erase(std::find_if(t.begin(), t.end(), [](const auto& p) { return p.first == "sq_codes"; }));
   });
   expect_error("metadata format", [](Tensors&, Meta& m) { m["format"] = "other"; });
-  expect_error("format version '2' is not supported", [](Tensors&, Meta& m) { m["version"] = "2"; });
+  expect_error("format version '3' is not supported", [](Tensors&, Meta& m) { m["version"] = "3"; });
   expect_error("metadata has no 'dim'", [](Tensors&, Meta& m) { m.erase("dim"); });
   expect_error("metadata num_nodes", [](Tensors&, Meta& m) { m["num_nodes"] = "15x"; });
   expect_error("sq_bits is 6", [](Tensors&, Meta& m) { m["sq_bits"] = "6"; });
@@ -297,6 +320,165 @@ TEST_F(BiFeatTest, CorruptFilesAreOneErrorNamingTheFileAndTheProblem) {
     const std::string m = message_of([&] { BiFeatStore::open(bad); });
     EXPECT_TRUE(has(m, bad)) << m;
   }
+}
+
+TEST(Int8Codebooks, EachValueIsTheNearestStepOfItsColumnsScale) {
+  const int64_t D = 12, M = 3, K = 5, ds = D / M;
+  Rng rng(3);
+  std::vector<float> cb((size_t)(K * D));
+  for (size_t i = 0; i < cb.size(); ++i) cb[i] = (rng.uniform() * 2 - 1) * std::pow(10.f, (float)(i % ds) - 2);
+  for (int64_t c = 0; c < K; ++c) cb[(1 * K + c) * ds + 2] = 0.f;  // sub-space 1, column 2: all zero
+  const ProductQuantizer pq(D, M, K, cb);
+  const Int8Codebooks q = quantize_codebooks(pq);
+  ASSERT_EQ(q.values.size(), cb.size());
+  ASSERT_EQ((int64_t)q.scales.size(), D);
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t j = 0; j < ds; ++j) {
+      double amax = 0;
+      for (int64_t c = 0; c < K; ++c) amax = std::max(amax, std::fabs((double)cb[(m * K + c) * ds + j]));
+      const double scale = q.scales[m * ds + j];
+      EXPECT_NEAR(scale, amax / 127, amax * 1e-6) << m << " " << j;
+      int top = 0;
+      for (int64_t c = 0; c < K; ++c) {
+        const int v = q.values[(m * K + c) * ds + j];
+        EXPECT_GE(v, -127);
+        top = std::max(top, std::abs(v));
+        EXPECT_LE(std::fabs(v * scale - cb[(m * K + c) * ds + j]), scale * 0.5 * (1 + 1e-5)) << m << " " << j << " " << c;
+      }
+      EXPECT_EQ(top, amax > 0 ? 127 : 0);  // the column's largest magnitude is a full step count
+    }
+  }
+  // Dequantized: the exact product (in double: 8 x 24 bits fit) rounded once to float.
+  const ProductQuantizer back = dequantize_codebooks(D, M, K, q);
+  for (size_t i = 0; i < cb.size(); ++i) {
+    const int64_t m = (int64_t)i / (K * ds), j = (int64_t)i % ds;
+    EXPECT_EQ(back.codebooks()[i], (float)((double)q.values[i] * (double)q.scales[m * ds + j])) << i;
+  }
+}
+
+TEST_F(BiFeatTest, Int8CodebooksDecodeAsTheFilesIntegersTimesTheirScales) {
+  const std::vector<Layout> layouts = {{1500, 36, 6, 8, 0.1}, {1200, 128, 16, 4, 0.0}, {1200, 128, 8, 8, 0.05},
+                                       {1000, 40, 2, 4, 0.1}, {800, 7, 7, 8, 0.1}};
+  std::vector<Isa> isas = testing::vector_isas();
+  isas.push_back(Isa::scalar);
+  for (const Layout& l : layouts) {
+    SCOPED_TRACE(str("N=", l.N, " D=", l.D, " M=", l.M));
+    compress(l, "f.safetensors", 1, 8);
+    const BiFeatStore s = BiFeatStore::open(file("f.safetensors"));
+    // The reference reads the file's tensors itself: row r of the PQ level is node r-th PQ node.
+    const io::SafeTensors f = io::SafeTensors::open(file("f.safetensors"));
+    const Tensor q = f.get("pq_codebooks"), scale = f.get("pq_codebook_scales"), codes = f.get("pq_codes");
+    ASSERT_EQ(q.dtype(), DType::i8);
+    ASSERT_EQ(scale.dtype(), DType::f32);
+    const int64_t K = q.dim(1), ds = l.D / l.M;
+    std::vector<int32_t> nodes;
+    std::vector<float> want;
+    for (int32_t v = 0, row = 0; v < l.N; ++v) {
+      if (s.in_sq_level(v)) continue;
+      for (int64_t m = 0; m < l.M; ++m)
+        for (int64_t j = 0; j < ds; ++j) {
+          const int64_t c = codes.data<uint8_t>()[row * l.M + m];
+          want.push_back((float)((double)q.data<int8_t>()[(m * K + c) * ds + j] * scale.f32()[m * ds + j]));
+        }
+      nodes.push_back(v), ++row;
+    }
+    std::vector<float> got(want.size());
+    for (Isa isa : isas) {
+      std::fill(got.begin(), got.end(), -1.f);
+      decode_with(isa, s.tables(), nodes, got.data());
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << isa_name(isa);
+    }
+    std::fill(got.begin(), got.end(), -1.f);
+    s.gather(nodes.data(), (int64_t)nodes.size(), got.data());
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << "gather";
+  }
+}
+
+// Where PQ is lossy (many more rows than centroids, as in use), rounding the centroids to 8 bits
+// adds little to its error. (With about as many rows as centroids PQ is near exact and the
+// rounding, up to half a step per value, dominates: not the regime 8-bit codebooks are for.)
+TEST_F(BiFeatTest, Int8CodebooksCostLittleErrorAndBytesMatch) {
+  const Layout l{4000, 20, 5, 4, 0.1};
+  const BiFeatReport r32 = compress(l, "f32.safetensors", 1, 32);
+  const BiFeatReport r8 = compress(l, "f8.safetensors", 1, 8);
+  std::printf("[   INFO   ] PQ rel. MSE: f32 codebooks %.5f, 8-bit %.5f\n", r32.pq.relative_mse, r8.pq.relative_mse);
+  EXPECT_LT(r8.pq.relative_mse, r32.pq.relative_mse * 1.05);
+  const BiFeatStore s = BiFeatStore::open(file("f8.safetensors"));
+  EXPECT_EQ(r8.pq.bytes, 3600 * 5 + 5 * 256 * 4 + 20 * 4);  // codes, int8 codebooks, a scale per column
+  const int64_t file_bytes = (int64_t)std::filesystem::file_size(file("f8.safetensors"));
+  const int64_t words = (l.N + 63) / 64, table = l.D * 8;
+  EXPECT_EQ(s.bytes(), file_bytes + 4 * words + 4 * (2 * l.D + table));
+  EXPECT_EQ(r8.sq.bytes + r8.pq.bytes + r8.map_bytes + r8.other_bytes, s.bytes());
+  EXPECT_EQ(r8.all.bytes, s.bytes());
+}
+
+// PQ with M = 16 on every node of a graph the Debian graph's size (63,697 nodes, D = 128): f32
+// codebooks (128 KiB) keep it under 30x, 8-bit ones (32.5 KiB) bring it over.
+TEST_F(BiFeatTest, PqM16WithInt8CodebooksReaches30xAtTheDebianGraphsSize) {
+  const int64_t N = 63697, D = 128;
+  const CsrGraph g = testing::skewed_graph(N, 2, 5);
+  const Tensor f = testing::normal_features(N, D, 6);
+  double ratio[2];
+  for (int i = 0; i < 2; ++i) {
+    BiFeatOptions opt;
+    opt.sq_fraction = 0;
+    opt.sq_bits = 4;  // the SQ level is empty; its decode table is still resident: 4 bits keep it at 4 KiB
+    opt.pq_subvectors = 16;
+    opt.codebook_bits = i == 0 ? 32 : 8;
+    opt.kmeans_iters = 1;
+    opt.kmeans_sample = 2048;
+    const BiFeatReport r = compress_features(f, g, file("f.safetensors"), opt);
+    EXPECT_EQ(r.pq.bytes, N * 16 + 16 * 256 * 8 * (i == 0 ? 4 : 1) + (i == 0 ? 0 : D * 4));
+    ratio[i] = r.all.ratio;
+  }
+  std::printf("[   INFO   ] PQ M=16 at N = 63,697: f32 codebooks %.2fx, 8-bit %.2fx\n", ratio[0], ratio[1]);
+  EXPECT_LT(ratio[0], 30.0);
+  EXPECT_GE(ratio[1], 30.0);
+}
+
+TEST_F(BiFeatTest, CorruptInt8CodebookFilesAreOneError) {
+  compress({150, 8, 2, 8, 0.1}, "good.safetensors", 1, 8);
+  compress({150, 8, 2, 8, 0.1}, "good32.safetensors", 1, 32);
+  const std::string bad = file("bad.safetensors");
+  auto expect_error = [&](const std::string& from, const std::string& what,
+                          const std::function<void(Tensors&, Meta&)>& edit) {
+    SCOPED_TRACE(what);
+    rewrite(file(from), bad, edit);
+    const std::string m = message_of([&] { BiFeatStore::open(bad); });
+    EXPECT_TRUE(has(m, bad)) << m;
+    EXPECT_TRUE(has(m, what)) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  };
+  const std::string g8 = "good.safetensors", g32 = "good32.safetensors";
+  expect_error(g8, "pq_codebooks holds -128 at element 9", [](Tensors& t, Meta&) { tensor(t, "pq_codebooks").data<int8_t>()[9] = -128; });
+  expect_error(g8, "pq_codebook_scales holds -0.5 at element 3", [](Tensors& t, Meta&) { tensor(t, "pq_codebook_scales").f32()[3] = -0.5f; });
+  expect_error(g8, "pq_codebook_scales holds inf at element 0", [](Tensors& t, Meta&) { tensor(t, "pq_codebook_scales").f32()[0] = INFINITY; });
+  expect_error(g8, "no tensor named 'pq_codebook_scales'", [](Tensors& t, Meta&) {
+    t.erase(std::find_if(t.begin(), t.end(), [](const auto& p) { return p.first == "pq_codebook_scales"; }));
+  });
+  expect_error(g8, "tensor 'pq_codebook_scales': expected f32[2, 4]", [](Tensors& t, Meta&) { tensor(t, "pq_codebook_scales") = Tensor::zeros({2, 3}); });
+  expect_error(g8, "pq_codebook_bits is 16, expected 32 or 8", [](Tensors&, Meta& m) { m["pq_codebook_bits"] = "16"; });
+  expect_error(g8, "metadata has no 'pq_codebook_bits'", [](Tensors&, Meta& m) { m.erase("pq_codebook_bits"); });
+  expect_error(g8, "tensor 'pq_codebooks': expected f32", [](Tensors&, Meta& m) { m["pq_codebook_bits"] = "32"; });
+  expect_error(g8, "tensor 'pq_codebooks': expected f32", [](Tensors&, Meta& m) { m["version"] = "1"; });
+  expect_error(g32, "tensor 'pq_codebooks': expected i8", [](Tensors&, Meta& m) { m["pq_codebook_bits"] = "8"; });
+}
+
+// Files of version 1 (f32 codebooks, no pq_codebook_bits) are still read, and decode the same.
+TEST_F(BiFeatTest, Version1FilesStillOpen) {
+  compress({300, 8, 2, 8, 0.1}, "v2.safetensors");
+  rewrite(file("v2.safetensors"), file("v1.safetensors"), [](Tensors&, Meta& m) {
+    m["version"] = "1";
+    m.erase("pq_codebook_bits");
+  });
+  const BiFeatStore v1 = BiFeatStore::open(file("v1.safetensors")), v2 = BiFeatStore::open(file("v2.safetensors"));
+  EXPECT_EQ(v1.tables().pq_codebook_bits, 32);
+  std::vector<int32_t> nodes(300);
+  std::iota(nodes.begin(), nodes.end(), 0);
+  std::vector<float> a(300 * 8), b(a.size());
+  v1.gather(nodes.data(), 300, a.data());
+  v2.gather(nodes.data(), 300, b.data());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
 }
 
 TEST_F(BiFeatTest, GatherRejectsNodesOutOfRange) {

@@ -53,7 +53,23 @@ TEST_F(BiFeatCliTest, BadOptionsAreOneErrorLine) {
                                                    " --sq-bits 6 2>&1");
   EXPECT_NE(rc2, 0);
   EXPECT_TRUE(has(out2, "--sq-bits")) << out2;
+  const auto [rc3, out3] = testing::command_status(std::string(GANNET_BINARY) + " graph compress --data " + dir +
+                                                   " --codebook-bits 16 2>&1");
+  EXPECT_NE(rc3, 0);
+  EXPECT_TRUE(has(out3, "--codebook-bits")) << out3;
   EXPECT_FALSE(std::filesystem::exists(default_bifeat_path(dir)));
+}
+
+TEST_F(BiFeatCliTest, EightBitCodebooksAreWrittenWhenAsked) {
+  const std::string dir = write_set(400, 16);
+  const auto [rc, out] = testing::command_status(std::string(GANNET_BINARY) + " graph compress --data " + dir +
+                                                 " --pq-subvectors 8 --codebook-bits 8 --sq-fraction 0 --sq-bits 4"
+                                                 " --kmeans-iters 1 -t 1 2>&1");
+  ASSERT_EQ(rc, 0) << out;
+  const BiFeatStore s = BiFeatStore::open(default_bifeat_path(dir));
+  EXPECT_EQ(s.metadata().at("pq_codebook_bits"), "8");
+  EXPECT_EQ(s.sq_rows(), 0);
+  EXPECT_EQ(s.pq_rows(), 400);
 }
 
 }  // namespace

@@ -75,6 +75,10 @@ void add_graph_compress_command(CLI::App& graph) {
   cmd->add_option("--pq-subvectors", a->opt.pq_subvectors, "PQ sub-vectors M per row (bytes per PQ node; divides D)")
       ->capture_default_str()
       ->check(number_in<int64_t>(NumberRange::closed(1, 1 << 16)));
+  cmd->add_option("--codebook-bits", a->opt.codebook_bits,
+                  "Bits per PQ codebook value: 32 (f32) or 8 (int8 with an f32 scale per column)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({32, 8}));
   cmd->add_option("--kmeans-iters", a->opt.kmeans_iters, "Lloyd iterations per PQ sub-space")
       ->capture_default_str()
       ->check(number_in<int>(NumberRange::closed(0, 10000)));

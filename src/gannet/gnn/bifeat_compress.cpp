@@ -34,6 +34,8 @@ void check_options(const Tensor& features, const CsrGraph& graph, const BiFeatOp
   GANNET_CHECK(opt.sq_bits == 8 || opt.sq_bits == 4, "bifeat: sq bits ", opt.sq_bits, ", expected 8 or 4");
   GANNET_CHECK(opt.pq_subvectors >= 1 && features.dim(1) % opt.pq_subvectors == 0, "bifeat: feature dimension ",
                features.dim(1), " is not a multiple of the PQ sub-vector count ", opt.pq_subvectors);
+  GANNET_CHECK(opt.codebook_bits == 32 || opt.codebook_bits == 8, "bifeat: codebook bits ", opt.codebook_bits,
+               ", expected 32 or 8");
   GANNET_CHECK(opt.kmeans_iters >= 0 && opt.kmeans_sample >= 1, "bifeat: k-means iterations ", opt.kmeans_iters,
                " (>= 0) or sample ", opt.kmeans_sample, " (>= 1) out of range");
   GANNET_CHECK(opt.importance.empty() || (int64_t)opt.importance.size() == graph.num_nodes, "bifeat: ",
@@ -85,9 +87,26 @@ Tensor node_mask(const std::vector<int32_t>& sq, int64_t num_nodes) {
 }
 
 struct PqLevel {
-  Tensor codebooks, codes;
+  Tensor codebooks, scales, codes;  // scales: 8-bit codebooks only
   int64_t centroids = 0;
 };
+
+// The level's codebooks as the file stores them. 8 bits: the quantizer the rows are then encoded
+// with is the one the 8-bit values decode to, so each code is the nearest of what the gather gives.
+ProductQuantizer store_codebooks(const ProductQuantizer& trained, int bits, PqLevel& level) {
+  const int64_t M = trained.subvectors(), ds = trained.sub_dim(), K = trained.centroids();
+  if (bits == 32) {
+    level.codebooks = Tensor::empty({M, K, ds});
+    std::copy(trained.codebooks().begin(), trained.codebooks().end(), level.codebooks.f32());
+    return trained;
+  }
+  const Int8Codebooks q = quantize_codebooks(trained);
+  level.codebooks = Tensor::empty({M, K, ds}, DType::i8);
+  std::copy(q.values.begin(), q.values.end(), level.codebooks.data<int8_t>());
+  level.scales = Tensor::empty({M, ds});
+  std::copy(q.scales.begin(), q.scales.end(), level.scales.f32());
+  return dequantize_codebooks(trained.dim(), M, K, q);
+}
 
 PqLevel compress_pq(const Tensor& features, const std::vector<int32_t>& nodes, const BiFeatOptions& opt,
                     BiFeatReport& report) {
@@ -96,7 +115,8 @@ PqLevel compress_pq(const Tensor& features, const std::vector<int32_t>& nodes, c
   level.centroids = std::clamp<int64_t>(n, 1, ProductQuantizer::kMaxCentroids);
   level.codes = Tensor::empty({n, M}, DType::u8);
   if (n == 0) {  // every node is in the SQ level: a zero codebook keeps the file's shapes uniform
-    level.codebooks = Tensor::zeros({M, level.centroids, D / M});
+    store_codebooks(ProductQuantizer(D, M, level.centroids, std::vector<float>((size_t)(level.centroids * D))),
+                    opt.codebook_bits, level);
     return level;
   }
   auto t0 = Clock::now();
@@ -107,7 +127,8 @@ PqLevel compress_pq(const Tensor& features, const std::vector<int32_t>& nodes, c
   const float* x = features.data<float>();
   for (size_t i = 0; i < sample.size(); ++i) std::memcpy(&rows[i * D], x + (int64_t)sample[i] * D, (size_t)D * sizeof(float));
   PqOptions po{M, level.centroids, opt.kmeans_iters, opt.seed, opt.progress};
-  const ProductQuantizer pq = ProductQuantizer::train(rows.data(), (int64_t)sample.size(), D, po);
+  const ProductQuantizer pq =
+      store_codebooks(ProductQuantizer::train(rows.data(), (int64_t)sample.size(), D, po), opt.codebook_bits, level);
   report.seconds_kmeans = seconds_since(t0);
   t0 = Clock::now();
   uint8_t* codes = level.codes.data<uint8_t>();
@@ -117,8 +138,6 @@ PqLevel compress_pq(const Tensor& features, const std::vector<int32_t>& nodes, c
     note(opt, str("PQ encoding: ", r0 + count, " of ", n, " rows"));
   }
   report.seconds_pq_encode = seconds_since(t0);
-  level.codebooks = Tensor::empty({M, level.centroids, D / M});
-  std::copy(pq.codebooks().begin(), pq.codebooks().end(), level.codebooks.f32());
   return level;
 }
 
@@ -130,6 +149,7 @@ std::map<std::string, std::string> file_metadata(int64_t N, int64_t D, const BiF
           {"sq_bits", std::to_string(opt.sq_bits)},
           {"pq_subvectors", std::to_string(opt.pq_subvectors)},
           {"pq_centroids", std::to_string(centroids)},
+          {"pq_codebook_bits", std::to_string(opt.codebook_bits)},
           {"sq_fraction", format_number("%.17g", opt.sq_fraction)},
           {"importance", opt.importance.empty() ? "degree" : "given"},
           {"kmeans_iters", std::to_string(opt.kmeans_iters)},
@@ -194,13 +214,13 @@ BiFeatReport compress_features(const Tensor& features, const CsrGraph& graph, co
   for (int64_t d = 0; d < D; ++d) ranges.f32()[2 * d] = sq.lo()[d], ranges.f32()[2 * d + 1] = sq.step()[d];
   report.seconds_sq = seconds_since(t0);
   const PqLevel pq = compress_pq(features, pq_nodes, opt, report);
-  io::save_safetensors(path,
-                       {{"sq_nodes", node_mask(sq_nodes, N)},
-                        {"sq_log2_range", ranges},
-                        {"sq_codes", sq_codes},
-                        {"pq_codebooks", pq.codebooks},
-                        {"pq_codes", pq.codes}},
-                       file_metadata(N, D, opt, pq.centroids));
+  std::vector<std::pair<std::string, Tensor>> tensors = {{"sq_nodes", node_mask(sq_nodes, N)},
+                                                         {"sq_log2_range", ranges},
+                                                         {"sq_codes", sq_codes},
+                                                         {"pq_codebooks", pq.codebooks},
+                                                         {"pq_codes", pq.codes}};
+  if (opt.codebook_bits == 8) tensors.emplace_back("pq_codebook_scales", pq.scales);
+  io::save_safetensors(path, tensors, file_metadata(N, D, opt, pq.centroids));
   note(opt, str("wrote ", path, "; measuring the reconstruction of every node"));
   measure_reconstruction(BiFeatStore::open(path), features, report);
   return report;

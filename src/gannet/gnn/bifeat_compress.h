@@ -30,6 +30,7 @@ struct BiFeatOptions {
   double sq_fraction = 0.04;    // of the nodes, in the log-SQ level (rounded to nodes)
   int sq_bits = 8;              // 8 or 4
   int64_t pq_subvectors = 8;    // M; D must be a multiple of it
+  int codebook_bits = 32;       // PQ codebooks in f32 (32) or 8 bits with a scale per column (8)
   int kmeans_iters = 25;        // Lloyd iterations per sub-space
   int64_t kmeans_sample = 65536;  // PQ rows k-means trains on (all of them when fewer)
   uint64_t seed = 0;            // of the k-means sample and seeding

@@ -22,6 +22,12 @@ void bifeat_decode_rows(const BiFeatTables& t, const int32_t* nodes, int64_t n, 
         const float mag = t.sq_magnitudes[d * C + (code & (C - 1))];
         o[d] = (code & C) ? -mag : mag;
       }
+    } else if (t.pq_codebook_bits == 8) {
+      const uint8_t* c = t.pq_codes + (v - sq_row) * M;
+      for (int64_t m = 0; m < M; ++m) {
+        const int8_t* q = t.pq_codebooks_i8 + (m * t.pq_centroids + c[m]) * ds;
+        for (int64_t j = 0; j < ds; ++j) o[m * ds + j] = (float)q[j] * t.pq_scales[m * ds + j];
+      }
     } else {
       const uint8_t* c = t.pq_codes + (v - sq_row) * M;
       for (int64_t m = 0; m < M; ++m)

@@ -46,6 +46,10 @@ inline vi load_nibbles(const uint8_t* p) {
   return _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi));
 }
 inline vi ishl(vi a, int s) { return _mm512_slli_epi32(a, s); }
+// W signed bytes, sign-extended and converted (exactly) to floats.
+inline vf load_int8s(const int8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)p)));
+}
 #else
 using vi = __m256i;
 inline vi iset1(int x) { return _mm256_set1_epi32(x); }
@@ -63,6 +67,9 @@ inline vi load_nibbles(const uint8_t* p) {
   return _mm256_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi));
 }
 inline vi ishl(vi a, int s) { return _mm256_slli_epi32(a, s); }
+inline vf load_int8s(const int8_t* p) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)p)));
+}
 #endif
 
 // One SQ row. Column d's magnitudes start at table[d * C]; the code's top bit (bit bits - 1) is
@@ -92,8 +99,25 @@ inline void copy_floats(float* o, const float* s, int64_t n) {
   if (j < n) store_partial(o + j, load_partial(s + j, (int)(n - j)), (int)(n - j));
 }
 
+// o[j] = float(q[j]) * scale[j], j < n: one rounding per value, as the reference does it. The
+// tail's bytes go through a local copy, so nothing past the codebook's last row is read.
+inline void widen_scaled(float* o, const int8_t* q, const float* scale, int64_t n) {
+  int64_t j = 0;
+  for (; j + W <= n; j += W) store(o + j, mul(load_int8s(q + j), load(scale + j)));
+  if (j < n) {
+    int8_t tail[W] = {};
+    std::memcpy(tail, q + j, (size_t)(n - j));
+    store_partial(o + j, mul(load_int8s(tail), load_partial(scale + j, (int)(n - j))), (int)(n - j));
+  }
+}
+
 inline void decode_pq_row(const BiFeatTables& t, const uint8_t* c, float* o) {
   const int64_t M = t.pq_subvectors, ds = t.dim / M;
+  if (t.pq_codebook_bits == 8) {
+    for (int64_t m = 0; m < M; ++m)
+      widen_scaled(o + m * ds, t.pq_codebooks_i8 + (m * t.pq_centroids + c[m]) * ds, t.pq_scales + m * ds, ds);
+    return;
+  }
   for (int64_t m = 0; m < M; ++m) copy_floats(o + m * ds, t.pq_codebooks + (m * t.pq_centroids + c[m]) * ds, ds);
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 
@@ -37,7 +38,7 @@ int64_t meta_int(const io::SafeTensors& f, const std::string& key) {
 }
 
 struct Header {
-  int64_t num_nodes, dim, sq_bits, subvectors, centroids;
+  int64_t num_nodes, dim, sq_bits, subvectors, centroids, codebook_bits;
 };
 
 Header read_header(const io::SafeTensors& f) {
@@ -47,17 +48,21 @@ Header read_header(const io::SafeTensors& f) {
   };
   if (meta("format") != BiFeatStore::kFormat)
     bad_file(f.path(), str("metadata format is ", quote_text(meta("format")), ", expected '", BiFeatStore::kFormat, "'"));
-  if (meta("version") != BiFeatStore::kVersion)
-    bad_file(f.path(), str("format version ", quote_text(meta("version")), " is not supported (this build reads ",
+  const std::string version = meta("version");
+  if (version != "1" && version != BiFeatStore::kVersion)
+    bad_file(f.path(), str("format version ", quote_text(version), " is not supported (this build reads 1 and ",
                            BiFeatStore::kVersion, ")"));
-  Header h{meta_int(f, "num_nodes"), meta_int(f, "dim"), meta_int(f, "sq_bits"), meta_int(f, "pq_subvectors"),
-           meta_int(f, "pq_centroids")};
+  Header h{meta_int(f, "num_nodes"),     meta_int(f, "dim"),          meta_int(f, "sq_bits"),
+           meta_int(f, "pq_subvectors"), meta_int(f, "pq_centroids"),
+           version == "1" ? 32 : meta_int(f, "pq_codebook_bits")};  // version 1: f32 codebooks
   if (h.num_nodes < 0 || h.num_nodes > INT32_MAX) bad_file(f.path(), str("num_nodes ", h.num_nodes, " is out of range"));
   if (h.sq_bits != 8 && h.sq_bits != 4) bad_file(f.path(), str("sq_bits is ", h.sq_bits, ", expected 8 or 4"));
   if (h.dim < 1 || h.subvectors < 1 || h.dim % h.subvectors != 0)
     bad_file(f.path(), str("dim ", h.dim, " is not a positive multiple of pq_subvectors ", h.subvectors));
   if (h.centroids < 1 || h.centroids > ProductQuantizer::kMaxCentroids)
     bad_file(f.path(), str("pq_centroids is ", h.centroids, ", expected 1..", ProductQuantizer::kMaxCentroids));
+  if (h.codebook_bits != 32 && h.codebook_bits != 8)
+    bad_file(f.path(), str("pq_codebook_bits is ", h.codebook_bits, ", expected 32 or 8"));
   return h;
 }
 
@@ -112,6 +117,34 @@ void check_sq_codes(const std::string& path, const Tensor& codes, const LogScala
   }
 }
 
+// The PQ codebooks, f32 or 8-bit with their scales, checked: finite values and scales >= 0, and
+// 8-bit values in [-127, 127] (the quantizer never writes -128, so a file holding it is damaged).
+struct PqCodebooks {
+  Tensor values, scales;  // scales: 8-bit only
+};
+
+PqCodebooks read_pq_codebooks(const io::SafeTensors& f, const Header& h) {
+  const int64_t ds = h.dim / h.subvectors;
+  PqCodebooks c;
+  if (h.codebook_bits == 32) {
+    c.values = f.get("pq_codebooks", DType::f32, {h.subvectors, h.centroids, ds});
+    const float* cb = c.values.data<float>();
+    for (int64_t i = 0; i < c.values.numel(); ++i)
+      if (!std::isfinite(cb[i])) bad_file(f.path(), str("pq_codebooks holds ", cb[i], " at element ", i));
+    return c;
+  }
+  c.values = f.get("pq_codebooks", DType::i8, {h.subvectors, h.centroids, ds});
+  c.scales = f.get("pq_codebook_scales", DType::f32, {h.subvectors, ds});
+  const int8_t* q = c.values.data<int8_t>();
+  for (int64_t i = 0; i < c.values.numel(); ++i)
+    if (q[i] == INT8_MIN) bad_file(f.path(), str("pq_codebooks holds -128 at element ", i, ", outside [-127, 127]"));
+  const float* sc = c.scales.data<float>();
+  for (int64_t i = 0; i < c.scales.numel(); ++i)
+    if (!std::isfinite(sc[i]) || sc[i] < 0)
+      bad_file(f.path(), str("pq_codebook_scales holds ", sc[i], " at element ", i, ", expected a finite value >= 0"));
+  return c;
+}
+
 LogScalarQuantizer read_sq_ranges(const io::SafeTensors& f, const Header& h) {
   const Tensor range = f.get("sq_log2_range", DType::f32, {h.dim, 2});
   const float* r = range.data<float>();
@@ -154,11 +187,10 @@ BiFeatStore BiFeatStore::open(const std::string& path) {
   int64_t n_sq = 0;
   s.sq_rank_ = rank_node_map(path, (const uint64_t*)s.sq_nodes_.raw(), words, h.num_nodes, n_sq);
   s.sq_codes_ = f.get("sq_codes", DType::u8, {n_sq, s.sq_.row_bytes()});
-  s.pq_codebooks_ = f.get("pq_codebooks", DType::f32, {h.subvectors, h.centroids, h.dim / h.subvectors});
+  PqCodebooks cb = read_pq_codebooks(f, h);
+  s.pq_codebooks_ = std::move(cb.values);
+  s.pq_scales_ = std::move(cb.scales);
   s.pq_codes_ = f.get("pq_codes", DType::u8, {h.num_nodes - n_sq, h.subvectors});
-  const float* cb = s.pq_codebooks_.data<float>();
-  for (int64_t i = 0; i < s.pq_codebooks_.numel(); ++i)
-    if (!std::isfinite(cb[i])) bad_file(path, str("pq_codebooks holds ", cb[i], " at element ", i));
   check_pq_codes(path, s.pq_codes_, h.centroids);
   check_sq_codes(path, s.sq_codes_, s.sq_);
   s.file_bytes_ = (int64_t)std::filesystem::file_size(path);
@@ -174,7 +206,13 @@ BiFeatStore BiFeatStore::open(const std::string& path) {
   t.pq_subvectors = h.subvectors;
   t.pq_centroids = h.centroids;
   t.pq_codes = s.pq_codes_.data<uint8_t>();
-  t.pq_codebooks = cb;
+  t.pq_codebook_bits = (int)h.codebook_bits;
+  if (h.codebook_bits == 8) {
+    t.pq_codebooks_i8 = s.pq_codebooks_.data<int8_t>();
+    t.pq_scales = s.pq_scales_.data<float>();
+  } else {
+    t.pq_codebooks = s.pq_codebooks_.data<float>();
+  }
   return s;
 }
 
@@ -183,10 +221,11 @@ BiFeatStore::Bytes BiFeatStore::bytes_by_part() const {
   const int64_t ranges = 2 * dim() * (int64_t)sizeof(float);
   b.sq = (int64_t)sq_codes_.nbytes() + ranges +
          (int64_t)(sq_.lo().size() + sq_.step().size() + sq_.magnitudes().size()) * (int64_t)sizeof(float);
-  b.pq = (int64_t)(pq_codes_.nbytes() + pq_codebooks_.nbytes());
+  const int64_t scales = pq_scales_.defined() ? (int64_t)pq_scales_.nbytes() : 0;
+  b.pq = (int64_t)(pq_codes_.nbytes() + pq_codebooks_.nbytes()) + scales;
   b.map = (int64_t)sq_nodes_.nbytes() + (int64_t)(sq_rank_.size() * sizeof(uint32_t));
   b.other = file_bytes_ - (int64_t)(sq_codes_.nbytes() + pq_codes_.nbytes() + pq_codebooks_.nbytes() +
-                                    sq_nodes_.nbytes()) - ranges;
+                                    sq_nodes_.nbytes()) - ranges - scales;
   return b;
 }
 
@@ -196,6 +235,12 @@ int64_t BiFeatStore::bytes() const {
 }
 
 ProductQuantizer BiFeatStore::pq() const {
+  if (tables_.pq_codebook_bits == 8) {
+    const int8_t* q = pq_codebooks_.data<int8_t>();
+    const float* sc = pq_scales_.data<float>();
+    Int8Codebooks c{std::vector<int8_t>(q, q + pq_codebooks_.numel()), std::vector<float>(sc, sc + pq_scales_.numel())};
+    return dequantize_codebooks(dim(), tables_.pq_subvectors, tables_.pq_centroids, c);
+  }
   const float* cb = pq_codebooks_.data<float>();
   return ProductQuantizer(dim(), tables_.pq_subvectors, tables_.pq_centroids,
                           std::vector<float>(cb, cb + pq_codebooks_.numel()));

@@ -2,16 +2,20 @@
 // RawFeatureStore holds the f32 matrix (memory-mapped from the data set); BiFeatStore holds it
 // compressed by BiFeat (gnn/bifeat_compress.h writes its file) and decodes inside the gather.
 //
-// The BiFeat file (features.bifeat.safetensors, format "gannet.bifeat" version 1):
+// The BiFeat file (features.bifeat.safetensors, format "gannet.bifeat" version 2; version 1 files,
+// which have f32 codebooks and no pq_codebook_bits, are read too):
 //   sq_nodes       I64 [ceil(N / 64)]   node map: bit v % 64 of word v / 64 set = node v in the SQ
 //                                       level (bits at or above N are 0); a node's row in its
 //                                       level is its rank among that level's nodes
 //   sq_log2_range  F32 [D, 2]           per column (lo, step) of gnn/log_scalar_quantizer.h
 //   sq_codes       U8  [N_sq, D or ceil(D / 2)]   8- or 4-bit log-SQ codes, N_sq = set bits
-//   pq_codebooks   F32 [M, K, D / M]    gnn/product_quantizer.h, K <= 256
+//   pq_codebooks   F32 [M, K, D / M]    gnn/product_quantizer.h, K <= 256; with pq_codebook_bits 8:
+//                  I8  [M, K, D / M]    values in [-127, 127], times
+//   pq_codebook_scales F32 [M, D / M]   (8-bit only) the scale of each column of each sub-space
 //   pq_codes       U8  [N - N_sq, M]
-//   metadata: format, version, num_nodes, dim, sq_bits, pq_subvectors, pq_centroids (checked when
-//   read) and, for the record, sq_fraction, importance, kmeans_iters, kmeans_sample, seed.
+//   metadata: format, version, num_nodes, dim, sq_bits, pq_subvectors, pq_centroids,
+//   pq_codebook_bits (32 or 8; checked when read) and, for the record, sq_fraction, importance,
+//   kmeans_iters, kmeans_sample, seed.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -55,7 +59,7 @@ class RawFeatureStore : public FeatureStore {
 class BiFeatStore : public FeatureStore {
  public:
   static constexpr const char* kFormat = "gannet.bifeat";
-  static constexpr const char* kVersion = "1";
+  static constexpr const char* kVersion = "2";
 
   // Maps the file and checks all of it (shapes, dtypes, metadata, node map, code ranges, finite
   // codebooks and ranges); every problem is one gannet::Error naming the file and what is wrong.
@@ -74,7 +78,7 @@ class BiFeatStore : public FeatureStore {
   // Resident bytes by part; they add up to bytes().
   struct Bytes {
     int64_t sq = 0;     // SQ codes, ranges, magnitude table
-    int64_t pq = 0;     // PQ codes, codebooks
+    int64_t pq = 0;     // PQ codes, codebooks (and their scales)
     int64_t map = 0;    // node bitmap and its rank table
     int64_t other = 0;  // the file's header and alignment
   };
@@ -83,7 +87,8 @@ class BiFeatStore : public FeatureStore {
   int64_t pq_rows() const { return pq_codes_.dim(0); }
   bool in_sq_level(int64_t node) const { return (tables_.sq_mask[node >> 6] >> (node & 63)) & 1; }
   const LogScalarQuantizer& sq() const { return sq_; }
-  // A quantizer over the file's codebooks (a copy: for reference decodes, not for the gather).
+  // A quantizer over the file's codebooks (a copy: for reference decodes, not for the gather);
+  // 8-bit codebooks come back as their f32 values (gnn/product_quantizer.h's dequantize_codebooks).
   ProductQuantizer pq() const;
   const std::string& path() const { return file_.path(); }
   const std::map<std::string, std::string>& metadata() const { return file_.metadata(); }
@@ -92,7 +97,7 @@ class BiFeatStore : public FeatureStore {
  private:
   BiFeatStore(io::SafeTensors file, LogScalarQuantizer sq) : file_(std::move(file)), sq_(std::move(sq)) {}
   io::SafeTensors file_;
-  Tensor sq_nodes_, sq_codes_, pq_codebooks_, pq_codes_;
+  Tensor sq_nodes_, sq_codes_, pq_codebooks_, pq_scales_, pq_codes_;  // pq_scales_: 8-bit codebooks only
   LogScalarQuantizer sq_;
   std::vector<uint32_t> sq_rank_;  // [words]: set bits in the words before
   int64_t file_bytes_ = 0;

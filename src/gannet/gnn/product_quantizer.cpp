@@ -1,6 +1,7 @@
 #include "gannet/gnn/product_quantizer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "gannet/core/error.h"
@@ -84,6 +85,40 @@ void ProductQuantizer::decode(const uint8_t* codes, int64_t n, float* out) const
       std::memcpy(out + i * dim_ + m * ds, centroid(m, c), (size_t)ds * sizeof(float));
     }
   }
+}
+
+Int8Codebooks quantize_codebooks(const ProductQuantizer& pq) {
+  const int64_t M = pq.subvectors(), K = pq.centroids(), ds = pq.sub_dim();
+  Int8Codebooks q;
+  q.values.resize((size_t)(M * K * ds));
+  q.scales.resize((size_t)(M * ds));
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t j = 0; j < ds; ++j) {
+      float amax = 0.f;
+      for (int64_t c = 0; c < K; ++c) amax = std::max(amax, std::fabs(pq.centroid(m, c)[j]));
+      const float scale = amax / 127.f;
+      q.scales[m * ds + j] = scale;
+      for (int64_t c = 0; c < K; ++c) {
+        const float r = scale > 0.f ? std::nearbyint(pq.centroid(m, c)[j] / scale) : 0.f;
+        q.values[(m * K + c) * ds + j] = (int8_t)std::clamp(r, -127.f, 127.f);
+      }
+    }
+  }
+  return q;
+}
+
+ProductQuantizer dequantize_codebooks(int64_t dim, int64_t subvectors, int64_t centroids, const Int8Codebooks& q) {
+  GANNET_CHECK(dim >= 1 && subvectors >= 1 && dim % subvectors == 0 &&
+                   (int64_t)q.values.size() == centroids * dim && (int64_t)q.scales.size() == dim,
+               "product quantizer: 8-bit codebooks of ", q.values.size(), " values and ", q.scales.size(),
+               " scales do not fit ", subvectors, " x ", centroids, " x ", dim, " / ", subvectors);
+  const int64_t ds = dim / subvectors;
+  std::vector<float> cb(q.values.size());
+  for (size_t i = 0; i < cb.size(); ++i) {
+    const int64_t m = (int64_t)i / (centroids * ds), j = (int64_t)i % ds;
+    cb[i] = (float)q.values[i] * q.scales[m * ds + j];
+  }
+  return ProductQuantizer(dim, subvectors, centroids, std::move(cb));
 }
 
 }  // namespace gannet::gnn
