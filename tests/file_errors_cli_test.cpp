@@ -151,6 +151,14 @@ TEST_F(FileErrorsCli, OffloadOptionsAreChecked) {
   EXPECT_TRUE(has(memory.out, "loss ")) << memory.out;
 }
 
+// init's MoE options: --top-k alone, or more than the experts, is a one-line error and no file.
+TEST_F(FileErrorsCli, InitMoeOptionsAreChecked) {
+  const std::string init = "init --preset gpt2-124m -o " + file("moe.safetensors") + " ";
+  one_line_error(run_gannet(init + "--top-k 2"), "--top-k needs --experts");
+  one_line_error(run_gannet(init + "--experts 2 --top-k 3"), "moe.k 3");
+  EXPECT_FALSE(std::filesystem::exists(file("moe.safetensors")));
+}
+
 // --tensor-parallel without mpirun is a one-line error naming the command to run.
 TEST_F(FileErrorsCli, TensorParallelNeedsMpirun) {
   io::write_gpt_weights(file("m.safetensors"), weights_of(tiny_model()));

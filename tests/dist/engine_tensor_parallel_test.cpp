@@ -113,6 +113,36 @@ TEST(EngineTensorParallel, RefusesInt4Inputs) {
   }
 }
 
+// Expert parallelism: an MoE model's experts split over the ranks (its attention and dense blocks
+// tensor-parallel), top-1 and top-2, with and without PR-MoE's dense branch, f32 and W8A8.
+TEST(EngineTensorParallel, MoeMatchesOneProcess) {
+  const std::vector<int32_t> ids = testing::random_ids(24, kVocab, 3);
+  for (const auto& [k, residual] : {std::pair<int64_t, bool>{1, false}, {2, false}, {2, true}}) {
+    models::GptConfig c = testing::small_config(kVocab, 64, 4, 128, 2);
+    c.moe.num_experts = {4};  // block 1
+    c.moe.k = k;
+    c.moe.drop_tokens = false;
+    c.moe.use_residual = residual;
+    const io::GptWeights f = testing::weights_of(testing::perturbed_model(c, 5, [](const std::string& n) {
+      return n.find(".moe.") != std::string::npos || n.find("wte") != std::string::npos ? 0.3f
+             : n.find("ln_") != std::string::npos                                         ? 0.3f
+                                                                                          : 0.05f;
+    }));
+    const io::GptWeights q = compress::quantize_model(f, compress::scheme_preset("w8a8", testing::options(32)));
+    for (const auto& [w, tol] : {std::pair<const io::GptWeights*, double>{&f, 1e-5}, {&q, 2e-2}}) {
+      SCOPED_TRACE(str("top-", k, residual ? " PR-MoE" : "", w == &q ? " w8a8" : " f32"));
+      infer::EngineOptions o;
+      o.max_sequences = 5;
+      infer::Engine one(*w, o);
+      o.tensor_parallel = &dist::world();
+      infer::Engine group(*w, o);
+      expect_close(testing::prefill_then_decode(group, ids, 10, kVocab),
+                   testing::prefill_then_decode(one, ids, 10, kVocab), tol);
+      expect_close(batch(group), batch(one), tol);
+    }
+  }
+}
+
 // Not a test of its own: `GANNET_DIST_DIE=1 mpirun -np 2 gannet_dist_tests --gtest_filter=Death.*`,
 // run by the single-process tests (TensorParallelFailure), checks that a rank dying between two
 // decode steps ends the job instead of leaving rank 0 waiting in the step's all-reduce.

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "gannet/cli/number_options.h"
+#include "gannet/core/error.h"
 #include "gannet/io/gpt_random_init.h"
 
 namespace gannet::cli {
@@ -37,6 +38,7 @@ const std::map<std::string, models::GptConfig>& presets() {
 struct InitArgs {
   std::string preset, out, dtype = "f32";
   uint64_t seed = 1;
+  int64_t experts = 0, top_k = 1;
 };
 }  // namespace
 
@@ -53,8 +55,22 @@ void add_init_command(CLI::App& app) {
   cmd->add_option("--dtype", a->dtype, "weight type stored (bf16 halves the file)")
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "bf16"}));
+  cmd->add_option("--experts", a->experts,
+                  "make every other block (1, 3, ...) a Mixture-of-Experts block of this many experts (0: dense)")
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::closed(0, 4096)));
+  cmd->add_option("--top-k", a->top_k, "experts each token is routed to (with --experts)")
+      ->capture_default_str()
+      ->check(number_in<int64_t>(NumberRange::closed(1, 4096)));
   cmd->callback([a]() {
-    const models::GptConfig& cfg = presets().at(a->preset);
+    models::GptConfig cfg = presets().at(a->preset);
+    GANNET_CHECK(a->experts > 0 || a->top_k == 1, "--top-k needs --experts");
+    if (a->experts > 0) {  // dropless top-k routing, as the inference engine runs it
+      cfg.moe.num_experts = {a->experts};
+      cfg.moe.k = a->top_k;
+      cfg.moe.drop_tokens = false;
+      cfg.moe.validate(cfg.n_layer);
+    }
     // The model is written tensor by tensor (io/gpt_random_init.h), never held whole: a progress
     // line on stderr every few seconds for the large presets.
     using Clock = std::chrono::steady_clock;
@@ -71,9 +87,10 @@ void add_init_command(CLI::App& app) {
     };
     const io::RandomGptSummary s =
         io::write_random_gpt(a->out, cfg, a->dtype == "bf16" ? DType::bf16 : DType::f32, a->seed, progress);
-    std::printf("wrote %s: %s, %ld layers, d %ld, %ld heads, context %ld, vocabulary %ld, %.1fM parameters, "
+    const std::string moe = a->experts > 0 ? str(", ", a->experts, " experts top-", a->top_k, " in every other block") : "";
+    std::printf("wrote %s: %s%s, %ld layers, d %ld, %ld heads, context %ld, vocabulary %ld, %.1fM parameters, "
                 "%s, %.2f GB\n",
-                a->out.c_str(), a->preset.c_str(), (long)cfg.n_layer, (long)cfg.n_embd, (long)cfg.n_head,
+                a->out.c_str(), a->preset.c_str(), moe.c_str(), (long)cfg.n_layer, (long)cfg.n_embd, (long)cfg.n_head,
                 (long)cfg.n_ctx, (long)cfg.vocab_size, s.parameters / 1e6, a->dtype.c_str(), s.file_bytes / 1e9);
   });
 }

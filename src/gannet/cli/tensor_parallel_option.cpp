@@ -11,7 +11,8 @@ namespace gannet::cli {
 void add_tensor_parallel_option(CLI::App* cmd, int& ranks) {
   cmd->add_option("--tensor-parallel", ranks,
                   "processes the model is split over (Megatron layout: heads, MLP columns, vocabulary); run under "
-                  "`mpirun -np N` with the same N; dense models, float or quantized with int8 or float inputs")
+                  "`mpirun -np N` with the same N; MoE experts are split over the processes (expert parallelism); float "
+                  "models, or quantized with int8 or float inputs")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
 }

@@ -180,6 +180,8 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
                  "' is not causal (each expert picks among all tokens of a batch, so a token's output would depend "
                  "on later tokens and on other sequences); the engine runs top_k routing only");
   }
+  GANNET_CHECK(!(tp && o.offload_disk && cfg.moe.enabled()), "engine: an expert-parallel MoE model is not streamed "
+               "from disk (give --offload none, or run one process)");
   prepare_weights(w);
   int64_t max_experts = 0;
   for (const Layer& l : layers) max_experts = std::max(max_experts, l.experts);
@@ -188,7 +190,7 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
   xn.resize(max_rows * C);
   qkv.resize(max_rows * 3 * A);
   att.resize(max_rows * A);
-  hid.resize(max_rows * F);
+  hid.resize(max_rows * (max_experts > 0 ? 4 * C : F));  // experts and PR-MoE's MLP: whole on every rank
   if (tp) partial.resize(max_rows * C);
   if (max_experts > 0) {
     const int64_t k = cfg.moe.k;
@@ -445,17 +447,26 @@ void Engine::Impl::moe_forward(const Layer& L, int64_t l, float* X, int64_t n) {
       if (off[e + 1] > off[e]) routed.push_back(e);
     streamed->load_experts(l, routed);
   }
-  // Each expert's rows, gathered into one contiguous block, through its MLP.
+  // Each expert's rows, gathered into one contiguous block, through its MLP. Expert-parallel, each
+  // rank runs its own experts (every rank holds every row) and the others' slots count zero.
   kernels::gather_rows(Xn, routing.slot_token.data(), S, C, moe_in.data());
+  const int64_t own = E / group_size(opt), e0 = tp ? tp->rank() * own : 0;
   for (int64_t e = 0; e < E; ++e) {
     const int64_t r0 = off[e], M = off[e + 1] - r0;
     if (M == 0) continue;
+    if (e < e0 || e >= e0 + own) {
+      std::fill(moe_out.data() + r0 * C, moe_out.data() + (r0 + M) * C, 0.f);
+      continue;
+    }
     L.expert_fc[e].apply(moe_in.data() + r0 * C, C, M, hid.data(), 4 * C, kernels::Epilogue::gelu, scratch.data());
     L.expert_out[e].apply(hid.data(), 4 * C, M, moe_out.data() + r0 * C, C, kernels::Epilogue::store, scratch.data());
   }
-  // Each token's slots, weighted by their gates (in slot order: the token's experts ascending).
+  // Each token's slots, weighted by their gates (in slot order: the token's experts ascending);
+  // expert-parallel, each rank's share summed over the group (the one exchange of the block's
+  // second half: no all-to-all, as the tensor-parallel group already holds every token).
   kernels::combine_rows(moe_out.data(), g, routing.token_offsets.data(), routing.token_slots.data(), n, C, false,
                         moe_y.data());
+  if (tp) tp->all_reduce_sum(moe_y.data(), n * C);
   if (!L.residual) return kernels::add_inplace(X, moe_y.data(), n * C);
   // PR-MoE: the dense MLP on the same input, mixed with the MoE output by a learned 2-way softmax.
   L.fc.apply(Xn, C, n, hid.data(), 4 * C, kernels::Epilogue::gelu, scratch.data());
@@ -643,7 +654,9 @@ int64_t Engine::weight_bytes_per_step() const {
     if (l.has_mlp()) bytes += product(l.fc) + product(l.out);
     if (l.experts == 0) continue;
     // The router, and the k experts one token goes to.
-    bytes += 2 * m.C * 4 + l.gate.weight_bytes() + m.cfg.moe.k * (product(l.expert_fc[0]) + product(l.expert_out[0]));
+    size_t e = 0;  // an expert this rank holds (expert-parallel, the others' are empty)
+    while (l.expert_fc[e].out_features() == 0) ++e;
+    bytes += 2 * m.C * 4 + l.gate.weight_bytes() + m.cfg.moe.k * (product(l.expert_fc[e]) + product(l.expert_out[e]));
     if (l.residual) bytes += product(l.coef);
   }
   return bytes;

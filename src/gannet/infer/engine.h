@@ -71,7 +71,10 @@ struct EngineOptions {
   // group, when it has more than one rank: every rank builds an engine with the same options and
   // makes the same calls; each holds its heads, its MLP columns and its rows of the vocabulary;
   // two all-reduces per block, one for the embedding, an all-gather for the logits, which every
-  // rank then holds whole. Dense models: float, or quantized with float or symmetric int8 inputs
+  // rank then holds whole. An MoE block's experts are split over the ranks (expert parallelism:
+  // each holds E/t experts, runs them on the rows routed to them, and the combined outputs are
+  // summed over the group; every rank holds every row, so no all-to-all is needed), its router
+  // and PR-MoE's dense MLP whole on every rank. Models: float, or quantized with float or symmetric int8 inputs
   // (a row-parallel product's token scales come from an all-reduced maximum of each row, so its
   // integers are one process's; c_fc's fused GELU quantization is not used then).
   dist::Communicator* tensor_parallel = nullptr;

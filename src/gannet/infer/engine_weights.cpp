@@ -67,7 +67,11 @@ EngineWeightBuilder::EngineWeightBuilder(const io::GptWeights& weights, kernels:
       wtype_(ptype == kernels::PackedType::f32 ? DType::f32 : DType::bf16),
       slice_(slice) {
   if (slice_.size == 1) return;
-  GANNET_CHECK(!cfg_.moe.enabled(), "tensor-parallel inference takes dense models (MoE models: not yet)");
+  for (int64_t l = 0; l < cfg_.n_layer; ++l) {
+    const int64_t E = cfg_.moe.experts_at(l, cfg_.n_layer);
+    GANNET_CHECK(E % slice_.size == 0, "expert parallelism over ", slice_.size, " ranks needs each MoE block's experts "
+                 "divisible by it; block ", l, " has ", E);
+  }
   // A row-parallel product's int8 inputs take their token scale from the whole row (the engine
   // all-reduces each row's maximum); int4 and asymmetric inputs have no such path yet.
   for (const auto& [name, a] : weights.activations)
@@ -117,15 +121,15 @@ size_t EngineWeightBuilder::resident_bytes(int64_t ctx) const {
 size_t EngineWeightBuilder::layer_bytes(int64_t l) const {
   const int64_t C = C_, L = cfg_.n_layer, E = cfg_.moe.experts_at(l, L);
   const std::string h = "h." + std::to_string(l);
-  if (slice_.size > 1) {  // a dense block's share: C/t of attention and 4C/t of MLP width
-    const int64_t A = C / slice_.size, F = 4 * C / slice_.size;
-    return share_bytes(h + ".attn.c_attn.weight", 3 * C, C, 3 * A, C) + share_bytes(h + ".attn.c_proj.weight", C, C, C, A) +
-           share_bytes(h + ".mlp.c_fc.weight", 4 * C, C, F, C) + share_bytes(h + ".mlp.c_proj.weight", C, 4 * C, C, F) +
-           arena_bytes(DType::f32, 3 * A) + arena_bytes(DType::f32, F) + 6 * arena_bytes(DType::f32, C);
-  }
-  size_t bytes = matrix_bytes(h + ".attn.c_attn.weight", 3 * C, C) + matrix_bytes(h + ".attn.c_proj.weight", C, C) +
-                 arena_bytes(DType::f32, 3 * C) + 6 * arena_bytes(DType::f32, C);
-  if (E == 0 || cfg_.moe.use_residual)
+  const int64_t A = C / slice_.size, F = 4 * C / slice_.size;  // one rank: C and 4C
+  size_t bytes = share_bytes(h + ".attn.c_attn.weight", 3 * C, C, 3 * A, C) +
+                 share_bytes(h + ".attn.c_proj.weight", C, C, C, A) + arena_bytes(DType::f32, 3 * A) +
+                 6 * arena_bytes(DType::f32, C);
+  if (E == 0)  // the MLP's share: 4C/t hidden units
+    return bytes + share_bytes(h + ".mlp.c_fc.weight", 4 * C, C, F, C) +
+           share_bytes(h + ".mlp.c_proj.weight", C, 4 * C, C, F) + arena_bytes(DType::f32, F) +
+           arena_bytes(DType::f32, C);
+  if (cfg_.moe.use_residual)  // PR-MoE's dense MLP, whole on every rank
     bytes += matrix_bytes(h + ".mlp.c_fc.weight", 4 * C, C) + matrix_bytes(h + ".mlp.c_proj.weight", C, 4 * C) +
              arena_bytes(DType::f32, 4 * C) + arena_bytes(DType::f32, C);
   if (E > 0) {
@@ -134,7 +138,7 @@ size_t EngineWeightBuilder::layer_bytes(int64_t l) const {
                           expert_bytes(h + ".moe.experts.c_proj.weight", E, C, 4 * C) +
                           arena_bytes(DType::f32, 4 * C) + arena_bytes(DType::f32, C);
     bytes += arena_bytes(DType::f32, kernels::packed_size(kernels::PackedType::f32, E, C)) + kExpertAlign +
-             E * ((expert + kExpertAlign - 1) / kExpertAlign * kExpertAlign);
+             (E / slice_.size) * ((expert + kExpertAlign - 1) / kExpertAlign * kExpertAlign);
     if (cfg_.moe.use_residual)
       bytes += arena_bytes(wtype_, kernels::packed_size(ptype_, 2, C)) + arena_bytes(DType::f32, 2);
   }
@@ -303,13 +307,19 @@ void EngineWeightBuilder::moe_block(WeightArena& a, size_t start, const std::str
   };
   a.align(kExpertAlign);
   y.experts_offset = (int64_t)(a.used() - start);
-  for (int64_t e = 0; e < E; ++e) {
+  // Expert parallelism: this rank's experts only; the others' stay empty LinearWeights.
+  const int64_t El = E / slice_.size, e0 = slice_.rank * El;
+  y.expert_fc.resize(e0);
+  y.expert_out.resize(e0);
+  for (int64_t e = e0; e < e0 + El; ++e) {
     const size_t begin = a.used();
     y.expert_fc.push_back(expert(p + "c_fc.weight", fc_all, e, 4 * C, C, b1));
     y.expert_out.push_back(expert(p + "c_proj.weight", out_all, e, C, 4 * C, b2));
     a.align(kExpertAlign);
     y.expert_stride = (int64_t)(a.used() - begin);
   }
+  y.expert_fc.resize(E);
+  y.expert_out.resize(E);
 }
 
 HeadWeights EngineWeightBuilder::head(WeightArena& a) const {

@@ -87,7 +87,8 @@ struct TensorSlice {
 
 // Prepares a GPT's weights for the engine: float matrices packed for the decode kernel in `ptype`
 // with LayerNorms folded in where they can be; quantized ones packed for the integer kernels.
-// With a tensor slice of more than one rank, this rank's share of a dense model: float, or
+// With a tensor slice of more than one rank, this rank's share of a model (an MoE block's experts
+// [rank E/t, (rank + 1) E/t), the others left empty LinearWeights): float, or
 // quantized with float or symmetric int8 inputs (c_proj's columns cut on its groups; the token
 // table's rows with their scales).
 class EngineWeightBuilder {
