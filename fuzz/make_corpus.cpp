@@ -248,6 +248,7 @@ void graph_files(const fs::path& corpus, const fs::path& tmp) {
     opt.sq_fraction = 0.25;
     opt.sq_bits = bits;
     opt.pq_subvectors = 2;
+    opt.codebook_bits = 32;
     const fs::path path = tmp / ("bifeat" + std::to_string(bits) + ".safetensors");
     gnn::compress_features(features, g, path.string(), opt);
     put(corpus / "bifeat_store", "ring24_sq" + std::to_string(bits) + ".safetensors", read_all(path));

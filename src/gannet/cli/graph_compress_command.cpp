@@ -63,7 +63,8 @@ void add_graph_compress_command(CLI::App& graph) {
   auto a = std::make_shared<CompressArgs>();
   CLI::App* cmd = graph.add_subcommand(
       "compress", "Compress a data set's node features with BiFeat: 8- or 4-bit log scalar quantization for the "
-                  "highest-degree nodes, product quantization for the rest; prints each level's size and error");
+                  "highest-degree nodes (none by default), product quantization for the rest; prints each level's "
+                  "size and error");
   cmd->add_option("--data", a->data, "Data set directory (from `gannet graph prepare` or `generate`)")->required();
   cmd->add_option("--out", a->out, "Output file (default: DIR/features.bifeat.safetensors)");
   cmd->add_option("--sq-fraction", a->opt.sq_fraction, "Fraction of the nodes, by degree, in the log-SQ level")

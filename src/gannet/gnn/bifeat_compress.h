@@ -5,15 +5,15 @@
 // sampler touched it): the high-degree nodes are the ones mini-batches gather most often, so
 // their precision counts most.
 //
-// The defaults and their ratio, for D = 128 (raw: 512 bytes a node):
-//   PQ, M = 8 sub-vectors of 16 floats, K = 256 centroids: 8 bytes a node (64x)
-//   log-SQ at 8 bits on 4% of the nodes:                     128 bytes a node (4x)
-//   node map, a bit per node and a 32-bit rank per 64:        0.19 bytes a node
-//   per node 0.04 * 128 + 0.96 * 8 + 0.19 = 12.99 bytes: 39.4x, less the fixed part of about
-//   195 KiB (codebooks 128 KiB, the SQ decode table 64 KiB, ranges, header): 38.8x at N = 1M,
-//   34.2x at N = 100k, 31.8x at the Debian graph's 64k nodes, 30x from N = 49k.
-// 5% in the SQ level would give 36x at N = 1M but 29x at 64k nodes. M = 16 doubles the PQ bytes
-// (16 a node) and leaves room for SQ on under 1% of the nodes at 30x.
+// The defaults and their ratio, for D = 128 (raw: 512 bytes a node): PQ alone, M = 16
+// sub-vectors of 8 floats, K = 256 centroids, codebooks in 8 bits (one f32 scale per column):
+//   PQ codes: 16 bytes a node; node map (a bit per node, a 32-bit rank per 64): 0.19 bytes a node
+//   fixed: codebooks 32.5 KiB, the empty SQ level's ranges and 4-bit decode table 6 KiB, header
+//   per node 16.19 bytes: 31.6x at N = 1M, 30.44x at the Debian graph's 63,697 nodes, 30x from
+//   N = 46k. On the Debian graph this layout's GraphSAGE test accuracy is 0.80 points below the
+//   raw features (three seeds, docs/results.md); the two-level layout BiFeat describes (8-bit SQ
+//   on the top 4% by degree, PQ M = 8: --sq-fraction 0.04 --sq-bits 8 --pq-subvectors 8) is
+//   smaller (31.8x at 64k nodes, 39.4x at 50M) but 1.46 points below.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -27,10 +27,10 @@
 namespace gannet::gnn {
 
 struct BiFeatOptions {
-  double sq_fraction = 0.04;    // of the nodes, in the log-SQ level (rounded to nodes)
-  int sq_bits = 8;              // 8 or 4
-  int64_t pq_subvectors = 8;    // M; D must be a multiple of it
-  int codebook_bits = 32;       // PQ codebooks in f32 (32) or 8 bits with a scale per column (8)
+  double sq_fraction = 0;       // of the nodes, in the log-SQ level (rounded to nodes)
+  int sq_bits = 4;              // 8 or 4 (4: the decode table is 4 KiB instead of 64, even when empty)
+  int64_t pq_subvectors = 16;   // M; D must be a multiple of it
+  int codebook_bits = 8;        // PQ codebooks in f32 (32) or 8 bits with a scale per column (8)
   int kmeans_iters = 25;        // Lloyd iterations per sub-space
   int64_t kmeans_sample = 65536;  // PQ rows k-means trains on (all of them when fewer)
   uint64_t seed = 0;            // of the k-means sample and seeding
