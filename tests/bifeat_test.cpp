@@ -358,7 +358,8 @@ TEST(Int8Codebooks, EachValueIsTheNearestStepOfItsColumnsScale) {
 
 TEST_F(BiFeatTest, Int8CodebooksDecodeAsTheFilesIntegersTimesTheirScales) {
   const std::vector<Layout> layouts = {{1500, 36, 6, 8, 0.1}, {1200, 128, 16, 4, 0.0}, {1200, 128, 8, 8, 0.05},
-                                       {1000, 40, 2, 4, 0.1}, {800, 7, 7, 8, 0.1}};
+                                       {1000, 40, 2, 4, 0.1}, {800, 7, 7, 8, 0.1},    {1000, 40, 5, 8, 0.1},
+                                       {1000, 24, 3, 4, 0.0}};  // sub-vectors of 8: an odd count left over
   std::vector<Isa> isas = testing::vector_isas();
   isas.push_back(Isa::scalar);
   for (const Layout& l : layouts) {

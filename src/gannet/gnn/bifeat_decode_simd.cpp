@@ -111,10 +111,28 @@ inline void widen_scaled(float* o, const int8_t* q, const float* scale, int64_t 
   }
 }
 
+// 8-bit sub-vectors of 8 values (D = 128, M = 16): W / 8 of them per vector, their 8 bytes each
+// loaded whole (no read past a centroid), their outputs and scales adjacent. Returns the first
+// sub-vector left to the general path.
+inline int64_t widen_scaled_by_8(const BiFeatTables& t, const uint8_t* c, float* o) {
+  const int64_t M = t.pq_subvectors, K = t.pq_centroids;
+  auto bytes8 = [&](int64_t m) { return _mm_loadl_epi64((const __m128i*)(t.pq_codebooks_i8 + (m * K + c[m]) * 8)); };
+  int64_t m = 0;
+  for (; m + W / 8 <= M; m += W / 8) {
+#if defined(__AVX512F__)
+    const vf q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_unpacklo_epi64(bytes8(m), bytes8(m + 1))));
+#else
+    const vf q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes8(m)));
+#endif
+    store(o + m * 8, mul(q, load(t.pq_scales + m * 8)));
+  }
+  return m;
+}
+
 inline void decode_pq_row(const BiFeatTables& t, const uint8_t* c, float* o) {
   const int64_t M = t.pq_subvectors, ds = t.dim / M;
   if (t.pq_codebook_bits == 8) {
-    for (int64_t m = 0; m < M; ++m)
+    for (int64_t m = ds == 8 ? widen_scaled_by_8(t, c, o) : 0; m < M; ++m)
       widen_scaled(o + m * ds, t.pq_codebooks_i8 + (m * t.pq_centroids + c[m]) * ds, t.pq_scales + m * ds, ds);
     return;
   }
