@@ -164,4 +164,6 @@ TEST_F(FileErrorsCli, TensorParallelNeedsMpirun) {
   io::write_gpt_weights(file("m.safetensors"), weights_of(tiny_model()));
   one_line_error(run_gannet("bench -m " + file("m.safetensors") + " -p 4 -n 2 -r 1 --tensor-parallel 2"),
                  "--tensor-parallel 2 needs `mpirun -np 2`");
+  one_line_error(run_gannet("bench -m " + file("m.safetensors") + " -p 4 -n 2 -r 1 --expert-parallel"),
+                 "--expert-parallel needs --tensor-parallel N with N > 1");
 }

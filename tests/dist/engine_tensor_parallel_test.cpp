@@ -113,8 +113,9 @@ TEST(EngineTensorParallel, RefusesInt4Inputs) {
   }
 }
 
-// Expert parallelism: an MoE model's experts split over the ranks (its attention and dense blocks
-// tensor-parallel), top-1 and top-2, with and without PR-MoE's dense branch, f32 and W8A8.
+// An MoE model's experts split over the ranks by hidden units, or whole (expert parallelism), its
+// attention and dense blocks tensor-parallel: top-1 and top-2, with and without PR-MoE's dense
+// branch, f32 and W8A8.
 TEST(EngineTensorParallel, MoeMatchesOneProcess) {
   const std::vector<int32_t> ids = testing::random_ids(24, kVocab, 3);
   for (const auto& [k, residual] : {std::pair<int64_t, bool>{1, false}, {2, false}, {2, true}}) {
@@ -130,15 +131,20 @@ TEST(EngineTensorParallel, MoeMatchesOneProcess) {
     }));
     const io::GptWeights q = compress::quantize_model(f, compress::scheme_preset("w8a8", testing::options(32)));
     for (const auto& [w, tol] : {std::pair<const io::GptWeights*, double>{&f, 1e-5}, {&q, 2e-2}}) {
-      SCOPED_TRACE(str("top-", k, residual ? " PR-MoE" : "", w == &q ? " w8a8" : " f32"));
       infer::EngineOptions o;
       o.max_sequences = 5;
       infer::Engine one(*w, o);
+      const auto want = testing::prefill_then_decode(one, ids, 10, kVocab);
+      const auto want_batch = batch(one);
       o.tensor_parallel = &dist::world();
-      infer::Engine group(*w, o);
-      expect_close(testing::prefill_then_decode(group, ids, 10, kVocab),
-                   testing::prefill_then_decode(one, ids, 10, kVocab), tol);
-      expect_close(batch(group), batch(one), tol);
+      for (bool whole : {false, true}) {
+        SCOPED_TRACE(str("top-", k, residual ? " PR-MoE" : "", w == &q ? " w8a8" : " f32",
+                         whole ? " whole experts" : " experts split"));
+        o.expert_parallel = whole;
+        infer::Engine group(*w, o);
+        expect_close(testing::prefill_then_decode(group, ids, 10, kVocab), want, tol);
+        expect_close(batch(group), want_batch, tol);
+      }
     }
   }
 }

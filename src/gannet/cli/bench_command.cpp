@@ -34,7 +34,7 @@ struct BenchArgs {
   int reps = 5;
   int threads = 0;
   OffloadArgs offload;
-  int tensor_parallel = 1;
+  TensorParallelArgs tensor_parallel;
 };
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -284,6 +284,7 @@ void run(const BenchArgs& a) {
       o.max_context = need_ctx;
       apply_offload(a.offload, a.models[mi], o);
       o.tensor_parallel = group;
+      o.expert_parallel = a.tensor_parallel.expert_parallel;
       infer::Engine e(w, o);
       // A quantized model is labelled by its scheme (the format applies to its float leftovers).
       const std::string label = w.is_quantized() ? (name == "f32" ? w.scheme : w.scheme + "+" + name) : name;

@@ -28,7 +28,7 @@ struct GenerateArgs {
   bool ignore_eos = false;
   int threads = 0;
   OffloadArgs offload;
-  int tensor_parallel = 1;
+  TensorParallelArgs tensor_parallel;
 };
 
 void run(const GenerateArgs& a) {
@@ -55,6 +55,7 @@ void run(const GenerateArgs& a) {
     o.max_context = (int64_t)prompt.size() + a.max_tokens;  // the cache holds no more than this run needs
     apply_offload(a.offload, a.model, o);
     o.tensor_parallel = tensor_parallel_group(a.tensor_parallel);
+    o.expert_parallel = a.tensor_parallel.expert_parallel;
     engine = std::make_unique<infer::Engine>(w, o);
   }
   infer::Scheduler scheduler(*engine, *tok);

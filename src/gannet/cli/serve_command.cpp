@@ -36,7 +36,7 @@ struct ServeArgs {
   double shutdown_grace = 5.0, request_timeout = 30.0;
   int threads = 0;
   int64_t max_connections = 0;
-  int tensor_parallel = 1;
+  TensorParallelArgs tensor_parallel;
 };
 
 // SIGINT/SIGTERM write a byte to a pipe that a watcher thread reads (the only async-signal-safe
@@ -82,6 +82,7 @@ void run(const ServeArgs& a) {
     o.max_sequences = a.parallel;
     o.max_context = a.ctx;
     o.tensor_parallel = group;
+    o.expert_parallel = a.tensor_parallel.expert_parallel;
     o.lead_followers = true;
     apply_offload(a.offload, a.model, o);
     engine = std::make_unique<infer::Engine>(w, o);

@@ -14,11 +14,18 @@ class Communicator;
 
 namespace gannet::cli {
 
-void add_tensor_parallel_option(CLI::App* cmd, int& ranks);
+struct TensorParallelArgs {
+  int ranks = 1;                 // --tensor-parallel
+  bool expert_parallel = false;  // --expert-parallel: EngineOptions::expert_parallel
+};
+
+// --tensor-parallel N and --expert-parallel.
+void add_tensor_parallel_option(CLI::App* cmd, TensorParallelArgs& args);
 
 // The group for EngineOptions::tensor_parallel: null for 1; else MPI's world, which must have
 // exactly `ranks` processes. Launched by mpirun with several processes, --tensor-parallel must say
-// so (the ranks would otherwise each run the whole job). Silences stdout on ranks other than 0.
-dist::Communicator* tensor_parallel_group(int ranks);
+// so (the ranks would otherwise each run the whole job). --expert-parallel needs a group. Silences
+// stdout on ranks other than 0.
+dist::Communicator* tensor_parallel_group(const TensorParallelArgs& args);
 
 }  // namespace gannet::cli

@@ -220,7 +220,7 @@ Engine::Impl::Impl(const io::GptWeights& w, const EngineOptions& o)
 void Engine::Impl::prepare_weights(const io::GptWeights& w) {
   // Float matrices take the engine's format; a quantized model's quantized matrices keep theirs.
   const EngineWeightBuilder b(w, wtype == DType::f32 ? kernels::PackedType::f32 : kernels::PackedType::bf16,
-                              TensorSlice{tp ? tp->rank() : 0, (int)group_size(opt)});
+                              TensorSlice{tp ? tp->rank() : 0, (int)group_size(opt), opt.expert_parallel});
   const int64_t L = cfg.n_layer;
   if (opt.offload_disk) {
     std::shared_ptr<void> owner = allocate_huge_pages(b.resident_bytes(ctx), "the resident weights");
@@ -447,19 +447,23 @@ void Engine::Impl::moe_forward(const Layer& L, int64_t l, float* X, int64_t n) {
       if (off[e + 1] > off[e]) routed.push_back(e);
     streamed->load_experts(l, routed);
   }
-  // Each expert's rows, gathered into one contiguous block, through its MLP. Expert-parallel, each
-  // rank runs its own experts (every rank holds every row) and the others' slots count zero.
+  // Each expert's rows, gathered into one contiguous block, through its MLP. Tensor-parallel, each
+  // rank runs its share of every expert (its hidden units), or with expert_parallel its own
+  // experts whole, the others' slots counting zero (every rank holds every row).
   kernels::gather_rows(Xn, routing.slot_token.data(), S, C, moe_in.data());
-  const int64_t own = E / group_size(opt), e0 = tp ? tp->rank() * own : 0;
   for (int64_t e = 0; e < E; ++e) {
     const int64_t r0 = off[e], M = off[e + 1] - r0;
     if (M == 0) continue;
-    if (e < e0 || e >= e0 + own) {
+    const LinearWeight &fc = L.expert_fc[e], &out = L.expert_out[e];
+    if (fc.out_features() == 0) {  // another rank's expert
       std::fill(moe_out.data() + r0 * C, moe_out.data() + (r0 + M) * C, 0.f);
       continue;
     }
-    L.expert_fc[e].apply(moe_in.data() + r0 * C, C, M, hid.data(), 4 * C, kernels::Epilogue::gelu, scratch.data());
-    L.expert_out[e].apply(hid.data(), 4 * C, M, moe_out.data() + r0 * C, C, kernels::Epilogue::store, scratch.data());
+    fc.apply(moe_in.data() + r0 * C, C, M, hid.data(), 4 * C, kernels::Epilogue::gelu, scratch.data());
+    const io::ActivationQuant& a = out.activation_quant();
+    if (tp && !opt.expert_parallel && out.quantized() && a.int8() && a.static_scale == 0.f)
+      apply_row_parallel_int8(out, hid.data(), 4 * C, M, moe_out.data() + r0 * C);
+    else out.apply(hid.data(), 4 * C, M, moe_out.data() + r0 * C, C, kernels::Epilogue::store, scratch.data());
   }
   // Each token's slots, weighted by their gates (in slot order: the token's experts ascending);
   // expert-parallel, each rank's share summed over the group (the one exchange of the block's

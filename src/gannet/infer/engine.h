@@ -71,10 +71,10 @@ struct EngineOptions {
   // group, when it has more than one rank: every rank builds an engine with the same options and
   // makes the same calls; each holds its heads, its MLP columns and its rows of the vocabulary;
   // two all-reduces per block, one for the embedding, an all-gather for the logits, which every
-  // rank then holds whole. An MoE block's experts are split over the ranks (expert parallelism:
-  // each holds E/t experts, runs them on the rows routed to them, and the combined outputs are
-  // summed over the group; every rank holds every row, so no all-to-all is needed), its router
-  // and PR-MoE's dense MLP whole on every rank. Models: float, or quantized with float or symmetric int8 inputs
+  // rank then holds whole. An MoE block's experts are split over the ranks, by hidden units or
+  // whole (expert_parallel: each rank holds E/t experts and runs them on the rows routed to them);
+  // either way the combined outputs are summed over the group (every rank holds every row, so no
+  // all-to-all is needed); its router and PR-MoE's dense MLP stay whole on every rank. Models: float, or quantized with float or symmetric int8 inputs
   // (a row-parallel product's token scales come from an all-reduced maximum of each row, so its
   // integers are one process's; c_fc's fused GELU quantization is not used then).
   dist::Communicator* tensor_parallel = nullptr;
@@ -82,6 +82,10 @@ struct EngineOptions {
   // each forward(), forward_all() and reset() to the other ranks first; they run follow() until
   // rank 0's engine is destroyed. Without it every rank makes the same calls itself.
   bool lead_followers = false;
+  // With tensor_parallel, an MoE model's experts: false, each expert's hidden units split over the
+  // ranks like the MLP's (every rank reads 1/N of each routed expert); true, expert parallelism
+  // (each rank holds E/N experts whole and runs them on the rows routed to them).
+  bool expert_parallel = false;
 };
 
 // Tokens to append to one sequence.

@@ -67,7 +67,7 @@ EngineWeightBuilder::EngineWeightBuilder(const io::GptWeights& weights, kernels:
       wtype_(ptype == kernels::PackedType::f32 ? DType::f32 : DType::bf16),
       slice_(slice) {
   if (slice_.size == 1) return;
-  for (int64_t l = 0; l < cfg_.n_layer; ++l) {
+  for (int64_t l = 0; l < cfg_.n_layer && slice_.whole_experts; ++l) {
     const int64_t E = cfg_.moe.experts_at(l, cfg_.n_layer);
     GANNET_CHECK(E % slice_.size == 0, "expert parallelism over ", slice_.size, " ranks needs each MoE block's experts "
                  "divisible by it; block ", l, " has ", E);
@@ -101,10 +101,13 @@ size_t EngineWeightBuilder::matrix_bytes(const std::string& name, int64_t out, i
 
 // One expert's matrix [out, in] of an expert tensor [E, out, in]; a quantized expert tensor is one
 // [E * out, in] matrix, and expert e packs its rows [e * out, (e + 1) * out) on their own.
-size_t EngineWeightBuilder::expert_bytes(const std::string& name, int64_t E, int64_t out, int64_t in) const {
-  if (const io::QuantizedTensor* q = w_.find_quantized(name, {E * out, in}))
-    return arena_bytes(DType::u8, kernels::qpacked_bytes(q->row_slice(0, out).view()));
-  return arena_bytes(wtype_, kernels::packed_size(ptype_, out, in));
+size_t EngineWeightBuilder::expert_bytes(const std::string& name, int64_t E, int64_t out, int64_t in, int64_t rows,
+                                         int64_t cols) const {
+  if (const io::QuantizedTensor* q = w_.find_quantized(name, {E * out, in})) {
+    const int64_t padded = cols == in ? q->padded_in : cols;
+    return arena_bytes(DType::u8, kernels::qpacked_bytes(q->bits, rows, padded, q->group, !q->symmetric()));
+  }
+  return arena_bytes(wtype_, kernels::packed_size(ptype_, rows, cols));
 }
 
 size_t EngineWeightBuilder::head_bytes() const {
@@ -133,12 +136,15 @@ size_t EngineWeightBuilder::layer_bytes(int64_t l) const {
     bytes += matrix_bytes(h + ".mlp.c_fc.weight", 4 * C, C) + matrix_bytes(h + ".mlp.c_proj.weight", C, 4 * C) +
              arena_bytes(DType::f32, 4 * C) + arena_bytes(DType::f32, C);
   if (E > 0) {
-    // The experts' blocks, each aligned (and the padding in front of the first).
-    const size_t expert = expert_bytes(h + ".moe.experts.c_fc.weight", E, 4 * C, C) +
-                          expert_bytes(h + ".moe.experts.c_proj.weight", E, C, 4 * C) +
-                          arena_bytes(DType::f32, 4 * C) + arena_bytes(DType::f32, C);
+    // The experts' blocks, each aligned (and the padding in front of the first): E/t whole ones,
+    // or a 4C/t share of each of the E.
+    const bool whole = slice_.whole_experts || slice_.size == 1;
+    const int64_t Fe = whole ? 4 * C : F, held = whole ? E / slice_.size : E;
+    const size_t expert = expert_bytes(h + ".moe.experts.c_fc.weight", E, 4 * C, C, Fe, C) +
+                          expert_bytes(h + ".moe.experts.c_proj.weight", E, C, 4 * C, C, Fe) +
+                          arena_bytes(DType::f32, Fe) + arena_bytes(DType::f32, C);
     bytes += arena_bytes(DType::f32, kernels::packed_size(kernels::PackedType::f32, E, C)) + kExpertAlign +
-             (E / slice_.size) * ((expert + kExpertAlign - 1) / kExpertAlign * kExpertAlign);
+             held * ((expert + kExpertAlign - 1) / kExpertAlign * kExpertAlign);
     if (cfg_.moe.use_residual)
       bytes += arena_bytes(wtype_, kernels::packed_size(ptype_, 2, C)) + arena_bytes(DType::f32, 2);
   }
@@ -287,39 +293,61 @@ void EngineWeightBuilder::moe_block(WeightArena& a, size_t start, const std::str
   const std::string p = h + ".moe.experts.";
   const std::vector<float> b1 = to_f32(w_.at(p + "c_fc.bias", {E, 4 * C}));
   const std::vector<float> b2 = to_f32(w_.at(p + "c_proj.bias", {E, C}));
-  auto bias = [&](const std::vector<float>& all, int64_t e, int64_t n) {
-    Tensor t = a.take({n}, DType::f32);
-    std::memcpy(t.raw(), all.data() + e * n, n * sizeof(float));
-    return t;
-  };
-  // An expert tensor [E, out, in] in f32 (undefined when quantized), and expert e's LinearWeight
-  // of it with biases `b` [E, out].
+  // The expert tensors [E, out, in] in f32 (undefined when quantized).
   auto source = [&](const std::string& name, int64_t out, int64_t in) {
     return w_.find_quantized(name, {E * out, in}) ? Tensor() : as_f32(w_.at(name, {E, out, in}));
   };
   const Tensor fc_all = source(p + "c_fc.weight", 4 * C, C), out_all = source(p + "c_proj.weight", C, 4 * C);
-  auto expert = [&](const std::string& name, const Tensor& all, int64_t e, int64_t out, int64_t in,
-                    const std::vector<float>& b) {
-    if (!all.defined())
-      return quantized(a, name, w_.find_quantized(name, {E * out, in})->row_slice(e * out, (e + 1) * out),
-                       bias(b, e, out));
-    return matrix_as(a, ptype_, all.f32() + e * out * in, out, in, bias(b, e, out));
-  };
   a.align(kExpertAlign);
   y.experts_offset = (int64_t)(a.used() - start);
-  // Expert parallelism: this rank's experts only; the others' stay empty LinearWeights.
-  const int64_t El = E / slice_.size, e0 = slice_.rank * El;
-  y.expert_fc.resize(e0);
-  y.expert_out.resize(e0);
-  for (int64_t e = e0; e < e0 + El; ++e) {
+  y.expert_fc.resize(E);
+  y.expert_out.resize(E);
+  for (int64_t e = 0; e < E; ++e) {
     const size_t begin = a.used();
-    y.expert_fc.push_back(expert(p + "c_fc.weight", fc_all, e, 4 * C, C, b1));
-    y.expert_out.push_back(expert(p + "c_proj.weight", out_all, e, C, 4 * C, b2));
+    add_expert(a, p, E, e, fc_all, out_all, b1, b2, y);
+    if (a.used() == begin) continue;  // another rank's
     a.align(kExpertAlign);
     y.expert_stride = (int64_t)(a.used() - begin);
   }
-  y.expert_fc.resize(E);
-  y.expert_out.resize(E);
+}
+
+void EngineWeightBuilder::add_expert(WeightArena& a, const std::string& p, int64_t E, int64_t e, const Tensor& fc_all,
+                                     const Tensor& out_all, const std::vector<float>& b1, const std::vector<float>& b2,
+                                     Layer& y) const {
+  const int64_t C = C_, t = slice_.size, r = slice_.rank;
+  const bool whole = slice_.whole_experts || t == 1;
+  if (whole && e / (E / t) != r) return;
+  // Hidden units [h0, h0 + Fe) of expert e: all of them, or this rank's share.
+  const int64_t Fe = whole ? 4 * C : 4 * C / t, h0 = whole ? 0 : r * Fe;
+  auto take = [&](const float* from, int64_t n) {
+    Tensor v = a.take({n}, DType::f32);
+    std::memcpy(v.raw(), from, n * sizeof(float));
+    return v;
+  };
+  Tensor fc_bias = take(b1.data() + e * 4 * C + h0, Fe);
+  Tensor out_bias = whole || r == 0 ? take(b2.data() + e * C, C) : constant(a, C, 0.f);
+  const std::string fc = p + "c_fc.weight", out = p + "c_proj.weight";
+  if (!fc_all.defined()) {
+    y.expert_fc[e] = quantized(a, fc, w_.find_quantized(fc, {E * 4 * C, C})->row_slice(e * 4 * C + h0, e * 4 * C + h0 + Fe),
+                               fc_bias);
+  } else {
+    y.expert_fc[e] = matrix_as(a, ptype_, fc_all.f32() + (e * 4 * C + h0) * C, Fe, C, fc_bias);
+  }
+  if (!out_all.defined()) {
+    io::QuantizedTensor q = w_.find_quantized(out, {E * C, 4 * C})->row_slice(e * C, (e + 1) * C);
+    if (!whole) {
+      GANNET_CHECK(Fe % q.group == 0 && q.padded_in == 4 * C, "tensor parallelism over ", t, " ranks cuts ", out,
+                   "'s ", 4 * C, " inputs into ", Fe, " columns each, which does not fall on its quantization groups "
+                   "of ", q.group);
+      q = q.column_slice(h0, h0 + Fe);
+    }
+    y.expert_out[e] = quantized(a, out, q, out_bias);
+    return;
+  }
+  std::vector<float> W(C * Fe);
+  const float* src = out_all.f32() + e * C * 4 * C;
+  for (int64_t n = 0; n < C; ++n) std::copy(src + n * 4 * C + h0, src + n * 4 * C + h0 + Fe, W.data() + n * Fe);
+  y.expert_out[e] = matrix_as(a, ptype_, W.data(), C, Fe, out_bias);
 }
 
 HeadWeights EngineWeightBuilder::head(WeightArena& a) const {

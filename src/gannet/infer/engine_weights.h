@@ -82,6 +82,10 @@ HeadWeights relocated(const HeadWeights& head, const Relocation& move);
 // with Vl = ceil(V / size), zero rows past V (vocabulary-parallel embedding and LM head).
 struct TensorSlice {
   int rank = 0, size = 1;
+  // An MoE block's experts: false, each expert's hidden units split like the MLP's (c_fc's rows,
+  // c_proj's columns: every rank reads 1/size of every routed expert); true, expert parallelism
+  // (rank r holds experts [r E/size, (r + 1) E/size) whole, the others' left empty).
+  bool whole_experts = false;
   int64_t vocab_rows(int64_t V) const { return (V + size - 1) / size; }
 };
 
@@ -119,7 +123,11 @@ class EngineWeightBuilder {
   // The entries `rows` of the vector `name` [n], in order.
   Tensor rows_of(WeightArena& a, const std::string& name, int64_t n,
                  const std::vector<std::pair<int64_t, int64_t>>& rows) const;
-  size_t expert_bytes(const std::string& name, int64_t E, int64_t out, int64_t in) const;
+  // Bytes of a [rows, cols] share of one expert's [out, in] matrix of expert tensor `name`.
+  size_t expert_bytes(const std::string& name, int64_t E, int64_t out, int64_t in, int64_t rows, int64_t cols) const;
+  // Expert e's products as this slice holds them (empty when another rank holds it whole).
+  void add_expert(WeightArena& a, const std::string& p, int64_t E, int64_t e, const Tensor& fc_all,
+                  const Tensor& out_all, const std::vector<float>& b1, const std::vector<float>& b2, Layer& y) const;
   Tensor vector(WeightArena& a, const std::string& name, int64_t n) const;
   Tensor constant(WeightArena& a, int64_t n, float value) const;
   LinearWeight quantized(WeightArena& a, const std::string& name, const io::QuantizedTensor& q, Tensor bias) const;
