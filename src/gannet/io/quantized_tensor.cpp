@@ -48,7 +48,8 @@ QuantizedTensor QuantizedTensor::gather_rows(const std::vector<std::pair<int64_t
   t.scale = Tensor::zeros({out_rows, groups}, DType::f32);
   if (zero.defined()) t.zero = Tensor::zeros({out_rows, groups}, DType::i8);
   int64_t at = 0;
-  for (const auto& [b, e] : ranges) {
+  for (const auto& range : ranges) {
+    const int64_t b = range.first, e = range.second;  // plain names: lambdas may capture them
     GANNET_CHECK(b >= 0 && b <= e && e <= rows && at + (e - b) <= out_rows, "quantized tensor: rows [", b, ", ", e,
                  ") do not fit");
     auto copy = [&](const Tensor& from, Tensor& to, int64_t bytes) {
