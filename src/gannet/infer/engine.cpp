@@ -77,6 +77,8 @@ struct Engine::Impl {
   // whole row (all ranks' columns), so the integers are those one process would use.
   std::vector<float> row_max, row_scale, row_inv;
   std::vector<int8_t> row_q;
+  // Y [n, C] = this rank's share of w(in) (inputs: this rank's columns), before the sum over ranks.
+  void row_parallel_share(const LinearWeight& w, const float* in, int64_t ldin, int64_t n, float* Y);
   void apply_row_parallel_int8(const LinearWeight& w, const float* in, int64_t ldin, int64_t n, float* Y);
   // The head's logits of m rows of xn into logits [m, V].
   void head_logits(const HeadWeights& head, int64_t m, bool wide, float* logits);
@@ -350,11 +352,15 @@ void Engine::Impl::head_logits(const HeadWeights& head, int64_t m, bool wide, fl
 
 void Engine::Impl::add_product(const LinearWeight& w, const float* in, int64_t ldin, int64_t n, float* X) {
   if (!tp) return w.apply(in, ldin, n, X, C, kernels::Epilogue::accumulate, scratch.data());
-  const io::ActivationQuant& a = w.activation_quant();
-  if (w.quantized() && a.int8() && a.static_scale == 0.f) apply_row_parallel_int8(w, in, ldin, n, partial.data());
-  else w.apply(in, ldin, n, partial.data(), C, kernels::Epilogue::store, scratch.data());
+  row_parallel_share(w, in, ldin, n, partial.data());
   tp->all_reduce_sum(partial.data(), n * C);
   kernels::add_inplace(X, partial.data(), n * C);
+}
+
+void Engine::Impl::row_parallel_share(const LinearWeight& w, const float* in, int64_t ldin, int64_t n, float* Y) {
+  const io::ActivationQuant& a = w.activation_quant();
+  if (w.quantized() && a.int8() && a.static_scale == 0.f) return apply_row_parallel_int8(w, in, ldin, n, Y);
+  w.apply(in, ldin, n, Y, C, kernels::Epilogue::store, scratch.data());
 }
 
 void Engine::Impl::apply_row_parallel_int8(const LinearWeight& w, const float* in, int64_t ldin, int64_t n,
@@ -460,9 +466,7 @@ void Engine::Impl::moe_forward(const Layer& L, int64_t l, float* X, int64_t n) {
       continue;
     }
     fc.apply(moe_in.data() + r0 * C, C, M, hid.data(), 4 * C, kernels::Epilogue::gelu, scratch.data());
-    const io::ActivationQuant& a = out.activation_quant();
-    if (tp && !opt.expert_parallel && out.quantized() && a.int8() && a.static_scale == 0.f)
-      apply_row_parallel_int8(out, hid.data(), 4 * C, M, moe_out.data() + r0 * C);
+    if (tp && !opt.expert_parallel) row_parallel_share(out, hid.data(), 4 * C, M, moe_out.data() + r0 * C);
     else out.apply(hid.data(), 4 * C, M, moe_out.data() + r0 * C, C, kernels::Epilogue::store, scratch.data());
   }
   // Each token's slots, weighted by their gates (in slot order: the token's experts ascending);

@@ -82,32 +82,25 @@ EngineWeightBuilder::EngineWeightBuilder(const io::GptWeights& weights, kernels:
                cfg_.n_head, ") divisible by it");
 }
 
+// Float matrices take the engine's format; a quantized model's quantized matrices keep theirs
+// (packed for kernels/quant_matmul.h). A share of `cols` < in columns is whole groups, unpadded.
+size_t EngineWeightBuilder::prepared_bytes(const io::QuantizedTensor* q, int64_t in, int64_t rows,
+                                           int64_t cols) const {
+  if (!q) return arena_bytes(wtype_, kernels::packed_size(ptype_, rows, cols));
+  const int64_t padded = cols == in ? q->padded_in : cols;
+  return arena_bytes(DType::u8, kernels::qpacked_bytes(q->bits, rows, padded, q->group, !q->symmetric()));
+}
+
 size_t EngineWeightBuilder::share_bytes(const std::string& name, int64_t out, int64_t in, int64_t rows,
                                         int64_t cols) const {
-  if (const io::QuantizedTensor* q = w_.find_quantized(name, {out, in})) {
-    const int64_t padded = cols == in ? q->padded_in : cols;
-    return arena_bytes(DType::u8, kernels::qpacked_bytes(q->bits, rows, padded, q->group, !q->symmetric()));
-  }
-  return arena_bytes(wtype_, kernels::packed_size(ptype_, rows, cols));
+  return prepared_bytes(w_.find_quantized(name, {out, in}), in, rows, cols);
 }
 
-// Float matrices take the engine's format; a quantized model's quantized matrices keep theirs
-// (packed for kernels/quant_matmul.h).
-size_t EngineWeightBuilder::matrix_bytes(const std::string& name, int64_t out, int64_t in) const {
-  if (const io::QuantizedTensor* q = w_.find_quantized(name, {out, in}))
-    return arena_bytes(DType::u8, kernels::qpacked_bytes(q->view()));
-  return arena_bytes(wtype_, kernels::packed_size(ptype_, out, in));
-}
-
-// One expert's matrix [out, in] of an expert tensor [E, out, in]; a quantized expert tensor is one
-// [E * out, in] matrix, and expert e packs its rows [e * out, (e + 1) * out) on their own.
+// A quantized expert tensor is one [E * out, in] matrix, and expert e packs its rows
+// [e * out, (e + 1) * out) (or its share of them) on their own.
 size_t EngineWeightBuilder::expert_bytes(const std::string& name, int64_t E, int64_t out, int64_t in, int64_t rows,
                                          int64_t cols) const {
-  if (const io::QuantizedTensor* q = w_.find_quantized(name, {E * out, in})) {
-    const int64_t padded = cols == in ? q->padded_in : cols;
-    return arena_bytes(DType::u8, kernels::qpacked_bytes(q->bits, rows, padded, q->group, !q->symmetric()));
-  }
-  return arena_bytes(wtype_, kernels::packed_size(ptype_, rows, cols));
+  return prepared_bytes(w_.find_quantized(name, {E * out, in}), in, rows, cols);
 }
 
 size_t EngineWeightBuilder::head_bytes() const {
@@ -133,7 +126,7 @@ size_t EngineWeightBuilder::layer_bytes(int64_t l) const {
            share_bytes(h + ".mlp.c_proj.weight", C, 4 * C, C, F) + arena_bytes(DType::f32, F) +
            arena_bytes(DType::f32, C);
   if (cfg_.moe.use_residual)  // PR-MoE's dense MLP, whole on every rank
-    bytes += matrix_bytes(h + ".mlp.c_fc.weight", 4 * C, C) + matrix_bytes(h + ".mlp.c_proj.weight", C, 4 * C) +
+    bytes += share_bytes(h + ".mlp.c_fc.weight", 4 * C, C, 4 * C, C) + share_bytes(h + ".mlp.c_proj.weight", C, 4 * C, C, 4 * C) +
              arena_bytes(DType::f32, 4 * C) + arena_bytes(DType::f32, C);
   if (E > 0) {
     // The experts' blocks, each aligned (and the padding in front of the first): E/t whole ones,
@@ -256,15 +249,20 @@ Tensor EngineWeightBuilder::rows_of(WeightArena& a, const std::string& name, int
   return t;
 }
 
+io::QuantizedTensor EngineWeightBuilder::column_share(const io::QuantizedTensor& q, const std::string& name, int64_t k0,
+                                                     int64_t cols) const {
+  GANNET_CHECK(cols % q.group == 0 && q.padded_in == q.in, "tensor parallelism over ", slice_.size, " ranks cuts ",
+               name, "'s ", q.in, " inputs into ", cols, " columns each, which does not fall on its quantization "
+               "groups of ", q.group);
+  return q.column_slice(k0, k0 + cols);
+}
+
 LinearWeight EngineWeightBuilder::row_parallel(WeightArena& a, const std::string& p, int64_t out, int64_t in) const {
   if (slice_.size == 1) return plain(a, p, out, in);
   const int64_t share = in / slice_.size, k0 = slice_.rank * share;
   if (const io::QuantizedTensor* q = w_.find_quantized(p + ".weight", {out, in})) {
-    GANNET_CHECK(share % q->group == 0 && q->padded_in == in, "tensor parallelism over ", slice_.size, " ranks cuts ",
-                 p, "'s ", in, " inputs into ", share, " columns each, which does not fall on its quantization "
-                 "groups of ", q->group);
     Tensor bias = slice_.rank == 0 ? vector(a, p + ".bias", out) : constant(a, out, 0.f);
-    return quantized(a, p + ".weight", q->column_slice(k0, k0 + share), bias);
+    return quantized(a, p + ".weight", column_share(*q, p + ".weight", k0, share), bias);
   }
   const Tensor W = as_f32(w_.at(p + ".weight", {out, in}));
   std::vector<float> Wl(out * share);
@@ -334,14 +332,8 @@ void EngineWeightBuilder::add_expert(WeightArena& a, const std::string& p, int64
     y.expert_fc[e] = matrix_as(a, ptype_, fc_all.f32() + (e * 4 * C + h0) * C, Fe, C, fc_bias);
   }
   if (!out_all.defined()) {
-    io::QuantizedTensor q = w_.find_quantized(out, {E * C, 4 * C})->row_slice(e * C, (e + 1) * C);
-    if (!whole) {
-      GANNET_CHECK(Fe % q.group == 0 && q.padded_in == 4 * C, "tensor parallelism over ", t, " ranks cuts ", out,
-                   "'s ", 4 * C, " inputs into ", Fe, " columns each, which does not fall on its quantization groups "
-                   "of ", q.group);
-      q = q.column_slice(h0, h0 + Fe);
-    }
-    y.expert_out[e] = quantized(a, out, q, out_bias);
+    const io::QuantizedTensor q = w_.find_quantized(out, {E * C, 4 * C})->row_slice(e * C, (e + 1) * C);
+    y.expert_out[e] = quantized(a, out, whole ? q : column_share(q, out, h0, Fe), out_bias);
     return;
   }
   std::vector<float> W(C * Fe);

@@ -115,7 +115,8 @@ class EngineWeightBuilder {
   DType wtype_;
   TensorSlice slice_;
 
-  size_t matrix_bytes(const std::string& name, int64_t out, int64_t in) const;
+  // Bytes of a [rows, cols] share of a matrix of `in` columns as prepared: quantized as q, or float.
+  size_t prepared_bytes(const io::QuantizedTensor* q, int64_t in, int64_t rows, int64_t cols) const;
   // Bytes of a [rows, cols] share of the weight `name` [out, in] as prepared.
   size_t share_bytes(const std::string& name, int64_t out, int64_t in, int64_t rows, int64_t cols) const;
   // This slice's row ranges of a column-parallel [out, *] matrix made of `parts` blocks.
@@ -137,6 +138,9 @@ class EngineWeightBuilder {
   LinearWeight normed(WeightArena& a, const std::string& p, const std::string& ln, int64_t out, Tensor& gamma,
                       Tensor& beta, int64_t parts = 1) const;
   LinearWeight plain(WeightArena& a, const std::string& p, int64_t out, int64_t in) const;
+  // Columns [k0, k0 + cols) of quantized weight `name`, which must be whole groups (else an error).
+  io::QuantizedTensor column_share(const io::QuantizedTensor& q, const std::string& name, int64_t k0,
+                                   int64_t cols) const;
   // A c_proj of a tensor slice: its share of the columns, the bias on rank 0.
   LinearWeight row_parallel(WeightArena& a, const std::string& p, int64_t out, int64_t in) const;
   // `start`: where the block's unit began in the arena.
