@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
                 nn::count_elements(b.model.parameters()) / 1e6, (fb.ffn + fb.router) / 1e6, pb,
                 (long)sparse.moe.num_experts[0], (long)sparse.moe.k);
     std::printf("vl-moe / dense pairs/s: %.3f (target >= 0.80); %d threads, %d pairs a step, median of %d steps\n",
-                pb / pa, threads, cfg.micro_batch, steps);
+                pb / pa, threads, (int)cfg.micro_batch, steps);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_vlmoe_train: error: %s\n", e.what());
     return 1;
