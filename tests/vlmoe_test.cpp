@@ -1,13 +1,15 @@
-// VL-MoE (models/vlmoe.h), its ITC and ITM losses (models/vlmoe_losses.h) and the glyph text
-// tokenizer: shapes in every mode, gradients against finite differences through ITC and ITM, ITM's
-// hard negatives, modality routing (image tokens never reach text experts and back), equal active
-// FFN FLOPs of the dense counterpart, determinism under a seed, the tokenizer's round trip and
-// unknown words.
+// VL-MoE (models/vlmoe.h), its ITC, ITM, MLM and MIM losses (models/vlmoe_losses.h) and the glyph
+// text tokenizer: shapes in every mode, gradients against finite differences through ITC (also with
+// repeated names), ITM, MLM and MIM, ITM's hard negatives, the MLM and MIM masks, multi-positive ITC
+// and MIM against scalar references, modality routing (image tokens never reach text experts and
+// back), equal active FFN FLOPs of the dense counterpart, determinism under a seed, the tokenizer's
+// round trip and unknown words.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <map>
 
 #include "gannet/autograd/contrastive_ops.h"
 #include "gannet/autograd/ops.h"
@@ -15,6 +17,7 @@
 #include "gannet/core/atomic_file.h"
 #include "gannet/core/error.h"
 #include "gannet/data/glyph_text_tokenizer.h"
+#include "gannet/io/vlmoe_checkpoint.h"
 #include "gannet/models/vlmoe.h"
 #include "gannet/models/vlmoe_losses.h"
 #include "test_files.h"
@@ -448,4 +451,323 @@ TEST(VlMoe, OtherLayoutsRunInFusion) {
   EXPECT_EQ(interval.experts_at(0), 0);
   EXPECT_EQ(interval.experts_at(1), 2);
   EXPECT_EQ(interval.experts_at(2), 0);
+}
+
+// ---- MLM, MIM and ITC with repeated names ----
+
+namespace {
+
+// The MLM corruption of tiny_batch's texts at fixed positions: targets at (0, 1), (1, 2), (2, 1),
+// (3, 3), the inputs there [MASK].
+data::MlmBatch fixed_mlm_mask(const VlMoeInput& in) {
+  data::MlmBatch m{in.text.clone(), Tensor::empty(in.text.shape(), DType::i32), 0};
+  std::fill_n(m.targets.data<int32_t>(), m.targets.numel(), -1);
+  const int64_t T = in.text.dim(1);
+  for (const auto& [b, t] : {std::pair{0, 1}, std::pair{1, 2}, std::pair{2, 1}, std::pair{3, 3}}) {
+    m.targets.data<int32_t>()[b * T + t] = in.text.data<int32_t>()[b * T + t];
+    m.inputs.data<int32_t>()[b * T + t] = GlyphTextTokenizer::kMask;
+    ++m.chosen;
+  }
+  return m;
+}
+
+template <class T>
+std::vector<T> elements(const Tensor& t) {
+  return {t.data<T>(), t.data<T>() + t.numel()};
+}
+
+Tensor u8_tensor(const std::vector<uint8_t>& v, const Shape& shape) {
+  Tensor t = Tensor::empty(shape, DType::u8);
+  std::copy(v.begin(), v.end(), t.data<uint8_t>());
+  return t;
+}
+
+Tensor fixed_patch_mask() {  // 4 images of 4 patches
+  return u8_tensor({1, 0, 0, 1, /**/ 0, 1, 0, 0, /**/ 0, 0, 1, 1, /**/ 1, 1, 1, 0}, {4, 4});
+}
+
+}  // namespace
+
+// MLM through the fusion pass, the masked positions fixed: the head, the words, the image side
+// (the text is conditioned on it through attention), both modalities' experts, attention, VL-FFN.
+TEST(VlMoe, MlmGradientsMatchFiniteDifferences) {
+  VlMoeConfig c = tiny_config();
+  c.mlm_head = true;
+  const VlMoe m = perturbed_model(c);
+  const VlMoeInput in = tiny_batch(4, 11, c);
+  const data::MlmBatch masked = fixed_mlm_mask(in);
+  expect_gradients_match_finite_differences(
+      m,
+      [&] {
+        return models::masked_language_modelling(m, in.images, masked.inputs, in.text_mask, masked.targets).loss;
+      },
+      {{"mlm.head.weight", {0, 17, 16 * 20 + 3}},
+       {"mlm.head.bias", {1, 9}},
+       {"txt.wte.weight", {16 * GlyphTextTokenizer::kMask + 2, 16 * 5 + 7}},
+       {"img.patch.weight", {0, 40}},
+       {"h.0.v_moe.experts.c_fc.weight", {3, 1500}},
+       {"h.0.t_moe.experts.c_proj.weight", {5, 1900}},
+       // Not input columns 1, 4, 11 or 12 of the router (either expert's row): there a step of 1e-2
+       // moves a nearly tied text token to the other expert, a jump of top-1 routing, not a gradient.
+       {"h.0.t_moe.gate.weight", {2, 19}},
+       {"h.0.attn.c_attn.weight", {7, 400}},
+       {"h.1.vl_mlp.c_fc.weight", {2, 333}}});
+}
+
+// MIM through the image-only pass, the masked patches fixed: the head, the mask token, the patch
+// embedding and positions, the vision experts and router, attention and the VL-FFN.
+TEST(VlMoe, MimGradientsMatchFiniteDifferences) {
+  VlMoeConfig c = tiny_config();
+  c.mim_head = true;
+  const VlMoe m = perturbed_model(c);
+  const VlMoeInput in = tiny_batch(4, 11, c);
+  const Tensor mask = fixed_patch_mask();
+  expect_gradients_match_finite_differences(
+      m, [&] { return models::masked_image_modelling(m, in.images, mask).loss; },
+      {{"mim.head.weight", {0, 17, 16 * 15 + 4}},
+       {"mim.head.bias", {1, 15}},
+       {"img.mask_token", {0, 11}},
+       {"img.patch.weight", {0, 40}},
+       {"img.wpe.weight", {16 + 3, 16 * 4 + 1}},
+       {"h.0.v_moe.experts.c_fc.weight", {3, 1500}},
+       {"h.0.v_moe.gate.weight", {1, 20}},
+       {"h.0.attn.c_attn.weight", {7, 400}},
+       {"h.1.vl_mlp.c_proj.weight", {2, 333}}});
+}
+
+// Multi-positive ITC: a tiny model, pairs 0 and 2 of one name.
+TEST(VlMoe, ItcWithRepeatedNamesGradientsMatchFiniteDifferences) {
+  const VlMoeConfig c = tiny_config();
+  const VlMoe m = perturbed_model(c);
+  const VlMoeInput in = tiny_batch(4, 11, c);
+  const std::vector<std::string> names = {"A", "B", "A", "C"};
+  expect_gradients_match_finite_differences(
+      m,
+      [&] {
+        models::VlMoeOutput img = m.forward(image_only(in)), txt = m.forward(text_only(in));
+        return models::image_text_contrastive(m.image_projection(img.image_pooled),
+                                              m.text_projection(txt.text_pooled), m.logit_scale(), names);
+      },
+      {{"img.patch.weight", {0, 17}}, {"h.0.t_moe.experts.c_fc.weight", {3, 700}}, {"itc.logit_scale", {0}}});
+}
+
+namespace {
+
+// ITC by hand in double: rows L2-normalised, logits t cos, each row's (and column's) cross-entropy
+// against the uniform distribution over the pairs of its name, the two directions averaged.
+double reference_itc(const std::vector<float>& img, const std::vector<float>& txt, int64_t D, float s,
+                     const std::vector<std::string>& names) {
+  const int64_t B = (int64_t)names.size();
+  auto normalised = [&](const std::vector<float>& x) {
+    std::vector<double> y(x.begin(), x.end());
+    for (int64_t i = 0; i < B; ++i) {
+      double n = 0;
+      for (int64_t d = 0; d < D; ++d) n += y[i * D + d] * y[i * D + d];
+      for (int64_t d = 0; d < D; ++d) y[i * D + d] /= std::sqrt(n);
+    }
+    return y;
+  };
+  const std::vector<double> a = normalised(img), b = normalised(txt);
+  const double t = std::exp(std::min((double)s, std::log(100.0)));
+  std::vector<double> logit(B * B);
+  for (int64_t i = 0; i < B; ++i)
+    for (int64_t j = 0; j < B; ++j) {
+      double dot = 0;
+      for (int64_t d = 0; d < D; ++d) dot += a[i * D + d] * b[j * D + d];
+      logit[i * B + j] = t * dot;
+    }
+  double loss = 0;
+  for (int dir = 0; dir < 2; ++dir)
+    for (int64_t i = 0; i < B; ++i) {
+      auto at = [&](int64_t j) { return dir == 0 ? logit[i * B + j] : logit[j * B + i]; };
+      double z = 0, same = 0, target_logit = 0;
+      for (int64_t j = 0; j < B; ++j) z += std::exp(at(j));
+      for (int64_t j = 0; j < B; ++j)
+        if (names[j] == names[i]) {
+          same += 1;
+          target_logit += at(j);
+        }
+      loss += std::log(z) - target_logit / same;  // -sum_j (1 / same) log softmax_j over the positives
+    }
+  return loss / (2.0 * (double)B);
+}
+
+}  // namespace
+
+TEST(VlMoe, ItcWithRepeatedNamesMatchesAScalarReference) {
+  Rng rng(4);
+  const int64_t B = 6, D = 5;
+  std::vector<float> img(B * D), txt(B * D);
+  for (float& v : img) v = rng.normal();
+  for (float& v : txt) v = rng.normal();
+  const std::vector<std::string> names = {"Bag", "Coat", "Bag", "Dress", "Coat", "Bag"};
+  for (const float s : {0.5f, models::kInitialLogitScale, 6.f}) {  // 6: clamped at ln 100
+    const Var scale(Tensor::full({1}, s));
+    const float got = models::image_text_contrastive(Var(Tensor::from_vector(img, {B, D})),
+                                                     Var(Tensor::from_vector(txt, {B, D})), scale, names)
+                          .value()
+                          .f32()[0];
+    EXPECT_NEAR(got, reference_itc(img, txt, D, s, names), 1e-5) << "s " << s;
+  }
+  // Distinct names: bitwise the diagonal loss; and the soft form with identity targets agrees with it.
+  const std::vector<std::string> distinct = {"a", "b", "c", "d", "e", "f"};
+  const Var scale(Tensor::full({1}, models::kInitialLogitScale));
+  auto embed = [&](const std::vector<float>& v) { return Var(Tensor::from_vector(v, {B, D})); };
+  const float diagonal = models::image_text_contrastive(embed(img), embed(txt), scale).value().f32()[0];
+  EXPECT_EQ(models::image_text_contrastive(embed(img), embed(txt), scale, distinct).value().f32()[0], diagonal);
+  Tensor identity = Tensor::zeros({B, B});
+  for (int64_t i = 0; i < B; ++i) identity.f32()[i * B + i] = 1.f;
+  EXPECT_NEAR(models::image_text_contrastive_soft(embed(img), embed(txt), scale, identity).value().f32()[0], diagonal,
+              1e-5);
+  EXPECT_NEAR(diagonal, reference_itc(img, txt, D, models::kInitialLogitScale, distinct), 1e-5);
+  EXPECT_FALSE(models::names_repeat(distinct));
+  EXPECT_TRUE(models::names_repeat(names));
+  EXPECT_TRUE(has(message_of([&] { models::image_text_contrastive(embed(img), embed(txt), scale, {"a"}); }),
+                  "1 names"));
+}
+
+// The MLM mask: per text max(1, round(ratio * n)) of its n words, never a special token, the same
+// from the same seed.
+TEST(VlMoe, MlmMaskChoosesWordsOnlyAtTheRatioFromTheSeed) {
+  const int64_t B = 40, T = 12, V = 30;
+  Tensor text = Tensor::zeros({B, T}, DType::i32), mask = Tensor::zeros({B, T}, DType::u8);
+  Rng fill(2);
+  std::vector<int64_t> words(B);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t len = 3 + b % (T - 2);  // [CLS], 1 to 10 tokens, [SEP]
+    for (int64_t t = 0; t < len; ++t) {
+      int32_t id = 5 + (int32_t)fill.below(V - 5);
+      if (t == 0) id = GlyphTextTokenizer::kCls;
+      else if (t == len - 1) id = GlyphTextTokenizer::kSep;
+      else if (t == 2) id = GlyphTextTokenizer::kUnk;  // an unknown word is never a target either
+      text.data<int32_t>()[b * T + t] = id;
+      mask.data<uint8_t>()[b * T + t] = 1;
+      words[b] += id >= 5;
+    }
+  }
+  for (const float ratio : {0.15f, 0.5f, 0.9f}) {
+    Rng rng(7), same(7), other(8);
+    const data::MlmBatch m = models::mask_text(text, mask, V, ratio, rng);
+    EXPECT_EQ(elements<int32_t>(m.inputs), elements<int32_t>(models::mask_text(text, mask, V, ratio, same).inputs));
+    EXPECT_NE(elements<int32_t>(m.targets),
+              elements<int32_t>(models::mask_text(text, mask, V, ratio, other).targets));
+    int64_t masked_tokens = 0, chosen = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t in_text = 0;
+      for (int64_t t = 0; t < T; ++t) {
+        const int32_t original = text.data<int32_t>()[b * T + t], target = m.targets.data<int32_t>()[b * T + t];
+        const int32_t input = m.inputs.data<int32_t>()[b * T + t];
+        if (target < 0) {
+          EXPECT_EQ(input, original) << "an unchosen token stays";
+          continue;
+        }
+        EXPECT_GE(original, 5) << "never [PAD], [UNK], [CLS], [SEP] or [MASK]";
+        EXPECT_EQ(target, original);
+        EXPECT_TRUE(input == GlyphTextTokenizer::kMask || input >= 5);
+        masked_tokens += input == GlyphTextTokenizer::kMask;
+        ++in_text;
+      }
+      const int64_t expect = std::max<int64_t>(1, (int64_t)std::floor(ratio * (double)words[b] + 0.5));
+      EXPECT_EQ(in_text, std::min(expect, words[b])) << "text " << b << ", ratio " << ratio;
+      chosen += in_text;
+    }
+    EXPECT_EQ(chosen, m.chosen);
+    EXPECT_GT(masked_tokens, chosen / 2) << "most chosen tokens become [MASK] (BERT's 80%)";
+  }
+  Rng rng(1);
+  EXPECT_TRUE(has(message_of([&] { models::mask_text(text, mask, V, 1.f, rng); }), "not in (0, 1)"));
+}
+
+TEST(VlMoe, PatchMaskChoosesTheRatioUniformlyFromTheSeed) {
+  const int64_t B = 2000, P = 16;
+  Rng rng(3), same(3);
+  const Tensor m = models::sample_patch_mask(B, P, 0.4f, rng);
+  EXPECT_EQ(elements<uint8_t>(m), elements<uint8_t>(models::sample_patch_mask(B, P, 0.4f, same)));
+  std::vector<int64_t> per_patch(P);
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t n = 0;
+    for (int64_t k = 0; k < P; ++k) {
+      n += m.data<uint8_t>()[b * P + k];
+      per_patch[k] += m.data<uint8_t>()[b * P + k];
+    }
+    ASSERT_EQ(n, 6) << "round(0.4 x 16)";
+  }
+  for (int64_t k = 0; k < P; ++k) EXPECT_NEAR((double)per_patch[k] / B, 6.0 / 16, 0.04) << "patch " << k;
+  Rng r(1);
+  const Tensor one = models::sample_patch_mask(3, P, 0.01f, r);
+  for (int64_t b = 0; b < 3; ++b)
+    EXPECT_EQ(std::count(one.data<uint8_t>() + b * P, one.data<uint8_t>() + (b + 1) * P, 1), 1) << "at least one";
+  EXPECT_TRUE(has(message_of([&] { models::sample_patch_mask(3, P, 0.f, r); }), "not in (0, 1)"));
+}
+
+// MIM on a 4 x 4 image of 2 x 2 patches, two of them masked: the targets are those patches'
+// pixels / 255, and the loss the mean squared error of the head on their final rows, by hand.
+TEST(VlMoe, MimLossMatchesAHandComputation) {
+  VlMoeConfig c = tiny_config();
+  c.image_size = 4;
+  c.patch_size = 2;
+  c.mim_head = true;
+  VlMoe m(c);
+  m.init(3);
+  Tensor images = Tensor::empty({1, 4, 4}, DType::u8);
+  for (int64_t i = 0; i < 16; ++i) images.data<uint8_t>()[i] = (uint8_t)(16 * i);  // pixel (y, x): 64 y + 16 x
+  const Tensor mask = u8_tensor({0, 1, 1, 0}, {1, 4});  // patches (0, 1) and (1, 0)
+  const Tensor target = models::masked_patch_pixels(images, mask, 2);
+  const std::vector<float> expect = {32, 48, 96, 112, /**/ 128, 144, 192, 208};
+  ASSERT_EQ(target.shape(), Shape({2, 4}));
+  for (int64_t i = 0; i < 8; ++i) EXPECT_FLOAT_EQ(target.f32()[i], expect[i] / 255.f);
+  autograd::NoGrad no_grad;
+  const models::MimLoss l = models::masked_image_modelling(m, images, mask);
+  const Tensor& h = l.out.hidden.value();  // [1 + 4, 16]: rows 2 and 3 are the masked patches
+  const Tensor &w = param(m, "mim.head.weight").value(), &bias = param(m, "mim.head.bias").value();
+  double sum = 0;
+  for (int64_t r = 0; r < 2; ++r)
+    for (int64_t o = 0; o < 4; ++o) {
+      double y = bias.f32()[o];
+      for (int64_t k = 0; k < 16; ++k) y += (double)w.f32()[o * 16 + k] * h.f32()[(2 + r) * 16 + k];
+      const double d = y - expect[r * 4 + o] / 255.0;
+      sum += d * d;
+    }
+  EXPECT_NEAR(l.loss.value().f32()[0], sum / 8, 1e-6);
+  // A masked patch's pixels reach nothing: the mask token stands in for them.
+  Tensor changed = images.clone();
+  changed.data<uint8_t>()[2] = 0;  // pixel (0, 2), in patch (0, 1)
+  EXPECT_EQ(values(m.forward_masked({changed, {}, {}}, mask).hidden), values(l.out.hidden));
+  changed.data<uint8_t>()[1] = 0;  // pixel (0, 1), in the unmasked patch (0, 0)
+  EXPECT_NE(values(m.forward_masked({changed, {}, {}}, mask).hidden), values(l.out.hidden));
+}
+
+// The heads and the mask token exist only when the config says so; the flags round-trip through
+// the checkpoint's config JSON, and an older config without them reads as false.
+TEST(VlMoe, MlmAndMimParametersOnlyWithTheirFlags) {
+  VlMoeConfig c = tiny_config();
+  auto names_of = [](const VlMoe& m) {
+    std::map<std::string, Shape> n;
+    for (const auto& p : m.parameters()) n[p.name] = p.var.shape();
+    return n;
+  };
+  const auto plain = names_of(VlMoe(c));
+  for (const char* name : {"mlm.head.weight", "mim.head.weight", "img.mask_token"}) EXPECT_EQ(plain.count(name), 0u);
+  c.mlm_head = c.mim_head = true;
+  const auto both = names_of(VlMoe(c));
+  EXPECT_EQ(both.at("mlm.head.weight"), Shape({32, 16}));
+  EXPECT_EQ(both.at("mlm.head.bias"), Shape({32}));
+  EXPECT_EQ(both.at("img.mask_token"), Shape({1, 16}));
+  EXPECT_EQ(both.at("mim.head.weight"), Shape({16, 16}));
+  EXPECT_EQ(both.at("mim.head.bias"), Shape({16}));
+  nlohmann::json j = io::vlmoe_config_to_json(c);
+  const VlMoeConfig back = io::read_vlmoe_config(io::JsonReader(j, "c"), {}, true);
+  EXPECT_TRUE(back.mlm_head && back.mim_head);
+  j.erase("mlm_head");
+  j.erase("mim_head");
+  const VlMoeConfig old = io::read_vlmoe_config(io::JsonReader(j, "c"), {}, true);
+  EXPECT_FALSE(old.mlm_head || old.mim_head);
+  VlMoe without(tiny_config());
+  const VlMoeInput in = tiny_batch(4, 1, tiny_config());
+  EXPECT_TRUE(has(message_of([&] { without.forward_masked(image_only(in), fixed_patch_mask()); }), "mim_head"));
+  EXPECT_TRUE(has(message_of([&] { without.mlm_logits(Var(Tensor::zeros({1, 16}))); }), "no MLM head"));
+  VlMoe with(c);
+  EXPECT_TRUE(has(message_of([&] { with.forward_masked(image_only(in), Tensor::zeros({4, 3}, DType::u8)); }),
+                  "patch mask"));
+  autograd::tape().clear();
 }

@@ -36,6 +36,8 @@ models::VlMoeConfig read_vlmoe_config(const JsonReader& r, const models::VlMoeCo
   c.layernorm_eps = r.get_float("layernorm_eps", c.layernorm_eps, NumberRange::above(0));
   c.dense = r.get_bool("dense", c.dense);
   c.itm_head = r.get_bool("itm_head", c.itm_head);
+  c.mlm_head = r.get_bool("mlm_head", c.mlm_head);
+  c.mim_head = r.get_bool("mim_head", c.mim_head);
   if (r.has("moe")) {
     const JsonReader moe = r.child("moe");
     c.moe = read_moe_config(moe);
@@ -51,7 +53,7 @@ nlohmann::json vlmoe_config_to_json(const models::VlMoeConfig& c) {
           {"text_ctx", c.text_ctx},     {"n_layer", c.n_layer},       {"n_vl_layer", c.n_vl_layer},
           {"n_head", c.n_head},         {"n_embd", c.n_embd},         {"proj_dim", c.proj_dim},
           {"layernorm_eps", c.layernorm_eps}, {"dense", c.dense},     {"itm_head", c.itm_head},
-          {"moe", moe_config_to_json(c.moe)}};
+          {"mlm_head", c.mlm_head},     {"mim_head", c.mim_head},     {"moe", moe_config_to_json(c.moe)}};
 }
 
 void save_vlmoe_checkpoint(const std::string& path, const models::VlMoe& model, optim::AdamW* optimizer,

@@ -10,8 +10,8 @@
 namespace gannet::io {
 
 // The keys of VlMoeConfig over `defaults`: image_size, patch_size, text_ctx, n_layer, n_vl_layer,
-// n_head, n_embd, proj_dim, layernorm_eps, dense, itm_head (absent in older checkpoints: false) and
-// the moe block (io/model_config.h's MoE keys); vocab_size only when `with_vocab_size`, as a
+// n_head, n_embd, proj_dim, layernorm_eps, dense, itm_head, mlm_head and mim_head (each absent in
+// older checkpoints: false) and the moe block (io/model_config.h's MoE keys); vocab_size only when `with_vocab_size`, as a
 // checkpoint stores it (a training config takes it from the tokenizer its data builds). Unknown keys
 // are left for the caller's finish(). Not validated.
 models::VlMoeConfig read_vlmoe_config(const JsonReader& r, const models::VlMoeConfig& defaults, bool with_vocab_size);

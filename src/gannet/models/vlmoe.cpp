@@ -137,11 +137,31 @@ VlMoe::VlMoe(const VlMoeConfig& config) : config_(config) {
     itm_head_ = nn::Linear(C, 2);
     itm_head_.collect("itm.head", params_);
   }
+  if (config_.mlm_head) {
+    mlm_head_ = nn::Linear(C, config_.vocab_size);
+    mlm_head_.collect("mlm.head", params_);
+  }
+  if (config_.mim_head) {
+    mask_token_ = nn::make_param({1, C});
+    params_.push_back({"img.mask_token", mask_token_, true});
+    mim_head_ = nn::Linear(C, p * p);
+    mim_head_.collect("mim.head", params_);
+  }
 }
 
 nn::Var VlMoe::itm_logits(const nn::Var& fused_pooled) const {
   GANNET_CHECK(config_.itm_head, "vlmoe: the model has no ITM head (itm_head is false)");
   return itm_head_.forward(fused_pooled);
+}
+
+nn::Var VlMoe::mlm_logits(const nn::Var& text_rows) const {
+  GANNET_CHECK(config_.mlm_head, "vlmoe: the model has no MLM head (mlm_head is false)");
+  return mlm_head_.forward(text_rows);
+}
+
+nn::Var VlMoe::mim_pixels(const nn::Var& image_rows) const {
+  GANNET_CHECK(config_.mim_head, "vlmoe: the model has no MIM head (mim_head is false)");
+  return mim_head_.forward(image_rows);
 }
 
 void VlMoe::init(uint64_t seed) {
@@ -167,6 +187,11 @@ void VlMoe::init(uint64_t seed) {
   text_proj_.init(rng, std);
   nn::init_constant(logit_scale_, kInitialLogitScale);
   if (config_.itm_head) itm_head_.init(rng, std);
+  if (config_.mlm_head) mlm_head_.init(rng, std);
+  if (config_.mim_head) {
+    nn::init_normal(mask_token_, rng, std);
+    mim_head_.init(rng, std);
+  }
 }
 
 VlMoe::Rows VlMoe::rows_of(const VlMoeInput& in) const {
@@ -215,7 +240,20 @@ VlMoe::Rows VlMoe::rows_of(const VlMoeInput& in) const {
   return r;
 }
 
-nn::Var VlMoe::embed_images(const Tensor& images) const {
+// The patches' Linear outputs [B * I, C] with each masked patch's row replaced by img.mask_token.
+nn::Var VlMoe::mask_patches(const nn::Var& patches, const Tensor& patch_mask) const {
+  const int64_t B = patch_mask.dim(0), P = config_.patches(), I = config_.image_tokens();
+  std::vector<int32_t> rows;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t k = 0; k < P; ++k)
+      if (patch_mask.data<uint8_t>()[b * P + k]) rows.push_back((int32_t)(b * I + 1 + k));
+  if (rows.empty()) return patches;
+  // The mask token looked up once per masked row: an "embedding" of a one-row table.
+  const Tensor zeros = Tensor::zeros({1, (int64_t)rows.size()}, DType::i32);
+  return autograd::scatter_rows(patches, autograd::embedding(zeros, mask_token_, {}), i32_rows(rows));
+}
+
+nn::Var VlMoe::embed_images(const Tensor& images, const Tensor& patch_mask) const {
   // [B, S, S] u8 -> [B * (1 + P), p * p] in [0, 1], row 0 of each image all zeros (its [CLS]).
   const int64_t B = images.dim(0), S = config_.image_size, p = config_.patch_size, side = S / p;
   const int64_t I = config_.image_tokens();
@@ -231,11 +269,13 @@ nn::Var VlMoe::embed_images(const Tensor& images) const {
   // Positions through the embedding op: a "token" table of the positions, looked up by index.
   Tensor positions = Tensor::empty({B, I}, DType::i32);
   for (int64_t i = 0; i < B * I; ++i) positions.data<int32_t>()[i] = (int32_t)(i % I);
-  return autograd::add(patch_.forward(nn::Var(patches)), autograd::embedding(positions, image_wpe_, {}));
+  nn::Var x = patch_.forward(nn::Var(patches));
+  if (patch_mask.defined()) x = mask_patches(x, patch_mask);
+  return autograd::add(x, autograd::embedding(positions, image_wpe_, {}));
 }
 
-nn::Var VlMoe::embed(const VlMoeInput& in, const Rows& r) const {
-  nn::Var image = r.I ? embed_images(in.images) : nn::Var();
+nn::Var VlMoe::embed(const VlMoeInput& in, const Rows& r, const Tensor& patch_mask) const {
+  nn::Var image = r.I ? embed_images(in.images, patch_mask) : nn::Var();
   nn::Var text = r.T ? autograd::embedding(in.text, text_wte_, text_wpe_) : nn::Var();
   if (!text.defined()) return image;
   if (!image.defined()) return text;
@@ -266,6 +306,20 @@ nn::Var VlMoe::layer_forward(const Layer& l, const nn::Var& x, const Rows& r, Vl
 }
 
 VlMoeOutput VlMoe::forward(const VlMoeInput& input, uint64_t moe_seed, bool keep_routing) const {
+  return run(input, Tensor(), moe_seed, keep_routing);
+}
+
+VlMoeOutput VlMoe::forward_masked(const VlMoeInput& input, const Tensor& patch_mask, uint64_t moe_seed) const {
+  GANNET_CHECK(config_.mim_head, "vlmoe: the model has no mask token (mim_head is false)");
+  GANNET_CHECK(input.images.defined(), "vlmoe: masked patches without images");
+  GANNET_CHECK(patch_mask.dtype() == DType::u8 && patch_mask.ndim() == 2 && patch_mask.dim(0) == input.images.dim(0) &&
+                   patch_mask.dim(1) == config_.patches(),
+               "vlmoe: patch mask ", patch_mask.describe(), " is not u8 [", input.images.dim(0), ", ",
+               config_.patches(), "]");
+  return run(input, patch_mask, moe_seed, false);
+}
+
+VlMoeOutput VlMoe::run(const VlMoeInput& input, const Tensor& patch_mask, uint64_t moe_seed, bool keep_routing) const {
   const Rows r = rows_of(input);
   VlMoeOutput out;
   out.image_tokens = r.I;
@@ -276,7 +330,7 @@ VlMoeOutput VlMoe::forward(const VlMoeInput& input, uint64_t moe_seed, bool keep
   }
   out.image_moe.seed = moe_seed;
   out.text_moe.seed = moe_seed ^ 0x5851F42D4C957F2Dull;  // a stream of its own for the text experts
-  nn::Var x = embed(input, r);
+  nn::Var x = embed(input, r, patch_mask);
   for (const Layer& l : layers_) x = layer_forward(l, x, r, out);
   out.hidden = ln_f_.forward(x);
   std::vector<int32_t> image_cls, text_cls;

@@ -15,7 +15,8 @@
 // Parameter names: img.patch.{weight,bias}, img.wpe.weight, txt.wte.weight, txt.wpe.weight, then per
 // block h.<i>.{ln_1,attn,ln_2}.* and h.<i>.{v_moe,t_moe}.* (MoE) or h.<i>.{v_mlp,t_mlp}.* (dense
 // lower) or h.<i>.vl_mlp.* (top), then ln_f.*, itc.image_proj.weight, itc.text_proj.weight,
-// itc.logit_scale, and with itm_head itm.head.{weight,bias}.
+// itc.logit_scale, and with itm_head itm.head.{weight,bias}, with mlm_head mlm.head.{weight,bias}, with
+// mim_head img.mask_token and mim.head.{weight,bias} (these last, in that order).
 #pragma once
 #include <vector>
 
@@ -37,6 +38,10 @@ struct VlMoeConfig {
   float layernorm_eps = 1e-5f;
   bool dense = false;  // the dense counterpart: V-FFN and T-FFN in the lower blocks
   bool itm_head = false;  // an image-text matching head (itm.head, [2, C]) on the fused image [CLS]
+  bool mlm_head = false;  // a masked-language-modelling head (mlm.head, [vocab_size, C]) on fused text rows
+  // Masked image modelling: a learned mask embedding (img.mask_token, [1, C]) that stands for a masked
+  // patch's Linear output, and a head (mim.head, [p*p, C]) predicting a patch's pixels from its row.
+  bool mim_head = false;
   // Options of the V-MoE and T-MoE layers (the same for both), applied to the n_layer - n_vl_layer
   // lower blocks: moe.layers and moe.expert_interval count within them, and a lower block without an
   // MoE layer has a dense V-FFN and T-FFN. Default: every lower block, 4 experts, top-1.
@@ -92,6 +97,13 @@ class VlMoe {
   const nn::Var& logit_scale() const { return logit_scale_; }
   // ITM's logits [B, 2] (column 1: the pair matches) from fusion's image_pooled [B, C]; needs itm_head.
   nn::Var itm_logits(const nn::Var& fused_pooled) const;
+  // MLM's logits [M, vocab_size] from M rows of a fusion pass's hidden states; needs mlm_head.
+  nn::Var mlm_logits(const nn::Var& text_rows) const;
+  // MIM's predicted pixels [M, p*p] (in [0, 1] when trained) from M image rows; needs mim_head.
+  nn::Var mim_pixels(const nn::Var& image_rows) const;
+  // forward() with the patches where patch_mask (u8 [B, P], 1 = masked, patches in row-major order)
+  // is 1 replaced by img.mask_token before positions are added; needs mim_head and images.
+  VlMoeOutput forward_masked(const VlMoeInput& input, const Tensor& patch_mask, uint64_t moe_seed = 0) const;
   const nn::ParameterList& parameters() const { return params_; }
 
  private:
@@ -107,8 +119,10 @@ class VlMoe {
   struct Rows;  // which rows of the batch each modality's real tokens are
   Layer make_layer(int64_t index) const;
   Rows rows_of(const VlMoeInput& input) const;
-  nn::Var embed_images(const Tensor& images) const;
-  nn::Var embed(const VlMoeInput& input, const Rows& rows) const;
+  nn::Var embed_images(const Tensor& images, const Tensor& patch_mask) const;
+  nn::Var mask_patches(const nn::Var& patches, const Tensor& patch_mask) const;
+  nn::Var embed(const VlMoeInput& input, const Rows& rows, const Tensor& patch_mask) const;
+  VlMoeOutput run(const VlMoeInput& input, const Tensor& patch_mask, uint64_t moe_seed, bool keep_routing) const;
   nn::Var modality_ffn(const Layer& l, bool image, const nn::Var& a, nn::MoePass& pass) const;
   nn::Var layer_forward(const Layer& l, const nn::Var& x, const Rows& rows, VlMoeOutput& out) const;
 
@@ -121,6 +135,9 @@ class VlMoe {
   nn::Linear image_proj_, text_proj_;
   nn::Var logit_scale_;
   nn::Linear itm_head_;
+  nn::Linear mlm_head_;
+  nn::Var mask_token_;
+  nn::Linear mim_head_;
 };
 
 }  // namespace gannet::models

@@ -7,6 +7,9 @@
 #include <limits>
 
 #include "gannet/autograd/contrastive_ops.h"
+#include "gannet/autograd/distill_ops.h"
+#include "gannet/autograd/token_ops.h"
+#include "gannet/data/glyph_text_tokenizer.h"
 #include "gannet/autograd/ops.h"
 #include "gannet/core/error.h"
 
@@ -27,6 +30,49 @@ autograd::Var image_text_contrastive(const autograd::Var& image_embed, const aut
   autograd::Var text_to_image = autograd::scale_by_exp(autograd::linear(txt, img, {}), logit_scale, kMaxLogitScale);
   autograd::Var sum = autograd::add(autograd::cross_entropy(image_to_text, diagonal),
                                     autograd::cross_entropy(text_to_image, diagonal));
+  return autograd::scale(sum, 0.5f);
+}
+
+bool names_repeat(const std::vector<std::string>& names) {
+  std::vector<std::string> sorted = names;
+  std::sort(sorted.begin(), sorted.end());
+  return std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end();
+}
+
+autograd::Var image_text_contrastive(const autograd::Var& image_embed, const autograd::Var& text_embed,
+                                     const autograd::Var& logit_scale, const std::vector<std::string>& names) {
+  const int64_t B = (int64_t)names.size();
+  GANNET_CHECK(image_embed.value().ndim() == 2 && image_embed.shape()[0] == B, "image_text_contrastive: ", B,
+               " names for image embeddings ", image_embed.value().describe());
+  if (!names_repeat(names)) return image_text_contrastive(image_embed, text_embed, logit_scale);
+  Tensor targets = Tensor::zeros({B, B});
+  for (int64_t i = 0; i < B; ++i) {
+    int64_t same = 0;
+    for (int64_t j = 0; j < B; ++j) same += names[(size_t)j] == names[(size_t)i];
+    for (int64_t j = 0; j < B; ++j)
+      if (names[(size_t)j] == names[(size_t)i]) targets.f32()[i * B + j] = 1.f / (float)same;
+  }
+  return image_text_contrastive_soft(image_embed, text_embed, logit_scale, targets);
+}
+
+autograd::Var image_text_contrastive_soft(const autograd::Var& image_embed, const autograd::Var& text_embed,
+                                          const autograd::Var& logit_scale, const Tensor& targets) {
+  GANNET_CHECK(image_embed.value().ndim() == 2 && image_embed.shape() == text_embed.shape(),
+               "image_text_contrastive: image embeddings ", image_embed.value().describe(),
+               " and text embeddings ", text_embed.value().describe(), " must both be [B, D]");
+  const int64_t B = image_embed.shape()[0];
+  GANNET_CHECK(targets.dtype() == DType::f32 && targets.shape() == Shape({B, B}), "image_text_contrastive: targets ",
+               targets.describe(), " for ", B, " pairs");
+  // soft_cross_entropy takes its target as logits: log(target), a finite stand-in for log 0.
+  Tensor log_targets = Tensor::empty({B, B});
+  for (int64_t k = 0; k < B * B; ++k)
+    log_targets.f32()[k] = targets.f32()[k] > 0.f ? std::log(targets.f32()[k]) : -1e30f;
+  autograd::Var img = autograd::l2_normalize_rows(image_embed);
+  autograd::Var txt = autograd::l2_normalize_rows(text_embed);
+  autograd::Var image_to_text = autograd::scale_by_exp(autograd::linear(img, txt, {}), logit_scale, kMaxLogitScale);
+  autograd::Var text_to_image = autograd::scale_by_exp(autograd::linear(txt, img, {}), logit_scale, kMaxLogitScale);
+  autograd::Var sum = autograd::add(autograd::soft_cross_entropy(image_to_text, log_targets),
+                                    autograd::soft_cross_entropy(text_to_image, log_targets));
   return autograd::scale(sum, 0.5f);
 }
 
@@ -110,6 +156,89 @@ ItmLoss image_text_matching(const VlMoe& model, const Tensor& images, const Tens
   r.fused = model.forward({take_rows(images, pairs.image), take_rows(text, pairs.text), take_rows(text_mask, pairs.text)},
                           moe_seed);
   r.loss = autograd::cross_entropy(model.itm_logits(r.fused.image_pooled), pairs.labels);
+  return r;
+}
+
+data::MlmBatch mask_text(const Tensor& text, const Tensor& text_mask, int64_t vocab_size, float ratio, Rng& rng) {
+  GANNET_CHECK(ratio > 0.f && ratio < 1.f, "mlm: mask ratio ", ratio, " is not in (0, 1)");
+  data::MlmMaskingOptions o;
+  o.vocab_size = vocab_size;
+  o.mask_prob = ratio;
+  o.mask_id = data::GlyphTextTokenizer::kMask;
+  o.num_special = data::GlyphTextTokenizer::kMask + 1;  // [PAD] [UNK] [CLS] [SEP] [MASK]
+  return data::mask_tokens(text, text_mask, o, rng);
+}
+
+MlmLoss masked_language_modelling(const VlMoe& model, const Tensor& images, const Tensor& masked_text,
+                                  const Tensor& text_mask, const Tensor& targets, uint64_t moe_seed) {
+  GANNET_CHECK(targets.dtype() == DType::i32 && targets.shape() == masked_text.shape(), "mlm: targets ",
+               targets.describe(), " do not match the text ", masked_text.describe());
+  MlmLoss r;
+  r.fused = model.forward({images, masked_text, text_mask}, moe_seed);
+  const int64_t B = masked_text.dim(0), T = masked_text.dim(1), L = r.fused.image_tokens + T;
+  std::vector<int32_t> rows, chosen;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t)
+      if (const int32_t id = targets.data<int32_t>()[b * T + t]; id >= 0) {
+        rows.push_back((int32_t)(b * L + r.fused.image_tokens + t));
+        chosen.push_back(id);
+      }
+  r.chosen = (int64_t)rows.size();
+  if (rows.empty()) return r;
+  Tensor row_index = Tensor::empty({r.chosen}, DType::i32), target = Tensor::empty({r.chosen}, DType::i32);
+  std::copy(rows.begin(), rows.end(), row_index.data<int32_t>());
+  std::copy(chosen.begin(), chosen.end(), target.data<int32_t>());
+  r.loss = autograd::cross_entropy(model.mlm_logits(autograd::gather_rows(r.fused.hidden, row_index)), target);
+  return r;
+}
+
+Tensor sample_patch_mask(int64_t batch, int64_t patches, float ratio, Rng& rng) {
+  GANNET_CHECK(ratio > 0.f && ratio < 1.f, "mim: mask ratio ", ratio, " is not in (0, 1)");
+  GANNET_CHECK(batch >= 0 && patches > 0, "mim: ", batch, " images of ", patches, " patches");
+  const int64_t k = data::mlm_chosen_count(patches, ratio);
+  Tensor mask = Tensor::zeros({batch, patches}, DType::u8);
+  std::vector<int64_t> order((size_t)patches);
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t i = 0; i < patches; ++i) order[(size_t)i] = i;
+    for (int64_t i = 0; i < k; ++i) {  // a partial Fisher-Yates shuffle: the first k of a permutation
+      std::swap(order[(size_t)i], order[(size_t)(i + (int64_t)rng.below((uint64_t)(patches - i)))]);
+      mask.data<uint8_t>()[b * patches + order[(size_t)i]] = 1;
+    }
+  }
+  return mask;
+}
+
+Tensor masked_patch_pixels(const Tensor& images, const Tensor& patch_mask, int64_t p) {
+  const int64_t B = images.dim(0), S = images.dim(1), side = S / p, P = side * side;
+  GANNET_CHECK(patch_mask.dtype() == DType::u8 && patch_mask.shape() == Shape({B, P}), "mim: patch mask ",
+               patch_mask.describe(), " for ", B, " images of ", P, " patches");
+  std::vector<float> pixels;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t k = 0; k < P; ++k) {
+      if (!patch_mask.data<uint8_t>()[b * P + k]) continue;
+      const int64_t y0 = (k / side) * p, x0 = (k % side) * p;
+      for (int64_t y = 0; y < p; ++y)
+        for (int64_t x = 0; x < p; ++x)
+          pixels.push_back(images.data<uint8_t>()[(b * S + y0 + y) * S + x0 + x] * (1.f / 255.f));
+    }
+  Tensor t = Tensor::empty({(int64_t)pixels.size() / (p * p), p * p});
+  std::copy(pixels.begin(), pixels.end(), t.f32());
+  return t;
+}
+
+MimLoss masked_image_modelling(const VlMoe& model, const Tensor& images, const Tensor& patch_mask, uint64_t moe_seed) {
+  MimLoss r;
+  r.out = model.forward_masked({images, {}, {}}, patch_mask, moe_seed);
+  const int64_t B = patch_mask.dim(0), P = patch_mask.dim(1), I = r.out.image_tokens;
+  std::vector<int32_t> rows;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t k = 0; k < P; ++k)
+      if (patch_mask.data<uint8_t>()[b * P + k]) rows.push_back((int32_t)(b * I + 1 + k));
+  GANNET_CHECK(!rows.empty(), "mim: no patch is masked");
+  Tensor row_index = Tensor::empty({(int64_t)rows.size()}, DType::i32);
+  std::copy(rows.begin(), rows.end(), row_index.data<int32_t>());
+  const autograd::Var predicted = model.mim_pixels(autograd::gather_rows(r.out.hidden, row_index));
+  r.loss = autograd::mse(predicted, masked_patch_pixels(images, patch_mask, model.config().patch_size));
   return r;
 }
 
