@@ -69,7 +69,9 @@ VlMoeEval evaluate_vlmoe(const models::VlMoe& model, const data::GlyphSet& set,
     const data::GlyphBatch b = data::make_glyph_batch(set, tokenizer, pairs, model.config().text_ctx);
     const autograd::Var img = model.image_projection(model.forward({b.images, {}, {}}).image_pooled);
     const autograd::Var txt = model.text_projection(model.forward({{}, b.tokens, b.mask}).text_pooled);
-    const double loss = models::image_text_contrastive(img, txt, model.logit_scale()).value().f32()[0];
+    std::vector<std::string> names;  // pairs of one name are all positives (Fashion-MNIST's classes)
+    for (int64_t p : pairs) names.push_back(set.names[(size_t)p]);
+    const double loss = models::image_text_contrastive(img, txt, model.logit_scale(), names).value().f32()[0];
     e.loss += loss * (double)pairs.size() / (double)n;
     append_rows(emb.images, autograd::l2_normalize_rows(img).value());
     append_rows(emb.texts, autograd::l2_normalize_rows(txt).value());

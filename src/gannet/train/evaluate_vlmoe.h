@@ -24,7 +24,9 @@ RetrievalRecall retrieval_recall(const Tensor& similarity, const std::vector<std
 
 struct VlMoeEval {
   int64_t pairs = 0;
-  double loss = 0;  // ITC over consecutive batches of `batch` pairs (in-batch negatives), mean per pair
+  // ITC over consecutive batches of `batch` pairs (in-batch negatives; pairs of one name all
+  // positives), mean per pair
+  double loss = 0;
   RetrievalRecall recall;
 };
 

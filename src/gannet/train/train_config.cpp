@@ -42,9 +42,19 @@ void read_vlmoe_task(const io::JsonReader& r, TrainConfig& c) {
   }
   const io::JsonReader v = r.child("vlmoe");
   c.vlmoe_eval_split = v.get_string("eval_split", c.vlmoe_eval_split);
-  GANNET_CHECK(c.vlmoe_eval_split == "test_chars" || c.vlmoe_eval_split == "test_blocks", v.context(),
-               ".eval_split: '", c.vlmoe_eval_split, "' is not a held-out glyph split (test_chars or test_blocks)");
+  const std::string& split = c.vlmoe_eval_split;
+  GANNET_CHECK(split.empty() || split == "test_chars" || split == "test_blocks" || split == "test", v.context(),
+               ".eval_split: '", split, "' is not a held-out split (glyphs: test_chars or test_blocks; ",
+               "fashion-mnist: test)");
   c.vlmoe_itm_weight = v.get_double("itm_weight", c.vlmoe_itm_weight, NumberRange::at_least(0));
+  c.vlmoe_mlm_weight = v.get_double("mlm_weight", c.vlmoe_mlm_weight, NumberRange::at_least(0));
+  c.vlmoe_mim_weight = v.get_double("mim_weight", c.vlmoe_mim_weight, NumberRange::at_least(0));
+  const NumberRange open_unit{0, 1, true, true};  // (0, 1)
+  c.vlmoe_mlm_mask_ratio = v.get_float("mlm_mask_ratio", c.vlmoe_mlm_mask_ratio, open_unit);
+  c.vlmoe_mim_mask_ratio = v.get_float("mim_mask_ratio", c.vlmoe_mim_mask_ratio, open_unit);
+  for (const auto& [key, ratio] : {std::pair{"mlm_mask_ratio", c.vlmoe_mlm_mask_ratio},
+                                   std::pair{"mim_mask_ratio", c.vlmoe_mim_mask_ratio}})
+    GANNET_CHECK(ratio > 0.f && ratio < 1.f, v.context(), ".", key, ": ", ratio, " is not in (0, 1) as a float");
   c.data_dir = "data/glyphs";
 }
 

@@ -39,13 +39,20 @@ struct TrainConfig {
   models::GraphSageConfig graph_model;
   std::vector<int> fanouts = {15, 10};
   std::string graph_features = "raw";
-  // "vlmoe": VL-MoE pre-trained with ITC on the glyph pairs of `gannet data prepare --dataset glyphs`
-  // (<data.dir>/train), validated by retrieval on vlmoe.eval_split (train/vlmoe_task.h): the "model"
-  // block is models::VlMoeConfig's keys with its moe block (io/vlmoe_checkpoint.h; vocab_size: the
-  // tokenizer's). A micro-batch is train_micro_batch_size_per_gpu pairs.
+  // "vlmoe": VL-MoE pre-trained with ITC on the image-text pairs of `gannet data prepare --dataset
+  // glyphs` or `fashion-mnist` (<data.dir>/train), validated by retrieval on vlmoe.eval_split
+  // (train/vlmoe_task.h): the "model" block is models::VlMoeConfig's keys with its moe block
+  // (io/vlmoe_checkpoint.h; vocab_size: the tokenizer's). A micro-batch is
+  // train_micro_batch_size_per_gpu pairs.
   models::VlMoeConfig vlmoe;
-  std::string vlmoe_eval_split = "test_chars";  // vlmoe.eval_split: "test_chars" or "test_blocks"
+  // vlmoe.eval_split: glyphs' "test_chars" or "test_blocks", Fashion-MNIST's "test"; empty: the data's
+  // default (test_chars, test). Checked against the data's format when the task reads it.
+  std::string vlmoe_eval_split;
   double vlmoe_itm_weight = 0;  // vlmoe.itm_weight: ITM's weight beside ITC (0: ITC alone, no ITM head)
+  double vlmoe_mlm_weight = 0;  // vlmoe.mlm_weight: MLM's weight (0: none, no MLM head)
+  double vlmoe_mim_weight = 0;  // vlmoe.mim_weight: MIM's weight (0: none, no mask token or MIM head)
+  float vlmoe_mlm_mask_ratio = 0.15f;  // vlmoe.mlm_mask_ratio: the share of a text's words masked, in (0, 1)
+  float vlmoe_mim_mask_ratio = 0.4f;   // vlmoe.mim_mask_ratio: the share of an image's patches masked, in (0, 1)
   float mask_prob = 0.15f;               // mlm.mask_prob: the share of tokens masked (BERT: 15%)
   std::string classify_set;              // data.task of "classify": <data.dir>/tasks/<name>/{train,val}.safetensors
   std::string init_checkpoint;           // init.checkpoint of "classify": an encoder whose trunk starts the model;

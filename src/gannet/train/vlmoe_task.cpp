@@ -9,6 +9,7 @@
 #include "gannet/autograd/tape.h"
 #include "gannet/kernels/gemm.h"
 #include "gannet/core/format_number.h"
+#include "gannet/data/image_text_pairs.h"
 #include "gannet/models/vlmoe_losses.h"
 #include "gannet/train/evaluate_vlmoe.h"
 #include "gannet/train/moe_log.h"
@@ -18,13 +19,30 @@ namespace gannet::train {
 
 namespace {
 
-// The model block with the tokenizer's vocabulary, and the ITM head when ITM is trained.
+// The model block with the tokenizer's vocabulary, and the heads of the objectives trained.
 models::VlMoeConfig sized_for(const TrainConfig& cfg, const data::GlyphTextTokenizer& tokenizer) {
   models::VlMoeConfig c = cfg.vlmoe;
   c.vocab_size = tokenizer.vocab_size();
   c.itm_head = c.itm_head || cfg.vlmoe_itm_weight > 0;
+  c.mlm_head = c.mlm_head || cfg.vlmoe_mlm_weight > 0;
+  c.mim_head = c.mim_head || cfg.vlmoe_mim_weight > 0;
   return c;
 }
+
+// A loss's mean since the last log line (ITM's, MLM's, MIM's).
+struct RunningMean {
+  double sum = 0;
+  int64_t count = 0;
+  void add(double v) {
+    sum += v;
+    ++count;
+  }
+  // Into line[key] when anything was added; starts over.
+  void take(nlohmann::json& line, const char* key) {
+    if (count > 0) line[key] = sum / (double)count;
+    *this = {};
+  }
+};
 
 // ITC's logits exp(s) cos(image i, text j) [B, B], as values: what ITM draws its hard negatives from.
 Tensor itc_similarity(const autograd::Var& image_proj, const autograd::Var& text_proj, const autograd::Var& scale) {
@@ -75,25 +93,35 @@ class VlMoeTask : public TrainTask {
                format_number("%.3f", f.values[3]), "/", format_number("%.3f", f.values[4]));
   }
   std::string describe_data() const override {
-    return str("glyphs ", cfg_.data_dir, " (", train_.size(), " train pairs; validation ", cfg_.vlmoe_eval_split,
+    return str(format_.dataset, " ", cfg_.data_dir, " (", train_.size(), " train pairs; validation ", eval_split_,
                ", ", eval_.size(), " pairs; tokenizer of ", tokenizer_.vocab_size(), " tokens)");
   }
   std::string describe_options() const override;
+  std::string objectives() const;  // "ITC + 0.5 x MLM"
 
  private:
   const TrainConfig& cfg_;
+  data::ImageTextFormat format_;
+  std::string eval_split_;
   data::GlyphSet train_, eval_;
   data::GlyphTextTokenizer tokenizer_;
   data::GlyphBatches batches_;
   VlMoeModel model_;
   MoeLog image_moe_log_, text_moe_log_;
-  double itm_sum_ = 0;  // ITM losses since the last log line
-  int64_t itm_count_ = 0;
+  RunningMean itm_, mlm_, mim_;  // each loss since the last log line
   Rng unused_rng_{0};
 
+  std::vector<std::string> names_of(const data::GlyphBatch& b) const;
   // ITM on the batch's positives and hard negatives drawn from ITC's similarities, with the fusion
   // pass's MoE auxiliary losses; weighted by vlmoe.itm_weight.
   autograd::Var itm(const data::GlyphBatch& b, const Tensor& similarity, uint64_t moe_seed);
+  // MLM: the batch's texts, a share masked (drawn from `seed`), through a fusion pass with their
+  // images; weighted by vlmoe.mlm_weight, with the pass's MoE auxiliary losses. Undefined when no
+  // text has a word to mask.
+  autograd::Var mlm(const data::GlyphBatch& b, uint64_t seed);
+  // MIM: the batch's images, a share of patches masked (drawn from `seed`), image only; weighted by
+  // vlmoe.mim_weight, with the pass's MoE auxiliary losses.
+  autograd::Var mim(const data::GlyphBatch& b, uint64_t seed);
 };
 
 data::GlyphTextTokenizer tokenizer_for_run(const TrainConfig& cfg, const data::GlyphSet& train) {
@@ -105,8 +133,10 @@ data::GlyphTextTokenizer tokenizer_for_run(const TrainConfig& cfg, const data::G
 
 VlMoeTask::VlMoeTask(const TrainConfig& cfg)
     : cfg_(cfg),
-      train_(data::load_glyph_split(cfg.data_dir, "train")),
-      eval_(data::load_glyph_split(cfg.data_dir, cfg.vlmoe_eval_split)),
+      format_(data::image_text_format(cfg.data_dir)),
+      eval_split_(data::resolve_eval_split(format_, cfg.vlmoe_eval_split)),
+      train_(data::load_image_text_split(cfg.data_dir, "train")),
+      eval_(data::load_image_text_split(cfg.data_dir, eval_split_)),
       tokenizer_(tokenizer_for_run(cfg, train_)),
       batches_(train_, tokenizer_, cfg.micro_batch, cfg.vlmoe.text_ctx, cfg.seed),
       model_(sized_for(cfg, tokenizer_)) {
@@ -125,30 +155,57 @@ MicroLoss VlMoeTask::forward(const MicroBatch& batch) {
   const models::VlMoeOutput img = m.forward({b.images, {}, {}}, moe_seed);
   const models::VlMoeOutput txt = m.forward({{}, b.tokens, b.mask}, moe_seed ^ 0x5851F42D4C957F2Dull);
   const autograd::Var ip = m.image_projection(img.image_pooled), tp = m.text_projection(txt.text_pooled);
-  const autograd::Var itc = models::image_text_contrastive(ip, tp, m.logit_scale());
+  // Every pair of the batch with the same text is a positive (Fashion-MNIST's class names repeat).
+  const autograd::Var itc = models::image_text_contrastive(ip, tp, m.logit_scale(), names_of(b));
   image_moe_log_.add(img.image_moe.layers, aux_value(img.image_moe));
   text_moe_log_.add(txt.text_moe.layers, aux_value(txt.text_moe));
   autograd::Var loss = plus_aux(plus_aux(itc, img.image_moe), txt.text_moe);
   if (cfg_.vlmoe_itm_weight > 0)
     loss = autograd::add(loss, itm(b, itc_similarity(ip, tp, m.logit_scale()), moe_seed ^ 0x2545F4914F6CDD1Dull));
+  if (cfg_.vlmoe_mlm_weight > 0)
+    if (const autograd::Var l = mlm(b, moe_seed ^ 0x94D049BB133111EBull); l.defined()) loss = autograd::add(loss, l);
+  if (cfg_.vlmoe_mim_weight > 0) loss = autograd::add(loss, mim(b, moe_seed ^ 0xBF58476D1CE4E5B9ull));
   return {loss, itc.value().f32()[0]};
 }
 
-autograd::Var VlMoeTask::itm(const data::GlyphBatch& b, const Tensor& similarity, uint64_t moe_seed) {
+std::vector<std::string> VlMoeTask::names_of(const data::GlyphBatch& b) const {
   std::vector<std::string> names;
   for (int64_t p : b.pairs) names.push_back(train_.names[(size_t)p]);
+  return names;
+}
+
+autograd::Var VlMoeTask::itm(const data::GlyphBatch& b, const Tensor& similarity, uint64_t moe_seed) {
   Rng rng(moe_seed);
-  const models::ItmPairs pairs = models::itm_pairs(models::sample_itm_negatives(similarity, names, rng));
+  const models::ItmPairs pairs = models::itm_pairs(models::sample_itm_negatives(similarity, names_of(b), rng));
   const models::ItmLoss l = models::image_text_matching(model_.vlmoe, b.images, b.tokens, b.mask, pairs, moe_seed);
-  itm_sum_ += l.loss.value().f32()[0];
-  ++itm_count_;
+  itm_.add(l.loss.value().f32()[0]);
   return plus_aux(plus_aux(autograd::scale(l.loss, (float)cfg_.vlmoe_itm_weight), l.fused.image_moe), l.fused.text_moe);
 }
 
+autograd::Var VlMoeTask::mlm(const data::GlyphBatch& b, uint64_t seed) {
+  Rng rng(seed);
+  const models::VlMoe& m = model_.vlmoe;
+  const data::MlmBatch masked = models::mask_text(b.tokens, b.mask, m.config().vocab_size, cfg_.vlmoe_mlm_mask_ratio, rng);
+  const models::MlmLoss l = models::masked_language_modelling(m, b.images, masked.inputs, b.mask, masked.targets, seed);
+  if (!l.loss.defined()) return {};
+  mlm_.add(l.loss.value().f32()[0]);
+  return plus_aux(plus_aux(autograd::scale(l.loss, (float)cfg_.vlmoe_mlm_weight), l.fused.image_moe), l.fused.text_moe);
+}
+
+autograd::Var VlMoeTask::mim(const data::GlyphBatch& b, uint64_t seed) {
+  Rng rng(seed);
+  const models::VlMoe& m = model_.vlmoe;
+  const Tensor patch_mask =
+      models::sample_patch_mask(b.images.dim(0), m.config().patches(), cfg_.vlmoe_mim_mask_ratio, rng);
+  const models::MimLoss l = models::masked_image_modelling(m, b.images, patch_mask, seed);
+  mim_.add(l.loss.value().f32()[0]);
+  return plus_aux(autograd::scale(l.loss, (float)cfg_.vlmoe_mim_weight), l.out.image_moe);
+}
+
 void VlMoeTask::describe_step(int64_t, nlohmann::json& line) {
-  if (itm_count_ > 0) line["itm"] = itm_sum_ / (double)itm_count_;
-  itm_sum_ = 0;
-  itm_count_ = 0;
+  itm_.take(line, "itm");
+  mlm_.take(line, "mlm");
+  mim_.take(line, "mim");
   if (model_.vlmoe.config().dense) return;
   line["moe_image"] = image_moe_log_.take();
   line["moe_text"] = text_moe_log_.take();
@@ -160,6 +217,14 @@ Figures VlMoeTask::validate(int64_t batches) {
   return {validation_keys(), {e.loss, r.i2t_r1, r.i2t_r5, r.t2i_r1, r.t2i_r5}};
 }
 
+std::string VlMoeTask::objectives() const {
+  std::string s = "ITC";
+  for (const auto& [name, weight] : {std::pair{"ITM", cfg_.vlmoe_itm_weight}, std::pair{"MLM", cfg_.vlmoe_mlm_weight},
+                                     std::pair{"MIM", cfg_.vlmoe_mim_weight}})
+    if (weight > 0) s += str(" + ", weight, " x ", name);
+  return s;
+}
+
 std::string VlMoeTask::describe_options() const {
   const models::VlMoeConfig& c = model_.vlmoe.config();
   const models::VlMoeFlops f = models::active_flops_per_token(c);
@@ -168,7 +233,7 @@ std::string VlMoeTask::describe_options() const {
   return str("gannet train: VL-MoE d ", c.n_embd, ", ", c.n_layer, " blocks (", c.lower_layers(), " lower: ", ffn, "; ",
              c.n_vl_layer, " VL-FFN), ", c.image_tokens(), " image tokens, text_ctx ", c.text_ctx, ", ",
              format_number("%.2f", (double)(f.ffn + f.router) / 1e6), " MFLOPs FFN per token",
-             cfg_.vlmoe_itm_weight > 0 ? str("; ITC + ", cfg_.vlmoe_itm_weight, " x ITM") : std::string(), "\n");
+             "; ", objectives(), "\n");
 }
 
 }  // namespace
