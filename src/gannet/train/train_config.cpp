@@ -58,18 +58,51 @@ void read_vlmoe_task(const io::JsonReader& r, TrainConfig& c) {
   c.data_dir = "data/glyphs";
 }
 
+// Task "vlmoe_classify" (train/vlmoe_classify_task.h): the model from init.checkpoint (a "vlmoe"
+// checkpoint; a model block must then agree with it) or the model block, and vlmoe_classify.eval_split.
+void read_vlmoe_classify_task(const io::JsonReader& r, TrainConfig& c) {
+  c.init_checkpoint = r.child("init").get_string("checkpoint", "");
+  const io::JsonReader model = r.child("model");
+  if (!c.init_checkpoint.empty()) {
+    c.vlmoe = io::read_vlmoe_checkpoint_config(c.init_checkpoint);
+    const nlohmann::json stored = io::vlmoe_config_to_json(c.vlmoe);
+    const nlohmann::json asked = io::vlmoe_config_to_json(io::read_vlmoe_config(model, c.vlmoe, false));
+    for (const auto& [key, value] : stored.items())
+      GANNET_CHECK(asked.at(key) == value, model.context(), ".", key, ": ", asked.at(key).dump(),
+                   " conflicts with init.checkpoint ", c.init_checkpoint, " (", value.dump(),
+                   "); leave the model block out to take the checkpoint's");
+  } else {
+    c.vlmoe = io::read_vlmoe_config(model, c.vlmoe, false);
+    c.vlmoe.vocab_size = 5;  // the text tower is unused: a vocabulary of the special tokens only
+    try {
+      c.vlmoe.validate();
+    } catch (const Error& e) {
+      fail(str(model.context(), ": ", e.what()));
+    }
+  }
+  // Held in vlmoe_eval_split ("": the data's own, test_chars or test), checked against the data's
+  // format when the task reads it.
+  c.vlmoe_eval_split = r.child("vlmoe_classify").get_string("eval_split", "");
+  c.data_dir = "data/glyphs";
+}
+
 // "task" and the model block it reads, with the task's own keys.
 void read_task(const io::JsonReader& r, TrainConfig& c) {
   c.task = r.get_string("task", c.task);
   GANNET_CHECK(c.task == "lm" || c.task == "mlm" || c.task == "classify" || c.task == "xtc" || c.task == "nxm" ||
-                   c.task == "nxm_lm" || c.task == "graph" || c.task == "vlmoe",
-               r.context(), ".task: '", c.task, "' is not a task (lm, mlm, classify, xtc, nxm, nxm_lm, graph or vlmoe)");
+                   c.task == "nxm_lm" || c.task == "graph" || c.task == "vlmoe" || c.task == "vlmoe_classify",
+               r.context(), ".task: '", c.task,
+               "' is not a task (lm, mlm, classify, xtc, nxm, nxm_lm, graph, vlmoe or vlmoe_classify)");
   if (c.task == "graph") {
     read_graph_task(r, c);
     return;
   }
   if (c.task == "vlmoe") {
     read_vlmoe_task(r, c);
+    return;
+  }
+  if (c.task == "vlmoe_classify") {
+    read_vlmoe_classify_task(r, c);
     return;
   }
   if (c.task == "lm") {
@@ -117,7 +150,7 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
   io::JsonReader r(root, name);
   read_task(r, c);
   const bool gpt = c.task == "lm" || c.task == "nxm_lm";
-  const bool sequences = c.task != "graph" && c.task != "vlmoe";  // whose data are token windows
+  const bool sequences = c.task != "graph" && c.task != "vlmoe" && c.task != "vlmoe_classify";  // token windows
   const int64_t n_ctx = gpt ? c.model.n_ctx : c.encoder.n_ctx;
 
   io::JsonReader data = r.child("data");
@@ -203,7 +236,9 @@ TrainConfig parse_train_config(const std::string& text, const std::string& name)
         de, root.contains("data_efficiency") ? root["data_efficiency"] : nlohmann::json(), c.model, c.seq_len, c.seed);
   GANNET_CHECK(c.task == "lm" || (c.tensor_parallel == 1 && c.expert_parallel == 1), name,
                ": parallel.tensor and parallel.expert are for the GPT (task \"lm\") only");
-  GANNET_CHECK((c.task != "nxm_lm" && c.task != "graph" && c.task != "vlmoe") || !c.activation_checkpointing, name,
+  GANNET_CHECK((c.task != "nxm_lm" && c.task != "graph" && c.task != "vlmoe" && c.task != "vlmoe_classify") ||
+                   !c.activation_checkpointing,
+               name,
                ": activation_checkpointing is not supported by task \"", c.task, "\"");
   r.finish();
   return c;

@@ -14,6 +14,7 @@
 #include "gannet/train/mlm_task.h"
 #include "gannet/train/nm_lm_task.h"
 #include "gannet/train/nm_task.h"
+#include "gannet/train/vlmoe_classify_task.h"
 #include "gannet/train/vlmoe_task.h"
 #include "gannet/train/xtc_task.h"
 
@@ -50,6 +51,7 @@ TrainResult run_training(const TrainConfig& cfg, const TrainOptions& opt) {
                                     : cfg.task == "nxm_lm"   ? make_nm_lm_task(cfg)
                                     : cfg.task == "graph"    ? make_graph_task(cfg)
                                     : cfg.task == "vlmoe"    ? make_vlmoe_task(cfg)
+                                    : cfg.task == "vlmoe_classify" ? make_vlmoe_classify_task(cfg)
                                                              : make_gpt_task(cfg);
   TrainResult result = run_task(*task, cfg, opt);
   const Figures& v = result.validation;
