@@ -8,6 +8,7 @@
 
 #include "gannet/cli/eval_encoder.h"
 #include "gannet/cli/eval_vlmoe.h"
+#include "gannet/cli/eval_vlmoe_classifier.h"
 #include "gannet/cli/number_options.h"
 #include "gannet/cli/offload_options.h"
 #include "gannet/cli/vlmoe_model.h"
@@ -60,7 +61,8 @@ void add_eval_command(CLI::App& app) {
       "eval",
       "Loss and perplexity of a GPT on a token file; an encoder's accuracy and macro-F1 on a classification set "
       "(beside the majority baseline), or its masked-token accuracy on a token file; a VL-MoE's ITC loss and "
-      "image-text retrieval (R@1, R@5) on the held-out glyph splits");
+      "image-text retrieval (R@1, R@5) on the held-out glyph splits, or its zero-shot Fashion-MNIST accuracy; a VL-MoE "
+      "image classifier's accuracy");
   cmd->add_option("--model,-m", a->model,
                   "model or checkpoint (.safetensors), a sharded checkpoint (its manifest.json or directory), or a "
                   "Hugging Face GPT-2 directory")
@@ -88,6 +90,12 @@ void add_eval_command(CLI::App& app) {
   cmd->callback([a]() {
     if (a->threads > 0) kernels::set_num_threads(a->threads);
     const bool streamed = offload_to_disk(a->offload);
+    if (is_vlmoe_classifier_model(a->model)) {
+      GANNET_CHECK(a->seq_len == 0 && !streamed && !a->engine, "--seq-len, --offload and --engine are for GPT models; ",
+                   a->model, " is a VL-MoE image classifier");
+      eval_vlmoe_classifier(a->model, a->data, a->batch, a->max_batches);
+      return;
+    }
     if (is_vlmoe_model(a->model)) {
       GANNET_CHECK(a->seq_len == 0 && !streamed && !a->engine, "--seq-len, --offload and --engine are for GPT models; ",
                    a->model, " is a VL-MoE");

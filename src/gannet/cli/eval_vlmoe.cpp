@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "gannet/cli/eval_vlmoe_classifier.h"
 #include "gannet/cli/vlmoe_model.h"
 #include "gannet/core/error.h"
 #include "gannet/train/evaluate_vlmoe.h"
@@ -10,6 +11,7 @@
 namespace gannet::cli {
 
 void eval_vlmoe(const std::string& model_path, const std::string& data_dir, int64_t batch, int64_t max_batches) {
+  if (is_image_classes_dir(data_dir)) return eval_vlmoe_zero_shot(model_path, data_dir, batch, max_batches);
   std::error_code ec;
   GANNET_CHECK(std::filesystem::is_directory(data_dir, ec), model_path,
                " is a VL-MoE: --data must be a glyph data directory (from `gannet data prepare --dataset glyphs`), not ",

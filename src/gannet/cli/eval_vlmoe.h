@@ -1,6 +1,8 @@
 // `gannet eval` on a VL-MoE checkpoint (io/vlmoe_checkpoint.h): the ITC loss and the image-text
 // retrieval figures (train/evaluate_vlmoe.h) on each held-out glyph split of a prepared data
 // directory, test_chars (seen blocks, unseen characters) then test_blocks (unseen scripts).
+// On a Fashion-MNIST directory (gannet-image-classes-1) instead: zero-shot classification of its
+// test images by the class names' texts (cli/eval_vlmoe_classifier.h).
 #pragma once
 #include <cstdint>
 #include <string>
