@@ -5,8 +5,9 @@
 # machine (same steps, same data order: the order follows from the seed), then `gannet eval` on
 # test_chars and test_blocks. Prints a line per run and split, then each model's means.
 # Usage: scripts/vlmoe_seeds.sh BUILD_DIR STEPS [SEED...]   (seeds default 1 2 3)
-#   MODELS (environment, default "glyphs_vlmoe glyphs_dense"): the configs' names in configs/.
-#   Runs go to runs/vlmoe_seeds/NAME_sSEED (removed first); logs beside them.
+#   MODELS (environment, default "glyphs_vlmoe glyphs_dense"): the configs' names in configs/; NAME:N
+#   trains that one N steps instead of STEPS (for equal wall time: fewer steps for the slower model).
+#   OUT (environment, default runs/vlmoe_seeds): runs go to OUT/NAME_sSEED (removed first), logs beside.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { echo "usage: scripts/vlmoe_seeds.sh BUILD_DIR STEPS [SEED...]" >&2; exit 2; }
@@ -17,15 +18,18 @@ seeds=("$@")
 read -r -a models <<< "${MODELS:-glyphs_vlmoe glyphs_dense}"
 [ -x "$bin" ] || { echo "vlmoe_seeds: no $bin (build gannet_cli first)" >&2; exit 1; }
 [[ "$steps" =~ ^[1-9][0-9]*$ ]] || { echo "vlmoe_seeds: STEPS must be a positive integer, not '$steps'" >&2; exit 2; }
-out=runs/vlmoe_seeds
+out="${OUT:-runs/vlmoe_seeds}"
 mkdir -p "$out"
 results="$out/results.txt"
 : > "$results"
 for seed in "${seeds[@]}"; do
   pids=()
-  for name in "${models[@]}"; do
+  for model in "${models[@]}"; do
+    name="${model%%:*}" n="$steps"
+    [ "$name" = "$model" ] || n="${model#*:}"
+    [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "vlmoe_seeds: steps of $model must be a positive integer" >&2; exit 2; }
     run="$out/${name}_s$seed"
-    python3 - "configs/$name.json" "$out/${name}_s$seed.json" "$seed" "$run" "$steps" <<'EOF'
+    python3 - "configs/$name.json" "$out/${name}_s$seed.json" "$seed" "$run" "$n" <<'EOF'
 import json, sys
 src, path, seed, run, steps = sys.argv[1:]
 c = json.load(open(src))
@@ -42,8 +46,8 @@ EOF
     pids+=($!)
   done
   for pid in "${pids[@]}"; do wait "$pid" || true; done  # a failed run is reported below
-  for name in "${models[@]}"; do
-    run="$out/${name}_s$seed"
+  for model in "${models[@]}"; do
+    name="${model%%:*}" run="$out/${model%%:*}_s$seed"
     [ -f "$run/checkpoint.safetensors" ] || { echo "vlmoe_seeds: $name seed $seed failed (see $run.train.log)" >&2; exit 1; }
     OMP_NUM_THREADS=1 "$bin" eval -m "$run/checkpoint.safetensors" -d data/glyphs --batch 32 |
       awk -v n="$name" -v s="$seed" -v t="$(cat "$run.seconds")" \
