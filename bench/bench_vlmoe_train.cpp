@@ -1,7 +1,7 @@
 // VL-MoE training-throughput benchmark (issue 21's target: VL-MoE at least 80% of the dense
-// model's pairs/s). The model of a `task: vlmoe` config (default configs/glyphs_vlmoe.json) and its
-// dense counterpart (the same config with "dense": true: V-FFN/T-FFN of the experts' width, so the
-// same active FFN FLOPs per token at top-1) are trained side by side on the same glyph batches with
+// model's pairs/s). The model of a `task: vlmoe` config (default configs/glyphs_vlmoe.json; or
+// configs/fashion_vlmoe.json for Fashion-MNIST) and its dense counterpart (the same config with "dense": true: V-FFN/T-FFN of the experts' width, so the
+// same active FFN FLOPs per token at top-1) are trained side by side on the same batches of pairs with
 // the pre-training step's work (ITC over images and texts encoded apart, the MoE auxiliary losses,
 // backward, gradient clipping, AdamW), steps interleaved (dense, VL-MoE, dense, ...) so that both
 // see the same machine. Prints each model's median pairs/s and the ratio.
@@ -15,6 +15,7 @@
 #include "gannet/autograd/ops.h"
 #include "gannet/autograd/tape.h"
 #include "gannet/data/glyph_batches.h"
+#include "gannet/data/image_text_pairs.h"
 #include "gannet/kernels/blas_core.h"
 #include "gannet/kernels/gemm.h"
 #include "gannet/models/vlmoe.h"
@@ -44,14 +45,15 @@ struct Trainee {
   Trainee(const models::VlMoeConfig& c, const optim::AdamWOptions& o) : model(c), adamw(model.parameters(), o) {
     model.init(1);
   }
-  // One optimizer step of ITC + the MoE auxiliary losses on batch b; returns its seconds.
-  double step(const data::GlyphBatch& b, float lr, uint64_t seed) {
+  // One optimizer step of ITC + the MoE auxiliary losses on batch b (names: its pairs' texts, which
+  // may repeat); returns its seconds.
+  double step(const data::GlyphBatch& b, const std::vector<std::string>& names, float lr, uint64_t seed) {
     const auto t0 = Clock::now();
     nn::zero_grad(model.parameters());
     const models::VlMoeOutput img = model.forward({b.images, {}, {}}, seed);
     const models::VlMoeOutput txt = model.forward({{}, b.tokens, b.mask}, seed ^ 0x5851F42D4C957F2Dull);
     autograd::Var loss = models::image_text_contrastive(model.image_projection(img.image_pooled),
-                                                        model.text_projection(txt.text_pooled), model.logit_scale());
+                                                        model.text_projection(txt.text_pooled), model.logit_scale(), names);
     loss = plus_aux(plus_aux(loss, img.image_moe), txt.text_moe);
     autograd::tape().backward(loss);
     adamw.step(lr, optim::clip_factor(optim::global_grad_norm(model.parameters()), 1.f));
@@ -77,7 +79,7 @@ int main(int argc, char** argv) {
     kernels::set_num_threads(threads);
     const train::TrainConfig cfg = train::read_train_config(config);
     if (cfg.task != "vlmoe") throw Error(config + ": task is '" + cfg.task + "', not vlmoe");
-    const data::GlyphSet set = data::load_glyph_split(cfg.data_dir, "train");
+    const data::GlyphSet set = data::load_image_text_split(cfg.data_dir, "train");
     const data::GlyphTextTokenizer tokenizer = data::GlyphTextTokenizer::build(set.names);
     models::VlMoeConfig sparse = cfg.vlmoe;
     sparse.vocab_size = tokenizer.vocab_size();
@@ -90,8 +92,10 @@ int main(int argc, char** argv) {
     data::GlyphBatches batches(set, tokenizer, cfg.micro_batch, sparse.text_ctx, 7);
     for (int s = 0; s < warmup + steps; ++s) {
       const data::GlyphBatch batch = batches.batch(s);
+      std::vector<std::string> names;
+      for (int64_t p : batch.pairs) names.push_back(set.names[(size_t)p]);
       const float lr = o.lr * std::min(1.f, (float)(s + 1) / 10.f);
-      const double da = a.step(batch, lr, (uint64_t)s), db = b.step(batch, lr, (uint64_t)s);
+      const double da = a.step(batch, names, lr, (uint64_t)s), db = b.step(batch, names, lr, (uint64_t)s);
       if (s >= warmup) a.seconds.push_back(da), b.seconds.push_back(db);
     }
     const double pairs = (double)cfg.micro_batch;
