@@ -5,20 +5,18 @@
 #include <nlohmann/json.hpp>
 
 #include "gannet/core/error.h"
+#include "gannet/data/image_classes.h"
 #include "gannet/io/safetensors.h"
 
 namespace gannet::data {
 
 namespace {
 
-constexpr const char* kGlyphPairs = "gannet-glyph-pairs-1";
-constexpr const char* kImageClasses = "gannet-image-classes-1";
-
 std::string format_of(const io::SafeTensors& f) {
   const auto it = f.metadata().find("format");
   GANNET_CHECK(it != f.metadata().end(), f.path(), ": no format metadata (prepare it with `gannet data prepare`)");
-  GANNET_CHECK(it->second == kGlyphPairs || it->second == kImageClasses, f.path(), ": format '", it->second,
-               "' is not image-text pairs (", kGlyphPairs, " or ", kImageClasses, ")");
+  GANNET_CHECK(it->second == kGlyphPairsFormat || it->second == kImageClassesFormat, f.path(), ": format '", it->second,
+               "' is not image-text pairs (", kGlyphPairsFormat, " or ", kImageClassesFormat, ")");
   return it->second;
 }
 
@@ -52,7 +50,7 @@ GlyphSet load_image_classes(const io::SafeTensors& f) {
 
 ImageTextFormat image_text_format(const std::string& dir) {
   const std::string format = format_of(io::SafeTensors::open(dir + "/train.safetensors"));
-  if (format == kGlyphPairs) return {"glyphs", {"test_chars", "test_blocks"}};
+  if (format == kGlyphPairsFormat) return {"glyphs", {"test_chars", "test_blocks"}};
   return {"fashion-mnist", {"test"}};
 }
 
@@ -63,7 +61,7 @@ GlyphSet load_image_text_split(const std::string& dir, const std::string& split)
                ": '", split, "' is not a split of ", format.dataset, " data (train, ", join(held_out), ")");
   if (format.dataset == "glyphs") return load_glyph_split(dir, split);
   const io::SafeTensors f = io::SafeTensors::open(dir + "/" + split + ".safetensors");
-  GANNET_CHECK(format_of(f) == kImageClasses, f.path(), ": not of the train split's format ", kImageClasses);
+  GANNET_CHECK(format_of(f) == kImageClassesFormat, f.path(), ": not of the train split's format ", kImageClassesFormat);
   return load_image_classes(f);
 }
 

@@ -15,21 +15,34 @@
 
 namespace gannet::models {
 
-autograd::Var image_text_contrastive(const autograd::Var& image_embed, const autograd::Var& text_embed,
-                                     const autograd::Var& logit_scale) {
+namespace {
+
+// ITC's two logit matrices exp(min(s, ln 100)) * normalised products, image->text and text->image.
+// Two products rather than one and its transpose: cross_entropy consumes its logits' buffer.
+struct ItcLogits {
+  autograd::Var image_to_text, text_to_image;
+};
+ItcLogits itc_logits(const autograd::Var& image_embed, const autograd::Var& text_embed,
+                     const autograd::Var& logit_scale) {
   GANNET_CHECK(image_embed.value().ndim() == 2 && image_embed.shape() == text_embed.shape(),
                "image_text_contrastive: image embeddings ", image_embed.value().describe(),
                " and text embeddings ", text_embed.value().describe(), " must both be [B, D]");
+  autograd::Var img = autograd::l2_normalize_rows(image_embed);
+  autograd::Var txt = autograd::l2_normalize_rows(text_embed);
+  return {autograd::scale_by_exp(autograd::linear(img, txt, {}), logit_scale, kMaxLogitScale),
+          autograd::scale_by_exp(autograd::linear(txt, img, {}), logit_scale, kMaxLogitScale)};
+}
+
+}  // namespace
+
+autograd::Var image_text_contrastive(const autograd::Var& image_embed, const autograd::Var& text_embed,
+                                     const autograd::Var& logit_scale) {
+  const ItcLogits l = itc_logits(image_embed, text_embed, logit_scale);
   const int64_t B = image_embed.shape()[0];
   Tensor diagonal = Tensor::empty({B}, DType::i32);
   for (int64_t i = 0; i < B; ++i) diagonal.data<int32_t>()[i] = (int32_t)i;
-  autograd::Var img = autograd::l2_normalize_rows(image_embed);
-  autograd::Var txt = autograd::l2_normalize_rows(text_embed);
-  // Two products rather than one and its transpose: cross_entropy consumes its logits' buffer.
-  autograd::Var image_to_text = autograd::scale_by_exp(autograd::linear(img, txt, {}), logit_scale, kMaxLogitScale);
-  autograd::Var text_to_image = autograd::scale_by_exp(autograd::linear(txt, img, {}), logit_scale, kMaxLogitScale);
-  autograd::Var sum = autograd::add(autograd::cross_entropy(image_to_text, diagonal),
-                                    autograd::cross_entropy(text_to_image, diagonal));
+  autograd::Var sum =
+      autograd::add(autograd::cross_entropy(l.image_to_text, diagonal), autograd::cross_entropy(l.text_to_image, diagonal));
   return autograd::scale(sum, 0.5f);
 }
 
@@ -57,9 +70,7 @@ autograd::Var image_text_contrastive(const autograd::Var& image_embed, const aut
 
 autograd::Var image_text_contrastive_soft(const autograd::Var& image_embed, const autograd::Var& text_embed,
                                           const autograd::Var& logit_scale, const Tensor& targets) {
-  GANNET_CHECK(image_embed.value().ndim() == 2 && image_embed.shape() == text_embed.shape(),
-               "image_text_contrastive: image embeddings ", image_embed.value().describe(),
-               " and text embeddings ", text_embed.value().describe(), " must both be [B, D]");
+  const ItcLogits l = itc_logits(image_embed, text_embed, logit_scale);
   const int64_t B = image_embed.shape()[0];
   GANNET_CHECK(targets.dtype() == DType::f32 && targets.shape() == Shape({B, B}), "image_text_contrastive: targets ",
                targets.describe(), " for ", B, " pairs");
@@ -67,12 +78,8 @@ autograd::Var image_text_contrastive_soft(const autograd::Var& image_embed, cons
   Tensor log_targets = Tensor::empty({B, B});
   for (int64_t k = 0; k < B * B; ++k)
     log_targets.f32()[k] = targets.f32()[k] > 0.f ? std::log(targets.f32()[k]) : -1e30f;
-  autograd::Var img = autograd::l2_normalize_rows(image_embed);
-  autograd::Var txt = autograd::l2_normalize_rows(text_embed);
-  autograd::Var image_to_text = autograd::scale_by_exp(autograd::linear(img, txt, {}), logit_scale, kMaxLogitScale);
-  autograd::Var text_to_image = autograd::scale_by_exp(autograd::linear(txt, img, {}), logit_scale, kMaxLogitScale);
-  autograd::Var sum = autograd::add(autograd::soft_cross_entropy(image_to_text, log_targets),
-                                    autograd::soft_cross_entropy(text_to_image, log_targets));
+  autograd::Var sum = autograd::add(autograd::soft_cross_entropy(l.image_to_text, log_targets),
+                                    autograd::soft_cross_entropy(l.text_to_image, log_targets));
   return autograd::scale(sum, 0.5f);
 }
 
