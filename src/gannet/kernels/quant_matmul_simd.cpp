@@ -298,6 +298,39 @@ void a8_pack_rows(const QuantizedRows& A, const int32_t* asum, const QPackedMatr
   }
 }
 
+// One tile of mt rows (1 <= mt <= MaxMt) against NB blocks: a8_tile at its compile-time row count.
+template <int BITS, bool ASYM, int NB, int MaxMt>
+__attribute__((always_inline)) inline void a8_tile_rows(int mt, const int32_t* aq, const int32_t* as,
+                                                        const uint8_t* blk, const Layout& L, float* out) {
+#define GANNET_Q_TILE(MT) a8_tile<BITS, ASYM, NB, (MT <= MaxMt ? MT : 1)>(aq, as, blk, L, out)
+  if constexpr (MaxMt > 8) {
+    switch (mt) { GANNET_Q_CASES_12(GANNET_Q_TILE) }
+  } else {
+    switch (mt) { GANNET_Q_CASES_8(GANNET_Q_TILE) }
+  }
+#undef GANNET_Q_TILE
+}
+
+// nb consecutive int4 blocks at blk rewritten in the int8 layout of L8 (each nibble a byte, still
+// biased by 8, the metadata copied): chunk c of 8 k's becomes chunks 2c (its low nibbles, k's 0-3)
+// and 2c + 1 (high, 4-7), the order in which a8_tile<4> feeds them. The int8 tile then runs on it
+// with the int4 rows' sums (-8 sum(a)): the same integers, so bitwise the int4 tile's result,
+// without two logic operations per weight vector in the inner loop.
+inline void widen_int4_blocks(const uint8_t* blk, const Layout& L, int nb, const Layout& L8, uint8_t* out) {
+  const __m512i nib = _mm512_set1_epi8(0x0F);
+  for (int b = 0; b < nb; ++b)
+    for (int64_t g = 0; g < L.groups; ++g) {
+      const uint8_t* src = blk + b * L.block_stride + g * L.group_stride;
+      uint8_t* dst = out + b * L8.block_stride + g * L8.group_stride;
+      std::memcpy(dst, src, L.meta);
+      for (int64_t c = 0; c < L.G / 8; ++c) {
+        const __m512i v = _mm512_loadu_si512(src + L.meta + 64 * c);
+        _mm512_store_si512(dst + L8.meta + 128 * c, _mm512_and_si512(v, nib));
+        _mm512_store_si512(dst + L8.meta + 128 * c + 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), nib));
+      }
+    }
+}
+
 // Output columns [n_begin, n_end) from the tiles of all rows, packed by a8_pack_rows.
 template <int BITS, bool ASYM>
 void a8_range(const QuantizedRows& A, const int32_t* aq_all, const int32_t* as_all, const QPackedMatrix& W,
@@ -322,6 +355,14 @@ void a8_range(const QuantizedRows& A, const int32_t* aq_all, const int32_t* as_a
     panel = ((range + panels - 1) / panels + step - 1) / step * step;
     chunk = kChunkTiles * MaxMt;
   }
+  // int4 weights under many rows: each step's blocks widened to bytes once (widen_int4_blocks),
+  // while the widened blocks stay in L1 (kWidenBytes).
+  constexpr int64_t kWidenRows = 8 * MaxMt, kWidenBytes = 40 << 10;
+  const QPackedMatrix W8{8, NbMax * R, W.K, W.group, W.asymmetric, nullptr};
+  const Layout L8(W8);
+  const bool widen = BITS == 4 && chunk >= kWidenRows && NbMax * L8.block_stride <= kWidenBytes;
+  thread_local IsaScratch<uint8_t> widen_buffer;
+  uint8_t* wide = widen ? widen_buffer.reserve(NbMax * L8.block_stride) : nullptr;
   for (int64_t p0 = n_begin; p0 < n_end; p0 += panel) {
     const int64_t p1 = std::min(n_end, p0 + panel);
     for (int64_t r0 = 0; r0 < A.M; r0 += chunk) {
@@ -331,27 +372,18 @@ void a8_range(const QuantizedRows& A, const int32_t* aq_all, const int32_t* as_a
         // Several rows: NbMax blocks at a time while whole ones remain (each weight load then feeds
         // more products), then single blocks. Few rows: one block at a time (one sequential stream).
         const int nbs = A.M > 4 && p1 - n >= NbMax * R ? NbMax : 1;
+        const bool wide_step = widen && nbs == NbMax;
+        if (wide_step) widen_int4_blocks(blk, L, NbMax, L8, wide);
         for (int64_t m0 = r0; m0 < r1; m0 += MaxMt) {
           const int mt = (int)(A.M - m0 < MaxMt ? A.M - m0 : MaxMt);
           const int32_t* aq = aq_all + m0 * A.K / 4;
           const int32_t* as = as_all + m0 * L.groups;
-          if (nbs == 1) {
-#define GANNET_Q_TILE(MT) a8_tile<BITS, ASYM, 1, (MT <= MaxMt ? MT : 1)>(aq, as, blk, L, out)
-            if constexpr (MaxMt > 8) {
-              switch (mt) { GANNET_Q_CASES_12(GANNET_Q_TILE) }
-            } else {
-              switch (mt) { GANNET_Q_CASES_8(GANNET_Q_TILE) }
-            }
-#undef GANNET_Q_TILE
-          } else {
-#define GANNET_Q_TILE(MT) a8_tile<BITS, ASYM, NbMax, (MT <= MaxMt ? MT : 1)>(aq, as, blk, L, out)
-            if constexpr (MaxMt > 8) {
-              switch (mt) { GANNET_Q_CASES_12(GANNET_Q_TILE) }
-            } else {
-              switch (mt) { GANNET_Q_CASES_8(GANNET_Q_TILE) }
-            }
-#undef GANNET_Q_TILE
-          }
+          if (nbs == 1)
+            a8_tile_rows<BITS, ASYM, 1, MaxMt>(mt, aq, as, blk, L, out);
+          else if (wide_step)
+            a8_tile_rows<8, ASYM, NbMax, MaxMt>(mt, aq, as, wide, L8, out);
+          else
+            a8_tile_rows<BITS, ASYM, NbMax, MaxMt>(mt, aq, as, blk, L, out);
           for (int nb = 0; nb < nbs; ++nb) {
             const int64_t n1 = n + nb * R;
             const int rows = (int)(n_end - n1 < R ? n_end - n1 : R);
