@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -262,11 +263,16 @@ int main(int argc, char** argv) {
         std::vector<std::vector<double>> t(fns.size());
         std::vector<double> ratio, ratio_f32, ratio_44, ratio_44_dnn;
         for (auto& fn : fns) fn();  // warm-up
+        std::mt19937 shuffler(12345);
         for (int r = 0; r < reps; ++r) {
-          // Each repetition starts from another contender, so that none always follows the same one
-          // (e.g. sgemm, which leaves the caches full of f32 data).
-          for (size_t j = 0; j < fns.size(); ++j) {
-            const size_t i = (j + (size_t)r) % fns.size();
+          // Each repetition runs the contenders in another random order, so that none always follows
+          // the same one: what ran before (sgemm's f32 data in the caches, its AVX-512 clocks) slows
+          // a product down. (A rotation of one order kept each contender behind the same one: W4A4
+          // behind sgemm measured 0.93-0.97x W8A8, in a random order 1.0x and above.)
+          std::vector<size_t> order(fns.size());
+          for (size_t j = 0; j < order.size(); ++j) order[j] = j;
+          std::shuffle(order.begin(), order.end(), shuffler);
+          for (size_t i : order) {
             auto t0 = Clock::now();
             fns[i]();
             t[i].push_back(seconds_since(t0));
@@ -285,7 +291,7 @@ int main(int argc, char** argv) {
     std::printf(
         "(GOP/s = 2 M N K / time, median of repetitions; ratio: median over repetitions of W8A8 / oneDNN's\n"
         " matmul, W4A4 / W8A8 (speed) and W4A4 / oneDNN's matmul likewise, each repetition running every\n"
-        " contender once in turn, from a different one each time)\n");
+        " contender once, in a random order each time)\n");
   }
   return 0;
 }
