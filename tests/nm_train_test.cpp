@@ -12,6 +12,7 @@
 #include <memory>
 #include <regex>
 
+#include "gannet/autograd/distill_ops.h"
 #include "gannet/autograd/tape.h"
 #include "gannet/compress/nm_mask.h"
 #include "gannet/compress/nm_sparse_quantizer.h"
@@ -120,6 +121,7 @@ TEST_F(NmTrain, UnsupportedSettingsAreOneLineErrors) {
       {nm_blocks(R"("method": "l1")", "4:4"), "nm_pattern"},
       {nm_blocks(R"("method": "admm", "admm_rho": 0)"), "admm_rho"},
       {nm_blocks(R"("method": "admm", "admm_penalty": "l2")"), "admm_penalty: unknown value \"l2\""},
+      {nm_blocks(R"("method": "admm", "admm_forward": "masked")"), "admm_forward: unknown value \"masked\""},
       {nm_blocks(R"("method": "l1")", "2:4", 2), "target_bits 2 is not supported"},
       {nm_blocks(R"("method": "l1", "surprise": 1)"), "surprise"},
   };
@@ -256,10 +258,45 @@ TEST_F(NmTrain, MaskedForwardIsThePackedQuantizersNumbers) {
   EXPECT_EQ(std::memcmp(forward.raw(), dense.raw(), dense.nbytes()), 0);
 }
 
+// With admm_forward "projected", ADMM's phase runs the packed quantizer's numbers for W itself (its
+// N:M projection, quantized), and every entry of W, kept or not, gets the output's gradient.
+TEST_F(NmTrain, ProjectedAdmmForwardIsThePackedNumbersWithDenseGradients) {
+  const std::unique_ptr<models::Encoder> owned = tiny_encoder(64, 4);
+  models::Encoder& model = *owned;
+  const std::string shared = std::string(kProximalAdmm) + R"(, "admm_forward": "projected")";
+  const compress::NmConfig c = train::parse_train_config(nxm("s", 20, nm_blocks(shared, "2:4", 4)), "c.json").nxm;
+  ASSERT_EQ(c.forward, compress::AdmmForward::projected);
+  compress::NmStudent s(c, model.trunk());
+  s.prepare(0);  // the proximal step moves W first: the forward projects the moved W
+  const autograd::Var& w = model.trunk().block(0).mlp.c_proj.weight;  // [64, 256]
+  const io::NmSparseTensor packed = compress::quantize_nm_sparse(w.value().f32(), 64, 256, {NmPattern{2, 4}, 4, 64});
+  const Tensor dense = packed.dequantize();
+  const autograd::Var y = s.weight(0, 3, w);
+  EXPECT_EQ(std::memcmp(y.value().raw(), dense.raw(), dense.nbytes()), 0);
+  int zeros = 0;
+  for (int64_t i = 0; i < dense.numel(); ++i) zeros += dense.f32()[i] == 0.f;
+  EXPECT_GE(zeros, dense.numel() / 2);  // the forward is sparse, though W is not
+  // mse(y, y - 1) has the gradient 2 / numel at every entry of y: so must W.
+  Tensor below = y.value().clone();
+  for (int64_t i = 0; i < below.numel(); ++i) below.f32()[i] -= 1.f;
+  autograd::tape().backward(autograd::mse(y, below));
+  const Tensor& g = w.grad();
+  const float expect = 2.f / (float)g.numel();
+  for (int64_t i = 0; i < g.numel(); ++i) ASSERT_FLOAT_EQ(g.f32()[i], expect) << i;
+  for (int step = 1; step < 12; ++step) s.prepare(step);
+  EXPECT_FALSE(s.masked(0, 3));
+  s.prepare(12);  // the projection: the mask of |W|, the same numbers as the projected forward
+  EXPECT_TRUE(s.masked(0, 3));
+  const Tensor projected = compress::quantize_nm_sparse(w.value().f32(), 64, 256, {NmPattern{2, 4}, 4, 64}).dequantize();
+  autograd::NoGrad ng;
+  EXPECT_EQ(std::memcmp(s.weight(0, 3, w).value().raw(), projected.raw(), projected.nbytes()), 0);
+}
+
 TEST_F(NmTrain, EveryMethodLearnsWithNmWeightsAndAdmmResumesExactly) {
   int run_index = 0;
   for (const std::string& method :
        {std::string(R"("method": "l1")"), std::string(kAdmm),
+        std::string(kProximalAdmm) + R"(, "admm_forward": "projected")",
         std::string(R"("method": "gradual", "schedule_offset_end": 12, "schedule_offset_stride": 3)")}) {
     const train::TrainResult r = run(nxm("m" + std::to_string(run_index++), 30, nm_blocks(method)));
     EXPECT_GT(r.validation.values[1], 0.8) << method << ": chance is 1/3";

@@ -32,6 +32,10 @@ void read_schedule(const io::JsonReader& sh, int64_t steps, NmConfig& c) {
   GANNET_CHECK(penalty == "loss" || penalty == "proximal", sh.context(), ".admm_penalty: unknown value \"", penalty,
                "\" (loss or proximal)");
   c.penalty = penalty == "proximal" ? AdmmPenalty::proximal : AdmmPenalty::loss;
+  const std::string forward = sh.get_string("admm_forward", "dense");
+  GANNET_CHECK(forward == "dense" || forward == "projected", sh.context(), ".admm_forward: unknown value \"", forward,
+               "\" (dense or projected)");
+  c.forward = forward == "projected" ? AdmmForward::projected : AdmmForward::dense;
   GANNET_CHECK(!sh.has("block_pattern"), sh.context(),
                ".block_pattern (DeepSpeed's structured blocks) is not supported: N:M patterns are set by the groups' "
                "nm_pattern");
@@ -192,7 +196,8 @@ std::string NmConfig::describe() const {
       break;
   }
   return str("ADMM from step ", offset, " (rho ", rho, " x ", rho_growth, " every ", stride, " steps, ",
-             penalty == AdmmPenalty::proximal ? "proximal" : "in the loss", "), projected at step ", offset_end);
+             penalty == AdmmPenalty::proximal ? "proximal" : "in the loss",
+             forward == AdmmForward::projected ? ", projected forward" : "", "), projected at step ", offset_end);
 }
 
 NmConfig read_nm_config(const nlohmann::json& doc, const io::JsonReader& root, int64_t steps, bool language_model) {

@@ -42,6 +42,12 @@
 //             step, W <- (W + rho (Z - U)) / (1 + rho) once per step (proximal gradient on the
 //             augmented Lagrangian): each step then closes a share rho / (1 + rho) of the distance
 //             to Z - U, and admm_rho is that per-step share's rate (e.g. 0.02), not a loss weight.
+//             admm_forward (gannet's key) says what the forward pass uses in ADMM's phase:
+//             "dense" (the default) the latent W, so that the loss never sees the pruning until the
+//             projection; "projected" the N:M projection of W (the n largest |w| of each run, a mask
+//             remade every step), with gradients straight through to all of W, as the quantizer's:
+//             the loss is then the sparse model's throughout, ADMM's pull settles the mask, and
+//             the projection at schedule_offset_end changes nothing in the forward.
 // Quantization is trained in with straight-through estimators from step 0 in every method, and
 // the student distils from the teacher throughout.
 //
@@ -69,6 +75,8 @@ namespace gannet::compress {
 enum class PruneMethod { l1, gradual, admm };
 // How ADMM's W-step takes its quadratic term rho / 2 ||W - Z + U||^2 (admm_penalty).
 enum class AdmmPenalty { loss, proximal };
+// What the forward pass sees of a sparse product in ADMM's phase (admm_forward).
+enum class AdmmForward { dense, projected };
 
 // One block product's compressed form.
 struct NmProductForm {
@@ -83,6 +91,7 @@ struct NmConfig {
   int64_t offset = 0, offset_end = 0, stride = 1;  // schedule_offset, _end, _stride
   float rho = 1e-3f, rho_growth = 1.f;             // admm_rho, admm_rho_growth
   AdmmPenalty penalty = AdmmPenalty::loss;         // admm_penalty
+  AdmmForward forward = AdmmForward::dense;        // admm_forward
   struct SparseGroup {
     NmPattern pattern;
     std::vector<std::string> modules;

@@ -1,5 +1,6 @@
 #include "gannet/compress/nm_student.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "gannet/autograd/distill_ops.h"
@@ -71,7 +72,16 @@ void NmStudent::each_admm_product(const F& f) const {
 }
 
 Var NmStudent::weight(int64_t layer, int p, const Var& w) const {
-  const WeightQuantSpec spec = products_[(size_t)layer].forms[(size_t)p].quant;
+  const NmProductForm& form = products_[(size_t)layer].forms[(size_t)p];
+  const WeightQuantSpec spec = form.quant;
+  if (form.pattern && in_admm_phase() && config_.forward == AdmmForward::projected) {
+    const NmPattern pattern = *form.pattern;
+    return autograd::straight_through(w, [&spec, pattern](const Tensor& x, Tensor& y) {
+      std::copy(x.f32(), x.f32() + x.numel(), y.f32());
+      nm_project(y.f32(), x.dim(0), x.dim(1), pattern);
+      fake_quantize_weights(y.f32(), x.dim(0), x.dim(1), spec, y.f32());
+    });
+  }
   if (!masked(layer, p)) return fake_quantize_weight(w, spec);
   const Tensor& mask = products_[(size_t)layer].sparse[(size_t)p].mask;
   return autograd::straight_through_masked(w, mask, [&spec, &mask](const Tensor& x, Tensor& y) {

@@ -5,7 +5,8 @@
 // A sparse product's weight in the forward pass is fake_quantize_weights(W * mask) with gradients
 // straight through the quantizer and times the mask (masked fine-tuning) once its mask is fixed,
 // and fake_quantize_weights(W) before (dense, quantization-aware, with ADMM's penalty pulling W
-// toward the N:M set). A dense product's is fake_quantize_weights(W) throughout. The forward
+// toward the N:M set), or with admm_forward "projected" fake_quantize_weights(proj(W)) in ADMM's
+// phase, gradients straight through both. A dense product's is fake_quantize_weights(W) throughout. The forward
 // value of a masked product is exactly what compress::quantize_nm_sparse stores for W * mask.
 //
 // The schedule acts at the start of a step (prepare(step)), so that a checkpoint written after
