@@ -5,7 +5,9 @@
 # and proximal, and a shorter proximal phase), the budgeted search (10x smaller block products than
 # f32) and the best uniform configuration within the same budget (1:4 int8) on both tasks.
 # Beside them (2026-12-06): the three pruning methods at 1:4 int8 (nxm_1of4_*) and at 2:4 int8 over
-# 300 steps with a gentler ADMM penalty (nxm_long_*).
+# 300 steps with a gentler ADMM penalty (nxm_long_*); ADMM with a projected forward at both
+# (nxm_1of4_admmproj_*, nxm_long_admmproj_*) and the search trained by one-shot pruning, as the
+# best uniform 1:4 int8 run was (nxm_search_l1_*). scripts/nxm_table.sh prints their figures.
 #   scripts/nxm_experiments.sh [NAME...]    (default: all; NAME is a config's name, e.g. nxm_admm_mode)
 # Every run prints the student's final validation (simulated), its packed file's size beside the
 # teacher's f32 weights, and its accuracy run packed. A run whose directory exists is resumed.
@@ -18,5 +20,8 @@ names=("$@")
                                  nxm_1of4_l1_genre nxm_1of4_gradual_genre nxm_1of4_admm_genre
                                  nxm_1of4_l1_mode nxm_1of4_gradual_mode nxm_1of4_admm_mode
                                  nxm_long_l1_genre nxm_long_gradual_genre nxm_long_admm_genre
-                                 nxm_long_l1_mode nxm_long_gradual_mode nxm_long_admm_mode)
+                                 nxm_long_l1_mode nxm_long_gradual_mode nxm_long_admm_mode
+                                 nxm_1of4_admmproj_genre nxm_1of4_admmproj_mode
+                                 nxm_long_admmproj_genre nxm_long_admmproj_mode
+                                 nxm_search_l1_genre nxm_search_l1_mode)
 source scripts/compress_runs_lib.sh
