@@ -61,11 +61,12 @@ for name in "${names[@]}"; do
   [ -f "runs/$name/model.nm.safetensors" ] && runs+=("$name")
   for seed in "${seeds[@]}"; do runs+=("nxm_seeds/${name}_s$seed"); done
 done
-scripts/nxm_table.sh "${runs[@]}"
+table=$(scripts/nxm_table.sh "${runs[@]}")
+echo "$table"
 echo
 echo "| config | seeds | accuracy mean (sd) | KD loss, last 20 steps, mean (sd) |"
 echo "|---|---|---|---|"
-scripts/nxm_table.sh "${runs[@]}" | tail -n +3 | python3 -c '
+echo "$table" | tail -n +3 | python3 -c '
 import re, statistics, sys
 rows = {}
 for line in sys.stdin:

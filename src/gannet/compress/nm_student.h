@@ -6,8 +6,9 @@
 // straight through the quantizer and times the mask (masked fine-tuning) once its mask is fixed,
 // and fake_quantize_weights(W) before (dense, quantization-aware, with ADMM's penalty pulling W
 // toward the N:M set), or with admm_forward "projected" fake_quantize_weights(proj(W)) in ADMM's
-// phase, gradients straight through both. A dense product's is fake_quantize_weights(W) throughout. The forward
-// value of a masked product is exactly what compress::quantize_nm_sparse stores for W * mask.
+// phase, gradients straight through both. A dense product's is fake_quantize_weights(W)
+// throughout. The forward value of a masked product is exactly what compress::quantize_nm_sparse
+// stores for W * mask.
 //
 // The schedule acts at the start of a step (prepare(step)), so that a checkpoint written after
 // step s - 1 holds the state step s starts from: masks, Z and U are the task's checkpointed state
