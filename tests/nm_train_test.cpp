@@ -122,6 +122,10 @@ TEST_F(NmTrain, UnsupportedSettingsAreOneLineErrors) {
       {nm_blocks(R"("method": "admm", "admm_rho": 0)"), "admm_rho"},
       {nm_blocks(R"("method": "admm", "admm_penalty": "l2")"), "admm_penalty: unknown value \"l2\""},
       {nm_blocks(R"("method": "admm", "admm_forward": "masked")"), "admm_forward: unknown value \"masked\""},
+      {nm_blocks(R"("method": "l1", "admm_rho": 0.1)"), "admm_rho is for method admm, not l1"},
+      {nm_blocks(R"("method": "gradual", "schedule_offset_end": 9, "admm_forward": "dense")"),
+       "admm_forward is for method admm, not gradual"},
+      {nm_blocks(R"("method": "l1", "schedule_offset_stride": 5)"), "schedule_offset_stride: method l1 prunes once"},
       {nm_blocks(R"("method": "l1")", "2:4", 2), "target_bits 2 is not supported"},
       {nm_blocks(R"("method": "l1", "surprise": 1)"), "surprise"},
   };

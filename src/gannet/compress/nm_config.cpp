@@ -41,7 +41,13 @@ void read_schedule(const io::JsonReader& sh, int64_t steps, NmConfig& c) {
                "nm_pattern");
   GANNET_CHECK(!sh.has("dense_ratio") && !sh.has("excluded_modules"), sh.context(),
                ": dense_ratio and excluded_modules belong in the groups here (each group's params and modules)");
+  if (c.method != PruneMethod::admm) {
+    for (const char* key : {"admm_rho", "admm_rho_growth", "admm_penalty", "admm_forward"})
+      GANNET_CHECK(!sh.has(key), sh.context(), ".", key, " is for method admm, not ", sh.get_string("method", "admm"));
+  }
   if (c.method == PruneMethod::l1) {
+    GANNET_CHECK(!sh.has("schedule_offset_stride"), sh.context(),
+                 ".schedule_offset_stride: method l1 prunes once, at schedule_offset ", c.offset);
     GANNET_CHECK(c.offset_end == c.offset, sh.context(), ".schedule_offset_end ", c.offset_end,
                  ": method l1 prunes once, at schedule_offset ", c.offset);
   } else {

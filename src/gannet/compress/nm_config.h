@@ -48,6 +48,7 @@
 //             remade every step), with gradients straight through to all of W, as the quantizer's:
 //             the loss is then the sparse model's throughout, ADMM's pull settles the mask, and
 //             the projection at schedule_offset_end changes nothing in the forward.
+//             The admm_* keys under another method, and schedule_offset_stride under l1, are errors.
 // Quantization is trained in with straight-through estimators from step 0 in every method, and
 // the student distils from the teacher throughout.
 //
