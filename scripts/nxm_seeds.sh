@@ -4,7 +4,9 @@
 # forms its own first run picked (runs/<its dir>/nm_search.json, written as explicit groups), so
 # that the seeds vary the training, not the search. Prints scripts/nxm_table.sh's rows for every
 # run and, per config, the mean and the sample standard deviation of accuracy and distillation loss
-# over its seeds and its own run in runs/NAME (seed 1234), when that finished.
+# over its seeds and its own run in runs/NAME (seed 1234), when that finished; then, for each two
+# configs, the per-seed differences (the same seeds see the same data order) with their mean's
+# standard error. Give one task's configs at a time: every two configs are paired.
 #   scripts/nxm_seeds.sh "NAME..." [SEED...]   (seeds default 2 3; the configs' own seed is 1234)
 #   THREADS (environment, default 1): each run's thread count. Finished runs are not run again.
 set -euo pipefail
@@ -67,14 +69,31 @@ echo
 echo "| config | seeds | accuracy mean (sd) | KD loss, last 20 steps, mean (sd) |"
 echo "|---|---|---|---|"
 echo "$table" | tail -n +3 | python3 -c '
-import re, statistics, sys
-rows = {}
+import itertools, math, re, statistics, sys
+rows = {}  # config -> {seed: (accuracy, KD loss)}
 for line in sys.stdin:
     cells = [c.strip() for c in line.strip().strip("|").split("|")]
-    name = re.sub(r"_s[0-9]+$", "", cells[0].split("/")[-1])
-    rows.setdefault(name, []).append((float(cells[1].rstrip("%")), float(cells[4])))
+    run = cells[0].split("/")[-1]
+    m = re.search(r"_s([0-9]+)$", run)
+    name, seed = (run[:m.start()], int(m.group(1))) if m else (run, 1234)
+    rows.setdefault(name, {})[seed] = (float(cells[1].rstrip("%")), float(cells[4]))
+sd = lambda x: statistics.stdev(x) if len(x) > 1 else float("nan")
 for name, r in rows.items():
-    acc, kd = [a for a, _ in r], [k for _, k in r]
-    sd = lambda x: statistics.stdev(x) if len(x) > 1 else float("nan")
+    acc, kd = [a for a, _ in r.values()], [k for _, k in r.values()]
     print(f"| {name} | {len(r)} | {statistics.mean(acc):.2f}% ({sd(acc):.2f}) | {statistics.mean(kd):.4f} ({sd(kd):.4f}) |")
+print()
+print("Paired by seed (the same data order), first minus second: mean (standard error of the mean)")
+print()
+print("| configs | seeds | accuracy difference | KD loss difference | accuracy ahead on |")
+print("|---|---|---|---|---|")
+for a, b in itertools.combinations(rows, 2):
+    seeds = sorted(set(rows[a]) & set(rows[b]))
+    if not seeds:
+        continue
+    da = [rows[a][s][0] - rows[b][s][0] for s in seeds]
+    dk = [rows[a][s][1] - rows[b][s][1] for s in seeds]
+    se = lambda x: sd(x) / math.sqrt(len(x))
+    ahead = sum(d > 0 for d in da)
+    print(f"| {a} - {b} | {len(seeds)} | {statistics.mean(da):+.2f} ({se(da):.2f}) | "
+          f"{statistics.mean(dk):+.4f} ({se(dk):.4f}) | {ahead} of {len(seeds)} |")
 '
