@@ -78,6 +78,7 @@ for line in sys.stdin:
     name, seed = (run[:m.start()], int(m.group(1))) if m else (run, 1234)
     rows.setdefault(name, {})[seed] = (float(cells[1].rstrip("%")), float(cells[4]))
 sd = lambda x: statistics.stdev(x) if len(x) > 1 else float("nan")
+se = lambda x: sd(x) / math.sqrt(len(x))
 for name, r in rows.items():
     acc, kd = [a for a, _ in r.values()], [k for _, k in r.values()]
     print(f"| {name} | {len(r)} | {statistics.mean(acc):.2f}% ({sd(acc):.2f}) | {statistics.mean(kd):.4f} ({sd(kd):.4f}) |")
@@ -92,7 +93,6 @@ for a, b in itertools.combinations(rows, 2):
         continue
     da = [rows[a][s][0] - rows[b][s][0] for s in seeds]
     dk = [rows[a][s][1] - rows[b][s][1] for s in seeds]
-    se = lambda x: sd(x) / math.sqrt(len(x))
     ahead = sum(d > 0 for d in da)
     print(f"| {a} - {b} | {len(seeds)} | {statistics.mean(da):+.2f} ({se(da):.2f}) | "
           f"{statistics.mean(dk):+.4f} ({se(dk):.4f}) | {ahead} of {len(seeds)} |")

@@ -5,31 +5,20 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <functional>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "gannet/compress/nm_config.h"
 #include "gannet/compress/xtc_config.h"
-#include "gannet/core/error.h"
+#include "gannet/core/atomic_file.h"
 #include "gannet/io/json_config.h"
 #include "gannet/train/train_config.h"
+#include "test_files.h"
 
 using namespace gannet;
+using gannet::testing::error_or_empty;
 
 namespace {
-// The message of the gannet::Error f throws, "" when it throws none.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 std::vector<std::string> shipped_configs() {
   const std::filesystem::path dir = std::filesystem::path(GANNET_TESTS_DIR).parent_path() / "configs";
   std::vector<std::string> paths;
@@ -41,10 +30,8 @@ std::vector<std::string> shipped_configs() {
 
 // The error of reading `path`'s compression section alone ("" when it reads, or it has none).
 std::string compression_section_error(const std::string& path) {
-  std::ostringstream text;
-  text << std::ifstream(path).rdbuf();
-  return error_of([&] {
-    const nlohmann::json doc = io::parse_json_text(text.str(), path);
+  return error_or_empty([&] {
+    const nlohmann::json doc = io::parse_json_text(read_file(path), path);
     const io::JsonReader r(doc, path);
     const std::string task = r.get_string("task", "lm");
     const int64_t steps = r.get_int<int64_t>("train_steps", 1, 1);
@@ -59,7 +46,7 @@ TEST(ShippedConfigs, EveryConfigReads) {
   ASSERT_GT(paths.size(), 10u);
   int whole = 0;
   for (const std::string& path : paths) {
-    const std::string error = error_of([&] { train::read_train_config(path); });
+    const std::string error = error_or_empty([&] { train::read_train_config(path); });
     if (error.rfind("cannot open runs/", 0) == 0 && error.find("checkpoint.safetensors") != std::string::npos) {
       EXPECT_EQ(compression_section_error(path), "") << path;
     } else {

@@ -38,6 +38,16 @@ inline void write(const std::string& path, const std::string& s) {
   f << s;
 }
 
+// The message of the gannet::Error f throws, "" when it throws none.
+inline std::string error_or_empty(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 // The message of the gannet::Error f throws (a test failure if it throws none).
 inline std::string message_of(const std::function<void()>& f) {
   try {

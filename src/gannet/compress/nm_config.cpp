@@ -43,7 +43,7 @@ void read_schedule(const io::JsonReader& sh, int64_t steps, NmConfig& c) {
                ": dense_ratio and excluded_modules belong in the groups here (each group's params and modules)");
   if (c.method != PruneMethod::admm) {
     for (const char* key : {"admm_rho", "admm_rho_growth", "admm_penalty", "admm_forward"})
-      GANNET_CHECK(!sh.has(key), sh.context(), ".", key, " is for method admm, not ", sh.get_string("method", "admm"));
+      GANNET_CHECK(!sh.has(key), sh.context(), ".", key, " is for method admm, not ", c.method_name());
   }
   if (c.method == PruneMethod::l1) {
     GANNET_CHECK(!sh.has("schedule_offset_stride"), sh.context(),
@@ -52,7 +52,7 @@ void read_schedule(const io::JsonReader& sh, int64_t steps, NmConfig& c) {
                  ": method l1 prunes once, at schedule_offset ", c.offset);
   } else {
     GANNET_CHECK(c.offset_end > c.offset, sh.context(), ".schedule_offset_end ", c.offset_end,
-                 " must be after schedule_offset ", c.offset, " for method ", sh.get_string("method", "admm"));
+                 " must be after schedule_offset ", c.offset, " for method ", c.method_name());
   }
   GANNET_CHECK(c.offset_end < steps, sh.context(), ": the masks are fixed at step ", c.offset_end,
                ", which leaves no fine-tuning steps (train_steps ", steps, ")");
